@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+from uet_doit.errors import BundleError
+from uet_doit.loader import load_bundle
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def problems_of(path: Path, root: Path) -> str:
+    with pytest.raises(BundleError) as info:
+        load_bundle(path, root)
+    return info.value.render()
+
+
+def test_json_syntax_error_has_line_and_column(project: Project) -> None:
+    path = project.write("b.json", '{\n  "bundle_id": "x",\n  "workstreams": [\n}')
+    text = problems_of(path, project.root)
+    assert "b.json: line 4, column 1: invalid JSON" in text
+
+
+def test_yaml_syntax_error_has_line_and_column(project: Project) -> None:
+    path = project.write("b.yaml", "bundle_id: x\nworkstreams:\n  - ws_id: [unclosed\n")
+    text = problems_of(path, project.root)
+    assert "b.yaml: line 4" in text and "invalid YAML" in text
+
+
+def test_problem_locations_carry_json_path_and_line(project: Project) -> None:
+    path = project.write("b.yaml", "bundle_id: x\nworkstreams:\n  - ws_id: W\n    stpes: []\n")
+    text = problems_of(path, project.root)
+    assert "workstreams[0].stpes (line 4): unknown key 'stpes'" in text
+    assert "did you mean 'steps'?" in text
+
+
+def test_list_file_points_to_import(project: Project) -> None:
+    path = project.write("b.json", "[]")
+    assert "uet import" in problems_of(path, project.root)
+
+
+def test_missing_file_and_unknown_suffix(project: Project) -> None:
+    assert "file not found" in problems_of(project.root / "nope.json", project.root)
+    path = project.write("b.toml", "")
+    assert "use .json, .yaml or .yml" in problems_of(path, project.root)
+
+
+def test_real_corpus_bundles_load() -> None:
+    root = FIXTURES / "corpus"
+    bundle = load_bundle(root / "phase-k-plus-bundle.json", root)
+    assert bundle.bundle_id == "phase-k-plus"
+    assert len(bundle.steps()) == 16

@@ -1,0 +1,5 @@
+import sys
+
+from uet_doit.cli import main
+
+sys.exit(main())

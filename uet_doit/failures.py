@@ -1,0 +1,98 @@
+"""Failure classes: what went wrong with an attempt, which decides retry and the breaker."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+
+class FailureClass(StrEnum):
+    RATE_LIMIT = "rate_limit"
+    TIMEOUT = "timeout"
+    TRANSIENT = "transient_error"
+    VALIDATION = "validation_failed"
+    PERMANENT = "permanent"
+    CONTEXT_WINDOW = "context_window"
+    MISSING_OUTPUT = "missing_output"
+    CIRCUIT_OPEN = "circuit_open"
+    BUDGET = "budget_exceeded"
+    INTERRUPTED = "interrupted"
+    UNKNOWN = "unknown"
+
+
+#: classes retried when a step gives no `retry_on` of its own
+DEFAULT_RETRY_ON = frozenset(
+    {FailureClass.TIMEOUT, FailureClass.RATE_LIMIT, FailureClass.TRANSIENT}
+)
+
+#: never retried, whatever retry_on says: the same call would fail the same way
+NEVER_RETRIED = frozenset(
+    {
+        FailureClass.PERMANENT,
+        FailureClass.CIRCUIT_OPEN,
+        FailureClass.BUDGET,
+        FailureClass.INTERRUPTED,
+        FailureClass.CONTEXT_WINDOW,
+    }
+)
+
+# Order matters: an auth error that mentions "retry" is still permanent.
+_PATTERNS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
+    (
+        FailureClass.PERMANENT,
+        re.compile(
+            r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid[ _-]?api[ _-]?key|"
+            r"authenticat|not logged in|permission denied|\b400\b|bad request|"
+            r"no such file or directory|file not found|command not found|not found on path",
+            re.I,
+        ),
+    ),
+    (
+        FailureClass.CONTEXT_WINDOW,
+        re.compile(r"context[ _-]?window|context length|maximum context|too many tokens", re.I),
+    ),
+    (
+        FailureClass.RATE_LIMIT,
+        re.compile(r"\b429\b|rate[ _-]?limit|too many requests|quota|resource.exhausted", re.I),
+    ),
+    (
+        FailureClass.TRANSIENT,
+        re.compile(
+            r"\b50[0-4]\b|overloaded|internal server error|service unavailable|bad gateway|"
+            r"connection (reset|refused|error|aborted)|temporar(y|ily)|timed? ?out|"
+            r"name resolution|try again|econnreset|econnrefused|high demand",
+            re.I,
+        ),
+    ),
+)
+
+_RETRY_AFTER = re.compile(
+    r"retry[- ]after[:=]?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?|"
+    r"(?:try again|retry) in\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)",
+    re.I,
+)
+
+
+def classify(exit_code: int | None, output: str, *, timed_out: bool = False) -> FailureClass:
+    """Turn a failed attempt's exit code and output into a class; output wins over the code."""
+    if timed_out:
+        return FailureClass.TIMEOUT
+    for cls, pattern in _PATTERNS:
+        if pattern.search(output):
+            return cls
+    if exit_code in (126, 127):
+        return FailureClass.PERMANENT
+    if exit_code is not None and exit_code < 0:
+        return FailureClass.TRANSIENT  # killed by a signal (OOM killer, a crash)
+    return FailureClass.UNKNOWN
+
+
+def retry_after_seconds(output: str) -> float | None:
+    """The wait a tool asked for ("Retry-After: 30", "try again in 2.5s"), if it said one."""
+    match = _RETRY_AFTER.search(output)
+    if not match:
+        return None
+    number = match.group(1) or match.group(3)
+    unit = (match.group(2) or match.group(4) or "s").lower()
+    value = float(number)
+    return value / 1000 if unit == "ms" else value

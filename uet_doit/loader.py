@@ -1,0 +1,161 @@
+"""The only code that reads bundle files: JSON or YAML in, a checked Bundle (or all problems)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from uet_doit.errors import BundleError, Problem
+from uet_doit.model import Bundle
+from uet_doit.schema import locate_line, problems_from_validation
+
+BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def read_data(path: Path) -> tuple[Any, str]:
+    """Parse a bundle file; syntax errors become a Problem with line and column."""
+    name = str(path)
+    if path.suffix.lower() not in BUNDLE_SUFFIXES:
+        raise BundleError(
+            [Problem(name, "", f"unknown file type {path.suffix!r}", "use .json, .yaml or .yml")]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BundleError([Problem(name, "", "file not found", "check the path")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError([Problem(name, "", f"cannot read: {exc}", "save it as UTF-8")]) from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text), text
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise BundleError(
+                [Problem(name, where, f"invalid JSON: {exc.msg}", "fix the syntax at that place")]
+            ) from None
+    try:
+        return yaml.safe_load(text), text
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise BundleError([Problem(name, where, message, "fix the syntax at that place")]) from None
+    except yaml.YAMLError as exc:
+        raise BundleError([Problem(name, "", f"invalid YAML: {exc}", "fix the syntax")]) from None
+
+
+def parse_bundle(data: Any, name: str, text: str | None = None) -> Bundle:
+    """Validate parsed data against the model; every problem is reported at once."""
+    if not isinstance(data, dict):
+        found = type(data).__name__ if data is not None else "an empty file"
+        hint = "a bundle is an object with bundle_id and workstreams"
+        if isinstance(data, list):
+            hint += "; for the older list-of-workstreams format use `uet import`"
+        raise BundleError([Problem(name, "$", f"expected an object, found {found}", hint)])
+    try:
+        return Bundle.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc, name, data)
+        raise _SchemaProblems(problems, data, exc) from None
+
+
+class _SchemaProblems(BundleError):
+    """Schema problems, plus what is needed to go on checking the rest of the bundle."""
+
+    def __init__(self, problems: list[Problem], data: Any, exc: ValidationError) -> None:
+        super().__init__(problems)
+        self.data = data
+        self.exc = exc
+
+
+def _without_bad_parts(data: Any, exc: ValidationError) -> tuple[Bundle | None, set[str]]:
+    """Drop what failed validation and validate the rest, so semantic checks still run on it
+    and every problem is reported in one go. Returns the ids of dropped steps/workstreams."""
+    import copy
+
+    current = copy.deepcopy(data)
+    dropped: set[str] = set()
+    for _ in range(5):
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and ":" in p)]
+            _drop(current, loc, err["type"] == "missing", dropped)
+        try:
+            return Bundle.model_validate(current), dropped
+        except ValidationError as again:
+            exc = again
+    return None, dropped
+
+
+def _drop(data: Any, loc: list[Any], missing: bool, dropped: set[str]) -> None:
+    """Delete the bad key; for a missing key or a bad step/workstream, the whole item."""
+    parents: list[tuple[Any, Any]] = []
+    node = data
+    for part in loc:
+        parents.append((node, part))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    if missing and parents:
+        parents.pop()  # the key itself is absent: drop its owner
+    # drop the innermost list item that is a step or workstream, else the bad key
+    for container, key in reversed(parents):
+        if isinstance(container, list) and isinstance(
+            container[key] if key < len(container) else None, dict
+        ):
+            item = container[key]
+            if "step_id" in item or "ws_id" in item or missing:
+                dropped.add(str(item.get("step_id") or item.get("ws_id") or ""))
+                container[key] = None
+                _compact(data)
+                return
+        if isinstance(container, dict) and not missing and key in container:
+            container.pop(key)
+            return
+
+
+def _compact(data: Any) -> None:
+    if isinstance(data, dict):
+        for value in data.values():
+            _compact(value)
+    elif isinstance(data, list):
+        data[:] = [v for v in data if v is not None]
+        for value in data:
+            _compact(value)
+
+
+def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
+    """Add `(line N)` to JSON-path locations, composing the text only on this error path."""
+    if not text:
+        return problems
+    out = []
+    for p in problems:
+        line = locate_line(text, p.where)
+        out.append(Problem(p.file, f"{p.where} (line {line})", p.message, p.hint) if line else p)
+    return out
+
+
+def load_bundle(
+    path: Path, root: Path | None = None, known_tools: frozenset[str] | None = None
+) -> Bundle:
+    """Read, validate and check a bundle against its project root (cwd by default)."""
+    from uet_doit.checks import check_bundle
+
+    data, text = read_data(path)
+    try:
+        bundle = parse_bundle(data, str(path), text)
+    except _SchemaProblems as exc:
+        partial, dropped = _without_bad_parts(exc.data, exc.exc)
+        problems = list(exc.problems)
+        if partial is not None:
+            more = check_bundle(partial, None, str(path), root or Path.cwd(), known_tools)
+            problems += [p for p in more if not any(f"{d!r}" in p.message for d in dropped if d)]
+        raise BundleError(_with_lines(problems, text)) from None
+    problems = check_bundle(bundle, data, str(path), root or Path.cwd(), known_tools)
+    if problems:
+        raise BundleError(_with_lines(problems, text))
+    return bundle

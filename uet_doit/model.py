@@ -1,0 +1,509 @@
+"""The workstream bundle: pydantic models of every field the format has. No I/O here.
+
+Real bundles spell some fields differently from the guide (step-level `files`/`create_files`,
+`description` as the instruction, `validation.command`, workstreams of `tasks`); the
+`_normalise` hooks fold those spellings into one canonical shape before validation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+_ID_RE = re.compile(ID_PATTERN)
+
+BackoffStrategy = Literal["exponential", "linear", "constant"]
+BudgetPolicy = Literal["pause_and_notify", "fail", "warn"]
+RetryClass = Literal[
+    "timeout", "rate_limit", "transient_error", "validation_failed", "missing_output", "unknown"
+]
+Priority = Literal["foreground", "background", "critical", "high", "medium", "low"]
+
+
+def _check_command(value: Any) -> Any:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    msg = "a command is a non-empty string (run by sh -c) or a list of strings (argv)"
+    raise ValueError(msg)
+
+
+Command = Annotated[str | list[str], BeforeValidator(_check_command)]
+
+#: keys allowed anywhere without being fields: editor schema hints and comments
+_IGNORED_KEY = re.compile(r"^(\$schema|x-.*|_comment.*)$")
+
+
+def _strip_ignored(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if not (isinstance(k, str) and _IGNORED_KEY.match(k))}
+    return data
+
+
+class Strict(BaseModel):
+    """Base of every bundle model: unknown keys are errors (with a did-you-mean upstream)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored_keys(cls, data: Any) -> Any:
+        return _strip_ignored(data)
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        msg = (
+            f"{value!r} is not a valid id: use letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (no spaces or ':')"
+        )
+        raise ValueError(msg)
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+
+
+class Resilience(Strict):
+    """Retry rules; unset fields inherit from the workstream, then the bundle."""
+
+    max_retries: int | None = Field(None, ge=0, le=100)
+    backoff_strategy: BackoffStrategy | None = None
+    initial_delay: float | None = Field(None, ge=0, description="seconds before the first retry")
+    max_delay: float | None = Field(None, ge=0, description="cap on any single wait, seconds")
+    jitter: float | None = Field(None, ge=0, le=1, description="random spread, fraction of wait")
+    retry_on: list[RetryClass] | None = None
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> Resilience:
+        if (
+            self.initial_delay is not None
+            and self.max_delay is not None
+            and self.max_delay < self.initial_delay
+        ):
+            msg = (
+                f"max_delay ({self.max_delay}) is smaller than initial_delay ({self.initial_delay})"
+            )
+            raise ValueError(msg)
+        return self
+
+
+class CircuitBreakerPolicy(Strict):
+    """Per-tool breaker: `failure_threshold` consecutive failures within `timeout_seconds`
+    open it; after `half_open_after` seconds one probe step is let through."""
+
+    failure_threshold: int = Field(5, ge=1)
+    timeout_seconds: float = Field(300, gt=0)
+    half_open_after: float = Field(60, ge=0)
+
+
+class StepContext(Strict):
+    files: list[str] = Field(default_factory=list, description="input files (file_dep)")
+    create_files: list[str] = Field(default_factory=list, description="outputs (targets)")
+    instruction: str | None = None
+    command: Command | None = Field(None, description="shell tool: list = argv, str = sh -c")
+    callable: str | None = Field(None, description="python tool: 'module:function'")
+    params: dict[str, Any] = Field(default_factory=dict, description="passed to the tool")
+
+    @field_validator("callable")
+    @classmethod
+    def _callable_form(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[\w.]+:[\w.]+$", value):
+            msg = f"callable {value!r} must look like 'package.module:function'"
+            raise ValueError(msg)
+        return value
+
+
+class Validation(Strict):
+    accepted_spellings: ClassVar[tuple[str, ...]] = ("command",)
+
+    test_command: Command
+    expected_exit_code: int = Field(0, ge=0, le=255)
+    timeout: float | None = Field(None, gt=0, description="seconds")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        data = _strip_ignored(data)
+        if isinstance(data, str | list):
+            return {"test_command": data}
+        if isinstance(data, dict) and "command" in data:
+            data = dict(data)
+            if "test_command" in data:
+                msg = "give either `command` or `test_command`, not both"
+                raise ValueError(msg)
+            data["test_command"] = data.pop("command")
+        return data
+
+
+class TestGate(Strict):
+    __test__ = False  # not a pytest class
+
+    type: str = Field("GATE_CUSTOM", description="GATE_LINT, GATE_UNIT, GATE_DOCS, ...")
+    name: str | None = None
+    description: str | None = None
+    command: Command
+    required: bool = True
+    blocking: bool = True
+    timeout: float | None = Field(None, gt=0)
+
+
+class CriterionCommand(Strict):
+    description: str
+    command: Command
+    expected_exit_code: int = Field(0, ge=0, le=255)
+
+
+class CriterionFiles(Strict):
+    description: str
+    files_exist: list[str] = Field(min_length=1)
+
+
+def _criterion_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "criterion:text"
+    if isinstance(value, dict):
+        return "criterion:files" if "files_exist" in value else "criterion:command"
+    if isinstance(value, CriterionCommand):
+        return "criterion:command"
+    if isinstance(value, CriterionFiles):
+        return "criterion:files"
+    return None
+
+
+CompletionCriterion = Annotated[
+    Annotated[str, Tag("criterion:text")]
+    | Annotated[CriterionCommand, Tag("criterion:command")]
+    | Annotated[CriterionFiles, Tag("criterion:files")],
+    Discriminator(
+        _criterion_kind,
+        custom_error_type="criterion",
+        custom_error_message=(
+            "a completion criterion is a sentence, {description, command} "
+            "or {description, files_exist}"
+        ),
+    ),
+]
+
+
+class Notify(Strict):
+    command: list[str] = Field(min_length=1, description="argv; never run through a shell")
+
+
+class Step(Strict):
+    accepted_spellings: ClassVar[tuple[str, ...]] = (
+        "files",
+        "create_files",
+        "instruction",
+        "command",
+        "callable",
+        "params",
+        "tool",
+    )
+
+    step_id: Id
+    name: str | None = None
+    description: str | None = None
+    tool_profile_id: str | None = Field(
+        None, description="shell, python, an AI tool, a custom adapter, or 'auto' (routed)"
+    )
+    depends_on: list[Id] = Field(default_factory=list)
+    context: StepContext = Field(default_factory=lambda: StepContext())
+    validation: Validation | None = None
+    resilience: Resilience | None = None
+    timeout_seconds: float | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, ge=0)
+    estimated_cost_usd: float | None = Field(None, ge=0)
+    task_kind: str | None = None
+    parallel_ok: bool | None = None
+    model: str | None = Field(None, description="model name passed to the AI tool")
+    tool_options: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    max_fix_attempts: int | None = Field(None, ge=0, le=10)
+    doc_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        """Fold the step-level spellings real bundles use into `context`."""
+        data = _strip_ignored(data)
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "tool" in data and "tool_profile_id" not in data:
+            data["tool_profile_id"] = data.pop("tool")
+        moved = [
+            k
+            for k in ("files", "create_files", "instruction", "command", "callable", "params")
+            if k in data
+        ]
+        if moved:
+            context = data.get("context")
+            context = dict(context) if isinstance(context, dict) else {}
+            for key in moved:
+                if key in context:
+                    msg = f"`{key}` is given both on the step and in its context; keep one"
+                    raise ValueError(msg)
+                context[key] = data.pop(key)
+            data["context"] = context
+        return data
+
+    @property
+    def instruction(self) -> str:
+        """What the tool is asked to do: the context's instruction, else the description."""
+        return self.context.instruction or self.description or self.name or self.step_id
+
+    @property
+    def title(self) -> str:
+        return self.name or self.step_id
+
+
+class Workstream(Strict):
+    accepted_spellings: ClassVar[tuple[str, ...]] = (
+        "tasks",
+        "files_scope",
+        "files_create",
+        "acceptance_tests",
+        "capability",
+        "tool_profile",
+        "tool",
+    )
+
+    ws_id: Id
+    name: str | None = None
+    description: str | None = None
+    kind: str | None = None
+    priority: Priority | None = None
+    parallel_ok: bool = True
+    estimated_context_tokens: int | None = Field(None, ge=0)
+    depends_on: list[Id] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    tool_profile_id: str | None = Field(None, description="default tool of its steps")
+    resilience: Resilience | None = None
+    timeout_seconds: float | None = Field(None, gt=0, description="default step timeout")
+    circuit_breaker: CircuitBreakerPolicy | None = None
+    max_cost_usd: float | None = Field(None, ge=0)
+    on_budget_exceeded: BudgetPolicy | None = None
+    budget_warning_pct: float | None = Field(None, gt=0, le=100)
+    test_gates: list[TestGate] = Field(default_factory=list)
+    completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
+    doc_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        """A workstream written as `tasks` (no steps) becomes one step doing all its tasks."""
+        data = _strip_ignored(data)
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "tool" in data and "tool_profile_id" not in data:
+            data["tool_profile_id"] = data.pop("tool")
+        legacy = {
+            k: data.pop(k)
+            for k in (
+                "tasks",
+                "files_scope",
+                "files_create",
+                "acceptance_tests",
+                "capability",
+                "tool_profile",
+            )
+            if k in data
+        }
+        if not legacy:
+            return data
+        if "tool_profile" in legacy:
+            data.setdefault("metadata", {})
+            data["metadata"] = {**data["metadata"], "tool_profile": legacy.pop("tool_profile")}
+        if data.get("steps"):
+            if any(k in legacy for k in ("tasks", "files_scope", "files_create")):
+                msg = "give either `steps` or `tasks`/`files_scope`/`files_create`, not both"
+                raise ValueError(msg)
+            return data
+        data["steps"] = [tasks_to_step(data.get("ws_id"), legacy, data)]
+        return data
+
+    @property
+    def title(self) -> str:
+        return self.name or self.ws_id
+
+
+_COMMAND_WORDS = frozenset(
+    [
+        "pytest",
+        "python",
+        "python3",
+        "py",
+        "npm",
+        "npx",
+        "pnpm",
+        "yarn",
+        "node",
+        "deno",
+        "go",
+        "cargo",
+        "make",
+        "bash",
+        "sh",
+        "pwsh",
+        "ruff",
+        "mypy",
+        "tox",
+        "nox",
+        "uv",
+        "poetry",
+        "markdownlint",
+        "doit",
+        "git",
+        "test",
+        "flake8",
+        "black",
+        "eslint",
+        "tsc",
+        "jest",
+        "mvn",
+        "gradle",
+    ]
+)
+
+
+def looks_like_command(text: str) -> bool:
+    """Legacy `acceptance_tests` mix commands and sentences; tell them apart."""
+    first = text.strip().split(" ", 1)[0]
+    return (
+        first in _COMMAND_WORDS or first.endswith((".py", ".sh", ".ps1")) or first.startswith("./")
+    )
+
+
+def tasks_to_step(ws_id: Any, legacy: dict[str, Any], ws: dict[str, Any]) -> dict[str, Any]:
+    """One step carrying a task-list workstream: its tasks are the instruction."""
+    tasks = [str(t) for t in legacy.get("tasks") or []]
+    tests = [str(t) for t in legacy.get("acceptance_tests") or []]
+    commands = [t for t in tests if looks_like_command(t)]
+    sentences = [t for t in tests if not looks_like_command(t)]
+    if sentences:
+        ws["completion_criteria"] = [*ws.get("completion_criteria", []), *sentences]
+    creates = list(legacy.get("files_create") or [])
+    inputs = [f for f in legacy.get("files_scope") or [] if f not in creates]
+    step: dict[str, Any] = {
+        "step_id": f"{ws_id}-tasks",
+        "name": ws.get("name") or f"{ws_id} tasks",
+        "context": {
+            "files": inputs,
+            "create_files": creates,
+            "instruction": "\n".join(f"- {t}" for t in tasks)
+            or str(ws.get("description") or ws_id),
+        },
+    }
+    if commands:
+        step["validation"] = {"test_command": " && ".join(commands)}
+    if "capability" in legacy:
+        step["task_kind"] = legacy["capability"]
+    return step
+
+
+class Dependencies(Strict):
+    """Prerequisites a bundle names for people; shown, not enforced."""
+
+    external: list[str] = Field(default_factory=list)
+    internal: list[str] = Field(default_factory=list)
+
+
+class Bundle(Strict):
+    bundle_id: Id
+    bundle_name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    estimated_duration_hours: float | None = Field(None, ge=0)
+    workstreams: list[Workstream] = Field(min_length=1)
+    tool_profile_id: str | None = Field(None, description="default tool of every step")
+    resilience: Resilience | None = None
+    timeout_seconds: float | None = Field(None, gt=0)
+    circuit_breaker: CircuitBreakerPolicy | None = None
+    max_cost_usd: float | None = Field(None, ge=0)
+    on_budget_exceeded: BudgetPolicy | None = None
+    budget_warning_pct: float | None = Field(None, gt=0, le=100)
+    notify: Notify | None = None
+    test_gates: list[TestGate] = Field(default_factory=list)
+    completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
+    dependencies: Dependencies | None = None
+    validation: dict[str, Any] | None = Field(
+        None, description="targets for people (e.g. required_tests); kept, not enforced"
+    )
+    doc_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @property
+    def task_basename(self) -> str:
+        """The doit group task: `phase-k-plus` -> `phase_k_plus`."""
+        return self.bundle_id.lower().replace("-", "_").replace(".", "_")
+
+    def steps(self) -> list[tuple[Workstream, Step]]:
+        return [(ws, step) for ws in self.workstreams for step in ws.steps]
+
+
+# Effective settings: step, then workstream, then bundle, then these defaults.
+DEFAULT_RESILIENCE = Resilience(
+    max_retries=2,
+    backoff_strategy="exponential",
+    initial_delay=1.0,
+    max_delay=60.0,
+    jitter=0.1,
+    retry_on=["timeout", "rate_limit", "transient_error"],
+)
+DEFAULT_TIMEOUT_SECONDS = 3600.0
+DEFAULT_BREAKER = CircuitBreakerPolicy(failure_threshold=5, timeout_seconds=300, half_open_after=60)
+
+
+def effective_resilience(bundle: Bundle, ws: Workstream, step: Step) -> Resilience:
+    merged: dict[str, Any] = DEFAULT_RESILIENCE.model_dump()
+    for layer in (bundle.resilience, ws.resilience, step.resilience):
+        if layer is not None:
+            merged.update({k: getattr(layer, k) for k in layer.model_fields_set})
+    return Resilience.model_validate(merged)
+
+
+def effective_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float:
+    return (
+        step.timeout_seconds
+        or ws.timeout_seconds
+        or bundle.timeout_seconds
+        or DEFAULT_TIMEOUT_SECONDS
+    )
+
+
+def effective_tool(bundle: Bundle, ws: Workstream, step: Step) -> str:
+    """The step's tool; a step with a `command` (or `callable`) and no tool is a shell
+    (python) step, and anything else unnamed is routed (`auto`)."""
+    named = step.tool_profile_id or ws.tool_profile_id or bundle.tool_profile_id
+    if step.tool_profile_id is None and step.context.command:
+        return "shell"
+    if step.tool_profile_id is None and step.context.callable:
+        return "python"
+    return named or "auto"
+
+
+def effective_breaker(bundle: Bundle, ws: Workstream) -> CircuitBreakerPolicy:
+    return ws.circuit_breaker or bundle.circuit_breaker or DEFAULT_BREAKER

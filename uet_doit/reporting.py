@@ -1,0 +1,190 @@
+"""doit reporters: plain one-line-per-event output, and JSON lines for machines.
+
+Both record what doit decides (up to date, failed, skipped) in the run store, so status,
+progress and reports see the same truth whichever reporter printed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from uet_doit.state import RunStore
+
+
+def _step_of(task: Any) -> str | None:
+    """Step tasks are `<base>:<step_id>` with a uet meta; group tasks are not steps."""
+    meta = getattr(task, "meta", None) or {}
+    if "uet" not in meta:
+        return None
+    name: str = task.name
+    return name.split(":", 1)[1]
+
+
+class RecordingReporter:
+    """Base: keeps the run store in step with doit's decisions; prints nothing itself."""
+
+    desc = "uet: record doit decisions in the run store"
+
+    def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
+        self.outstream = outstream
+        self.options = options
+        self.run_id = os.environ.get("UET_RUN_ID", "")
+        self.store = RunStore(Path.cwd())
+        self.started: dict[str, float] = {}
+        self.counts: dict[str, int] = {"succeeded": 0, "failed": 0, "up_to_date": 0}
+        self.failures: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+
+    def _meta(self, task: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = (getattr(task, "meta", None) or {}).get("uet", {})
+        return meta
+
+    def _set(self, task: Any, status: str, message: str | None = None) -> None:
+        step = _step_of(task)
+        if step and self.run_id:
+            meta = self._meta(task)
+            self.store.set_step_status(
+                self.run_id, step, status, message, meta.get("ws_id"), meta.get("tool")
+            )
+
+    # doit reporter interface ------------------------------------------------------------
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        self.tasks = tasks
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        if _step_of(task):
+            self.started[task.name] = time.monotonic()
+
+    def add_success(self, task: Any) -> None:
+        if _step_of(task):
+            self.counts["succeeded"] += 1
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        step = _step_of(task)
+        message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
+        if step:
+            self.counts["failed"] += 1
+            self.failures.append((step, message))
+        else:
+            self.errors.append(f"{task.name}: {message}")
+
+    def skip_uptodate(self, task: Any) -> None:
+        if _step_of(task):
+            self.counts["up_to_date"] += 1
+            self._set(task, "up_to_date")
+
+    def skip_ignore(self, task: Any) -> None:
+        self._set(task, "skipped", "ignored (doit ignore)")
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.errors.append(str(exception.get_msg() if hasattr(exception, "get_msg") else exception))
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        pass
+
+
+class PlainReporter(RecordingReporter):
+    """One line per event, no escape codes: for logs, CI and pipes."""
+
+    desc = "uet: one line per step event"
+
+    def _line(self, text: str) -> None:
+        self.outstream.write(text + "\n")
+        self.outstream.flush()
+
+    def execute_task(self, task: Any) -> None:
+        super().execute_task(task)
+        if _step_of(task):
+            self._line(f"start  {task.name} [{self._meta(task).get('tool', '')}]")
+
+    def add_success(self, task: Any) -> None:
+        super().add_success(task)
+        if _step_of(task):
+            took = time.monotonic() - self.started.get(task.name, time.monotonic())
+            self._line(f"done   {task.name} ({took:.1f}s)")
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        super().add_failure(task, fail)
+        first = self.failures[-1][1] if _step_of(task) and self.failures else str(fail)
+        first_line = first.splitlines()[0] if first else ""
+        self._line(f"FAILED {task.name}: {first_line}")
+
+    def skip_uptodate(self, task: Any) -> None:
+        super().skip_uptodate(task)
+        if _step_of(task) and self.options.get("verbosity", 1) >= 2:
+            self._line(f"skip   {task.name} (up to date)")
+
+    def complete_run(self) -> None:
+        c = self.counts
+        for step, message in self.failures:
+            self.outstream.write(f"\n--- {step} ---\n{message}\n")
+        for error in self.errors:
+            self.outstream.write(f"\nERROR: {error}\n")
+        self._line(f"{c['succeeded']} ran, {c['up_to_date']} up to date, {c['failed']} failed")
+
+
+class JsonLinesReporter(RecordingReporter):
+    """`--reporter json`: one JSON object per event on stdout."""
+
+    desc = "uet: JSON lines, one per event"
+
+    def _emit(self, event: str, task: Any = None, **data: Any) -> None:
+        record: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "event": event,
+            "run_id": self.run_id,
+        }
+        if task is not None:
+            record["task"] = task.name
+            step = _step_of(task)
+            if step:
+                record["step_id"] = step
+                record.update({k: v for k, v in self._meta(task).items() if v})
+        record.update(data)
+        self.outstream.write(json.dumps(record) + "\n")
+        self.outstream.flush()
+
+    def execute_task(self, task: Any) -> None:
+        super().execute_task(task)
+        if _step_of(task):
+            self._emit("start", task)
+
+    def add_success(self, task: Any) -> None:
+        super().add_success(task)
+        if _step_of(task):
+            took = time.monotonic() - self.started.get(task.name, time.monotonic())
+            self._emit("success", task, seconds=round(took, 3))
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        super().add_failure(task, fail)
+        self._emit(
+            "failure", task, message=str(fail.get_msg() if hasattr(fail, "get_msg") else fail)
+        )
+
+    def skip_uptodate(self, task: Any) -> None:
+        super().skip_uptodate(task)
+        if _step_of(task):
+            self._emit("up_to_date", task)
+
+    def complete_run(self) -> None:
+        self._emit("complete", None, **self.counts, errors=self.errors)
+
+
+def pick_reporter(name: str | None, stream: TextIO = sys.stdout) -> type[RecordingReporter]:
+    if name == "json":
+        return JsonLinesReporter
+    return PlainReporter

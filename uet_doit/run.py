@@ -1,0 +1,198 @@
+"""One `uet run`: lock the project, open or resume a run, hand the bundle to doit, close it.
+
+Run statuses: running, succeeded, failed, interrupted, paused. Exit codes follow doit
+(0 ok, 1 a step failed, 2 runtime error, 3 bad bundle/usage) plus 4 paused, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from uet_doit.compiler import signature, step_definition
+from uet_doit.errors import EXIT_ERROR, EXIT_INTERRUPTED, StateError, UsageError
+from uet_doit.graph import build_graph, dependents_of
+from uet_doit.model import Bundle, effective_tool
+from uet_doit.state import RunStore, new_run_id, state_dir
+
+
+@dataclass
+class RunOptions:
+    jobs: int = 1
+    parallel_type: str = "process"
+    keep_going: bool = False
+    resume: str | None = None
+    skip_workstreams: Sequence[str] = ()
+    tasks: Sequence[str] = ()
+    reporter: str | None = None
+    verbosity: int | None = None
+    argv: Sequence[str] = field(default_factory=list)
+
+
+def bundle_hash(bundle: Bundle) -> str:
+    return hashlib.sha256(bundle.model_dump_json().encode()).hexdigest()[:16]
+
+
+@contextmanager
+def project_lock(root: Path, run_id: str) -> Iterator[None]:
+    """One run per project. flock is released by the kernel when a holder dies (no stale lock)."""
+    path = state_dir(root) / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = path.open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another run"
+        fh.close()
+        msg = f"this project is already running: {holder}"
+        raise StateError(msg, "wait for it to finish, or stop it (Ctrl-C) first") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"run {run_id} (pid {os.getpid()})")
+    fh.flush()
+    try:
+        yield
+    finally:
+        fh.seek(0)
+        fh.truncate()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
+    """Steps of skipped workstreams and everything that depends on them."""
+    known = {ws.ws_id for ws in bundle.workstreams}
+    for ws_id in workstreams:
+        if ws_id not in known:
+            import difflib
+
+            close = difflib.get_close_matches(ws_id, sorted(known), n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"workstreams: {', '.join(sorted(known))}"
+            )
+            raise UsageError(f"--skip-workstream {ws_id}: no such workstream", hint)
+    if not workstreams:
+        return frozenset()
+    roots = {ws.ws_id for ws in bundle.workstreams if ws.ws_id in workstreams}
+    roots |= {s.step_id for ws in bundle.workstreams if ws.ws_id in roots for s in ws.steps}
+    graph = build_graph(bundle)
+    affected = dependents_of(graph, roots)
+    return frozenset(n for n in affected if graph.kinds.get(n) == "step")
+
+
+def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
+    """Steps whose definition differs from what the run last attempted."""
+    last: dict[str, str] = {}
+    for row in store.attempts(run_id):
+        if row["signature"]:
+            last[row["step_id"]] = row["signature"]
+    changed = []
+    for ws, step in bundle.steps():
+        sig = signature(step_definition(bundle, ws, step))
+        if step.step_id in last and last[step.step_id] != sig:
+            changed.append(step.step_id)
+    return changed
+
+
+def execute(
+    bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO = sys.stdout
+) -> int:
+    from uet_doit.doit_bridge import BundleTaskLoader, run_doit
+    from uet_doit.reporting import pick_reporter
+
+    store = RunStore(root)
+    store.check_writable()
+    store.mark_dead_runs()
+    digest = bundle_hash(bundle)
+    if opts.resume:
+        row = store.run(opts.resume)
+        if row is None:
+            raise UsageError(f"no run {opts.resume!r} in {store.path}", "list runs with `uet runs`")
+        if row["bundle_id"] != bundle.bundle_id:
+            msg = f"run {opts.resume} ran bundle {row['bundle_id']!r}, not {bundle.bundle_id!r}"
+            raise UsageError(msg, "resume it with the bundle file it ran")
+        run_id = opts.resume
+        if row["bundle_hash"] and row["bundle_hash"] != digest:
+            changed = changed_steps(store, run_id, bundle)
+            out.write(
+                f"bundle changed since run {run_id}; changed steps re-plan: "
+                f"{', '.join(changed) or 'none (only settings changed)'}\n"
+            )
+    else:
+        run_id = new_run_id(bundle.bundle_id)
+        n = 1
+        while store.run(run_id) is not None:
+            n += 1
+            run_id = f"{new_run_id(bundle.bundle_id)}-{n}"
+    skip = skipped_steps(bundle, opts.skip_workstreams)
+    os.environ["UET_RUN_ID"] = run_id
+    with project_lock(root, run_id):
+        store.start_run(
+            run_id,
+            bundle.bundle_id,
+            bundle_file=str(bundle_file),
+            bundle_hash=digest,
+            argv=list(opts.argv),
+            jobs=opts.jobs,
+            resume=bool(opts.resume),
+        )
+        store.plan_steps(
+            run_id,
+            [
+                (
+                    s.step_id,
+                    ws.ws_id,
+                    effective_tool(bundle, ws, s),
+                    "skipped" if s.step_id in skip else "pending",
+                )
+                for ws, s in bundle.steps()
+            ],
+        )
+        for ws_id in opts.skip_workstreams:
+            store.event(run_id, "workstream_skipped", None, ws_id=ws_id)
+        out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
+        if skip:
+            out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
+        out.flush()
+        args = ["run"]
+        if opts.jobs > 1:
+            args += ["-n", str(opts.jobs), "-P", opts.parallel_type]
+        if opts.keep_going:
+            args.append("--continue")
+        if opts.verbosity is not None:
+            args += ["--verbosity", str(opts.verbosity)]
+        base = bundle.task_basename
+        args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
+        loader = BundleTaskLoader(bundle, root, skip=skip, reporter=pick_reporter(opts.reporter))
+        previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
+        try:
+            code = run_doit(loader, args)
+        except KeyboardInterrupt:
+            store.end_run(run_id, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+            out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
+            return EXIT_INTERRUPTED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        status = {0: "succeeded", 1: "failed"}.get(code, "failed")
+        store.end_run(run_id, status, None if code == 0 else f"doit exit code {code}")
+        if code != 0:
+            out.write(
+                f"run {run_id} {status}; see `uet status {run_id}`; "
+                f"resume with: uet run {bundle_file} --resume {run_id}\n"
+            )
+        return code if code in (0, 1) else EXIT_ERROR
+
+
+def _term_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

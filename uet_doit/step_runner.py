@@ -1,0 +1,453 @@
+"""The doit action of every step: breaker, attempts with retry, outputs, validation, journal.
+
+`StepAction` is a module-level callable class holding only plain data, so `-P process`
+can pickle it. Each attempt is recorded in state.db before and after it runs; a success is
+journaled with a fingerprint of the step's files, so a run killed after the tool finished
+but before doit saved its state is recognised on resume and not run twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.failures import FailureClass, classify
+from uet_doit.process import run_process
+from uet_doit.resilience import TOOL_FAILURES, BreakerPolicy, Clock, RetryPolicy, SystemClock
+from uet_doit.state import BreakerBook, RunStore, new_run_id
+
+#: tools whose failures are the step's own (a breaker on them only when a bundle asks)
+LOCAL_TOOLS = frozenset({"shell", "python"})
+RUN_ID_ENV = "UET_RUN_ID"
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    command: str | tuple[str, ...]
+    expected_exit_code: int = 0
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """Everything one step needs at run time, resolved from the bundle; plain, picklable data."""
+
+    bundle_id: str
+    ws_id: str
+    step_id: str
+    title: str
+    tool: str
+    instruction: str
+    files: tuple[str, ...]
+    create_files: tuple[str, ...]
+    project_root: str
+    signature: str
+    timeout: float
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    breaker_explicit: bool = False
+    validation: ValidationSpec | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    tool_options: dict[str, Any] = field(default_factory=dict)
+    max_fix_attempts: int | None = None
+
+    @property
+    def uses_breaker(self) -> bool:
+        return self.breaker_explicit or self.tool not in LOCAL_TOOLS
+
+
+def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
+    """Content hash of a step's files as they are now (missing files count as such)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for rel in sorted(set(paths)):
+        digest.update(rel.encode())
+        try:
+            digest.update(hashlib.md5((root / rel).read_bytes(), usedforsecurity=False).digest())
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            digest.update(b"-")
+    return digest.hexdigest()
+
+
+class _WorkerGuard:
+    """In a `-P process` worker: when the runner dies, finish (and record) the current step,
+    then exit, instead of dying mid-step or lingering forever."""
+
+    installed = False
+    busy = False
+    orphaned = False
+
+    @classmethod
+    def install(cls) -> None:
+        import multiprocessing
+
+        if cls.installed or multiprocessing.parent_process() is None:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        cls.installed = True
+        from uet_doit.process import _PRCTL
+
+        def on_parent_death(signum: int, frame: Any) -> None:
+            cls.orphaned = True
+            if not cls.busy:
+                os._exit(0)
+
+        signal.signal(signal.SIGHUP, on_parent_death)
+        if _PRCTL is not None:
+            _PRCTL(1, signal.SIGHUP)  # type: ignore[operator]
+
+
+def run_id_for(bundle_id: str) -> str:
+    run_id = os.environ.get(RUN_ID_ENV)
+    if not run_id:
+        run_id = os.environ[RUN_ID_ENV] = new_run_id(bundle_id)
+    return run_id
+
+
+class StepAction:
+    """doit python-action: returns a dict of values on success, TaskFailed on failure."""
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.spec = spec
+
+    def __repr__(self) -> str:  # shown by `doit info`
+        return f"<uet step {self.spec.step_id} via {self.spec.tool}>"
+
+    def __call__(self) -> dict[str, Any] | TaskFailed:
+        _WorkerGuard.install()
+        _WorkerGuard.busy = True
+        try:
+            return StepExecution(self.spec, SystemClock()).run()
+        finally:
+            _WorkerGuard.busy = False
+            if _WorkerGuard.orphaned:
+                os._exit(0)
+
+
+class StepExecution:
+    """One step's execution in one run; separate from StepAction so tests inject a clock."""
+
+    def __init__(self, spec: StepSpec, clock: Clock, store: RunStore | None = None) -> None:
+        self.spec = spec
+        self.clock = clock
+        self.root = Path(spec.project_root)
+        self.store = store or RunStore(self.root)
+        self.run_id = run_id_for(spec.bundle_id)
+        self.paths = (*spec.files, *spec.create_files)
+
+    # -- the whole step -------------------------------------------------------------------
+    def run(self) -> dict[str, Any] | TaskFailed:
+        spec, store = self.spec, self.store
+        store.ensure_run(self.run_id, spec.bundle_id)
+        recovered = self._recovered()
+        if recovered is not None:
+            return recovered
+        breakers = BreakerBook(store)
+        attempt_no = self._previous_attempts()
+        fix_round = 0
+        instruction = spec.instruction
+        while True:
+            attempt_no += 1
+            if spec.uses_breaker:
+                allowed, _probe, reason = breakers.admit(spec.tool, spec.breaker, self.clock.now())
+                if not allowed:
+                    self._record_refusal(attempt_no, FailureClass.CIRCUIT_OPEN, reason)
+                    return TaskFailed(f"{spec.step_id}: {reason}")
+            result = self._attempt(attempt_no, instruction)
+            if spec.uses_breaker:
+                tool_failed = not result.success and result.failure_class in TOOL_FAILURES
+                if result.success or tool_failed:
+                    state = breakers.record(
+                        spec.tool, spec.breaker, result.success, self.clock.now()
+                    )
+                    if state == "open" and tool_failed:
+                        store.event(self.run_id, "breaker_open", spec.step_id, tool=spec.tool)
+            if result.success:
+                store.set_step_status(
+                    self.run_id, spec.step_id, "succeeded", ws_id=spec.ws_id, tool=spec.tool
+                )
+                return {"run_id": self.run_id, "attempts": attempt_no}
+            cls = result.failure_class or FailureClass.UNKNOWN
+            if cls == FailureClass.VALIDATION and fix_round < self._fix_attempts():
+                fix_round += 1
+                instruction = (
+                    f"{spec.instruction}\n\nThe validation command failed after your change. "
+                    f"Fix the problem. Its output:\n{result.output_tail[-3000:]}"
+                )
+                store.event(self.run_id, "fix_attempt", spec.step_id, round=fix_round)
+                continue
+            retries_used = attempt_no - self._previous_attempts() - fix_round
+            if spec.retry.should_retry(cls, retries_used):
+                wait = spec.retry.delay(retries_used, result.retry_after_s)
+                store.set_step_status(
+                    self.run_id,
+                    spec.step_id,
+                    "retrying",
+                    f"{cls}: waiting {wait:.1f}s",
+                    spec.ws_id,
+                    spec.tool,
+                )
+                store.event(
+                    self.run_id, "retry_wait", spec.step_id, seconds=wait, failure_class=str(cls)
+                )
+                self.clock.sleep(wait)
+                continue
+            store.set_step_status(
+                self.run_id,
+                spec.step_id,
+                "failed",
+                f"{cls}: {result.message}",
+                spec.ws_id,
+                spec.tool,
+            )
+            return TaskFailed(
+                f"{spec.step_id} failed ({cls}) after {attempt_no} attempt(s): {result.message}"
+            )
+
+    def _fix_attempts(self) -> int:
+        if self.spec.max_fix_attempts is not None:
+            return self.spec.max_fix_attempts
+        return 0 if self.spec.tool in LOCAL_TOOLS else 1
+
+    def _previous_attempts(self) -> int:
+        row = self.store.conn.execute(
+            "SELECT coalesce(max(attempt), 0) FROM attempts WHERE run_id=? AND step_id=?",
+            (self.run_id, self.spec.step_id),
+        ).fetchone()
+        return int(row[0])
+
+    def _recovered(self) -> dict[str, Any] | None:
+        """A success journaled by a run that was killed before doit saved it: don't redo it."""
+        prev = self.store.last_success(self.spec.bundle_id, self.spec.step_id)
+        if prev is None or prev["run_status"] not in ("interrupted", "running"):
+            return None
+        if prev["run_status"] == "running" and prev["run_id"] == self.run_id:
+            return None
+        if prev["signature"] != self.spec.signature:
+            return None
+        if prev["fingerprint"] != fingerprint(self.root, self.paths):
+            return None
+        missing = [p for p in self.spec.create_files if not (self.root / p).exists()]
+        if missing:
+            return None
+        self.store.event(self.run_id, "recovered", self.spec.step_id, from_run=prev["run_id"])
+        self.store.set_step_status(
+            self.run_id,
+            self.spec.step_id,
+            "succeeded",
+            f"finished in run {prev['run_id']}",
+            self.spec.ws_id,
+            self.spec.tool,
+        )
+        return {"run_id": self.run_id, "attempts": 0, "recovered_from": prev["run_id"]}
+
+    def _record_refusal(self, attempt_no: int, cls: FailureClass, reason: str) -> None:
+        log = self._log_paths(attempt_no)
+        attempt_id = self.store.begin_attempt(
+            self.run_id,
+            self.spec.bundle_id,
+            self.spec.ws_id,
+            self.spec.step_id,
+            self.spec.tool,
+            attempt_no,
+            str(log[0]),
+            str(log[1]),
+        )
+        self.store.finish_attempt(attempt_id, "failed", failure_class=str(cls), message=reason)
+        self.store.set_step_status(
+            self.run_id,
+            self.spec.step_id,
+            "failed",
+            f"{cls}: {reason}",
+            self.spec.ws_id,
+            self.spec.tool,
+        )
+
+    def _log_paths(self, attempt_no: int) -> tuple[Path, Path, Path]:
+        base = self.root / ".uet" / "runs" / self.run_id / "steps" / self.spec.step_id
+        return (
+            base / f"attempt-{attempt_no}.stdout",
+            base / f"attempt-{attempt_no}.stderr",
+            base / f"attempt-{attempt_no}.result.json",
+        )
+
+    # -- one attempt ----------------------------------------------------------------------
+    def _attempt(self, attempt_no: int, instruction: str) -> ToolResult:
+        spec, store = self.spec, self.store
+        out, err, result_file = self._log_paths(attempt_no)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        attempt_id = store.begin_attempt(
+            self.run_id,
+            spec.bundle_id,
+            spec.ws_id,
+            spec.step_id,
+            spec.tool,
+            attempt_no,
+            str(out),
+            str(err),
+        )
+        try:
+            result = self._execute(attempt_no, instruction, out, err, result_file)
+        except BaseException as exc:
+            store.finish_attempt(
+                attempt_id,
+                "interrupted",
+                failure_class="interrupted",
+                message=f"interrupted ({type(exc).__name__})",
+            )
+            store.set_step_status(
+                self.run_id, spec.step_id, "interrupted", None, spec.ws_id, spec.tool
+            )
+            raise
+        outcome = "succeeded" if result.success else "failed"
+        store.finish_attempt(
+            attempt_id,
+            outcome,
+            exit_code=result.exit_code,
+            failure_class=str(result.failure_class or "") or None,
+            message=result.message[:2000],
+            cost_usd=result.cost_usd,
+            tokens_in=result.tokens_in,
+            tokens_out=result.tokens_out,
+            model=result.model,
+            cost_source=result.cost_source,
+            signature=spec.signature,
+            fingerprint=fingerprint(self.root, self.paths) if result.success else None,
+        )
+        return result
+
+    def _execute(
+        self, attempt_no: int, instruction: str, out: Path, err: Path, result_file: Path
+    ) -> ToolResult:
+        spec = self.spec
+        env = dict(os.environ)
+        env.update(spec.env)
+        env.update(
+            {
+                "UET_RESULT_FILE": str(result_file),
+                RUN_ID_ENV: self.run_id,
+                "UET_STEP_ID": spec.step_id,
+                "UET_WS_ID": spec.ws_id,
+                "UET_ATTEMPT": str(attempt_no),
+                "UET_PROJECT_ROOT": str(self.root),
+            }
+        )
+        result_file.unlink(missing_ok=True)
+        request = StepRequest(
+            step_id=spec.step_id,
+            ws_id=spec.ws_id,
+            tool=spec.tool,
+            instruction=instruction,
+            files=spec.files,
+            create_files=spec.create_files,
+            project_root=self.root,
+            env=env,
+            timeout=spec.timeout,
+            result_file=result_file,
+            stdout_path=out,
+            stderr_path=err,
+            attempt=attempt_no,
+            model=spec.model,
+            options=spec.tool_options,
+            context=spec.context,
+        )
+        adapter = resolve_adapter(spec.tool, self.root)
+        result = adapter.execute(request)
+        _merge_result_file(result, result_file)
+        if not result.success:
+            return result
+        missing = [p for p in spec.create_files if not (self.root / p).exists()]
+        if missing:
+            result.success = False
+            result.failure_class = FailureClass.MISSING_OUTPUT
+            result.message = "the tool finished but did not create: " + ", ".join(missing)
+            return result
+        if spec.validation is not None:
+            return self._validate(result, env, out, err)
+        return result
+
+    def _validate(
+        self, result: ToolResult, env: dict[str, str], out: Path, err: Path
+    ) -> ToolResult:
+        from uet_doit.adapters.shell import command_argv
+
+        val = self.spec.validation
+        assert val is not None
+        command = val.command if isinstance(val.command, str) else list(val.command)
+        proc = run_process(
+            command_argv(command),
+            cwd=self.root,
+            env=env,
+            timeout=val.timeout,
+            stdout_path=out.with_suffix(".validation.stdout"),
+            stderr_path=err.with_suffix(".validation.stderr"),
+        )
+        if proc.exit_code == val.expected_exit_code and not proc.timed_out:
+            return result
+        tail = "\n".join(proc.output.strip().splitlines()[-15:])
+        shown = command if isinstance(command, str) else " ".join(command)
+        got = "timed out" if proc.timed_out else f"exit code {proc.exit_code}"
+        result.success = False
+        result.failure_class = FailureClass.TIMEOUT if proc.timed_out else FailureClass.VALIDATION
+        if not proc.timed_out and classify(proc.exit_code, proc.output) in (
+            FailureClass.RATE_LIMIT,
+            FailureClass.TRANSIENT,
+        ):
+            result.failure_class = FailureClass.VALIDATION
+        result.message = (
+            f"validation `{shown}` gave {got}, expected {val.expected_exit_code}:\n{tail}"
+        )
+        result.output_tail = proc.output[-4000:]
+        return result
+
+
+def _merge_result_file(result: ToolResult, path: Path) -> None:
+    """Shell and python tools report cost through $UET_RESULT_FILE."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError, OSError):
+        return
+    if not isinstance(data, dict):
+        return
+    if result.cost_usd is None and isinstance(data.get("cost_usd"), int | float):
+        result.cost_usd = float(data["cost_usd"])
+        result.cost_source = "result_file"
+    for key in ("tokens_in", "tokens_out"):
+        if getattr(result, key) is None and isinstance(data.get(key), int):
+            setattr(result, key, data[key])
+    if result.model is None and isinstance(data.get("model"), str):
+        result.model = data["model"]
+
+
+_ADAPTERS: dict[tuple[str, str], ToolAdapter] = {}
+
+
+def resolve_adapter(tool: str, root: Path) -> ToolAdapter:
+    """The adapter for a tool name: built-ins, then router_config.json and entry points."""
+    key = (tool, str(root))
+    adapter = _ADAPTERS.get(key)
+    if adapter is None:
+        try:
+            from uet_doit.routing import (  # type: ignore[import-not-found,unused-ignore]
+                get_adapter,
+                load_router_config,
+            )
+        except ImportError:
+            from uet_doit.adapters import load_builtin
+
+            adapter = load_builtin(tool)
+        else:
+            adapter = get_adapter(tool, load_router_config(root), root)
+        _ADAPTERS[key] = adapter
+    return adapter
