@@ -1,7 +1,7 @@
 """Every bundle in workstreams/ as a doit task group: `doit list`, `doit run demo`, `doit -n 8`."""
 
-from uet_doit.dodo_support import DOIT_CONFIG, task_generators_for
+from uet_doit.dodo_support import DOIT_CONFIG, bundle_task_generators
 
-globals().update(task_generators_for("workstreams"))
+globals().update(bundle_task_generators("workstreams"))
 
 __all__ = ["DOIT_CONFIG"]

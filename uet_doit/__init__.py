@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uet_doit.dodo_support import task_generators_for, tasks_from_bundle
+from uet_doit.dodo_support import bundle_task_generators, tasks_from_bundle
 from uet_doit.errors import BundleError, UetError
 from uet_doit.loader import load_bundle
 from uet_doit.model import Bundle, Step, Workstream
@@ -17,6 +17,6 @@ __all__ = [
     "Workstream",
     "__version__",
     "load_bundle",
-    "task_generators_for",
+    "bundle_task_generators",
     "tasks_from_bundle",
 ]

@@ -36,7 +36,7 @@ def tasks_from_bundle(
     return generator
 
 
-def task_generators_for(
+def bundle_task_generators(
     directory: str | os.PathLike[str] = "workstreams", root: str | os.PathLike[str] | None = None
 ) -> dict[str, Callable[[], Iterator[dict[str, Any]]]]:
     """`task_<basename>` generators for every bundle in a folder (update a dodo's globals)."""

@@ -222,7 +222,7 @@ class Step(Strict):
         None, description="shell, python, an AI tool, a custom adapter, or 'auto' (routed)"
     )
     depends_on: list[Id] = Field(default_factory=list)
-    context: StepContext = Field(default_factory=lambda: StepContext())
+    context: StepContext = Field(default_factory=lambda: StepContext())  # noqa: PLW0108 (mypy)
     validation: Validation | None = None
     resilience: Resilience | None = None
     timeout_seconds: float | None = Field(None, gt=0)

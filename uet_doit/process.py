@@ -7,12 +7,12 @@ kills the whole process tree (grandchildren included) and no tool ever waits on 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,32 +38,28 @@ class ProcessResult:
         return f"{self.stdout}\n{self.stderr}"
 
 
-def _load_prctl() -> object | None:
-    try:
-        import ctypes
+#: process groups of tools running now, so an interrupted runner can stop them all
+ACTIVE_GROUPS: set[int] = set()
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl
-    except (OSError, AttributeError):  # not Linux
-        return None
+#: records the tool's exit code in a file when it ends, even if the runner died meanwhile
+_EXIT_TRAP = 'trap \'echo $? > "$0"\' EXIT; "$@"'
 
 
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
+def kill_active_groups() -> None:
+    """Stop every tool this process started (Ctrl-C or SIGTERM in thread mode)."""
+    for pgid in list(ACTIVE_GROUPS):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    ACTIVE_GROUPS.clear()
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """In the child before exec: be SIGKILLed when the process that started us dies.
-
-    A runner killed with kill -9 must not leave a tool finishing work nobody will record.
-    """
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)  # type: ignore[operator]
-        if os.getppid() != parent_pid:
-            os._exit(137)
+def with_exit_file(argv: Sequence[str], exit_file: Path) -> list[str]:
+    """Wrap argv so its exit code lands in `exit_file`: a tool left running by a killed
+    runner still reports how it ended, and a resumed run adopts that instead of re-running."""
+    return ["sh", "-c", _EXIT_TRAP, str(exit_file), *argv]
 
 
-def _tail(path: Path) -> str:
+def read_tail(path: Path) -> str:
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -105,12 +101,22 @@ def run_process(
     stderr_path: Path | None = None,
     stdin_data: bytes | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    exit_file: Path | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run `argv` (never through a shell unless argv says `sh -c`) and wait for it.
 
     Output goes to files, never to our own stdout: doit's thread mode swaps sys.stdout.
-    Raises FileNotFoundError when the executable does not exist.
+    Raises FileNotFoundError when the executable does not exist. The child runs in its own
+    session: it survives a kill -9 of the runner (see `with_exit_file`), while a timeout,
+    Ctrl-C or SIGTERM kills its whole process group.
     """
+    if exit_file is not None:
+        search = (env if env is not None else os.environ).get("PATH")
+        if shutil.which(argv[0], path=search) is None and not (cwd / argv[0]).is_file():
+            raise FileNotFoundError(argv[0])
+        exit_file.unlink(missing_ok=True)
+        argv = with_exit_file(argv, exit_file)
     import tempfile
 
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -122,6 +128,7 @@ def run_process(
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     timed_out = False
+    proc: subprocess.Popen[bytes] | None = None
     try:
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             proc = subprocess.Popen(
@@ -132,16 +139,16 @@ def run_process(
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
             )
+            ACTIVE_GROUPS.add(proc.pid)
+            if on_start is not None:
+                on_start(proc.pid)
             try:
                 if stdin_data is not None:
                     assert proc.stdin is not None
-                    try:
+                    with contextlib.suppress(BrokenPipeError):
                         proc.stdin.write(stdin_data)
                         proc.stdin.close()
-                    except BrokenPipeError:
-                        pass
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
@@ -157,11 +164,13 @@ def run_process(
         return ProcessResult(
             argv=tuple(argv),
             exit_code=None if timed_out else proc.returncode,
-            stdout=_tail(stdout_path),
-            stderr=_tail(stderr_path),
+            stdout=read_tail(stdout_path),
+            stderr=read_tail(stderr_path),
             duration_s=time.monotonic() - start,
             timed_out=timed_out,
         )
     finally:
+        if proc is not None:
+            ACTIVE_GROUPS.discard(proc.pid)
         if tmpdir is not None:
             tmpdir.cleanup()

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from doit.exceptions import UnmetDependency
+
 from uet_doit.state import RunStore
 
 
@@ -36,7 +38,7 @@ class RecordingReporter:
         self.run_id = os.environ.get("UET_RUN_ID", "")
         self.store = RunStore(Path.cwd())
         self.started: dict[str, float] = {}
-        self.counts: dict[str, int] = {"succeeded": 0, "failed": 0, "up_to_date": 0}
+        self.counts: dict[str, int] = {"succeeded": 0, "failed": 0, "up_to_date": 0, "blocked": 0}
         self.failures: list[tuple[str, str]] = []
         self.errors: list[str] = []
 
@@ -70,6 +72,13 @@ class RecordingReporter:
     def add_failure(self, task: Any, fail: Any) -> None:
         step = _step_of(task)
         message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
+        if isinstance(fail, UnmetDependency):
+            # doit's word for "a task it waits for failed": blocked, not failed
+            waits = " ".join(n.split(":", 1)[-1] for n in str(fail.message).split())
+            if step:
+                self.counts["blocked"] += 1
+                self._set(task, "blocked", f"waits for failed: {waits}")
+            return
         if step:
             self.counts["failed"] += 1
             self.failures.append((step, message))
@@ -119,6 +128,10 @@ class PlainReporter(RecordingReporter):
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)
+        if isinstance(fail, UnmetDependency):
+            if _step_of(task):
+                self._line(f"blocked {task.name}: waits for a failed step")
+            return
         first = self.failures[-1][1] if _step_of(task) and self.failures else str(fail)
         first_line = first.splitlines()[0] if first else ""
         self._line(f"FAILED {task.name}: {first_line}")
@@ -134,7 +147,10 @@ class PlainReporter(RecordingReporter):
             self.outstream.write(f"\n--- {step} ---\n{message}\n")
         for error in self.errors:
             self.outstream.write(f"\nERROR: {error}\n")
-        self._line(f"{c['succeeded']} ran, {c['up_to_date']} up to date, {c['failed']} failed")
+        blocked = f", {c['blocked']} blocked" if c["blocked"] else ""
+        self._line(
+            f"{c['succeeded']} ran, {c['up_to_date']} up to date, {c['failed']} failed{blocked}"
+        )
 
 
 class JsonLinesReporter(RecordingReporter):

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uet_doit.compiler import signature, step_definition
-from uet_doit.errors import EXIT_ERROR, EXIT_INTERRUPTED, StateError, UsageError
+from uet_doit.errors import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, StateError, UsageError
 from uet_doit.graph import build_graph, dependents_of
 from uet_doit.model import Bundle, effective_tool
+from uet_doit.process import kill_active_groups
 from uet_doit.state import RunStore, new_run_id, state_dir
 
 
@@ -43,13 +44,14 @@ def bundle_hash(bundle: Bundle) -> str:
 
 @contextmanager
 def project_lock(root: Path, run_id: str) -> Iterator[None]:
-    """One run per project. flock is released by the kernel when a holder dies (no stale lock)."""
+    """One run per project. A POSIX lock: the kernel drops it when its holder dies (no stale
+    lock), and unlike flock it is not inherited by forked doit workers."""
     path = state_dir(root) / "run.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = path.open("a+")
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         fh.seek(0)
         holder = fh.read().strip() or "another run"
         fh.close()
@@ -64,7 +66,7 @@ def project_lock(root: Path, run_id: str) -> Iterator[None]:
     finally:
         fh.seek(0)
         fh.truncate()
-        fcntl.flock(fh, fcntl.LOCK_UN)
+        fcntl.lockf(fh, fcntl.LOCK_UN)
         fh.close()
 
 
@@ -106,13 +108,15 @@ def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
 
 
 def execute(
-    bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO = sys.stdout
+    bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
 ) -> int:
     from uet_doit.doit_bridge import BundleTaskLoader, run_doit
     from uet_doit.reporting import pick_reporter
 
+    out = out or sys.stdout
     store = RunStore(root)
     store.check_writable()
+
     store.mark_dead_runs()
     digest = bundle_hash(bundle)
     if opts.resume:
@@ -179,19 +183,33 @@ def execute(
         try:
             code = run_doit(loader, args)
         except KeyboardInterrupt:
+            kill_active_groups()  # thread mode: tools started by this process
             store.end_run(run_id, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
             out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
             return EXIT_INTERRUPTED
         finally:
             signal.signal(signal.SIGTERM, previous)
-        status = {0: "succeeded", 1: "failed"}.get(code, "failed")
-        store.end_run(run_id, status, None if code == 0 else f"doit exit code {code}")
+        states = {row["status"] for row in store.run_steps(run_id)}
+        if code != 0 and states & {"failed", "blocked"}:
+            code = EXIT_FAILED  # doit says 2 when dependents of a failed step could not run
+        status = "succeeded" if code == 0 else "failed"
+        store.end_run(run_id, status, None if code == 0 else _failure_reason(store, run_id))
         if code != 0:
             out.write(
                 f"run {run_id} {status}; see `uet status {run_id}`; "
                 f"resume with: uet run {bundle_file} --resume {run_id}\n"
             )
         return code if code in (0, 1) else EXIT_ERROR
+
+
+def _failure_reason(store: RunStore, run_id: str) -> str:
+    rows = store.run_steps(run_id)
+    failed = [r["step_id"] for r in rows if r["status"] == "failed"]
+    blocked = [r["step_id"] for r in rows if r["status"] == "blocked"]
+    parts = [f"failed: {', '.join(failed)}"] if failed else []
+    if blocked:
+        parts.append(f"blocked: {', '.join(blocked)}")
+    return "; ".join(parts) or "doit reported an error"
 
 
 def _term_as_interrupt(signum: int, frame: Any) -> None:

@@ -40,7 +40,7 @@ _MIGRATIONS: dict[int, str] = {
         started REAL NOT NULL, ended REAL, exit_code INTEGER, outcome TEXT NOT NULL,
         failure_class TEXT, message TEXT, cost_usd REAL, tokens_in INTEGER, tokens_out INTEGER,
         model TEXT, cost_source TEXT, stdout_path TEXT, stderr_path TEXT, worker TEXT,
-        signature TEXT, fingerprint TEXT, fallback_from TEXT
+        signature TEXT, fingerprint TEXT, fallback_from TEXT, pid INTEGER, exit_file TEXT
     );
     CREATE INDEX attempts_step ON attempts (bundle_id, step_id, id);
     CREATE INDEX attempts_run ON attempts (run_id, id);
@@ -76,6 +76,7 @@ def new_run_id(bundle_id: str, now: float | None = None) -> str:
 
 
 def pid_alive(pid: int | None) -> bool:
+    """True while `pid` runs; a zombie (killed, not yet reaped) counts as gone."""
     if not pid:
         return False
     try:
@@ -84,7 +85,11 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 class RunStore:
@@ -329,13 +334,16 @@ class RunStore:
         stdout_path: str,
         stderr_path: str,
         fallback_from: str | None = None,
+        exit_file: str | None = None,
     ) -> int:
+        """Recorded before the tool starts, with the file its exit code will land in, so a
+        runner killed at any instant leaves enough to find (and adopt) the tool."""
         now = time.time()
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO attempts (run_id, bundle_id, ws_id, step_id, tool, attempt, started,"
-                " outcome, stdout_path, stderr_path, worker, fallback_from) "
-                "VALUES (?,?,?,?,?,?,?, 'running', ?,?,?,?)",
+                " outcome, stdout_path, stderr_path, worker, fallback_from, exit_file) "
+                "VALUES (?,?,?,?,?,?,?, 'running', ?,?,?,?,?)",
                 (
                     run_id,
                     bundle_id,
@@ -348,6 +356,7 @@ class RunStore:
                     stderr_path,
                     f"{os.getpid()}:{threading.get_ident()}",
                     fallback_from,
+                    exit_file,
                 ),
             )
             conn.execute(
@@ -357,6 +366,23 @@ class RunStore:
                 (run_id, step_id, ws_id, tool, now),
             )
         return int(cur.lastrowid or 0)
+
+    def set_attempt_process(self, attempt_id: int, pid: int) -> None:
+        self.conn.execute("UPDATE attempts SET pid=? WHERE id=?", (pid, attempt_id))
+
+    def unfinished_attempt(self, bundle_id: str, step_id: str) -> sqlite3.Row | None:
+        """The newest attempt of a step left unfinished by a run that died, if any."""
+        row: sqlite3.Row | None = self.conn.execute(
+            "SELECT a.*, r.status AS run_status FROM attempts a JOIN runs r USING (run_id) "
+            "WHERE a.bundle_id=? AND a.step_id=? ORDER BY a.id DESC LIMIT 1",
+            (bundle_id, step_id),
+        ).fetchone()
+        if row is None or row["outcome"] not in ("running", "interrupted") or not row["exit_file"]:
+            return None
+        worker_pid = int(str(row["worker"] or "0").split(":", 1)[0] or 0)
+        if worker_pid and pid_alive(worker_pid):
+            return None  # its runner is alive: not ours to adopt
+        return row
 
     def finish_attempt(self, attempt_id: int, outcome: str, **fields: Any) -> None:
         allowed = {

@@ -8,11 +8,14 @@ but before doit saved its state is recognised on resume and not run twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import multiprocessing.util
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,9 @@ from doit.exceptions import TaskFailed
 
 from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.failures import FailureClass, classify
-from uet_doit.process import run_process
+from uet_doit.process import ProcessResult, read_tail, run_process
 from uet_doit.resilience import TOOL_FAILURES, BreakerPolicy, Clock, RetryPolicy, SystemClock
-from uet_doit.state import BreakerBook, RunStore, new_run_id
+from uet_doit.state import BreakerBook, RunStore, new_run_id, pid_alive
 
 #: tools whose failures are the step's own (a breaker on them only when a bundle asks)
 LOCAL_TOOLS = frozenset({"shell", "python"})
@@ -79,33 +82,30 @@ def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
-class _WorkerGuard:
-    """In a `-P process` worker: when the runner dies, finish (and record) the current step,
-    then exit, instead of dying mid-step or lingering forever."""
+class _WorkerSetup:
+    """Runs in every forked doit worker right after the fork (multiprocessing's
+    after-fork hook): the worker dies with the runner, so none lingers blocked on a dead
+    queue, and SIGTERM (doit's Ctrl-C clean-up) becomes KeyboardInterrupt, which stops the
+    running tool. Tools run in their own session and finish even if the worker dies."""
 
-    installed = False
-    busy = False
-    orphaned = False
+    def __call__(self, _: object) -> None:
+        import ctypes
 
-    @classmethod
-    def install(cls) -> None:
-        import multiprocessing
+        parent = os.getppid()
 
-        if cls.installed or multiprocessing.parent_process() is None:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return
-        cls.installed = True
-        from uet_doit.process import _PRCTL
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
 
-        def on_parent_death(signum: int, frame: Any) -> None:
-            cls.orphaned = True
-            if not cls.busy:
-                os._exit(0)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, interrupt)
+        with contextlib.suppress(OSError, AttributeError):  # prctl is Linux only
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the runner died before prctl took effect
+            os._exit(1)
 
-        signal.signal(signal.SIGHUP, on_parent_death)
-        if _PRCTL is not None:
-            _PRCTL(1, signal.SIGHUP)  # type: ignore[operator]
+
+_WORKER_SETUP = _WorkerSetup()
+multiprocessing.util.register_after_fork(_WORKER_SETUP, _WORKER_SETUP)
 
 
 def run_id_for(bundle_id: str) -> str:
@@ -125,14 +125,7 @@ class StepAction:
         return f"<uet step {self.spec.step_id} via {self.spec.tool}>"
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
-        _WorkerGuard.install()
-        _WorkerGuard.busy = True
-        try:
-            return StepExecution(self.spec, SystemClock()).run()
-        finally:
-            _WorkerGuard.busy = False
-            if _WorkerGuard.orphaned:
-                os._exit(0)
+        return StepExecution(self.spec, SystemClock()).run()
 
 
 class StepExecution:
@@ -146,17 +139,21 @@ class StepExecution:
         self.run_id = run_id_for(spec.bundle_id)
         self.paths = (*spec.files, *spec.create_files)
 
+    def _status(self, status: str, message: str | None = None) -> None:
+        self.store.set_step_status(
+            self.run_id, self.spec.step_id, status, message, self.spec.ws_id, self.spec.tool
+        )
+
     # -- the whole step -------------------------------------------------------------------
     def run(self) -> dict[str, Any] | TaskFailed:
         spec, store = self.spec, self.store
         store.ensure_run(self.run_id, spec.bundle_id)
-        recovered = self._recovered()
-        if recovered is not None:
-            return recovered
+        done = self._adopt_orphan() or self._recovered()
+        if done is not None:
+            return done
         breakers = BreakerBook(store)
-        attempt_no = self._previous_attempts()
-        fix_round = 0
-        instruction = spec.instruction
+        first = self._previous_attempts()
+        attempt_no, fix_round, instruction = first, 0, spec.instruction
         while True:
             attempt_no += 1
             if spec.uses_breaker:
@@ -168,16 +165,13 @@ class StepExecution:
             if spec.uses_breaker:
                 tool_failed = not result.success and result.failure_class in TOOL_FAILURES
                 if result.success or tool_failed:
-                    state = breakers.record(
-                        spec.tool, spec.breaker, result.success, self.clock.now()
-                    )
+                    now = self.clock.now()
+                    state = breakers.record(spec.tool, spec.breaker, result.success, now)
                     if state == "open" and tool_failed:
                         store.event(self.run_id, "breaker_open", spec.step_id, tool=spec.tool)
             if result.success:
-                store.set_step_status(
-                    self.run_id, spec.step_id, "succeeded", ws_id=spec.ws_id, tool=spec.tool
-                )
-                return {"run_id": self.run_id, "attempts": attempt_no}
+                self._status("succeeded")
+                return {"run_id": self.run_id, "attempts": attempt_no - first}
             cls = result.failure_class or FailureClass.UNKNOWN
             if cls == FailureClass.VALIDATION and fix_round < self._fix_attempts():
                 fix_round += 1
@@ -187,32 +181,19 @@ class StepExecution:
                 )
                 store.event(self.run_id, "fix_attempt", spec.step_id, round=fix_round)
                 continue
-            retries_used = attempt_no - self._previous_attempts() - fix_round
+            retries_used = attempt_no - first - fix_round
             if spec.retry.should_retry(cls, retries_used):
                 wait = spec.retry.delay(retries_used, result.retry_after_s)
-                store.set_step_status(
-                    self.run_id,
-                    spec.step_id,
-                    "retrying",
-                    f"{cls}: waiting {wait:.1f}s",
-                    spec.ws_id,
-                    spec.tool,
-                )
+                self._status("retrying", f"{cls}: waiting {wait:.1f}s")
                 store.event(
                     self.run_id, "retry_wait", spec.step_id, seconds=wait, failure_class=str(cls)
                 )
                 self.clock.sleep(wait)
                 continue
-            store.set_step_status(
-                self.run_id,
-                spec.step_id,
-                "failed",
-                f"{cls}: {result.message}",
-                spec.ws_id,
-                spec.tool,
-            )
+            self._status("failed", f"{cls}: {result.message}")
             return TaskFailed(
-                f"{spec.step_id} failed ({cls}) after {attempt_no} attempt(s): {result.message}"
+                f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s): "
+                f"{result.message}"
             )
 
     def _fix_attempts(self) -> int:
@@ -227,33 +208,76 @@ class StepExecution:
         ).fetchone()
         return int(row[0])
 
+    # -- what a killed run left behind ----------------------------------------------------
     def _recovered(self) -> dict[str, Any] | None:
-        """A success journaled by a run that was killed before doit saved it: don't redo it."""
+        """A success recorded by a run killed before doit saved it: not done twice."""
         prev = self.store.last_success(self.spec.bundle_id, self.spec.step_id)
         if prev is None or prev["run_status"] not in ("interrupted", "running"):
-            return None
-        if prev["run_status"] == "running" and prev["run_id"] == self.run_id:
+            return None  # a run that ended normally saved its doit state itself
+        worker_pid = int(str(prev["worker"] or "0").split(":", 1)[0] or 0)
+        if pid_alive(worker_pid) and worker_pid != 0:
             return None
         if prev["signature"] != self.spec.signature:
             return None
         if prev["fingerprint"] != fingerprint(self.root, self.paths):
             return None
-        missing = [p for p in self.spec.create_files if not (self.root / p).exists()]
-        if missing:
-            return None
         self.store.event(self.run_id, "recovered", self.spec.step_id, from_run=prev["run_id"])
-        self.store.set_step_status(
-            self.run_id,
-            self.spec.step_id,
-            "succeeded",
-            f"finished in run {prev['run_id']}",
-            self.spec.ws_id,
-            self.spec.tool,
-        )
+        self._status("succeeded", f"finished in run {prev['run_id']}")
         return {"run_id": self.run_id, "attempts": 0, "recovered_from": prev["run_id"]}
 
+    def _adopt_orphan(self) -> dict[str, Any] | None:
+        """A tool left running by a killed runner: wait for it, then judge what it did."""
+        row = self.store.unfinished_attempt(self.spec.bundle_id, self.spec.step_id)
+        if row is None:
+            return None
+        exit_file = Path(row["exit_file"])
+        pid = row["pid"] or _find_wrapper(exit_file)
+
+        if pid and _still_running(pid, exit_file):
+            self._status(
+                "waiting",
+                f"waiting for the attempt left running by run {row['run_id']} (pid {pid})",
+            )
+            deadline = self.clock.now() + self.spec.timeout
+            while _still_running(pid, exit_file) and self.clock.now() < deadline:
+                self.clock.sleep(0.05)
+            if _still_running(pid, exit_file):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+        try:
+            code = int(exit_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            self.store.finish_attempt(
+                row["id"],
+                "interrupted",
+                failure_class="interrupted",
+                message="the runner was killed while this attempt ran",
+            )
+            return None
+        out, err = Path(row["stdout_path"]), Path(row["stderr_path"])
+        result_file = out.with_name(out.name.replace(".stdout", ".result.json"))
+        env = self._env(row["attempt"], result_file)
+        request = self._request(row["attempt"], self.spec.instruction, env, out, err, result_file)
+        proc = ProcessResult(
+            argv=(), exit_code=code, stdout=read_tail(out), stderr=read_tail(err), duration_s=0.0
+        )
+        result = resolve_adapter(self.spec.tool, self.root).parse(request, proc)
+        result = self._check_result(result, env, out, err, result_file)
+        self._finish(row["id"], result)
+        self.store.event(
+            self.run_id,
+            "adopted",
+            self.spec.step_id,
+            from_run=row["run_id"],
+            success=result.success,
+        )
+        if not result.success:
+            return None
+        self._status("succeeded", f"finished by the tool run {row['run_id']} started")
+        return {"run_id": self.run_id, "attempts": 0, "adopted_from": row["run_id"]}
+
     def _record_refusal(self, attempt_no: int, cls: FailureClass, reason: str) -> None:
-        log = self._log_paths(attempt_no)
+        out, err, _ = self._log_paths(attempt_no)
         attempt_id = self.store.begin_attempt(
             self.run_id,
             self.spec.bundle_id,
@@ -261,18 +285,11 @@ class StepExecution:
             self.spec.step_id,
             self.spec.tool,
             attempt_no,
-            str(log[0]),
-            str(log[1]),
+            str(out),
+            str(err),
         )
         self.store.finish_attempt(attempt_id, "failed", failure_class=str(cls), message=reason)
-        self.store.set_step_status(
-            self.run_id,
-            self.spec.step_id,
-            "failed",
-            f"{cls}: {reason}",
-            self.spec.ws_id,
-            self.spec.tool,
-        )
+        self._status("failed", f"{cls}: {reason}")
 
     def _log_paths(self, attempt_no: int) -> tuple[Path, Path, Path]:
         base = self.root / ".uet" / "runs" / self.run_id / "steps" / self.spec.step_id
@@ -287,6 +304,8 @@ class StepExecution:
         spec, store = self.spec, self.store
         out, err, result_file = self._log_paths(attempt_no)
         out.parent.mkdir(parents=True, exist_ok=True)
+        exit_file = out.with_suffix(".exit")
+        exit_file.unlink(missing_ok=True)
         attempt_id = store.begin_attempt(
             self.run_id,
             spec.bundle_id,
@@ -296,9 +315,23 @@ class StepExecution:
             attempt_no,
             str(out),
             str(err),
+            exit_file=str(exit_file),
+        )
+        env = self._env(attempt_no, result_file)
+        request = self._request(
+            attempt_no,
+            instruction,
+            env,
+            out,
+            err,
+            result_file,
+            exit_file,
+            lambda pid: store.set_attempt_process(attempt_id, pid),
         )
         try:
-            result = self._execute(attempt_no, instruction, out, err, result_file)
+            result_file.unlink(missing_ok=True)
+            result = resolve_adapter(spec.tool, self.root).execute(request)
+            result = self._check_result(result, env, out, err, result_file)
         except BaseException as exc:
             store.finish_attempt(
                 attempt_id,
@@ -306,14 +339,15 @@ class StepExecution:
                 failure_class="interrupted",
                 message=f"interrupted ({type(exc).__name__})",
             )
-            store.set_step_status(
-                self.run_id, spec.step_id, "interrupted", None, spec.ws_id, spec.tool
-            )
+            self._status("interrupted")
             raise
-        outcome = "succeeded" if result.success else "failed"
-        store.finish_attempt(
+        self._finish(attempt_id, result)
+        return result
+
+    def _finish(self, attempt_id: int, result: ToolResult) -> None:
+        self.store.finish_attempt(
             attempt_id,
-            outcome,
+            "succeeded" if result.success else "failed",
             exit_code=result.exit_code,
             failure_class=str(result.failure_class or "") or None,
             message=result.message[:2000],
@@ -322,29 +356,38 @@ class StepExecution:
             tokens_out=result.tokens_out,
             model=result.model,
             cost_source=result.cost_source,
-            signature=spec.signature,
+            signature=self.spec.signature,
             fingerprint=fingerprint(self.root, self.paths) if result.success else None,
         )
-        return result
 
-    def _execute(
-        self, attempt_no: int, instruction: str, out: Path, err: Path, result_file: Path
-    ) -> ToolResult:
-        spec = self.spec
+    def _env(self, attempt_no: int, result_file: Path) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(spec.env)
+        env.update(self.spec.env)
         env.update(
             {
                 "UET_RESULT_FILE": str(result_file),
                 RUN_ID_ENV: self.run_id,
-                "UET_STEP_ID": spec.step_id,
-                "UET_WS_ID": spec.ws_id,
+                "UET_STEP_ID": self.spec.step_id,
+                "UET_WS_ID": self.spec.ws_id,
                 "UET_ATTEMPT": str(attempt_no),
                 "UET_PROJECT_ROOT": str(self.root),
             }
         )
-        result_file.unlink(missing_ok=True)
-        request = StepRequest(
+        return env
+
+    def _request(
+        self,
+        attempt_no: int,
+        instruction: str,
+        env: dict[str, str],
+        out: Path,
+        err: Path,
+        result_file: Path,
+        exit_file: Path | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> StepRequest:
+        spec = self.spec
+        return StepRequest(
             step_id=spec.step_id,
             ws_id=spec.ws_id,
             tool=spec.tool,
@@ -361,19 +404,24 @@ class StepExecution:
             model=spec.model,
             options=spec.tool_options,
             context=spec.context,
+            exit_file=exit_file,
+            on_start=on_start,
         )
-        adapter = resolve_adapter(spec.tool, self.root)
-        result = adapter.execute(request)
+
+    def _check_result(
+        self, result: ToolResult, env: dict[str, str], out: Path, err: Path, result_file: Path
+    ) -> ToolResult:
+        """What every attempt must pass after the tool: its outputs exist, validation passes."""
         _merge_result_file(result, result_file)
         if not result.success:
             return result
-        missing = [p for p in spec.create_files if not (self.root / p).exists()]
+        missing = [p for p in self.spec.create_files if not (self.root / p).exists()]
         if missing:
             result.success = False
             result.failure_class = FailureClass.MISSING_OUTPUT
             result.message = "the tool finished but did not create: " + ", ".join(missing)
             return result
-        if spec.validation is not None:
+        if self.spec.validation is not None:
             return self._validate(result, env, out, err)
         return result
 
@@ -410,6 +458,29 @@ class StepExecution:
         )
         result.output_tail = proc.output[-4000:]
         return result
+
+
+def _find_wrapper(exit_file: Path) -> int | None:
+    """The tool wrapper writing `exit_file`, when the runner died before noting its pid."""
+    needle = str(exit_file).encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def _still_running(pid: int, exit_file: Path) -> bool:
+    """Is `pid` alive, not a zombie, and still our tool's wrapper (its argv names exit_file)?"""
+    if not pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: a live pid is taken to be ours
+    return str(exit_file).encode() in cmdline
 
 
 def _merge_result_file(result: ToolResult, path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +33,8 @@ class StepRequest:
     model: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # step tool_options over router
     context: Mapping[str, Any] = field(default_factory=dict)  # command, callable, params
+    exit_file: Path | None = None  # where the tool's exit code is recorded (see process.py)
+    on_start: Callable[[int], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class ToolAdapter(ABC):
                 stdout_path=request.stdout_path,
                 stderr_path=request.stderr_path,
                 stdin_data=invocation.stdin_data,
+                exit_file=request.exit_file,
+                on_start=request.on_start,
             )
         except FileNotFoundError:
             return self.missing_result()
