@@ -10,6 +10,11 @@ from uet_doit.adapters.base import Invocation, StepRequest, ToolAdapter, ToolRes
 BUILTIN_ADAPTERS: dict[str, str] = {
     "shell": "uet_doit.adapters.shell:ShellAdapter",
     "python": "uet_doit.adapters.python_tool:PythonAdapter",
+    "aider": "uet_doit.adapters.aider:AiderAdapter",
+    "claude": "uet_doit.adapters.claude:ClaudeAdapter",
+    "codex": "uet_doit.adapters.codex:CodexAdapter",
+    "gemini": "uet_doit.adapters.gemini:GeminiAdapter",
+    "pytest": "uet_doit.adapters.pytest_tool:PytestAdapter",
 }
 
 
