@@ -129,6 +129,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from uet_doit.state import RunStore
     from uet_doit.status import run_status
 
+    if args.watch and not args.json:
+        from uet_doit.monitor import watch_status
+
+        watch_status(args.run_id, args.interval)
+        return EXIT_OK
     store = RunStore(Path.cwd())
     while True:
         st = run_status(store, args.run_id)
@@ -259,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WS",
         help="skip a workstream and what depends on it (repeatable)",
     )
-    p.add_argument("--reporter", choices=("plain", "json"), default=None)
+    p.add_argument(
+        "--reporter",
+        choices=("live", "plain", "json"),
+        default=None,
+        help="live tree on a terminal (default there), plain lines, or JSON lines",
+    )
     p.add_argument("-v", "--verbosity", type=int, choices=(0, 1, 2), default=None)
     p.set_defaults(handler=_cmd_run)
 

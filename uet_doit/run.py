@@ -111,7 +111,7 @@ def execute(
     bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
 ) -> int:
     from uet_doit.doit_bridge import BundleTaskLoader, run_doit
-    from uet_doit.reporting import pick_reporter
+    from uet_doit.progress import choose_reporter
 
     out = out or sys.stdout
     store = RunStore(root)
@@ -178,7 +178,9 @@ def execute(
             args += ["--verbosity", str(opts.verbosity)]
         base = bundle.task_basename
         args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
-        loader = BundleTaskLoader(bundle, root, skip=skip, reporter=pick_reporter(opts.reporter))
+        loader = BundleTaskLoader(
+            bundle, root, skip=skip, reporter=choose_reporter(opts.reporter, sys.stdout)
+        )
         previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
         try:
             code = run_doit(loader, args)
