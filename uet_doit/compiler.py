@@ -88,6 +88,7 @@ def build_spec(
         project_root=str(root),
         signature=signature(definition),
         timeout=effective_timeout(bundle, ws, step),
+        task_kind=step.task_kind or ws.kind,
         retry=RetryPolicy(
             max_retries=res.max_retries or 0,
             backoff_strategy=res.backoff_strategy or "exponential",

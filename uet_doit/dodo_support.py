@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -72,8 +73,24 @@ def _prepare_run(root: Path, bundle_id: str) -> None:
 
     if not os.environ.get("UET_RUN_ID"):
         os.environ["UET_RUN_ID"] = new_run_id(bundle_id)
+        atexit.register(_close_run, root, os.environ["UET_RUN_ID"], os.getpid())
+
     try:
         RunStore(root).mark_dead_runs()
     except UetError as exc:
         sys.stderr.write(exc.render() + "\n")
         raise SystemExit(exc.exit_code) from None
+
+
+def _close_run(root: Path, run_id: str, pid: int) -> None:
+    """At a plain `doit` run's normal exit: record how it ended (kill -9 skips this, which
+    is how a resumed run knows the earlier one was killed)."""
+    from uet_doit.state import RunStore
+
+    if os.getpid() != pid:
+        return  # a forked worker exiting
+    store = RunStore(root)
+    if store.run(run_id) is None:
+        return  # nothing ran (doit list, up to date)
+    failed = any(r["status"] in ("failed", "blocked") for r in store.run_steps(run_id))
+    store.end_run(run_id, "failed" if failed else "succeeded")

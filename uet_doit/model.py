@@ -485,13 +485,9 @@ def effective_resilience(bundle: Bundle, ws: Workstream, step: Step) -> Resilien
     return Resilience.model_validate(merged)
 
 
-def effective_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float:
-    return (
-        step.timeout_seconds
-        or ws.timeout_seconds
-        or bundle.timeout_seconds
-        or DEFAULT_TIMEOUT_SECONDS
-    )
+def effective_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float | None:
+    """The nearest timeout the bundle sets; None lets the tool's router setting decide."""
+    return step.timeout_seconds or ws.timeout_seconds or bundle.timeout_seconds
 
 
 def effective_tool(bundle: Bundle, ws: Workstream, step: Step) -> str:

@@ -22,7 +22,7 @@ from uet_doit.errors import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, StateErro
 from uet_doit.graph import build_graph, dependents_of
 from uet_doit.model import Bundle, effective_tool
 from uet_doit.process import kill_active_groups
-from uet_doit.state import RunStore, new_run_id, state_dir
+from uet_doit.state import RunStore, new_run_id, new_session, state_dir
 
 
 @dataclass
@@ -141,6 +141,7 @@ def execute(
             run_id = f"{new_run_id(bundle.bundle_id)}-{n}"
     skip = skipped_steps(bundle, opts.skip_workstreams)
     os.environ["UET_RUN_ID"] = run_id
+    new_session()
     with project_lock(root, run_id):
         store.start_run(
             run_id,

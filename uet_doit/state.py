@@ -40,7 +40,8 @@ _MIGRATIONS: dict[int, str] = {
         started REAL NOT NULL, ended REAL, exit_code INTEGER, outcome TEXT NOT NULL,
         failure_class TEXT, message TEXT, cost_usd REAL, tokens_in INTEGER, tokens_out INTEGER,
         model TEXT, cost_source TEXT, stdout_path TEXT, stderr_path TEXT, worker TEXT,
-        signature TEXT, fingerprint TEXT, fallback_from TEXT, pid INTEGER, exit_file TEXT
+        signature TEXT, fingerprint TEXT, fallback_from TEXT, pid INTEGER, exit_file TEXT,
+        session TEXT
     );
     CREATE INDEX attempts_step ON attempts (bundle_id, step_id, id);
     CREATE INDEX attempts_run ON attempts (run_id, id);
@@ -73,6 +74,25 @@ def state_dir(root: Path) -> Path:
 def new_run_id(bundle_id: str, now: float | None = None) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now or time.time()))
     return f"{bundle_id}-{stamp}"
+
+
+SESSION_ENV = "UET_SESSION"
+
+
+def current_session() -> str:
+    """One id per runner process tree (workers inherit it): tells the attempts of this
+    runner from those a killed one left behind, whatever pids the kernel reuses."""
+    session = os.environ.get(SESSION_ENV)
+    if not session:
+        import uuid
+
+        session = os.environ[SESSION_ENV] = uuid.uuid4().hex
+    return session
+
+
+def new_session() -> str:
+    os.environ.pop(SESSION_ENV, None)
+    return current_session()
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -342,8 +362,8 @@ class RunStore:
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO attempts (run_id, bundle_id, ws_id, step_id, tool, attempt, started,"
-                " outcome, stdout_path, stderr_path, worker, fallback_from, exit_file) "
-                "VALUES (?,?,?,?,?,?,?, 'running', ?,?,?,?,?)",
+                " outcome, stdout_path, stderr_path, worker, fallback_from, exit_file, session) "
+                "VALUES (?,?,?,?,?,?,?, 'running', ?,?,?,?,?,?)",
                 (
                     run_id,
                     bundle_id,
@@ -357,6 +377,7 @@ class RunStore:
                     f"{os.getpid()}:{threading.get_ident()}",
                     fallback_from,
                     exit_file,
+                    current_session(),
                 ),
             )
             conn.execute(
@@ -379,9 +400,8 @@ class RunStore:
         ).fetchone()
         if row is None or row["outcome"] not in ("running", "interrupted") or not row["exit_file"]:
             return None
-        worker_pid = int(str(row["worker"] or "0").split(":", 1)[0] or 0)
-        if worker_pid and pid_alive(worker_pid):
-            return None  # its runner is alive: not ours to adopt
+        if row["session"] == current_session():
+            return None  # this very runner started it: not left behind
         return row
 
     def finish_attempt(self, attempt_id: int, outcome: str, **fields: Any) -> None:

@@ -23,10 +23,13 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.errors import UetError
 from uet_doit.failures import FailureClass, classify
+from uet_doit.model import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.process import ProcessResult, read_tail, run_process
 from uet_doit.resilience import TOOL_FAILURES, BreakerPolicy, Clock, RetryPolicy, SystemClock
-from uet_doit.state import BreakerBook, RunStore, new_run_id, pid_alive
+from uet_doit.routing import RouterConfig, ToolSettings, get_adapter, load_router_config
+from uet_doit.state import BreakerBook, RunStore, current_session, new_run_id, pid_alive
 
 #: tools whose failures are the step's own (a breaker on them only when a bundle asks)
 LOCAL_TOOLS = frozenset({"shell", "python"})
@@ -54,7 +57,7 @@ class StepSpec:
     create_files: tuple[str, ...]
     project_root: str
     signature: str
-    timeout: float
+    timeout: float | None  # None: the tool's router setting, else DEFAULT_TIMEOUT_SECONDS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     breaker_explicit: bool = False
@@ -64,10 +67,7 @@ class StepSpec:
     model: str | None = None
     tool_options: dict[str, Any] = field(default_factory=dict)
     max_fix_attempts: int | None = None
-
-    @property
-    def uses_breaker(self) -> bool:
-        return self.breaker_explicit or self.tool not in LOCAL_TOOLS
+    task_kind: str | None = None
 
 
 def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
@@ -125,7 +125,10 @@ class StepAction:
         return f"<uet step {self.spec.step_id} via {self.spec.tool}>"
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
-        return StepExecution(self.spec, SystemClock()).run()
+        try:
+            return StepExecution(self.spec, SystemClock()).run()
+        except UetError as exc:  # e.g. a broken router_config.json: a message, no traceback
+            return TaskFailed(f"{self.spec.step_id}: {exc.render()}")
 
 
 class StepExecution:
@@ -138,10 +141,15 @@ class StepExecution:
         self.store = store or RunStore(self.root)
         self.run_id = run_id_for(spec.bundle_id)
         self.paths = (*spec.files, *spec.create_files)
+        self.tool = spec.tool if spec.tool != "auto" else "auto"
+        self.path = os.environ.get("PATH")
+        from uet_doit.redact import Redactor
+
+        self.redactor = Redactor.from_env({**os.environ, **spec.env})
 
     def _status(self, status: str, message: str | None = None) -> None:
         self.store.set_step_status(
-            self.run_id, self.spec.step_id, status, message, self.spec.ws_id, self.spec.tool
+            self.run_id, self.spec.step_id, status, message, self.spec.ws_id, self.tool
         )
 
     # -- the whole step -------------------------------------------------------------------
@@ -151,27 +159,62 @@ class StepExecution:
         done = self._adopt_orphan() or self._recovered()
         if done is not None:
             return done
+        chain, why = self._tool_chain()
+        if not chain:
+            message = f"no tool for this step: {why}"
+            self._status("failed", f"permanent: {message}")
+            return TaskFailed(f"{spec.step_id}: {message}")
+        failure: TaskFailed | None = None
+        previous: str | None = None
+        for tool in chain:
+            self.tool = tool
+            outcome = self._run_with_tool(previous)
+            if isinstance(outcome, dict):
+                return outcome
+            failure, fall_back = outcome
+            if not fall_back:
+                return failure
+            previous = tool
+            if tool != chain[-1]:
+                store.event(
+                    self.run_id,
+                    "fallback",
+                    spec.step_id,
+                    from_tool=tool,
+                    to_tool=chain[chain.index(tool) + 1],
+                )
+        assert failure is not None
+        return failure
+
+    def _run_with_tool(self, fallback_from: str | None) -> dict[str, Any] | tuple[TaskFailed, bool]:
+        """Attempts of one tool with retries and the fix loop. On failure, also says whether
+        the next tool of the route may take over (permanent failure or open breaker)."""
+        spec, store, tool = self.spec, self.store, self.tool
         breakers = BreakerBook(store)
+        uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
         first = self._previous_attempts()
         attempt_no, fix_round, instruction = first, 0, spec.instruction
         while True:
             attempt_no += 1
-            if spec.uses_breaker:
-                allowed, _probe, reason = breakers.admit(spec.tool, spec.breaker, self.clock.now())
+            if uses_breaker:
+                allowed, _probe, reason = breakers.admit(tool, spec.breaker, self.clock.now())
                 if not allowed:
                     self._record_refusal(attempt_no, FailureClass.CIRCUIT_OPEN, reason)
-                    return TaskFailed(f"{spec.step_id}: {reason}")
-            result = self._attempt(attempt_no, instruction)
-            if spec.uses_breaker:
+                    return TaskFailed(f"{spec.step_id}: {reason}"), True
+            result = self._attempt(attempt_no, instruction, fallback_from)
+            if uses_breaker:
                 tool_failed = not result.success and result.failure_class in TOOL_FAILURES
                 if result.success or tool_failed:
                     now = self.clock.now()
-                    state = breakers.record(spec.tool, spec.breaker, result.success, now)
+                    state = breakers.record(tool, spec.breaker, result.success, now)
                     if state == "open" and tool_failed:
-                        store.event(self.run_id, "breaker_open", spec.step_id, tool=spec.tool)
+                        store.event(self.run_id, "breaker_open", spec.step_id, tool=tool)
             if result.success:
-                self._status("succeeded")
-                return {"run_id": self.run_id, "attempts": attempt_no - first}
+                self._status(
+                    "succeeded",
+                    f"by {tool} (fallback from {fallback_from})" if fallback_from else None,
+                )
+                return {"run_id": self.run_id, "attempts": attempt_no - first, "tool": tool}
             cls = result.failure_class or FailureClass.UNKNOWN
             if cls == FailureClass.VALIDATION and fix_round < self._fix_attempts():
                 fix_round += 1
@@ -190,16 +233,40 @@ class StepExecution:
                 )
                 self.clock.sleep(wait)
                 continue
-            self._status("failed", f"{cls}: {result.message}")
-            return TaskFailed(
-                f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s): "
-                f"{result.message}"
+            message = self.redactor.redact(result.message)
+            self._status("failed", f"{cls}: {message}")
+            failed = TaskFailed(
+                f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s) "
+                f"with {tool}: {message}"
             )
+            return failed, cls in (FailureClass.PERMANENT, FailureClass.CIRCUIT_OPEN)
+
+    def _tool_chain(self) -> tuple[list[str], str]:
+        """The step's tool, then the fallbacks its route names; `auto` is routed outright."""
+        tool = self.spec.tool
+        if tool in LOCAL_TOOLS:
+            return [tool], ""
+        from uet_doit.routing import availability, route_step
+
+        config = router_config(self.root)
+        files = (*self.spec.files, *self.spec.create_files)
+        if tool == "auto":
+            decision = route_step(
+                self.spec.task_kind, files, config, availability(config, self.root, self.path)
+            )
+            return list(decision.tools), decision.reason
+        named = route_step(self.spec.task_kind, files, config, lambda _: True)
+        if tool in named.tools:
+            return [tool, *[t for t in named.tools if t != tool]], named.reason
+        return [tool], ""
 
     def _fix_attempts(self) -> int:
         if self.spec.max_fix_attempts is not None:
             return self.spec.max_fix_attempts
-        return 0 if self.spec.tool in LOCAL_TOOLS else 1
+        configured = self.settings().max_fix_attempts
+        if configured is not None:
+            return configured
+        return 0 if self.tool in LOCAL_TOOLS else 1
 
     def _previous_attempts(self) -> int:
         row = self.store.conn.execute(
@@ -214,8 +281,7 @@ class StepExecution:
         prev = self.store.last_success(self.spec.bundle_id, self.spec.step_id)
         if prev is None or prev["run_status"] not in ("interrupted", "running"):
             return None  # a run that ended normally saved its doit state itself
-        worker_pid = int(str(prev["worker"] or "0").split(":", 1)[0] or 0)
-        if pid_alive(worker_pid) and worker_pid != 0:
+        if prev["session"] == current_session():
             return None
         if prev["signature"] != self.spec.signature:
             return None
@@ -238,7 +304,7 @@ class StepExecution:
                 "waiting",
                 f"waiting for the attempt left running by run {row['run_id']} (pid {pid})",
             )
-            deadline = self.clock.now() + self.spec.timeout
+            deadline = self.clock.now() + self.timeout()
             while _still_running(pid, exit_file) and self.clock.now() < deadline:
                 self.clock.sleep(0.05)
             if _still_running(pid, exit_file):
@@ -261,7 +327,8 @@ class StepExecution:
         proc = ProcessResult(
             argv=(), exit_code=code, stdout=read_tail(out), stderr=read_tail(err), duration_s=0.0
         )
-        result = resolve_adapter(self.spec.tool, self.root).parse(request, proc)
+        self.tool = row["tool"] or self.tool
+        result = resolve_adapter(self.tool, self.root).parse(request, proc)
         result = self._check_result(result, env, out, err, result_file)
         self._finish(row["id"], result)
         self.store.event(
@@ -283,7 +350,7 @@ class StepExecution:
             self.spec.bundle_id,
             self.spec.ws_id,
             self.spec.step_id,
-            self.spec.tool,
+            self.tool,
             attempt_no,
             str(out),
             str(err),
@@ -300,7 +367,9 @@ class StepExecution:
         )
 
     # -- one attempt ----------------------------------------------------------------------
-    def _attempt(self, attempt_no: int, instruction: str) -> ToolResult:
+    def _attempt(
+        self, attempt_no: int, instruction: str, fallback_from: str | None = None
+    ) -> ToolResult:
         spec, store = self.spec, self.store
         out, err, result_file = self._log_paths(attempt_no)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -311,11 +380,12 @@ class StepExecution:
             spec.bundle_id,
             spec.ws_id,
             spec.step_id,
-            spec.tool,
+            self.tool,
             attempt_no,
             str(out),
             str(err),
             exit_file=str(exit_file),
+            fallback_from=fallback_from,
         )
         env = self._env(attempt_no, result_file)
         request = self._request(
@@ -330,7 +400,7 @@ class StepExecution:
         )
         try:
             result_file.unlink(missing_ok=True)
-            result = resolve_adapter(spec.tool, self.root).execute(request)
+            result = self._execute_in_slot(request)
             result = self._check_result(result, env, out, err, result_file)
         except BaseException as exc:
             store.finish_attempt(
@@ -387,26 +457,53 @@ class StepExecution:
         on_start: Callable[[int], None] | None = None,
     ) -> StepRequest:
         spec = self.spec
+        settings = self.settings()
+        options: dict[str, Any] = {"args": list(settings.args)} if settings.args else {}
+        options.update(spec.tool_options)
         return StepRequest(
             step_id=spec.step_id,
             ws_id=spec.ws_id,
-            tool=spec.tool,
+            tool=self.tool,
             instruction=instruction,
             files=spec.files,
             create_files=spec.create_files,
             project_root=self.root,
-            env=env,
-            timeout=spec.timeout,
+            env={**settings.env, **env},
+            timeout=self.timeout(),
             result_file=result_file,
             stdout_path=out,
             stderr_path=err,
             attempt=attempt_no,
-            model=spec.model,
-            options=spec.tool_options,
+            model=spec.model or settings.model,
+            options=options,
             context=spec.context,
             exit_file=exit_file,
             on_start=on_start,
         )
+
+    def settings(self) -> ToolSettings:
+        """router_config.json `tools.<name>`: model, args, env, max_parallel, timeout."""
+        if self.tool in LOCAL_TOOLS:
+            return ToolSettings()
+        return router_config(self.root).tool(self.tool)
+
+    def timeout(self) -> float:
+        """The step's own timeout, else its tool's in router_config.json, else the default."""
+        return self.spec.timeout or self.settings().timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+
+    def _execute_in_slot(self, request: StepRequest) -> ToolResult:
+        """Run the tool, holding one of its `max_parallel` slots (across workers and runs)."""
+        adapter = resolve_adapter(self.tool, self.root)
+        limit = self.settings().max_parallel
+        if not limit:
+            return adapter.execute(request)
+        from uet_doit.slots import ToolSlots
+
+        slots = ToolSlots(self.root / ".uet")
+        wait_note = f"waiting for a free {self.tool} slot (max_parallel {limit})"
+        with slots.acquire(self.tool, limit, on_wait=lambda: self._status("waiting", wait_note)):
+            self._status("running")
+            return adapter.execute(request)
 
     def _check_result(
         self, result: ToolResult, env: dict[str, str], out: Path, err: Path, result_file: Path
@@ -502,6 +599,15 @@ def _merge_result_file(result: ToolResult, path: Path) -> None:
 
 
 _ADAPTERS: dict[tuple[str, str], ToolAdapter] = {}
+_ROUTERS: dict[str, RouterConfig] = {}
+
+
+def router_config(root: Path) -> RouterConfig:
+    """router_config.json of a project, read once per process."""
+    key = str(root)
+    if key not in _ROUTERS:
+        _ROUTERS[key] = load_router_config(root)
+    return _ROUTERS[key]
 
 
 def resolve_adapter(tool: str, root: Path) -> ToolAdapter:
@@ -509,16 +615,5 @@ def resolve_adapter(tool: str, root: Path) -> ToolAdapter:
     key = (tool, str(root))
     adapter = _ADAPTERS.get(key)
     if adapter is None:
-        try:
-            from uet_doit.routing import (  # type: ignore[import-not-found,unused-ignore]
-                get_adapter,
-                load_router_config,
-            )
-        except ImportError:
-            from uet_doit.adapters import load_builtin
-
-            adapter = load_builtin(tool)
-        else:
-            adapter = get_adapter(tool, load_router_config(root), root)
-        _ADAPTERS[key] = adapter
+        adapter = _ADAPTERS[key] = get_adapter(tool, router_config(root), root)
     return adapter
