@@ -37,7 +37,7 @@ def test_backend_commits_each_task_before_the_run_ends(project: Project) -> None
                     "ws_id": "W",
                     "steps": [
                         {"step_id": "first", "command": "true"},
-                        {"step_id": "second", "command": "sleep 30", "depends_on": ["first"]},
+                        {"step_id": "second", "command": "sleep 29", "depends_on": ["first"]},
                     ],
                 }
             ],
@@ -60,6 +60,7 @@ def test_backend_commits_each_task_before_the_run_ends(project: Project) -> None
     )
     proc.kill()
     proc.wait()
+    subprocess.run(["pkill", "-f", "sleep 29"], check=False)  # the tool outlives kill -9
     assert ("d:first",) in rows
 
 
@@ -73,7 +74,7 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
             "workstreams": [
                 {
                     "ws_id": "W",
-                    "steps": [{"step_id": "long", "command": ["sh", "-c", "sleep 30 & sleep 30"]}],
+                    "steps": [{"step_id": "long", "command": ["sh", "-c", "sleep 31 & sleep 31"]}],
                 }
             ],
         }
@@ -94,5 +95,5 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
     status = project.status()
     assert status["status"] == "interrupted"
     assert status["steps"][0]["status"] == "interrupted"
-    out = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True, check=False)
+    out = subprocess.run(["pgrep", "-f", "sleep 31"], capture_output=True, text=True, check=False)
     assert out.stdout.strip() == "", "the step's processes outlived the interrupt"

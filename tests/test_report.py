@@ -51,6 +51,7 @@ def make_run(project: Project, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Pa
                             'echo "key=$DEMO_API_KEY pw=$DB_PASSWORD" >&2; echo "<b>out</b>"; '
                             "exit 3",
                             resilience=retry,
+                            estimated_cost_usd=0,
                         ),
                     ],
                 },

@@ -36,6 +36,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from uet_doit.budget import parse_budget_args
     from uet_doit.loader import load_bundle
     from uet_doit.run import RunOptions, execute
 
@@ -53,33 +54,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tasks=args.tasks,
         reporter=args.reporter,
         verbosity=args.verbosity,
+        budgets=parse_budget_args(args.budget),
         argv=sys.argv,
     )
     return execute(bundle, path, root, opts)
 
 
 def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
+    """What would run, and what it would cost against each workstream's budget."""
+    from uet_doit.budget import CostLedger, apply_overrides, parse_budget_args
     from uet_doit.doit_bridge import task_status
-    from uet_doit.model import Bundle
+    from uet_doit.model import Bundle, effective_tool
     from uet_doit.run import skipped_steps
+    from uet_doit.state import RunStore
 
     assert isinstance(bundle, Bundle)
+    bundle = apply_overrides(bundle, parse_budget_args(args.budget))
     skip = skipped_steps(bundle, args.skip_workstream or ())
     status = task_status(bundle, root, skip)
-    would = 0
+    ledger = CostLedger(RunStore(root))
+    would, total = 0, 0.0
     for ws in bundle.workstreams:
         print(f"{ws.ws_id}: {ws.title}")
+        ws_cost = 0.0
         for step in ws.steps:
             verdict = (
                 "skipped"
                 if step.step_id in skip
-                else {"up-to-date": "up to date", "run": "would run", "error": "missing input"}.get(
+                else {"up-to-date": "up to date", "error": "missing input"}.get(
                     status.get(step.step_id, "run"), "would run"
                 )
             )
-            would += verdict == "would run"
-            print(f"  {step.step_id:<32} {verdict}")
-    print(f"{would} step(s) would run")
+            cost = ""
+            if verdict == "would run":
+                would += 1
+                estimate = ledger.estimate(
+                    step.estimated_cost_usd, effective_tool(bundle, ws, step)
+                )
+                ws_cost += estimate
+                cost = f"~${estimate:.4f}"
+            print(f"  {step.step_id:<32} {verdict:<14} {cost}")
+        total += ws_cost
+        budget = ""
+        if ws.max_cost_usd is not None:
+            from uet_doit.budget import Budget
+
+            spent = ledger.spent(bundle.bundle_id, Budget("workstream", ws.ws_id, ws.max_cost_usd))
+            left = ws.max_cost_usd - spent
+            flag = "  OVER BUDGET" if ws_cost > left + 1e-9 else ""
+            budget = f" against ${left:.4f} left of ${ws.max_cost_usd:.4f}{flag}"
+        print(f"  estimated ${ws_cost:.4f}{budget}")
+    limit = (
+        f" (bundle budget ${bundle.max_cost_usd:.2f})" if bundle.max_cost_usd is not None else ""
+    )
+    print(f"{would} step(s) would run; estimated ${total:.4f}{limit}")
     return EXIT_OK
 
 
@@ -256,7 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep running independent steps after a failure",
     )
-    p.add_argument("--dry-run", action="store_true", help="show what would run; run nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="show what would run and cost; run nothing"
+    )
+    p.add_argument(
+        "--budget",
+        action="append",
+        metavar="SCOPE=USD",
+        help="override a budget: bundle=20, WS-ID=0.50 or STEP-ID=1 (repeatable)",
+    )
     p.add_argument("--resume", metavar="RUN_ID", help="continue that run under its id")
     p.add_argument(
         "--skip-workstream",

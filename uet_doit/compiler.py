@@ -17,6 +17,7 @@ from typing import Any
 
 from doit.tools import config_changed
 
+from uet_doit.budget import budgets_for
 from uet_doit.graph import normalise_path
 from uet_doit.model import (
     Bundle,
@@ -89,6 +90,8 @@ def build_spec(
         signature=signature(definition),
         timeout=effective_timeout(bundle, ws, step),
         task_kind=step.task_kind or ws.kind,
+        budgets=budgets_for(bundle, ws, step),
+        estimated_cost_usd=step.estimated_cost_usd,
         retry=RetryPolicy(
             max_retries=res.max_retries or 0,
             backoff_strategy=res.backoff_strategy or "exponential",

@@ -98,7 +98,15 @@ class LiveReporter(PlainReporter):
 
         RecordingReporter.add_failure(self, task, fail)
         # doit fails a task whose dependency failed without running it: that step is blocked
-        self._note(task, "blocked" if isinstance(fail, UnmetDependency) else "failed")
+        from uet_doit.step_runner import StepNotStarted, StepPaused
+
+        if isinstance(fail, StepPaused):
+            state = "paused"
+        elif isinstance(fail, StepNotStarted):
+            state = "not_started"
+        else:
+            state = "blocked" if isinstance(fail, UnmetDependency) else "failed"
+        self._note(task, state)
 
     def skip_uptodate(self, task: Any) -> None:
         if not self.live_mode:

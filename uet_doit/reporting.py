@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from doit.exceptions import UnmetDependency
 
 from uet_doit.state import RunStore
+from uet_doit.step_runner import StepNotStarted, StepPaused
 
 
 def _step_of(task: Any) -> str | None:
@@ -38,7 +39,14 @@ class RecordingReporter:
         self.run_id = os.environ.get("UET_RUN_ID", "")
         self.store = RunStore(Path.cwd())
         self.started: dict[str, float] = {}
-        self.counts: dict[str, int] = {"succeeded": 0, "failed": 0, "up_to_date": 0, "blocked": 0}
+        self.counts: dict[str, int] = {
+            "succeeded": 0,
+            "failed": 0,
+            "up_to_date": 0,
+            "blocked": 0,
+            "paused": 0,
+            "not_started": 0,
+        }
         self.failures: list[tuple[str, str]] = []
         self.errors: list[str] = []
 
@@ -72,6 +80,9 @@ class RecordingReporter:
     def add_failure(self, task: Any, fail: Any) -> None:
         step = _step_of(task)
         message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
+        if isinstance(fail, StepPaused | StepNotStarted):
+            self.counts["paused" if isinstance(fail, StepPaused) else "not_started"] += 1
+            return
         if isinstance(fail, UnmetDependency):
             # doit's word for "a task it waits for failed": blocked, not failed
             waits = " ".join(n.split(":", 1)[-1] for n in str(fail.message).split())
@@ -128,6 +139,11 @@ class PlainReporter(RecordingReporter):
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)
+        if isinstance(fail, StepPaused):
+            self._line(f"PAUSED {task.name}: {fail.message.split(' paused: ', 1)[-1]}")
+            return
+        if isinstance(fail, StepNotStarted):
+            return
         if isinstance(fail, UnmetDependency):
             if _step_of(task):
                 self._line(f"blocked {task.name}: waits for a failed step")
@@ -147,7 +163,9 @@ class PlainReporter(RecordingReporter):
             self.outstream.write(f"\n--- {step} ---\n{message}\n")
         for error in self.errors:
             self.outstream.write(f"\nERROR: {error}\n")
-        blocked = f", {c['blocked']} blocked" if c["blocked"] else ""
+        blocked = "".join(
+            f", {c[k]} {k.replace('_', ' ')}" for k in ("blocked", "paused", "not_started") if c[k]
+        )
         self._line(
             f"{c['succeeded']} ran, {c['up_to_date']} up to date, {c['failed']} failed{blocked}"
         )

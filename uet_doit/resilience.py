@@ -66,7 +66,7 @@ class RetryPolicy:
         if self.jitter:
             wait += wait * self.jitter * (2 * rand() - 1)
         if retry_after is not None:
-            wait = max(wait, min(retry_after, max(self.max_delay, retry_after)))
+            wait = max(wait, retry_after)  # honour the tool's own "retry after N s"
         return max(0.0, wait)
 
 

@@ -18,11 +18,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uet_doit.compiler import signature, step_definition
-from uet_doit.errors import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, StateError, UsageError
+from uet_doit.errors import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PAUSED,
+    StateError,
+    UsageError,
+)
 from uet_doit.graph import build_graph, dependents_of
 from uet_doit.model import Bundle, effective_tool
 from uet_doit.process import kill_active_groups
 from uet_doit.state import RunStore, new_run_id, new_session, state_dir
+from uet_doit.step_runner import STOP_ON_FAILURE_ENV
 
 
 @dataclass
@@ -35,6 +43,7 @@ class RunOptions:
     tasks: Sequence[str] = ()
     reporter: str | None = None
     verbosity: int | None = None
+    budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
 
 
@@ -110,10 +119,15 @@ def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
 def execute(
     bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
 ) -> int:
+    from uet_doit.budget import CostLedger, apply_overrides
     from uet_doit.doit_bridge import BundleTaskLoader, run_doit
     from uet_doit.progress import choose_reporter
+    from uet_doit.routing import load_router_config
 
     out = out or sys.stdout
+    router = load_router_config(root)  # a broken router_config.json stops us here, clearly
+    if opts.budgets:
+        bundle = apply_overrides(bundle, dict(opts.budgets))
     store = RunStore(root)
     store.check_writable()
 
@@ -142,6 +156,11 @@ def execute(
     skip = skipped_steps(bundle, opts.skip_workstreams)
     os.environ["UET_RUN_ID"] = run_id
     new_session()
+    CostLedger(store).drop_stale_reservations()
+    if opts.keep_going:
+        os.environ.pop(STOP_ON_FAILURE_ENV, None)
+    else:
+        os.environ[STOP_ON_FAILURE_ENV] = "1"
     with project_lock(root, run_id):
         store.start_run(
             run_id,
@@ -170,11 +189,11 @@ def execute(
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         out.flush()
-        args = ["run"]
+        # doit keeps going; steps stop themselves after a failure unless -c (see step_runner),
+        # so that steps outside an exhausted budget still run
+        args = ["run", "--continue"]
         if opts.jobs > 1:
             args += ["-n", str(opts.jobs), "-P", opts.parallel_type]
-        if opts.keep_going:
-            args.append("--continue")
         if opts.verbosity is not None:
             args += ["--verbosity", str(opts.verbosity)]
         base = bundle.task_basename
@@ -193,26 +212,75 @@ def execute(
         finally:
             signal.signal(signal.SIGTERM, previous)
         states = {row["status"] for row in store.run_steps(run_id)}
-        if code != 0 and states & {"failed", "blocked"}:
+        failed = bool(states & {"failed"})
+        if code != 0 and not failed and "paused" in states:
+            code = EXIT_PAUSED
+        elif code != 0 and states & {"failed", "blocked", "not_started"}:
             code = EXIT_FAILED  # doit says 2 when dependents of a failed step could not run
-        status = "succeeded" if code == 0 else "failed"
-        store.end_run(run_id, status, None if code == 0 else _failure_reason(store, run_id))
-        if code != 0:
+        status = {0: "succeeded", EXIT_PAUSED: "paused"}.get(code, "failed")
+        reason = None if code == 0 else _failure_reason(store, run_id)
+        store.end_run(run_id, status, reason)
+        if code == EXIT_PAUSED:
+            out.write(
+                f"run {run_id} PAUSED: {reason}\n"
+                "raise the budget in the bundle (or --budget SCOPE=DOLLARS) and run again: "
+                "only the steps not done yet will run\n"
+            )
+            notify = bundle.notify or router.notify
+            if notify is not None:
+                _notify(notify.command, root, run_id, bundle.bundle_id, store, out)
+        elif code != 0:
             out.write(
                 f"run {run_id} {status}; see `uet status {run_id}`; "
                 f"resume with: uet run {bundle_file} --resume {run_id}\n"
             )
-        return code if code in (0, 1) else EXIT_ERROR
+        return code if code in (0, 1, EXIT_PAUSED) else EXIT_ERROR
 
 
 def _failure_reason(store: RunStore, run_id: str) -> str:
     rows = store.run_steps(run_id)
-    failed = [r["step_id"] for r in rows if r["status"] == "failed"]
-    blocked = [r["step_id"] for r in rows if r["status"] == "blocked"]
-    parts = [f"failed: {', '.join(failed)}"] if failed else []
-    if blocked:
-        parts.append(f"blocked: {', '.join(blocked)}")
+    parts = []
+    paused = {r["message"] for r in rows if r["status"] == "paused" and r["message"]}
+    parts.extend(sorted(paused))
+    for state in ("failed", "blocked", "not_started"):
+        steps = [r["step_id"] for r in rows if r["status"] == state]
+        if steps:
+            parts.append(f"{state.replace('_', ' ')}: {', '.join(steps)}")
     return "; ".join(parts) or "doit reported an error"
+
+
+def _notify(
+    command: Sequence[str], root: Path, run_id: str, bundle_id: str, store: RunStore, out: TextIO
+) -> None:
+    """The bundle's notify command; facts go in environment variables, never into a shell."""
+    from uet_doit.process import run_process
+
+    pause = store.conn.execute(
+        "SELECT data FROM events WHERE run_id=? AND kind='budget_paused' ORDER BY id LIMIT 1",
+        (run_id,),
+    ).fetchone()
+    import json
+
+    data = json.loads(pause[0]) if pause else {}
+    env = dict(os.environ)
+    env.update(
+        {
+            "UET_RUN_ID": run_id,
+            "UET_BUNDLE_ID": bundle_id,
+            "UET_BUDGET": str(data.get("budget", "")),
+            "UET_SPENT": f"{data.get('spent', 0):.6f}",
+            "UET_LIMIT": f"{data.get('limit', 0):.6f}",
+            "UET_REASON": str(data.get("message", "")),
+        }
+    )
+    try:
+        result = run_process(list(command), cwd=root, env=env, timeout=60)
+    except FileNotFoundError:
+        out.write(f"warning: notify command not found: {command[0]}\n")
+        return
+    store.event(run_id, "notified", None, command=list(command), exit_code=result.exit_code)
+    if result.exit_code != 0:
+        out.write(f"warning: notify command exited {result.exit_code}\n")
 
 
 def _term_as_interrupt(signum: int, frame: Any) -> None:

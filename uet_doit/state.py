@@ -56,7 +56,8 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE TABLE reservations (
         id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, bundle_id TEXT NOT NULL,
-        ws_id TEXT, step_id TEXT NOT NULL, amount REAL NOT NULL, created REAL NOT NULL
+        ws_id TEXT, step_id TEXT NOT NULL, amount REAL NOT NULL, created REAL NOT NULL,
+        session TEXT
     );
     CREATE TABLE cost_resets (bundle_id TEXT PRIMARY KEY, reset_at REAL NOT NULL);
     """,

@@ -18,6 +18,8 @@ class StepStatus:
     status: str
     attempts: int = 0
     cost_usd: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
     failure_class: str | None = None
     last_error: str | None = None
     started: float | None = None
@@ -71,6 +73,8 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 status=s["status"],
                 attempts=len([a for a in attempts if a["outcome"] != "refused"]),
                 cost_usd=round(sum(a["cost_usd"] or 0.0 for a in attempts), 6),
+                tokens_in=sum(a["tokens_in"] or 0 for a in attempts),
+                tokens_out=sum(a["tokens_out"] or 0 for a in attempts),
                 failure_class=(
                     last["failure_class"]
                     if last and last["outcome"] == "failed"

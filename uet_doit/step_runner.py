@@ -15,7 +15,7 @@ import multiprocessing.util
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.budget import Budget, CostLedger
 from uet_doit.errors import UetError
 from uet_doit.failures import FailureClass, classify
 from uet_doit.model import DEFAULT_TIMEOUT_SECONDS
@@ -34,6 +35,15 @@ from uet_doit.state import BreakerBook, RunStore, current_session, new_run_id, p
 #: tools whose failures are the step's own (a breaker on them only when a bundle asks)
 LOCAL_TOOLS = frozenset({"shell", "python"})
 RUN_ID_ENV = "UET_RUN_ID"
+STOP_ON_FAILURE_ENV = "UET_STOP_ON_FAILURE"
+
+
+class StepPaused(TaskFailed):  # type: ignore[misc]
+    """Not started: a budget around the step is spent (pause_and_notify)."""
+
+
+class StepNotStarted(TaskFailed):  # type: ignore[misc]
+    """Not started: an earlier step failed and the run does not keep going."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class StepSpec:
     tool_options: dict[str, Any] = field(default_factory=dict)
     max_fix_attempts: int | None = None
     task_kind: str | None = None
+    budgets: tuple[Budget, ...] = ()
+    estimated_cost_usd: float | None = None
 
 
 def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
@@ -146,6 +158,7 @@ class StepExecution:
         from uet_doit.redact import Redactor
 
         self.redactor = Redactor.from_env({**os.environ, **spec.env})
+        self.ledger = CostLedger(self.store)
 
     def _status(self, status: str, message: str | None = None) -> None:
         self.store.set_step_status(
@@ -159,6 +172,10 @@ class StepExecution:
         done = self._adopt_orphan() or self._recovered()
         if done is not None:
             return done
+        stopped = self._stopped_by_failure()
+        if stopped is not None:
+            self._status("not_started", stopped)
+            return StepNotStarted(f"not started: {stopped}")
         chain, why = self._tool_chain()
         if not chain:
             message = f"no tool for this step: {why}"
@@ -201,7 +218,14 @@ class StepExecution:
                 if not allowed:
                     self._record_refusal(attempt_no, FailureClass.CIRCUIT_OPEN, reason)
                     return TaskFailed(f"{spec.step_id}: {reason}"), True
-            result = self._attempt(attempt_no, instruction, fallback_from)
+            reservation, refusal = self._reserve_budget()
+            if refusal is not None:
+                return refusal, False
+            try:
+                result = self._attempt(attempt_no, instruction, fallback_from)
+            finally:
+                self.ledger.release(reservation)
+            self._after_spend(result)
             if uses_breaker:
                 tool_failed = not result.success and result.failure_class in TOOL_FAILURES
                 if result.success or tool_failed:
@@ -240,6 +264,69 @@ class StepExecution:
                 f"with {tool}: {message}"
             )
             return failed, cls in (FailureClass.PERMANENT, FailureClass.CIRCUIT_OPEN)
+
+    def _stopped_by_failure(self) -> str | None:
+        """`uet run` without -c stops launching steps after the first failure (doit runs in
+        --continue mode so that steps outside an exhausted budget can go on)."""
+        if os.environ.get(STOP_ON_FAILURE_ENV) != "1":
+            return None
+        row = self.store.conn.execute(
+            "SELECT step_id FROM run_steps WHERE run_id=? AND status='failed' LIMIT 1",
+            (self.run_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return f"step {row[0]} failed (uet run -c keeps going after failures)"
+
+    def _reserve_budget(self) -> tuple[int | None, TaskFailed | None]:
+        """Before each attempt: every enclosing budget must have room for its estimate."""
+        spec = self.spec
+        if not spec.budgets:
+            return None, None
+        estimate = self.ledger.estimate(spec.estimated_cost_usd, self.tool)
+        reservation, over = self.ledger.reserve(
+            spec.bundle_id, spec.ws_id, spec.step_id, self.run_id, spec.budgets, estimate
+        )
+        if over is None:
+            return reservation, None
+        data = {
+            "budget": over.budget.label,
+            "spent": over.spent,
+            "limit": over.budget.limit,
+            "reserved": over.reserved,
+            "estimate": estimate,
+            "policy": over.budget.policy,
+            "message": over.message,
+        }
+        if over.budget.policy == "warn":
+            self.store.event(self.run_id, "budget_exceeded", spec.step_id, **data)
+            return reservation, None
+        if over.budget.policy == "fail":
+            self.store.event(self.run_id, "budget_failed", spec.step_id, **data)
+            self._status("failed", f"budget_exceeded: {over.message}")
+            return None, TaskFailed(f"{spec.step_id} failed (budget_exceeded): {over.message}")
+        self.store.event(self.run_id, "budget_paused", spec.step_id, **data)
+        self._status("paused", over.message)
+        return None, StepPaused(f"{spec.step_id} paused: {over.message}")
+
+    def _after_spend(self, result: ToolResult) -> None:
+        """Warnings at budget_warning_pct, and a step dearer than its own budget noted."""
+        spec = self.spec
+        if not spec.budgets or not result.cost_usd:
+            return
+        self.ledger.warn_crossings(self.run_id, spec.bundle_id, spec.budgets)
+        for budget in spec.budgets:
+            if budget.scope == "step":
+                spent = self.ledger.spent(spec.bundle_id, budget)
+                if spent > budget.limit:
+                    self.store.event(
+                        self.run_id,
+                        "over_budget",
+                        spec.step_id,
+                        budget=budget.label,
+                        spent=spent,
+                        limit=budget.limit,
+                    )
 
     def _tool_chain(self) -> tuple[list[str], str]:
         """The step's tool, then the fallbacks its route names; `auto` is routed outright."""
@@ -330,6 +417,7 @@ class StepExecution:
         self.tool = row["tool"] or self.tool
         result = resolve_adapter(self.tool, self.root).parse(request, proc)
         result = self._check_result(result, env, out, err, result_file)
+        self._scrub(result, request.env, out, err)
         self._finish(row["id"], result)
         self.store.event(
             self.run_id,
@@ -402,6 +490,7 @@ class StepExecution:
             result_file.unlink(missing_ok=True)
             result = self._execute_in_slot(request)
             result = self._check_result(result, env, out, err, result_file)
+            self._scrub(result, request.env, out, err)
         except BaseException as exc:
             store.finish_attempt(
                 attempt_id,
@@ -413,6 +502,23 @@ class StepExecution:
             raise
         self._finish(attempt_id, result)
         return result
+
+    def _scrub(self, result: ToolResult, env: Mapping[str, str], out: Path, err: Path) -> None:
+        """Secrets in the child's environment never reach logs, the store or the console."""
+        from uet_doit.redact import Redactor
+
+        redactor = Redactor.from_env(env)
+        self.redactor = redactor
+        for path in (
+            out,
+            err,
+            out.with_suffix(".validation.stdout"),
+            err.with_suffix(".validation.stderr"),
+        ):
+            if path.exists():
+                redactor.redact_file(path)
+        result.message = redactor.redact(result.message)
+        result.output_tail = redactor.redact(result.output_tail)
 
     def _finish(self, attempt_id: int, result: ToolResult) -> None:
         self.store.finish_attempt(

@@ -14,6 +14,7 @@ from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.failures import FailureClass
 from uet_doit.prices import PriceTable, default_price_table
 from uet_doit.process import ProcessResult
+from uet_doit.redact import Redactor
 
 #: the section headers of the prompt; the fake tools in tests read them back
 READ_HEADER = "Files to read:"
@@ -25,6 +26,23 @@ class AgentAdapter(ToolAdapter):
 
     def __init__(self, prices: PriceTable | None = None) -> None:
         self.prices = prices if prices is not None else default_price_table()
+
+    def execute(self, request: StepRequest) -> ToolResult:
+        return scrub_secrets(request, super().execute(request))
+
+
+def scrub_secrets(request: StepRequest, result: ToolResult) -> ToolResult:
+    """Mask the child's API keys in the attempt's stdout/stderr logs and in its result.
+
+    AI CLIs echo keys in auth errors and debug headers. `parse` has read the real output by
+    now; what stays on disk and reaches state.db, messages and reports is masked.
+    """
+    redactor = Redactor.from_env(request.env)
+    for path in (request.stdout_path, request.stderr_path):
+        redactor.redact_file(path)
+    result.message = redactor.redact(result.message)
+    result.output_tail = redactor.redact(result.output_tail)
+    return result
 
 
 def agent_prompt(request: StepRequest) -> str:

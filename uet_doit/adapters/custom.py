@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from uet_doit.adapters.agent import check_outputs, tail
+from uet_doit.adapters.agent import check_outputs, scrub_secrets, tail
 from uet_doit.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult, failed_process
 from uet_doit.errors import UsageError
 from uet_doit.failures import FailureClass, classify
@@ -90,6 +90,9 @@ class LegacyAdapter(ToolAdapter):
     def __init__(self, tool_name: str, target: str) -> None:
         self.tool_name = tool_name
         self.target = target  # "module:Class"
+
+    def execute(self, request: StepRequest) -> ToolResult:
+        return scrub_secrets(request, super().execute(request))
 
     def build(self, request: StepRequest) -> Invocation:
         payload = {
