@@ -205,7 +205,23 @@ def _print_status(st: object) -> None:
         if s.last_error:
             extra += f" - {s.last_error.splitlines()[0][:100]}"
         print(f"  {marks.get(s.status, s.status):<11} {s.step_id}{extra}")
+    for g in st.gates:
+        print(
+            f"gate {g.get('gate_type')} of {g.get('scope')}: {g.get('outcome')}"
+            + (
+                f" - {str(g.get('message', '')).splitlines()[0][:100]}"
+                if g.get("outcome") != "passed"
+                else ""
+            )
+        )
+    marks = {"met": "[x]", "unmet": "[!]", "to_confirm": "[ ]", "not_evaluated": "[-]"}
+    for c in st.criteria:
+        print(
+            f"{marks.get(c['state'], '[?]')} {c['scope']}: {c['description']}"
+            + (" (to confirm)" if c["state"] == "to_confirm" else "")
+        )
     eta = f" | ETA: {st.eta_seconds:.0f}s" if st.eta_seconds is not None else ""
+
     print(
         f"Progress: {st.progress_pct:.0f}% ({st.completed_count}/{st.total_count}) | "
         f"Cost: ${st.total_cost_usd:.2f}{eta}"

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from doit.tools import config_changed
 
 from uet_doit.budget import budgets_for
+from uet_doit.gates import GateAction, gate_spec, gate_task_name
 from uet_doit.graph import normalise_path
 from uet_doit.model import (
     Bundle,
     Step,
+    TestGate,
     Workstream,
     effective_breaker,
     effective_resilience,
@@ -118,37 +120,80 @@ def build_spec(
     return spec, definition
 
 
+def _is_dir_spelling(path: str) -> bool:
+    return path.endswith("/")
+
+
+def _shared_inputs_owned_later(bundle: Bundle) -> dict[str, set[str]]:
+    """step_id -> input files a later step (one that waits for it) also lists. Tools edit
+    their input files; tracking such a file on the earlier step would re-run it after
+    every run of the later one, so only the last step in line tracks it."""
+    from uet_doit.graph import build_graph, dependents_of
+
+    readers: dict[str, list[str]] = {}
+    for _, step in bundle.steps():
+        for path in step.context.files:
+            readers.setdefault(normalise_path(path), []).append(step.step_id)
+    shared = {p: ids for p, ids in readers.items() if len(ids) > 1}
+    if not shared:
+        return {}
+    graph = build_graph(bundle)
+    later: dict[str, set[str]] = {}
+    cache: dict[str, set[str]] = {}
+    for path, ids in shared.items():
+        for step_id in ids:
+            if step_id not in cache:
+                cache[step_id] = dependents_of(graph, {step_id})
+            if any(other != step_id and other in cache[step_id] for other in ids):
+                later.setdefault(step_id, set()).add(path)
+    return later
+
+
 def compile_tasks(
-    bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()
+    bundle: Bundle,
+    root: Path,
+    skip: frozenset[str] = frozenset(),
+    is_dir: Callable[[str], bool] = _is_dir_spelling,
 ) -> Iterator[dict[str, Any]]:
     """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
 
     Steps in `skip` (skipped workstreams and their dependents) are left out entirely, so a
-    later run without the skip still sees them as never run.
+    later run without the skip still sees them as never run. Folders named as inputs are
+    passed to the tool but not tracked (doit tracks files); `is_dir` tells them apart.
     """
     base = bundle.task_basename
     outputs: dict[str, list[str]] = {
         s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
     }
+    owned_later = _shared_inputs_owned_later(bundle)
     ws_ids = {ws.ws_id for ws in bundle.workstreams}
     yield {
         "basename": base,
         "name": None,
         "doc": bundle.bundle_name or bundle.description or bundle.bundle_id,
     }
+    kept_ws: list[str] = []
+    all_outputs: list[str] = []
     for ws in bundle.workstreams:
         kept = [s for s in ws.steps if s.step_id not in skip]
         if not kept:
             continue
+        kept_ws.append(ws.ws_id)
+        ws_files: list[str] = []
         for step in kept:
             spec, definition = build_spec(bundle, ws, step, root)
             targets = [normalise_path(p) for p in step.context.create_files]
             target_set = set(targets)
+            untracked = owned_later.get(step.step_id, set())
             file_dep = [
                 p
                 for p in dict.fromkeys(normalise_path(f) for f in step.context.files)
                 if p not in target_set
+                and p not in untracked
+                and not is_dir(p)
+                and not _is_dir_spelling(p)
             ]
+            ws_files.extend([*file_dep, *targets])
             task_dep: list[str] = []
             for dep in step.depends_on:
                 task_dep.append(f"{base}:{dep}")
@@ -168,10 +213,47 @@ def compile_tasks(
                 "meta": {"uet": {"ws_id": ws.ws_id, "tool": spec.tool}},
                 "verbosity": 1,
             }
+        ws_files = list(dict.fromkeys(ws_files))
+        all_outputs.extend(ws_files)
+        step_tasks = [f"{base}:{s.step_id}" for s in kept]
+        gate_tasks = list(_gate_tasks(bundle, ws.ws_id, ws.test_gates, root, step_tasks, ws_files))
+        yield from gate_tasks
         yield {
             "basename": base,
             "name": ws.ws_id,
             "doc": f"workstream: {ws.title}",
             "actions": None,
-            "task_dep": [f"{base}:{s.step_id}" for s in kept],
+            "task_dep": step_tasks + [f"{base}:{g['name']}" for g in gate_tasks],
+        }
+    yield from _gate_tasks(
+        bundle,
+        "bundle",
+        bundle.test_gates,
+        root,
+        [f"{base}:{w}" for w in kept_ws],
+        list(dict.fromkeys(all_outputs)),
+    )
+
+
+def _gate_tasks(
+    bundle: Bundle,
+    scope: str,
+    gates: list[TestGate],
+    root: Path,
+    after: list[str],
+    files: list[str],
+) -> Iterator[dict[str, Any]]:
+    """A gate is its own task after its scope's steps, re-run when their files change."""
+    for index, gate in enumerate(gates):
+        spec = gate_spec(bundle, scope, index, gate, root)
+        yield {
+            "basename": bundle.task_basename,
+            "name": gate_task_name(scope, index, gate),
+            "doc": f"{gate.type} gate: {gate.command}",
+            "actions": [GateAction(spec)],
+            "file_dep": files,
+            "task_dep": after,
+            "uptodate": [config_changed(gate.model_dump(mode="json"))],
+            "meta": {"uet_gate": {"scope": scope, "type": gate.type, "blocking": gate.blocking}},
+            "verbosity": 1,
         }

@@ -30,7 +30,8 @@ def tasks_from_bundle(
     _prepare_run(project, bundle.bundle_id)
 
     def generator() -> Iterator[dict[str, Any]]:
-        yield from compile_tasks(bundle, project.resolve())
+        root_dir = project.resolve()
+        yield from compile_tasks(bundle, root_dir, is_dir=lambda p: (root_dir / p).is_dir())
 
     generator.__doc__ = bundle.bundle_name or bundle.bundle_id
     generator.basename = bundle.task_basename  # type: ignore[attr-defined]

@@ -36,6 +36,9 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         self.reporter = reporter
         self.extra_config = extra_config or {}
 
+    def _is_dir(self, path: str) -> bool:
+        return (self.root / path).is_dir()
+
     def setup(self, opt_values: dict[str, Any]) -> None:
         pass
 
@@ -53,7 +56,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         return config
 
     def load_tasks(self, cmd: Any, pos_args: Sequence[str]) -> list[Any]:
-        dicts = list(compile_tasks(self.bundle, self.root, skip=self.skip))
+        dicts = list(compile_tasks(self.bundle, self.root, skip=self.skip, is_dir=self._is_dir))
         tasks: list[Any] = generate_tasks(
             self.bundle.task_basename,
             (d for d in dicts),
@@ -75,7 +78,7 @@ def task_status(bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()) 
 
     from uet_doit.doit_backend import DurableSqliteDB
 
-    dicts = list(compile_tasks(bundle, root, skip=skip))
+    dicts = list(compile_tasks(bundle, root, skip=skip, is_dir=lambda p: (root / p).is_dir()))
     tasks = generate_tasks(bundle.task_basename, (d for d in dicts))
     by_name = {t.name: t for t in tasks}
     dep = Dependency(
@@ -84,8 +87,8 @@ def task_status(bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()) 
     out: dict[str, str] = {}
     try:
         for task in tasks:
-            if not task.actions or task.name.count(":") != 1:
-                continue
+            if not task.actions or "uet" not in (task.meta or {}):
+                continue  # groups and gates
             step_id = task.name.split(":", 1)[1]
             try:
                 out[step_id] = dep.get_status(task, by_name).status

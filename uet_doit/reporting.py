@@ -46,8 +46,10 @@ class RecordingReporter:
             "blocked": 0,
             "paused": 0,
             "not_started": 0,
+            "gates_failed": 0,
         }
         self.failures: list[tuple[str, str]] = []
+        self.gate_blocks: dict[str, str] = {}  # failed gate / held-back ws task -> gate label
         self.errors: list[str] = []
 
     def _meta(self, task: Any) -> dict[str, Any]:
@@ -83,14 +85,30 @@ class RecordingReporter:
         if isinstance(fail, StepPaused | StepNotStarted):
             self.counts["paused" if isinstance(fail, StepPaused) else "not_started"] += 1
             return
+        gate = (getattr(task, "meta", None) or {}).get("uet_gate")
         if isinstance(fail, UnmetDependency):
             # doit's word for "a task it waits for failed": blocked, not failed
-            waits = " ".join(n.split(":", 1)[-1] for n in str(fail.message).split())
+            waits = [n.split(":", 1)[-1] for n in str(fail.message).split()]
             if step:
                 self.counts["blocked"] += 1
-                self._set(task, "blocked", f"waits for failed: {waits}")
+                gates = [self.gate_blocks[w] for w in waits if w in self.gate_blocks]
+                why = (
+                    f"blocked by gate {gates[0]}"
+                    if gates
+                    else (f"waits for failed: {' '.join(waits)}")
+                )
+                self._set(task, "blocked", why)
+            else:  # a workstream task held back by its failed gate
+                for w in waits:
+                    if w in self.gate_blocks:
+                        self.gate_blocks[task.name.split(":", 1)[-1]] = self.gate_blocks[w]
             return
-        if step:
+        if gate is not None:
+            label = f"{gate['type']} of {gate['scope']}"
+            self.gate_blocks[task.name.split(":", 1)[-1]] = label
+            self.counts["gates_failed"] += 1
+            self.failures.append((f"gate {label}", message))
+        elif step:
             self.counts["failed"] += 1
             self.failures.append((step, message))
         else:
@@ -146,7 +164,7 @@ class PlainReporter(RecordingReporter):
             return
         if isinstance(fail, UnmetDependency):
             if _step_of(task):
-                self._line(f"blocked {task.name}: waits for a failed step")
+                self._line(f"blocked {task.name}: waits for a failed step or gate")
             return
         first = self.failures[-1][1] if _step_of(task) and self.failures else str(fail)
         first_line = first.splitlines()[0] if first else ""
@@ -164,7 +182,9 @@ class PlainReporter(RecordingReporter):
         for error in self.errors:
             self.outstream.write(f"\nERROR: {error}\n")
         blocked = "".join(
-            f", {c[k]} {k.replace('_', ' ')}" for k in ("blocked", "paused", "not_started") if c[k]
+            f", {c[k]} {k.replace('_', ' ')}"
+            for k in ("blocked", "paused", "not_started", "gates_failed")
+            if c[k]
         )
         self._line(
             f"{c['succeeded']} ran, {c['up_to_date']} up to date, {c['failed']} failed{blocked}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -212,7 +213,10 @@ def execute(
         finally:
             signal.signal(signal.SIGTERM, previous)
         states = {row["status"] for row in store.run_steps(run_id)}
-        failed = bool(states & {"failed"})
+        unmet = _report_criteria(bundle, root, store, run_id, out)
+        if code == 0 and unmet:
+            code = EXIT_FAILED
+        failed = bool(states & {"failed"}) or bool(unmet)
         if code != 0 and not failed and "paused" in states:
             code = EXIT_PAUSED
         elif code != 0 and states & {"failed", "blocked", "not_started"}:
@@ -237,9 +241,40 @@ def execute(
         return code if code in (0, 1, EXIT_PAUSED) else EXIT_ERROR
 
 
+def _report_criteria(
+    bundle: Bundle, root: Path, store: RunStore, run_id: str, out: TextIO
+) -> list[str]:
+    """Evaluate completion criteria; print the checklist; return the unmet ones."""
+    from uet_doit.gates import evaluate_criteria
+
+    results = evaluate_criteria(bundle, root, store, run_id)
+    if not results:
+        return []
+    marks = {"met": "[x]", "unmet": "[!]", "to_confirm": "[ ]", "not_evaluated": "[-]"}
+    out.write("completion criteria:\n")
+    for r in results:
+        note = {
+            "to_confirm": " (to confirm)",
+            "not_evaluated": " (not evaluated: steps not done)",
+            "unmet": f" (UNMET: {r['detail']})" if r["detail"] else " (UNMET)",
+        }.get(r["state"], "")
+        out.write(f"  {marks[r['state']]} {r['scope']}: {r['description']}{note}\n")
+    return [f"{r['scope']}: {r['description']}" for r in results if r["state"] == "unmet"]
+
+
 def _failure_reason(store: RunStore, run_id: str) -> str:
     rows = store.run_steps(run_id)
     parts = []
+    unmet = [
+        json.loads(r["data"])["description"]
+        for r in store.conn.execute(
+            "SELECT data FROM events WHERE run_id=? AND kind='criterion' AND "
+            "json_extract(data, '$.state')='unmet'",
+            (run_id,),
+        )
+    ]
+    if unmet:
+        parts.append(f"completion criteria unmet: {'; '.join(unmet)}")
     paused = {r["message"] for r in rows if r["status"] == "paused" and r["message"]}
     parts.extend(sorted(paused))
     for state in ("failed", "blocked", "not_started"):
@@ -259,8 +294,6 @@ def _notify(
         "SELECT data FROM events WHERE run_id=? AND kind='budget_paused' ORDER BY id LIMIT 1",
         (run_id,),
     ).fetchone()
-    import json
-
     data = json.loads(pause[0]) if pause else {}
     env = dict(os.environ)
     env.update(

@@ -44,6 +44,8 @@ class RunStatus:
     reason: str | None = None
     eta_seconds: float | None = None
     steps: list[StepStatus] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    criteria: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +112,30 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
         reason=row["reason"],
         eta_seconds=eta if row["status"] == "running" else None,
         steps=steps,
+        gates=_latest_events(
+            store, run_id, ("gate_passed", "gate_failed", "gate_skipped"), ("scope", "index")
+        ),
+        criteria=_latest_events(store, run_id, ("criterion",), ("scope", "description")),
     )
+
+
+def _latest_events(
+    store: RunStore, run_id: str, kinds: tuple[str, ...], key: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The newest event per gate (or criterion) of a run, with its outcome."""
+    import json
+
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    marks = ",".join("?" * len(kinds))
+    for row in store.conn.execute(
+        f"SELECT kind, data FROM events WHERE run_id=? AND kind IN ({marks}) ORDER BY id",
+        (run_id, *kinds),
+    ):
+        data = json.loads(row["data"] or "{}")
+        if row["kind"].startswith("gate_"):
+            data["outcome"] = "warning" if data.get("warning") else row["kind"][5:]
+        latest[tuple(data.get(k) for k in key)] = data
+    return list(latest.values())
 
 
 def _eta(store: RunStore, bundle_id: str, steps: list[StepStatus], jobs: int) -> float | None:
