@@ -132,3 +132,52 @@ def test_watch_status_prints_the_tree_when_not_a_terminal(
     assert "=== b ===" in text
     assert "✖ two (FAILED: error)" in text
     assert "run r-1: failed" in text
+
+
+def test_eta_of_a_second_identical_run_is_close_at_halfway(tmp_path: Path) -> None:
+    """ETA from past durations: at the halfway point of a re-run, within 25% of the truth."""
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from uet_doit.monitor import RunMonitor
+
+    steps = [
+        {
+            "step_id": f"e{i}",
+            "command": f"sleep 0.2; echo {i} > out{i}.txt",
+            "create_files": [f"out{i}.txt"],
+        }
+        for i in range(10)
+    ]
+    (tmp_path / "b.yaml").write_text(
+        yaml.safe_dump({"bundle_id": "eta", "workstreams": [{"ws_id": "W", "steps": steps}]})
+    )
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "uet_doit", "run", "b.yaml"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+        )
+
+    assert start().wait(timeout=60) == 0
+    for i in range(10):
+        (tmp_path / f"out{i}.txt").unlink()
+    proc = start()
+    eta_at_half = None
+    half_at = 0.0
+    while proc.poll() is None:
+        try:
+            status = RunMonitor(None, tmp_path).get_status()
+        except Exception:
+            time.sleep(0.02)
+            continue
+        if status.status == "running" and status.completed_count >= 5 and eta_at_half is None:
+            eta_at_half, half_at = status.eta_seconds, time.monotonic()
+        time.sleep(0.02)
+    remaining = time.monotonic() - half_at
+    assert eta_at_half is not None
+    assert abs(eta_at_half - remaining) <= 0.25 * remaining + 0.15

@@ -103,6 +103,20 @@ def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
     return frozenset(n for n in affected if graph.kinds.get(n) == "step")
 
 
+def missing_inputs(bundle: Bundle, root: Path, skip: frozenset[str]) -> list[tuple[str, str]]:
+    """(step_id, path) of inputs absent from disk that no step of the bundle creates."""
+    from uet_doit.graph import normalise_path
+
+    created = {normalise_path(p) for _, s in bundle.steps() for p in s.context.create_files}
+    return [
+        (step.step_id, path)
+        for _, step in bundle.steps()
+        if step.step_id not in skip
+        for path in step.context.files
+        if normalise_path(path) not in created and not (root / path).exists()
+    ]
+
+
 def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
     """Steps whose definition differs from what the run last attempted."""
     last: dict[str, str] = {}
@@ -155,6 +169,15 @@ def execute(
             n += 1
             run_id = f"{new_run_id(bundle.bundle_id)}-{n}"
     skip = skipped_steps(bundle, opts.skip_workstreams)
+    missing = missing_inputs(bundle, root, skip)
+    if missing:
+        out.write(
+            "warning: input files that do not exist and that no step creates: "
+            + ", ".join(f"{path} ({step})" for step, path in missing[:10])
+            + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            + "\n"
+        )
+
     os.environ["UET_RUN_ID"] = run_id
     new_session()
     CostLedger(store).drop_stale_reservations()
