@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import Project, shell_step
 from uet_doit.graph import build_graph
+from uet_doit.graph_export import critical_path
 from uet_doit.model import Bundle
-from uet_doit.report import critical_path, local_redactor
 from uet_doit.state import RunStore
 
 SECRET = "sk-test-0123456789abcdef"
@@ -132,22 +132,6 @@ def test_report_without_runs_is_a_usage_error(project: Project) -> None:
     assert res.code == 3
     assert "no runs recorded" in res.err
     assert not (project.root / ".uet").exists()
-
-
-def test_redaction_rules() -> None:
-    redact = local_redactor(
-        {
-            "OPENAI_API_KEY": "sk-aaaaaaaa",
-            "GH_TOKEN": "ghp_bbbbbb",
-            "my_secret_value": "cccccccc",
-            "DB_PASSWORD_FILE": "dddddddd",
-            "SHORT_TOKEN": "eeeee",
-            "HOME": "/root/home",
-            "TOKEN_COUNT": "12345678",
-        }
-    )
-    text = "sk-aaaaaaaa ghp_bbbbbb cccccccc dddddddd eeeee /root/home 12345678"
-    assert redact(text) == "*** *** *** *** eeeee /root/home 12345678"
 
 
 def test_critical_path_follows_the_longest_chain() -> None:

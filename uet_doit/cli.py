@@ -266,6 +266,7 @@ PLUGIN_COMMANDS = (
     "uet_doit.bootstrap",
     "uet_doit.costs",
     "uet_doit.report",
+    "uet_doit.graph_export",
 )
 
 

@@ -31,7 +31,8 @@ from uet_doit.model import (
     effective_tool,
 )
 from uet_doit.resilience import BreakerPolicy, RetryPolicy
-from uet_doit.step_runner import StepAction, StepSpec, ValidationSpec
+from uet_doit.step_runner import StepAction
+from uet_doit.step_spec import StepSpec, ValidationSpec
 
 
 def step_definition(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:

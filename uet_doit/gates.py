@@ -99,7 +99,7 @@ class GateAction:
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
         from uet_doit.process import run_process
-        from uet_doit.step_runner import run_id_for
+        from uet_doit.step_spec import run_id_for
 
         spec = self.spec
         root = Path(spec.project_root)

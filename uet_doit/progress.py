@@ -98,7 +98,7 @@ class LiveReporter(PlainReporter):
 
         RecordingReporter.add_failure(self, task, fail)
         # doit fails a task whose dependency failed without running it: that step is blocked
-        from uet_doit.step_runner import StepNotStarted, StepPaused
+        from uet_doit.step_spec import StepNotStarted, StepPaused
 
         if isinstance(fail, StepPaused):
             state = "paused"

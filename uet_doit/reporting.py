@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from doit.exceptions import UnmetDependency
 
 from uet_doit.state import RunStore
-from uet_doit.step_runner import StepNotStarted, StepPaused
+from uet_doit.step_spec import StepNotStarted, StepPaused
 
 
 def _step_of(task: Any) -> str | None:

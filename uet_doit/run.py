@@ -31,7 +31,7 @@ from uet_doit.graph import build_graph, dependents_of
 from uet_doit.model import Bundle, effective_tool
 from uet_doit.process import kill_active_groups
 from uet_doit.state import RunStore, new_run_id, new_session, state_dir
-from uet_doit.step_runner import STOP_ON_FAILURE_ENV
+from uet_doit.step_spec import STOP_ON_FAILURE_ENV
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The doit action of every step: breaker, attempts with retry, outputs, validation, journal.
+"""The doit action of every step: route, breaker, budget, attempts with retry, validation.
 
 `StepAction` is a module-level callable class holding only plain data, so `-P process`
 can pickle it. Each attempt is recorded in state.db before and after it runs; a success is
@@ -9,91 +9,40 @@ but before doit saved its state is recognised on resume and not run twice.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import multiprocessing.util
 import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from doit.exceptions import TaskFailed
 
 from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
-from uet_doit.budget import Budget, CostLedger
+from uet_doit.budget import CostLedger
 from uet_doit.errors import UetError
 from uet_doit.failures import FailureClass, classify
 from uet_doit.model import DEFAULT_TIMEOUT_SECONDS
-from uet_doit.process import ProcessResult, read_tail, run_process
-from uet_doit.resilience import TOOL_FAILURES, BreakerPolicy, Clock, RetryPolicy, SystemClock
+from uet_doit.process import run_process
+from uet_doit.recovery import adopt_orphan, recovered
+from uet_doit.resilience import TOOL_FAILURES, Clock, SystemClock
 from uet_doit.routing import RouterConfig, ToolSettings, get_adapter, load_router_config
-from uet_doit.state import BreakerBook, RunStore, current_session, new_run_id, pid_alive
+from uet_doit.state import BreakerBook, RunStore
+from uet_doit.step_spec import (
+    LOCAL_TOOLS,
+    RUN_ID_ENV,
+    STOP_ON_FAILURE_ENV,
+    StepNotStarted,
+    StepPaused,
+    StepSpec,
+    fingerprint,
+    run_id_for,
+)
+
 
 #: tools whose failures are the step's own (a breaker on them only when a bundle asks)
-LOCAL_TOOLS = frozenset({"shell", "python"})
-RUN_ID_ENV = "UET_RUN_ID"
-STOP_ON_FAILURE_ENV = "UET_STOP_ON_FAILURE"
-
-
-class StepPaused(TaskFailed):  # type: ignore[misc]
-    """Not started: a budget around the step is spent (pause_and_notify)."""
-
-
-class StepNotStarted(TaskFailed):  # type: ignore[misc]
-    """Not started: an earlier step failed and the run does not keep going."""
-
-
-@dataclass(frozen=True)
-class ValidationSpec:
-    command: str | tuple[str, ...]
-    expected_exit_code: int = 0
-    timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    """Everything one step needs at run time, resolved from the bundle; plain, picklable data."""
-
-    bundle_id: str
-    ws_id: str
-    step_id: str
-    title: str
-    tool: str
-    instruction: str
-    files: tuple[str, ...]
-    create_files: tuple[str, ...]
-    project_root: str
-    signature: str
-    timeout: float | None  # None: the tool's router setting, else DEFAULT_TIMEOUT_SECONDS
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
-    breaker_explicit: bool = False
-    validation: ValidationSpec | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    model: str | None = None
-    tool_options: dict[str, Any] = field(default_factory=dict)
-    max_fix_attempts: int | None = None
-    task_kind: str | None = None
-    budgets: tuple[Budget, ...] = ()
-    estimated_cost_usd: float | None = None
-
-
-def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
-    """Content hash of a step's files as they are now (missing files count as such)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    for rel in sorted(set(paths)):
-        digest.update(rel.encode())
-        try:
-            digest.update(hashlib.md5((root / rel).read_bytes(), usedforsecurity=False).digest())
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            digest.update(b"-")
-    return digest.hexdigest()
-
-
 class _WorkerSetup:
     """Runs in every forked doit worker right after the fork (multiprocessing's
     after-fork hook): the worker dies with the runner, so none lingers blocked on a dead
@@ -118,13 +67,6 @@ class _WorkerSetup:
 
 _WORKER_SETUP = _WorkerSetup()
 multiprocessing.util.register_after_fork(_WORKER_SETUP, _WORKER_SETUP)
-
-
-def run_id_for(bundle_id: str) -> str:
-    run_id = os.environ.get(RUN_ID_ENV)
-    if not run_id:
-        run_id = os.environ[RUN_ID_ENV] = new_run_id(bundle_id)
-    return run_id
 
 
 class StepAction:
@@ -169,7 +111,7 @@ class StepExecution:
     def run(self) -> dict[str, Any] | TaskFailed:
         spec, store = self.spec, self.store
         store.ensure_run(self.run_id, spec.bundle_id)
-        done = self._adopt_orphan() or self._recovered()
+        done = adopt_orphan(self) or recovered(self)
         if done is not None:
             return done
         stopped = self._stopped_by_failure()
@@ -361,75 +303,6 @@ class StepExecution:
             (self.run_id, self.spec.step_id),
         ).fetchone()
         return int(row[0])
-
-    # -- what a killed run left behind ----------------------------------------------------
-    def _recovered(self) -> dict[str, Any] | None:
-        """A success recorded by a run killed before doit saved it: not done twice."""
-        prev = self.store.last_success(self.spec.bundle_id, self.spec.step_id)
-        if prev is None or prev["run_status"] not in ("interrupted", "running"):
-            return None  # a run that ended normally saved its doit state itself
-        if prev["session"] == current_session():
-            return None
-        if prev["signature"] != self.spec.signature:
-            return None
-        if prev["fingerprint"] != fingerprint(self.root, self.paths):
-            return None
-        self.store.event(self.run_id, "recovered", self.spec.step_id, from_run=prev["run_id"])
-        self._status("succeeded", f"finished in run {prev['run_id']}")
-        return {"run_id": self.run_id, "attempts": 0, "recovered_from": prev["run_id"]}
-
-    def _adopt_orphan(self) -> dict[str, Any] | None:
-        """A tool left running by a killed runner: wait for it, then judge what it did."""
-        row = self.store.unfinished_attempt(self.spec.bundle_id, self.spec.step_id)
-        if row is None:
-            return None
-        exit_file = Path(row["exit_file"])
-        pid = row["pid"] or _find_wrapper(exit_file)
-
-        if pid and _still_running(pid, exit_file):
-            self._status(
-                "waiting",
-                f"waiting for the attempt left running by run {row['run_id']} (pid {pid})",
-            )
-            deadline = self.clock.now() + self.timeout()
-            while _still_running(pid, exit_file) and self.clock.now() < deadline:
-                self.clock.sleep(0.05)
-            if _still_running(pid, exit_file):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-        try:
-            code = int(exit_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            self.store.finish_attempt(
-                row["id"],
-                "interrupted",
-                failure_class="interrupted",
-                message="the runner was killed while this attempt ran",
-            )
-            return None
-        out, err = Path(row["stdout_path"]), Path(row["stderr_path"])
-        result_file = out.with_name(out.name.replace(".stdout", ".result.json"))
-        env = self._env(row["attempt"], result_file)
-        request = self._request(row["attempt"], self.spec.instruction, env, out, err, result_file)
-        proc = ProcessResult(
-            argv=(), exit_code=code, stdout=read_tail(out), stderr=read_tail(err), duration_s=0.0
-        )
-        self.tool = row["tool"] or self.tool
-        result = resolve_adapter(self.tool, self.root).parse(request, proc)
-        result = self._check_result(result, env, out, err, result_file)
-        self._scrub(result, request.env, out, err)
-        self._finish(row["id"], result)
-        self.store.event(
-            self.run_id,
-            "adopted",
-            self.spec.step_id,
-            from_run=row["run_id"],
-            success=result.success,
-        )
-        if not result.success:
-            return None
-        self._status("succeeded", f"finished by the tool run {row['run_id']} started")
-        return {"run_id": self.run_id, "attempts": 0, "adopted_from": row["run_id"]}
 
     def _record_refusal(self, attempt_no: int, cls: FailureClass, reason: str) -> None:
         out, err, _ = self._log_paths(attempt_no)
@@ -661,29 +534,6 @@ class StepExecution:
         )
         result.output_tail = proc.output[-4000:]
         return result
-
-
-def _find_wrapper(exit_file: Path) -> int | None:
-    """The tool wrapper writing `exit_file`, when the runner died before noting its pid."""
-    needle = str(exit_file).encode()
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-        except OSError:
-            continue
-    return None
-
-
-def _still_running(pid: int, exit_file: Path) -> bool:
-    """Is `pid` alive, not a zombie, and still our tool's wrapper (its argv names exit_file)?"""
-    if not pid_alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc: a live pid is taken to be ours
-    return str(exit_file).encode() in cmdline
 
 
 def _merge_result_file(result: ToolResult, path: Path) -> None:
