@@ -1,0 +1,54 @@
+"""benchmarks/run.py at a tiny size: the table gets rows and the JSON is written.
+
+Not a performance check: it only keeps the benchmark script runnable as uet-doit changes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("uet_benchmarks_run", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_workloads_mirror_each_other(bench: ModuleType) -> None:
+    """The bundle and the raw doit tasks describe the same graph."""
+    w = bench.make_workload("layered", 6, layers=3)
+    bundle = bench.bundle_dict(w)
+    tasks = {t["name"]: t for t in bench.raw_tasks(w)}
+    assert [ws["ws_id"] for ws in bundle["workstreams"]] == ["ws0", "ws1", "ws2"]
+    assert tasks["s00002"]["task_dep"] == ["bench:ws0"]
+    assert tasks["ws1"]["task_dep"] == ["bench:s00002", "bench:s00003"]
+    chain = bench.raw_tasks(bench.make_workload("chain", 3))
+    assert chain[2]["file_dep"] == ["out/s00001"]
+    assert chain[2]["task_dep"] == ["bench:s00001"]
+
+
+def test_tiny_run_fills_table_and_json(bench: ModuleType, tmp_path: Path) -> None:
+    cfg = bench.Config(sizes=[5], chain_sizes=[5], shapes=["fan"], groups=["run"], reps=1)
+    lines: list[str] = []
+    suite = bench.run_suite(cfg, log=lines.append)
+    names = {r.name for r in suite.rows}
+    assert {"first run fan", "no-op re-run fan", "list fan", "validate"} <= names
+    first = next(r for r in suite.rows if r.name == "first run fan")
+    assert first.raw is not None and first.uet is not None, suite.raw
+    assert len(lines) == len(suite.rows) + 1  # header + one line per row
+    path = bench.write_json(suite, tmp_path)
+    data = json.loads(path.read_text())
+    assert data["rows"] and data["machine"]["nproc"]
+    assert data["measurements"]["fan-5-uet"]["first"]["ok"]
