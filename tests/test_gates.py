@@ -8,17 +8,35 @@ from tests.conftest import Project, shell_step
 
 
 def gated(docs_gate: str = "test -f docs/ok", lint_gate: str = "false") -> dict[str, Any]:
-    return {"bundle_id": "g", "workstreams": [
-        {"ws_id": "WS-DOCS", "steps": [
-            shell_step("write", "mkdir -p docs; echo write >> ran.log; echo hi > docs/a.md",
-                       create_files=["docs/a.md"])],
-         "test_gates": [
-             {"type": "GATE_LINT", "command": lint_gate, "required": False, "blocking": False},
-             {"type": "GATE_DOCS", "command": docs_gate, "required": True, "blocking": True},
-         ]},
-        {"ws_id": "WS-NEXT", "depends_on": ["WS-DOCS"], "steps": [
-            shell_step("next", "echo next >> ran.log")]},
-    ]}
+    return {
+        "bundle_id": "g",
+        "workstreams": [
+            {
+                "ws_id": "WS-DOCS",
+                "steps": [
+                    shell_step(
+                        "write",
+                        "mkdir -p docs; echo write >> ran.log; echo hi > docs/a.md",
+                        create_files=["docs/a.md"],
+                    )
+                ],
+                "test_gates": [
+                    {
+                        "type": "GATE_LINT",
+                        "command": lint_gate,
+                        "required": False,
+                        "blocking": False,
+                    },
+                    {"type": "GATE_DOCS", "command": docs_gate, "required": True, "blocking": True},
+                ],
+            },
+            {
+                "ws_id": "WS-NEXT",
+                "depends_on": ["WS-DOCS"],
+                "steps": [shell_step("next", "echo next >> ran.log")],
+            },
+        ],
+    }
 
 
 def test_blocking_gate_blocks_dependents_and_lint_only_warns(project: Project) -> None:
@@ -68,14 +86,22 @@ def test_missing_gate_tools_skip_when_optional_and_fail_with_hint_when_required(
 
 
 def test_completion_criteria_checklist_and_evaluation(project: Project) -> None:
-    project.bundle({"bundle_id": "c", "workstreams": [{
-        "ws_id": "W",
-        "steps": [shell_step("make", "echo x > made.txt", create_files=["made.txt"])],
-        "completion_criteria": [
-            "Reviewed by a person",
-            {"description": "output exists", "files_exist": ["made.txt"]},
-            {"description": "output mentions y", "command": "grep -q y made.txt"},
-        ]}]})
+    project.bundle(
+        {
+            "bundle_id": "c",
+            "workstreams": [
+                {
+                    "ws_id": "W",
+                    "steps": [shell_step("make", "echo x > made.txt", create_files=["made.txt"])],
+                    "completion_criteria": [
+                        "Reviewed by a person",
+                        {"description": "output exists", "files_exist": ["made.txt"]},
+                        {"description": "output mentions y", "command": "grep -q y made.txt"},
+                    ],
+                }
+            ],
+        }
+    )
     result = project.uet("run", "bundle.yaml")
     assert result.code == 1
     assert "[ ] W: Reviewed by a person (to confirm)" in result.out
@@ -84,8 +110,11 @@ def test_completion_criteria_checklist_and_evaluation(project: Project) -> None:
     status = project.status()
     assert "completion criteria unmet: output mentions y" in status["reason"]
     states = {c["description"]: c["state"] for c in status["criteria"]}
-    assert states == {"Reviewed by a person": "to_confirm", "output exists": "met",
-                      "output mentions y": "unmet"}
+    assert states == {
+        "Reviewed by a person": "to_confirm",
+        "output exists": "met",
+        "output mentions y": "unmet",
+    }
 
 
 def test_gates_are_doit_tasks(project: Project) -> None:
@@ -95,6 +124,7 @@ def test_gates_are_doit_tasks(project: Project) -> None:
     from uet_doit.compiler import compile_tasks
     from uet_doit.loader import load_bundle
 
-    names = [t["name"] for t in compile_tasks(load_bundle(project.root / "bundle.yaml"),
-                                              project.root)]
+    names = [
+        t["name"] for t in compile_tasks(load_bundle(project.root / "bundle.yaml"), project.root)
+    ]
     assert "WS-DOCS.gate-2-docs" in names and "WS-DOCS.gate-1-lint" in names
