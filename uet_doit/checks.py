@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,21 +33,38 @@ def _field_path(raw: Any, wi: int, si: int, key: str) -> str:
     return f"{base}.context.{key}"
 
 
+class PathChecker:
+    """Is a path inside the project root? Symlinks resolved, with each folder's real path
+    computed once (a 10k-step bundle names few folders but many files)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+        self._real_dirs: dict[str, str] = {}
+
+    def _real_dir(self, rel_dir: str) -> str:
+        real = self._real_dirs.get(rel_dir)
+        if real is None:
+            real = self._real_dirs[rel_dir] = os.path.realpath(os.path.join(self.root, rel_dir))
+        return real
+
+    def problem(self, path: str) -> str | None:
+        """Why `path` may not be used (absolute, or outside the project root), else None."""
+        if not path.strip():
+            return "an empty path"
+        if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+            return f"{path!r} is absolute; paths are relative to the project root"
+        folder, name = os.path.split(path.rstrip("/"))
+        target = os.path.join(self._real_dir(folder), name)
+        if name in ("..", ".") or os.path.islink(target):
+            target = os.path.realpath(target)
+        if target != self.root and not target.startswith(self.root + os.sep):
+            return f"{path!r} leaves the project root ({self.root})"
+        return None
+
+
 def check_path(path: str, root: Path) -> str | None:
     """Why `path` may not be used (absolute, or outside the project root), else None."""
-    if not path.strip():
-        return "an empty path"
-    if (
-        Path(path).is_absolute()
-        or path.startswith(("/", "\\"))
-        or (len(path) > 1 and path[1] == ":")
-    ):
-        return f"{path!r} is absolute; paths are relative to the project root"
-    root_resolved = root.resolve()
-    target = (root_resolved / path).resolve()
-    if not target.is_relative_to(root_resolved):
-        return f"{path!r} leaves the project root ({root_resolved})"
-    return None
+    return PathChecker(root).problem(path)
 
 
 def check_bundle(
@@ -67,6 +85,7 @@ def check_bundle(
     ws_counts, step_counts = Counter(ws_ids), Counter(step_ids)
     all_ids = set(ws_ids) | set(step_ids)
     creators: dict[str, tuple[str, str]] = {}
+    paths = PathChecker(root)
 
     for wi, ws in enumerate(bundle.workstreams):
         wpath = f"workstreams[{wi}]"
@@ -111,7 +130,7 @@ def check_bundle(
             _check_tool(add, spath, bundle, ws, step, tools)
             for key in ("files", "create_files"):
                 for fi, path in enumerate(getattr(step.context, key)):
-                    why = check_path(path, root)
+                    why = paths.problem(path)
                     if why:
                         add(
                             f"{_field_path(raw, wi, si, key)}[{fi}]",

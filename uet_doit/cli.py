@@ -258,16 +258,16 @@ def _cmd_breakers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-#: modules that add their own subcommands with `register(subparsers)`
-PLUGIN_COMMANDS = (
-    "uet_doit.routing",
-    "uet_doit.convert",
-    "uet_doit.legacy_import",
-    "uet_doit.bootstrap",
-    "uet_doit.costs",
-    "uet_doit.report",
-    "uet_doit.graph_export",
-)
+#: subcommands defined by their own modules (`register(subparsers)`), imported only when used
+PLUGIN_COMMANDS = {
+    "route": "uet_doit.routing",
+    "convert": "uet_doit.convert",
+    "import": "uet_doit.legacy_import",
+    "bootstrap": "uet_doit.bootstrap",
+    "cost": "uet_doit.costs",
+    "report": "uet_doit.report",
+    "graph": "uet_doit.graph_export",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -278,7 +278,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(3, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="uet", description="Run workstream bundles as incremental, parallel doit tasks."
     )
@@ -350,14 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool", nargs="?")
     p.set_defaults(handler=_cmd_breakers)
 
-    for module_name in PLUGIN_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    words = [a for a in (argv or ()) if not a.startswith("-")]
+    core = {"validate", "run", "list", "schema", "status", "runs", "breakers"}
+    wanted: list[str]
+    if words and words[0] in PLUGIN_COMMANDS:
+        wanted = [PLUGIN_COMMANDS[words[0]]]
+    elif (words and words[0] in core) or (not words and "--version" in (argv or ())):
+        wanted = []
+    else:  # help, or a typo: list them all
+        wanted = list(dict.fromkeys(PLUGIN_COMMANDS.values()))
+    for module_name in wanted:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
@@ -368,7 +371,8 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -155,12 +155,14 @@ def compile_tasks(
     root: Path,
     skip: frozenset[str] = frozenset(),
     is_dir: Callable[[str], bool] = _is_dir_spelling,
+    with_actions: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
 
     Steps in `skip` (skipped workstreams and their dependents) are left out entirely, so a
     later run without the skip still sees them as never run. Folders named as inputs are
     passed to the tool but not tracked (doit tracks files); `is_dir` tells them apart.
+    Without actions (for `uet list`), only what doit needs to judge up-to-dateness is built.
     """
     base = bundle.task_basename
     outputs: dict[str, list[str]] = {
@@ -182,7 +184,13 @@ def compile_tasks(
         kept_ws.append(ws.ws_id)
         ws_files: list[str] = []
         for step in kept:
-            spec, definition = build_spec(bundle, ws, step, root)
+            if with_actions:
+                spec, definition = build_spec(bundle, ws, step, root)
+                actions: list[Any] = [StepAction(spec)]
+                tool = spec.tool
+            else:
+                definition = step_definition(bundle, ws, step)
+                actions, tool = [], definition["tool"]
             targets = [normalise_path(p) for p in step.context.create_files]
             target_set = set(targets)
             untracked = owned_later.get(step.step_id, set())
@@ -206,12 +214,12 @@ def compile_tasks(
                 "basename": base,
                 "name": step.step_id,
                 "doc": step.title,
-                "actions": [StepAction(spec)],
+                "actions": actions,
                 "file_dep": file_dep,
                 "targets": targets,
                 "task_dep": task_dep,
                 "uptodate": [config_changed(definition)],
-                "meta": {"uet": {"ws_id": ws.ws_id, "tool": spec.tool}},
+                "meta": {"uet": {"ws_id": ws.ws_id, "tool": tool}},
                 "verbosity": 1,
             }
         ws_files = list(dict.fromkeys(ws_files))

@@ -27,6 +27,7 @@ class DurableSqliteDB:
         self.codec = codec
         self._cache: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
+        self._raw: dict[str, str] | None = None  # rows read but not decoded yet
         try:
             self._conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -45,10 +46,11 @@ class DurableSqliteDB:
     def _task(self, task_id: str) -> dict[str, Any]:
         data = self._cache.get(task_id)
         if data is None:
-            row = self._conn.execute(
-                "SELECT data FROM doit_tasks WHERE task_id=?", (task_id,)
-            ).fetchone()
-            data = self.codec.decode(row[0]) if row else {}
+            if self._raw is None:
+                # one read of every row: doit asks about every task, one query each is slow
+                self._raw = dict(self._conn.execute("SELECT task_id, data FROM doit_tasks"))
+            text = self._raw.pop(task_id, None)
+            data = self.codec.decode(text) if text else {}
             self._cache[task_id] = data
         return data
 
@@ -73,11 +75,14 @@ class DurableSqliteDB:
 
     def remove(self, task_id: str) -> None:
         self._cache.pop(task_id, None)
+        if self._raw is not None:
+            self._raw.pop(task_id, None)
         self._dirty.discard(task_id)
         self._conn.execute("DELETE FROM doit_tasks WHERE task_id=?", (task_id,))
 
     def remove_all(self) -> None:
         self._cache.clear()
+        self._raw = {}
         self._dirty.clear()
         self._conn.execute("DELETE FROM doit_tasks")
 

@@ -78,7 +78,11 @@ def task_status(bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()) 
 
     from uet_doit.doit_backend import DurableSqliteDB
 
-    dicts = list(compile_tasks(bundle, root, skip=skip, is_dir=lambda p: (root / p).is_dir()))
+    dicts = list(
+        compile_tasks(
+            bundle, root, skip=skip, is_dir=lambda p: (root / p).is_dir(), with_actions=False
+        )
+    )
     tasks = generate_tasks(bundle.task_basename, (d for d in dicts))
     by_name = {t.name: t for t in tasks}
     dep = Dependency(
@@ -87,7 +91,7 @@ def task_status(bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()) 
     out: dict[str, str] = {}
     try:
         for task in tasks:
-            if not task.actions or "uet" not in (task.meta or {}):
+            if "uet" not in (task.meta or {}):
                 continue  # groups and gates
             step_id = task.name.split(":", 1)[1]
             try:

@@ -14,6 +14,8 @@ from uet_doit.model import Bundle
 from uet_doit.schema import locate_line, problems_from_validation
 
 BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
+#: libyaml's parser when PyYAML was built with it: ten times faster on large bundles
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_data(path: Path) -> tuple[Any, str]:
@@ -38,7 +40,7 @@ def read_data(path: Path) -> tuple[Any, str]:
                 [Problem(name, where, f"invalid JSON: {exc.msg}", "fix the syntax at that place")]
             ) from None
     try:
-        return yaml.safe_load(text), text
+        return yaml.load(text, Loader=_YAML_LOADER), text
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

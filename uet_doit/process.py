@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -55,12 +57,19 @@ def kill_active_groups() -> None:
 
 def with_exit_file(argv: Sequence[str], exit_file: Path) -> list[str]:
     """Wrap argv so its exit code lands in `exit_file`: a tool left running by a killed
-    runner still reports how it ended, and a resumed run adopts that instead of re-running."""
+    runner still reports how it ended, and a resumed run adopts that instead of re-running.
+    A command that already is `sh -c SCRIPT` gets the trap in its own shell (no extra
+    process); the file's path stays on the command line, where a resumed run finds it."""
+    if len(argv) >= 3 and argv[0] in ("sh", "/bin/sh") and argv[1] == "-c":
+        trap = f"echo $? > {shlex.quote(str(exit_file))}"
+        return [argv[0], "-c", f"trap {shlex.quote(trap)} EXIT\n{argv[2]}", *argv[3:]]
     return ["sh", "-c", _EXIT_TRAP, str(exit_file), *argv]
 
 
 def read_tail(path: Path) -> str:
     try:
+        if not path.stat().st_size:
+            return ""
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
@@ -68,6 +77,23 @@ def read_tail(path: Path) -> str:
             return fh.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> None:
+    """Wait without polling: Popen.wait(timeout) sleeps in 0.5-4 ms slices, which adds up
+    to seconds over a thousand short steps; a pidfd is readable the moment the child ends."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux 5.3+
+        proc.wait(timeout=timeout)
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    if not ready:
+        raise subprocess.TimeoutExpired(proc.args, timeout or 0)
+    proc.wait()
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace: float = DEFAULT_GRACE_SECONDS) -> None:
@@ -124,8 +150,9 @@ def run_process(
         tmpdir = tempfile.TemporaryDirectory(prefix="uet-proc-")
         stdout_path = stdout_path or Path(tmpdir.name) / "stdout"
         stderr_path = stderr_path or Path(tmpdir.name) / "stderr"
-    stdout_path.parent.mkdir(parents=True, exist_ok=True)
-    stderr_path.parent.mkdir(parents=True, exist_ok=True)
+    for folder in {stdout_path.parent, stderr_path.parent}:
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     timed_out = False
     proc: subprocess.Popen[bytes] | None = None
@@ -149,7 +176,7 @@ def run_process(
                     with contextlib.suppress(BrokenPipeError):
                         proc.stdin.write(stdin_data)
                         proc.stdin.close()
-                proc.wait(timeout=timeout)
+                _wait(proc, timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 kill_group(proc, grace_seconds)

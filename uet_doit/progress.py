@@ -124,6 +124,7 @@ class LiveReporter(PlainReporter):
         if self._completed:  # doit may call it again from its `finally`
             return
         self._completed = True
+        self._flush()
         if self.live_mode:
             self._stop.set()
             if self._poller is not None:

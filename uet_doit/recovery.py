@@ -21,13 +21,20 @@ if TYPE_CHECKING:
     from uet_doit.step_runner import StepExecution
 
 
-def recovered(ex: StepExecution) -> dict[str, Any] | None:
+def left_behind(ex: StepExecution) -> dict[str, Any] | None:
+    """The step's newest attempt, if a runner that is gone left it: adopt or recover it."""
+    row = ex.store.latest_attempt(ex.spec.bundle_id, ex.spec.step_id)
+    if row is None or row["session"] == current_session():
+        return None  # nothing, or this very runner's own attempt
+    if row["outcome"] in ("running", "interrupted") and row["exit_file"]:
+        return adopt_orphan(ex, row)
+    if row["outcome"] == "succeeded" and row["run_status"] in ("interrupted", "running"):
+        return recovered(ex, row)  # a run that ended normally saved its doit state itself
+    return None
+
+
+def recovered(ex: StepExecution, prev: Any) -> dict[str, Any] | None:
     """A success recorded by a run killed before doit saved it: not done twice."""
-    prev = ex.store.last_success(ex.spec.bundle_id, ex.spec.step_id)
-    if prev is None or prev["run_status"] not in ("interrupted", "running"):
-        return None  # a run that ended normally saved its doit state itself
-    if prev["session"] == current_session():
-        return None
     if prev["signature"] != ex.spec.signature:
         return None
     if prev["fingerprint"] != fingerprint(ex.root, ex.paths):
@@ -37,13 +44,10 @@ def recovered(ex: StepExecution) -> dict[str, Any] | None:
     return {"run_id": ex.run_id, "attempts": 0, "recovered_from": prev["run_id"]}
 
 
-def adopt_orphan(ex: StepExecution) -> dict[str, Any] | None:
+def adopt_orphan(ex: StepExecution, row: Any) -> dict[str, Any] | None:
     """A tool left running by a killed runner: wait for it, then judge what it did."""
     from uet_doit import step_runner
 
-    row = ex.store.unfinished_attempt(ex.spec.bundle_id, ex.spec.step_id)
-    if row is None:
-        return None
     exit_file = Path(row["exit_file"])
     pid = row["pid"] or _find_wrapper(exit_file)
 

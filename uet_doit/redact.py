@@ -28,6 +28,9 @@ KEY_SHAPES = (
 _SHAPES = re.compile(r"\b(?:" + "|".join(KEY_SHAPES) + ")")
 
 
+_CACHE: dict[tuple[str, ...], Redactor] = {}
+
+
 class Redactor:
     """Replaces known secret values and key-shaped strings with `***`."""
 
@@ -46,6 +49,15 @@ class Redactor:
         """Secrets are the values of *_API_KEY, *_TOKEN, *SECRET*, *PASSWORD* variables."""
         env = os.environ if env is None else env
         return cls(value for name, value in env.items() if SECRET_NAME.search(name))
+
+    @classmethod
+    def cached_for(cls, env: Mapping[str, str]) -> Redactor:
+        """from_env, compiled once per set of secret values (a step asks for every attempt)."""
+        values = tuple(sorted(v for name, v in env.items() if SECRET_NAME.search(name)))
+        redactor = _CACHE.get(values)
+        if redactor is None:
+            redactor = _CACHE[values] = cls(values)
+        return redactor
 
     def redact(self, text: str) -> str:
         for pattern in self._patterns:

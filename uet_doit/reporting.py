@@ -49,6 +49,7 @@ class RecordingReporter:
             "gates_failed": 0,
         }
         self.failures: list[tuple[str, str]] = []
+        self._up_to_date: list[tuple[str, str, str, str | None, str | None]] = []
         self.gate_blocks: dict[str, str] = {}  # failed gate / held-back ws task -> gate label
         self.errors: list[str] = []
 
@@ -72,6 +73,7 @@ class RecordingReporter:
         pass
 
     def execute_task(self, task: Any) -> None:
+        self._flush()
         if _step_of(task):
             self.started[task.name] = time.monotonic()
 
@@ -115,9 +117,23 @@ class RecordingReporter:
             self.errors.append(f"{task.name}: {message}")
 
     def skip_uptodate(self, task: Any) -> None:
-        if _step_of(task):
+        step = _step_of(task)
+        if step:
             self.counts["up_to_date"] += 1
-            self._set(task, "up_to_date")
+            if self.run_id:
+                meta = self._meta(task)
+                self._up_to_date.append(
+                    (self.run_id, step, "up_to_date", meta.get("ws_id"), meta.get("tool"))
+                )
+                if len(self._up_to_date) >= 500:
+                    self._flush()
+
+    def _flush(self) -> None:
+        """Up-to-date steps are recorded in batches: a no-op re-run of 10k steps would
+        otherwise pay 10k commits."""
+        if self._up_to_date:
+            self.store.set_step_statuses(self._up_to_date)
+            self._up_to_date = []
 
     def skip_ignore(self, task: Any) -> None:
         self._set(task, "skipped", "ignored (doit ignore)")
@@ -132,7 +148,7 @@ class RecordingReporter:
         pass
 
     def complete_run(self) -> None:
-        pass
+        self._flush()
 
 
 class PlainReporter(RecordingReporter):
@@ -176,6 +192,7 @@ class PlainReporter(RecordingReporter):
             self._line(f"skip   {task.name} (up to date)")
 
     def complete_run(self) -> None:
+        super().complete_run()
         c = self.counts
         for step, message in self.failures:
             self.outstream.write(f"\n--- {step} ---\n{message}\n")
@@ -235,6 +252,7 @@ class JsonLinesReporter(RecordingReporter):
             self._emit("up_to_date", task)
 
     def complete_run(self) -> None:
+        super().complete_run()
         self._emit("complete", None, **self.counts, errors=self.errors)
 
 

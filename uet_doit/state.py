@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from uet_doit.errors import StateError
 
@@ -44,7 +44,8 @@ _MIGRATIONS: dict[int, str] = {
         session TEXT
     );
     CREATE INDEX attempts_step ON attempts (bundle_id, step_id, id);
-    CREATE INDEX attempts_run ON attempts (run_id, id);
+    CREATE INDEX attempts_run ON attempts (run_id, step_id, id);
+    CREATE INDEX run_steps_status ON run_steps (run_id, status);
     CREATE TABLE events (
         id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, ts REAL NOT NULL, kind TEXT NOT NULL,
         step_id TEXT, data TEXT
@@ -116,11 +117,23 @@ def pid_alive(pid: int | None) -> bool:
 class RunStore:
     """Connection-per-thread access to one project's state.db."""
 
+    _shared: ClassVar[dict[tuple[str, int], RunStore]] = {}
+
+    @classmethod
+    def shared(cls, root: Path) -> RunStore:
+        """One store per project and process: steps reuse its per-thread connections."""
+        key = (str(root), os.getpid())
+        store = cls._shared.get(key)
+        if store is None:
+            store = cls._shared[key] = cls(root)
+        return store
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = state_dir(root) / DB_NAME
         self._local = threading.local()
         self._checked = False
+        self._known_runs: set[str] = set()
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -255,6 +268,9 @@ class RunStore:
 
     def ensure_run(self, run_id: str, bundle_id: str) -> None:
         """Register a run started by plain `doit` (dodo.py), once, from whichever step is first."""
+        if run_id in self._known_runs:
+            return
+        self._known_runs.add(run_id)
         self.conn.execute(
             "INSERT OR IGNORE INTO runs (run_id, bundle_id, started, status, pid) "
             "VALUES (?,?,?, 'running', ?)",
@@ -288,6 +304,19 @@ class RunStore:
             "status=excluded.status, updated=excluded.updated, message=excluded.message",
             (run_id, step_id, ws_id, tool, status, time.time(), message),
         )
+
+    def set_step_statuses(
+        self, rows: Sequence[tuple[str, str, str, str | None, str | None]]
+    ) -> None:
+        """Many (run_id, step_id, status, ws_id, tool) at once: one commit, not one each."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO run_steps (run_id, step_id, ws_id, tool, status, updated) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, step_id) DO UPDATE SET "
+                "status=excluded.status, updated=excluded.updated, message=NULL",
+                [(r, s, w, t, st, now) for r, s, st, w, t in rows],
+            )
 
     def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
         self.conn.execute(
@@ -392,20 +421,17 @@ class RunStore:
     def set_attempt_process(self, attempt_id: int, pid: int) -> None:
         self.conn.execute("UPDATE attempts SET pid=? WHERE id=?", (pid, attempt_id))
 
-    def unfinished_attempt(self, bundle_id: str, step_id: str) -> sqlite3.Row | None:
-        """The newest attempt of a step left unfinished by a run that died, if any."""
+    def latest_attempt(self, bundle_id: str, step_id: str) -> sqlite3.Row | None:
+        """The newest attempt of a step in this project, with its run's status."""
         row: sqlite3.Row | None = self.conn.execute(
             "SELECT a.*, r.status AS run_status FROM attempts a JOIN runs r USING (run_id) "
             "WHERE a.bundle_id=? AND a.step_id=? ORDER BY a.id DESC LIMIT 1",
             (bundle_id, step_id),
         ).fetchone()
-        if row is None or row["outcome"] not in ("running", "interrupted") or not row["exit_file"]:
-            return None
-        if row["session"] == current_session():
-            return None  # this very runner started it: not left behind
         return row
 
     def finish_attempt(self, attempt_id: int, outcome: str, **fields: Any) -> None:
+        """Record how an attempt ended (one statement, committed at once)."""
         allowed = {
             "exit_code",
             "failure_class",
@@ -432,17 +458,6 @@ class RunStore:
             sql += " AND step_id=?"
             args += (step_id,)
         return list(self.conn.execute(sql + " ORDER BY id", args))
-
-    def last_success(self, bundle_id: str, step_id: str) -> sqlite3.Row | None:
-        """The newest attempt of a step in this project, if it succeeded."""
-        row: sqlite3.Row | None = self.conn.execute(
-            "SELECT a.*, r.status AS run_status FROM attempts a JOIN runs r USING (run_id) "
-            "WHERE a.bundle_id=? AND a.step_id=? ORDER BY a.id DESC LIMIT 1",
-            (bundle_id, step_id),
-        ).fetchone()
-        if row is None or row["outcome"] != SUCCEEDED:
-            return None
-        return row
 
     def durations(self, bundle_id: str) -> dict[str, float]:
         """Median past duration per step, for ETAs."""

@@ -26,7 +26,7 @@ from uet_doit.errors import UetError
 from uet_doit.failures import FailureClass, classify
 from uet_doit.model import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.process import run_process
-from uet_doit.recovery import adopt_orphan, recovered
+from uet_doit.recovery import left_behind
 from uet_doit.resilience import TOOL_FAILURES, Clock, SystemClock
 from uet_doit.routing import RouterConfig, ToolSettings, get_adapter, load_router_config
 from uet_doit.state import BreakerBook, RunStore
@@ -92,14 +92,14 @@ class StepExecution:
         self.spec = spec
         self.clock = clock
         self.root = Path(spec.project_root)
-        self.store = store or RunStore(self.root)
+        self.store = store or RunStore.shared(self.root)
         self.run_id = run_id_for(spec.bundle_id)
         self.paths = (*spec.files, *spec.create_files)
         self.tool = spec.tool if spec.tool != "auto" else "auto"
         self.path = os.environ.get("PATH")
         from uet_doit.redact import Redactor
 
-        self.redactor = Redactor.from_env({**os.environ, **spec.env})
+        self.redactor = Redactor.cached_for({**os.environ, **spec.env})
         self.ledger = CostLedger(self.store)
 
     def _status(self, status: str, message: str | None = None) -> None:
@@ -111,7 +111,7 @@ class StepExecution:
     def run(self) -> dict[str, Any] | TaskFailed:
         spec, store = self.spec, self.store
         store.ensure_run(self.run_id, spec.bundle_id)
-        done = adopt_orphan(self) or recovered(self)
+        done = left_behind(self)
         if done is not None:
             return done
         stopped = self._stopped_by_failure()
@@ -380,16 +380,19 @@ class StepExecution:
         """Secrets in the child's environment never reach logs, the store or the console."""
         from uet_doit.redact import Redactor
 
-        redactor = Redactor.from_env(env)
+        redactor = Redactor.cached_for(env)
         self.redactor = redactor
+        if not redactor.secret_count:
+            return  # nothing secret in this environment (key shapes are masked on display)
         for path in (
             out,
             err,
             out.with_suffix(".validation.stdout"),
             err.with_suffix(".validation.stderr"),
         ):
-            if path.exists():
-                redactor.redact_file(path)
+            with contextlib.suppress(OSError):
+                if path.stat().st_size:
+                    redactor.redact_file(path)
         result.message = redactor.redact(result.message)
         result.output_tail = redactor.redact(result.output_tail)
 
