@@ -30,7 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 BASENAME = "bench"
-GROUPS = ("startup", "run", "variants", "whatif", "makespan", "chain")
+GROUPS = ("startup", "run", "variants", "makespan", "chain")
 
 #: run the command in argv[2:] in cwd argv[1]; print wall time and peak RSS of the child
 _WRAPPER = r"""
@@ -44,42 +44,13 @@ print(json.dumps({"wall": wall, "rss_kb": rss, "rc": p.returncode,
                   "err": p.stderr[-1500:].decode(errors="replace")}))
 """
 
-#: `uet` with one thing swapped in-process, to isolate its cost or to measure a proposed fix
-#: before anyone edits uet_doit (benchmark-side monkeypatches only; see README)
-_PIDFD_WAIT = """
-import os, select, subprocess
-_wait = subprocess.Popen.wait
-def _pidfd_wait(self, timeout=None):
-    # block on a pidfd instead of Popen.wait(timeout)'s sleep-and-poll loop
-    if timeout is None or self.returncode is not None or not hasattr(os, "pidfd_open"):
-        return _wait(self, timeout)
-    fd = os.pidfd_open(self.pid)
-    try:
-        ready = select.select([fd], [], [], timeout)[0]
-    finally:
-        os.close(fd)
-    if not ready:
-        raise subprocess.TimeoutExpired(self.args, timeout)
-    return _wait(self)
-subprocess.Popen.wait = _pidfd_wait
-"""
+#: `uet` with one thing swapped in-process, to isolate its cost (benchmark-side only)
 _NO_EXIT_WRAPPER = "import uet_doit.process as p; p.with_exit_file = lambda argv, f: list(argv)\n"
-_ONE_STORE = """
-import uet_doit.step_runner as sr
-_stores = {}
-def _store(root, _cls=sr.RunStore):
-    # one RunStore (one connection per thread) per project, not a new one per step
-    return _stores.setdefault(str(root), _cls(root))
-sr.RunStore = _store
-"""
 _UET_PATCHES = {
     "": "",
     "dbm": "import uet_doit.doit_bridge as b; b.BACKEND = 'dbm'\n",
-    "console": "import uet_doit.reporting as r; r.pick_reporter = lambda *a, **k: None\n",
-    "pidfd-wait": _PIDFD_WAIT,
+    "console": "import uet_doit.progress as r; r.choose_reporter = lambda *a, **k: None\n",
     "no-exit-wrapper": _NO_EXIT_WRAPPER,
-    "one-store": _ONE_STORE,
-    "all-three": _PIDFD_WAIT + _NO_EXIT_WRAPPER + _ONE_STORE,
 }
 
 #: the raw doit dodo.py; tasks come from tasks.json so 10k tasks do not mean 10k lines to parse
@@ -523,6 +494,7 @@ def bench_variants(s: Suite) -> None:
         ("uet run (uet-sqlite, plain)", "uet", {}),
         ("uet run, backend dbm", "uet", {"patch": "dbm"}),
         ("uet run --reporter json", "uet", {"patch": "json"}),
+        ("uet run without the exit-code trap", "uet", {"patch": "no-exit-wrapper"}),
     ]
     if cfg.mode != "quick":
         variants.append(("uet run, doit console reporter", "uet", {"patch": "console"}))
@@ -532,22 +504,6 @@ def bench_variants(s: Suite) -> None:
         flow = s.flows(key, w, kind, reps, with_list=False, **kw)
         s.add(Row(f"first: {label}", w.size, _wall(base.first), _wall(flow.first)))
         s.add(Row(f"no-op: {label}", w.size, _wall(base.noop), _wall(flow.noop)))
-
-
-def bench_whatif(s: Suite) -> None:
-    """Proposed uet_doit fixes, applied as in-process patches, against plain uet (fan)."""
-    cfg = s.config
-    w = make_workload("fan", cfg.variant_size)
-    reps = reps_for(cfg, cfg.variant_size)
-    base = s.flows(f"fan-{w.size}-uet", w, "uet", reps, with_list=False)
-    for patch in ("pidfd-wait", "no-exit-wrapper", "one-store", "all-three"):
-        flow = s.flows(f"fan-{w.size}-uet-{patch}", w, "uet", reps, with_list=False, patch=patch)
-        s.add(Row(f"what-if uet first: {patch}", w.size, _wall(base.first), _wall(flow.first)))
-    raw = s.flows(f"fan-{w.size}-raw", w, "raw", reps, with_list=False)
-    best = s.cache[f"fan-{w.size}-uet-all-three"]
-    row = Row("what-if all-three vs raw doit", w.size, _wall(raw.first), _wall(best.first))
-    row.target = "<=1.3x (info)"
-    s.add(row)
 
 
 def bench_makespan(s: Suite) -> None:
@@ -642,7 +598,6 @@ def run_suite(cfg: Config, log: Callable[[str], None] = print) -> Suite:
         ("startup", bench_startup),
         ("run", bench_runs),
         ("variants", bench_variants),
-        ("whatif", bench_whatif),
         ("makespan", bench_makespan),
         ("chain", bench_chain),
     ]
@@ -752,8 +707,6 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         cfg.shapes = list(a.shapes)
     if a.only:
         cfg.groups = list(a.only)
-    elif a.quick:
-        cfg.groups = [g for g in GROUPS if g != "whatif"]
     return cfg
 
 
