@@ -42,7 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     root = Path.cwd()
     path = Path(args.bundle)
-    bundle = load_bundle(path, root)
+    bundle = load_bundle(path, root, remember=not args.dry_run)
     if args.dry_run:
         return _dry_run(bundle, root, args)
     opts = RunOptions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,17 @@ def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
 
 
 def load_bundle(
-    path: Path, root: Path | None = None, known_tools: frozenset[str] | None = None
+    path: Path,
+    root: Path | None = None,
+    known_tools: frozenset[str] | None = None,
+    *,
+    remember: bool = False,
 ) -> Bundle:
-    """Read, validate and check a bundle against its project root (cwd by default)."""
+    """Read, validate and check a bundle against its project root (cwd by default).
+
+    With `remember` (uet run), a text that passed the semantic checks in this project
+    before skips them (they stat every path); the schema is always validated.
+    """
     from uet_doit.checks import check_bundle
 
     data, text = read_data(path)
@@ -157,7 +166,35 @@ def load_bundle(
             more = check_bundle(partial, None, str(path), root or Path.cwd(), known_tools)
             problems += [p for p in more if not any(f"{d!r}" in p.message for d in dropped if d)]
         raise BundleError(_with_lines(problems, text)) from None
-    problems = check_bundle(bundle, data, str(path), root or Path.cwd(), known_tools)
+    project = root or Path.cwd()
+    stamp = _check_stamp(text, project, known_tools) if remember else None
+    stamp_file = _stamp_file(project, path)
+    if stamp is not None and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return bundle  # this very text passed every check here before
+    problems = check_bundle(bundle, data, str(path), project, known_tools)
     if problems:
         raise BundleError(_with_lines(problems, text))
+    if stamp is not None:
+        with contextlib.suppress(OSError):
+            stamp_file.parent.mkdir(parents=True, exist_ok=True)
+            stamp_file.write_text(stamp)
     return bundle
+
+
+def _check_stamp(text: str, root: Path, known_tools: frozenset[str] | None) -> str:
+    """What the semantic checks depend on: the text, the project, the tools, the version."""
+    import hashlib
+
+    from uet_doit import __version__
+    from uet_doit.checks import default_known_tools
+
+    tools = ",".join(sorted(known_tools if known_tools is not None else default_known_tools()))
+    key = "\0".join((__version__, str(root.resolve()), tools, text))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _stamp_file(root: Path, path: Path) -> Path:
+    import hashlib
+
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return root / ".uet" / "checked" / name

@@ -478,11 +478,14 @@ DEFAULT_BREAKER = CircuitBreakerPolicy(failure_threshold=5, timeout_seconds=300,
 
 
 def effective_resilience(bundle: Bundle, ws: Workstream, step: Step) -> Resilience:
-    merged: dict[str, Any] = DEFAULT_RESILIENCE.model_dump()
-    for layer in (bundle.resilience, ws.resilience, step.resilience):
-        if layer is not None:
-            merged.update({k: getattr(layer, k) for k in layer.model_fields_set})
-    return Resilience.model_validate(merged)
+    """Step over workstream over bundle over defaults; every layer was validated already."""
+    layers = [r for r in (bundle.resilience, ws.resilience, step.resilience) if r is not None]
+    if not layers:
+        return DEFAULT_RESILIENCE
+    merged: dict[str, Any] = dict(DEFAULT_RESILIENCE.__dict__)
+    for layer in layers:
+        merged.update({k: getattr(layer, k) for k in layer.model_fields_set})
+    return Resilience.model_construct(**merged)
 
 
 def effective_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float | None:

@@ -9,6 +9,7 @@ but before doit saved its state is recognised on resume and not run twice.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import multiprocessing.util
 import os
@@ -71,6 +72,9 @@ multiprocessing.util.register_after_fork(_WORKER_SETUP, _WORKER_SETUP)
 
 class StepAction:
     """doit python-action: returns a dict of values on success, TaskFailed on failure."""
+
+    # doit inspects every action's signature to pick keyword arguments; say "none" up front
+    __signature__ = inspect.Signature()
 
     def __init__(self, spec: StepSpec) -> None:
         self.spec = spec
