@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -76,6 +77,40 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     step_runner._ADAPTERS.clear()
     yield Project(tmp_path)
     step_runner._ADAPTERS.clear()
+
+
+def run_plugin(module: Any, *argv: str) -> int:
+    """One subcommand module's CLI (register + handler) as `uet` would run it."""
+    import argparse
+
+    from uet_doit.errors import UetError
+
+    parser = argparse.ArgumentParser(prog="uet")
+    module.register(parser.add_subparsers())
+    args = parser.parse_args(list(argv))
+    try:
+        code: int = args.handler(args)
+    except UetError as exc:
+        print(exc.render())
+        return exc.exit_code
+    return code
+
+
+def start_run(root: Path, until: str | None = None) -> subprocess.Popen[str]:
+    """`uet run bundle.yaml` in a child process, read up to the first line containing
+    `until` (so a test can act while a given step runs)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if until is not None:
+        for line in proc.stdout:
+            if until in line:
+                break
+    return proc
 
 
 def shell_step(step_id: str, command: str | list[str], **extra: Any) -> dict[str, Any]:

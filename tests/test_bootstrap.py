@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import run_plugin
 from uet_doit import bootstrap
-from uet_doit.errors import EXIT_USAGE, UetError
+from uet_doit.errors import EXIT_USAGE
 
 SECRET = "sk-test-value-never-written-0123456789"
 ARTEFACTS = ("PROJECT_PROFILE.yaml", "router_config.json", "dodo.py", ".gitignore")
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="uet")
-    bootstrap.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    try:
-        code: int = args.handler(args)
-    except UetError as exc:
-        print(exc.render())
-        return exc.exit_code
-    return code
+    return run_plugin(bootstrap, *argv)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from tests.conftest import Project, shell_step
+from tests.conftest import Project, shell_step, start_run
 
 COST = """echo $UET_STEP_ID >> ran.log; echo '{"cost_usd": 0.02}' > $UET_RESULT_FILE"""
 
@@ -174,16 +174,7 @@ def test_spend_survives_kill_9(project: Project) -> None:
             ],
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml"],
-        cwd=project.root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "start  k:hang" in line:
-            break
+    proc = start_run(project.root, "start  k:hang")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     subprocess.run(["pkill", "-f", "sleep 33"], check=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -11,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import run_plugin
 from uet_doit import convert
-from uet_doit.errors import EXIT_USAGE, UetError, UsageError
+from uet_doit.errors import EXIT_USAGE, UsageError
 from uet_doit.model import ID_PATTERN, Bundle
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
@@ -20,15 +20,7 @@ PLAN = CORPUS / "phase-K-plus-decision-context.md"
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="uet")
-    convert.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    try:
-        code: int = args.handler(args)
-    except UetError as exc:
-        print(exc.render())
-        return exc.exit_code
-    return code
+    return run_plugin(convert, *argv)
 
 
 def plan_bundle() -> tuple[dict[str, Any], list[str]]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, start_run
 from tests.kill_soak import STEPS, kill_and_resume
 
 RNG = random.Random(20261125)
@@ -43,16 +42,7 @@ def test_backend_commits_each_task_before_the_run_ends(project: Project) -> None
             ],
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml"],
-        cwd=project.root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "start  d:second" in line:
-            break
+    proc = start_run(project.root, "start  d:second")
     rows = (
         sqlite3.connect(project.root / ".doit.db")
         .execute("SELECT task_id FROM doit_tasks")
@@ -79,16 +69,7 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
             ],
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml"],
-        cwd=project.root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "start" in line:
-            break
+    proc = start_run(project.root, "start")
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 130

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -10,23 +9,16 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_plugin
 from uet_doit import legacy_import
-from uet_doit.errors import EXIT_USAGE, UetError
+from uet_doit.errors import EXIT_USAGE
 from uet_doit.model import Bundle
 
 LEGACY = Path(__file__).parent / "fixtures" / "corpus" / "legacy"
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="uet")
-    legacy_import.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    try:
-        code: int = args.handler(args)
-    except UetError as exc:
-        print(exc.render())
-        return exc.exit_code
-    return code
+    return run_plugin(legacy_import, *argv)
 
 
 def by_id(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from typing import Any
 
-from tests.conftest import Project, shell_step
+from tests.conftest import Project, shell_step, start_run
 
 FLAKY = (
     "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
@@ -160,12 +158,7 @@ def test_skipped_workstream_skips_its_dependents(project: Project) -> None:
 
 def test_second_concurrent_run_is_refused(project: Project) -> None:
     project.bundle(one_ws(shell_step("long", "sleep 20")))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml"],
-        cwd=project.root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(project.root)
     assert proc.stdout is not None
     first_line = proc.stdout.readline()
     try:
