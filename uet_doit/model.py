@@ -54,6 +54,17 @@ def _strip_ignored(data: Any) -> Any:
     return data
 
 
+def _with_tool_spelling(data: Any) -> Any:
+    """A copy without ignored keys, with `tool` read as `tool_profile_id` (older bundles)."""
+    data = _strip_ignored(data)
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    if "tool" in data and "tool_profile_id" not in data:
+        data["tool_profile_id"] = data.pop("tool")
+    return data
+
+
 class Strict(BaseModel):
     """Base of every bundle model: unknown keys are errors (with a did-you-mean upstream)."""
 
@@ -241,12 +252,9 @@ class Step(Strict):
     @classmethod
     def _normalise(cls, data: Any) -> Any:
         """Fold the step-level spellings real bundles use into `context`."""
-        data = _strip_ignored(data)
+        data = _with_tool_spelling(data)
         if not isinstance(data, dict):
             return data
-        data = dict(data)
-        if "tool" in data and "tool_profile_id" not in data:
-            data["tool_profile_id"] = data.pop("tool")
         moved = [
             k
             for k in ("files", "create_files", "instruction", "command", "callable", "params")
@@ -309,12 +317,9 @@ class Workstream(Strict):
     @classmethod
     def _normalise(cls, data: Any) -> Any:
         """A workstream written as `tasks` (no steps) becomes one step doing all its tasks."""
-        data = _strip_ignored(data)
+        data = _with_tool_spelling(data)
         if not isinstance(data, dict):
             return data
-        data = dict(data)
-        if "tool" in data and "tool_profile_id" not in data:
-            data["tool_profile_id"] = data.pop("tool")
         legacy = {
             k: data.pop(k)
             for k in (

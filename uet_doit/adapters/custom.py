@@ -20,6 +20,7 @@ from typing import Any
 
 from uet_doit.adapters.agent import check_outputs, scrub_secrets, tail
 from uet_doit.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult, failed_process
+from uet_doit.adapters.python_tool import python_child_env
 from uet_doit.errors import UsageError
 from uet_doit.failures import FailureClass, classify
 from uet_doit.process import ProcessResult
@@ -112,9 +113,7 @@ class LegacyAdapter(ToolAdapter):
                 "attempt": request.attempt,
             },
         }
-        env = dict(request.env)
-        root = str(request.project_root)
-        env["PYTHONPATH"] = root + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = python_child_env(request)
         return Invocation(
             argv=[sys.executable, "-m", "uet_doit.adapters.custom"],
             env=env,

@@ -17,6 +17,14 @@ from uet_doit.process import ProcessResult
 _RUNNER = "uet_doit.adapters._call_python"
 
 
+def python_child_env(request: StepRequest) -> dict[str, str]:
+    """The step's environment with the project root importable first."""
+    env = dict(request.env)
+    root = str(request.project_root)
+    env["PYTHONPATH"] = root + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
 class PythonAdapter(ToolAdapter):
     name = "python"
 
@@ -39,9 +47,7 @@ class PythonAdapter(ToolAdapter):
                 "attempt": request.attempt,
             },
         }
-        env = dict(request.env)
-        root = str(request.project_root)
-        env["PYTHONPATH"] = root + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = python_child_env(request)
         return Invocation(
             argv=[sys.executable, "-m", _RUNNER],
             env=env,
