@@ -52,3 +52,12 @@ def test_real_corpus_bundles_load() -> None:
     bundle = load_bundle(root / "phase-k-plus-bundle.json", root)
     assert bundle.bundle_id == "phase-k-plus"
     assert len(bundle.steps()) == 16
+
+
+def test_older_workstream_files_point_to_import(project: Project) -> None:
+    flat = project.write("ws-01.json", '{"id": "ws-01", "tasks": ["x"], "files_scope": []}')
+    text = problems_of(flat, project.root)
+    assert "older flat format" in text and "uet import" in text
+    assert "1 problem(s)" in text
+    header = project.write("multi.json", '/* DOC_ID: X */\n[{"id": "a", "tasks": ["x"]}]')
+    assert "/* comment */ header" in problems_of(header, project.root)

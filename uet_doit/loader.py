@@ -15,6 +15,8 @@ from uet_doit.model import Bundle
 from uet_doit.schema import locate_line, problems_from_validation
 
 BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
+#: keys of the older single-workstream files (`uet import` reads those)
+_LEGACY_KEYS = frozenset({"openspec_change", "ccpm_issue", "files_scope", "files_create", "gate"})
 #: libyaml's parser when PyYAML was built with it: ten times faster on large bundles
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -37,9 +39,13 @@ def read_data(path: Path) -> tuple[Any, str]:
             return json.loads(text), text
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno}, column {exc.colno}"
-            raise BundleError(
-                [Problem(name, where, f"invalid JSON: {exc.msg}", "fix the syntax at that place")]
-            ) from None
+            hint = "fix the syntax at that place"
+            if text.lstrip().startswith("/*"):
+                hint = (
+                    "it starts with a /* comment */ header, like the older workstream files: "
+                    f"make a bundle of it with `uet import {name} -o bundle.json`"
+                )
+            raise BundleError([Problem(name, where, f"invalid JSON: {exc.msg}", hint)]) from None
     try:
         return yaml.load(text, Loader=_YAML_LOADER), text
     except yaml.MarkedYAMLError as exc:
@@ -57,8 +63,12 @@ def parse_bundle(data: Any, name: str, text: str | None = None) -> Bundle:
         found = type(data).__name__ if data is not None else "an empty file"
         hint = "a bundle is an object with bundle_id and workstreams"
         if isinstance(data, list):
-            hint += "; for the older list-of-workstreams format use `uet import`"
+            hint += f"; for a list of older workstreams use `uet import {name} -o bundle.json`"
         raise BundleError([Problem(name, "$", f"expected an object, found {found}", hint)])
+    if "bundle_id" not in data and "workstreams" not in data and _LEGACY_KEYS & set(data):
+        message = "this is a workstream in the older flat format (`id`, `tasks`, ...), not a bundle"
+        hint = f"make a bundle of it (and its siblings) with `uet import {name} -o bundle.json`"
+        raise BundleError([Problem(name, "$", message, hint)])
     try:
         return Bundle.model_validate(data)
     except ValidationError as exc:
