@@ -128,3 +128,25 @@ def test_gates_are_doit_tasks(project: Project) -> None:
         t["name"] for t in compile_tasks(load_bundle(project.root / "bundle.yaml"), project.root)
     ]
     assert "WS-DOCS.gate-2-docs" in names and "WS-DOCS.gate-1-lint" in names
+
+
+def test_gated_bundle_runs_under_plain_doit(project: Project) -> None:
+    import subprocess
+    import sys
+
+    project.bundle(gated(docs_gate="true", lint_gate="true"))
+    project.write(
+        "dodo.py",
+        "from uet_doit import tasks_from_bundle\n"
+        "DOIT_CONFIG = {'backend': 'uet-sqlite', 'dep_file': '.doit.db'}\n"
+        "task_g = tasks_from_bundle('bundle.yaml')\n",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "doit", "-n", "2", "g"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert project.lines("ran.log") == ["write", "next"]

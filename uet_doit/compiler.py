@@ -255,13 +255,15 @@ def compile_tasks(
         all_outputs.extend(ws_files)
         step_tasks = [f"{base}:{s.step_id}" for s in kept]
         gate_tasks = list(_gate_tasks(bundle, ws.ws_id, ws.test_gates, root, step_tasks, ws_files))
+        # names first: doit rewrites a yielded dict's name to `base:name` as it loads it
+        gate_names = [f"{base}:{g['name']}" for g in gate_tasks]
         yield from gate_tasks
         yield {
             "basename": base,
             "name": ws.ws_id,
             "doc": f"workstream: {ws.title}",
             "actions": None,
-            "task_dep": step_tasks + [f"{base}:{g['name']}" for g in gate_tasks],
+            "task_dep": step_tasks + gate_names,
         }
     yield from _gate_tasks(
         bundle,
