@@ -177,6 +177,7 @@ class PlainReporter(RecordingReporter):
             self._line(f"PAUSED {task.name}: {fail.message.split(' paused: ', 1)[-1]}")
             return
         if isinstance(fail, StepNotStarted):
+            self._line(f"not started {task.name}: an earlier step failed (-c keeps going)")
             return
         if isinstance(fail, UnmetDependency):
             if _step_of(task):
