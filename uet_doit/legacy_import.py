@@ -17,9 +17,10 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from uet_doit.convert import check_bundle, slug, write_output
+from uet_doit.convert import check_bundle, write_output
 from uet_doit.errors import Problem, UsageError
 from uet_doit.model import ID_PATTERN, Priority, Workstream, looks_like_command, tasks_to_step
+from uet_doit.plan_markdown import slug
 
 _LEGACY_KEYS = frozenset({
     "openspec_change", "ccpm_issue", "gate", "files_scope", "files_create", "tasks", "tool",
