@@ -240,7 +240,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_breakers(args: argparse.Namespace) -> int:
-    from uet_doit.state import BreakerBook, RunStore
+    from uet_doit.breakers import BreakerBook
+    from uet_doit.state import RunStore
 
     book = BreakerBook(RunStore(Path.cwd()))
     if args.action == "reset":

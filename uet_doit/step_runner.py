@@ -22,6 +22,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from uet_doit.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.breakers import BreakerBook
 from uet_doit.budget import CostLedger
 from uet_doit.errors import UetError
 from uet_doit.failures import FailureClass, classify
@@ -30,7 +31,7 @@ from uet_doit.process import run_process
 from uet_doit.recovery import left_behind
 from uet_doit.resilience import TOOL_FAILURES, Clock, SystemClock
 from uet_doit.routing import RouterConfig, ToolSettings, get_adapter, load_router_config
-from uet_doit.state import BreakerBook, RunStore
+from uet_doit.state import RunStore
 from uet_doit.step_spec import (
     LOCAL_TOOLS,
     RUN_ID_ENV,
