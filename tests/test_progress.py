@@ -221,3 +221,51 @@ def test_tree_shows_every_state_eta_and_budget() -> None:
     active = status_text(status, expand="active")
     assert "s-run" in active
     assert "later" not in active
+
+
+def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
+    """In tmux (a real TTY) the tree is redrawn in place: one frame, not a scroll of lines."""
+    import shutil
+    import subprocess
+    import time
+
+    import yaml
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    steps = [{"step_id": f"t{i}", "command": "sleep 0.3"} for i in range(6)]
+    (tmp_path / "b.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "bundle_id": "tty",
+                "workstreams": [{"ws_id": "WS-T", "name": "Week 1", "steps": steps}],
+            }
+        )
+    )
+    session = f"uet-test-{os.getpid()}"
+    env_cmd = f"cd {tmp_path} && env -u CI {sys.executable} -m uet_doit run b.yaml; sleep 5"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", env_cmd], check=True
+    )
+    try:
+        time.sleep(1.0)
+        during = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        time.sleep(2.2)
+        after = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    assert "WS-T: Week 1" in during and "running" in during
+    assert "Progress:" in after and "100%" in after
+    # redrawn in place: each step appears once on the final screen, no plain "start" lines
+    assert after.count("t3") == 1
+    assert "start  tty:" not in after
