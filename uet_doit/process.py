@@ -10,7 +10,6 @@ import contextlib
 import os
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -133,14 +132,12 @@ def run_process(
     """Run `argv` (never through a shell unless argv says `sh -c`) and wait for it.
 
     Output goes to files, never to our own stdout: doit's thread mode swaps sys.stdout.
-    Raises FileNotFoundError when the executable does not exist. The child runs in its own
+    Raises FileNotFoundError when the executable does not exist (with `exit_file`, the
+    wrapper shell reports it instead: exit 127, "not found"). The child runs in its own
     session: it survives a kill -9 of the runner (see `with_exit_file`), while a timeout,
     Ctrl-C or SIGTERM kills its whole process group.
     """
     if exit_file is not None:
-        search = (env if env is not None else os.environ).get("PATH")
-        if shutil.which(argv[0], path=search) is None and not (cwd / argv[0]).is_file():
-            raise FileNotFoundError(argv[0])
         exit_file.unlink(missing_ok=True)
         argv = with_exit_file(argv, exit_file)
     import tempfile

@@ -102,9 +102,7 @@ class StepExecution:
         self.paths = (*spec.files, *spec.create_files)
         self.tool = spec.tool if spec.tool != "auto" else "auto"
         self.path = os.environ.get("PATH")
-        from uet_doit.redact import Redactor
 
-        self.redactor = Redactor.cached_for({**os.environ, **spec.env})
         self.ledger = CostLedger(self.store)
 
     def _status(self, status: str, message: str | None = None) -> None:
@@ -204,7 +202,7 @@ class StepExecution:
                 )
                 self.clock.sleep(wait)
                 continue
-            message = self.redactor.redact(result.message)
+            message = result.message  # already redacted by _scrub
             self._status("failed", f"{cls}: {message}")
             failed = TaskFailed(
                 f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s) "
@@ -386,7 +384,6 @@ class StepExecution:
         from uet_doit.redact import Redactor
 
         redactor = Redactor.cached_for(env)
-        self.redactor = redactor
         if not redactor.secret_count:
             return  # nothing secret in this environment (key shapes are masked on display)
         for path in (
