@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import Project, shell_step
-from uet_doit import reporting
 from uet_doit.monitor import status_text
 from uet_doit.progress import LiveReporter, choose_reporter
 from uet_doit.reporting import JsonLinesReporter, PlainReporter
@@ -58,7 +57,6 @@ def run_live(
     from uet_doit.loader import load_bundle
     from uet_doit.run import RunOptions, execute
 
-    monkeypatch.setattr(reporting, "pick_reporter", lambda name, stream=None: LiveReporter)
     monkeypatch.setattr(sys, "stdout", stream)
     opts = RunOptions(jobs=jobs, parallel_type="thread", keep_going=True, reporter="live")
     try:

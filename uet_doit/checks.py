@@ -195,6 +195,6 @@ def default_known_tools() -> frozenset[str]:
         )
 
         names |= set(known_tool_names(load_router_config(Path.cwd())))
-    except Exception:
+    except Exception:  # a broken router_config.json is reported by `uet run`, which reads it
         pass
     return frozenset(names)

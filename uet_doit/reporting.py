@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -70,7 +69,7 @@ class RecordingReporter:
         self.tasks = tasks
 
     def get_status(self, task: Any) -> None:
-        pass
+        """doit asks before checking a task; nothing to record yet."""
 
     def execute_task(self, task: Any) -> None:
         self._flush()
@@ -145,7 +144,7 @@ class RecordingReporter:
         self.errors.append(msg)
 
     def teardown_task(self, task: Any) -> None:
-        pass
+        """Bundles define no teardowns."""
 
     def complete_run(self) -> None:
         self._flush()
@@ -255,9 +254,3 @@ class JsonLinesReporter(RecordingReporter):
     def complete_run(self) -> None:
         super().complete_run()
         self._emit("complete", None, **self.counts, errors=self.errors)
-
-
-def pick_reporter(name: str | None, stream: TextIO = sys.stdout) -> type[RecordingReporter]:
-    if name == "json":
-        return JsonLinesReporter
-    return PlainReporter
