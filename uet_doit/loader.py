@@ -36,7 +36,22 @@ def read_data(path: Path) -> tuple[Any, str]:
         raise BundleError([Problem(name, "", f"cannot read: {exc}", "save it as UTF-8")]) from None
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text), text
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            return data, text
+        except _DuplicateKey as exc:
+            key = str(exc)
+            line = next((n for n, ln in enumerate(text.splitlines(), 1) if f'"{key}"' in ln), None)
+            where = f"line {line}" if line else ""
+            raise BundleError(
+                [
+                    Problem(
+                        name,
+                        where,
+                        f"key {key!r} is given twice in one object (JSON keeps only the last)",
+                        "remove or rename one of them",
+                    )
+                ]
+            ) from None
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno}, column {exc.colno}"
             hint = "fix the syntax at that place"
@@ -55,6 +70,20 @@ def read_data(path: Path) -> tuple[Any, str]:
         raise BundleError([Problem(name, where, message, "fix the syntax at that place")]) from None
     except yaml.YAMLError as exc:
         raise BundleError([Problem(name, "", f"invalid YAML: {exc}", "fix the syntax")]) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON allows a key twice and keeps the last: in a bundle that silently drops a step."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def parse_bundle(data: Any, name: str, text: str | None = None) -> Bundle:

@@ -147,13 +147,12 @@ def problems_from_validation(exc: ValidationError, name: str, data: Any) -> list
             )
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             message = f"unknown key {key!r}"
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else (f"allowed keys here: {', '.join(known)}" if known else None)
-            )
-            if not close:
-                hint = (hint + "; " if hint else "") + "prefix private keys with 'x-'"
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+            elif 0 < len(known) <= 8:
+                hint = f"allowed keys here: {', '.join(known)}; prefix private keys with 'x-'"
+            else:  # a long list would push the other problems off the screen
+                hint = "`uet schema` lists the allowed keys; prefix private keys with 'x-'"
         elif kind == "missing":
             message = f"required key {str(loc[-1])!r} is missing"
             loc = loc[:-1]
