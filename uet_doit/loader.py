@@ -40,7 +40,8 @@ def read_data(path: Path) -> tuple[Any, str]:
             return data, text
         except _DuplicateKey as exc:
             key = str(exc)
-            line = next((n for n, ln in enumerate(text.splitlines(), 1) if f'"{key}"' in ln), None)
+            seen = [n for n, ln in enumerate(text.splitlines(), 1) if f'"{key}"' in ln]
+            line = seen[1] if len(seen) > 1 else (seen[0] if seen else None)  # the second one
             where = f"line {line}" if line else ""
             raise BundleError(
                 [
