@@ -88,7 +88,7 @@ def test_argv_is_exactly_the_documented_headless_form(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin"}
     req = make_request("aider", tmp_path, env, model="gpt-4o", options={"edit_format": "diff"})
     argv = AiderAdapter().build(req).argv
-    msg = str(req.stdout_path.parent / "aider-message.txt")
+    msg = str(req.stdout_path.with_suffix(".message.txt"))
     assert argv == [
         "aider", "--yes-always", "--no-git", "--no-pretty", "--no-stream", "--no-check-update",
         "--no-analytics", "--no-show-release-notes", "--model", "gpt-4o", "--edit-format",

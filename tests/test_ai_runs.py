@@ -145,7 +145,7 @@ def run_ok(project: Project, *args: str) -> Result:
 def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str) -> list[str]:
     """What each adapter's build() passes (argv[0], the tool itself, left out, as the fakes log)."""
     if tool == "aider":
-        message = root / ".uet" / "runs" / run_id / "steps" / step_id / "aider-message.txt"
+        message = root / ".uet" / "runs" / run_id / "steps" / f"{step_id}.1.message.txt"
         return [
             "--yes-always",
             "--no-git",

@@ -323,11 +323,12 @@ class StepExecution:
         self._status("failed", f"{cls}: {reason}")
 
     def _log_paths(self, attempt_no: int) -> tuple[Path, Path, Path]:
+        # one folder per run, not per step: a folder per step is a mkdir on every attempt
         base = self.root / ".uet" / "runs" / self.run_id / "steps" / self.spec.step_id
         return (
-            base / f"attempt-{attempt_no}.stdout",
-            base / f"attempt-{attempt_no}.stderr",
-            base / f"attempt-{attempt_no}.result.json",
+            base.with_name(f"{self.spec.step_id}.{attempt_no}.stdout"),
+            base.with_name(f"{self.spec.step_id}.{attempt_no}.stderr"),
+            base.with_name(f"{self.spec.step_id}.{attempt_no}.result.json"),
         )
 
     # -- one attempt ----------------------------------------------------------------------

@@ -117,7 +117,7 @@ class AiderAdapter(AgentAdapter):
     install_hint = "pipx install aider-chat"
 
     def build(self, request: StepRequest) -> Invocation:
-        message_file = request.stdout_path.parent / "aider-message.txt"
+        message_file = request.stdout_path.with_suffix(".message.txt")
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.write_text(agent_prompt(request), encoding="utf-8")
         opts = request.options
