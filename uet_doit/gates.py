@@ -17,6 +17,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from uet_doit.adapters.shell import command_argv
 from uet_doit.model import Bundle, CriterionCommand, CriterionFiles, TestGate
 from uet_doit.state import RunStore
 
@@ -55,8 +56,6 @@ class GateSpec:
 
     @property
     def argv(self) -> list[str]:
-        from uet_doit.adapters.shell import command_argv
-
         return command_argv(self.command if isinstance(self.command, str) else list(self.command))
 
     @property
@@ -199,8 +198,6 @@ def evaluate_criteria(
                 )
             else:
                 assert isinstance(crit, CriterionCommand)
-                from uet_doit.adapters.shell import command_argv
-
                 cmd = crit.command if isinstance(crit.command, str) else list(crit.command)
                 try:
                     proc = run_process(command_argv(cmd), cwd=root, timeout=600)

@@ -74,7 +74,7 @@ def read_data(path: Path) -> tuple[Any, str]:
 
 
 class _DuplicateKey(ValueError):
-    pass
+    """A key given twice in one JSON object (raised by the parser hook, reported as a Problem)."""
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
