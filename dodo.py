@@ -1,6 +1,6 @@
 """Every bundle in workstreams/ as a doit task group: `doit list`, `doit run demo`, `doit -n 8`."""
 
-from uet_doit.dodo_support import DOIT_CONFIG, bundle_task_generators
+from uet_doit.run.dodo_support import DOIT_CONFIG, bundle_task_generators
 
 globals().update(bundle_task_generators("workstreams"))
 

@@ -45,11 +45,13 @@ print(json.dumps({"wall": wall, "rss_kb": rss, "rc": p.returncode,
 """
 
 #: `uet` with one thing swapped in-process, to isolate its cost (benchmark-side only)
-_NO_EXIT_WRAPPER = "import uet_doit.process as p; p.with_exit_file = lambda argv, f: list(argv)\n"
+_NO_EXIT_WRAPPER = (
+    "import uet_doit.tools.process as p; p.with_exit_file = lambda argv, f: list(argv)\n"
+)
 _UET_PATCHES = {
     "": "",
-    "dbm": "import uet_doit.doit_bridge as b; b.BACKEND = 'dbm'\n",
-    "console": "import uet_doit.progress as r; r.choose_reporter = lambda *a, **k: None\n",
+    "dbm": "import uet_doit.run.doit_bridge as b; b.BACKEND = 'dbm'\n",
+    "console": "import uet_doit.observe.progress as r; r.choose_reporter = lambda *a, **k: None\n",
     "no-exit-wrapper": _NO_EXIT_WRAPPER,
 }
 
@@ -251,7 +253,9 @@ def doit_cmd(*args: str) -> list[str]:
 def uet_cmd(*args: str, patch: str = "") -> list[str]:
     if not patch:
         return [sys.executable, "-m", "uet_doit", *args]
-    code = _UET_PATCHES[patch] + "import sys\nfrom uet_doit.cli import main\nsys.exit(main())\n"
+    code = (
+        _UET_PATCHES[patch] + "import sys\nfrom uet_doit.cli.main import main\nsys.exit(main())\n"
+    )
     return [sys.executable, "-c", code, *args]
 
 

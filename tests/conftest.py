@@ -1,120 +1,21 @@
-"""Shared fixtures: a project in tmp_path, bundles written there, `uet` called in-process."""
+"""Shared fixtures; the helpers they use live in support.py (importable as `support`)."""
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FAKE_TOOLS = FIXTURES / "fake_tools"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Project:
-    """A throwaway project root (the cwd while a test runs)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def write(self, rel: str, text: str) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    def bundle(self, data: dict[str, Any], name: str = "bundle.yaml") -> Path:
-        if name.endswith(".json"):
-            return self.write(name, json.dumps(data, indent=2))
-        return self.write(name, yaml.safe_dump(data, sort_keys=False))
-
-    def read(self, rel: str) -> str:
-        return (self.root / rel).read_text(encoding="utf-8")
-
-    def uet(self, *args: str) -> Result:
-        from uet_doit.cli import main
-
-        out, err = io.StringIO(), io.StringIO()
-        os.environ.pop("UET_RUN_ID", None)
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(list(args))
-        os.environ.pop("UET_RUN_ID", None)
-        return Result(code, out.getvalue(), err.getvalue())
-
-    def status(self, run_id: str | None = None) -> dict[str, Any]:
-        res = self.uet("status", "--json", *([run_id] if run_id else []))
-        assert res.code == 0, res.err
-        data: dict[str, Any] = json.loads(res.out)
-        return data
-
-    def lines(self, rel: str) -> list[str]:
-        path = self.root / rel
-        return path.read_text().splitlines() if path.exists() else []
+from support import Project
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("UET_RUN_ID", raising=False)
-    from uet_doit import step_runner
+    from uet_doit.run import step_runner
 
     step_runner._ADAPTERS.clear()
     yield Project(tmp_path)
     step_runner._ADAPTERS.clear()
-
-
-def run_plugin(module: Any, *argv: str) -> int:
-    """One subcommand module's CLI (register + handler) as `uet` would run it."""
-    import argparse
-
-    from uet_doit.errors import UetError
-
-    parser = argparse.ArgumentParser(prog="uet")
-    module.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    try:
-        code: int = args.handler(args)
-    except UetError as exc:
-        print(exc.render())
-        return exc.exit_code
-    return code
-
-
-def start_run(root: Path, until: str | None = None) -> subprocess.Popen[str]:
-    """`uet run bundle.yaml` in a child process, read up to the first line containing
-    `until` (so a test can act while a given step runs)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    if until is not None:
-        for line in proc.stdout:
-            if until in line:
-                break
-    return proc
-
-
-def shell_step(step_id: str, command: str | list[str], **extra: Any) -> dict[str, Any]:
-    return {"step_id": step_id, "tool_profile_id": "shell", "command": command, **extra}
-
-
-PY = sys.executable

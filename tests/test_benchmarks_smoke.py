@@ -13,7 +13,9 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+from support import REPO
+
+SCRIPT = REPO / "benchmarks" / "run.py"
 
 
 @pytest.fixture(scope="module")

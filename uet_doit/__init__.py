@@ -11,23 +11,23 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "Bundle": "uet_doit.model",
-    "Step": "uet_doit.model",
-    "Workstream": "uet_doit.model",
+    "Bundle": "uet_doit.bundle.model",
+    "Step": "uet_doit.bundle.model",
+    "Workstream": "uet_doit.bundle.model",
     "BundleError": "uet_doit.errors",
     "UetError": "uet_doit.errors",
-    "RunMonitor": "uet_doit.monitor",
-    "bundle_task_generators": "uet_doit.dodo_support",
-    "tasks_from_bundle": "uet_doit.dodo_support",
-    "load_bundle": "uet_doit.loader",
+    "RunMonitor": "uet_doit.observe.monitor",
+    "bundle_task_generators": "uet_doit.run.dodo_support",
+    "tasks_from_bundle": "uet_doit.run.dodo_support",
+    "load_bundle": "uet_doit.bundle.loader",
 }
 
 if TYPE_CHECKING:
-    from uet_doit.dodo_support import bundle_task_generators, tasks_from_bundle
+    from uet_doit.bundle.loader import load_bundle
+    from uet_doit.bundle.model import Bundle, Step, Workstream
     from uet_doit.errors import BundleError, UetError
-    from uet_doit.loader import load_bundle
-    from uet_doit.model import Bundle, Step, Workstream
-    from uet_doit.monitor import RunMonitor
+    from uet_doit.observe.monitor import RunMonitor
+    from uet_doit.run.dodo_support import bundle_task_generators, tasks_from_bundle
 
 
 def __getattr__(name: str) -> Any:

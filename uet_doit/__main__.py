@@ -1,5 +1,5 @@
 import sys
 
-from uet_doit.cli import main
+from uet_doit.cli.main import main
 
 sys.exit(main())

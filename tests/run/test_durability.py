@@ -1,0 +1,80 @@
+"""kill -9 at random instants, then run again: every side effect exactly once."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kill_soak import STEPS, kill_and_resume
+from support import Project, start_run
+
+RNG = random.Random(20261125)
+KILL_TIMES = [round(RNG.uniform(0.35, 1.0), 2) for _ in range(2)]
+
+
+@pytest.mark.parametrize("ptype", ["process", "thread"])
+@pytest.mark.parametrize("kill_after", KILL_TIMES)
+def test_killed_run_resumes_with_every_side_effect_once(
+    tmp_path: Path, ptype: str, kill_after: float
+) -> None:
+    counts = kill_and_resume(tmp_path, ptype, kill_after)
+    assert len(counts) == STEPS
+    assert {k: v for k, v in counts.items() if v != 1} == {}
+
+
+def test_backend_commits_each_task_before_the_run_ends(project: Project) -> None:
+    """While a run is still going, the steps it finished are already in .doit.db."""
+    project.bundle(
+        {
+            "bundle_id": "d",
+            "workstreams": [
+                {
+                    "ws_id": "W",
+                    "steps": [
+                        {"step_id": "first", "command": "true"},
+                        {"step_id": "second", "command": "sleep 29", "depends_on": ["first"]},
+                    ],
+                }
+            ],
+        }
+    )
+    proc = start_run(project.root, "start  d:second")
+    rows = (
+        sqlite3.connect(project.root / ".doit.db")
+        .execute("SELECT task_id FROM doit_tasks")
+        .fetchall()
+    )
+    proc.kill()
+    proc.wait()
+    subprocess.run(["pkill", "-f", "sleep 29"], check=False)  # the tool outlives kill -9
+    assert ("d:first",) in rows
+
+
+def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
+    import signal
+    import time
+
+    project.bundle(
+        {
+            "bundle_id": "t",
+            "workstreams": [
+                {
+                    "ws_id": "W",
+                    "steps": [{"step_id": "long", "command": ["sh", "-c", "sleep 31 & sleep 31"]}],
+                }
+            ],
+        }
+    )
+    proc = start_run(project.root, "start")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 130
+    status = project.status()
+    assert status["status"] == "interrupted"
+    assert status["steps"][0]["status"] == "interrupted"
+    out = subprocess.run(["pgrep", "-f", "sleep 31"], capture_output=True, text=True, check=False)
+    assert out.stdout.strip() == "", "the step's processes outlived the interrupt"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from uet_doit.state.store import pid_alive
+from uet_doit.tools.process import run_process
+
+
+def test_output_goes_to_files_and_stdin_is_closed(tmp_path: Path) -> None:
+    out, err = tmp_path / "o", tmp_path / "e"
+    res = run_process(
+        ["sh", "-c", "cat; echo done; echo warn >&2"],
+        cwd=tmp_path,
+        stdout_path=out,
+        stderr_path=err,
+        timeout=5,
+    )
+    assert res.exit_code == 0 and res.stdout == "done\n" and res.stderr == "warn\n"
+    assert out.read_text() == "done\n"
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    start = time.monotonic()
+    res = run_process(
+        ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"],
+        cwd=tmp_path,
+        timeout=0.5,
+        grace_seconds=0.5,
+    )
+    assert res.timed_out and res.exit_code is None
+    assert time.monotonic() - start < 5
+    grandchild = int(pidfile.read_text())
+    for _ in range(50):
+        if not pid_alive(grandchild):
+            break
+        time.sleep(0.02)
+    assert not pid_alive(grandchild), "the grandchild outlived the timeout"
+
+
+def test_exit_file_records_the_tools_exit_code(tmp_path: Path) -> None:
+    exit_file = tmp_path / "tool.exit"
+    res = run_process(["sh", "-c", "exit 7"], cwd=tmp_path, exit_file=exit_file)
+    assert res.exit_code == 7
+    assert exit_file.read_text().strip() == "7"
+
+
+def test_instruction_text_reaches_argv_verbatim(tmp_path: Path) -> None:
+    text = 'it\'s "quoted" $(rm -rf /) `id` \n newline; ünïcødé'
+    res = run_process(
+        ["python3", "-c", "import sys; print(sys.argv[1], end='')", text],
+        cwd=tmp_path,
+        exit_file=tmp_path / "x.exit",
+    )
+    assert res.stdout == text

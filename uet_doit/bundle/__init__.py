@@ -1,0 +1,1 @@
+"""The bundle format: model, loader, checks, schema, graph. Read once, checked all at once."""

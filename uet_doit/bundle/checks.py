@@ -1,0 +1,200 @@
+"""Semantic checks a schema cannot express, all reported in one go."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from uet_doit.bundle.graph import build_graph, normalise_path
+from uet_doit.bundle.model import Bundle, Step, effective_tool
+from uet_doit.errors import Problem
+
+#: tools every installation knows; adapters add theirs through `known_tools`
+CORE_TOOLS = frozenset({"shell", "python", "auto"})
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _field_path(raw: Any, wi: int, si: int, key: str) -> str:
+    """Where the user wrote a context key: at step level or inside `context`."""
+    base = f"workstreams[{wi}].steps[{si}]"
+    try:
+        step_raw = raw["workstreams"][wi]["steps"][si]
+    except (KeyError, IndexError, TypeError):
+        return f"{base}.context.{key}"
+    if isinstance(step_raw, dict) and key in step_raw:
+        return f"{base}.{key}"
+    return f"{base}.context.{key}"
+
+
+class PathChecker:
+    """Is a path inside the project root? Symlinks resolved, with each folder's real path
+    computed once (a 10k-step bundle names few folders but many files)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+        self._real_dirs: dict[str, str] = {}
+
+    def _real_dir(self, rel_dir: str) -> str:
+        real = self._real_dirs.get(rel_dir)
+        if real is None:
+            real = self._real_dirs[rel_dir] = os.path.realpath(os.path.join(self.root, rel_dir))
+        return real
+
+    def problem(self, path: str) -> str | None:
+        """Why `path` may not be used (absolute, or outside the project root), else None."""
+        if not path.strip():
+            return "an empty path"
+        if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+            return f"{path!r} is absolute; paths are relative to the project root"
+        folder, name = os.path.split(path.rstrip("/"))
+        target = os.path.join(self._real_dir(folder), name)
+        if name in ("..", ".") or os.path.islink(target):
+            target = os.path.realpath(target)
+        if target != self.root and not target.startswith(self.root + os.sep):
+            return f"{path!r} leaves the project root ({self.root})"
+        return None
+
+
+def check_path(path: str, root: Path) -> str | None:
+    """Why `path` may not be used (absolute, or outside the project root), else None."""
+    return PathChecker(root).problem(path)
+
+
+def check_bundle(
+    bundle: Bundle,
+    raw: Any,
+    name: str,
+    root: Path,
+    known_tools: frozenset[str] | None = None,
+) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(where: str, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(name, where, message, hint))
+
+    tools = CORE_TOOLS | (known_tools if known_tools is not None else default_known_tools())
+    ws_ids = [ws.ws_id for ws in bundle.workstreams]
+    step_ids = [s.step_id for _, s in bundle.steps()]
+    ws_counts, step_counts = Counter(ws_ids), Counter(step_ids)
+    all_ids = set(ws_ids) | set(step_ids)
+    creators: dict[str, tuple[str, str]] = {}
+    paths = PathChecker(root)
+
+    for wi, ws in enumerate(bundle.workstreams):
+        wpath = f"workstreams[{wi}]"
+        if ws_counts[ws.ws_id] > 1:
+            add(
+                f"{wpath}.ws_id", f"duplicate ws_id {ws.ws_id!r}", "give each workstream its own id"
+            )
+        if ws.ws_id in step_counts:
+            add(
+                f"{wpath}.ws_id",
+                f"ws_id {ws.ws_id!r} is also a step_id",
+                "ids name doit tasks: keep them unique",
+            )
+        for di, dep in enumerate(ws.depends_on):
+            if dep not in ws_counts:
+                add(
+                    f"{wpath}.depends_on[{di}]",
+                    f"depends on unknown workstream {dep!r}",
+                    _did_you_mean(dep, ws_ids),
+                )
+            elif dep == ws.ws_id:
+                add(f"{wpath}.depends_on[{di}]", f"workstream {dep!r} depends on itself")
+        if not ws.steps:
+            add(f"{wpath}.steps", "a workstream needs at least one step (or `tasks`)")
+        for si, step in enumerate(ws.steps):
+            spath = f"{wpath}.steps[{si}]"
+            if step_counts[step.step_id] > 1:
+                add(
+                    f"{spath}.step_id",
+                    f"duplicate step_id {step.step_id!r}",
+                    "give each step its own id",
+                )
+            for di, dep in enumerate(step.depends_on):
+                if dep not in all_ids:
+                    add(
+                        f"{spath}.depends_on[{di}]",
+                        f"depends on unknown step {dep!r}",
+                        _did_you_mean(dep, sorted(all_ids)),
+                    )
+                elif dep == step.step_id:
+                    add(f"{spath}.depends_on[{di}]", f"step {dep!r} depends on itself")
+            _check_tool(add, spath, bundle, ws, step, tools)
+            for key in ("files", "create_files"):
+                for fi, path in enumerate(getattr(step.context, key)):
+                    why = paths.problem(path)
+                    if why:
+                        add(
+                            f"{_field_path(raw, wi, si, key)}[{fi}]",
+                            why,
+                            "use a path relative to the project root, inside it",
+                        )
+            for fi, path in enumerate(step.context.create_files):
+                norm = normalise_path(path)
+                if norm in creators and creators[norm][0] != step.step_id:
+                    other = creators[norm][0]
+                    add(
+                        f"{_field_path(raw, wi, si, 'create_files')}[{fi}]",
+                        f"{path!r} is also created by step {other!r}",
+                        "one file, one creating step: let the later step list it in `files`",
+                    )
+                creators.setdefault(norm, (step.step_id, ws.ws_id))
+    if not problems:
+        cycle = build_graph(bundle).find_cycle()
+        if cycle:
+            add(
+                "depends_on",
+                "dependency cycle: " + " -> ".join(cycle),
+                "remove one of these dependencies (a step that reads a file another step "
+                "creates depends on it)",
+            )
+    return problems
+
+
+def _check_tool(
+    add: Any, spath: str, bundle: Bundle, ws: Any, step: Step, tools: frozenset[str]
+) -> None:
+    tool = effective_tool(bundle, ws, step)
+    if tool not in tools:
+        hint = _did_you_mean(tool, sorted(tools)) or (
+            f"known tools: {', '.join(sorted(tools))}; custom tools go in router_config.json "
+            "`custom_adapters`"
+        )
+        add(f"{spath}.tool_profile_id", f"unknown tool {tool!r}", hint)
+    elif tool == "shell" and not step.context.command:
+        add(
+            f"{spath}.context.command",
+            "a shell step needs `command`",
+            'e.g. "command": ["python", "scripts/build.py"]',
+        )
+    elif tool == "python" and not step.context.callable:
+        add(
+            f"{spath}.context.callable",
+            "a python step needs `callable`",
+            'e.g. "callable": "mypkg.tasks:build"',
+        )
+
+
+def default_known_tools() -> frozenset[str]:
+    """Built-in adapters plus whatever router_config.json in the cwd declares."""
+    from uet_doit.tools.adapters import builtin_tool_names
+
+    names = set(builtin_tool_names())
+    try:
+        from uet_doit.tools.routing import (  # type: ignore[import-not-found,unused-ignore]
+            known_tool_names,
+            load_router_config,
+        )
+
+        names |= set(known_tool_names(load_router_config(Path.cwd())))
+    except Exception:  # a broken router_config.json is reported by `uet run`, which reads it
+        pass
+    return frozenset(names)

@@ -1,0 +1,240 @@
+"""The only code that reads bundle files: JSON or YAML in, a checked Bundle (or all problems)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from uet_doit.bundle.model import Bundle
+from uet_doit.bundle.schema import locate_line, problems_from_validation
+from uet_doit.errors import BundleError, Problem
+
+BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
+#: keys of the older single-workstream files (`uet import` reads those)
+_LEGACY_KEYS = frozenset({"openspec_change", "ccpm_issue", "files_scope", "files_create", "gate"})
+#: libyaml's parser when PyYAML was built with it: ten times faster on large bundles
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_data(path: Path) -> tuple[Any, str]:
+    """Parse a bundle file; syntax errors become a Problem with line and column."""
+    name = str(path)
+    if path.suffix.lower() not in BUNDLE_SUFFIXES:
+        raise BundleError(
+            [Problem(name, "", f"unknown file type {path.suffix!r}", "use .json, .yaml or .yml")]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BundleError([Problem(name, "", "file not found", "check the path")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError([Problem(name, "", f"cannot read: {exc}", "save it as UTF-8")]) from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            return data, text
+        except _DuplicateKey as exc:
+            key = str(exc)
+            seen = [n for n, ln in enumerate(text.splitlines(), 1) if f'"{key}"' in ln]
+            line = seen[1] if len(seen) > 1 else (seen[0] if seen else None)  # the second one
+            where = f"line {line}" if line else ""
+            raise BundleError(
+                [
+                    Problem(
+                        name,
+                        where,
+                        f"key {key!r} is given twice in one object (JSON keeps only the last)",
+                        "remove or rename one of them",
+                    )
+                ]
+            ) from None
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            hint = "fix the syntax at that place"
+            if text.lstrip().startswith("/*"):
+                hint = (
+                    "it starts with a /* comment */ header, like the older workstream files: "
+                    f"make a bundle of it with `uet import {name} -o bundle.json`"
+                )
+            raise BundleError([Problem(name, where, f"invalid JSON: {exc.msg}", hint)]) from None
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER), text
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise BundleError([Problem(name, where, message, "fix the syntax at that place")]) from None
+    except yaml.YAMLError as exc:
+        raise BundleError([Problem(name, "", f"invalid YAML: {exc}", "fix the syntax")]) from None
+
+
+class _DuplicateKey(ValueError):
+    """A key given twice in one JSON object (raised by the parser hook, reported as a Problem)."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON allows a key twice and keeps the last: in a bundle that silently drops a step."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def parse_bundle(data: Any, name: str, text: str | None = None) -> Bundle:
+    """Validate parsed data against the model; every problem is reported at once."""
+    if not isinstance(data, dict):
+        found = type(data).__name__ if data is not None else "an empty file"
+        hint = "a bundle is an object with bundle_id and workstreams"
+        if isinstance(data, list):
+            hint += f"; for a list of older workstreams use `uet import {name} -o bundle.json`"
+        raise BundleError([Problem(name, "$", f"expected an object, found {found}", hint)])
+    if "bundle_id" not in data and "workstreams" not in data and _LEGACY_KEYS & set(data):
+        message = "this is a workstream in the older flat format (`id`, `tasks`, ...), not a bundle"
+        hint = f"make a bundle of it (and its siblings) with `uet import {name} -o bundle.json`"
+        raise BundleError([Problem(name, "$", message, hint)])
+    try:
+        return Bundle.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc, name, data)
+        raise _SchemaProblems(problems, data, exc) from None
+
+
+class _SchemaProblems(BundleError):
+    """Schema problems, plus what is needed to go on checking the rest of the bundle."""
+
+    def __init__(self, problems: list[Problem], data: Any, exc: ValidationError) -> None:
+        super().__init__(problems)
+        self.data = data
+        self.exc = exc
+
+
+def _without_bad_parts(data: Any, exc: ValidationError) -> tuple[Bundle | None, set[str]]:
+    """Drop what failed validation and validate the rest, so semantic checks still run on it
+    and every problem is reported in one go. Returns the ids of dropped steps/workstreams."""
+    import copy
+
+    current = copy.deepcopy(data)
+    dropped: set[str] = set()
+    for _ in range(5):
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and ":" in p)]
+            _drop(current, loc, err["type"] == "missing", dropped)
+        try:
+            return Bundle.model_validate(current), dropped
+        except ValidationError as again:
+            exc = again
+    return None, dropped
+
+
+def _drop(data: Any, loc: list[Any], missing: bool, dropped: set[str]) -> None:
+    """Delete the bad key; for a missing key or a bad step/workstream, the whole item."""
+    parents: list[tuple[Any, Any]] = []
+    node = data
+    for part in loc:
+        parents.append((node, part))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    if missing and parents:
+        parents.pop()  # the key itself is absent: drop its owner
+    # drop the innermost list item that is a step or workstream, else the bad key
+    for container, key in reversed(parents):
+        if isinstance(container, list) and isinstance(
+            container[key] if key < len(container) else None, dict
+        ):
+            item = container[key]
+            if "step_id" in item or "ws_id" in item or missing:
+                dropped.add(str(item.get("step_id") or item.get("ws_id") or ""))
+                container[key] = None
+                _compact(data)
+                return
+        if isinstance(container, dict) and not missing and key in container:
+            container.pop(key)
+            return
+
+
+def _compact(data: Any) -> None:
+    if isinstance(data, dict):
+        for value in data.values():
+            _compact(value)
+    elif isinstance(data, list):
+        data[:] = [v for v in data if v is not None]
+        for value in data:
+            _compact(value)
+
+
+def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
+    """Add `(line N)` to JSON-path locations, composing the text only on this error path."""
+    if not text:
+        return problems
+    out = []
+    for p in problems:
+        line = locate_line(text, p.where)
+        out.append(Problem(p.file, f"{p.where} (line {line})", p.message, p.hint) if line else p)
+    return out
+
+
+def load_bundle(
+    path: Path,
+    root: Path | None = None,
+    known_tools: frozenset[str] | None = None,
+    *,
+    remember: bool = False,
+) -> Bundle:
+    """Read, validate and check a bundle against its project root (cwd by default).
+
+    With `remember` (uet run), a text that passed the semantic checks in this project
+    before skips them (they stat every path); the schema is always validated.
+    """
+    from uet_doit.bundle.checks import check_bundle
+
+    data, text = read_data(path)
+    try:
+        bundle = parse_bundle(data, str(path), text)
+    except _SchemaProblems as exc:
+        partial, dropped = _without_bad_parts(exc.data, exc.exc)
+        problems = list(exc.problems)
+        if partial is not None:
+            more = check_bundle(partial, None, str(path), root or Path.cwd(), known_tools)
+            problems += [p for p in more if not any(f"{d!r}" in p.message for d in dropped if d)]
+        raise BundleError(_with_lines(problems, text)) from None
+    project = root or Path.cwd()
+    stamp = _check_stamp(text, project, known_tools) if remember else None
+    stamp_file = _stamp_file(project, path)
+    if stamp is not None and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return bundle  # this very text passed every check here before
+    problems = check_bundle(bundle, data, str(path), project, known_tools)
+    if problems:
+        raise BundleError(_with_lines(problems, text))
+    if stamp is not None:
+        with contextlib.suppress(OSError):
+            stamp_file.parent.mkdir(parents=True, exist_ok=True)
+            stamp_file.write_text(stamp)
+    return bundle
+
+
+def _check_stamp(text: str, root: Path, known_tools: frozenset[str] | None) -> str:
+    """What the semantic checks depend on: the text, the project, the tools, the version."""
+    import hashlib
+
+    from uet_doit import __version__
+    from uet_doit.bundle.checks import default_known_tools
+
+    tools = ",".join(sorted(known_tools if known_tools is not None else default_known_tools()))
+    key = "\0".join((__version__, str(root.resolve()), tools, text))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _stamp_file(root: Path, path: Path) -> Path:
+    import hashlib
+
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return root / ".uet" / "checked" / name

@@ -1,0 +1,203 @@
+"""JSON Schema export, and pydantic errors turned into problems a person can act on."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from uet_doit.bundle.model import Bundle
+from uet_doit.errors import Problem
+
+SCHEMA_ID = "https://uet-doit.invalid/bundle.schema.json"
+
+
+def bundle_json_schema() -> dict[str, Any]:
+    """The schema editors use to complete bundles (committed as bundle/bundle.schema.json)."""
+    schema = Bundle.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
+    schema["title"] = "uet-doit workstream bundle"
+    _add_accepted_spellings(schema)
+    # allow the editor hints and comment keys the loader ignores, on every object
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        if definition.get("additionalProperties") is False:
+            definition["patternProperties"] = {"^(\\$schema|x-.*|_comment.*)$": {}}
+    return schema
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_COMMAND = {"anyOf": [{"type": "string"}, _STRINGS]}
+_SPELLINGS: dict[str, dict[str, Any]] = {
+    "Step": {
+        "files": {**_STRINGS, "description": "same as context.files"},
+        "create_files": {**_STRINGS, "description": "same as context.create_files"},
+        "instruction": {"type": "string", "description": "same as context.instruction"},
+        "command": {**_COMMAND, "description": "same as context.command"},
+        "callable": {"type": "string", "description": "same as context.callable"},
+        "params": {"type": "object", "description": "same as context.params"},
+        "tool": {"type": "string", "description": "same as tool_profile_id"},
+    },
+    "Workstream": {
+        "tasks": {**_STRINGS, "description": "task list; becomes one step doing them all"},
+        "files_scope": {**_STRINGS, "description": "input files of the tasks step"},
+        "files_create": {**_STRINGS, "description": "files the tasks step creates"},
+        "acceptance_tests": {
+            **_STRINGS,
+            "description": "commands validate; sentences are criteria",
+        },
+        "capability": {"type": "string", "description": "task_kind of the tasks step"},
+        "tool_profile": {"type": "string"},
+        "tool": {"type": "string", "description": "same as tool_profile_id"},
+    },
+    "Validation": {"command": {**_COMMAND, "description": "same as test_command"}},
+}
+
+
+def _add_accepted_spellings(schema: dict[str, Any]) -> None:
+    """Real bundles' spellings (step-level `files`, `validation.command`, ...) are valid too."""
+    defs = schema.get("$defs", {})
+    for name, extra in _SPELLINGS.items():
+        definition = defs.get(name)
+        if definition is None:
+            continue
+        definition.setdefault("properties", {}).update(extra)
+        if name == "Validation":
+            definition.pop("required", None)
+            definition["anyOf"] = [{"required": ["test_command"]}, {"required": ["command"]}]
+        if name == "Workstream":
+            definition.pop("required", None)
+            definition["required"] = ["ws_id"]
+
+
+def schema_text() -> str:
+    return json.dumps(bundle_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif (
+            ":" in part or part in ("str", "list[str]") or part.startswith(("function-", "tagged-"))
+        ):
+            continue  # union / tag markers pydantic adds, not places in the file
+        else:
+            out += f".{part}" if out else part
+    return out or "$"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model whose keys live at `loc`, for did-you-mean on unknown keys."""
+    current: Any = Bundle
+    for part in loc:
+        if isinstance(part, int) or ":" in str(part):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _inner_model(arg)
+            if isinstance(found, type) and issubclass(found, BaseModel):
+                return found
+        return None
+    return annotation
+
+
+def _value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
+    for part in loc:
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if in_dict or in_list:
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def problems_from_validation(exc: ValidationError, name: str, data: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        hint: str | None = None
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(loc[:-1])
+            known = (
+                sorted({*model.model_fields, *getattr(model, "accepted_spellings", ())})
+                if model
+                else []
+            )
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            message = f"unknown key {key!r}"
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+            elif 0 < len(known) <= 8:
+                hint = f"allowed keys here: {', '.join(known)}; prefix private keys with 'x-'"
+            else:  # a long list would push the other problems off the screen
+                hint = "`uet schema` lists the allowed keys; prefix private keys with 'x-'"
+        elif kind == "missing":
+            message = f"required key {str(loc[-1])!r} is missing"
+            loc = loc[:-1]
+        elif kind == "value_error":
+            message = str(err["msg"]).removeprefix("Value error, ")
+        else:
+            got = _value_at(data, loc)
+            shown = json.dumps(got)[:60] if got is not None else None
+            message = err["msg"] + (f" (got {shown})" if shown is not None else "")
+        where = json_path(loc)
+        if (where, message) in seen:
+            continue
+        seen.add((where, message))
+        problems.append(Problem(name, where, message, hint))
+    return problems
+
+
+def locate_line(text: str, where: str) -> int | None:
+    """1-based line of a JSON path like `workstreams[1].steps[0].depends_on` in JSON/YAML text."""
+    import re
+
+    parts: list[str | int] = []
+    for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", where.split(" ", maxsplit=1)[0]):
+        parts.append(int(index) if index else key)
+    if not parts or parts == ["$"]:
+        return None
+    try:
+        node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in parts:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                return line
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

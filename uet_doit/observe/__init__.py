@@ -1,0 +1,1 @@
+"""Reading state: status, monitor, progress, reports, graph export, costs."""

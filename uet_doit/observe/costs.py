@@ -1,0 +1,149 @@
+"""`uet cost`: spend against every budget, by step, workstream or tool; `uet cost reset`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from uet_doit.bundle.model import Bundle
+from uet_doit.errors import UetError, UsageError
+from uet_doit.run.budget import Budget, CostLedger, budgets_for
+from uet_doit.state.store import RunStore
+
+
+def _run_bundle(store: RunStore, run_id: str) -> Bundle | None:
+    """The bundle a run ran, for its budgets; None when the file is gone or broken now."""
+    from uet_doit.bundle.loader import load_bundle
+
+    row = store.run(run_id)
+    if row is None or not row["bundle_file"]:
+        return None
+    try:
+        return load_bundle(Path(row["bundle_file"]), store.root)
+    except UetError:
+        return None
+
+
+def budget_rows(store: RunStore, bundle: Bundle) -> list[dict[str, Any]]:
+    """Every budget of a bundle with what is spent under it (since the last reset)."""
+    ledger = CostLedger(store)
+    seen: dict[str, Budget] = {}
+    for ws, step in bundle.steps():
+        for budget in budgets_for(bundle, ws, step):
+            seen.setdefault(budget.label, budget)
+    rows = []
+    for budget in sorted(
+        seen.values(), key=lambda b: ("bundle", "workstream", "step").index(b.scope)
+    ):
+        spent = ledger.spent(bundle.bundle_id, budget)
+        rows.append(
+            {
+                "budget": budget.label,
+                "limit_usd": budget.limit,
+                "spent_usd": round(spent, 6),
+                "remaining_usd": round(budget.limit - spent, 6),
+                "policy": budget.policy,
+            }
+        )
+    return rows
+
+
+def spend_rows(
+    store: RunStore, run_id: str | None, bundle_id: str, by: str
+) -> list[dict[str, Any]]:
+    column = {"step": "step_id", "workstream": "ws_id", "tool": "tool"}[by]
+    sql = (
+        f"SELECT {column} AS key, count(*) AS attempts, coalesce(sum(cost_usd), 0) AS cost, "
+        "coalesce(sum(tokens_in), 0) AS tin, coalesce(sum(tokens_out), 0) AS tout, "
+        "group_concat(DISTINCT cost_source) AS sources FROM attempts WHERE bundle_id=?"
+    )
+    args: list[Any] = [bundle_id]
+    if run_id:
+        sql += " AND run_id=?"
+        args.append(run_id)
+    sql += f" GROUP BY {column} ORDER BY min(id)"
+    return [
+        {
+            by: r["key"],
+            "attempts": r["attempts"],
+            "cost_usd": round(r["cost"], 6),
+            "tokens_in": r["tin"],
+            "tokens_out": r["tout"],
+            "cost_source": r["sources"] or "",
+        }
+        for r in store.conn.execute(sql, args)
+    ]
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    store = RunStore(Path.cwd())
+    if args.run_id == "reset":
+        return _reset(store, args)
+    run_id = args.run_id or store.latest_run_id()
+    if run_id is None:
+        raise UsageError(f"no runs recorded in {store.path}", "start one with `uet run BUNDLE`")
+    row = store.run(run_id)
+    if row is None:
+        raise UsageError(f"no run {run_id!r} in {store.path}", "list runs with `uet runs`")
+    bundle_id = row["bundle_id"]
+    bundle = _run_bundle(store, run_id)
+    report = {
+        "run_id": run_id,
+        "bundle_id": bundle_id,
+        "run_cost_usd": round(
+            sum(r["cost_usd"] for r in spend_rows(store, run_id, bundle_id, args.by)), 6
+        ),
+        "by": args.by,
+        "run": spend_rows(store, run_id, bundle_id, args.by),
+        "all_runs": spend_rows(store, None, bundle_id, args.by),
+        "budgets": budget_rows(store, bundle) if bundle else [],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"run {run_id} ({bundle_id}): ${report['run_cost_usd']:.4f}")
+    print(f"\nspend by {args.by} (this run | all runs since the last reset)")
+    totals = {r[args.by]: r for r in report["all_runs"]}
+    for r in report["run"]:
+        total = totals.get(r[args.by], r)
+        print(
+            f"  {r[args.by]!s:<32} ${r['cost_usd']:>9.4f} | ${total['cost_usd']:>9.4f}"
+            f"  {r['attempts']} attempt(s)"
+            + (f"  [{r['cost_source']}]" if r["cost_source"] else "")
+        )
+    if report["budgets"]:
+        print("\nbudgets")
+        for b in report["budgets"]:
+            print(
+                f"  {b['budget']:<32} spent ${b['spent_usd']:.4f} of ${b['limit_usd']:.4f}"
+                f"  remaining ${b['remaining_usd']:.4f}  ({b['policy']})"
+            )
+    elif bundle is None:
+        print("\n(budgets unknown: the run's bundle file cannot be read now)")
+    return 0
+
+
+def _reset(store: RunStore, args: argparse.Namespace) -> int:
+    bundle_ids = (
+        [args.bundle_id]
+        if args.bundle_id
+        else [r[0] for r in store.conn.execute("SELECT DISTINCT bundle_id FROM runs")]
+    )
+    ledger = CostLedger(store)
+    for bundle_id in bundle_ids:
+        ledger.reset(bundle_id)
+        print(f"spend of {bundle_id} reset: budgets count from now on (history is kept)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "cost", help="spend against every budget (`uet cost reset` starts budgets afresh)"
+    )
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID|reset")
+    p.add_argument("--by", choices=("step", "workstream", "tool"), default="workstream")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--bundle-id", help="with reset: only this bundle's spend")
+    p.set_defaults(handler=_cmd_cost)

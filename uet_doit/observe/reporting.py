@@ -1,0 +1,256 @@
+"""doit reporters: plain one-line-per-event output, and JSON lines for machines.
+
+Both record what doit decides (up to date, failed, skipped) in the run store, so status,
+progress and reports see the same truth whichever reporter printed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from doit.exceptions import UnmetDependency
+
+from uet_doit.run.step_spec import StepNotStarted, StepPaused
+from uet_doit.state.store import RunStore
+
+
+def _step_of(task: Any) -> str | None:
+    """Step tasks are `<base>:<step_id>` with a uet meta; group tasks are not steps."""
+    meta = getattr(task, "meta", None) or {}
+    if "uet" not in meta:
+        return None
+    name: str = task.name
+    return name.split(":", 1)[1]
+
+
+class RecordingReporter:
+    """Base: keeps the run store in step with doit's decisions; prints nothing itself."""
+
+    desc = "uet: record doit decisions in the run store"
+
+    def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
+        self.outstream = outstream
+        self.options = options
+        self.run_id = os.environ.get("UET_RUN_ID", "")
+        self.store = RunStore(Path.cwd())
+        self.started: dict[str, float] = {}
+        self.counts: dict[str, int] = {
+            "succeeded": 0,
+            "failed": 0,
+            "up_to_date": 0,
+            "blocked": 0,
+            "paused": 0,
+            "not_started": 0,
+            "gates_failed": 0,
+        }
+        self.failures: list[tuple[str, str]] = []
+        self._up_to_date: list[tuple[str, str, str, str | None, str | None]] = []
+        self.gate_blocks: dict[str, str] = {}  # failed gate / held-back ws task -> gate label
+        self.errors: list[str] = []
+
+    def _meta(self, task: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = (getattr(task, "meta", None) or {}).get("uet", {})
+        return meta
+
+    def _set(self, task: Any, status: str, message: str | None = None) -> None:
+        step = _step_of(task)
+        if step and self.run_id:
+            meta = self._meta(task)
+            self.store.set_step_status(
+                self.run_id, step, status, message, meta.get("ws_id"), meta.get("tool")
+            )
+
+    # doit reporter interface ------------------------------------------------------------
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        self.tasks = tasks
+
+    def get_status(self, task: Any) -> None:
+        """doit asks before checking a task; nothing to record yet."""
+
+    def execute_task(self, task: Any) -> None:
+        self._flush()
+        if _step_of(task):
+            self.started[task.name] = time.monotonic()
+
+    def add_success(self, task: Any) -> None:
+        if _step_of(task):
+            self.counts["succeeded"] += 1
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        step = _step_of(task)
+        message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
+        if isinstance(fail, StepPaused | StepNotStarted):
+            self.counts["paused" if isinstance(fail, StepPaused) else "not_started"] += 1
+            return
+        gate = (getattr(task, "meta", None) or {}).get("uet_gate")
+        if isinstance(fail, UnmetDependency):
+            # doit's word for "a task it waits for failed": blocked, not failed
+            waits = [n.split(":", 1)[-1] for n in str(fail.message).split()]
+            if step:
+                self.counts["blocked"] += 1
+                gates = [self.gate_blocks[w] for w in waits if w in self.gate_blocks]
+                why = (
+                    f"blocked by gate {gates[0]}"
+                    if gates
+                    else (f"waits for failed: {' '.join(waits)}")
+                )
+                self._set(task, "blocked", why)
+            else:  # a workstream task held back by its failed gate
+                for w in waits:
+                    if w in self.gate_blocks:
+                        self.gate_blocks[task.name.split(":", 1)[-1]] = self.gate_blocks[w]
+            return
+        if gate is not None:
+            label = f"{gate['type']} of {gate['scope']}"
+            self.gate_blocks[task.name.split(":", 1)[-1]] = label
+            self.counts["gates_failed"] += 1
+            self.failures.append((f"gate {label}", message))
+        elif step:
+            self.counts["failed"] += 1
+            self.failures.append((step, message))
+        else:
+            self.errors.append(f"{task.name}: {message}")
+
+    def skip_uptodate(self, task: Any) -> None:
+        step = _step_of(task)
+        if step:
+            self.counts["up_to_date"] += 1
+            if self.run_id:
+                meta = self._meta(task)
+                self._up_to_date.append(
+                    (self.run_id, step, "up_to_date", meta.get("ws_id"), meta.get("tool"))
+                )
+                if len(self._up_to_date) >= 500:
+                    self._flush()
+
+    def _flush(self) -> None:
+        """Up-to-date steps are recorded in batches: a no-op re-run of 10k steps would
+        otherwise pay 10k commits."""
+        if self._up_to_date:
+            self.store.set_step_statuses(self._up_to_date)
+            self._up_to_date = []
+
+    def skip_ignore(self, task: Any) -> None:
+        self._set(task, "skipped", "ignored (doit ignore)")
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.errors.append(str(exception.get_msg() if hasattr(exception, "get_msg") else exception))
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Any) -> None:
+        """Bundles define no teardowns."""
+
+    def complete_run(self) -> None:
+        self._flush()
+
+
+class PlainReporter(RecordingReporter):
+    """One line per event, no escape codes: for logs, CI and pipes."""
+
+    desc = "uet: one line per step event"
+
+    def _line(self, text: str) -> None:
+        self.outstream.write(text + "\n")
+        self.outstream.flush()
+
+    def execute_task(self, task: Any) -> None:
+        super().execute_task(task)
+        if _step_of(task):
+            self._line(f"start  {task.name} [{self._meta(task).get('tool', '')}]")
+
+    def add_success(self, task: Any) -> None:
+        super().add_success(task)
+        if _step_of(task):
+            took = time.monotonic() - self.started.get(task.name, time.monotonic())
+            self._line(f"done   {task.name} ({took:.1f}s)")
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        super().add_failure(task, fail)
+        if isinstance(fail, StepPaused):
+            self._line(f"PAUSED {task.name}: {fail.message.split(' paused: ', 1)[-1]}")
+            return
+        if isinstance(fail, StepNotStarted):
+            self._line(f"not started {task.name}: an earlier step failed (-c keeps going)")
+            return
+        if isinstance(fail, UnmetDependency):
+            if _step_of(task):
+                self._line(f"blocked {task.name}: waits for a failed step or gate")
+            return
+        first = self.failures[-1][1] if _step_of(task) and self.failures else str(fail)
+        first_line = first.splitlines()[0] if first else ""
+        self._line(f"FAILED {task.name}: {first_line}")
+
+    def skip_uptodate(self, task: Any) -> None:
+        super().skip_uptodate(task)
+        if _step_of(task) and self.options.get("verbosity", 1) >= 2:
+            self._line(f"skip   {task.name} (up to date)")
+
+    def complete_run(self) -> None:
+        super().complete_run()
+        c = self.counts
+        for step, message in self.failures:
+            self.outstream.write(f"\n--- {step} ---\n{message}\n")
+        for error in self.errors:
+            self.outstream.write(f"\nERROR: {error}\n")
+        blocked = "".join(
+            f", {c[k]} {k.replace('_', ' ')}"
+            for k in ("blocked", "paused", "not_started", "gates_failed")
+            if c[k]
+        )
+        self._line(
+            f"{c['succeeded']} ran, {c['up_to_date']} up to date, {c['failed']} failed{blocked}"
+        )
+
+
+class JsonLinesReporter(RecordingReporter):
+    """`--reporter json`: one JSON object per event on stdout."""
+
+    desc = "uet: JSON lines, one per event"
+
+    def _emit(self, event: str, task: Any = None, **data: Any) -> None:
+        record: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "event": event,
+            "run_id": self.run_id,
+        }
+        if task is not None:
+            record["task"] = task.name
+            step = _step_of(task)
+            if step:
+                record["step_id"] = step
+                record.update({k: v for k, v in self._meta(task).items() if v})
+        record.update(data)
+        self.outstream.write(json.dumps(record) + "\n")
+        self.outstream.flush()
+
+    def execute_task(self, task: Any) -> None:
+        super().execute_task(task)
+        if _step_of(task):
+            self._emit("start", task)
+
+    def add_success(self, task: Any) -> None:
+        super().add_success(task)
+        if _step_of(task):
+            took = time.monotonic() - self.started.get(task.name, time.monotonic())
+            self._emit("success", task, seconds=round(took, 3))
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        super().add_failure(task, fail)
+        self._emit(
+            "failure", task, message=str(fail.get_msg() if hasattr(fail, "get_msg") else fail)
+        )
+
+    def skip_uptodate(self, task: Any) -> None:
+        super().skip_uptodate(task)
+        if _step_of(task):
+            self._emit("up_to_date", task)
+
+    def complete_run(self) -> None:
+        super().complete_run()
+        self._emit("complete", None, **self.counts, errors=self.errors)

@@ -1,0 +1,1 @@
+"""Things that write bundles: markdown plan conversion, legacy import, bootstrap."""

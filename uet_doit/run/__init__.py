@@ -1,0 +1,1 @@
+"""Running a bundle: doit compiler and bridge, step action, budgets, breakers, gates, slots."""

@@ -1,0 +1,299 @@
+"""Bundle -> doit task dicts. Pure: no files are read, no process started.
+
+Layout under the group task `<bundle_id with - as _>`:
+- `<base>:<step_id>`: one task per step; file_dep = its input files plus the outputs of the
+  steps it depends on (so a changed output re-runs its dependents), targets = create_files,
+  task_dep = step and workstream depends_on, uptodate = config_changed(step definition);
+- `<base>:<ws_id>`: a group task per workstream, done when all its steps are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from doit.tools import config_changed
+
+from uet_doit.bundle.graph import normalise_path
+from uet_doit.bundle.model import (
+    Bundle,
+    Step,
+    TestGate,
+    Workstream,
+    effective_breaker,
+    effective_resilience,
+    effective_timeout,
+    effective_tool,
+)
+from uet_doit.run.budget import budgets_for
+from uet_doit.run.gates import GateAction, gate_spec, gate_task_name
+from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
+from uet_doit.run.step_runner import StepAction
+from uet_doit.run.step_spec import StepSpec, ValidationSpec
+
+
+class DefinitionUnchanged(config_changed):  # type: ignore[misc]
+    """doit's config_changed, with its call signature given up front: doit inspects every
+    uptodate callable of every task on every run (a tenth of a no-op run at 10k steps)."""
+
+    __signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("task", "values")]
+    )
+
+
+def step_definition(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:
+    """What decides a step's result; editing any of it re-runs the step. Names, budgets,
+    retry and timeout settings are left out: changing them never re-runs finished work."""
+    validation = step.validation
+    tool = effective_tool(bundle, ws, step)
+    return {
+        "tool": tool,
+        # a shell command never sees the instruction (which may default to the step's name)
+        "instruction": None if tool == "shell" else step.instruction,
+        "files": sorted(step.context.files),
+        "create_files": sorted(step.context.create_files),
+        "command": step.context.command,
+        "callable": step.context.callable,
+        "params": step.context.params,
+        "validation": None
+        if validation is None
+        else {
+            "command": validation.test_command,
+            "expected_exit_code": validation.expected_exit_code,
+        },
+        "model": step.model,
+        "tool_options": step.tool_options,
+        "env": step.env,
+    }
+
+
+def signature(definition: dict[str, Any]) -> str:
+    text = json.dumps(definition, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+Policies = tuple[RetryPolicy, BreakerPolicy]
+
+
+def _policies(bundle: Bundle, ws: Workstream, step: Step, memo: dict[str, Policies]) -> Policies:
+    """Retry and breaker policies; shared by every step of a workstream without its own
+    `resilience` (built once, not ten thousand times)."""
+    if step.resilience is None and ws.ws_id in memo:
+        return memo[ws.ws_id]
+    res = effective_resilience(bundle, ws, step)
+    breaker = effective_breaker(bundle, ws)
+    policies = (
+        RetryPolicy(
+            max_retries=res.max_retries or 0,
+            backoff_strategy=res.backoff_strategy or "exponential",
+            initial_delay=res.initial_delay if res.initial_delay is not None else 1.0,
+            max_delay=res.max_delay if res.max_delay is not None else 60.0,
+            jitter=res.jitter or 0.0,
+            retry_on=frozenset(res.retry_on or ()),
+        ),
+        BreakerPolicy(breaker.failure_threshold, breaker.timeout_seconds, breaker.half_open_after),
+    )
+    if step.resilience is None:
+        memo[ws.ws_id] = policies
+    return policies
+
+
+def build_spec(
+    bundle: Bundle, ws: Workstream, step: Step, root: Path, memo: dict[str, Policies] | None = None
+) -> tuple[StepSpec, dict[str, Any]]:
+    definition = step_definition(bundle, ws, step)
+    retry, breaker_policy = _policies(bundle, ws, step, {} if memo is None else memo)
+    validation = None
+    if step.validation is not None:
+        cmd = step.validation.test_command
+        validation = ValidationSpec(
+            command=cmd if isinstance(cmd, str) else tuple(cmd),
+            expected_exit_code=step.validation.expected_exit_code,
+            timeout=step.validation.timeout or 600.0,
+        )
+    spec = StepSpec(
+        bundle_id=bundle.bundle_id,
+        ws_id=ws.ws_id,
+        step_id=step.step_id,
+        title=step.title,
+        tool=definition["tool"],
+        instruction=step.instruction,
+        files=tuple(step.context.files),
+        create_files=tuple(step.context.create_files),
+        project_root=str(root),
+        signature=signature(definition),
+        timeout=effective_timeout(bundle, ws, step),
+        task_kind=step.task_kind or ws.kind,
+        budgets=budgets_for(bundle, ws, step),
+        estimated_cost_usd=step.estimated_cost_usd,
+        retry=retry,
+        breaker=breaker_policy,
+        breaker_explicit=(ws.circuit_breaker or bundle.circuit_breaker) is not None,
+        validation=validation,
+        context={
+            "command": step.context.command,
+            "callable": step.context.callable,
+            "params": step.context.params,
+        },
+        env=dict(step.env),
+        model=step.model,
+        tool_options=dict(step.tool_options),
+        max_fix_attempts=step.max_fix_attempts,
+    )
+    return spec, definition
+
+
+def _is_dir_spelling(path: str) -> bool:
+    return path.endswith("/")
+
+
+def _shared_inputs_owned_later(bundle: Bundle) -> dict[str, set[str]]:
+    """step_id -> input files a later step (one that waits for it) also lists. Tools edit
+    their input files; tracking such a file on the earlier step would re-run it after
+    every run of the later one, so only the last step in line tracks it."""
+    from uet_doit.bundle.graph import build_graph, dependents_of
+
+    readers: dict[str, list[str]] = {}
+    for _, step in bundle.steps():
+        for path in step.context.files:
+            readers.setdefault(normalise_path(path), []).append(step.step_id)
+    shared = {p: ids for p, ids in readers.items() if len(ids) > 1}
+    if not shared:
+        return {}
+    graph = build_graph(bundle)
+    later: dict[str, set[str]] = {}
+    cache: dict[str, set[str]] = {}
+    for path, ids in shared.items():
+        for step_id in ids:
+            if step_id not in cache:
+                cache[step_id] = dependents_of(graph, {step_id})
+            if any(other != step_id and other in cache[step_id] for other in ids):
+                later.setdefault(step_id, set()).add(path)
+    return later
+
+
+def compile_tasks(
+    bundle: Bundle,
+    root: Path,
+    skip: frozenset[str] = frozenset(),
+    is_dir: Callable[[str], bool] = _is_dir_spelling,
+    with_actions: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
+
+    Steps in `skip` (skipped workstreams and their dependents) are left out entirely, so a
+    later run without the skip still sees them as never run. Folders named as inputs are
+    passed to the tool but not tracked (doit tracks files); `is_dir` tells them apart.
+    Without actions (for `uet list`), only what doit needs to judge up-to-dateness is built.
+    """
+    base = bundle.task_basename
+    outputs: dict[str, list[str]] = {
+        s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
+    }
+    owned_later = _shared_inputs_owned_later(bundle)
+    memo: dict[str, Policies] = {}
+    ws_ids = {ws.ws_id for ws in bundle.workstreams}
+    yield {
+        "basename": base,
+        "name": None,
+        "doc": bundle.bundle_name or bundle.description or bundle.bundle_id,
+    }
+    kept_ws: list[str] = []
+    all_outputs: list[str] = []
+    for ws in bundle.workstreams:
+        kept = [s for s in ws.steps if s.step_id not in skip]
+        if not kept:
+            continue
+        kept_ws.append(ws.ws_id)
+        ws_files: list[str] = []
+        for step in kept:
+            if with_actions:
+                spec, definition = build_spec(bundle, ws, step, root, memo)
+                actions: list[Any] = [StepAction(spec)]
+                tool, signature_text = spec.tool, spec.signature
+            else:
+                definition = step_definition(bundle, ws, step)
+                actions, tool = [], definition["tool"]
+                signature_text = signature(definition)
+            targets = [normalise_path(p) for p in step.context.create_files]
+            target_set = set(targets)
+            untracked = owned_later.get(step.step_id, set())
+            file_dep = [
+                p
+                for p in dict.fromkeys(normalise_path(f) for f in step.context.files)
+                if p not in target_set
+                and p not in untracked
+                and not is_dir(p)
+                and not _is_dir_spelling(p)
+            ]
+            ws_files.extend([*file_dep, *targets])
+            task_dep: list[str] = []
+            for dep in step.depends_on:
+                task_dep.append(f"{base}:{dep}")
+                file_dep.extend(p for p in outputs.get(dep, ()) if p not in file_dep)
+            task_dep.extend(
+                f"{base}:{dep}" for dep in ws.depends_on if dep in ws_ids and dep not in skip
+            )
+            yield {
+                "basename": base,
+                "name": step.step_id,
+                "doc": step.title,
+                "actions": actions,
+                "file_dep": file_dep,
+                "targets": targets,
+                "task_dep": task_dep,
+                # the signature (a hash of the definition) is what doit stores: one encoding
+                "uptodate": [DefinitionUnchanged(signature_text)],
+                "meta": {"uet": {"ws_id": ws.ws_id, "tool": tool}},
+                "verbosity": 1,
+            }
+        ws_files = list(dict.fromkeys(ws_files))
+        all_outputs.extend(ws_files)
+        step_tasks = [f"{base}:{s.step_id}" for s in kept]
+        gate_tasks = list(_gate_tasks(bundle, ws.ws_id, ws.test_gates, root, step_tasks, ws_files))
+        # names first: doit rewrites a yielded dict's name to `base:name` as it loads it
+        gate_names = [f"{base}:{g['name']}" for g in gate_tasks]
+        yield from gate_tasks
+        yield {
+            "basename": base,
+            "name": ws.ws_id,
+            "doc": f"workstream: {ws.title}",
+            "actions": None,
+            "task_dep": step_tasks + gate_names,
+        }
+    yield from _gate_tasks(
+        bundle,
+        "bundle",
+        bundle.test_gates,
+        root,
+        [f"{base}:{w}" for w in kept_ws],
+        list(dict.fromkeys(all_outputs)),
+    )
+
+
+def _gate_tasks(
+    bundle: Bundle,
+    scope: str,
+    gates: list[TestGate],
+    root: Path,
+    after: list[str],
+    files: list[str],
+) -> Iterator[dict[str, Any]]:
+    """A gate is its own task after its scope's steps, re-run when their files change."""
+    for index, gate in enumerate(gates):
+        spec = gate_spec(bundle, scope, index, gate, root)
+        yield {
+            "basename": bundle.task_basename,
+            "name": gate_task_name(scope, index, gate),
+            "doc": f"{gate.type} gate: {gate.command}",
+            "actions": [GateAction(spec)],
+            "file_dep": files,
+            "task_dep": after,
+            "uptodate": [DefinitionUnchanged(gate.model_dump(mode="json"))],
+            "meta": {"uet_gate": {"scope": scope, "type": gate.type, "blocking": gate.blocking}},
+            "verbosity": 1,
+        }

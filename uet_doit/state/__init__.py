@@ -1,0 +1,1 @@
+"""The run store: schema, migrations and every SQL statement, behind typed methods."""

@@ -1,0 +1,1 @@
+"""How one attempt runs a tool: adapters, routing, prices, redaction, processes, failure classes."""

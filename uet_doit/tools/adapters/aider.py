@@ -1,0 +1,203 @@
+"""`aider`: headless aider-chat, judged by its output because it exits 0 after API errors.
+
+Facts this builds on (aider 0.86, see ai-tools.md): every API failure exits 0 and is only
+visible as `litellm.XxxError` plus a one-line description; aider retries rate limits and
+server errors itself (`Retrying in N seconds...`), so only an error that is not followed by
+a retry or a later model call is the outcome; files named on the command line are created
+empty before the model is called; a Traceback on stderr at exit is harmless.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from uet_doit.tools.adapters.agent import (
+    AgentAdapter,
+    agent_prompt,
+    check_outputs,
+    child_env,
+    extra_args,
+    model_name,
+    read_stdout,
+    tail,
+    written_outputs,
+)
+from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
+from uet_doit.tools.failures import FailureClass, retry_after_seconds
+from uet_doit.tools.process import ProcessResult
+
+_NUM = r"[\d.,]+k?"
+_TOKENS = re.compile(
+    rf"^Tokens: (?P<sent>{_NUM}) sent(?:, (?P<write>{_NUM}) cache write)?"
+    rf"(?:, (?P<hit>{_NUM}) cache hit)?, (?P<recv>{_NUM}) received\."
+    r"(?: Cost: \$(?P<msg>[\d.,]+) message, \$(?P<session>[\d.,]+) session\.)?",
+)
+_RETRYING = re.compile(r"^Retrying in [\d.]+ seconds")
+_APPLIED = re.compile(r"^Applied edit to (.+?)\s*$")
+_MODEL = re.compile(r"^Model: (\S+)")
+_BAD_OPTION = re.compile(r"^aider: error: .*$", re.M)
+
+# Checked per line, in order: a context-window error is wrapped in a BadRequestError.
+_API_ERRORS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
+    (
+        FailureClass.PERMANENT,
+        re.compile(r"^litellm\.AuthenticationError\b|not able to authenticate you"),
+    ),
+    (FailureClass.CONTEXT_WINDOW, re.compile(r"^litellm\.ContextWindowExceededError\b")),
+    (FailureClass.RATE_LIMIT, re.compile(r"^litellm\.RateLimitError\b|has rate limited you")),
+    (
+        FailureClass.TRANSIENT,
+        re.compile(
+            r"^litellm\.(InternalServerError|APIConnectionError|ServiceUnavailableError|"
+            r"Timeout|APIError)\b|servers are down or overloaded"
+        ),
+    ),
+    (
+        FailureClass.PERMANENT,
+        re.compile(r"^litellm\.(NotFoundError|BadRequestError|PermissionDeniedError)\b"),
+    ),
+)
+
+
+def parse_token_count(text: str) -> int:
+    """aider's token figures: `950`, `2.3k`, `12k`, `1500k`."""
+    text = text.replace(",", "")
+    if text.endswith("k"):
+        return round(float(text[:-1]) * 1000)
+    return int(float(text))
+
+
+@dataclass
+class AiderReport:
+    """What aider's stdout says happened."""
+
+    calls: int = 0
+    priced_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    model: str | None = None
+    edited: list[str] = field(default_factory=list)
+    error_class: FailureClass | None = None
+    error_lines: list[str] = field(default_factory=list)
+
+
+def read_report(stdout: str) -> AiderReport:
+    """Sum every cost line; keep the last API error that no retry or later call superseded."""
+    report = AiderReport()
+    for raw in stdout.splitlines():
+        line = raw.strip()
+        if match := _TOKENS.match(line):
+            report.calls += 1
+            report.tokens_in += parse_token_count(match["sent"])
+            report.tokens_out += parse_token_count(match["recv"])
+            if match["msg"] is not None:
+                report.priced_calls += 1
+                report.cost_usd += float(match["msg"].replace(",", ""))
+            report.error_class, report.error_lines = None, []
+        elif _RETRYING.match(line):
+            report.error_class, report.error_lines = None, []
+        elif match := _APPLIED.match(line):
+            report.edited.append(match[1])
+        elif (match := _MODEL.match(line)) and report.model is None:
+            report.model = match[1]
+        else:
+            for cls, pattern in _API_ERRORS:
+                if pattern.search(line):
+                    report.error_class = report.error_class or cls
+                    report.error_lines.append(line)
+                    break
+    return report
+
+
+class AiderAdapter(AgentAdapter):
+    name = "aider"
+    executable = "aider"
+    install_hint = "pipx install aider-chat"
+
+    def build(self, request: StepRequest) -> Invocation:
+        message_file = request.stdout_path.with_suffix(".message.txt")
+        message_file.parent.mkdir(parents=True, exist_ok=True)
+        message_file.write_text(agent_prompt(request), encoding="utf-8")
+        opts = request.options
+        argv = ["aider", "--yes-always"]
+        if not (opts.get("auto_commits") or opts.get("git")):
+            argv.append("--no-git")
+        argv += [
+            "--no-pretty",
+            "--no-stream",
+            "--no-check-update",
+            "--no-analytics",
+            "--no-show-release-notes",
+        ]
+        if model := model_name(request):
+            argv += ["--model", model]
+        if edit_format := opts.get("edit_format"):
+            argv += ["--edit-format", str(edit_format)]
+        argv += extra_args(request)
+        argv += ["--message-file", str(message_file)]
+        argv += list(dict.fromkeys([*request.files, *request.create_files]))
+        return Invocation(
+            argv=argv,
+            env=child_env(request, {"COLUMNS": "200"}),
+            cwd=request.project_root,
+        )
+
+    def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:
+        report = read_report(read_stdout(request, proc))
+        if proc.exit_code == 2 and not proc.timed_out:
+            found = _BAD_OPTION.search(proc.stderr)
+            result = ToolResult(
+                success=False,
+                exit_code=2,
+                message=f"aider rejected its options: {found[0] if found else 'exit code 2'}",
+                failure_class=FailureClass.PERMANENT,
+                output_tail=tail(proc),
+            )
+        elif proc.exit_code != 0 or proc.timed_out:
+            result = failed_process(proc)
+        elif report.error_class is not None:
+            result = ToolResult(
+                success=False,
+                exit_code=0,
+                message="aider: " + " ".join(report.error_lines[-2:])[:500],
+                failure_class=report.error_class,
+                retry_after_s=retry_after_seconds("\n".join(report.error_lines)),
+                output_tail=tail(proc),
+            )
+        else:
+            result = ToolResult(
+                success=True,
+                exit_code=0,
+                message=f"aider: {report.calls} model call(s)",
+                output_tail=tail(proc),
+            )
+        self._add_usage(request, report, result)
+        return check_outputs(request, result, "aider")
+
+    def _add_usage(self, request: StepRequest, report: AiderReport, result: ToolResult) -> None:
+        result.model = report.model or model_name(request)
+        result.files_changed = tuple(
+            dict.fromkeys([*self._requested(request, report.edited), *written_outputs(request)])
+        )
+        if not report.calls:
+            return
+        result.tokens_in, result.tokens_out = report.tokens_in, report.tokens_out
+        if report.priced_calls:
+            result.cost_usd, result.cost_source = report.cost_usd, "reported"
+            return
+        estimate = self.prices.estimate(result.model, report.tokens_in, report.tokens_out)
+        if estimate.cost_usd is not None:
+            result.cost_usd, result.cost_source = estimate.cost_usd, "price_table"
+        result.message = f"{result.message}; {estimate.note}"
+
+    @staticmethod
+    def _requested(request: StepRequest, edited: list[str]) -> list[str]:
+        """aider names files relative to its own root: map them back to the step's paths."""
+        requested = [*request.files, *request.create_files]
+        names = []
+        for name in edited:
+            match = next((r for r in requested if r == name or r.endswith("/" + name)), name)
+            names.append(match)
+        return names

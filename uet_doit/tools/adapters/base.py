@@ -1,0 +1,133 @@
+"""The adapter protocol: a step request in, a ToolResult out, via the one process module."""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
+from uet_doit.tools.process import ProcessResult, run_process
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """Everything a tool needs to run one attempt of one step."""
+
+    step_id: str
+    ws_id: str
+    tool: str
+    instruction: str
+    files: tuple[str, ...]
+    create_files: tuple[str, ...]
+    project_root: Path
+    env: Mapping[str, str]  # the child's whole environment (os.environ + step env + UET_*)
+    timeout: float
+    result_file: Path  # $UET_RESULT_FILE: a tool may write {"cost_usd", "tokens_in", ...}
+    stdout_path: Path
+    stderr_path: Path
+    attempt: int = 1
+    model: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # step tool_options over router
+    context: Mapping[str, Any] = field(default_factory=dict)  # command, callable, params
+    exit_file: Path | None = None  # where the tool's exit code is recorded (see process.py)
+    on_start: Callable[[int], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: list[str]
+    env: Mapping[str, str]
+    cwd: Path
+    stdin_data: bytes | None = None
+
+
+@dataclass
+class ToolResult:
+    """What one attempt did, in the terms retry, breakers and the cost ledger need."""
+
+    success: bool
+    exit_code: int | None = None
+    message: str = ""
+    failure_class: FailureClass | None = None
+    cost_usd: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    model: str | None = None
+    cost_source: str = "none"  # reported | price_table | result_file | none
+    files_changed: tuple[str, ...] = ()
+    retry_after_s: float | None = None
+    output_tail: str = ""
+
+
+def failed_process(proc: ProcessResult, message: str | None = None) -> ToolResult:
+    """A generic failure built from a finished process: classified from its output."""
+    text = proc.output
+    cls = classify(proc.exit_code, text, timed_out=proc.timed_out)
+    if message is None:
+        if proc.timed_out:
+            message = f"timed out after {proc.duration_s:.0f}s"
+        else:
+            last = [ln for ln in text.strip().splitlines() if ln.strip()]
+            message = f"exit code {proc.exit_code}" + (f": {last[-1].strip()}" if last else "")
+    return ToolResult(
+        success=False,
+        exit_code=proc.exit_code,
+        message=message,
+        failure_class=cls,
+        retry_after_s=retry_after_seconds(text),
+        output_tail=text[-4000:],
+    )
+
+
+class ToolAdapter(ABC):
+    """One tool. Subclasses say how to call it (`build`) and how to read it (`parse`)."""
+
+    name: ClassVar[str] = ""
+    executable: ClassVar[str | None] = None
+    install_hint: ClassVar[str] = ""
+
+    def available(self) -> bool:
+        return self.executable is None or shutil.which(self.executable) is not None
+
+    def missing_result(self) -> ToolResult:
+        hint = f"; install with: {self.install_hint}" if self.install_hint else ""
+        return ToolResult(
+            success=False,
+            message=f"{self.executable} not found on PATH{hint}",
+            failure_class=FailureClass.PERMANENT,
+        )
+
+    def execute(self, request: StepRequest) -> ToolResult:
+        if (
+            self.executable is not None
+            and shutil.which(self.executable, path=request.env.get("PATH")) is None
+        ):
+            return self.missing_result()
+        invocation = self.build(request)
+        try:
+            proc = run_process(
+                invocation.argv,
+                cwd=invocation.cwd,
+                env=invocation.env,
+                timeout=request.timeout,
+                stdout_path=request.stdout_path,
+                stderr_path=request.stderr_path,
+                stdin_data=invocation.stdin_data,
+                exit_file=request.exit_file,
+                on_start=request.on_start,
+            )
+        except FileNotFoundError:
+            return self.missing_result()
+        return self.parse(request, proc)
+
+    @abstractmethod
+    def build(self, request: StepRequest) -> Invocation:
+        """The argv, environment and working directory for this attempt."""
+
+    @abstractmethod
+    def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:
+        """Read the tool's exit code and output; never trust the exit code alone."""

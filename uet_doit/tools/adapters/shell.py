@@ -1,0 +1,35 @@
+"""`shell`: run `context.command` (a list runs as argv, a string via `sh -c`)."""
+
+from __future__ import annotations
+
+from uet_doit.tools.adapters.base import (
+    Invocation,
+    StepRequest,
+    ToolAdapter,
+    ToolResult,
+    failed_process,
+)
+from uet_doit.tools.process import ProcessResult
+
+
+def command_argv(command: str | list[str]) -> list[str]:
+    """Bundle commands: a list is argv as is, a string is a shell line (trusted, like make)."""
+    if isinstance(command, str):
+        return ["sh", "-c", command]
+    return list(command)
+
+
+class ShellAdapter(ToolAdapter):
+    name = "shell"
+
+    def build(self, request: StepRequest) -> Invocation:
+        command = request.context.get("command")
+        if not command:
+            msg = f"step {request.step_id}: the shell tool needs `context.command`"
+            raise ValueError(msg)
+        return Invocation(argv=command_argv(command), env=request.env, cwd=request.project_root)
+
+    def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:
+        if proc.exit_code == 0 and not proc.timed_out:
+            return ToolResult(success=True, exit_code=0, output_tail=proc.output[-4000:])
+        return failed_process(proc)
