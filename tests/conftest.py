@@ -14,8 +14,4 @@ from support import Project
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("UET_RUN_ID", raising=False)
-    from uet_doit.run import step_runner
-
-    step_runner._ADAPTERS.clear()
     yield Project(tmp_path)
-    step_runner._ADAPTERS.clear()

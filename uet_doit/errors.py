@@ -81,9 +81,3 @@ class StateError(UetError):
     """The run store (.uet/) cannot be used: corrupt, too new, not writable, or locked."""
 
     exit_code = EXIT_ERROR
-
-
-class ToolNotFound(UetError):
-    """An AI tool's executable is not on PATH."""
-
-    exit_code = EXIT_FAILED

@@ -13,6 +13,7 @@ import pytest
 
 from uet_doit.errors import UsageError
 from uet_doit.observe.monitor import RunMonitor, watch_status
+from uet_doit.state.records import RunState, StepState
 from uet_doit.state.store import RunStore
 
 from support import REPO, Project, shell_step
@@ -119,10 +120,16 @@ def test_watch_status_prints_the_tree_when_not_a_terminal(
     monkeypatch.delenv("CI", raising=False)
     store = RunStore(tmp_path)
     store.start_run("r-1", "b")
-    store.plan_steps("r-1", [("one", "W", "shell", "pending"), ("two", "W", "shell", "pending")])
-    store.set_step_status("r-1", "one", "succeeded")
-    store.set_step_status("r-1", "two", "failed", "timeout: too slow")
-    store.end_run("r-1", "failed", "a step failed")
+    store.plan_steps(
+        "r-1",
+        [
+            ("one", "W", "shell", StepState.PENDING, "s1"),
+            ("two", "W", "shell", StepState.PENDING, "s2"),
+        ],
+    )
+    store.set_step_state("r-1", "one", StepState.SUCCEEDED)
+    store.set_step_state("r-1", "two", StepState.FAILED, "timeout: too slow")
+    store.end_run("r-1", RunState.FAILED, "a step failed")
     out = io.StringIO()
     final = watch_status("r-1", 0.01, out, tmp_path)
     assert final.status == "failed"

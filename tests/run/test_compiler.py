@@ -6,7 +6,11 @@ from pathlib import Path
 import cloudpickle
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.run.compiler import compile_tasks
+from uet_doit.run.action import RunActions
+from uet_doit.run.compiler import NoActions, compile_tasks
+from uet_doit.run.context import RunContext
+
+CTX = RunContext.create("phase-k-plus-1", "phase-k-plus", Path("/proj"))
 
 BUNDLE = Bundle.model_validate(
     {
@@ -43,7 +47,7 @@ BUNDLE = Bundle.model_validate(
 
 def tasks(bundle: Bundle = BUNDLE, **kw: object) -> dict[str, dict[str, object]]:
     out = {}
-    for t in compile_tasks(bundle, Path("/proj"), **kw):  # type: ignore[arg-type]
+    for t in compile_tasks(bundle, Path("/proj"), RunActions(CTX), **kw):  # type: ignore[arg-type]
         out[t["name"] or "<group>"] = t
     return out
 
@@ -74,7 +78,12 @@ def test_actions_pickle_for_process_workers() -> None:
     action = tasks()["a1"]["actions"][0]  # type: ignore[index]
     for dumps in (pickle.dumps, cloudpickle.dumps):
         clone = pickle.loads(dumps(action))
-        assert clone.spec == action.spec
+        assert clone.spec == action.spec and clone.ctx == action.ctx
+
+
+def test_listing_builds_no_actions() -> None:
+    listed = {t["name"]: t for t in compile_tasks(BUNDLE, Path("/proj"), NoActions())}
+    assert listed["a1"]["actions"] == [] and listed["a1"]["file_dep"] == ["in.md"]
 
 
 def test_skipped_steps_are_left_out() -> None:

@@ -122,10 +122,11 @@ def test_gates_are_doit_tasks(project: Project) -> None:
     listed = project.uet("list", "bundle.yaml", "--json").out
     assert "gate" not in listed  # uet list shows steps
     from uet_doit.bundle.loader import load_bundle
-    from uet_doit.run.compiler import compile_tasks
+    from uet_doit.run.compiler import NoActions, compile_tasks
 
     names = [
-        t["name"] for t in compile_tasks(load_bundle(project.root / "bundle.yaml"), project.root)
+        t["name"]
+        for t in compile_tasks(load_bundle(project.root / "bundle.yaml"), project.root, NoActions())
     ]
     assert "WS-DOCS.gate-2-docs" in names and "WS-DOCS.gate-1-lint" in names
 

@@ -177,7 +177,8 @@ def test_corrupt_state_db_is_explained_not_reset(project: Project) -> None:
     db.write_bytes(b"this is not sqlite" * 100)
     result = project.uet("run", "bundle.yaml")
     assert result.code == 2
-    assert "is not a uet state database" in result.err and "mv " in result.err
+    assert "cannot be used: it is not a SQLite database" in result.err
+    assert "uet doctor" in result.err
     assert "Traceback" not in result.err
     assert db.read_bytes().startswith(b"this is not sqlite")
 

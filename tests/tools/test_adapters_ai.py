@@ -220,7 +220,7 @@ def test_crash_is_a_failure(tool: str, tmp_path: Path, env: dict[str, str]) -> N
 def test_missing_executable_names_the_install_command(tool: str, tmp_path: Path) -> None:
     adapter = ADAPTERS[tool]()
     result = adapter.execute(make_request(tool, tmp_path, {"PATH": str(tmp_path)}))
-    assert not result.success and result.failure_class is FailureClass.PERMANENT
+    assert not result.success and result.failure_class is FailureClass.NOT_INSTALLED
     assert result.message == f"{tool} not found on PATH; install with: {adapter.install_hint}"
 
 

@@ -240,7 +240,8 @@ def test_missing_tool_fails_with_its_install_hint(
     hint = INSTALL_HINTS[tool]
     assert f"{tool} not found on PATH; install with: {hint}" in result.out + result.err
     [step] = project.status()["steps"]
-    assert (step["attempts"], step["failure_class"]) == (1, "permanent")
+    # a set-up problem, not the tool's failure: never retried, never counted by its breaker
+    assert (step["attempts"], step["failure_class"]) == (1, "not_installed")
     assert hint in step["last_error"]
     assert fakes.calls() == []
 

@@ -53,27 +53,16 @@ def budget_rows(store: RunStore, bundle: Bundle) -> list[dict[str, Any]]:
 def spend_rows(
     store: RunStore, run_id: str | None, bundle_id: str, by: str
 ) -> list[dict[str, Any]]:
-    column = {"step": "step_id", "workstream": "ws_id", "tool": "tool"}[by]
-    sql = (
-        f"SELECT {column} AS key, count(*) AS attempts, coalesce(sum(cost_usd), 0) AS cost, "
-        "coalesce(sum(tokens_in), 0) AS tin, coalesce(sum(tokens_out), 0) AS tout, "
-        "group_concat(DISTINCT cost_source) AS sources FROM attempts WHERE bundle_id=?"
-    )
-    args: list[Any] = [bundle_id]
-    if run_id:
-        sql += " AND run_id=?"
-        args.append(run_id)
-    sql += f" GROUP BY {column} ORDER BY min(id)"
     return [
         {
-            by: r["key"],
-            "attempts": r["attempts"],
-            "cost_usd": round(r["cost"], 6),
-            "tokens_in": r["tin"],
-            "tokens_out": r["tout"],
-            "cost_source": r["sources"] or "",
+            by: r.key,
+            "attempts": r.attempts,
+            "cost_usd": round(r.cost_usd, 6),
+            "tokens_in": r.tokens_in,
+            "tokens_out": r.tokens_out,
+            "cost_source": r.sources,
         }
-        for r in store.conn.execute(sql, args)
+        for r in store.ledger.spend_by(bundle_id, by, run_id)
     ]
 
 
@@ -126,11 +115,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
 
 
 def _reset(store: RunStore, args: argparse.Namespace) -> int:
-    bundle_ids = (
-        [args.bundle_id]
-        if args.bundle_id
-        else [r[0] for r in store.conn.execute("SELECT DISTINCT bundle_id FROM runs")]
-    )
+    bundle_ids = [args.bundle_id] if args.bundle_id else store.bundle_ids()
     ledger = CostLedger(store)
     for bundle_id in bundle_ids:
         ledger.reset(bundle_id)

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from uet_doit.errors import UsageError
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
-from uet_doit.state.store import FINISHED_STEP_STATES, RunStore
+from uet_doit.state.records import FINISHED_STEP_STATES
+from uet_doit.state.store import RunStore
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle

@@ -8,9 +8,11 @@ costs, the ETA. rich redraws a few times per second; the run never waits for the
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from uet_doit.observe.monitor import (
@@ -22,11 +24,12 @@ from uet_doit.observe.monitor import (
 from uet_doit.observe.reporting import (
     JsonLinesReporter,
     PlainReporter,
-    RecordingReporter,
+    ReporterBase,
     _step_of,
 )
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
-from uet_doit.state.store import FINISHED_STEP_STATES
+from uet_doit.state.records import FINISHED_STEP_STATES, RunState, StepState
+from uet_doit.state.store import RunStore
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -35,11 +38,11 @@ if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
 
 #: how far a state has got; the store and doit's events are merged by taking the furthest
-_RANK = {"pending": 0, "running": 1, "retrying": 1}
+_RANK = {StepState.PENDING: 0, StepState.RUNNING: 1, StepState.RETRYING: 1}
 _TERMINAL_RANK = 2
 
 
-def _rank(state: str) -> int:
+def _rank(state: StepState) -> int:
     return _RANK.get(state, _TERMINAL_RANK)
 
 
@@ -53,10 +56,11 @@ class LiveReporter(PlainReporter):
 
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
+        self.store = RunStore(Path.cwd())
         self.live_mode = is_interactive(outstream)
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self._events: dict[str, tuple[str, float]] = {}  # step -> (state, wall clock)
+        self._events: dict[str, tuple[StepState, float]] = {}  # step -> (state, wall clock)
         self._planned: dict[str, tuple[str | None, str | None]] = {}  # step -> (ws, tool)
         self._snapshot: RunStatus | None = None
         self._snapshot_at = 0.0
@@ -82,18 +86,18 @@ class LiveReporter(PlainReporter):
         if not self.live_mode:
             super().execute_task(task)
             return
-        RecordingReporter.execute_task(self, task)
+        ReporterBase.execute_task(self, task)
         # started here, not in initialize: doit forks its -P process workers before the
         # first task starts, and a fork must not copy a thread holding SQLite's locks
         self._start_display()
-        self._note(task, "running")
+        self._note(task, StepState.RUNNING)
 
     def add_success(self, task: Any) -> None:
         if not self.live_mode:
             super().add_success(task)
             return
-        RecordingReporter.add_success(self, task)
-        self._note(task, "succeeded")
+        ReporterBase.add_success(self, task)
+        self._note(task, StepState.SUCCEEDED)
 
     def add_failure(self, task: Any, fail: Any) -> None:
         if not self.live_mode:
@@ -101,35 +105,34 @@ class LiveReporter(PlainReporter):
             return
         from doit.exceptions import UnmetDependency
 
-        RecordingReporter.add_failure(self, task, fail)
+        ReporterBase.add_failure(self, task, fail)
         # doit fails a task whose dependency failed without running it: that step is blocked
-        from uet_doit.run.step_spec import StepNotStarted, StepPaused
+        from uet_doit.run.action import StepNotStarted, StepPaused
 
         if isinstance(fail, StepPaused):
-            state = "paused"
+            state = StepState.PAUSED
         elif isinstance(fail, StepNotStarted):
-            state = "not_started"
+            state = StepState.NOT_STARTED
         else:
-            state = "blocked" if isinstance(fail, UnmetDependency) else "failed"
+            state = StepState.BLOCKED if isinstance(fail, UnmetDependency) else StepState.FAILED
         self._note(task, state)
 
     def skip_uptodate(self, task: Any) -> None:
         if not self.live_mode:
             super().skip_uptodate(task)
             return
-        RecordingReporter.skip_uptodate(self, task)
-        self._note(task, "up_to_date")
+        ReporterBase.skip_uptodate(self, task)
+        self._note(task, StepState.UP_TO_DATE)
 
     def skip_ignore(self, task: Any) -> None:
         super().skip_ignore(task)
         if self.live_mode:
-            self._note(task, "skipped")
+            self._note(task, StepState.SKIPPED)
 
     def complete_run(self) -> None:
         if self._completed:  # doit may call it again from its `finally`
             return
         self._completed = True
-        self._flush()
         if self.live_mode:
             self._stop.set()
             if self._poller is not None:
@@ -143,7 +146,7 @@ class LiveReporter(PlainReporter):
         super().complete_run()
 
     # -- state ----------------------------------------------------------------------------
-    def _note(self, task: Any, state: str) -> None:
+    def _note(self, task: Any, state: StepState) -> None:
         step = _step_of(task)
         if step is None:
             return
@@ -200,16 +203,10 @@ class LiveReporter(PlainReporter):
 
     def _discover_run(self) -> str | None:
         """Under plain `doit` the first step registers the run with this process's pid."""
-        import os
 
         if not self.store.path.exists():
             return None
-        row = self.store.conn.execute(
-            "SELECT run_id FROM runs WHERE status='running' AND pid=? ORDER BY started DESC "
-            "LIMIT 1",
-            (os.getpid(),),
-        ).fetchone()
-        return str(row[0]) if row else None
+        return self.store.running_run_of(os.getpid())
 
     def current_status(self) -> RunStatus:
         """The store's last snapshot with doit's newer events laid over it."""
@@ -220,7 +217,7 @@ class LiveReporter(PlainReporter):
             snapshot = RunStatus(
                 run_id=self.run_id,
                 bundle_id="",
-                status="running",
+                status=RunState.RUNNING,
                 progress_pct=0.0,
                 current_step=None,
                 completed_count=0,
@@ -236,10 +233,10 @@ class LiveReporter(PlainReporter):
             steps.append(self._merge(s, events.get(s.step_id)))
         for step_id, (ws_id, tool) in self._planned.items():
             if step_id not in seen:
-                blank = StepStatus(step_id, ws_id, tool, "pending")
+                blank = StepStatus(step_id, ws_id, tool, StepState.PENDING)
                 steps.append(self._merge(blank, events.get(step_id)))
         done = sum(1 for s in steps if s.status in FINISHED_STEP_STATES)
-        running = [s.step_id for s in steps if s.status in ("running", "retrying")]
+        running = [s.step_id for s in steps if s.status in (StepState.RUNNING, StepState.RETRYING)]
         eta = snapshot.eta_seconds
         return dataclasses.replace(
             snapshot,
@@ -252,18 +249,18 @@ class LiveReporter(PlainReporter):
             status=self._headline(snapshot.status),
         )
 
-    def _headline(self, stored: str) -> str:
+    def _headline(self, stored: RunState) -> RunState:
         # the run row is closed only after doit returns, so the last frame decides itself
-        if not self._final or stored != "running":
+        if not self._final or stored != RunState.RUNNING:
             return stored
-        return "failed" if self.counts["failed"] or self.errors else "succeeded"
+        return RunState.FAILED if self.counts["failed"] or self.errors else RunState.SUCCEEDED
 
     @staticmethod
-    def _merge(step: StepStatus, event: tuple[str, float] | None) -> StepStatus:
+    def _merge(step: StepStatus, event: tuple[StepState, float] | None) -> StepStatus:
         if event is None or _rank(event[0]) <= _rank(step.status):
             return step
         state, when = event
-        if state == "running":
+        if state == StepState.RUNNING:
             return dataclasses.replace(step, status=state, started=step.started or when)
         return dataclasses.replace(step, status=state, ended=step.ended or when)
 
@@ -274,7 +271,7 @@ class LiveReporter(PlainReporter):
         )
 
 
-def choose_reporter(name: str | None, stream: TextIO = sys.stdout) -> type[RecordingReporter]:
+def choose_reporter(name: str | None, stream: TextIO = sys.stdout) -> type[ReporterBase]:
     """`--reporter json|plain|live`; by default live on a terminal, plain in pipes and CI."""
     if name == "json":
         return JsonLinesReporter

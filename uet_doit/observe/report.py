@@ -22,6 +22,7 @@ from uet_doit.bundle.model import Bundle
 from uet_doit.errors import EXIT_OK, UsageError
 from uet_doit.observe.graph_export import critical_path, graph_edges
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
+from uet_doit.state.records import StepState
 from uet_doit.state.store import RunStore
 
 _TAIL_LINES, _TAIL_CHARS = 40, 4000
@@ -61,7 +62,7 @@ class Report:
         if self.bundle is not None:
             for ws, step in self.bundle.steps():
                 if step.step_id not in known:
-                    steps.append(StepStatus(step.step_id, ws.ws_id, None, "pending"))
+                    steps.append(StepStatus(step.step_id, ws.ws_id, None, StepState.PENDING))
         return steps
 
     def durations(self) -> dict[str, float]:
@@ -304,12 +305,8 @@ class Report:
     def _events_of(self, *kinds: str) -> list[tuple[Any, dict[str, Any]]]:
         rows = []
         for e in self.events:
-            if e["kind"] in kinds:
-                try:
-                    data = json.loads(e["data"] or "{}")
-                except ValueError:
-                    data = {}
-                rows.append((e, data if isinstance(data, dict) else {}))
+            if e.kind in kinds:
+                rows.append((e, dict(e.data)))
         return rows
 
     def gates(self) -> str:
@@ -342,9 +339,9 @@ class Report:
     def event_log(self) -> str:
         skip = {"gate_passed", "gate_failed", "gate_skipped", "criterion", "probe"}
         rows = [
-            [_when(e["ts"]), self.esc(e["kind"]), self.esc(e["step_id"] or ""), self.esc(e["data"])]
+            [_when(e.ts), self.esc(e.kind), self.esc(e.step_id or ""), self.esc(json.dumps(e.data))]
             for e in self.events
-            if e["kind"] not in skip
+            if e.kind not in skip
         ][-300:]
         return _table("Time|Event|Step|Data", rows) if rows else '<p class="muted">No events.</p>'
 

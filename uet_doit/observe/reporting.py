@@ -1,21 +1,18 @@
 """doit reporters: plain one-line-per-event output, and JSON lines for machines.
 
-Both record what doit decides (up to date, failed, skipped) in the run store, so status,
-progress and reports see the same truth whichever reporter printed it.
+They only print. What doit decides about steps (up to date, blocked, failed before the
+action ran) is recorded by the run core, which wraps them (run/decisions.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from doit.exceptions import UnmetDependency
 
-from uet_doit.run.step_spec import StepNotStarted, StepPaused
-from uet_doit.state.store import RunStore
+from uet_doit.run.action import StepNotStarted, StepPaused
 
 
 def _step_of(task: Any) -> str | None:
@@ -27,16 +24,15 @@ def _step_of(task: Any) -> str | None:
     return name.split(":", 1)[1]
 
 
-class RecordingReporter:
-    """Base: keeps the run store in step with doit's decisions; prints nothing itself."""
+class ReporterBase:
+    """Base: counts doit's events per kind; prints nothing itself."""
 
-    desc = "uet: record doit decisions in the run store"
+    desc = "uet: counts of doit events"
 
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
         self.outstream = outstream
         self.options = options
-        self.run_id = os.environ.get("UET_RUN_ID", "")
-        self.store = RunStore(Path.cwd())
+        self.run_id = ""
         self.started: dict[str, float] = {}
         self.counts: dict[str, int] = {
             "succeeded": 0,
@@ -48,21 +44,13 @@ class RecordingReporter:
             "gates_failed": 0,
         }
         self.failures: list[tuple[str, str]] = []
-        self._up_to_date: list[tuple[str, str, str, str | None, str | None]] = []
         self.gate_blocks: dict[str, str] = {}  # failed gate / held-back ws task -> gate label
+        self.blocked_why: dict[str, str] = {}  # blocked step task -> what it waits for
         self.errors: list[str] = []
 
     def _meta(self, task: Any) -> dict[str, Any]:
         meta: dict[str, Any] = (getattr(task, "meta", None) or {}).get("uet", {})
         return meta
-
-    def _set(self, task: Any, status: str, message: str | None = None) -> None:
-        step = _step_of(task)
-        if step and self.run_id:
-            meta = self._meta(task)
-            self.store.set_step_status(
-                self.run_id, step, status, message, meta.get("ws_id"), meta.get("tool")
-            )
 
     # doit reporter interface ------------------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
@@ -72,7 +60,6 @@ class RecordingReporter:
         """doit asks before checking a task; nothing to record yet."""
 
     def execute_task(self, task: Any) -> None:
-        self._flush()
         if _step_of(task):
             self.started[task.name] = time.monotonic()
 
@@ -98,7 +85,7 @@ class RecordingReporter:
                     if gates
                     else (f"waits for failed: {' '.join(waits)}")
                 )
-                self._set(task, "blocked", why)
+                self.blocked_why[task.name] = why
             else:  # a workstream task held back by its failed gate
                 for w in waits:
                     if w in self.gate_blocks:
@@ -116,26 +103,11 @@ class RecordingReporter:
             self.errors.append(f"{task.name}: {message}")
 
     def skip_uptodate(self, task: Any) -> None:
-        step = _step_of(task)
-        if step:
+        if _step_of(task):
             self.counts["up_to_date"] += 1
-            if self.run_id:
-                meta = self._meta(task)
-                self._up_to_date.append(
-                    (self.run_id, step, "up_to_date", meta.get("ws_id"), meta.get("tool"))
-                )
-                if len(self._up_to_date) >= 500:
-                    self._flush()
-
-    def _flush(self) -> None:
-        """Up-to-date steps are recorded in batches: a no-op re-run of 10k steps would
-        otherwise pay 10k commits."""
-        if self._up_to_date:
-            self.store.set_step_statuses(self._up_to_date)
-            self._up_to_date = []
 
     def skip_ignore(self, task: Any) -> None:
-        self._set(task, "skipped", "ignored (doit ignore)")
+        """Ignored tasks are recorded as skipped by the run core; nothing to count."""
 
     def cleanup_error(self, exception: Any) -> None:
         self.errors.append(str(exception.get_msg() if hasattr(exception, "get_msg") else exception))
@@ -147,10 +119,10 @@ class RecordingReporter:
         """Bundles define no teardowns."""
 
     def complete_run(self) -> None:
-        self._flush()
+        """Subclasses print their summary here."""
 
 
-class PlainReporter(RecordingReporter):
+class PlainReporter(ReporterBase):
     """One line per event, no escape codes: for logs, CI and pipes."""
 
     desc = "uet: one line per step event"
@@ -208,7 +180,7 @@ class PlainReporter(RecordingReporter):
         )
 
 
-class JsonLinesReporter(RecordingReporter):
+class JsonLinesReporter(ReporterBase):
     """`--reporter json`: one JSON object per event on stdout."""
 
     desc = "uet: JSON lines, one per event"

@@ -7,7 +7,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from uet_doit.errors import UsageError
-from uet_doit.state.store import FINISHED_STEP_STATES, RunStore
+from uet_doit.state.records import (
+    ACTIVE_STEP_STATES,
+    DONE_STEP_STATES,
+    FINISHED_STEP_STATES,
+    GATE_EVENTS,
+    AttemptOutcome,
+    AttemptRecord,
+    EventKind,
+    RunState,
+    StepState,
+)
+from uet_doit.state.store import RunStore
 
 
 @dataclass
@@ -15,7 +26,7 @@ class StepStatus:
     step_id: str
     ws_id: str | None
     tool: str | None
-    status: str
+    status: StepState
     attempts: int = 0
     cost_usd: float = 0.0
     tokens_in: int = 0
@@ -33,16 +44,17 @@ class RunStatus:
 
     run_id: str
     bundle_id: str
-    status: str
+    status: RunState
     progress_pct: float
     current_step: str | None
-    completed_count: int
+    completed_count: int  # steps done (succeeded now, or up to date)
     total_count: int
     total_cost_usd: float
     started: float
     ended: float | None
     reason: str | None = None
     eta_seconds: float | None = None
+    skipped_count: int = 0
     steps: list[StepStatus] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     criteria: list[dict[str, Any]] = field(default_factory=list)
@@ -59,81 +71,76 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
     row = store.run(run_id)
     if row is None:
         raise UsageError(f"no run {run_id!r} in {store.path}", "list runs with `uet runs`")
-    per_step: dict[str, list[Any]] = {}
+    per_step: dict[str, list[AttemptRecord]] = {}
     for a in store.attempts(run_id):
-        per_step.setdefault(a["step_id"], []).append(a)
+        per_step.setdefault(a.step_id, []).append(a)
     steps: list[StepStatus] = []
     for s in store.run_steps(run_id):
-        attempts = per_step.get(s["step_id"], [])
-        last = attempts[-1] if attempts else None
-        failed = [a for a in attempts if a["outcome"] == "failed"]
+        attempts = per_step.get(s.step_id, [])
+        started = [a for a in attempts if a.started_tool]
+        last = started[-1] if started else (attempts[-1] if attempts else None)
+        failed = [a for a in attempts if a.outcome == AttemptOutcome.FAILED]
+        failure_class = None
+        if last is not None and last.outcome in (AttemptOutcome.FAILED, AttemptOutcome.REFUSED):
+            failure_class = last.failure_class
+        elif failed and s.status == StepState.FAILED:
+            failure_class = failed[-1].failure_class
         steps.append(
             StepStatus(
-                step_id=s["step_id"],
-                ws_id=s["ws_id"],
-                tool=s["tool"],
-                status=s["status"],
-                attempts=len([a for a in attempts if a["outcome"] != "refused"]),
-                cost_usd=round(sum(a["cost_usd"] or 0.0 for a in attempts), 6),
-                tokens_in=sum(a["tokens_in"] or 0 for a in attempts),
-                tokens_out=sum(a["tokens_out"] or 0 for a in attempts),
-                failure_class=(
-                    last["failure_class"]
-                    if last and last["outcome"] == "failed"
-                    else (
-                        failed[-1]["failure_class"] if failed and s["status"] == "failed" else None
-                    )
-                ),
+                step_id=s.step_id,
+                ws_id=s.ws_id,
+                tool=s.tool,
+                status=s.status,
+                attempts=len(started),
+                cost_usd=round(sum(a.cost_usd or 0.0 for a in attempts), 6),
+                tokens_in=sum(a.tokens_in or 0 for a in attempts),
+                tokens_out=sum(a.tokens_out or 0 for a in attempts),
+                failure_class=failure_class,
                 last_error=(
-                    s["message"]
-                    if s["status"] in ("failed", "paused", "blocked", "retrying")
+                    s.message
+                    if s.status
+                    in (StepState.FAILED, StepState.PAUSED, StepState.BLOCKED, StepState.RETRYING)
                     else None
                 ),
-                started=attempts[0]["started"] if attempts else None,
-                ended=last["ended"] if last else None,
+                started=started[0].started if started else None,
+                ended=last.ended if last else None,
             )
         )
     total = len(steps)
-    done = sum(1 for s in steps if s.status in FINISHED_STEP_STATES)
-    running = [s for s in steps if s.status in ("running", "retrying")]
+    done = sum(1 for s in steps if s.status in DONE_STEP_STATES)
+    skipped = sum(1 for s in steps if s.status == StepState.SKIPPED)
+    running = [s for s in steps if s.status in (StepState.RUNNING, StepState.RETRYING)]
     cost = sum(s.cost_usd for s in steps)
-    eta = _eta(store, row["bundle_id"], steps, row["jobs"] or 1)
+    eta = _eta(store, row.bundle_id, steps, row.jobs)
     return RunStatus(
         run_id=run_id,
-        bundle_id=row["bundle_id"],
-        status=row["status"],
-        progress_pct=round(100.0 * done / total, 1) if total else 0.0,
+        bundle_id=row.bundle_id,
+        status=row.status,
+        progress_pct=round(100.0 * done / (total - skipped), 1) if total > skipped else 0.0,
         current_step=running[0].step_id if running else None,
         completed_count=done,
         total_count=total,
         total_cost_usd=round(cost, 6),
-        started=row["started"],
-        ended=row["ended"],
-        reason=row["reason"],
-        eta_seconds=eta if row["status"] == "running" else None,
+        started=row.started,
+        ended=row.ended,
+        reason=row.reason,
+        eta_seconds=eta if row.status == RunState.RUNNING else None,
+        skipped_count=skipped,
         steps=steps,
-        gates=_latest_events(
-            store, run_id, ("gate_passed", "gate_failed", "gate_skipped"), ("scope", "index")
-        ),
-        criteria=_latest_events(store, run_id, ("criterion",), ("scope", "description")),
+        gates=_latest_events(store, run_id, GATE_EVENTS, ("scope", "index")),
+        criteria=_latest_events(store, run_id, (EventKind.CRITERION,), ("scope", "description")),
     )
 
 
 def _latest_events(
-    store: RunStore, run_id: str, kinds: tuple[str, ...], key: tuple[str, ...]
+    store: RunStore, run_id: str, kinds: tuple[EventKind, ...], key: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """The newest event per gate (or criterion) of a run, with its outcome."""
-    import json
-
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    marks = ",".join("?" * len(kinds))
-    for row in store.conn.execute(
-        f"SELECT kind, data FROM events WHERE run_id=? AND kind IN ({marks}) ORDER BY id",
-        (run_id, *kinds),
-    ):
-        data = json.loads(row["data"] or "{}")
-        if row["kind"].startswith("gate_"):
-            data["outcome"] = "warning" if data.get("warning") else row["kind"][5:]
+    for event in store.events(run_id, kinds=kinds):
+        data = dict(event.data)
+        if event.kind in GATE_EVENTS:
+            data["outcome"] = "warning" if data.get("warning") else event.kind.value[5:]
         latest[tuple(data.get(k) for k in key)] = data
     return list(latest.values())
 
@@ -142,18 +149,20 @@ def _eta(store: RunStore, bundle_id: str, steps: list[StepStatus], jobs: int) ->
     """Remaining work from past durations of the same steps (else the mean so far), over -n."""
     past = store.durations(bundle_id)
     finished = [
-        s.ended - s.started for s in steps if s.status == "succeeded" and s.started and s.ended
+        s.ended - s.started
+        for s in steps
+        if s.status == StepState.SUCCEEDED and s.started and s.ended
     ]
     mean = sum(finished) / len(finished) if finished else None
     now = time.time()
     remaining = 0.0
     for s in steps:
-        if s.status in FINISHED_STEP_STATES or s.status == "failed":
+        if s.status in FINISHED_STEP_STATES or s.status == StepState.FAILED:
             continue
         expected = past.get(s.step_id, mean)
         if expected is None:
             return None
-        if s.status in ("running", "retrying") and s.started:
+        if s.status in ACTIVE_STEP_STATES and s.started:
             expected = max(0.0, expected - (now - s.started))
         remaining += expected
     return round(remaining / max(1, jobs), 1)

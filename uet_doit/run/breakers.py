@@ -6,10 +6,28 @@ transaction per decision, so two workers never both take the half-open probe.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
-
+from uet_doit.run.resilience import BreakerPolicy, BreakerState, BreakerStatus
+from uet_doit.state.records import BreakerRecord
 from uet_doit.state.store import RunStore
+
+
+def _state(tool: str, rec: BreakerRecord | None) -> BreakerState:
+    if rec is None:
+        return BreakerState(tool)
+    return BreakerState(
+        tool,
+        BreakerStatus(rec.state),
+        rec.failures,
+        rec.last_failure,
+        rec.opened_at,
+        rec.probe_started,
+    )
+
+
+def _record(st: BreakerState) -> BreakerRecord:
+    return BreakerRecord(
+        st.tool, st.state, st.failures, st.last_failure, st.opened_at, st.probe_started
+    )
 
 
 class BreakerBook:
@@ -18,52 +36,26 @@ class BreakerBook:
     def __init__(self, store: RunStore) -> None:
         self.store = store
 
-    def _load(self, conn: sqlite3.Connection, tool: str) -> Any:
-        from uet_doit.run.resilience import BreakerState
-
-        row = conn.execute("SELECT * FROM breakers WHERE tool=?", (tool,)).fetchone()
-        if row is None:
-            return BreakerState(tool)
-        return BreakerState(
-            tool,
-            row["state"],
-            row["failures"],
-            row["last_failure"],
-            row["opened_at"],
-            row["probe_started"],
-        )
-
-    def _save(self, conn: sqlite3.Connection, st: Any) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO breakers (tool, state, failures, last_failure, opened_at, "
-            "probe_started) VALUES (?,?,?,?,?,?)",
-            (st.tool, st.state, st.failures, st.last_failure, st.opened_at, st.probe_started),
-        )
-
-    def admit(self, tool: str, policy: Any, now: float) -> tuple[bool, bool, str]:
-        with self.store.transaction() as conn:
-            st = self._load(conn, tool)
+    def admit(self, tool: str, policy: BreakerPolicy, now: float) -> tuple[bool, bool, str]:
+        with self.store.ledger.breaker(tool) as cell:
+            st = _state(tool, cell.record)
             before = st.state
-            decision: tuple[bool, bool, str] = st.admit(policy, now)
+            decision = st.admit(policy, now)
             if st.state != before or decision[1]:
-                self._save(conn, st)
+                cell.save(_record(st))
         return decision
 
-    def record(self, tool: str, policy: Any, success: bool, now: float) -> str:
-        with self.store.transaction() as conn:
-            st = self._load(conn, tool)
-            if success and st.state == "closed" and st.failures == 0:
-                return "closed"
+    def record(self, tool: str, policy: BreakerPolicy, success: bool, now: float) -> BreakerStatus:
+        with self.store.ledger.breaker(tool) as cell:
+            st = _state(tool, cell.record)
+            if success and st.state == BreakerStatus.CLOSED and st.failures == 0:
+                return BreakerStatus.CLOSED
             st.record(policy, success, now)
-            self._save(conn, st)
-        return str(st.state)
+            cell.save(_record(st))
+        return st.state
 
-    def all(self) -> list[sqlite3.Row]:
-        return list(self.store.conn.execute("SELECT * FROM breakers ORDER BY tool"))
+    def all(self) -> list[BreakerRecord]:
+        return self.store.ledger.breakers()
 
     def reset(self, tool: str | None = None) -> int:
-        if tool:
-            cur = self.store.conn.execute("DELETE FROM breakers WHERE tool=?", (tool,))
-        else:
-            cur = self.store.conn.execute("DELETE FROM breakers")
-        return cur.rowcount
+        return self.store.ledger.reset_breakers(tool)

@@ -10,68 +10,12 @@ cannot all slip through, and overshoot is bounded by what is already running.
 from __future__ import annotations
 
 import statistics
-import time
-from dataclasses import dataclass
-from typing import Any
 
-from uet_doit.bundle.model import Bundle, Step, Workstream
-from uet_doit.state.store import RunStore, current_session
-
-DEFAULT_POLICY = "pause_and_notify"
-
-
-@dataclass(frozen=True)
-class Budget:
-    scope: str  # step | workstream | bundle
-    scope_id: str
-    limit: float
-    policy: str = DEFAULT_POLICY
-    warning_pct: float | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.scope} {self.scope_id}"
-
-
-@dataclass(frozen=True)
-class Overrun:
-    """A budget a step may not start under."""
-
-    budget: Budget
-    spent: float
-    reserved: float
-    estimate: float
-
-    @property
-    def message(self) -> str:
-        return (
-            f"budget of {self.budget.label} reached: spent ${self.spent:.4f}"
-            + (f" + ${self.reserved:.4f} reserved" if self.reserved else "")
-            + (f" + ${self.estimate:.4f} estimated" if self.estimate else "")
-            + f" > limit ${self.budget.limit:.4f}"
-        )
-
-
-def budgets_for(bundle: Bundle, ws: Workstream, step: Step) -> tuple[Budget, ...]:
-    """The budgets around a step, innermost first. The policy is the nearest one set."""
-    policy = ws.on_budget_exceeded or bundle.on_budget_exceeded or DEFAULT_POLICY
-    warn = ws.budget_warning_pct or bundle.budget_warning_pct
-    out: list[Budget] = []
-    if step.max_cost_usd is not None:
-        out.append(Budget("step", step.step_id, step.max_cost_usd, policy, warn))
-    if ws.max_cost_usd is not None:
-        out.append(Budget("workstream", ws.ws_id, ws.max_cost_usd, policy, warn))
-    if bundle.max_cost_usd is not None:
-        out.append(
-            Budget(
-                "bundle",
-                bundle.bundle_id,
-                bundle.max_cost_usd,
-                bundle.on_budget_exceeded or DEFAULT_POLICY,
-                bundle.budget_warning_pct,
-            )
-        )
-    return tuple(out)
+from uet_doit.bundle.model import Bundle
+from uet_doit.run.step_spec import Budget, Overrun, budgets_for
+from uet_doit.state.ledger import ScopeSpend
+from uet_doit.state.records import EventKind
+from uet_doit.state.store import RunStore
 
 
 def apply_overrides(bundle: Bundle, overrides: dict[str, float]) -> Bundle:
@@ -113,47 +57,30 @@ def parse_budget_args(values: list[str] | None) -> dict[str, float]:
     return out
 
 
+#: what a running step reserves when nothing better is known: steps admitted together can
+#: never all reserve $0 (README "Costs and budgets")
+RESERVATION_FLOOR_USD = 0.01
+
+
 class CostLedger:
-    """Spend and reservations in state.db."""
+    """Spend, estimates and reservations of one project, through the run store."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, session: str = "") -> None:
         self.store = store
+        self.session = session
 
-    def _since(self, conn: Any, bundle_id: str) -> float:
-        row = conn.execute(
-            "SELECT reset_at FROM cost_resets WHERE bundle_id=?", (bundle_id,)
-        ).fetchone()
-        return float(row[0]) if row else 0.0
-
-    def spent(self, bundle_id: str, budget: Budget, conn: Any = None) -> float:
-        conn = conn or self.store.conn
-        column = {"step": "step_id", "workstream": "ws_id", "bundle": "bundle_id"}[budget.scope]
-        row = conn.execute(
-            f"SELECT coalesce(sum(cost_usd), 0) FROM attempts WHERE bundle_id=? AND {column}=? "
-            "AND started >= ?",
-            (bundle_id, budget.scope_id, self._since(conn, bundle_id)),
-        ).fetchone()
-        return float(row[0])
-
-    def _reserved(self, conn: Any, bundle_id: str, budget: Budget) -> float:
-        column = {"step": "step_id", "workstream": "ws_id", "bundle": "bundle_id"}[budget.scope]
-        row = conn.execute(
-            f"SELECT coalesce(sum(amount), 0) FROM reservations WHERE bundle_id=? AND {column}=? "
-            "AND session=?",
-            (bundle_id, budget.scope_id, current_session()),
-        ).fetchone()
-        return float(row[0])
+    def spent(self, bundle_id: str, budget: Budget) -> float:
+        return self.store.ledger.spent(bundle_id, budget.scope, budget.scope_id)
 
     def estimate(self, step_estimate: float | None, tool: str) -> float:
-        """The step's own estimate, else the median cost of this tool's finished steps."""
+        """The step's own estimate, else the median cost of this tool's finished steps,
+        else a floor for AI tools (a step that costs money never reserves nothing)."""
         if step_estimate is not None:
             return step_estimate
-        rows = self.store.conn.execute(
-            "SELECT cost_usd FROM attempts WHERE tool=? AND outcome='succeeded' AND "
-            "cost_usd IS NOT NULL ORDER BY id DESC LIMIT 200",
-            (tool,),
-        ).fetchall()
-        return float(statistics.median(r[0] for r in rows)) if rows else 0.0
+        costs = self.store.ledger.recent_costs(tool)
+        if costs:
+            return float(statistics.median(costs))
+        return 0.0 if tool in ("shell", "python") else RESERVATION_FLOOR_USD
 
     def reserve(
         self,
@@ -167,39 +94,41 @@ class CostLedger:
         """Check every budget and reserve the estimate, atomically: a step may not start
         when its budget is used up, or when its estimate would not fit. An overrun under a
         `warn` budget is reported but does not stop the reservation."""
+        by_scope = {(b.scope, b.scope_id): b for b in budgets}
 
-        warned: Overrun | None = None
-        with self.store.transaction() as conn:
-            for budget in budgets:
-                spent = self.spent(bundle_id, budget, conn)
-                reserved = self._reserved(conn, bundle_id, budget)
-                exhausted = spent + reserved >= budget.limit - 1e-9
-                if exhausted or spent + reserved + estimate > budget.limit + 1e-9:
-                    over = Overrun(budget, spent, reserved, estimate)
+        def decide(seen: list[ScopeSpend]) -> tuple[bool, Overrun | None]:
+            warned: Overrun | None = None
+            for row in seen:
+                budget = by_scope[(row.scope, row.scope_id)]
+                used = row.spent + row.reserved
+                if used >= budget.limit - 1e-9 or used + estimate > budget.limit + 1e-9:
+                    over = Overrun(budget, row.spent, row.reserved, estimate)
                     if budget.policy != "warn":
-                        return None, over
+                        return False, over
                     warned = warned or over
-            cur = conn.execute(
-                "INSERT INTO reservations (run_id, bundle_id, ws_id, step_id, amount, created, "
-                "session) VALUES (?,?,?,?,?,?,?)",
-                (run_id, bundle_id, ws_id, step_id, estimate, time.time(), current_session()),
-            )
-        return int(cur.lastrowid or 0), warned
+            return True, warned
+
+        return self.store.ledger.reserve_if(
+            bundle_id,
+            list(by_scope),
+            self.session,
+            decide,
+            run_id=run_id,
+            ws_id=ws_id,
+            step_id=step_id,
+            amount=estimate,
+        )
 
     def release(self, reservation_id: int | None) -> None:
         if reservation_id:
-            self.store.conn.execute("DELETE FROM reservations WHERE id=?", (reservation_id,))
+            self.store.ledger.release(reservation_id)
 
     def drop_stale_reservations(self) -> None:
         """Reservations of runners that are gone hold no money."""
-        self.store.conn.execute(
-            "DELETE FROM reservations WHERE session IS NOT ? ", (current_session(),)
-        )
+        self.store.ledger.drop_reservations_except(self.session)
 
     def reset(self, bundle_id: str) -> None:
-        self.store.conn.execute(
-            "INSERT OR REPLACE INTO cost_resets VALUES (?, ?)", (bundle_id, time.time())
-        )
+        self.store.ledger.reset_costs(bundle_id)
 
     def warn_crossings(self, run_id: str, bundle_id: str, budgets: tuple[Budget, ...]) -> list[str]:
         """`budget_warning_pct` crossed: one warning event per budget (until a reset)."""
@@ -210,13 +139,7 @@ class CostLedger:
             spent = self.spent(bundle_id, budget)
             if spent < budget.limit * budget.warning_pct / 100:
                 continue
-            since = self._since(self.store.conn, bundle_id)
-            seen = self.store.conn.execute(
-                "SELECT 1 FROM events WHERE kind='budget_warning' AND ts >= ? AND "
-                "json_extract(data, '$.budget') = ? AND json_extract(data, '$.bundle_id') = ?",
-                (since, budget.label, bundle_id),
-            ).fetchone()
-            if seen:
+            if self.store.ledger.warning_recorded(bundle_id, budget.label):
                 continue
             note = (
                 f"{budget.label} has used ${spent:.4f} of ${budget.limit:.4f} "
@@ -224,7 +147,7 @@ class CostLedger:
             )
             self.store.event(
                 run_id,
-                "budget_warning",
+                EventKind.BUDGET_WARNING,
                 None,
                 budget=budget.label,
                 bundle_id=bundle_id,
@@ -234,3 +157,6 @@ class CostLedger:
             )
             notes.append(note)
         return notes
+
+
+__all__ = ["Budget", "CostLedger", "Overrun", "apply_overrides", "budgets_for", "parse_budget_args"]

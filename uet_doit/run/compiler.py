@@ -14,7 +14,7 @@ import inspect
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from doit.tools import config_changed
 
@@ -29,11 +29,38 @@ from uet_doit.bundle.model import (
     effective_timeout,
     effective_tool,
 )
-from uet_doit.run.budget import budgets_for
-from uet_doit.run.gates import GateAction, gate_spec, gate_task_name
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
-from uet_doit.run.step_runner import StepAction
-from uet_doit.run.step_spec import StepSpec, ValidationSpec
+from uet_doit.run.step_spec import (
+    GateSpec,
+    StepSpec,
+    ValidationSpec,
+    budgets_for,
+    gate_spec,
+    gate_task_name,
+)
+
+
+class TaskActions(Protocol):
+    """What the compiler asks for the actions of a task: the runner gives real ones, a
+    listing gives none (so nothing of the runtime is imported or built)."""
+
+    def step(
+        self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
+    ) -> list[Any]: ...
+
+    def gate(self, spec: GateSpec) -> list[Any]: ...
+
+
+class NoActions:
+    """Tasks for judging up-to-dateness only (`uet list`, `--dry-run`)."""
+
+    def step(
+        self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
+    ) -> list[Any]:
+        return []
+
+    def gate(self, spec: GateSpec) -> list[Any]:
+        return []
 
 
 class DefinitionUnchanged(config_changed):  # type: ignore[misc]
@@ -103,9 +130,16 @@ def _policies(bundle: Bundle, ws: Workstream, step: Step, memo: dict[str, Polici
 
 
 def build_spec(
-    bundle: Bundle, ws: Workstream, step: Step, root: Path, memo: dict[str, Policies] | None = None
-) -> tuple[StepSpec, dict[str, Any]]:
-    definition = step_definition(bundle, ws, step)
+    bundle: Bundle,
+    ws: Workstream,
+    step: Step,
+    root: Path,
+    memo: dict[str, Policies] | None = None,
+    signature_text: str | None = None,
+) -> StepSpec:
+    tool = effective_tool(bundle, ws, step)
+    if signature_text is None:
+        signature_text = signature(step_definition(bundle, ws, step))
     retry, breaker_policy = _policies(bundle, ws, step, {} if memo is None else memo)
     validation = None
     if step.validation is not None:
@@ -115,17 +149,17 @@ def build_spec(
             expected_exit_code=step.validation.expected_exit_code,
             timeout=step.validation.timeout or 600.0,
         )
-    spec = StepSpec(
+    return StepSpec(
         bundle_id=bundle.bundle_id,
         ws_id=ws.ws_id,
         step_id=step.step_id,
         title=step.title,
-        tool=definition["tool"],
+        tool=tool,
         instruction=step.instruction,
         files=tuple(step.context.files),
         create_files=tuple(step.context.create_files),
         project_root=str(root),
-        signature=signature(definition),
+        signature=signature_text,
         timeout=effective_timeout(bundle, ws, step),
         task_kind=step.task_kind or ws.kind,
         budgets=budgets_for(bundle, ws, step),
@@ -143,8 +177,8 @@ def build_spec(
         model=step.model,
         tool_options=dict(step.tool_options),
         max_fix_attempts=step.max_fix_attempts,
+        max_log_bytes=getattr(bundle, "max_log_bytes", None),
     )
-    return spec, definition
 
 
 def _is_dir_spelling(path: str) -> bool:
@@ -179,23 +213,22 @@ def _shared_inputs_owned_later(bundle: Bundle) -> dict[str, set[str]]:
 def compile_tasks(
     bundle: Bundle,
     root: Path,
+    actions: TaskActions,
     skip: frozenset[str] = frozenset(),
     is_dir: Callable[[str], bool] = _is_dir_spelling,
-    with_actions: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
 
     Steps in `skip` (skipped workstreams and their dependents) are left out entirely, so a
     later run without the skip still sees them as never run. Folders named as inputs are
     passed to the tool but not tracked (doit tracks files); `is_dir` tells them apart.
-    Without actions (for `uet list`), only what doit needs to judge up-to-dateness is built.
+    `actions` makes each task's actions (NoActions for listing: nothing is built).
     """
     base = bundle.task_basename
     outputs: dict[str, list[str]] = {
         s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
     }
     owned_later = _shared_inputs_owned_later(bundle)
-    memo: dict[str, Policies] = {}
     ws_ids = {ws.ws_id for ws in bundle.workstreams}
     yield {
         "basename": base,
@@ -211,14 +244,8 @@ def compile_tasks(
         kept_ws.append(ws.ws_id)
         ws_files: list[str] = []
         for step in kept:
-            if with_actions:
-                spec, definition = build_spec(bundle, ws, step, root, memo)
-                actions: list[Any] = [StepAction(spec)]
-                tool, signature_text = spec.tool, spec.signature
-            else:
-                definition = step_definition(bundle, ws, step)
-                actions, tool = [], definition["tool"]
-                signature_text = signature(definition)
+            definition = step_definition(bundle, ws, step)
+            tool, signature_text = definition["tool"], signature(definition)
             targets = [normalise_path(p) for p in step.context.create_files]
             target_set = set(targets)
             untracked = owned_later.get(step.step_id, set())
@@ -242,7 +269,7 @@ def compile_tasks(
                 "basename": base,
                 "name": step.step_id,
                 "doc": step.title,
-                "actions": actions,
+                "actions": actions.step(bundle, ws, step, signature_text, root),
                 "file_dep": file_dep,
                 "targets": targets,
                 "task_dep": task_dep,
@@ -254,7 +281,9 @@ def compile_tasks(
         ws_files = list(dict.fromkeys(ws_files))
         all_outputs.extend(ws_files)
         step_tasks = [f"{base}:{s.step_id}" for s in kept]
-        gate_tasks = list(_gate_tasks(bundle, ws.ws_id, ws.test_gates, root, step_tasks, ws_files))
+        gate_tasks = list(
+            _gate_tasks(bundle, ws.ws_id, ws.test_gates, root, step_tasks, ws_files, actions)
+        )
         # names first: doit rewrites a yielded dict's name to `base:name` as it loads it
         gate_names = [f"{base}:{g['name']}" for g in gate_tasks]
         yield from gate_tasks
@@ -272,6 +301,7 @@ def compile_tasks(
         root,
         [f"{base}:{w}" for w in kept_ws],
         list(dict.fromkeys(all_outputs)),
+        actions,
     )
 
 
@@ -282,6 +312,7 @@ def _gate_tasks(
     root: Path,
     after: list[str],
     files: list[str],
+    actions: TaskActions,
 ) -> Iterator[dict[str, Any]]:
     """A gate is its own task after its scope's steps, re-run when their files change."""
     for index, gate in enumerate(gates):
@@ -290,7 +321,7 @@ def _gate_tasks(
             "basename": bundle.task_basename,
             "name": gate_task_name(scope, index, gate),
             "doc": f"{gate.type} gate: {gate.command}",
-            "actions": [GateAction(spec)],
+            "actions": actions.gate(spec),
             "file_dep": files,
             "task_dep": after,
             "uptodate": [DefinitionUnchanged(gate.model_dump(mode="json"))],

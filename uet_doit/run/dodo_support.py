@@ -1,19 +1,96 @@
-"""Bundles as doit task generators, for dodo.py files: `doit list`, `doit run`, `doit -n 8`."""
+"""Bundles as doit task generators, for dodo.py files: `doit list`, `doit run`, `doit -n 8`.
+
+This is the entry of plain `doit` runs: each bundle gets a RunContext of its own (so
+`doit run b` is recorded under a run of bundle b), the run is registered by its first step,
+closed at exit, and Ctrl-C stops the tools, records the interruption and exits 130.
+"""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
-from uet_doit.errors import UetError
+from uet_doit.errors import EXIT_INTERRUPTED, UetError
+from uet_doit.run.context import RunContext, new_run_id
 
-#: doit settings that make plain `doit` durable: per-task commits (see doit_backend.py)
-DOIT_CONFIG: dict[str, Any] = {"backend": "uet-sqlite", "dep_file": ".doit.db", "verbosity": 1}
+#: doit settings that make plain `doit` durable (per-task commits: state/doit_backend.py) and
+#: keep the run store in step with doit's decisions (the `uet` reporter records them)
+DOIT_CONFIG: dict[str, Any] = {
+    "backend": "uet-sqlite",
+    "dep_file": ".doit.db",
+    "verbosity": 1,
+    "reporter": "uet",
+}
+
+
+class PlainDoitRuns:
+    """The runs one plain `doit` process may make (one per bundle in its dodo.py)."""
+
+    def __init__(self) -> None:
+        self.contexts: list[RunContext] = []
+        self.pid = os.getpid()
+        self.interrupted = False
+        self._installed = False
+
+    def context(self, root: Path, bundle_id: str) -> RunContext:
+        ctx = RunContext.create(new_run_id(bundle_id, unique=True), bundle_id, root)
+        self.contexts.append(ctx)
+        if not self._installed:
+            self._installed = True
+            from uet_doit.run.action import install_worker_setup
+
+            install_worker_setup()
+            atexit.register(self.close)
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+                signal.signal(signal.SIGINT, self._interrupt)
+                signal.signal(signal.SIGTERM, self._interrupt)
+        return ctx
+
+    def _stores(self) -> Iterator[tuple[RunContext, Any]]:
+        from uet_doit.state.store import RunStore
+
+        for ctx in self.contexts:
+            store = RunStore(ctx.root_path)
+            if store.exists() and store.run(ctx.run_id) is not None:
+                yield ctx, store
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: stop every tool of our runs, record it, exit 130."""
+        if os.getpid() != self.pid:
+            return  # a worker: the runner stops everything
+        from uet_doit.state.records import RunState
+        from uet_doit.tools.process import stop_all, stop_attempts
+
+        self.interrupted = True
+        stop_all()
+        for ctx, store in self._stores():
+            stop_attempts(a.pid for a in store.attempts(ctx.run_id) if a.is_running)
+            store.end_run(ctx.run_id, RunState.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
+            sys.stderr.write(f"\ninterrupted: run {ctx.run_id} recorded as interrupted\n")
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    def close(self) -> None:
+        """At a plain `doit` run's normal exit: record how each of its runs ended (kill -9
+        skips this, which is how a resumed run knows the earlier one was killed)."""
+        if os.getpid() != self.pid or self.interrupted:
+            return
+        from uet_doit.state.records import FAILING_STEP_STATES, RunState
+
+        with contextlib.suppress(UetError):
+            for ctx, store in self._stores():
+                failed = any(r.status in FAILING_STEP_STATES for r in store.run_steps(ctx.run_id))
+                store.end_run(ctx.run_id, RunState.FAILED if failed else RunState.SUCCEEDED)
+
+
+_RUNS = PlainDoitRuns()
 
 
 def tasks_from_bundle(
@@ -23,15 +100,18 @@ def tasks_from_bundle(
 
     A bad bundle prints its problems and exits 3, like `uet validate`, instead of a traceback.
     """
+    from uet_doit.run.action import RunActions
     from uet_doit.run.compiler import compile_tasks
 
-    project = Path(root) if root is not None else Path.cwd()
+    project = (Path(root) if root is not None else Path.cwd()).resolve()
     bundle = _load_or_exit(Path(path), project)
-    _prepare_run(project, bundle.bundle_id)
+    _mark_dead_runs(project)
+    ctx = _RUNS.context(project, bundle.bundle_id)
 
     def generator() -> Iterator[dict[str, Any]]:
-        root_dir = project.resolve()
-        yield from compile_tasks(bundle, root_dir, is_dir=lambda p: (root_dir / p).is_dir())
+        yield from compile_tasks(
+            bundle, project, RunActions(ctx), is_dir=lambda p: (project / p).is_dir()
+        )
 
     generator.__doc__ = bundle.bundle_name or bundle.bundle_id
     generator.basename = bundle.task_basename  # type: ignore[attr-defined]
@@ -68,30 +148,14 @@ def _load_or_exit(path: Path, root: Path) -> Any:
         raise SystemExit(exc.exit_code) from None
 
 
-def _prepare_run(root: Path, bundle_id: str) -> None:
-    """Give plain `doit` runs a run id (shared by workers) and close runs that were killed."""
-    from uet_doit.state.store import RunStore, new_run_id
-
-    if not os.environ.get("UET_RUN_ID"):
-        os.environ["UET_RUN_ID"] = new_run_id(bundle_id)
-        atexit.register(_close_run, root, os.environ["UET_RUN_ID"], os.getpid())
+def _mark_dead_runs(root: Path) -> None:
+    """Close runs that were killed, so their tools can be adopted; a broken store stops here."""
+    from uet_doit.state.store import RunStore
 
     try:
-        RunStore(root).mark_dead_runs()
+        store = RunStore(root)
+        if store.exists():
+            store.mark_dead_runs()
     except UetError as exc:
         sys.stderr.write(exc.render() + "\n")
         raise SystemExit(exc.exit_code) from None
-
-
-def _close_run(root: Path, run_id: str, pid: int) -> None:
-    """At a plain `doit` run's normal exit: record how it ended (kill -9 skips this, which
-    is how a resumed run knows the earlier one was killed)."""
-    from uet_doit.state.store import RunStore
-
-    if os.getpid() != pid:
-        return  # a forked worker exiting
-    store = RunStore(root)
-    if store.run(run_id) is None:
-        return  # nothing ran (doit list, up to date)
-    failed = any(r["status"] in ("failed", "blocked") for r in store.run_steps(run_id))
-    store.end_run(run_id, "failed" if failed else "succeeded")

@@ -12,7 +12,7 @@ from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.run.compiler import compile_tasks
+from uet_doit.run.compiler import NoActions, TaskActions, compile_tasks
 
 DEP_FILE = ".doit.db"
 BACKEND = "uet-sqlite"
@@ -25,6 +25,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         self,
         bundle: Bundle,
         root: Path,
+        actions: TaskActions,
         skip: frozenset[str] = frozenset(),
         reporter: Any = None,
         extra_config: dict[str, Any] | None = None,
@@ -32,6 +33,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         super().__init__()
         self.bundle = bundle
         self.root = root
+        self.actions = actions
         self.skip = skip
         self.reporter = reporter
         self.extra_config = extra_config or {}
@@ -56,7 +58,9 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         return config
 
     def load_tasks(self, cmd: Any, pos_args: Sequence[str]) -> list[Any]:
-        dicts = list(compile_tasks(self.bundle, self.root, skip=self.skip, is_dir=self._is_dir))
+        dicts = list(
+            compile_tasks(self.bundle, self.root, self.actions, skip=self.skip, is_dir=self._is_dir)
+        )
         tasks: list[Any] = generate_tasks(
             self.bundle.task_basename,
             (d for d in dicts),
@@ -67,6 +71,9 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 
 def run_doit(loader: BundleTaskLoader, args: Sequence[str]) -> int:
     """Run a doit command (`run`, `list`, ...) in-process with our loader and config."""
+    from uet_doit.run.action import install_worker_setup
+
+    install_worker_setup()
     main = DoitMain(loader, config_filenames=())
     code: int = main.run(list(args))
     return code
@@ -76,12 +83,10 @@ def task_status(bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()) 
     """doit's verdict per step without running anything: 'up-to-date', 'run' or 'error'."""
     from doit.dependency import Dependency, JSONCodec, MD5Checker
 
-    from uet_doit.run.doit_backend import DurableSqliteDB
+    from uet_doit.state.doit_backend import DurableSqliteDB
 
     dicts = list(
-        compile_tasks(
-            bundle, root, skip=skip, is_dir=lambda p: (root / p).is_dir(), with_actions=False
-        )
+        compile_tasks(bundle, root, NoActions(), skip=skip, is_dir=lambda p: (root / p).is_dir())
     )
     tasks = generate_tasks(bundle.task_basename, (d for d in dicts))
     by_name = {t.name: t for t in tasks}

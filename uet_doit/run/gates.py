@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import inspect
 import os
-import shlex
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from uet_doit.bundle.model import Bundle, CriterionCommand, CriterionFiles, TestGate
+from uet_doit.bundle.model import Bundle, CriterionCommand, CriterionFiles
+from uet_doit.run.context import RunContext
+from uet_doit.run.step_spec import GateSpec
+from uet_doit.state.records import DONE_STEP_STATES, CriterionState, EventKind
 from uet_doit.state.store import RunStore
-from uet_doit.tools.adapters.shell import command_argv
+from uet_doit.tools.commands import command_argv
 
 #: how to get the tools gates usually call
 INSTALL_HINTS = {
@@ -35,79 +36,27 @@ INSTALL_HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class GateSpec:
-    """A gate as plain, picklable data."""
-
-    bundle_id: str
-    scope: str  # a ws_id, or "bundle"
-    index: int
-    gate_type: str
-    command: str | tuple[str, ...]
-    required: bool
-    blocking: bool
-    timeout: float
-    project_root: str
-
-    @property
-    def label(self) -> str:
-        where = "the bundle" if self.scope == "bundle" else self.scope
-        return f"{self.gate_type} of {where}"
-
-    @property
-    def argv(self) -> list[str]:
-        return command_argv(self.command if isinstance(self.command, str) else list(self.command))
-
-    @property
-    def executable(self) -> str:
-        if isinstance(self.command, str):
-            try:
-                words = shlex.split(self.command)
-            except ValueError:
-                words = self.command.split()
-            return words[0] if words else ""
-        return self.command[0]
-
-
-def gate_task_name(scope: str, index: int, gate: TestGate) -> str:
-    return f"{scope}.gate-{index + 1}-{gate.type.lower().removeprefix('gate_')}"
-
-
-def gate_spec(bundle: Bundle, scope: str, index: int, gate: TestGate, root: Path) -> GateSpec:
-    cmd = gate.command
-    return GateSpec(
-        bundle_id=bundle.bundle_id,
-        scope=scope,
-        index=index,
-        gate_type=gate.type,
-        command=cmd if isinstance(cmd, str) else tuple(cmd),
-        required=gate.required,
-        blocking=gate.blocking,
-        timeout=gate.timeout or 600.0,
-        project_root=str(root),
-    )
-
-
 class GateAction:
     """doit action of a gate: None on pass (or warning/skip), TaskFailed on a blocking fail."""
 
     __signature__ = inspect.Signature()  # doit inspects actions for keyword arguments
 
-    def __init__(self, spec: GateSpec) -> None:
+    def __init__(self, spec: GateSpec, ctx: RunContext) -> None:
         self.spec = spec
+        self.ctx = ctx
 
     def __repr__(self) -> str:
         return f"<uet gate {self.spec.label}>"
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
-        from uet_doit.run.step_spec import run_id_for
+        from uet_doit.run.action import Runtime
         from uet_doit.tools.process import run_process
 
         spec = self.spec
         root = Path(spec.project_root)
-        store = RunStore(root)
-        run_id = run_id_for(spec.bundle_id)
-        store.ensure_run(run_id, spec.bundle_id)
+        runtime = Runtime.for_context(self.ctx)
+        runtime.register_run()
+        store, run_id = runtime.store, self.ctx.run_id
         base = {
             "scope": spec.scope,
             "ws_id": None if spec.scope == "bundle" else spec.scope,
@@ -122,12 +71,12 @@ class GateAction:
             hint = INSTALL_HINTS.get(Path(exe).name, f"install {exe}")
             if not spec.required:
                 note = f"skipped: {exe} is not installed (optional gate; {hint})"
-                store.event(run_id, "gate_skipped", None, **base, message=note)
+                store.event(run_id, EventKind.GATE_SKIPPED, None, **base, message=note)
                 return {"gate": "skipped"}
             note = (
                 f"{exe} is not installed; install with: {hint} (or mark the gate required: false)"
             )
-            store.event(run_id, "gate_failed", None, **base, message=note)
+            store.event(run_id, EventKind.GATE_FAILED, None, **base, message=note)
             return TaskFailed(f"gate {spec.label} failed: {note}")
         log_dir = root / ".uet" / "runs" / run_id / "gates"
         stem = f"{spec.scope}.{spec.index + 1}"
@@ -140,15 +89,15 @@ class GateAction:
             stderr_path=log_dir / f"{stem}.stderr",
         )
         if proc.exit_code == 0:
-            store.event(run_id, "gate_passed", None, **base, message="passed")
+            store.event(run_id, EventKind.GATE_PASSED, None, **base, message="passed")
             return {"gate": "passed"}
         tail = "\n".join(proc.output.strip().splitlines()[-10:])
         got = "timed out" if proc.timed_out else f"exit code {proc.exit_code}"
         message = f"`{base['command']}` gave {got}\n{tail}".strip()
         if not spec.blocking:
-            store.event(run_id, "gate_failed", None, **base, message=message, warning=True)
+            store.event(run_id, EventKind.GATE_FAILED, None, **base, message=message, warning=True)
             return {"gate": "warning"}
-        store.event(run_id, "gate_failed", None, **base, message=message)
+        store.event(run_id, EventKind.GATE_FAILED, None, **base, message=message)
         return TaskFailed(f"gate {spec.label} failed: {message}")
 
 
@@ -161,16 +110,16 @@ def _installed(exe: str, root: Path) -> bool:
 def evaluate_criteria(
     bundle: Bundle, root: Path, store: RunStore, run_id: str
 ) -> list[dict[str, Any]]:
-    """Check structured completion criteria of finished workstreams (and of the bundle when
-    all are finished); sentences are listed as "to confirm". Each result is an event."""
-    from uet_doit.state.store import FINISHED_STEP_STATES
+    """Check structured completion criteria of workstreams whose steps are all done (and of
+    the bundle when all are); a skipped step is not done, so its workstream's criteria are
+    "not evaluated". Sentences are listed as "to confirm". Each result is an event."""
     from uet_doit.tools.process import run_process
 
-    states = {r["step_id"]: r["status"] for r in store.run_steps(run_id)}
+    states = {r.step_id: r.status for r in store.run_steps(run_id)}
     results: list[dict[str, Any]] = []
 
     def finished(step_ids: list[str]) -> bool:
-        return all(states.get(s) in FINISHED_STEP_STATES for s in step_ids)
+        return all(states.get(s) in DONE_STEP_STATES for s in step_ids)
 
     scopes: list[tuple[str, list[Any], bool]] = [
         (ws.ws_id, list(ws.completion_criteria), finished([s.step_id for s in ws.steps]))
@@ -186,12 +135,16 @@ def evaluate_criteria(
     for scope, criteria, done in scopes:
         for crit in criteria:
             if isinstance(crit, str):
-                state, description, detail = "to_confirm", crit, ""
+                state, description, detail = CriterionState.TO_CONFIRM, crit, ""
             elif not done:
-                state, description, detail = "not_evaluated", crit.description, "steps not done"
+                state, description, detail = (
+                    CriterionState.NOT_EVALUATED,
+                    crit.description,
+                    "steps not done",
+                )
             elif isinstance(crit, CriterionFiles):
                 missing = [f for f in crit.files_exist if not (root / f).exists()]
-                state = "unmet" if missing else "met"
+                state = CriterionState.UNMET if missing else CriterionState.MET
                 description, detail = (
                     crit.description,
                     f"missing: {', '.join(missing)}" if missing else "",
@@ -207,8 +160,9 @@ def evaluate_criteria(
                     )
                 except FileNotFoundError:
                     ok, detail = False, "command not found"
-                state, description = ("met" if ok else "unmet"), crit.description
+                state = CriterionState.MET if ok else CriterionState.UNMET
+                description = crit.description
             result = {"scope": scope, "description": description, "state": state, "detail": detail}
-            store.event(run_id, "criterion", None, **result)
+            store.event(run_id, EventKind.CRITERION, None, **result)
             results.append(result)
     return results

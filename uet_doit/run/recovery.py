@@ -11,90 +11,101 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from uet_doit.run.attempt import AttemptSpec, adopt_attempt
 from uet_doit.run.step_spec import fingerprint
-from uet_doit.state.store import current_session, pid_alive
-from uet_doit.tools.process import ProcessResult, read_tail
+from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, RunState, StepState
+from uet_doit.state.store import pid_alive
+from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
-    from uet_doit.run.step_runner import StepExecution
+    from uet_doit.run.policy import StepOutcome, StepPolicy
+
+_UNFINISHED = (AttemptOutcome.RUNNING, AttemptOutcome.INTERRUPTED)
 
 
-def left_behind(ex: StepExecution) -> dict[str, Any] | None:
+def left_behind(policy: StepPolicy) -> StepOutcome | None:
     """The step's newest attempt, if a runner that is gone left it: adopt or recover it."""
-    row = ex.store.latest_attempt(ex.spec.bundle_id, ex.spec.step_id)
-    if row is None or row["session"] == current_session():
+    row = policy.store.latest_attempt(policy.spec.bundle_id, policy.spec.step_id)
+    if row is None or row.session == policy.ctx.session:
         return None  # nothing, or this very runner's own attempt
-    if row["outcome"] in ("running", "interrupted") and row["exit_file"]:
-        return adopt_orphan(ex, row)
-    if row["outcome"] == "succeeded" and row["run_status"] in ("interrupted", "running"):
-        return recovered(ex, row)  # a run that ended normally saved its doit state itself
+    if row.outcome in _UNFINISHED and row.exit_file:
+        return adopt_orphan(policy, row)
+    if row.outcome == AttemptOutcome.SUCCEEDED and row.run_status in (
+        RunState.INTERRUPTED,
+        RunState.RUNNING,
+    ):
+        return recovered(policy, row)  # a run that ended normally saved its doit state itself
     return None
 
 
-def recovered(ex: StepExecution, prev: Any) -> dict[str, Any] | None:
+def recovered(policy: StepPolicy, prev: AttemptRecord) -> StepOutcome | None:
     """A success recorded by a run killed before doit saved it: not done twice."""
-    if prev["signature"] != ex.spec.signature:
+    from uet_doit.run.policy import StepOutcome
+
+    if prev.signature != policy.spec.signature:
         return None
-    if prev["fingerprint"] != fingerprint(ex.root, ex.paths):
+    if prev.fingerprint != fingerprint(policy.root, policy.spec.paths):
         return None
-    ex.store.event(ex.run_id, "recovered", ex.spec.step_id, from_run=prev["run_id"])
-    ex._status("succeeded", f"finished in run {prev['run_id']}")
-    return {"run_id": ex.run_id, "attempts": 0, "recovered_from": prev["run_id"]}
+    policy.store.event(
+        policy.ctx.run_id, EventKind.RECOVERED, policy.spec.step_id, from_run=prev.run_id
+    )
+    note = f"finished in run {prev.run_id}"
+    policy.state(StepState.SUCCEEDED, note, prev.tool)
+    return StepOutcome(StepState.SUCCEEDED, note, prev.tool, 0, origin=prev.run_id)
 
 
-def adopt_orphan(ex: StepExecution, row: Any) -> dict[str, Any] | None:
+def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
     """A tool left running by a killed runner: wait for it, then judge what it did."""
-    from uet_doit.run import step_runner
+    from uet_doit.run.policy import StepOutcome
 
-    exit_file = Path(row["exit_file"])
-    pid = row["pid"] or _find_wrapper(exit_file)
-
+    store, clock = policy.store, policy.clock
+    exit_file = Path(str(row.exit_file))
+    pid = row.pid or _find_wrapper(exit_file)
+    tool = row.tool or policy.spec.tool
     if pid and _still_running(pid, exit_file):
-        ex._status(
-            "waiting",
-            f"waiting for the attempt left running by run {row['run_id']} (pid {pid})",
+        policy.state(
+            StepState.WAITING,
+            f"waiting for the attempt left running by run {row.run_id} (pid {pid})",
+            tool,
         )
-        deadline = ex.clock.now() + ex.timeout()
-        while _still_running(pid, exit_file) and ex.clock.now() < deadline:
-            ex.clock.sleep(0.05)
+        deadline = clock.now() + policy.timeout(tool)
+        while _still_running(pid, exit_file) and clock.now() < deadline:
+            clock.sleep(0.05)
         if _still_running(pid, exit_file):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
     try:
         code = int(exit_file.read_text().strip())
     except (FileNotFoundError, ValueError):
-        ex.store.finish_attempt(
-            row["id"],
-            "interrupted",
-            failure_class="interrupted",
+        store.finish_attempt(
+            row.id,
+            AttemptOutcome.INTERRUPTED,
+            failure_class=str(FailureClass.INTERRUPTED),
             message="the runner was killed while this attempt ran",
         )
         return None
-    out, err = Path(row["stdout_path"]), Path(row["stderr_path"])
-    result_file = out.with_name(out.name.replace(".stdout", ".result.json"))
-    env = ex._env(row["attempt"], result_file)
-    request = ex._request(row["attempt"], ex.spec.instruction, env, out, err, result_file)
-    proc = ProcessResult(
-        argv=(), exit_code=code, stdout=read_tail(out), stderr=read_tail(err), duration_s=0.0
+    text = store.attempt_spec(row.id)
+    aspec = (
+        AttemptSpec.from_json(text)
+        if text
+        else policy.attempt_spec(tool, row.attempt, policy.spec.instruction)
     )
-    ex.tool = row["tool"] or ex.tool
-    result = step_runner.resolve_adapter(ex.tool, ex.root).parse(request, proc)
-    result = ex._check_result(result, env, out, err, result_file)
-    ex._scrub(result, request.env, out, err)
-    ex._finish(row["id"], result)
-    ex.store.event(
-        ex.run_id,
-        "adopted",
-        ex.spec.step_id,
-        from_run=row["run_id"],
+    result = adopt_attempt(aspec, code, policy.tools.resolver())
+    policy.finish(row.id, result)
+    store.event(
+        policy.ctx.run_id,
+        EventKind.ADOPTED,
+        policy.spec.step_id,
+        from_run=row.run_id,
         success=result.success,
     )
     if not result.success:
         return None
-    ex._status("succeeded", f"finished by the tool run {row['run_id']} started")
-    return {"run_id": ex.run_id, "attempts": 0, "adopted_from": row["run_id"]}
+    note = f"finished by the tool run {row.run_id} started"
+    policy.state(StepState.SUCCEEDED, note, tool)
+    return StepOutcome(StepState.SUCCEEDED, note, tool, 0, origin=row.run_id)
 
 
 def _find_wrapper(exit_file: Path) -> int | None:

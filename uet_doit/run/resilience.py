@@ -9,7 +9,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from uet_doit.tools.failures import NEVER_RETRIED, FailureClass
@@ -77,28 +78,33 @@ class BreakerPolicy:
     half_open_after: float = 60.0
 
 
+class BreakerStatus(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
 @dataclass
 class BreakerState:
     """One tool's breaker as stored: closed, open (until a probe), or half_open (probing)."""
 
     tool: str
-    state: str = "closed"
+    state: BreakerStatus = BreakerStatus.CLOSED
     failures: int = 0
     last_failure: float | None = None
     opened_at: float | None = None
     probe_started: float | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
     def admit(self, policy: BreakerPolicy, now: float) -> tuple[bool, bool, str]:
         """(may start, is the probe, reason). Mutates: an admitted probe marks half_open."""
-        if self.state == "closed":
+        if self.state == BreakerStatus.CLOSED:
             return True, False, ""
         reopen_at = (self.opened_at or now) + policy.half_open_after
-        if self.state == "open" and now >= reopen_at:
-            self.state = "half_open"
+        if self.state == BreakerStatus.OPEN and now >= reopen_at:
+            self.state = BreakerStatus.HALF_OPEN
             self.probe_started = now
             return True, True, "half-open: probe"
-        if self.state == "half_open":
+        if self.state == BreakerStatus.HALF_OPEN:
             # a probe that never reported (killed worker) does not block forever
             stale = (self.probe_started or now) + max(policy.half_open_after, 1.0) * 10
             if now >= stale:
@@ -110,14 +116,15 @@ class BreakerState:
 
     def record(self, policy: BreakerPolicy, success: bool, now: float) -> None:
         if success:
-            self.state, self.failures, self.opened_at, self.probe_started = "closed", 0, None, None
+            self.state, self.failures = BreakerStatus.CLOSED, 0
+            self.opened_at = self.probe_started = None
             return
         if self.last_failure is not None and now - self.last_failure > policy.timeout_seconds:
             self.failures = 0
         self.failures += 1
         self.last_failure = now
-        if self.state == "half_open" or self.failures >= policy.failure_threshold:
-            self.state, self.opened_at, self.probe_started = "open", now, None
+        if self.state == BreakerStatus.HALF_OPEN or self.failures >= policy.failure_threshold:
+            self.state, self.opened_at, self.probe_started = BreakerStatus.OPEN, now, None
 
 
 #: failures that say something about the tool (not about the step's own work)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import signal
 import sys
@@ -29,8 +28,9 @@ from uet_doit.errors import (
     UsageError,
 )
 from uet_doit.run.compiler import signature, step_definition
-from uet_doit.run.step_spec import STOP_ON_FAILURE_ENV
-from uet_doit.state.store import RunStore, new_run_id, new_session, state_dir
+from uet_doit.run.context import RunContext, new_run_id
+from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
+from uet_doit.state.store import RunStore, state_dir
 from uet_doit.tools.process import kill_active_groups
 
 
@@ -118,25 +118,38 @@ def missing_inputs(bundle: Bundle, root: Path, skip: frozenset[str]) -> list[tup
 
 
 def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
-    """Steps whose definition differs from what the run last attempted."""
-    last: dict[str, str] = {}
-    for row in store.attempts(run_id):
-        if row["signature"]:
-            last[row["step_id"]] = row["signature"]
+    """Steps whose definition differs from the one the run planned (or last attempted)."""
+    planned = store.step_signatures(run_id)
     changed = []
     for ws, step in bundle.steps():
-        sig = signature(step_definition(bundle, ws, step))
-        if step.step_id in last and last[step.step_id] != sig:
+        before = planned.get(step.step_id)
+        if before is not None and before != signature(step_definition(bundle, ws, step)):
             changed.append(step.step_id)
     return changed
+
+
+#: the most steps `uet run` runs at once (README): more only adds contention
+MAX_JOBS = 64
+
+
+def effective_jobs(requested: int, runnable: int) -> int:
+    """`-n` capped at the steps that can run and at MAX_JOBS (never below 1)."""
+    return max(1, min(requested, runnable, MAX_JOBS))
+
+
+def _new_run_id(store: RunStore, bundle_id: str) -> str:
+    run_id = new_run_id(bundle_id)
+    n = 1
+    while store.run(run_id) is not None:
+        n += 1
+        run_id = f"{new_run_id(bundle_id)}-{n}"
+    return run_id
 
 
 def execute(
     bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
 ) -> int:
-    from uet_doit.observe.progress import choose_reporter
     from uet_doit.run.budget import CostLedger, apply_overrides
-    from uet_doit.run.doit_bridge import BundleTaskLoader, run_doit
     from uet_doit.tools.routing import load_router_config
 
     out = out or sys.stdout
@@ -145,47 +158,39 @@ def execute(
         bundle = apply_overrides(bundle, dict(opts.budgets))
     store = RunStore(root)
     store.check_writable()
-
     store.mark_dead_runs()
     digest = bundle_hash(bundle)
+    changed: list[str] | None = None
     if opts.resume:
         row = store.run(opts.resume)
         if row is None:
             raise UsageError(f"no run {opts.resume!r} in {store.path}", "list runs with `uet runs`")
-        if row["bundle_id"] != bundle.bundle_id:
-            msg = f"run {opts.resume} ran bundle {row['bundle_id']!r}, not {bundle.bundle_id!r}"
+        if row.bundle_id != bundle.bundle_id:
+            msg = f"run {opts.resume} ran bundle {row.bundle_id!r}, not {bundle.bundle_id!r}"
             raise UsageError(msg, "resume it with the bundle file it ran")
         run_id = opts.resume
-        if row["bundle_hash"] and row["bundle_hash"] != digest:
+        if row.bundle_hash and row.bundle_hash != digest:
             changed = changed_steps(store, run_id, bundle)
+    else:
+        run_id = _new_run_id(store, bundle.bundle_id)
+    skip = skipped_steps(bundle, opts.skip_workstreams)
+    ctx = RunContext.create(run_id, bundle.bundle_id, root, stop_on_failure=not opts.keep_going)
+    with project_lock(root, run_id):
+        out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
+        if changed is not None:
             out.write(
                 f"bundle changed since run {run_id}; changed steps re-plan: "
                 f"{', '.join(changed) or 'none (only settings changed)'}\n"
             )
-    else:
-        run_id = new_run_id(bundle.bundle_id)
-        n = 1
-        while store.run(run_id) is not None:
-            n += 1
-            run_id = f"{new_run_id(bundle.bundle_id)}-{n}"
-    skip = skipped_steps(bundle, opts.skip_workstreams)
-    missing = missing_inputs(bundle, root, skip)
-    if missing:
-        out.write(
-            "warning: input files that do not exist and that no step creates: "
-            + ", ".join(f"{path} ({step})" for step, path in missing[:10])
-            + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            + "\n"
-        )
-
-    os.environ["UET_RUN_ID"] = run_id
-    new_session()
-    CostLedger(store).drop_stale_reservations()
-    if opts.keep_going:
-        os.environ.pop(STOP_ON_FAILURE_ENV, None)
-    else:
-        os.environ[STOP_ON_FAILURE_ENV] = "1"
-    with project_lock(root, run_id):
+        missing = missing_inputs(bundle, root, skip)
+        if missing:
+            out.write(
+                "warning: input files that do not exist and that no step creates: "
+                + ", ".join(f"{path} ({step})" for step, path in missing[:10])
+                + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+                + "\n"
+            )
+        CostLedger(store, ctx.session).drop_stale_reservations()
         store.start_run(
             run_id,
             bundle.bundle_id,
@@ -202,66 +207,101 @@ def execute(
                     s.step_id,
                     ws.ws_id,
                     effective_tool(bundle, ws, s),
-                    "skipped" if s.step_id in skip else "pending",
+                    StepState.SKIPPED if s.step_id in skip else StepState.PENDING,
+                    signature(step_definition(bundle, ws, s)),
                 )
                 for ws, s in bundle.steps()
             ],
         )
         for ws_id in opts.skip_workstreams:
-            store.event(run_id, "workstream_skipped", None, ws_id=ws_id)
-        out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
+            store.event(run_id, EventKind.WORKSTREAM_SKIPPED, None, ws_id=ws_id)
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         out.flush()
-        # doit keeps going; steps stop themselves after a failure unless -c (see step_runner),
-        # so that steps outside an exhausted budget still run
-        args = ["run", "--continue"]
-        if opts.jobs > 1:
-            args += ["-n", str(opts.jobs), "-P", opts.parallel_type]
-        if opts.verbosity is not None:
-            args += ["--verbosity", str(opts.verbosity)]
-        base = bundle.task_basename
-        args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
-        loader = BundleTaskLoader(
-            bundle, root, skip=skip, reporter=choose_reporter(opts.reporter, sys.stdout)
-        )
-        previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
-        try:
-            code = run_doit(loader, args)
-        except KeyboardInterrupt:
-            kill_active_groups()  # thread mode: tools started by this process
-            store.end_run(run_id, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+        code = _run_doit(bundle, root, opts, ctx, skip, store)
+        if code == EXIT_INTERRUPTED:
             out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
-            return EXIT_INTERRUPTED
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        states = {row["status"] for row in store.run_steps(run_id)}
-        unmet = _report_criteria(bundle, root, store, run_id, out)
-        if code == 0 and unmet:
-            code = EXIT_FAILED
-        failed = bool(states & {"failed"}) or bool(unmet)
-        if code != 0 and not failed and "paused" in states:
-            code = EXIT_PAUSED
-        elif code != 0 and states & {"failed", "blocked", "not_started"}:
-            code = EXIT_FAILED  # doit says 2 when dependents of a failed step could not run
-        status = {0: "succeeded", EXIT_PAUSED: "paused"}.get(code, "failed")
-        reason = None if code == 0 else _failure_reason(store, run_id)
-        store.end_run(run_id, status, reason)
-        if code == EXIT_PAUSED:
-            out.write(
-                f"run {run_id} PAUSED: {reason}\n"
-                "raise the budget in the bundle (or --budget SCOPE=DOLLARS) and run again: "
-                "only the steps not done yet will run\n"
-            )
-            notify = bundle.notify or router.notify
-            if notify is not None:
-                _notify(notify.command, root, run_id, bundle.bundle_id, store, out)
-        elif code != 0:
-            out.write(
-                f"run {run_id} {status}; see `uet status {run_id}`; "
-                f"resume with: uet run {bundle_file} --resume {run_id}\n"
-            )
-        return code if code in (0, 1, EXIT_PAUSED) else EXIT_ERROR
+            return code
+        return _close(bundle, bundle_file, root, store, ctx, code, router, out)
+
+
+def _run_doit(
+    bundle: Bundle,
+    root: Path,
+    opts: RunOptions,
+    ctx: RunContext,
+    skip: frozenset[str],
+    store: RunStore,
+) -> int:
+    """doit keeps going (--continue); steps stop themselves after a failure unless -c, so
+    steps outside an exhausted budget still run. Steps run in threads: each tool is its own
+    process anyway, and a thread cannot be lost the way a killed doit worker process is."""
+    from uet_doit.observe.progress import choose_reporter
+    from uet_doit.run.action import RunActions
+    from uet_doit.run.decisions import recorded
+    from uet_doit.run.doit_bridge import BundleTaskLoader, run_doit
+
+    runnable = sum(1 for _, s in bundle.steps() if s.step_id not in skip)
+    jobs = effective_jobs(opts.jobs, runnable)
+    args = ["run", "--continue"]
+    if jobs > 1:
+        args += ["-n", str(jobs), "-P", "thread"]
+    if opts.verbosity is not None:
+        args += ["--verbosity", str(opts.verbosity)]
+    base = bundle.task_basename
+    args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
+    reporter = recorded(choose_reporter(opts.reporter, sys.stdout))
+    loader = BundleTaskLoader(bundle, root, RunActions(ctx), skip=skip, reporter=reporter)
+    previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
+    try:
+        return run_doit(loader, args)
+    except KeyboardInterrupt:
+        kill_active_groups()  # tools started by this process, and what they left behind
+        store.end_run(ctx.run_id, RunState.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _close(
+    bundle: Bundle,
+    bundle_file: Path,
+    root: Path,
+    store: RunStore,
+    ctx: RunContext,
+    code: int,
+    router: Any,
+    out: TextIO,
+) -> int:
+    """Completion criteria, the run's final state and reason, the exit code."""
+    run_id = ctx.run_id
+    states = {row.status for row in store.run_steps(run_id)}
+    unmet = _report_criteria(bundle, root, store, run_id, out)
+    if code == 0 and unmet:
+        code = EXIT_FAILED
+    failed = StepState.FAILED in states or bool(unmet)
+    if code != 0 and not failed and StepState.PAUSED in states:
+        code = EXIT_PAUSED
+    elif code != 0 and states & {StepState.FAILED, StepState.BLOCKED, StepState.NOT_STARTED}:
+        code = EXIT_FAILED  # doit says 2 when dependents of a failed step could not run
+    status = {0: RunState.SUCCEEDED, EXIT_PAUSED: RunState.PAUSED}.get(code, RunState.FAILED)
+    reason = None if code == 0 else _failure_reason(store, run_id)
+    store.end_run(run_id, status, reason)
+    if code == EXIT_PAUSED:
+        out.write(
+            f"run {run_id} PAUSED: {reason}\n"
+            "raise the budget in the bundle (or --budget SCOPE=DOLLARS) and run again: "
+            "only the steps not done yet will run\n"
+        )
+        notify = bundle.notify or router.notify
+        if notify is not None:
+            _notify(notify.command, root, run_id, bundle.bundle_id, store, out)
+    elif code != 0:
+        out.write(
+            f"run {run_id} {status}; see `uet status {run_id}`; "
+            f"resume with: uet run {bundle_file} --resume {run_id}\n"
+        )
+    return code if code in (0, 1, EXIT_PAUSED) else EXIT_ERROR
 
 
 def _report_criteria(
@@ -277,31 +317,30 @@ def _report_criteria(
     out.write("completion criteria:\n")
     for r in results:
         note = {
-            "to_confirm": " (to confirm)",
-            "not_evaluated": " (not evaluated: steps not done)",
-            "unmet": f" (UNMET: {r['detail']})" if r["detail"] else " (UNMET)",
+            CriterionState.TO_CONFIRM: " (to confirm)",
+            CriterionState.NOT_EVALUATED: " (not evaluated: steps not done)",
+            CriterionState.UNMET: f" (UNMET: {r['detail']})" if r["detail"] else " (UNMET)",
         }.get(r["state"], "")
         out.write(f"  {marks[r['state']]} {r['scope']}: {r['description']}{note}\n")
-    return [f"{r['scope']}: {r['description']}" for r in results if r["state"] == "unmet"]
+    return [
+        f"{r['scope']}: {r['description']}" for r in results if r["state"] == CriterionState.UNMET
+    ]
 
 
 def _failure_reason(store: RunStore, run_id: str) -> str:
     rows = store.run_steps(run_id)
     parts = []
     unmet = [
-        json.loads(r["data"])["description"]
-        for r in store.conn.execute(
-            "SELECT data FROM events WHERE run_id=? AND kind='criterion' AND "
-            "json_extract(data, '$.state')='unmet'",
-            (run_id,),
-        )
+        str(e.data.get("description"))
+        for e in store.events(run_id, kinds=[EventKind.CRITERION])
+        if e.data.get("state") == CriterionState.UNMET
     ]
     if unmet:
         parts.append(f"completion criteria unmet: {'; '.join(unmet)}")
-    paused = {r["message"] for r in rows if r["status"] == "paused" and r["message"]}
+    paused = {r.message for r in rows if r.status == StepState.PAUSED and r.message}
     parts.extend(sorted(paused))
-    for state in ("failed", "blocked", "not_started"):
-        steps = [r["step_id"] for r in rows if r["status"] == state]
+    for state in (StepState.FAILED, StepState.BLOCKED, StepState.NOT_STARTED):
+        steps = [r.step_id for r in rows if r.status == state]
         if steps:
             parts.append(f"{state.replace('_', ' ')}: {', '.join(steps)}")
     return "; ".join(parts) or "doit reported an error"
@@ -313,11 +352,8 @@ def _notify(
     """The bundle's notify command; facts go in environment variables, never into a shell."""
     from uet_doit.tools.process import run_process
 
-    pause = store.conn.execute(
-        "SELECT data FROM events WHERE run_id=? AND kind='budget_paused' ORDER BY id LIMIT 1",
-        (run_id,),
-    ).fetchone()
-    data = json.loads(pause[0]) if pause else {}
+    pauses = store.events(run_id, kinds=[EventKind.BUDGET_PAUSED])
+    data = pauses[0].data if pauses else {}
     env = dict(os.environ)
     env.update(
         {
@@ -334,7 +370,7 @@ def _notify(
     except FileNotFoundError:
         out.write(f"warning: notify command not found: {command[0]}\n")
         return
-    store.event(run_id, "notified", None, command=list(command), exit_code=result.exit_code)
+    store.event(run_id, EventKind.NOTIFIED, None, command=list(command), exit_code=result.exit_code)
     if result.exit_code != 0:
         out.write(f"warning: notify command exited {result.exit_code}\n")
 

@@ -1,30 +1,23 @@
-"""What one step needs at run time, as plain picklable data, and how its outcome reads."""
+"""What steps and gates need at run time, resolved from the bundle; plain picklable data.
+
+Pure: the compiler builds these without importing anything of the runtime."""
 
 from __future__ import annotations
 
 import hashlib
-import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doit.exceptions import TaskFailed
-
-from uet_doit.run.budget import Budget
+from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
-from uet_doit.state.store import new_run_id
+from uet_doit.tools.commands import command_argv
 
+DEFAULT_POLICY = "pause_and_notify"
+
+#: tools whose failures are the step's own (a breaker on them only when a bundle asks)
 LOCAL_TOOLS = frozenset({"shell", "python"})
-RUN_ID_ENV = "UET_RUN_ID"
-STOP_ON_FAILURE_ENV = "UET_STOP_ON_FAILURE"
-
-
-class StepPaused(TaskFailed):  # type: ignore[misc]
-    """Not started: a budget around the step is spent (pause_and_notify)."""
-
-
-class StepNotStarted(TaskFailed):  # type: ignore[misc]
-    """Not started: an earlier step failed and the run does not keep going."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +28,114 @@ class ValidationSpec:
 
 
 @dataclass(frozen=True)
-class StepSpec:
-    """Everything one step needs at run time, resolved from the bundle; plain, picklable data."""
+class Budget:
+    scope: str  # step | workstream | bundle
+    scope_id: str
+    limit: float
+    policy: str = DEFAULT_POLICY
+    warning_pct: float | None = None
 
+    @property
+    def label(self) -> str:
+        return f"{self.scope} {self.scope_id}"
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """A budget a step may not start under."""
+
+    budget: Budget
+    spent: float
+    reserved: float
+    estimate: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"budget of {self.budget.label} reached: spent ${self.spent:.4f}"
+            + (f" + ${self.reserved:.4f} reserved" if self.reserved else "")
+            + (f" + ${self.estimate:.4f} estimated" if self.estimate else "")
+            + f" > limit ${self.budget.limit:.4f}"
+        )
+
+
+def budgets_for(bundle: Bundle, ws: Workstream, step: Step) -> tuple[Budget, ...]:
+    """The budgets around a step, innermost first. The policy is the nearest one set."""
+    policy = ws.on_budget_exceeded or bundle.on_budget_exceeded or DEFAULT_POLICY
+    warn = ws.budget_warning_pct or bundle.budget_warning_pct
+    out: list[Budget] = []
+    if step.max_cost_usd is not None:
+        out.append(Budget("step", step.step_id, step.max_cost_usd, policy, warn))
+    if ws.max_cost_usd is not None:
+        out.append(Budget("workstream", ws.ws_id, ws.max_cost_usd, policy, warn))
+    if bundle.max_cost_usd is not None:
+        out.append(
+            Budget(
+                "bundle",
+                bundle.bundle_id,
+                bundle.max_cost_usd,
+                bundle.on_budget_exceeded or DEFAULT_POLICY,
+                bundle.budget_warning_pct,
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """A gate as plain, picklable data."""
+
+    bundle_id: str
+    scope: str  # a ws_id, or "bundle"
+    index: int
+    gate_type: str
+    command: str | tuple[str, ...]
+    required: bool
+    blocking: bool
+    timeout: float
+    project_root: str
+
+    @property
+    def label(self) -> str:
+        where = "the bundle" if self.scope == "bundle" else self.scope
+        return f"{self.gate_type} of {where}"
+
+    @property
+    def argv(self) -> list[str]:
+        return command_argv(self.command if isinstance(self.command, str) else list(self.command))
+
+    @property
+    def executable(self) -> str:
+        if isinstance(self.command, str):
+            try:
+                words = shlex.split(self.command)
+            except ValueError:
+                words = self.command.split()
+            return words[0] if words else ""
+        return self.command[0]
+
+
+def gate_task_name(scope: str, index: int, gate: TestGate) -> str:
+    return f"{scope}.gate-{index + 1}-{gate.type.lower().removeprefix('gate_')}"
+
+
+def gate_spec(bundle: Bundle, scope: str, index: int, gate: TestGate, root: Path) -> GateSpec:
+    cmd = gate.command
+    return GateSpec(
+        bundle_id=bundle.bundle_id,
+        scope=scope,
+        index=index,
+        gate_type=gate.type,
+        command=cmd if isinstance(cmd, str) else tuple(cmd),
+        required=gate.required,
+        blocking=gate.blocking,
+        timeout=gate.timeout or 600.0,
+        project_root=str(root),
+    )
+
+
+@dataclass(frozen=True)
+class StepSpec:
     bundle_id: str
     ws_id: str
     step_id: str
@@ -61,6 +159,11 @@ class StepSpec:
     task_kind: str | None = None
     budgets: tuple[Budget, ...] = ()
     estimated_cost_usd: float | None = None
+    max_log_bytes: int | None = None
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (*self.files, *self.create_files)
 
 
 def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
@@ -73,10 +176,3 @@ def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             digest.update(b"-")
     return digest.hexdigest()
-
-
-def run_id_for(bundle_id: str) -> str:
-    run_id = os.environ.get(RUN_ID_ENV)
-    if not run_id:
-        run_id = os.environ[RUN_ID_ENV] = new_run_id(bundle_id)
-    return run_id

@@ -17,13 +17,11 @@ class FailureClass(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     BUDGET = "budget_exceeded"
     INTERRUPTED = "interrupted"
+    NOT_INSTALLED = "not_installed"  # the tool is not on PATH: a set-up problem, not the tool's
+    BUNDLE = "bundle_error"  # e.g. a validation command that does not exist
+    WORKER_LOST = "worker_lost"  # the process running the attempt died
     UNKNOWN = "unknown"
 
-
-#: classes retried when a step gives no `retry_on` of its own
-DEFAULT_RETRY_ON = frozenset(
-    {FailureClass.TIMEOUT, FailureClass.RATE_LIMIT, FailureClass.TRANSIENT}
-)
 
 #: never retried, whatever retry_on says: the same call would fail the same way
 NEVER_RETRIED = frozenset(
@@ -33,6 +31,8 @@ NEVER_RETRIED = frozenset(
         FailureClass.BUDGET,
         FailureClass.INTERRUPTED,
         FailureClass.CONTEXT_WINDOW,
+        FailureClass.NOT_INSTALLED,
+        FailureClass.BUNDLE,
     }
 )
 

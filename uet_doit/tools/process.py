@@ -7,13 +7,16 @@ kills the whole process tree (grandchildren included) and no tool ever waits on 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import select
 import shlex
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +44,63 @@ class ProcessResult:
 
 #: process groups of tools running now, so an interrupted runner can stop them all
 ACTIVE_GROUPS: set[int] = set()
+#: set when the runner is stopping (Ctrl-C, SIGTERM): no new tool starts after it
+STOPPING = threading.Event()
+#: every tool gets a token in its environment; what it starts keeps it, even after setsid
+TOKEN_ENV = "UET_PROCESS_TOKEN"
+
+_COUNTER = itertools.count(1)
 
 #: records the tool's exit code in a file when it ends, even if the runner died meanwhile
 _EXIT_TRAP = 'trap \'echo $? > "$0"\' EXIT; "$@"'
 
 
 def kill_active_groups() -> None:
-    """Stop every tool this process started (Ctrl-C or SIGTERM in thread mode)."""
+    """Stop every tool this process started, and what they started (Ctrl-C or SIGTERM)."""
+    stop_all()
+
+
+def stop_all() -> None:
+    """No new tool starts from now on; every running one is killed with its descendants."""
+    STOPPING.set()
     for pgid in list(ACTIVE_GROUPS):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     ACTIVE_GROUPS.clear()
+    kill_tokened(_TOKEN_PREFIX, prefix=True)
+
+
+def stop_attempts(pids: Iterable[int | None]) -> None:
+    """Kill the process groups of tools another process (a doit worker) started."""
+    for pid in pids:
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+#: tokens of this runner's tools start with this (one per process)
+_TOKEN_PREFIX = f"{os.getpid()}-{uuid.uuid4().hex[:12]}-"
+
+
+def kill_tokened(token: str, *, prefix: bool = False) -> int:
+    """SIGKILL every process whose environment carries `token` (or a token starting with it):
+    the whole tree a tool started, including daemons that left its process group (setsid)."""
+    needle = f"{TOKEN_ENV}={token}".encode() + (b"" if prefix else b"\0")
+    me = os.getpid()
+    killed = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == me:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 def with_exit_file(argv: Sequence[str], exit_file: Path) -> list[str]:
@@ -137,9 +186,14 @@ def run_process(
     session: it survives a kill -9 of the runner (see `with_exit_file`), while a timeout,
     Ctrl-C or SIGTERM kills its whole process group.
     """
+    if STOPPING.is_set():
+        raise KeyboardInterrupt  # the runner is stopping: start nothing new
     if exit_file is not None:
         exit_file.unlink(missing_ok=True)
         argv = with_exit_file(argv, exit_file)
+    token = f"{_TOKEN_PREFIX}{next(_COUNTER)}"
+    child_env = dict(env) if env is not None else dict(os.environ)
+    child_env[TOKEN_ENV] = token
     import tempfile
 
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -158,7 +212,7 @@ def run_process(
             proc = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
-                env=dict(env) if env is not None else None,
+                env=child_env,
                 stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
@@ -177,14 +231,18 @@ def run_process(
             except subprocess.TimeoutExpired:
                 timed_out = True
                 kill_group(proc, grace_seconds)
+                kill_tokened(token)  # what the tool started outside its group (setsid)
             except BaseException:
                 # Ctrl-C, SIGTERM turned into an exception, or a crash of ours: no orphans
                 kill_group(proc, grace_seconds)
+                kill_tokened(token)
                 raise
             else:
                 # the leader exited; background grandchildren must not outlive the step
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
+        if STOPPING.is_set():
+            raise KeyboardInterrupt  # killed by stop_all(): not a failure of the tool
         return ProcessResult(
             argv=tuple(argv),
             exit_code=None if timed_out else proc.returncode,

@@ -311,3 +311,41 @@ def route_command(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3])
     return code
+
+
+class AdapterRegistry:
+    """One project's router_config.json and adapters, each loaded once per registry.
+
+    A runner owns one registry; a remote worker builds one per project it serves. Nothing is
+    cached at module level, so nothing needs resetting between projects or tests.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._config: RouterConfig | None = None
+        self._adapters: dict[str, ToolAdapter] = {}
+
+    @property
+    def config(self) -> RouterConfig:
+        if self._config is None:
+            self._config = load_router_config(self.root)
+        return self._config
+
+    def adapter(self, name: str) -> ToolAdapter:
+        found = self._adapters.get(name)
+        if found is None:
+            found = self._adapters[name] = get_adapter(name, self.config, self.root)
+        return found
+
+    def settings(self, name: str) -> ToolSettings:
+        """router_config.json `tools.<name>`: model, args, env, max_parallel, timeout."""
+        return self.config.tool(name)
+
+    def resolver(self) -> Callable[[str, Path], ToolAdapter]:
+        """An adapter resolver for run_attempt that reuses this registry's adapters."""
+        return lambda name, _root: self.adapter(name)
+
+
+def resolve_adapter(name: str, root: Path) -> ToolAdapter:
+    """An adapter for one attempt in a process that holds no registry (e.g. a worker)."""
+    return AdapterRegistry(root).adapter(name)

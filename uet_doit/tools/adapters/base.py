@@ -98,7 +98,7 @@ class ToolAdapter(ABC):
         return ToolResult(
             success=False,
             message=f"{self.executable} not found on PATH{hint}",
-            failure_class=FailureClass.PERMANENT,
+            failure_class=FailureClass.NOT_INSTALLED,
         )
 
     def execute(self, request: StepRequest) -> ToolResult:

@@ -9,14 +9,8 @@ from uet_doit.tools.adapters.base import (
     ToolResult,
     failed_process,
 )
+from uet_doit.tools.commands import command_argv
 from uet_doit.tools.process import ProcessResult
-
-
-def command_argv(command: str | list[str]) -> list[str]:
-    """Bundle commands: a list is argv as is, a string is a shell line (trusted, like make)."""
-    if isinstance(command, str):
-        return ["sh", "-c", command]
-    return list(command)
 
 
 class ShellAdapter(ToolAdapter):
@@ -33,3 +27,6 @@ class ShellAdapter(ToolAdapter):
         if proc.exit_code == 0 and not proc.timed_out:
             return ToolResult(success=True, exit_code=0, output_tail=proc.output[-4000:])
         return failed_process(proc)
+
+
+__all__ = ["ShellAdapter", "command_argv"]

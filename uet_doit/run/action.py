@@ -1,0 +1,174 @@
+"""The doit action of every step, and the per-process runtime it runs in.
+
+`StepAction` holds only plain data (the step's spec and the run's context), so `-P process`
+can pickle it. It asks the step policy for an outcome and turns it into doit's terms: a
+dict of values on success, TaskFailed (or one of its kinds below) otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import multiprocessing.util
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from doit.exceptions import TaskFailed
+
+from uet_doit.bundle.model import Bundle, Step, Workstream
+from uet_doit.errors import StateError, UetError
+from uet_doit.run.context import RunContext
+from uet_doit.run.executor import Executor, LocalExecutor
+from uet_doit.run.policy import SlotProvider, StepOutcome, StepPolicy, local_slots
+from uet_doit.run.resilience import SystemClock
+from uet_doit.run.step_spec import GateSpec, StepSpec
+from uet_doit.state.records import StepState
+from uet_doit.state.store import RunStore
+from uet_doit.tools.routing import AdapterRegistry
+
+
+class StepPaused(TaskFailed):  # type: ignore[misc]
+    """Not started: a budget around the step is spent (pause_and_notify)."""
+
+
+class StepNotStarted(TaskFailed):  # type: ignore[misc]
+    """Not started: an earlier step failed and the run does not keep going."""
+
+
+class Runtime:
+    """What the steps of one run share within one process: the store's connections, the
+    adapters, the executor, the slots. The one owner of per-process state."""
+
+    _by_key: ClassVar[dict[tuple[str, str, int], Runtime]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, ctx: RunContext, executor: Executor | None = None) -> None:
+        root = ctx.root_path
+        self.ctx = ctx
+        self.store = RunStore(root)
+        self.tools = AdapterRegistry(root)
+        self.executor: Executor = executor or LocalExecutor(self.tools.resolver())
+        self.slots: SlotProvider = local_slots(root / ".uet")
+        self.clock = SystemClock()
+        self.registered = False
+        self.broken: str | None = None  # the store failed: no new step starts
+
+    @classmethod
+    def for_context(cls, ctx: RunContext) -> Runtime:
+        key = (ctx.root, ctx.session, os.getpid())
+        with cls._lock:
+            runtime = cls._by_key.get(key)
+            if runtime is None:
+                runtime = cls._by_key[key] = cls(ctx)
+        return runtime
+
+    def register_run(self) -> None:
+        """Plain `doit` runs have no run record until their first step: make it."""
+        if not self.registered:
+            self.store.ensure_run(self.ctx.run_id, self.ctx.bundle_id, self.ctx.runner_pid)
+            self.registered = True
+
+
+class StepAction:
+    # doit inspects every action's signature to pick keyword arguments; say "none" up front
+    __signature__ = inspect.Signature()
+
+    def __init__(self, spec: StepSpec, ctx: RunContext) -> None:
+        self.spec = spec
+        self.ctx = ctx
+
+    def __repr__(self) -> str:  # shown by `doit info`
+        return f"<uet step {self.spec.step_id} via {self.spec.tool}>"
+
+    def __call__(self) -> dict[str, Any] | TaskFailed:
+        runtime = Runtime.for_context(self.ctx)
+        if runtime.broken:
+            return StepNotStarted(f"not started: {runtime.broken}")
+        try:
+            runtime.register_run()
+            policy = StepPolicy(
+                self.spec,
+                self.ctx,
+                runtime.store,
+                runtime.tools,
+                runtime.clock,
+                runtime.executor,
+                runtime.slots,
+            )
+            outcome = policy.run()
+        except StateError as exc:  # e.g. disk full: stop cleanly, keep what is recorded
+            runtime.broken = exc.message
+            return TaskFailed(f"{self.spec.step_id}: {exc.render()}")
+        except UetError as exc:  # e.g. a broken custom adapter: a message, no traceback
+            return TaskFailed(f"{self.spec.step_id}: {exc.render()}")
+        return to_doit(outcome, self.ctx.run_id)
+
+
+def to_doit(outcome: StepOutcome, run_id: str) -> dict[str, Any] | TaskFailed:
+    """The one place a StepOutcome becomes doit's return value."""
+    if outcome.state == StepState.SUCCEEDED:
+        values: dict[str, Any] = {"run_id": run_id, "attempts": outcome.attempts}
+        if outcome.tool:
+            values["tool"] = outcome.tool
+        if outcome.origin:
+            values["from_run"] = outcome.origin
+        return values
+    if outcome.state == StepState.PAUSED:
+        return StepPaused(outcome.message)
+    if outcome.state == StepState.NOT_STARTED:
+        return StepNotStarted(outcome.message)
+    return TaskFailed(outcome.message)
+
+
+class _WorkerSetup:
+    """Runs in every forked doit worker right after the fork: the worker dies with its
+    runner (PR_SET_PDEATHSIG), so none lingers blocked on a dead queue, and SIGTERM (doit's
+    Ctrl-C clean-up) becomes KeyboardInterrupt, which stops the running tool."""
+
+    def __call__(self, _: object) -> None:
+        import ctypes
+
+        parent = os.getppid()
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, interrupt)
+        with contextlib.suppress(OSError, AttributeError):  # prctl is Linux only
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the runner died before prctl took effect
+            os._exit(1)
+
+
+_WORKER_SETUP = _WorkerSetup()
+
+
+def install_worker_setup() -> None:
+    """Called by whoever starts doit (uet run, dodo.py), never at import."""
+    multiprocessing.util.register_after_fork(_WORKER_SETUP, _WORKER_SETUP)
+
+
+class RunActions:
+    """The compiler's action factory for a real run: every step and gate gets the run's
+    context (policies shared by the steps of a workstream are built once)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self._memo: dict[str, Any] = {}
+
+    def step(
+        self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
+    ) -> list[Any]:
+        from uet_doit.run.compiler import build_spec
+
+        spec = build_spec(bundle, ws, step, root, self._memo, signature)
+        return [StepAction(spec, self.ctx)]
+
+    def gate(self, spec: GateSpec) -> list[Any]:
+        from uet_doit.run.gates import GateAction
+
+        return [GateAction(spec, self.ctx)]

@@ -1,0 +1,65 @@
+"""RunContext: what every step of one run shares, passed explicitly (never through os.environ).
+
+It is plain picklable data, so `-P process` workers receive it with their task's action.
+The environment is written in one place only: the child environment of a tool
+(`tool_env`), where UET_* variables tell a tool which run and step it serves.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def new_session() -> str:
+    """One id per runner: tells this runner's attempts from those a killed one left."""
+    return secrets.token_hex(16)
+
+
+def new_run_id(bundle_id: str, now: float | None = None, unique: bool = False) -> str:
+    """`bundle-YYYYmmdd-HHMMSS`; `unique` adds a short random part (plain doit runs, which
+    cannot look in the store before their first step)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now or time.time()))
+    run_id = f"{bundle_id}-{stamp}"
+    return f"{run_id}-{secrets.token_hex(2)}" if unique else run_id
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    bundle_id: str
+    root: str  # the project root, absolute
+    session: str
+    runner_pid: int
+    stop_on_failure: bool = False  # `uet run` without -c: no new step after a failure
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root)
+
+    @classmethod
+    def create(
+        cls, run_id: str, bundle_id: str, root: Path, *, stop_on_failure: bool = False
+    ) -> RunContext:
+        return cls(
+            run_id=run_id,
+            bundle_id=bundle_id,
+            root=str(root.resolve()),
+            session=new_session(),
+            runner_pid=os.getpid(),
+            stop_on_failure=stop_on_failure,
+        )
+
+    def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:
+        """What a tool is told about its run (documented in README: the UET_* variables)."""
+        return {
+            "UET_RUN_ID": self.run_id,
+            "UET_STEP_ID": step_id,
+            "UET_WS_ID": ws_id,
+            "UET_ATTEMPT": str(attempt),
+            "UET_PROJECT_ROOT": self.root,
+            "UET_RESULT_FILE": result_file,
+        }

@@ -1,0 +1,83 @@
+"""The executor seam: where attempts run. The step policy submits an AttemptSpec and waits
+for its AttemptResult; it never knows whether the attempt ran in this thread or on another
+machine. `LocalExecutor` runs it right here (the doit worker's thread or process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+
+from uet_doit.run.attempt import AdapterResolver, AttemptResult, AttemptSpec, run_attempt
+
+OnStart = Callable[[int], None]
+
+
+class AttemptHandle(Protocol):
+    """One submitted attempt."""
+
+    spec: AttemptSpec
+
+    def done(self) -> bool: ...
+
+    def result(self) -> AttemptResult:
+        """Wait for the attempt and return what it did (never raises for a tool failure)."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop the attempt (its tool's processes with it) if it is still running."""
+        ...
+
+
+class Executor(Protocol):
+    name: str
+
+    def submit(self, spec: AttemptSpec, on_start: OnStart | None = None) -> AttemptHandle: ...
+
+    def close(self) -> None: ...
+
+
+class DoneHandle:
+    """An attempt that ran to the end when it was submitted."""
+
+    def __init__(self, spec: AttemptSpec, result: AttemptResult) -> None:
+        self.spec = spec
+        self._result = result
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> AttemptResult:
+        return self._result
+
+    def cancel(self) -> None:
+        """Nothing to stop: it has finished."""
+
+
+class LocalExecutor:
+    """Runs each attempt in the calling thread; the tool is a child process of this one, so
+    Ctrl-C, timeouts and a killed runner behave as for any local tool."""
+
+    name = "local"
+
+    def __init__(self, resolve: AdapterResolver | None = None) -> None:
+        self._resolve = resolve
+
+    def submit(self, spec: AttemptSpec, on_start: OnStart | None = None) -> AttemptHandle:
+        return DoneHandle(spec, run_attempt(spec, self._resolve, on_start))
+
+    def close(self) -> None:
+        """Nothing is held between attempts."""
+
+
+def as_completed(
+    handles: Iterable[AttemptHandle], poll: Callable[[], None]
+) -> Iterator[AttemptHandle]:
+    """Yield handles as their attempts finish; `poll` waits a little between looks."""
+    pending = list(handles)
+    while pending:
+        finished = [h for h in pending if h.done()]
+        for handle in finished:
+            pending.remove(handle)
+            yield handle
+        if pending and not finished:
+            poll()

@@ -1,0 +1,425 @@
+"""Deciding what a step does: route and fallback, breaker, budget, retries, the fix loop.
+
+`StepPolicy.run()` returns a typed `StepOutcome`; it records every decision in the store and
+leaves the doing of each attempt to an Executor. Its collaborators (store, adapters, clock,
+executor, slots) are parameters, so a test drives it with an in-memory store and a fake
+executor, without a process or a real sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from uet_doit.bundle.model import DEFAULT_TIMEOUT_SECONDS
+from uet_doit.errors import UetError
+from uet_doit.run.attempt import AttemptResult, AttemptSpec
+from uet_doit.run.breakers import BreakerBook
+from uet_doit.run.budget import CostLedger
+from uet_doit.run.context import RunContext
+from uet_doit.run.executor import Executor
+from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
+from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
+from uet_doit.state.records import AttemptOutcome, EventKind, StepState
+from uet_doit.state.store import RunStore
+from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+
+#: fix prompts carry at most this much of the validation output
+FIX_OUTPUT_CHARS = 3000
+
+SlotProvider = Callable[[str, int, Callable[[], None]], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """How a step ended in this run, in uet's terms (the doit action translates it)."""
+
+    state: StepState  # SUCCEEDED, FAILED, PAUSED or NOT_STARTED
+    message: str = ""
+    tool: str | None = None
+    attempts: int = 0  # attempts this run started for the step
+    origin: str | None = None  # "recovered"/"adopted" from an earlier run, when it was
+
+    @property
+    def ok(self) -> bool:
+        return self.state == StepState.SUCCEEDED
+
+
+class StepPolicy:
+    def __init__(
+        self,
+        spec: StepSpec,
+        ctx: RunContext,
+        store: RunStore,
+        tools: AdapterRegistry,
+        clock: Clock,
+        executor: Executor,
+        slots: SlotProvider | None = None,
+    ) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.store = store
+        self.tools = tools
+        self.clock = clock
+        self.executor = executor
+        self.slots = slots
+        self.root = Path(spec.project_root)
+        self.ledger = CostLedger(store, ctx.session)
+        self.breakers = BreakerBook(store)
+
+    # -- recording ---------------------------------------------------------------------------
+    def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
+        self.store.set_step_state(
+            self.ctx.run_id, self.spec.step_id, state, message, self.spec.ws_id, tool
+        )
+
+    def fail(self, cls: FailureClass, message: str, tool: str | None = None) -> StepOutcome:
+        self.state(StepState.FAILED, f"{cls}: {message}", tool)
+        return StepOutcome(StepState.FAILED, f"{self.spec.step_id} failed ({cls}): {message}", tool)
+
+    # -- the whole step ----------------------------------------------------------------------
+    def run(self) -> StepOutcome:
+        from uet_doit.run.paths import unsafe_paths
+        from uet_doit.run.recovery import left_behind
+
+        spec = self.spec
+        done = left_behind(self)
+        if done is not None:
+            return done
+        stopped = self._stopped_by_failure()
+        if stopped is not None:
+            self.state(StepState.NOT_STARTED, stopped)
+            return StepOutcome(StepState.NOT_STARTED, f"not started: {stopped}")
+        unsafe = unsafe_paths(self.root, spec.paths)
+        if unsafe:
+            return self.fail(FailureClass.PERMANENT, unsafe)
+        try:
+            chain, why = self._tool_chain()
+        except UetError as exc:
+            return self.fail(FailureClass.PERMANENT, exc.render())
+        if not chain:
+            return self.fail(FailureClass.PERMANENT, f"no tool for this step: {why}")
+        outcome: StepOutcome | None = None
+        previous: str | None = None
+        for index, tool in enumerate(chain):
+            outcome, fall_back = self._run_with_tool(tool, previous)
+            if outcome.ok or not fall_back:
+                return outcome
+            previous = tool
+            if index + 1 < len(chain):
+                self.store.event(
+                    self.ctx.run_id,
+                    EventKind.FALLBACK,
+                    spec.step_id,
+                    from_tool=tool,
+                    to_tool=chain[index + 1],
+                )
+        assert outcome is not None
+        return outcome
+
+    def _run_with_tool(self, tool: str, fallback_from: str | None) -> tuple[StepOutcome, bool]:
+        """Attempts of one tool with retries and the fix loop. On failure, also says whether
+        the next tool of the route may take over (permanent failure, missing tool, breaker)."""
+        spec = self.spec
+        uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
+        first = self.store.max_attempt(self.ctx.run_id, spec.step_id)
+        attempt_no, fix_round, instruction = first, 0, spec.instruction
+        fixes_allowed = self._fix_attempts(tool)
+        while True:
+            attempt_no += 1
+            if uses_breaker:
+                allowed, _probe, reason = self.breakers.admit(tool, spec.breaker, self.clock.now())
+                if not allowed:
+                    self._record_refusal(tool, attempt_no, reason)
+                    return self.fail(FailureClass.CIRCUIT_OPEN, reason, tool), True
+            reservation, refusal = self._reserve_budget(tool)
+            if refusal is not None:
+                return refusal, False
+            try:
+                result = self._attempt(tool, attempt_no, instruction, fallback_from)
+            finally:
+                self.ledger.release(reservation)
+            self._after_spend(result)
+            if uses_breaker:
+                self._tell_breaker(tool, result)
+            if result.success:
+                note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
+                self.state(StepState.SUCCEEDED, note, tool)
+                return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
+            cls = result.failure_class or FailureClass.UNKNOWN
+            if cls == FailureClass.VALIDATION and fix_round < fixes_allowed:
+                fix_round += 1
+                instruction = (
+                    f"{spec.instruction}\n\nThe validation command failed after your change. "
+                    f"Fix the problem. Its output:\n{result.output_tail[-FIX_OUTPUT_CHARS:]}"
+                )
+                self.store.event(
+                    self.ctx.run_id, EventKind.FIX_ATTEMPT, spec.step_id, round=fix_round
+                )
+                continue
+            retries_used = attempt_no - first - fix_round
+            if spec.retry.should_retry(cls, retries_used):
+                wait = spec.retry.delay(retries_used, result.retry_after_s)
+                self.state(StepState.RETRYING, f"{cls}: waiting {wait:.1f}s", tool)
+                self.store.event(
+                    self.ctx.run_id,
+                    EventKind.RETRY_WAIT,
+                    spec.step_id,
+                    seconds=wait,
+                    failure_class=str(cls),
+                )
+                self.clock.sleep(wait)
+                continue
+            failed = self.fail(cls, result.message, tool)
+            message = (
+                f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s) "
+                f"with {tool}: {result.message}"
+            )
+            fall_back = cls in (
+                FailureClass.PERMANENT,
+                FailureClass.CIRCUIT_OPEN,
+                FailureClass.NOT_INSTALLED,
+            )
+            return StepOutcome(failed.state, message, tool, attempt_no - first), fall_back
+
+    def _tell_breaker(self, tool: str, result: AttemptResult) -> None:
+        tool_failed = not result.success and result.failure_class in TOOL_FAILURES
+        if result.success or tool_failed:
+            state = self.breakers.record(tool, self.spec.breaker, result.success, self.clock.now())
+            if state == BreakerStatus.OPEN and tool_failed:
+                self.store.event(
+                    self.ctx.run_id, EventKind.BREAKER_OPEN, self.spec.step_id, tool=tool
+                )
+
+    def _record_refusal(self, tool: str, attempt_no: int, reason: str) -> None:
+        """A refusal is an attempt that never started: recorded so status can say why."""
+        spec = self.spec
+        attempt_id = self.store.begin_attempt(
+            self.ctx.run_id,
+            spec.bundle_id,
+            spec.ws_id,
+            spec.step_id,
+            tool,
+            attempt_no,
+            session=self.ctx.session,
+            outcome=AttemptOutcome.REFUSED,
+        )
+        self.store.finish_attempt(
+            attempt_id,
+            AttemptOutcome.REFUSED,
+            failure_class=str(FailureClass.CIRCUIT_OPEN),
+            message=reason,
+        )
+
+    def _stopped_by_failure(self) -> str | None:
+        """`uet run` without -c stops launching steps after the first failure (doit runs in
+        --continue mode so that steps outside an exhausted budget can go on)."""
+        if not self.ctx.stop_on_failure:
+            return None
+        failed = self.store.first_step_in(self.ctx.run_id, StepState.FAILED)
+        if failed is None:
+            return None
+        return f"step {failed} failed (uet run -c keeps going after failures)"
+
+    # -- budget --------------------------------------------------------------------------------
+    def _reserve_budget(self, tool: str) -> tuple[int | None, StepOutcome | None]:
+        """Before each attempt: every enclosing budget must have room for its estimate."""
+        spec, run_id = self.spec, self.ctx.run_id
+        if not spec.budgets:
+            return None, None
+        estimate = self.ledger.estimate(spec.estimated_cost_usd, tool)
+        reservation, over = self.ledger.reserve(
+            spec.bundle_id, spec.ws_id, spec.step_id, run_id, spec.budgets, estimate
+        )
+        if over is None:
+            return reservation, None
+        data = {
+            "budget": over.budget.label,
+            "spent": over.spent,
+            "limit": over.budget.limit,
+            "reserved": over.reserved,
+            "estimate": estimate,
+            "policy": over.budget.policy,
+            "message": over.message,
+        }
+        if over.budget.policy == "warn":
+            self.store.event(run_id, EventKind.BUDGET_EXCEEDED, spec.step_id, **data)
+            return reservation, None
+        if over.budget.policy == "fail":
+            self.store.event(run_id, EventKind.BUDGET_FAILED, spec.step_id, **data)
+            return None, self.fail(FailureClass.BUDGET, over.message, tool)
+        self.store.event(run_id, EventKind.BUDGET_PAUSED, spec.step_id, **data)
+        self.state(StepState.PAUSED, over.message, tool)
+        return None, StepOutcome(StepState.PAUSED, f"{spec.step_id} paused: {over.message}", tool)
+
+    def _after_spend(self, result: AttemptResult) -> None:
+        """Warnings at budget_warning_pct, and a step dearer than its own budget noted."""
+        spec = self.spec
+        if not spec.budgets or not result.cost_usd:
+            return
+        self.ledger.warn_crossings(self.ctx.run_id, spec.bundle_id, spec.budgets)
+        for budget in spec.budgets:
+            if budget.scope == "step":
+                spent = self.ledger.spent(spec.bundle_id, budget)
+                if spent > budget.limit:
+                    self.store.event(
+                        self.ctx.run_id,
+                        EventKind.OVER_BUDGET,
+                        spec.step_id,
+                        budget=budget.label,
+                        spent=spent,
+                        limit=budget.limit,
+                    )
+
+    # -- tools -----------------------------------------------------------------------------------
+    def _tool_chain(self) -> tuple[list[str], str]:
+        """The step's tool, then the fallbacks its route names; `auto` is routed outright."""
+        from uet_doit.tools.routing import availability, route_step
+
+        tool = self.spec.tool
+        if tool in LOCAL_TOOLS:
+            return [tool], ""
+        config = self.tools.config
+        files = self.spec.paths
+        if tool == "auto":
+            decision = route_step(
+                self.spec.task_kind, files, config, availability(config, self.root)
+            )
+            return decision.tools, decision.reason
+        decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
+        fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []
+        return [tool, *fallbacks], ""
+
+    def settings(self, tool: str) -> ToolSettings:
+        return ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
+
+    def timeout(self, tool: str) -> float:
+        """The step's own timeout, else its tool's in router_config.json, else the default."""
+        return self.spec.timeout or self.settings(tool).timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+
+    def _fix_attempts(self, tool: str) -> int:
+        """Validation failures of AI tools get a fix round by default; shell steps do not."""
+        if self.spec.max_fix_attempts is not None:
+            return self.spec.max_fix_attempts
+        configured = self.settings(tool).max_fix_attempts
+        if configured is not None:
+            return configured
+        return 0 if tool in LOCAL_TOOLS else 1
+
+    # -- one attempt ---------------------------------------------------------------------------
+    def attempt_spec(self, tool: str, attempt_no: int, instruction: str) -> AttemptSpec:
+        spec, ctx = self.spec, self.ctx
+        logs = self.root / ".uet" / "runs" / ctx.run_id / "steps"
+        stem = f"{spec.step_id}.{attempt_no}"
+        result_file = str(logs / f"{stem}.result.json")
+        settings = self.settings(tool)
+        options: dict[str, object] = {"args": list(settings.args)} if settings.args else {}
+        options.update(spec.tool_options)
+        env = {**settings.env, **spec.env}
+        env.update(ctx.tool_env(spec.step_id, spec.ws_id, attempt_no, result_file))
+        return AttemptSpec(
+            run_id=ctx.run_id,
+            bundle_id=spec.bundle_id,
+            ws_id=spec.ws_id,
+            step_id=spec.step_id,
+            attempt=attempt_no,
+            tool=tool,
+            instruction=instruction,
+            files=spec.files,
+            create_files=spec.create_files,
+            workdir=str(self.root),
+            config_root=str(self.root),
+            timeout=self.timeout(tool),
+            stdout_path=str(logs / f"{stem}.stdout"),
+            stderr_path=str(logs / f"{stem}.stderr"),
+            result_file=result_file,
+            exit_file=str(logs / f"{stem}.exit"),
+            env=env,
+            model=spec.model or settings.model,
+            options=options,
+            context=dict(spec.context),
+            validation=spec.validation,
+            max_log_bytes=spec.max_log_bytes,
+        )
+
+    def _attempt(
+        self, tool: str, attempt_no: int, instruction: str, fallback_from: str | None
+    ) -> AttemptResult:
+        spec, ctx, store = self.spec, self.ctx, self.store
+        aspec = self.attempt_spec(tool, attempt_no, instruction)
+        attempt_id = store.begin_attempt(
+            ctx.run_id,
+            spec.bundle_id,
+            spec.ws_id,
+            spec.step_id,
+            tool,
+            attempt_no,
+            session=ctx.session,
+            stdout_path=aspec.stdout_path,
+            stderr_path=aspec.stderr_path,
+            exit_file=aspec.exit_file,
+            fallback_from=fallback_from,
+            spec=aspec.to_json(),
+        )
+        try:
+            with self._slot(tool):
+                handle = self.executor.submit(
+                    aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
+                )
+                result = handle.result()
+        except BaseException as exc:
+            store.finish_attempt(
+                attempt_id,
+                AttemptOutcome.INTERRUPTED,
+                failure_class=str(FailureClass.INTERRUPTED),
+                message=f"interrupted ({type(exc).__name__})",
+            )
+            self.state(StepState.INTERRUPTED, None, tool)
+            raise
+        self.finish(attempt_id, result)
+        return result
+
+    def _slot(self, tool: str) -> AbstractContextManager[None]:
+        """One of the tool's `max_parallel` slots, across workers and runs."""
+        limit = self.settings(tool).max_parallel
+        if not limit or self.slots is None:
+            return nullcontext()
+        note = f"waiting for a free {tool} slot (max_parallel {limit})"
+        return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
+
+    def finish(self, attempt_id: int, result: AttemptResult) -> None:
+        """Record an attempt's result (and its notes, e.g. a rejected cost) in the store."""
+        for note in result.notes:
+            self.store.event(
+                self.ctx.run_id, EventKind.COST_REJECTED, self.spec.step_id, message=note
+            )
+        self.store.finish_attempt(
+            attempt_id,
+            result.outcome,
+            exit_code=result.exit_code,
+            failure_class=str(result.failure_class) if result.failure_class else None,
+            message=result.message[:2000],
+            cost_usd=result.cost_usd,
+            tokens_in=result.tokens_in,
+            tokens_out=result.tokens_out,
+            model=result.model,
+            cost_source=result.cost_source,
+            signature=self.spec.signature,
+            fingerprint=fingerprint(self.root, self.spec.paths) if result.success else None,
+            worker=result.worker or None,
+        )
+
+
+def local_slots(state_dir: Path) -> SlotProvider:
+    """Per-tool slots as lock files under .uet/slots (hold across processes and runs)."""
+    from uet_doit.run.slots import ToolSlots
+
+    slots = ToolSlots(state_dir)
+
+    def acquire(tool: str, limit: int, on_wait: Callable[[], None]) -> Iterator[None]:
+        return slots.acquire(tool, limit, on_wait=on_wait)  # type: ignore[return-value]
+
+    return acquire  # type: ignore[return-value]
