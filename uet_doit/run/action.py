@@ -22,6 +22,7 @@ from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.errors import StateError, UetError
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor, LocalExecutor
+from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import SlotProvider, StepOutcome, StepPolicy, local_slots
 from uet_doit.run.resilience import SystemClock
 from uet_doit.run.step_spec import GateSpec, StepSpec
@@ -53,6 +54,7 @@ class Runtime:
         self.executor: Executor = executor or LocalExecutor(self.tools.resolver())
         self.slots: SlotProvider = local_slots(root / ".uet")
         self.clock = SystemClock()
+        self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
         self.registered = False
         self.broken: str | None = None  # the store failed: no new step starts
 
@@ -97,6 +99,7 @@ class StepAction:
                 runtime.clock,
                 runtime.executor,
                 runtime.slots,
+                runtime.extensions,
             )
             outcome = policy.run()
         except StateError as exc:  # e.g. disk full: stop cleanly, keep what is recorded

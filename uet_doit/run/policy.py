@@ -8,7 +8,7 @@ executor, without a process or a real sleep.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor
+from uet_doit.run.extensions import StepExtension
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
@@ -58,6 +59,7 @@ class StepPolicy:
         clock: Clock,
         executor: Executor,
         slots: SlotProvider | None = None,
+        extensions: Sequence[StepExtension] = (),
     ) -> None:
         self.spec = spec
         self.ctx = ctx
@@ -66,6 +68,7 @@ class StepPolicy:
         self.clock = clock
         self.executor = executor
         self.slots = slots
+        self.extensions = tuple(extensions)
         self.root = Path(spec.project_root)
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
@@ -96,6 +99,10 @@ class StepPolicy:
         unsafe = unsafe_paths(self.root, spec.paths)
         if unsafe:
             return self.fail(FailureClass.PERMANENT, unsafe)
+        for extension in self.extensions:
+            early = extension.before_step(self)
+            if early is not None:
+                return early
         try:
             chain, why = self._tool_chain()
         except UetError as exc:
@@ -350,6 +357,8 @@ class StepPolicy:
     ) -> AttemptResult:
         spec, ctx, store = self.spec, self.ctx, self.store
         aspec = self.attempt_spec(tool, attempt_no, instruction)
+        for extension in self.extensions:
+            aspec = extension.prepare_attempt(self, aspec)
         attempt_id = store.begin_attempt(
             ctx.run_id,
             spec.bundle_id,
@@ -370,7 +379,11 @@ class StepPolicy:
                     aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
                 )
                 result = handle.result()
+            for extension in self.extensions:
+                result = extension.conclude_attempt(self, aspec, result)
         except BaseException as exc:
+            for extension in self.extensions:
+                extension.abandon_attempt(self, aspec)
             store.finish_attempt(
                 attempt_id,
                 AttemptOutcome.INTERRUPTED,
@@ -380,6 +393,9 @@ class StepPolicy:
             self.state(StepState.INTERRUPTED, None, tool)
             raise
         self.finish(attempt_id, result)
+        if result.success:
+            for extension in self.extensions:
+                extension.after_success(self, aspec, result)
         return result
 
     def _slot(self, tool: str) -> AbstractContextManager[None]:
