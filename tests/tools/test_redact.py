@@ -262,3 +262,26 @@ def test_cap_log_without_secrets(tmp_path: Path) -> None:
     data = log.read_bytes()
     assert data.startswith(b"0123456789\n") and data.endswith(b"0123456789\n")
     assert b"cut from the middle of this log" in data and len(data) <= 5_000
+
+
+def test_benchmark_script_runs_and_leaves_no_key(tmp_path: Path) -> None:
+    """benchmarks/redact_large_log.py at 2 MB: kept runnable, not a performance check."""
+    import subprocess
+    import sys
+
+    from support import REPO
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "redact_large_log.py"),
+            *("--mb", "2", "--only", "new", "new+cap", "--dir", str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["new", "new+cap"]
+    assert all(row[-1] == "0" for row in rows)  # keys left
