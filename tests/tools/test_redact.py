@@ -285,3 +285,11 @@ def test_benchmark_script_runs_and_leaves_no_key(tmp_path: Path) -> None:
     rows = [line.split() for line in done.stdout.splitlines()[2:]]
     assert [row[0] for row in rows] == ["new", "new+cap"]
     assert all(row[-1] == "0" for row in rows)  # keys left
+
+
+def test_messages_and_logs_mask_the_same_text() -> None:
+    """A message (str) and a log (bytes) agree, even next to non-ASCII letters."""
+    redactor = Redactor(["hunter22-long", "ab12"])
+    text = "é" + "sk-ant-" + "Q" * 30 + " ñab12 ab12é hunter22-long"
+    assert redactor.redact(text).encode() == redactor.redact_bytes(text.encode())
+    assert "Q" * 30 not in redactor.redact(text)

@@ -39,7 +39,7 @@ KEY_SHAPES = (
     r"AKIA[0-9A-Z]{16}\b",  # AWS access key id
 )
 _SHAPES_SOURCE = r"\b(?:" + "|".join(KEY_SHAPES) + ")"
-_SHAPES = re.compile(_SHAPES_SOURCE)
+_SHAPES = re.compile(_SHAPES_SOURCE, re.ASCII)  # word boundaries as in the bytes pattern
 _SHAPES_BYTES = re.compile(_SHAPES_SOURCE.encode())
 _WORD_BEFORE, _WORD_AFTER = "(?<![A-Za-z0-9])", "(?![A-Za-z0-9])"
 
