@@ -445,6 +445,12 @@ class Bundle(Strict):
     max_cost_usd: float | None = Field(None, ge=0)
     on_budget_exceeded: BudgetPolicy | None = None
     budget_warning_pct: float | None = Field(None, gt=0, le=100)
+    max_log_bytes: int | None = Field(
+        None,
+        ge=4096,
+        le=2**40,
+        description="cap on each attempt or gate log, bytes: head and tail kept (default 50 MB)",
+    )
     notify: Notify | None = None
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -57,6 +58,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
     )
+    from uet_doit.tools.redact import short_secret_warning
+
+    if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
+        print(warning, file=sys.stderr)
     return execute(bundle, path, root, opts)
 
 

@@ -177,7 +177,7 @@ def build_spec(
         model=step.model,
         tool_options=dict(step.tool_options),
         max_fix_attempts=step.max_fix_attempts,
-        max_log_bytes=getattr(bundle, "max_log_bytes", None),
+        max_log_bytes=bundle.max_log_bytes,
     )
 
 
