@@ -140,7 +140,9 @@ class PlainReporter(ReporterBase):
         super().add_success(task)
         if _step_of(task):
             took = time.monotonic() - self.started.get(task.name, time.monotonic())
-            self._line(f"done   {task.name} ({took:.1f}s)")
+            attempts = (getattr(task, "values", None) or {}).get("attempts") or 1
+            more = f", {attempts} attempts" if attempts > 1 else ""
+            self._line(f"done   {task.name} ({took:.1f}s{more})")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)

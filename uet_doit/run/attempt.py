@@ -163,8 +163,17 @@ def run_attempt(
     env = child_env(spec)
     Path(spec.result_file).unlink(missing_ok=True)
     Path(spec.stdout_path).parent.mkdir(parents=True, exist_ok=True)
+    _make_parent_folders(Path(spec.workdir), spec.create_files)
     raw = adapter.execute(step_request(spec, env, on_start))
     return complete_attempt(spec, raw, env, time.monotonic() - started)
+
+
+def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
+    """A tool may write `out/report.md` without creating `out/` first (README)."""
+    for name in create_files:
+        parent = (root / name).parent
+        if parent != root and not parent.is_dir():
+            parent.mkdir(parents=True, exist_ok=True)
 
 
 def adopt_attempt(

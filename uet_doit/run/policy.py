@@ -99,6 +99,13 @@ class StepPolicy:
         unsafe = unsafe_paths(self.root, spec.paths)
         if unsafe:
             return self.fail(FailureClass.PERMANENT, unsafe)
+        absent = [f for f in spec.files if not (self.root / f).exists()]
+        if absent:
+            return self.fail(
+                FailureClass.BUNDLE,
+                f"input file(s) {', '.join(absent)} do not exist and no earlier step created "
+                "them; the tool was not started",
+            )
         for extension in self.extensions:
             early = extension.before_step(self)
             if early is not None:
