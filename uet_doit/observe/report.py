@@ -45,6 +45,7 @@ class Report:
         self.run_id = self.status.run_id
         self.run: sqlite3.Row = store.run(self.run_id)  # type: ignore[assignment]
         self.attempts = store.attempts(self.run_id)
+        self._store = store
         self.events = store.events(self.run_id)
         self.bundle = bundle or load_run_bundle(store, self.run_id)
         self.past = store.durations(self.status.bundle_id)
@@ -82,6 +83,7 @@ class Report:
             ("timeline", "Timeline", self.timeline()),
             ("graph", "Dependency graph", self.graph_svg()),
             ("costs", "Costs and budgets", self.costs()),
+            ("forecast", "Forecast against actual", self.forecast()),
             ("steps", "Steps", self.steps_table()),
             ("failures", "Retries and failures", self.failures()),
             ("gates", "Validation gates", self.gates()),
@@ -262,6 +264,55 @@ class Report:
             + "<h2>Per tool</h2>"
             + _table("Tool|#Attempts|#Cost|#Tokens in|#Tokens out", tools)
         )
+
+    def forecast(self) -> str:
+        """Each step that ran: what the forecast said before the run, and what it cost."""
+        from uet_doit.observe.dry_run import span
+        from uet_doit.run.forecasting import bundle_forecasts
+
+        ran = {s.step_id: s for s in self.steps if s.attempts}
+        if self.bundle is None or not ran:
+            return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'
+        store = self._store
+        forecasts = bundle_forecasts(
+            self.bundle, store.root, store, set(ran), before=self.status.started
+        )
+        rows, low_sum, high_sum, actual_sum = [], 0.0, 0.0, 0.0
+        for f in forecasts:
+            actual = ran[f.step_id].cost_usd or 0.0
+            low_sum += f.low_usd
+            high_sum += f.high_usd
+            actual_sum += actual
+            verdict = (
+                "above the high end"
+                if actual > f.high_usd + 1e-9
+                else "below the low end"
+                if actual < f.low_usd - 1e-9
+                else "within"
+            )
+            rows.append(
+                [
+                    self.esc(f.ws_id),
+                    f"<code>{self.esc(f.step_id)}</code>",
+                    self.esc(f"{f.tool} {f.model or ''}".strip()),
+                    self.esc(span(f.low_usd, f.high_usd)),
+                    f"${actual:.4f}",
+                    str(ran[f.step_id].attempts),
+                    self.esc(verdict),
+                    self.esc(f"{f.basis}; {f.price_source}"),
+                ]
+            )
+        rows.append(
+            ["<b>total</b>", "", "", self.esc(span(low_sum, high_sum)), f"${actual_sum:.4f}",
+             "", "", ""]
+        )  # fmt: skip
+        note = (
+            '<p class="muted">The forecast as it stood when the run started: calibrated from '
+            "the attempts recorded before it (defaults when there were none), input files "
+            "as they are now.</p>"
+        )
+        head = "Workstream|Step|Tool and model|#Forecast|#Actual|#Attempts|Actual is|Basis"
+        return note + _table(head, rows)
 
     def steps_table(self) -> str:
         rows, ids = [], []
