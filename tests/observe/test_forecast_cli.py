@@ -179,3 +179,38 @@ def test_forecast_flags_budgets_its_high_end_breaks(project: Project) -> None:
     assert "! bundle fc: forecast $" in result.out and "raise it with --budget" in result.out
     bad = project.uet("cost", "some-run", "--forecast", "bundle.yaml")
     assert bad.code == 3 and "takes no RUN_ID" in bad.err
+
+
+def test_codex_steps_use_the_model_of_codexs_config(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = project.write(".codexhome/config.toml", 'model = "gpt-5-mini"\n').parent
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    project.bundle(
+        {
+            "bundle_id": "cx",
+            "workstreams": [
+                {"ws_id": "WS", "steps": [{"step_id": "c1", "tool_profile_id": "codex",
+                                           "instruction": "Write it"}]},
+            ],
+        }
+    )  # fmt: skip
+    data = json.loads(project.uet("cost", "--forecast", "bundle.yaml", "--json").out)
+    [step] = data["steps"]
+    assert (step["model"], step["model_from"]) == ("gpt-5-mini", "codex's config.toml")
+    assert step["low_usd"] > 0
+
+
+def test_the_forecast_benchmark_runs(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/forecast.py at a tiny size (keeps it runnable; not a speed check)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "uet_bench_forecast", REPO / "benchmarks" / "forecast.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.measure(project.root, 3, 5, 1)
+    out = capsys.readouterr().out
+    assert out.count("forecast of every step") == 2 and "reservation estimate" in out

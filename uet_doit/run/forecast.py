@@ -9,7 +9,8 @@ same tool, model and task kind, their observed tokens and costs (median for the 
 for every retry and fix attempt it may make (`max_retries`, `max_fix_attempts`).
 
 Pure: files are read through the `read_text` function passed in, prices and token counters
-are parameters, history is a list of observations. No clock, no store, no printing.
+are parameters, history is a list of observations (or a `History` index of them). No clock,
+no store, no printing.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class StepPlan:
     max_retries: int = 0
     max_fix_attempts: int = 0  # 0 when the step has no validation
     estimated_cost_usd: float | None = None
+    #: the model the tool is configured to use outside uet (e.g. codex's config.toml), and where
+    tool_default: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,43 +147,80 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def _same(a: str | None, b: str | None) -> bool:
-    return (a or "").lower() == (b or "").lower()
+#: (tokens in low/high, tokens out low/high, cost low/high or None, basis) of one attempt
+Calibration = tuple[tuple[int, int], tuple[int, int], tuple[float, float] | None, str] | None
+
+
+class History:
+    """Recorded attempts indexed once by tool and model, so forecasting thousands of steps
+    does not rescan thousands of attempts per step."""
+
+    def __init__(self, observations: Iterable[Observation] = ()) -> None:
+        self._models: dict[str, Counter[str]] = {}
+        self._useful: dict[tuple[str, str], list[Observation]] = {}
+        self._memo: dict[tuple[str, str, str | None], Calibration] = {}
+        for o in observations:
+            if o.model:
+                self._models.setdefault(o.tool, Counter())[o.model] += 1
+            if (o.cost_usd or 0) > 0 or (o.tokens_in or 0) > 0:
+                self._useful.setdefault((o.tool, (o.model or "").lower()), []).append(o)
+
+    def usual_model(self, tool: str) -> tuple[str, int] | None:
+        seen = self._models.get(tool)
+        return seen.most_common(1)[0] if seen else None
+
+    def matching(self, tool: str, model: str | None, task_kind: str | None) -> tuple[
+        list[Observation], str
+    ]:  # fmt: skip
+        """Attempts of the same tool, model and task kind; else of the same tool and model."""
+        useful = self._useful.get((tool, (model or "").lower()), [])
+        kind = kind_of(task_kind)
+        same_kind = [o for o in useful if kind_of(o.task_kind) == kind]
+        label = f"{tool}/{model or '?'}"
+        if same_kind:
+            return same_kind, f"{label}/{kind or 'no task kind'}"
+        return useful, f"{label} (any task kind)"
+
+    def calibration(self, tool: str, model: str | None, task_kind: str | None) -> Calibration:
+        """Observed tokens in and out and (when recorded) costs per attempt: median, high
+        percentile; None without matching attempts. Worked out once per tool/model/kind."""
+        key = (tool, (model or "").lower(), kind_of(task_kind))
+        if key not in self._memo:
+            matched, label = self.matching(tool, model, task_kind)
+            if not matched:
+                self._memo[key] = None
+            else:
+                tin = _low_high(o.tokens_in or 0 for o in matched)
+                tout = _low_high(o.tokens_out or 0 for o in matched)
+                costs = [o.cost_usd for o in matched if o.cost_usd is not None]
+                basis = (
+                    f"calibrated from {len(matched)} attempt(s) of {label}: median and "
+                    f"{HIGH_PERCENTILE}th percentile"
+                )
+                self._memo[key] = (
+                    (round(tin[0]), round(tin[1])),
+                    (round(tout[0]), round(tout[1])),
+                    _low_high(costs) if costs else None,
+                    basis,
+                )
+        return self._memo[key]
 
 
 def _resolve_model(
-    plan: StepPlan, profile: ToolProfile | None, history: Sequence[Observation]
+    plan: StepPlan, profile: ToolProfile | None, history: History
 ) -> tuple[str | None, str]:
     if plan.model:
         return plan.model, "the step's model"
     if plan.router_model:
         return plan.router_model, "router_config.json"
-    seen = Counter(o.model for o in history if o.tool == plan.tool and o.model)
-    if seen:
-        model, n = seen.most_common(1)[0]
-        return model, f"used by {plan.tool} in {n} earlier attempt(s)"
+    usual = history.usual_model(plan.tool)
+    if usual is not None:
+        return usual[0], f"used by {plan.tool} in {usual[1]} earlier attempt(s)"
+    if plan.tool_default is not None:
+        return plan.tool_default
     if profile is not None:
         return profile.model, f"assumed: {profile.model_note}"
     return None, "unknown"
-
-
-def _matching(
-    plan: StepPlan, model: str | None, history: Sequence[Observation]
-) -> tuple[list[Observation], str]:
-    """Attempts of the same tool, model and task kind; else of the same tool and model."""
-    useful = [
-        o
-        for o in history
-        if o.tool == plan.tool
-        and _same(o.model, model)
-        and ((o.cost_usd or 0) > 0 or (o.tokens_in or 0) > 0)
-    ]
-    kind = kind_of(plan.task_kind)
-    same_kind = [o for o in useful if kind_of(o.task_kind) == kind]
-    label = f"{plan.tool}/{model or '?'}"
-    if same_kind:
-        return same_kind, f"{label}/{kind or 'no task kind'}"
-    return useful, f"{label} (any task kind)"
 
 
 def _low_high(values: Iterable[float]) -> tuple[float, float]:
@@ -205,12 +245,14 @@ def forecast_step(
     plan: StepPlan,
     prices: Prices,
     read_text: Callable[[str], str | None],
-    history: Sequence[Observation] = (),
+    history: History | Sequence[Observation] = (),
     counter_for: Callable[[str | None], TokenCounter] | None = None,
 ) -> StepForecast:
     """A step's forecast: calibrated from `history` when it has matching attempts."""
     attempts = 1 + plan.max_retries + plan.max_fix_attempts
     profile = TOOL_PROFILES.get(plan.tool)
+    if not isinstance(history, History):
+        history = History(history)
     model, model_from = _resolve_model(plan, profile, history)
     price = prices.lookup(model)
     price_source = price.source if price else "no price"
@@ -220,29 +262,22 @@ def forecast_step(
             plan.step_id, plan.ws_id, plan.tool, model, model_from, (0, 0), (0, 0),
             "the bundle", (est, est), 1, "estimated_cost_usd of the step",
         )  # fmt: skip
-    matched, label = _matching(plan, model, history)
     assumptions = [f"up to {attempts} attempt(s): 1 + {plan.max_retries} retries"]
     if plan.max_fix_attempts:
         assumptions[0] += f" + {plan.max_fix_attempts} fix attempt(s)"
-    if matched:
-        tin = _low_high(o.tokens_in or 0 for o in matched)
-        tout = _low_high(o.tokens_out or 0 for o in matched)
-        costs = [o.cost_usd for o in matched if o.cost_usd is not None]
-        if costs:
-            usd = _low_high(costs)
+    seen = history.calibration(plan.tool, model, plan.task_kind)
+    if seen is not None:
+        tin, tout, costs, basis = seen
+        if costs is not None:
+            usd = costs
         elif price is not None:
-            usd = (price.cost(int(tin[0]), int(tout[0])), price.cost(int(tin[1]), int(tout[1])))
+            usd = (price.cost(tin[0], tout[0]), price.cost(tin[1], tout[1]))
         else:
             usd = (0.0, 0.0)
-        basis = (
-            f"calibrated from {len(matched)} attempt(s) of {label}: median and "
-            f"{HIGH_PERCENTILE}th percentile"
-        )
         return StepForecast(
-            plan.step_id, plan.ws_id, plan.tool, model, model_from,
-            (round(tin[0]), round(tin[1])), (round(tout[0]), round(tout[1])),
+            plan.step_id, plan.ws_id, plan.tool, model, model_from, tin, tout,
             "observed costs" if costs else price_source, usd, attempts, basis,
-            bool(costs) or price is not None, tuple(assumptions),
+            costs is not None or price is not None, tuple(assumptions),
         )  # fmt: skip
     if profile is None:
         note = (

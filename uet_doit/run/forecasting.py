@@ -7,19 +7,23 @@ price layers (router_config.json `prices`, litellm's map when installed, the pac
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from uet_doit.bundle.model import Bundle, Step, Workstream, effective_resilience, effective_tool
-from uet_doit.run.forecast import Observation, StepForecast, StepPlan, forecast_step
+from uet_doit.run.forecast import History, Observation, StepForecast, StepPlan, forecast_step
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
 from uet_doit.state.store import RunStore
 from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
 from uet_doit.tools.routing import RouterConfig, availability, load_router_config, route_step
-from uet_doit.tools.tokens import token_counter
+from uet_doit.tools.tokens import TokenCounter, token_counter
 
-#: the most recent attempts a forecast learns from
+#: the most recent attempts a forecast learns from (fewer for one step about to run: its
+#: reservation is made before every attempt and must stay cheap)
 HISTORY_LIMIT = 2000
+STEP_HISTORY_LIMIT = 200
 #: larger input files are counted from their size (reading megabytes to count them is waste)
 _READ_LIMIT = 2_000_000
 
@@ -116,6 +120,7 @@ def plan_for(
             step.max_fix_attempts, tool, config, step.validation is not None
         ),
         estimated_cost_usd=step.estimated_cost_usd,
+        tool_default=tool_default(tool),
     )
 
 
@@ -139,19 +144,50 @@ def bundle_forecasts(
     """Forecasts of a bundle's steps (those in `only`, when given), in bundle order."""
     config = load_router_config(root)
     prices = prices_for(config)
-    seen = history(store, bundle_kinds(bundle), before) if store is not None else []
+    seen = History(history(store, bundle_kinds(bundle), before) if store is not None else [])
     read = file_reader(root)
+    counters: dict[str | None, TokenCounter] = {}
+
+    def counter_for(model: str | None) -> TokenCounter:
+        """One memoised counter per model: steps share input files (indexes, templates)."""
+        if model not in counters:
+            counters[model] = _memoised(token_counter(model, allow_tokenizer=use_tokenizer))
+        return counters[model]
+
     out = []
     for ws, step in bundle.steps():
         if only is not None and step.step_id not in only:
             continue
         plan = plan_for(bundle, ws, step, config, root)
-        out.append(
-            forecast_step(
-                plan, prices, read, seen, lambda m: token_counter(m, allow_tokenizer=use_tokenizer)
-            )
-        )
+        out.append(forecast_step(plan, prices, read, seen, counter_for))
     return out
+
+
+def _memoised(counter: TokenCounter) -> TokenCounter:
+    counts: dict[str, int] = {}
+
+    def count(text: str) -> int:
+        if text not in counts:
+            counts[text] = counter.count(text)
+        return counts[text]
+
+    return TokenCounter(count, counter.name)
+
+
+def tool_default(tool: str) -> tuple[str, str] | None:
+    """A model the tool is configured with outside uet: codex's $CODEX_HOME/config.toml."""
+    if tool != "codex":
+        return None
+    return _codex_default(os.environ.get("CODEX_HOME"), os.environ.get("HOME"))
+
+
+@lru_cache(maxsize=8)
+def _codex_default(codex_home: str | None, home: str | None) -> tuple[str, str] | None:
+    from uet_doit.tools.adapters.codex import configured_model
+
+    env = {k: v for k, v in (("CODEX_HOME", codex_home), ("HOME", home)) if v}
+    model = configured_model(env)
+    return (model, "codex's config.toml") if model else None
 
 
 def spec_forecast(spec: StepSpec, tool: str, store: RunStore, config: RouterConfig) -> StepForecast:
@@ -170,8 +206,9 @@ def spec_forecast(spec: StepSpec, tool: str, store: RunStore, config: RouterConf
         max_fix_attempts=_fix_attempts(
             spec.max_fix_attempts, tool, config, spec.validation is not None
         ),
+        tool_default=tool_default(tool),
     )
     kinds: dict[tuple[str, str], str | None] = {(spec.bundle_id, spec.step_id): spec.task_kind}
-    seen = history(store, kinds, tool=tool)
+    seen = history(store, kinds, tool=tool, limit=STEP_HISTORY_LIMIT)
     root = Path(spec.project_root)
     return forecast_step(plan, prices_for(config), file_reader(root), seen, token_counter)
