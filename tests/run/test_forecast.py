@@ -34,8 +34,8 @@ PACKAGED = LayeredPrices((default_price_table(),))
 FILES = {"notes.md": "n" * 4000}  # 1000 tokens at 4 bytes a token
 
 
-def read(name: str) -> str | None:
-    return FILES.get(name)
+def read(name: str) -> str | int | None:
+    return 8_000_000 if name == "huge.bin" else FILES.get(name)
 
 
 def plan(**extra: object) -> StepPlan:
@@ -105,6 +105,9 @@ def test_model_comes_from_the_step_then_the_router_then_history_then_the_tool() 
 def test_missing_inputs_and_unknown_prices_are_said() -> None:
     f = forecast_step(plan(files=("docs/gone.md",)), PACKAGED, read)
     assert any("docs/gone.md: not there yet" in a for a in f.assumptions)
+    huge = forecast_step(plan(files=("huge.bin",)), PACKAGED, read)
+    assert huge.tokens_in[0] == 100 + 2_000_000 + 1200
+    assert any("huge.bin: 8,000,000 bytes" in a for a in huge.assumptions)
     unknown = forecast_step(plan(model="llama-local"), PACKAGED, read)
     assert not unknown.priced and unknown.high_usd == 0
     assert any("router_config.json" in a for a in unknown.assumptions)

@@ -207,6 +207,43 @@ def to_json(data: dict[str, Any]) -> str:
     return json.dumps(report, indent=2)
 
 
+def forecast_vs_actual(
+    bundle: Bundle, store: RunStore, ran: dict[str, tuple[float, int]], started: float
+) -> list[dict[str, Any]]:
+    """Per step that ran (step_id -> actual cost, attempts): its forecast from the history
+    before `started`, what it cost and where that fell; a last row totals them."""
+    from uet_doit.run.forecasting import bundle_forecasts
+
+    rows: list[dict[str, Any]] = []
+    for f in bundle_forecasts(bundle, store.root, store, set(ran), before=started):
+        actual, attempts = ran[f.step_id]
+        verdict = (
+            "above the high end"
+            if actual > f.high_usd + 1e-9
+            else "below the low end"
+            if actual < f.low_usd - 1e-9
+            else "within"
+        )
+        rows.append(
+            {
+                "step_id": f.step_id,
+                "ws_id": f.ws_id,
+                "tool": f"{f.tool} {f.model or ''}".strip(),
+                "low_usd": f.low_usd,
+                "high_usd": f.high_usd,
+                "actual_usd": actual,
+                "attempts": attempts,
+                "verdict": verdict,
+                "basis": f"{f.basis}; {f.price_source}",
+            }
+        )
+    total_row: dict[str, Any] = dict.fromkeys(("step_id", "ws_id", "tool", "attempts"), "")
+    total_row.update(verdict="", basis="")
+    for key in ("low_usd", "high_usd", "actual_usd"):
+        total_row[key] = sum(float(r[key]) for r in rows)
+    return [*rows, total_row]
+
+
 def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list[str] | None,
             verbosity: int | None = None) -> int:  # fmt: skip
     """`uet run FILE --dry-run`: nothing runs; what would, and what it would cost."""

@@ -267,52 +267,32 @@ class Report:
 
     def forecast(self) -> str:
         """Each step that ran: what the forecast said before the run, and what it cost."""
-        from uet_doit.observe.dry_run import span
-        from uet_doit.run.forecasting import bundle_forecasts
+        from uet_doit.observe.dry_run import forecast_vs_actual, span
 
-        ran = {s.step_id: s for s in self.steps if s.attempts}
+        ran = {s.step_id: (s.cost_usd or 0.0, s.attempts) for s in self.steps if s.attempts}
         if self.bundle is None or not ran:
             return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'
-        store = self._store
-        forecasts = bundle_forecasts(
-            self.bundle, store.root, store, set(ran), before=self.status.started
-        )
-        rows, low_sum, high_sum, actual_sum = [], 0.0, 0.0, 0.0
-        for f in forecasts:
-            actual = ran[f.step_id].cost_usd or 0.0
-            low_sum += f.low_usd
-            high_sum += f.high_usd
-            actual_sum += actual
-            verdict = (
-                "above the high end"
-                if actual > f.high_usd + 1e-9
-                else "below the low end"
-                if actual < f.low_usd - 1e-9
-                else "within"
-            )
-            rows.append(
-                [
-                    self.esc(f.ws_id),
-                    f"<code>{self.esc(f.step_id)}</code>",
-                    self.esc(f"{f.tool} {f.model or ''}".strip()),
-                    self.esc(span(f.low_usd, f.high_usd)),
-                    f"${actual:.4f}",
-                    str(ran[f.step_id].attempts),
-                    self.esc(verdict),
-                    self.esc(f"{f.basis}; {f.price_source}"),
-                ]
-            )
-        rows.append(
-            ["<b>total</b>", "", "", self.esc(span(low_sum, high_sum)), f"${actual_sum:.4f}",
-             "", "", ""]
-        )  # fmt: skip
+        rows = forecast_vs_actual(self.bundle, self._store, ran, self.status.started)
+        cells = [
+            [
+                self.esc(r["ws_id"]),
+                f"<code>{self.esc(r['step_id'])}</code>" if r["step_id"] else "<b>total</b>",
+                self.esc(r["tool"]),
+                self.esc(span(r["low_usd"], r["high_usd"])),
+                f"${r['actual_usd']:.4f}",
+                self.esc(r["attempts"]),
+                self.esc(r["verdict"]),
+                self.esc(r["basis"]),
+            ]
+            for r in rows
+        ]
         note = (
             '<p class="muted">The forecast as it stood when the run started: calibrated from '
             "the attempts recorded before it (defaults when there were none), input files "
             "as they are now.</p>"
         )
         head = "Workstream|Step|Tool and model|#Forecast|#Actual|#Attempts|Actual is|Basis"
-        return note + _table(head, rows)
+        return note + _table(head, cells)
 
     def steps_table(self) -> str:
         rows, ids = [], []

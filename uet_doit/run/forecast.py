@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from uet_doit.tools.prices import ModelPrice
-from uet_doit.tools.tokens import TokenCounter
+from uet_doit.tools.tokens import BYTES_PER_TOKEN, TokenCounter
 
 
 @dataclass(frozen=True)
@@ -228,23 +228,30 @@ def _low_high(values: Iterable[float]) -> tuple[float, float]:
     return float(statistics.median(found)), float(percentile(found, HIGH_PERCENTILE))
 
 
+#: what `read_text` returns: the text, its size in bytes when too large to read, or None
+FileText = str | int | None
+
+
 def _file_tokens(
-    files: Sequence[str], read_text: Callable[[str], str | None], counter: TokenCounter
+    files: Sequence[str], read_text: Callable[[str], FileText], counter: TokenCounter
 ) -> tuple[int, list[str]]:
     total, notes = 0, []
     for name in files:
         text = read_text(name)
         if text is None:
-            notes.append(f"{name}: not there yet (counted as 0 tokens)")
-            continue
-        total += counter.count(text)
+            notes.append(f"{name}: not there yet, or a folder (counted as 0 tokens)")
+        elif isinstance(text, int):
+            total += round(text / BYTES_PER_TOKEN)
+            notes.append(f"{name}: {text:,} bytes, counted at {BYTES_PER_TOKEN:g} bytes/token")
+        else:
+            total += counter.count(text)
     return total, notes
 
 
 def forecast_step(
     plan: StepPlan,
     prices: Prices,
-    read_text: Callable[[str], str | None],
+    read_text: Callable[[str], FileText],
     history: History | Sequence[Observation] = (),
     counter_for: Callable[[str | None], TokenCounter] | None = None,
 ) -> StepForecast:

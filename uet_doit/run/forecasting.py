@@ -13,7 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from uet_doit.bundle.model import Bundle, Step, Workstream, effective_resilience, effective_tool
-from uet_doit.run.forecast import History, Observation, StepForecast, StepPlan, forecast_step
+from uet_doit.run.forecast import (
+    FileText,
+    History,
+    Observation,
+    StepForecast,
+    StepPlan,
+    forecast_step,
+)
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
 from uet_doit.state.store import RunStore
 from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
@@ -28,17 +35,18 @@ STEP_HISTORY_LIMIT = 200
 _READ_LIMIT = 2_000_000
 
 
-def file_reader(root: Path) -> Callable[[str], str | None]:
-    """Text of a project file for counting its tokens; None when it does not exist."""
+def file_reader(root: Path) -> Callable[[str], FileText]:
+    """Text of a project file for counting its tokens; its size when too large to read
+    (counted by the bytes ratio); None when it does not exist or is a folder."""
 
-    def read(rel: str) -> str | None:
+    def read(rel: str) -> FileText:
         path = root / rel
         try:
             if path.is_dir():
                 return None
             size = path.stat().st_size
             if size > _READ_LIMIT:
-                return "x" * size  # counted by size: a huge file is rarely sent whole anyway
+                return size
             return path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
