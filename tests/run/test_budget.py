@@ -157,7 +157,10 @@ def test_dry_run_estimates_against_budgets(project: Project) -> None:
         {"bundle_id": "b", "workstreams": [{"ws_id": "WS-A", "max_cost_usd": 1.0, "steps": steps}]}
     )
     out = project.uet("run", "bundle.yaml", "--dry-run").out
-    assert "estimated $1.5000 against $1.0000 left of $1.0000  OVER BUDGET" in out
+    assert (
+        "forecast $1.5000-$1.5000 against workstream WS-A budget $1.0000 ($1.0000 left): "
+        "EXCEEDED even at the low end" in out
+    )
     assert not (project.root / "ran.log").exists()
 
 

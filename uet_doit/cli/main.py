@@ -45,7 +45,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.bundle)
     bundle = load_bundle(path, root, remember=not args.dry_run)
     if args.dry_run:
-        return _dry_run(bundle, root, args)
+        from uet_doit.observe.dry_run import dry_run
+
+        return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity)
     opts = RunOptions(
         jobs=args.jobs,
         parallel_type=args.parallel_type,
@@ -63,57 +65,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
         print(warning, file=sys.stderr)
     return execute(bundle, path, root, opts)
-
-
-def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
-    """What would run, and what it would cost against each workstream's budget."""
-    from uet_doit.bundle.model import Bundle, effective_tool
-    from uet_doit.run.budget import CostLedger, apply_overrides, parse_budget_args
-    from uet_doit.run.doit_bridge import task_status
-    from uet_doit.run.runner import skipped_steps
-    from uet_doit.state.store import RunStore
-
-    assert isinstance(bundle, Bundle)
-    bundle = apply_overrides(bundle, parse_budget_args(args.budget))
-    skip = skipped_steps(bundle, args.skip_workstream or ())
-    status = task_status(bundle, root, skip)
-    ledger = CostLedger(RunStore(root))
-    would, total = 0, 0.0
-    for ws in bundle.workstreams:
-        print(f"{ws.ws_id}: {ws.title}")
-        ws_cost = 0.0
-        for step in ws.steps:
-            verdict = (
-                "skipped"
-                if step.step_id in skip
-                else {"up-to-date": "up to date", "error": "missing input"}.get(
-                    status.get(step.step_id, "run"), "would run"
-                )
-            )
-            cost = ""
-            if verdict == "would run":
-                would += 1
-                estimate = ledger.estimate(
-                    step.estimated_cost_usd, effective_tool(bundle, ws, step)
-                )
-                ws_cost += estimate
-                cost = f"~${estimate:.4f}"
-            print(f"  {step.step_id:<32} {verdict:<14} {cost}")
-        total += ws_cost
-        budget = ""
-        if ws.max_cost_usd is not None:
-            from uet_doit.run.budget import Budget
-
-            spent = ledger.spent(bundle.bundle_id, Budget("workstream", ws.ws_id, ws.max_cost_usd))
-            left = ws.max_cost_usd - spent
-            flag = "  OVER BUDGET" if ws_cost > left + 1e-9 else ""
-            budget = f" against ${left:.4f} left of ${ws.max_cost_usd:.4f}{flag}"
-        print(f"  estimated ${ws_cost:.4f}{budget}")
-    limit = (
-        f" (bundle budget ${bundle.max_cost_usd:.2f})" if bundle.max_cost_usd is not None else ""
-    )
-    print(f"{would} step(s) would run; estimated ${total:.4f}{limit}")
-    return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ class Report:
         self.run_id = self.status.run_id
         self.run: sqlite3.Row = store.run(self.run_id)  # type: ignore[assignment]
         self.attempts = store.attempts(self.run_id)
+        self._store = store
         self.events = store.events(self.run_id)
         self.bundle = bundle or load_run_bundle(store, self.run_id)
         self.past = store.durations(self.status.bundle_id)
@@ -82,6 +83,7 @@ class Report:
             ("timeline", "Timeline", self.timeline()),
             ("graph", "Dependency graph", self.graph_svg()),
             ("costs", "Costs and budgets", self.costs()),
+            ("forecast", "Forecast against actual", self.forecast()),
             ("steps", "Steps", self.steps_table()),
             ("failures", "Retries and failures", self.failures()),
             ("gates", "Validation gates", self.gates()),
@@ -262,6 +264,35 @@ class Report:
             + "<h2>Per tool</h2>"
             + _table("Tool|#Attempts|#Cost|#Tokens in|#Tokens out", tools)
         )
+
+    def forecast(self) -> str:
+        """Each step that ran: what the forecast said before the run, and what it cost."""
+        from uet_doit.observe.dry_run import forecast_vs_actual, span
+
+        ran = {s.step_id: (s.cost_usd or 0.0, s.attempts) for s in self.steps if s.attempts}
+        if self.bundle is None or not ran:
+            return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'
+        rows = forecast_vs_actual(self.bundle, self._store, ran, self.status.started)
+        cells = [
+            [
+                self.esc(r["ws_id"]),
+                f"<code>{self.esc(r['step_id'])}</code>" if r["step_id"] else "<b>total</b>",
+                self.esc(r["tool"]),
+                self.esc(span(r["low_usd"], r["high_usd"])),
+                f"${r['actual_usd']:.4f}",
+                self.esc(r["attempts"]),
+                self.esc(r["verdict"]),
+                self.esc(r["basis"]),
+            ]
+            for r in rows
+        ]
+        note = (
+            '<p class="muted">The forecast as it stood when the run started: calibrated from '
+            "the attempts recorded before it (defaults when there were none), input files "
+            "as they are now.</p>"
+        )
+        head = "Workstream|Step|Tool and model|#Forecast|#Actual|#Attempts|Actual is|Basis"
+        return note + _table(head, cells)
 
     def steps_table(self) -> str:
         rows, ids = [], []

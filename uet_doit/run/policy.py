@@ -244,7 +244,7 @@ class StepPolicy:
         spec, run_id = self.spec, self.ctx.run_id
         if not spec.budgets:
             return None, None
-        estimate = self.ledger.estimate(spec.estimated_cost_usd, tool)
+        estimate = self.ledger.estimate(spec.estimated_cost_usd, tool, spec)
         reservation, over = self.ledger.reserve(
             spec.bundle_id, spec.ws_id, spec.step_id, run_id, spec.budgets, estimate
         )
