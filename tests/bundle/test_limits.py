@@ -133,6 +133,11 @@ ATTACKS: dict[str, tuple[str, Callable[[], str], list[str]]] = {
         ),
         ["b.yaml: line 6, column 5: key 'ws_id' is given twice in one mapping"],
     ),
+    "yaml_binary_escape_in_free_text": (
+        "b.yaml",
+        lambda: "bundle_id: b\ndescription: !!binary G1sySg==\nworkstreams: []\n",
+        ["description (line 2): a bytes value (from a YAML tag such as !!binary"],
+    ),
     "yaml_integer_key": (
         "b.yaml",
         lambda: "bundle_id: b\nmetadata: {1: one}\nworkstreams: []\n",

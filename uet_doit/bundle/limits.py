@@ -58,7 +58,12 @@ class BundleYamlLoader(_YAML_BASE):  # type: ignore[misc]
     text (`version: 2024-01-01` is a string field, not a datetime that breaks JSON output)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
+        keys = (
+            [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+            if isinstance(node, yaml.MappingNode)
+            else []  # `!!map` on a scalar: the base class says what is wrong
+        )
+        if len(set(keys)) != len(keys):  # rare: only then find which one, and where
             seen: set[str] = set()
             for key_node, _ in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
@@ -263,6 +268,10 @@ def check_values(data: Any) -> list[tuple[tuple[int | str, ...], str, str]]:
         elif kind is int:
             if abs(value) > MAX_INT:
                 problems.append((loc, "the number is out of range", _INT_HINT))
-        elif kind is float and not math.isfinite(value):
-            problems.append((loc, "not a finite number (inf or nan)", _FINITE_HINT))
+        elif kind is float:
+            if not math.isfinite(value):
+                problems.append((loc, "not a finite number (inf or nan)", _FINITE_HINT))
+        elif kind is not bool and value is not None:  # YAML's !!binary, !!set, ...
+            what = f"a {kind.__name__} value (from a YAML tag such as !!binary or !!set)"
+            problems.append((loc, what, "bundles hold text, numbers, lists and mappings only"))
     return problems
