@@ -223,3 +223,15 @@ def test_dates_stay_text_and_keys_may_repeat_in_separate_mappings() -> None:
 
 def test_free_text_keeps_tabs_and_newlines() -> None:
     assert check_values({"instruction": "line 1\n\tline 2", "command": "a\nb"}) == []
+
+
+def test_many_bad_values_fill_one_screen_not_the_scrollback(project: Project) -> None:
+    steps = [{"step_id": f"s{i}", "command": "true", "name": f"\x1b[{i}m"} for i in range(500)]
+    project.write(
+        "b.json", as_json({"bundle_id": "b", "workstreams": [{"ws_id": "W", "steps": steps}]})
+    )
+    result = project.uet("validate", "b.json")
+    assert result.code == 3
+    assert "the first 20 of these problems are listed" in result.err
+    assert len(result.err.splitlines()) <= 24
+    assert result.err.count("hint:") == 1

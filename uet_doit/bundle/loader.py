@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from uet_doit.bundle.limits import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
+    MAX_PROBLEMS,
     LimitError,
     YamlBoundError,
     check_values,
@@ -131,7 +132,14 @@ def parse_bundle(data: Any, name: str, text: str | None = None) -> Bundle:
         raise BundleError([Problem(name, "$", f"expected an object, found {found}", hint)])
     beyond = check_values(data)
     if beyond:
-        problems = [Problem(name, json_path(loc), message, hint) for loc, message, hint in beyond]
+        hints: set[str] = set()  # each hint once: twenty identical ones would fill the screen
+        problems = []
+        for loc, message, hint in beyond:
+            problems.append(Problem(name, json_path(loc), message, None if hint in hints else hint))
+            hints.add(hint)
+        if len(beyond) >= MAX_PROBLEMS:
+            message = f"the first {MAX_PROBLEMS} of these problems are listed; there may be more"
+            problems.append(Problem(name, "", message, None))
         raise BundleError(_with_lines(problems, text))
     if "bundle_id" not in data and "workstreams" not in data and _LEGACY_KEYS & set(data):
         message = "this is a workstream in the older flat format (`id`, `tasks`, ...), not a bundle"
