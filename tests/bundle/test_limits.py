@@ -49,6 +49,11 @@ ATTACKS: dict[str, tuple[str, Callable[[], str], list[str]]] = {
         lambda: '{"bundle_id": "b",\n"metadata": ' + "[" * 10_000 + "]" * 10_000 + "}",
         [f"b.json: line 2: the data is nested more than {MAX_DEPTH} levels deep"],
     ),
+    "yaml_999_deep": (
+        "b.yaml",
+        lambda: "bundle_id: b\nmetadata: " + "[" * 999 + "]" * 999 + "\nworkstreams: []\n",
+        [f"metadata[0][0][0][0][0][0][0] (line 2): nested more than {MAX_DEPTH} levels deep"],
+    ),
     "json_5000_digits": (
         "b.json",
         lambda: '{"bundle_id": "b",\n"max_cost_usd": ' + "9" * 5000 + "}",

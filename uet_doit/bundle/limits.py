@@ -235,6 +235,7 @@ _FINITE_HINT = "give a finite number (timeouts, delays and costs have upper boun
 
 
 Loc = tuple[int | str, ...]
+_SHOWN_LEVELS = 8
 
 
 def check_values(data: Any) -> list[tuple[Loc, str, str]]:
@@ -252,7 +253,8 @@ def check_values(data: Any) -> list[tuple[Loc, str, str]]:
         while link is not None:
             link, part = link
             parts.append(part)
-        problems.append((tuple(reversed(parts)), message, hint))
+        # the first levels say where; sixty-four `[0]` would not say it better
+        problems.append((tuple(reversed(parts))[:_SHOWN_LEVELS], message, hint))
 
     while stack and len(problems) < MAX_PROBLEMS:
         container, link, depth = stack.pop()

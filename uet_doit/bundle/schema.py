@@ -195,9 +195,16 @@ def locate_line(text: str, where: str) -> int | None:
         parts.append(int(index) if index else key)
     if not parts or parts == ["$"]:
         return None
-    try:
-        node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):
+    node: Any = None
+    # libyaml first (fast, and deep nesting costs no stack); the Python parser also reads
+    # JSON escapes libyaml refuses, such as a lone surrogate
+    for loader in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader):
+        try:
+            node = yaml.compose(text, Loader=loader)
+            break
+        except (yaml.YAMLError, RecursionError):
+            continue
+    if node is None:
         return None
     line = None
     for part in parts:
