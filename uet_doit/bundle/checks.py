@@ -30,17 +30,20 @@ STATE_DIRS = (".uet", ".git")
 STATE_FILE_PREFIX = ".doit.db"
 
 
-def state_path_problem(path: str) -> str | None:
-    """Why `path` names uet/doit/git state, else None (`docs/../.git/x` included)."""
+def state_area(path: str) -> str | None:
+    """The state `path` lies in (`.git/`, `.uet/`, `.doit.db*`), else None (`a/../.git/x` too)."""
     lowered = path.lower()
     if ".uet" not in lowered and ".git" not in lowered and STATE_FILE_PREFIX not in lowered:
         return None  # the common case, without normalising
     first = normalise_path(path).split("/", 1)[0].lower()
     if first in STATE_DIRS:
-        return f"{path!r} is inside {first}/, where {first[1:]} keeps its own state"
-    if first.startswith(STATE_FILE_PREFIX):
-        return f"{path!r} is doit's dependency file ({STATE_FILE_PREFIX}*)"
-    return None
+        return f"{first}/"
+    return f"{STATE_FILE_PREFIX}*" if first.startswith(STATE_FILE_PREFIX) else None
+
+
+def _state_message(area: str) -> str:
+    owner = "doit" if area.startswith(STATE_FILE_PREFIX) else area[1:-1]
+    return f"{area}, where {owner} keeps its own state"
 
 
 def _field_path(raw: Any, wi: int, si: int, key: str) -> str:
@@ -81,12 +84,12 @@ class PathChecker:
             target = os.path.realpath(target)
         if target != self.root and not target.startswith(self.root + os.sep):
             return f"{path!r} leaves the project root ({self.root})"
-        lexical = state_path_problem(path)
-        if lexical:
-            return lexical
+        area = state_area(path)
+        if area:
+            return f"{path!r} is in {_state_message(area)}"
         # the real path too: `notes -> .git` is git's state under another name
-        real = state_path_problem(target[len(self.root) + 1 :])
-        return f"{path!r} leads (through a symlink) to {real}" if real else None
+        area = state_area(target[len(self.root) + 1 :])
+        return f"{path!r} leads (through a symlink) into {_state_message(area)}" if area else None
 
 
 def check_path(path: str, root: Path) -> str | None:
@@ -162,7 +165,7 @@ def check_bundle(
                         hint = (
                             "steps may not touch .uet/, .git/ or .doit.db*: name the project "
                             "files the step works on"
-                            if why.endswith(("own state", f"({STATE_FILE_PREFIX}*)"))
+                            if why.endswith("its own state")
                             else "use a path relative to the project root, inside it"
                         )
                         add(f"{_field_path(raw, wi, si, key)}[{fi}]", why, hint)
