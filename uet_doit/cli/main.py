@@ -16,14 +16,17 @@ from uet_doit.errors import EXIT_INTERRUPTED, EXIT_OK, UetError
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    """Every problem of every file (exit 3); inputs nothing provides are warnings (exit 0)."""
+    from uet_doit.bundle.checks import missing_inputs
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.errors import BundleError
 
     failures: list[BundleError] = []
+    root = Path.cwd()
     for name in args.files:
         path = Path(name)
         try:
-            bundle = load_bundle(path, Path.cwd())
+            bundle = load_bundle(path, root)
         except BundleError as exc:
             failures.append(exc)
             continue
@@ -31,6 +34,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"{path}: ok ({bundle.bundle_id}: {len(bundle.workstreams)} workstreams, {steps} steps)"
         )
+        missing = missing_inputs(bundle, root)
+        for step_id, input_path in missing[:10]:
+            print(
+                f"{path}: warning: {input_path!r} (input of {step_id}) does not exist "
+                "and no step creates it",
+                file=sys.stderr,
+            )
+        if missing:
+            more = f"{len(missing) - 10} more such inputs; " if len(missing) > 10 else ""
+            print(
+                f"TIP: {more}a step fails before its tool starts when an input is missing: "
+                "create the file, or list it in the `create_files` of the step that makes it",
+                file=sys.stderr,
+            )
     for failure in failures:
         print(failure.render(), file=sys.stderr)
     return 3 if failures else 0

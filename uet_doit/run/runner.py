@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from uet_doit.bundle.checks import missing_inputs
 from uet_doit.bundle.graph import build_graph, dependents_of
 from uet_doit.bundle.model import Bundle, effective_tool
 from uet_doit.errors import (
@@ -101,20 +102,6 @@ def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
     graph = build_graph(bundle)
     affected = dependents_of(graph, roots)
     return frozenset(n for n in affected if graph.kinds.get(n) == "step")
-
-
-def missing_inputs(bundle: Bundle, root: Path, skip: frozenset[str]) -> list[tuple[str, str]]:
-    """(step_id, path) of inputs absent from disk that no step of the bundle creates."""
-    from uet_doit.bundle.graph import normalise_path
-
-    created = {normalise_path(p) for _, s in bundle.steps() for p in s.context.create_files}
-    return [
-        (step.step_id, path)
-        for _, step in bundle.steps()
-        if step.step_id not in skip
-        for path in step.context.files
-        if normalise_path(path) not in created and not (root / path).exists()
-    ]
 
 
 def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
