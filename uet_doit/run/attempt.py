@@ -60,7 +60,10 @@ class AttemptSpec:
     max_log_bytes: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
+        if self.validation is not None:
+            data["validation"] = dict(self.validation.__dict__)
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> AttemptSpec:
