@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from uet_doit.errors import EXIT_USAGE
 from uet_doit.plans import convert
 
-from support import FIXTURES, Project
+from support import FAKE_TOOLS, FIXTURES, Project
 
 PLANS = FIXTURES / "plans"
 
@@ -252,3 +253,18 @@ def test_explain_names_each_week_step_and_deliverable_of_k_plus_with_its_line(
     assert "placed by path" in deliverable
     assert any("left out:" in ln for ln in lines)
     assert not (project.root / "bundle.json").exists()
+
+
+def test_a_converted_plan_runs_with_the_fake_tools(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_STATE_DIR", str(project.root / ".fake"))
+    monkeypatch.delenv("FAKE_DRAFTS", raising=False)
+    project.write("release.md", MILESTONES)
+    res = project.uet("convert", "release.md", "--tool", "claude", "-o", "bundle.json")
+    assert res.code == 0, res.out + res.err
+    run = project.uet("run", "bundle.json", "--reporter", "plain")
+    assert run.code == 0, run.out + run.err
+    for path in ("src/lexer.py", "src/parser.py", "src/cli.py", "CHANGELOG.md"):
+        assert "written by fake claude" in project.read(path)
