@@ -268,3 +268,42 @@ def test_a_converted_plan_runs_with_the_fake_tools(
     assert run.code == 0, run.out + run.err
     for path in ("src/lexer.py", "src/parser.py", "src/cli.py", "CHANGELOG.md"):
         assert "written by fake claude" in project.read(path)
+
+
+def test_numbered_headings_are_units_when_no_unit_shape_is_there() -> None:
+    text = (
+        "# Site\n\n## Goals\n- be fast\n\n## 1. Setup\n- Install `tools/setup.sh`\n\n"
+        "## 2. Build\n1. Write `src/app.py`\n2. Write `src/cli.py`\n"
+    )
+    bundle = bundle_of(text)
+    assert [ws["ws_id"] for ws in bundle["workstreams"]] == ["n1-setup", "n2-build"]
+    assert creates(bundle) == {"tools/setup.sh", "src/app.py", "src/cli.py"}
+
+
+def test_a_coded_title_over_phases_is_the_plan_name_not_its_only_unit() -> None:
+    text = "# PH-07 — GUI\n\n## Phase 1: Shell\n1. window\n\n## Phase 2: Panels\n1. panels\n"
+    bundle = bundle_of(text)
+    assert bundle["bundle_name"] == "PH-07 — GUI"
+    assert [ws["ws_id"] for ws in bundle["workstreams"]] == ["p1-shell", "p2-panels"]
+
+
+def test_plain_text_plan_with_stage_lines_and_windows_line_ends() -> None:
+    text = (
+        "Rollout plan\n\nStage 1: Canary\n\nFiles Created:\n- deploy/canary.yaml - config\n\n"
+        "Stage 2: Everyone\n\nDependencies: Stage 1\n\n- Flip the flag\n"
+    ).replace("\n", "\r\n")
+    bundle = bundle_of(text, source="rollout.txt")
+    assert bundle["bundle_name"] == "Rollout plan"
+    first, second = bundle["workstreams"]
+    assert first["steps"][0]["context"]["create_files"] == ["deploy/canary.yaml"]
+    assert second["depends_on"] == [first["ws_id"]]
+    assert second["steps"][0]["name"] == "Flip the flag"
+    assert second["x-source"] == "rollout.txt:8"
+
+
+def test_explain_says_why_sections_were_left_out(project: Project) -> None:
+    project.write("release.md", MILESTONES)
+    out = project.uet("convert", "release.md", "--explain").out
+    assert "release.md:13    Risks  [outside every unit: not work]" in out
+    assert "release.md:5     workstream m1-parser: M1 — Parser  [unit heading (level 2)]" in out
+    assert "checklist item" in out

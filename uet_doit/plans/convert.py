@@ -25,7 +25,7 @@ from uet_doit.bundle.model import ID_PATTERN, Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
 from uet_doit.plans.plan_bundle import Trace, assemble
 from uet_doit.plans.plan_markdown import slug
-from uet_doit.plans.plan_reading import read_plan
+from uet_doit.plans.plan_reading import Plan, read_plan
 
 #: the only shape the first version knew; `--heading-pattern` is now `--unit-pattern`
 DEFAULT_HEADING_PATTERN = r"(?i)^week\s+(?P<num>\d+)(\s*:|\s+[-\u2013\u2014])\s*(?P<title>.+)$"
@@ -53,14 +53,10 @@ def _pattern(unit_pattern: str | None) -> re.Pattern[str] | None:
         ) from exc
 
 
-def _nothing_found(text: str, source: str, pattern: str | None) -> UsageError:
-    heads = [ln.lstrip("#").strip() for ln in text.split("\n") if re.match(r"#{1,6}\s", ln)]
-    items = sum(1 for ln in text.split("\n") if re.match(r"\s*([-*+]|\d+[.)])\s", ln))
-    seen = (
-        f"{len(heads)} heading(s) ({'; '.join(heads[:6])}{'; ...' if len(heads) > 6 else ''})"
-        if heads
-        else "no headings"
-    )
+def _nothing_found(plan: Plan, source: str, pattern: str | None) -> UsageError:
+    heads, items = plan.reading.headings, plan.reading.items
+    more = "; ..." if len(heads) > 6 else ""
+    seen = f"{len(heads)} heading(s) ({'; '.join(heads[:6])}{more})" if heads else "no headings"
     what = f"no units of work found in {source}: it has {seen} and {items} list item(s)"
     if pattern:
         what = f"no headings or lines match --unit-pattern {pattern!r} in {source}: it has {seen}"
@@ -89,7 +85,7 @@ def convert_plan(
         )
     plan = read_plan(text, unit_pattern=pattern, tasks_section=tasks_section)
     if not plan.reading.units:
-        raise _nothing_found(text, source, unit_pattern)
+        raise _nothing_found(plan, source, unit_pattern)
     name = Path(source).name
     built = assemble(plan.reading.units, name)
     stem = Path(source).stem

@@ -2,10 +2,11 @@
 
 1. unit headings (`--unit-pattern`, else the known shapes) at the shallowest level holding one;
 2. the same as stand-alone lines in a plan without such headings (pasted text, unboxed);
-3. the plan's tasks section(s) (`--tasks-section NAME`, else titles like Tasks, Checklist,
+3. numbered headings (`## 1. Setup`) that are not notes, two at least;
+4. the plan's tasks section(s) (`--tasks-section NAME`, else titles like Tasks, Checklist,
    Next actions), as one workstream;
-4. its top-level numbered items, as one workstream;
-5. its sections that hold lists and are not notes, one workstream each (two at least).
+5. its top-level numbered items, as one workstream;
+6. its sections that hold lists and are not notes, one workstream each (two at least).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _heading_units(secs: list[Section], pattern: re.Pattern[str] | None, reading
         found = [
             i for i, s in enumerate(secs) if title_kind(s.title) and not TASK_TITLE.match(s.title)
         ]
-        level = min((secs[i].level for i in found), default=0)
+        level = _unit_level([secs[i].level for i in found])
         starts = [i for i in found if secs[i].level == level]
         rule = f"unit heading (level {level})"
         repeats = _repeats(secs, found, starts)
@@ -105,6 +106,13 @@ def _heading_units(secs: list[Section], pattern: re.Pattern[str] | None, reading
 def _end(secs: list[Section], starts: list[int], n: int) -> int:
     end = subtree(secs, starts[n])
     return min(end, starts[n + 1]) if n + 1 < len(starts) else end
+
+
+def _unit_level(levels: list[int]) -> int:
+    """The shallowest level with two units, else the shallowest with one: a `# PH-00` title
+    over `## Phase 1`, `## Phase 2` is the plan's name, not its only unit."""
+    shared = [lv for lv in set(levels) if levels.count(lv) > 1]
+    return min(shared or levels, default=0)
 
 
 def _repeats(secs: list[Section], found: list[int], starts: list[int]) -> list[int]:
@@ -169,9 +177,9 @@ def read_plan(
     tasks_section: str | None = None,
 ) -> Plan:
     """The units of a plan, by the first rule that finds any (see the module docstring)."""
-    text, boxed = unbox(blank_front_matter(text))
+    text, boxed = unbox(blank_front_matter(text.replace("\r\n", "\n")))
     root, secs = _parse(text)
-    reading = Reading([], "")
+    reading = Reading([], "", headings=[s.title for s in secs], items=_count_items(root))
     if boxed:
         reading.warnings.append("the plan is a terminal paste: its box borders were removed")
     title = next((s.title for s in secs if s.level == 1), None) or first_paragraph(root)
@@ -200,6 +208,8 @@ def read_plan(
             return Plan(title, reading)
     if unit_pattern is not None:
         return Plan(title, reading)
+    if _numbered_units(secs, reading):
+        return Plan(title, reading)
     name = clean_title(title) if title else "Plan"
     tasks = [
         i
@@ -226,6 +236,38 @@ def read_plan(
             return Plan(title, reading)
     _section_units(secs, reading)
     return Plan(title, reading)
+
+
+def _count_items(root: SyntaxTreeNode) -> int:
+    return sum(1 for node in root.walk() if node.type == "list_item")
+
+
+_NUMBERED_HEADING = re.compile(r"^(?P<num>\d+(?:\.\d+)*)[.)]?\s+(?P<title>\S.*)$")
+
+
+def _numbered_units(secs: list[Section], reading: Reading) -> bool:
+    """`## 1. Setup`, `## 2. Build`: numbered headings that are not notes, two at least."""
+    found = [
+        i
+        for i, s in enumerate(secs)
+        if s.level > 1 and _NUMBERED_HEADING.match(s.title) and role_of(s.title) is None
+    ]
+    level = _unit_level([secs[i].level for i in found])
+    starts = [i for i in found if secs[i].level == level]
+    if len(starts) < 2:
+        return False
+    for start in starts:
+        unit = unit_from_heading(secs[start], f"numbered heading (level {level})")
+        m = _NUMBERED_HEADING.match(secs[start].title)
+        assert m is not None
+        unit.kind, unit.num, unit.title = "n", m.group("num"), m.group("title")
+        reader = UnitReader(unit, reading)
+        end = subtree(secs, start)
+        reader.read(_inherit([(s, None, j == start) for j, s in enumerate(secs[start:end], start)]))
+        reader.finish()
+        reading.units.append(unit)
+    reading.mode = "numbered headings"
+    return True
 
 
 def _under(secs: list[Section], i: int, roles: tuple[str, ...]) -> bool:

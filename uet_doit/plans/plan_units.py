@@ -74,6 +74,8 @@ class Reading:
     mode: str
     skipped: list[tuple[int, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    headings: list[str] = field(default_factory=list)  # every heading, for "what was seen"
+    items: int = 0  # list items outside code
 
 
 def ref_key(kind: str, num: str) -> tuple[str, str]:
