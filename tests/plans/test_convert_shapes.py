@@ -307,3 +307,14 @@ def test_explain_says_why_sections_were_left_out(project: Project) -> None:
     assert "release.md:13    Risks  [outside every unit: not work]" in out
     assert "release.md:5     workstream m1-parser: M1 — Parser  [unit heading (level 2)]" in out
     assert "checklist item" in out
+
+
+def test_paths_come_from_nested_items_and_never_leave_the_project() -> None:
+    text = (
+        "## Week 1: W\n1. Top item\n   - nested `n/a.py`\n     1. deeper `n/b.py`\n"
+        "2. Risky `../secret.txt`, `/etc/passwd` and `My Docs/x.md`\n"
+    )
+    top, risky = bundle_of(text)["workstreams"][0]["steps"]
+    assert top["context"]["create_files"] == ["n/a.py", "n/b.py"]
+    assert "create_files" not in risky["context"]
+    assert "files" not in risky["context"]

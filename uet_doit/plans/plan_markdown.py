@@ -160,7 +160,10 @@ def inline(node: SyntaxTreeNode, ticks: bool = True) -> str:
         return node.content if node.type == "text" else ""
     if node.type in ("softbreak", "hardbreak"):
         return "\n" if node.type == "softbreak" and not ticks else " "
-    return "".join(inline(child, ticks) for child in node.children)
+    if node.type in ("fence", "code_block"):
+        return ""
+    glue = "\n" if node.type != "inline" and node.block else ""  # blocks: one a line
+    return glue.join(inline(child, ticks) for child in node.children)
 
 
 def _code_spans(node: SyntaxTreeNode | None) -> list[str]:
@@ -196,8 +199,13 @@ def with_dirs(paths: list[str]) -> list[str]:
 def paths_in(node: SyntaxTreeNode) -> list[str]:
     """Paths a task names: in code spans, or as plain words like **docs/X.md**."""
     found = [s.removeprefix("./") for s in _code_spans(node) if is_path(s, strict=False)]
-    found += paths_in_text(inline(node, ticks=False))
+    found += paths_in_text(_without_spans(node))
     return list(dict.fromkeys(found))
+
+
+def _without_spans(node: SyntaxTreeNode | None) -> str:
+    """The text outside code spans: a span that is no path (`My Docs/x.md`) stays whole."""
+    return re.sub(r"`[^`]*`", " ", inline(node)) if node is not None else ""
 
 
 def paths_in_text(text: str) -> list[str]:
@@ -314,7 +322,7 @@ def deliverable_from(item: SyntaxTreeNode, rule: str, labelled: bool) -> Deliver
     lead = _CHECKBOX.sub("", plain).split(" ", 1)[0].rstrip(":,")
     if labelled and not paths and is_path(lead, strict=False):
         paths = [lead.removeprefix("./")]  # `- tools/x.py - Scanner` in a `Files Created:` list
-    paths += [p for p in paths_in_text(plain) if p not in paths]
+    paths += [p for p in paths_in_text(_without_spans(head)) if p not in paths]
     # a command in a deliverable says how to check it, not what it is about
     about = re.sub(r"`[^`]*\s[^`]*`", " ", text)
     edit = bool(EDIT.match(_CHECKBOX.sub("", plain)))
