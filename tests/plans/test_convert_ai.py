@@ -149,3 +149,46 @@ def test_no_valid_draft_within_the_attempts_writes_nothing(project: Project, dra
     assert len(calls(project)) == 2
     runs = project.uet("runs").out
     assert "failed" in runs
+
+
+def _objects(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        own = [node] if node.get("type") in ("object", ["object", "null"]) else []
+        return own + [o for v in node.values() for o in _objects(v)]
+    if isinstance(node, list):
+        return [o for v in node for o in _objects(v)]
+    return []
+
+
+def test_structured_output_schema_is_strict_and_a_valid_bundle_fits_it() -> None:
+    import jsonschema
+
+    from uet_doit.plans.draft_schema import draft_schema, without_nulls
+
+    schema = draft_schema()
+    for obj in _objects(schema):  # OpenAI strict mode: closed objects, every key required
+        assert obj["additionalProperties"] is False
+        assert obj["required"] == list(obj["properties"])
+    text = json.dumps(schema)
+    for refused in ("patternProperties", "minimum", "default", "minItems", "pattern"):
+        assert refused not in text
+    answer = good()
+    for ws in answer["workstreams"]:
+        ws.update({"name": ws["ws_id"], "description": None, "completion_criteria": None})
+        ws.update({"x-source": "plan.md:3", "depends_on": ws.get("depends_on", [])})
+        for s in ws["steps"]:
+            s.update({"name": "n", "tool_profile_id": None, "depends_on": None})
+            s.update({"x-source": "plan.md:4"})
+            s["context"]["files"] = None
+    answer["tool_profile_id"] = None
+    jsonschema.validate(answer, schema)
+    assert "null" not in json.dumps(without_nulls(answer))
+
+
+def test_claude_gets_the_strict_schema(project: Project, drafts: Any) -> None:
+    drafts(good())
+    assert project.uet("convert", "plan.md", "--with", "claude", "-o", "b.json").code == 0
+    argv = calls(project)[0]["argv"]
+    schema = json.loads(argv[argv.index("--json-schema") + 1])
+    assert schema["additionalProperties"] is False
+    assert "workstreams" in schema["required"]

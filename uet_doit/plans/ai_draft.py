@@ -6,9 +6,11 @@ validate` does (uet_doit.bundle.loader.load_bundle: schema, ids, cycles, paths, 
 outputs); its problems go back to the tool, up to `--max-fix-attempts` times. Only a valid
 bundle is returned. Every call is an attempt in the run store, so `uet cost` shows it.
 
-Where a CLI has a structured-output option it is used: codex `--output-schema` (+ `-o`, the
-last message as a file), claude `--json-schema` (the answer in `structured_output`). gemini
-answers in its JSON `response`; aider, which has neither, writes the draft to a file.
+Where a CLI has a structured-output option it is used, with the core of the format in the
+strict schema subset those accept (draft_schema): codex `--output-schema` (+ `-o`, the last
+message as a file), claude `--json-schema` (the answer in `structured_output`). gemini answers
+in its JSON `response`; aider, which has neither, writes the draft to a file. The full
+`uet schema` is in the prompt's files either way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import BundleError, UetError, UsageError
+from uet_doit.plans.draft_schema import draft_schema, without_nulls
 from uet_doit.tools.adapters.base import StepRequest, ToolResult
 
 WS_ID = "uet-convert"
@@ -278,6 +281,8 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     work.mkdir(parents=True, exist_ok=True)
     schema = work / "bundle.schema.json"
     schema.write_text(schema_text(), encoding="utf-8")
+    strict = work / "draft.schema.json"
+    strict.write_text(json.dumps(draft_schema(), indent=2) + "\n", encoding="utf-8")
     draft_file = work / "draft.json"
     last = work / "last-message.json"
     rel = os.path.relpath
@@ -311,7 +316,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             stderr_path=work / f"{attempt}.stderr",
             attempt=attempt,
             model=settings.model,
-            options={"args": [*settings.args, *_structured_args(req.ai_tool, schema, last)]},
+            options={"args": [*settings.args, *_structured_args(req.ai_tool, strict, last)]},
         )
         call = _Call(attempt, request, adapter.execute(request))
         record_state(root, run_id, bundle_id, call=call)
@@ -327,6 +332,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         if data is None:
             problems = [why or "no answer"]
             continue
+        data = without_nulls(data)
         _keep_sources(data, start)
         if req.tool and "tool_profile_id" not in data:
             data["tool_profile_id"] = req.tool
