@@ -318,3 +318,46 @@ def test_paths_come_from_nested_items_and_never_leave_the_project() -> None:
     assert top["context"]["create_files"] == ["n/a.py", "n/b.py"]
     assert "create_files" not in risky["context"]
     assert "files" not in risky["context"]
+
+
+TABLES = """## Phase 1: Build
+
+| Task | Owner | Files |
+|---|---|---|
+| Write the parser | ann | `src/parser.py` |
+| Update docs | bob | `docs/a.md` |
+
+## Phase 2: Ship
+
+| Deliverable | Notes |
+|---|---|
+| `dist/app.tar.gz` | release |
+
+| Risk | Mitigation |
+|---|---|
+| slow disks | cache |
+"""
+
+
+def test_tables_with_task_or_file_columns_give_steps_and_others_are_left_out() -> None:
+    done = convert.convert_plan(TABLES, source="t.md")
+    build, ship = done.bundle["workstreams"]
+    write, update = build["steps"]
+    assert write["context"]["create_files"] == ["src/parser.py"]
+    assert "Owner: ann" in write["context"]["instruction"]
+    assert update["context"]["files"] == ["docs/a.md"]
+    assert ship["steps"][0]["context"]["create_files"] == ["dist/app.tar.gz"]
+    (skipped,) = [t for t in done.traces if t.what == "skipped"]
+    assert (skipped.line, skipped.rule) == (14, "table: no Task or File column")
+
+
+def test_step_headings_without_units_are_the_steps_of_one_workstream() -> None:
+    text = (
+        "# Setup guide\n\n## Step 1: Install\nRun the installer.\n\n## Step 2: Configure\n"
+        "```toml\n# config/app.toml\nx = 1\n```\n"
+    )
+    (ws,) = bundle_of(text)["workstreams"]
+    install, configure = ws["steps"]
+    assert install["name"] == "Step 1: Install"
+    assert configure["context"]["create_files"] == ["config/app.toml"]
+    assert "x = 1" in configure["context"]["instruction"]

@@ -139,6 +139,9 @@ def explain(conversion: Conversion, source: str) -> list[str]:
     if skipped:
         lines.append("left out:")
         lines += [f"{name}:{t.line:<5} {t.text}  [{t.rule}]" for t in skipped]
+    if conversion.warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in conversion.warnings]
     return lines
 
 

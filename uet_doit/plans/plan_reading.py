@@ -4,7 +4,7 @@
 2. the same as stand-alone lines in a plan without such headings (pasted text, unboxed);
 3. numbered headings (`## 1. Setup`) that are not notes, two at least;
 4. the plan's tasks section(s) (`--tasks-section NAME`, else titles like Tasks, Checklist,
-   Next actions), as one workstream;
+   Next actions) and `Step N` headings, as one workstream;
 5. its top-level numbered items, as one workstream;
 6. its sections that hold lists and are not notes, one workstream each (two at least).
 """
@@ -46,7 +46,7 @@ class Plan:
 
 
 def _parse(text: str) -> tuple[SyntaxTreeNode, list[Section]]:
-    root = SyntaxTreeNode(MarkdownIt("commonmark").parse(text))
+    root = SyntaxTreeNode(MarkdownIt("commonmark").enable("table").parse(text))
     return root, sections(root, text.split("\n"))
 
 
@@ -214,7 +214,8 @@ def read_plan(
     tasks = [
         i
         for i, s in enumerate(secs)
-        if role_of(s.title) == "tasks" and not _under(secs, i, ("criteria", "notes"))
+        if (role_of(s.title) == "tasks" or TASK_TITLE.match(s.title))
+        and not _under(secs, i, ("criteria", "notes"))
     ]
     tasks = [i for i in tasks if not any(j < i <= subtree(secs, j) - 1 for j in tasks if j != i)]
     if tasks:

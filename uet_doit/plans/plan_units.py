@@ -28,6 +28,7 @@ from uet_doit.plans.plan_markdown import (
     is_checkbox,
     line_of,
     list_label,
+    paths_in,
     paths_in_text,
     priority_of,
     role_of,
@@ -38,6 +39,8 @@ from uet_doit.plans.plan_markdown import (
 from uet_doit.plans.plan_text import TASK_TITLE, title_kind
 
 _NUM_PARTS = re.compile(r"\d+")
+_TASK_COLUMN = re.compile(r"(?i)\b(tasks?|steps?|actions?|work items?|to-?dos?|activit(y|ies))\b")
+_FILE_COLUMN = re.compile(r"(?i)\b(files?|paths?|deliverables?|outputs?|artifacts?)\b")
 
 
 @dataclass
@@ -182,6 +185,8 @@ class UnitReader:
                 elif role == "reads":
                     lines = block.content.split("\n")
                     self.unit.reads += [p for ln in lines for p in paths_in_text(ln.strip())]
+            elif block.type == "table":
+                self._table(block, role, label_text)
             elif block.type in ("bullet_list", "ordered_list"):
                 label = list_label(section.blocks, index)
                 list_role = (role_of(label) if label else None) or role
@@ -189,6 +194,44 @@ class UnitReader:
                     list_role = "skip"  # `Must Provide:` under a deliverables heading
                 named = label if label and (role_of(label) or not label_text) else label_text
                 self._list(block, list_role, named, label is not None)
+
+    def _table(self, block: SyntaxTreeNode, role: str | None, section: str | None) -> None:
+        """A table with a Task/Step column: a task per row; with only a File/Deliverable
+        column: a deliverable per row. Other tables are left out."""
+        rows = [node for node in block.walk() if node.type == "tr"]
+        if not rows:
+            return
+        cells = [[c.children[0] if c.children else None for c in tr.children] for tr in rows]
+        header = [inline(c, ticks=False).strip() if c else "" for c in cells[0]]
+        task_col = next((i for i, h in enumerate(header) if _TASK_COLUMN.search(h)), None)
+        file_cols = [i for i, h in enumerate(header) if _FILE_COLUMN.search(h)]
+        where = f"table under {section!r}" if section else "table"
+        if role in ("notes", "criteria", "reads") or (task_col is None and not file_cols):
+            self.skip(line_of(block), " | ".join(header), f"{where}: no Task or File column")
+            return
+        for tr, row in zip(rows[1:], cells[1:], strict=False):
+            texts = [inline(c).strip() if c else "" for c in row]
+            plain = [inline(c, ticks=False).strip() if c else "" for c in row]
+            wanted = file_cols or range(len(row))
+            found = [row[i] for i in wanted if i < len(row)]
+            paths = list(dict.fromkeys(p for c in found if c is not None for p in paths_in(c)))
+            line = line_of(tr, line_of(block))
+            if task_col is None or role == "deliverables":
+                d = Deliverable(
+                    " | ".join(texts), paths, bool(EDIT.match(plain[0])), words_of(" ".join(plain))
+                )
+                d.line, d.rule = line, f"row of a {where}"
+                self.unit.deliverables.append(d)
+                continue
+            name = plain[task_col] if task_col < len(plain) else "Task"
+            lines = [
+                f"{h}: {t}"
+                for h, t in zip(header, texts, strict=False)
+                if t and h != header[task_col]
+            ]
+            task = Task(name or "Task", lines, paths, words_of(" ".join(plain)), section, line)
+            task.rule, task.text = f"row of a {where}", " ".join(plain)
+            self.unit.tasks.append(task)
 
     def _paragraph(self, block: SyntaxTreeNode, own: bool, role: str | None) -> None:
         text = inline(block.children[0], ticks=False)
