@@ -192,3 +192,19 @@ def test_claude_gets_the_strict_schema(project: Project, drafts: Any) -> None:
     schema = json.loads(argv[argv.index("--json-schema") + 1])
     assert schema["additionalProperties"] is False
     assert "workstreams" in schema["required"]
+
+
+def test_a_long_request_puts_the_json_parts_in_files_it_names(
+    project: Project, drafts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uet_doit.plans import ai_draft
+
+    monkeypatch.setattr(ai_draft, "PROMPT_LIMIT", 200)
+    drafts(bad(), good())
+    assert project.uet("convert", "plan.md", "--with", "gemini", "-o", "b.json").code == 0
+    prompt = calls(project)[1]["prompt"]
+    assert '"colour": "red"' not in prompt  # the previous draft is in a file now
+    (start,) = [ln[2:] for ln in prompt.splitlines() if ln.endswith("/start.json")]
+    assert json.loads(project.read(start))["workstreams"][0]["ws_id"] == "m1-parser"
+    assert "Files to read:" in prompt
+    assert "unknown key 'colour'" in prompt  # the problems stay in the request

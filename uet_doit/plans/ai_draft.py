@@ -28,6 +28,7 @@ from uet_doit.plans.draft_schema import draft_schema, without_nulls
 from uet_doit.tools.adapters.base import StepRequest, ToolResult
 
 WS_ID = "uet-convert"
+PROMPT_LIMIT = 96_000  # bytes; longer prompts put the JSON parts in files
 STEP_ID = "draft"
 _FENCE = re.compile(r"```(?:json)?\s*\n(?P<body>.*?)\n```", re.S)
 
@@ -119,7 +120,10 @@ def _prompt(
     previous: str | None,
     schema_rel: str,
     answer: str,
+    attached: tuple[str, str] | None = None,
 ) -> str:
+    """The request; `attached` (start, previous draft) names files that hold the JSON when
+    it is too long for one command-line argument."""
     name = Path(req.source).name
     parts = [
         f"Convert the plan {name} (below) into a uet-doit workstream bundle: one JSON object "
@@ -135,18 +139,23 @@ def _prompt(
         answer,
     ]
     if start is not None:
-        parts.append(
+        intro = (
             "A deterministic conversion to start from (improve it; keep its ids and x-source "
-            "where they fit):\n```json\n"
-            + json.dumps(start, indent=2, ensure_ascii=False)
-            + "\n```"
+            "where they fit)"
         )
+        if attached:
+            parts.append(f"{intro} is in {attached[0]}.")
+        else:
+            text = json.dumps(start, indent=2, ensure_ascii=False)
+            parts.append(f"{intro}:\n```json\n{text}\n```")
     if problems:
         parts.append(
             "Your previous draft was checked like `uet validate` and has these problems; "
             "answer with the whole corrected bundle:\n" + "\n".join(f"- {p}" for p in problems)
         )
-        if previous is not None:
+        if previous is not None and attached:
+            parts.append(f"Your previous draft is in {attached[1]}.")
+        elif previous is not None:
             parts.append("Your previous draft:\n```json\n" + previous.strip() + "\n```")
     parts.append(f"The plan {name}, with line numbers:\n{_numbered(req.plan_text)}")
     return "\n\n".join(parts)
@@ -288,7 +297,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     rel = os.path.relpath
     creates: tuple[str, ...] = ()
     if req.ai_tool in ("codex", "claude", "gemini"):
-        answer = "Answer with the JSON object only, no other text."
+        answer = "Answer with the JSON object only, no other text; change no file."
     else:
         answer = f"Write the JSON object, and nothing else, to {rel(draft_file, root)}."
         creates = (rel(draft_file, root),)
@@ -301,12 +310,19 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         for stale in (draft_file, last):
             stale.unlink(missing_ok=True)
         prompt = _prompt(req, start, problems, previous, rel(schema, root), answer)
+        reads: tuple[str, ...] = ()
+        if len(prompt.encode()) > PROMPT_LIMIT:  # one argv string holds at most 128 KiB
+            start_file, previous_file = work / "start.json", work / f"previous-{attempt}.json"
+            start_file.write_text(json.dumps(start, indent=2, ensure_ascii=False) + "\n")
+            previous_file.write_text(previous or "", encoding="utf-8")
+            reads = (rel(start_file, root), rel(previous_file, root))
+            prompt = _prompt(req, start, problems, previous, rel(schema, root), answer, reads)
         request = StepRequest(
             step_id=STEP_ID,
             ws_id=WS_ID,
             tool=req.ai_tool,
             instruction=prompt,
-            files=(),
+            files=reads,
             create_files=creates,
             project_root=root,
             env={**os.environ, **settings.env, "UET_STEP_ID": STEP_ID, "UET_WS_ID": WS_ID},
