@@ -208,3 +208,11 @@ def test_a_long_request_puts_the_json_parts_in_files_it_names(
     assert json.loads(project.read(start))["workstreams"][0]["ws_id"] == "m1-parser"
     assert "Files to read:" in prompt
     assert "unknown key 'colour'" in prompt  # the problems stay in the request
+
+
+def test_fix_rounds_default_to_the_tools_max_fix_attempts(project: Project, drafts: Any) -> None:
+    project.write("router_config.json", json.dumps({"tools": {"codex": {"max_fix_attempts": 0}}}))
+    drafts(bad(), good())
+    res = project.uet("convert", "plan.md", "--with", "codex", "-o", "b.json")
+    assert res.code != 0
+    assert "gave no valid bundle in 1 call(s)" in res.out + res.err

@@ -41,7 +41,7 @@ class DraftRequest:
     plan_text: str
     source: str
     output: str | None = None
-    max_fix_attempts: int = 2
+    max_fix_attempts: int | None = None  # None: router_config.json tools.TOOL, else 2
     unit_pattern: str | None = None
     tasks_section: str | None = None
     tool: str | None = None  # default tool_profile_id of the bundle's steps
@@ -266,8 +266,6 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     from uet_doit.state.store import FAILED, SUCCEEDED, new_run_id
     from uet_doit.tools.routing import get_adapter, load_router_config
 
-    if req.max_fix_attempts < 0:
-        raise UsageError("--max-fix-attempts must be 0 or more")
     notes: list[str] = []
     try:
         start: dict[str, Any] | None = convert_plan(
@@ -285,6 +283,11 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     config = load_router_config(root)
     adapter = get_adapter(req.ai_tool, config, root)
     settings = config.tool(req.ai_tool)
+    rounds = req.max_fix_attempts
+    if rounds is None:
+        rounds = 2 if settings.max_fix_attempts is None else settings.max_fix_attempts
+    if rounds < 0:
+        raise UsageError("--max-fix-attempts must be 0 or more")
     run_id = f"{new_run_id(bundle_id)}-convert"
     work = root / ".uet" / "convert" / run_id
     work.mkdir(parents=True, exist_ok=True)
@@ -306,7 +309,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     )
     problems: list[str] = []
     previous: str | None = None
-    for attempt in range(1, req.max_fix_attempts + 2):
+    for attempt in range(1, rounds + 2):
         for stale in (draft_file, last):
             stale.unlink(missing_ok=True)
         prompt = _prompt(req, start, problems, previous, rel(schema, root), answer)
@@ -361,7 +364,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     record_state(root, run_id, bundle_id, end=(FAILED, "no valid draft"))
     shown = "\n".join(f"  {p}" for p in problems[:12])
     raise UetError(
-        f"{req.ai_tool} gave no valid bundle in {req.max_fix_attempts + 1} call(s); nothing "
+        f"{req.ai_tool} gave no valid bundle in {rounds + 1} call(s); nothing "
         f"was written. Problems of the last draft ({rel(work, root)}):\n{shown}",
         "allow more rounds with --max-fix-attempts N, or convert without --with and edit "
         "the result",

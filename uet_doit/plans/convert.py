@@ -266,9 +266,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--max-fix-attempts",
         type=int,
-        default=2,
         metavar="N",
-        help="with --with: how many times a draft with problems is sent back (default 2)",
+        help="with --with: how many times a draft with problems is sent back (default: "
+        "max_fix_attempts of the tool in router_config.json, else 2)",
     )
     parser.add_argument("--tool", help="default tool_profile_id of every step (e.g. aider)")
     parser.add_argument("--bundle-id", help="bundle id (default: from the file name)")
