@@ -361,3 +361,16 @@ def test_step_headings_without_units_are_the_steps_of_one_workstream() -> None:
     assert install["name"] == "Step 1: Install"
     assert configure["context"]["create_files"] == ["config/app.toml"]
     assert "x = 1" in configure["context"]["instruction"]
+
+
+def test_a_sub_heading_is_one_step_with_the_files_of_its_deliverables_section() -> None:
+    text = (
+        "## Phase 1: A\n\n### WS-01: Indexer\n\nScan the repo.\n\n#### Deliverables\n"
+        "- `tools/indexer.py` scanner\n- `docs/INDEXER.md`\n\n## Phase 2: B\n\n"
+        "### WS-02: Map\nDependencies: WS-01\n"
+    )
+    first, second = bundle_of(text)["workstreams"]
+    (indexer,) = first["steps"]
+    assert indexer["context"]["create_files"] == ["tools/indexer.py", "docs/INDEXER.md"]
+    assert "Scan the repo." in indexer["context"]["instruction"]
+    assert second["steps"][0]["depends_on"] == [indexer["step_id"]]

@@ -232,7 +232,9 @@ def _trace_files(out: Assembly, task: Task, step: dict[str, Any]) -> None:
     for path in step["context"].get("create_files", []):
         d, how = placed.get(path, (None, ""))
         line = d.line if d else task.line
-        rule = f"{d.rule}, placed {how}" if d else "path named by the task"
+        own = "named under the heading (Files:, a deliverables list or a snippet)"
+        named = own if task.rule.startswith(("sub-heading", "task heading")) else None
+        rule = f"{d.rule}, placed {how}" if d else named or "path named by the task"
         out.traces.append(Trace(line, 2, "creates", path, rule))
     for path in step["context"].get("files", []):
         d, how = placed.get(path, (None, ""))

@@ -142,9 +142,10 @@ class UnitReader:
         task.text = raw
         kind = title_kind(head.title)
         task.key = ref_key(kind[0], kind[1]) if kind else None
-        for section, _, _ in parts[i:end]:
+        for n, (section, _, _) in enumerate(parts[i:end]):
+            listed = n > 0 and role_of(section.title) == "deliverables"  # `#### Deliverables`
             for index, block in enumerate(section.blocks):
-                self._paths_into(task, section.blocks, index, block)
+                self._paths_into(task, section.blocks, index, block, listed)
         if EDIT.match(re.sub(r"^\w+\s*[\d\s\-\u2013]*[:.)]?\s*", "", name)):
             task.edits, task.creates = task.edits + task.creates, []  # `Step 20: Update docs`
         task.paths = list(dict.fromkeys([*task.creates, *task.edits]))
@@ -152,8 +153,15 @@ class UnitReader:
         return end
 
     def _paths_into(
-        self, task: Task, blocks: list[SyntaxTreeNode], index: int, block: SyntaxTreeNode
+        self,
+        task: Task,
+        blocks: list[SyntaxTreeNode],
+        index: int,
+        block: SyntaxTreeNode,
+        listed: bool,
     ) -> None:
+        """The files a one-step sub-heading names: `Files:` lines, snippet comments and
+        deliverables lists (`listed`: every list under it is one)."""
         if block.type == "paragraph" and block.children:
             for text_line in block.children[0].content.replace("**", "").split("\n"):
                 found = files_line(text_line)
@@ -162,9 +170,9 @@ class UnitReader:
                     task.edits += found[1]
         elif block.type == "fence" and (path := snippet_path(block.content)):
             task.creates.append(path)
-        elif block.type == "bullet_list":
+        elif block.type in ("bullet_list", "ordered_list"):
             label = list_label(blocks, index)
-            if label and role_of(label) == "deliverables":
+            if (label and role_of(label) == "deliverables") or (listed and not label):
                 for item in block.children:
                     d = deliverable_from(item, "deliverables list", labelled=True)
                     (task.edits if d.edit else task.creates).extend(d.paths)
