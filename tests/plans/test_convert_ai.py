@@ -187,7 +187,11 @@ def test_structured_output_schema_is_strict_and_a_valid_bundle_fits_it() -> None
 
 def test_claude_gets_the_strict_schema(project: Project, drafts: Any) -> None:
     drafts(good())
-    assert project.uet("convert", "plan.md", "--with", "claude", "-o", "b.json").code == 0
+    res = project.uet(
+        "convert", "plan.md", "--with", "claude", "--bundle-id", "mine", "-o", "b.json"
+    )
+    assert res.code == 0
+    assert json.loads(project.read("b.json"))["bundle_id"] == "mine"
     argv = calls(project)[0]["argv"]
     schema = json.loads(argv[argv.index("--json-schema") + 1])
     assert schema["additionalProperties"] is False

@@ -149,6 +149,7 @@ def test_milestones_with_checklists_become_workstreams_with_their_files() -> Non
     ]
     assert creates(bundle) >= {"src/cli.py", "docs/cli.md", "CHANGELOG.md"}
     assert wss[1]["metadata"]["marks"] == ["deferred"]
+    assert wss[1]["priority"] == "background"
     # order gives dependencies; "requires M1" replaces the order for M3
     assert [ws["depends_on"] for ws in wss] == [[], ["m1-parser"], ["m1-parser"]]
     assert "slow" not in json.dumps(bundle)  # Risks is a note, not work

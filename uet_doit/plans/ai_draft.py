@@ -355,6 +355,8 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         _keep_sources(data, start)
         if req.tool and "tool_profile_id" not in data:
             data["tool_profile_id"] = req.tool
+        if req.bundle_id:
+            data["bundle_id"] = req.bundle_id  # --bundle-id wins over the draft's
         problems = _check(data, work / f"draft-{attempt}.json", root)
         if not problems:
             record_state(root, run_id, bundle_id, end=(SUCCEEDED, None))

@@ -63,7 +63,7 @@ PRIORITIES = [
     (re.compile("\U0001f7e0|\\bHIGH (VALUE|PRIORITY)\\b"), "high"),
     (re.compile("\U0001f7e1|\\bMEDIUM\\b"), "medium"),
     (re.compile("\U0001f7e2|\\bLOW PRIORITY\\b"), "low"),
-    (re.compile(r"(?i)\(optional"), "background"),
+    (re.compile(r"(?i)\((optional|deferred|nice to have|stretch)"), "background"),
 ]
 MARKS = re.compile(r"\s*\(([^()]*)\)\s*$")
 _MARKER_GROUP = re.compile("\\s*\\((\U0001f534|\U0001f7e0|\U0001f7e1|\U0001f7e2)[^)]*\\)")
