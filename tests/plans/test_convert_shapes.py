@@ -375,3 +375,44 @@ def test_a_sub_heading_is_one_step_with_the_files_of_its_deliverables_section() 
     assert indexer["context"]["create_files"] == ["tools/indexer.py", "docs/INDEXER.md"]
     assert "Scan the repo." in indexer["context"]["instruction"]
     assert second["steps"][0]["depends_on"] == [indexer["step_id"]]
+
+
+ROADMAP = """---
+id: ROADMAP
+status: draft
+---
+
+# Roadmap
+
+## Milestone 0 - Setup
+
+Goal: a skeleton.
+
+Tasks:
+
+- add the build in `ci/Makefile`;
+- keep caches in `.cache/build` by default;
+
+Done when:
+
+- the build runs;
+
+## Milestone 0.5 - Docs
+
+Tasks:
+
+- write `docs/index.md`.
+"""
+
+
+def test_roadmap_with_labelled_lists_front_matter_and_half_milestones() -> None:
+    bundle = bundle_of(ROADMAP, source="roadmap.md")
+    setup, docs = bundle["workstreams"]
+    assert [ws["ws_id"] for ws in (setup, docs)] == ["m0-setup", "m0.5-docs"]
+    make, cache = setup["steps"]
+    assert make["name"] == "add the build in ci/Makefile"  # no trailing ';'
+    assert make["context"]["create_files"] == ["ci/Makefile"]
+    assert "create_files" not in cache["context"]  # `.cache/build`: a folder or a file?
+    assert setup["completion_criteria"] == ["the build runs;"]
+    assert setup["description"] == "Goal: a skeleton."
+    assert docs["steps"][0]["x-source"] == "roadmap.md:25"

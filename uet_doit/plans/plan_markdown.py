@@ -53,6 +53,22 @@ EDIT = re.compile(
     r"|fix(ed)?|refactor(ed)?|move[sd]?|rename[sd]?|review|lock|normali[sz]e|validate|append)\b"
 )
 EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+_PLAIN_NAMES = frozenset(
+    [
+        "Makefile",
+        "Dockerfile",
+        "Containerfile",
+        "Jenkinsfile",
+        "Procfile",
+        "Gemfile",
+        "Rakefile",
+        "Vagrantfile",
+        "LICENSE",
+        "README",
+        "CHANGELOG",
+        "CODEOWNERS",
+    ]
+)
 _PATHISH = re.compile(r"^(\./)?[\w.\-]+(/[\w.\-]*)*$")
 _FILES_LINE = re.compile(
     r"(?i)^\W*(files?( created| to create)?|outputs?|creates?|writes?)\W*:\s*(?P<rest>.+)$"
@@ -180,7 +196,9 @@ def is_path(text: str, strict: bool) -> bool:
         return False
     if strict:
         return "/" in text and bool(EXTENSION.search(text))
-    return "/" in text or bool(EXTENSION.search(text))
+    last = text.rstrip("/").rsplit("/", 1)[-1]
+    # `docs/`, `a/b.py`, `b.py`, `ci/Makefile`; not `src/pipeline` or `.engimcp/trash`
+    return text.endswith("/") or bool(EXTENSION.search(last)) or last in _PLAIN_NAMES
 
 
 def with_dirs(paths: list[str]) -> list[str]:
@@ -304,7 +322,7 @@ def task_from(item: SyntaxTreeNode, section: str | None, rule: str) -> Task:
     head = first_inline(item)
     name = _CHECKBOX.sub("", inline(head, ticks=False).strip()) if head else ""
     name = name.split("\n", 1)[0]
-    name = re.split(r"\s+[-\u2013\u2014]\s+", name, maxsplit=1)[0].strip().rstrip(":")
+    name = re.split(r"\s+[-\u2013\u2014]\s+", name, maxsplit=1)[0].strip().rstrip(":;,.")
     lines = item_lines(item, 0)
     full = " ".join([inline(head) if head else "", *lines])
     paths = paths_in(item)
@@ -320,7 +338,7 @@ def deliverable_from(item: SyntaxTreeNode, rule: str, labelled: bool) -> Deliver
     paths = [s.removeprefix("./") for s in _code_spans(head) if is_path(s, strict=False)]
     plain = inline(head, ticks=False).strip() if head else ""
     lead = _CHECKBOX.sub("", plain).split(" ", 1)[0].rstrip(":,")
-    if labelled and not paths and is_path(lead, strict=False):
+    if labelled and not paths and is_path(lead, strict=False) and re.search(r"[/.]", lead):
         paths = [lead.removeprefix("./")]  # `- tools/x.py - Scanner` in a `Files Created:` list
     paths += [p for p in paths_in_text(_without_spans(head)) if p not in paths]
     # a command in a deliverable says how to check it, not what it is about
