@@ -152,7 +152,8 @@ def test_milestones_with_checklists_become_workstreams_with_their_files() -> Non
     assert wss[1]["priority"] == "background"
     # order gives dependencies; "requires M1" replaces the order for M3
     assert [ws["depends_on"] for ws in wss] == [[], ["m1-parser"], ["m1-parser"]]
-    assert "slow" not in json.dumps(bundle)  # Risks is a note, not work
+    assert not any("slow" in json.dumps(ws) for ws in wss)  # Risks is a note, not work
+    assert bundle["metadata"]["notes"] == [{"title": "Risks", "x-source": "release.md:13"}]
     assert wss[2]["steps"][0]["x-source"] == "release.md:17"
 
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from uet_doit.bundle.model import ID_PATTERN, Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
-from uet_doit.plans.plan_bundle import Trace, assemble
+from uet_doit.plans.plan_bundle import Trace, assemble, notes
 from uet_doit.plans.plan_markdown import slug
 from uet_doit.plans.plan_reading import Plan, read_plan
 
@@ -97,6 +97,8 @@ def convert_plan(
         bundle["tool_profile_id"] = tool
     bundle["workstreams"] = built.workstreams
     bundle["metadata"] = {"converted_from": name, "recognised_by": plan.reading.mode}
+    if plan.reading.notes:
+        bundle["metadata"]["notes"] = notes(plan.reading.notes, name)
     check_bundle(bundle, source)
     traces = built.traces + [
         Trace(line, 0, "skipped", text, reason) for line, text, reason in plan.reading.skipped

@@ -167,6 +167,12 @@ def _step(
     return step
 
 
+def notes(found: list[tuple[int, str]], source: str) -> list[dict[str, str]]:
+    """Sections that are not work (Risks, Goals, ...), by title and place: the plan keeps
+    their text, x-source says where."""
+    return [{"title": title, "x-source": f"{source}:{line}"} for line, title in found]
+
+
 def unique(candidate: str, used: set[str]) -> str:
     result, n = candidate, 2
     while result in used:
@@ -219,6 +225,8 @@ def assemble(units: list[Unit], source: str) -> Assembly:
         ws["metadata"] = {"heading": unit.name, "line": unit.line}
         if unit.marks:
             ws["metadata"]["marks"] = unit.marks
+        if unit.notes:
+            ws["metadata"]["notes"] = notes(unit.notes, source)
         ws["x-source"] = f"{source}:{unit.line}"
         if unit.key:
             unit_ids.setdefault(unit.key, ws_id)

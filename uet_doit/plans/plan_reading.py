@@ -100,6 +100,8 @@ def _heading_units(secs: list[Section], pattern: re.Pattern[str] | None, reading
     for i, s in enumerate(secs):
         if i not in inside and s.level > 1:
             reading.skipped.append((s.line, s.title, "outside every unit: not work"))
+            if role_of(s.title) == "notes":
+                reading.notes.append((s.line, s.title))
     return True
 
 
@@ -162,6 +164,8 @@ def _single_unit(
     for i, s in enumerate(secs):
         if i not in picked and s.level > 1:
             reading.skipped.append((s.line, s.title, f"not part of the {rule}"))
+            if role_of(s.title) == "notes":
+                reading.notes.append((s.line, s.title))
     forced = frozenset(secs[i].line for i in chosen) if force else frozenset()
     reader = UnitReader(unit, reading, forced)
     reader.read(_inherit(parts))

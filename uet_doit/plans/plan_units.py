@@ -61,6 +61,7 @@ class Unit:
     plain: list[Task] = field(default_factory=list)  # bullets: steps only when nothing else is
     criteria: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)  # (line, title) of Risks, ...
     text: str = ""  # its own words, for "depends on PH-02" phrases
     raw: str = ""
 
@@ -77,6 +78,7 @@ class Reading:
     mode: str
     skipped: list[tuple[int, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)  # plan-level Risks, Goals, ...
     headings: list[str] = field(default_factory=list)  # every heading, for "what was seen"
     items: int = 0  # list items outside code
 
@@ -112,6 +114,7 @@ class UnitReader:
                 continue
             if role == "notes":
                 self.skip(section.line, section.title, "a section that is not work (notes)")
+                self.unit.notes.append((section.line, section.title))
             elif role is None and not own and not self._has_items(section):
                 i = self._single_step(parts, i, "sub-heading")
                 continue
