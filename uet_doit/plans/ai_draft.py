@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,11 @@ def record_state(
     *,
     start: str | None = None,
     call: _Call | None = None,
-    end: tuple[str, str | None] | None = None,
+    end: tuple[bool, str | None] | None = None,
 ) -> None:
     """Every state write of `uet convert --with`, in one place, through the store's public
-    methods: the run starts (`start` = the bundle file), each call is an attempt, it ends."""
+    methods: the run starts (`start` = the bundle file), each call is an attempt, the run
+    ends (`end` = succeeded, reason). Nothing else in this module knows the store."""
     from uet_doit.state.store import FAILED, SUCCEEDED, RunStore
 
     store = RunStore(root)
@@ -90,8 +92,8 @@ def record_state(
             STEP_ID,
             req.tool,
             call.attempt,
-            str(req.stdout_path),
-            str(req.stderr_path),
+            stdout_path=str(req.stdout_path),
+            stderr_path=str(req.stderr_path),
         )
         store.finish_attempt(
             attempt_id,
@@ -106,7 +108,7 @@ def record_state(
             cost_source=res.cost_source,
         )
     if end is not None:
-        store.end_run(run_id, end[0], end[1])
+        store.end_run(run_id, SUCCEEDED if end[0] else FAILED, end[1])
 
 
 def _numbered(text: str) -> str:
@@ -263,7 +265,6 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     from uet_doit.bundle.schema import schema_text
     from uet_doit.plans.convert import convert_plan
     from uet_doit.plans.plan_markdown import slug
-    from uet_doit.state.store import FAILED, SUCCEEDED, new_run_id
     from uet_doit.tools.routing import get_adapter, load_router_config
 
     notes: list[str] = []
@@ -288,7 +289,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         rounds = 2 if settings.max_fix_attempts is None else settings.max_fix_attempts
     if rounds < 0:
         raise UsageError("--max-fix-attempts must be 0 or more")
-    run_id = f"{new_run_id(bundle_id)}-convert"
+    run_id = f"{bundle_id}-{time.strftime('%Y%m%d-%H%M%S')}-convert"
     work = root / ".uet" / "convert" / run_id
     work.mkdir(parents=True, exist_ok=True)
     schema = work / "bundle.schema.json"
@@ -340,7 +341,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         call = _Call(attempt, request, adapter.execute(request))
         record_state(root, run_id, bundle_id, call=call)
         if not call.result.success:
-            record_state(root, run_id, bundle_id, end=(FAILED, call.result.message[:200]))
+            record_state(root, run_id, bundle_id, end=(False, call.result.message[:200]))
             raise UetError(
                 f"{req.ai_tool} failed drafting the bundle: {call.result.message}",
                 f"its output is in {rel(request.stdout_path, root)}; `uet convert "
@@ -359,11 +360,11 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             data["bundle_id"] = req.bundle_id  # --bundle-id wins over the draft's
         problems = _check(data, work / f"draft-{attempt}.json", root)
         if not problems:
-            record_state(root, run_id, bundle_id, end=(SUCCEEDED, None))
+            record_state(root, run_id, bundle_id, end=(True, None))
             notes.append(f"{req.ai_tool} drafted it in {attempt} call(s); run {run_id} (uet cost)")
             return Drafted(data, notes, attempt, run_id)
         notes.append(f"draft {attempt}: {len(problems)} problem(s), sent back to {req.ai_tool}")
-    record_state(root, run_id, bundle_id, end=(FAILED, "no valid draft"))
+    record_state(root, run_id, bundle_id, end=(False, "no valid draft"))
     shown = "\n".join(f"  {p}" for p in problems[:12])
     raise UetError(
         f"{req.ai_tool} gave no valid bundle in {rounds + 1} call(s); nothing "
