@@ -78,7 +78,8 @@ def record_state(
     """Every state write of `uet convert --with`, in one place, through the store's public
     methods: the run starts (`start` = the bundle file), each call is an attempt, the run
     ends (`end` = succeeded, reason). Nothing else in this module knows the store."""
-    from uet_doit.state.store import FAILED, SUCCEEDED, RunStore
+    from uet_doit.state.records import AttemptOutcome, RunState
+    from uet_doit.state.store import RunStore
 
     store = RunStore(root)
     if start is not None:
@@ -92,12 +93,13 @@ def record_state(
             STEP_ID,
             req.tool,
             call.attempt,
+            session=run_id,  # one convert, one session: its calls are not a killed runner's
             stdout_path=str(req.stdout_path),
             stderr_path=str(req.stderr_path),
         )
         store.finish_attempt(
             attempt_id,
-            SUCCEEDED if res.success else FAILED,
+            AttemptOutcome.SUCCEEDED if res.success else AttemptOutcome.FAILED,
             exit_code=res.exit_code,
             failure_class=str(res.failure_class) if res.failure_class else None,
             message=res.message[:500],
@@ -108,7 +110,7 @@ def record_state(
             cost_source=res.cost_source,
         )
     if end is not None:
-        store.end_run(run_id, SUCCEEDED if end[0] else FAILED, end[1])
+        store.end_run(run_id, RunState.SUCCEEDED if end[0] else RunState.FAILED, end[1])
 
 
 def _numbered(text: str) -> str:
