@@ -207,8 +207,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     store = RunStore(Path.cwd())
     store.mark_dead_runs()
     for r in store.runs(args.limit):
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"]))
-        print(f"{r['run_id']:<44} {r['status']:<12} {started}  ${r['cost']:.4f}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        print(f"{r.run_id:<44} {r.status:<12} {started}  ${r.cost:.4f}")
     return EXIT_OK
 
 
@@ -225,10 +225,8 @@ def _cmd_breakers(args: argparse.Namespace) -> int:
     if not rows:
         print("no breakers recorded (all closed)")
     for r in rows:
-        opened = (
-            time.strftime("%H:%M:%S", time.localtime(r["opened_at"])) if r["opened_at"] else "-"
-        )
-        print(f"{r['tool']:<16} {r['state']:<10} failures={r['failures']} opened={opened}")
+        opened = time.strftime("%H:%M:%S", time.localtime(r.opened_at)) if r.opened_at else "-"
+        print(f"{r.tool:<16} {r.state:<10} failures={r.failures} opened={opened}")
     return EXIT_OK
 
 

@@ -19,10 +19,10 @@ def _run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     from uet_doit.bundle.loader import load_bundle
 
     row = store.run(run_id)
-    if row is None or not row["bundle_file"]:
+    if row is None or not row.bundle_file:
         return None
     try:
-        return load_bundle(Path(row["bundle_file"]), store.root)
+        return load_bundle(Path(row.bundle_file), store.root)
     except UetError:
         return None
 
@@ -99,7 +99,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     row = store.run(run_id)
     if row is None:
         raise UsageError(f"no run {run_id!r} in {store.path}", "list runs with `uet runs`")
-    bundle_id = row["bundle_id"]
+    bundle_id = row.bundle_id
     bundle = _run_bundle(store, run_id)
     report = {
         "run_id": run_id,
