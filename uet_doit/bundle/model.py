@@ -215,6 +215,23 @@ class Notify(Strict):
     command: list[str] = Field(min_length=1, description="argv; never run through a shell")
 
 
+class CacheOptions(Strict):
+    """`cache: {mode: ..., env: [...]}`: the long form of a step cache setting."""
+
+    mode: bool | Literal["read-only"] | None = Field(
+        None, description="true: look up and store; read-only: look up only; false: never"
+    )
+    env: list[str] = Field(
+        default_factory=list,
+        description="environment variables whose values (hashed, never in clear) are part "
+        "of every cache key",
+    )
+
+
+#: `cache: true | false | read-only | {mode, env}` at bundle, workstream or step level
+CacheSetting = bool | Literal["read-only"] | CacheOptions
+
+
 class Step(Strict):
     accepted_spellings: ClassVar[tuple[str, ...]] = (
         "files",
@@ -245,6 +262,7 @@ class Step(Strict):
     tool_options: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     max_fix_attempts: int | None = Field(None, ge=0, le=10)
+    cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
     doc_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -310,6 +328,7 @@ class Workstream(Strict):
     budget_warning_pct: float | None = Field(None, gt=0, le=100)
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
+    cache: CacheSetting | None = Field(None, description="default step cache of its steps")
     doc_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -449,6 +468,9 @@ class Bundle(Strict):
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
     dependencies: Dependencies | None = None
+    cache: CacheSetting | None = Field(
+        None, description="default step cache; {env: [...]} names variables keys include"
+    )
     validation: dict[str, Any] | None = Field(
         None, description="targets for people (e.g. required_tests); kept, not enforced"
     )

@@ -56,6 +56,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbosity=args.verbosity,
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
+        cache=args.cache,
+        cache_store=args.cache_store,
     )
     return execute(bundle, path, root, opts)
 
@@ -268,6 +270,8 @@ PLUGIN_COMMANDS = {
     "cost": "uet_doit.observe.costs",
     "report": "uet_doit.observe.report",
     "graph": "uet_doit.observe.graph_export",
+    "cache": "uet_doit.cache.commands",
+    "why": "uet_doit.cache.why",
 }
 
 
@@ -325,6 +329,22 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="live tree on a terminal (default there), plain lines, or JSON lines",
     )
     p.add_argument("-v", "--verbosity", type=int, choices=(0, 1, 2), default=None)
+    p.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_const",
+        const="on",
+        default="default",
+        help="use the step cache for every step the bundle does not exclude",
+    )
+    p.add_argument(
+        "--no-cache", dest="cache", action="store_const", const="off", help="no step cache"
+    )
+    p.add_argument(
+        "--cache-store",
+        metavar="URL",
+        help="shared step cache: a folder, s3://, gs://, http(s):// (else $UET_CACHE_STORE)",
+    )
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("list", help="steps with workstream, tool and up-to-date state")
