@@ -66,7 +66,8 @@ def step_mode(
         return CacheMode.OFF, "the run was started with --no-cache"
     if declared is not None:
         mode = CacheMode(declared)
-        return mode, f"the bundle says cache: {mode}"
+        spelled = {CacheMode.ON: "true", CacheMode.OFF: "false"}.get(mode, str(mode))
+        return mode, f"the bundle says cache: {spelled}"
     if flag == RunCacheFlag.ON:
         return CacheMode.ON, "the run was started with --cache"
     if tool in UNCACHED_BY_DEFAULT:

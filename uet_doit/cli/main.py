@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from uet_doit.errors import EXIT_INTERRUPTED, EXIT_OK, UetError
 
@@ -75,7 +75,8 @@ def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
     skip = skipped_steps(bundle, args.skip_workstream or ())
     status = task_status(bundle, root, skip)
     ledger = CostLedger(RunStore(root))
-    would, total = 0, 0.0
+    cached = _dry_run_cache(bundle, root, status, skip, args)
+    would, total, hits, saved = 0, 0.0, 0, 0.0
     for ws in bundle.workstreams:
         print(f"{ws.ws_id}: {ws.title}")
         ws_cost = 0.0
@@ -88,14 +89,20 @@ def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
                 )
             )
             cost = ""
-            if verdict == "would run":
+            hit = cached.get(step.step_id)
+            if verdict == "would run" and hit is not None and hit.hit:
+                verdict, cost = "cache hit", f"saves ${hit.saves_usd:.4f}"
+                hits, saved = hits + 1, saved + hit.saves_usd
+            elif verdict == "would run":
+                if hit is not None:
+                    verdict = f"would run ({hit.note})"
                 would += 1
                 estimate = ledger.estimate(
                     step.estimated_cost_usd, effective_tool(bundle, ws, step)
                 )
                 ws_cost += estimate
                 cost = f"~${estimate:.4f}"
-            print(f"  {step.step_id:<32} {verdict:<14} {cost}")
+            print(f"  {step.step_id:<32} {verdict:<14} {cost}".rstrip())
         total += ws_cost
         budget = ""
         if ws.max_cost_usd is not None:
@@ -110,7 +117,30 @@ def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
         f" (bundle budget ${bundle.max_cost_usd:.2f})" if bundle.max_cost_usd is not None else ""
     )
     print(f"{would} step(s) would run; estimated ${total:.4f}{limit}")
+    if hits:
+        print(f"{hits} step(s) restored from the cache; saves ${saved:.4f}")
     return EXIT_OK
+
+
+def _dry_run_cache(
+    bundle: object, root: Path, status: dict[str, str], skip: frozenset[str], args: Any
+) -> dict[str, Any]:
+    """The step cache's part of --dry-run (cache/why.py): hit or miss per step that would
+    run, and what a hit saves. A store that cannot be reached only leaves the column out."""
+    from uet_doit.bundle.model import Bundle
+    from uet_doit.cache.why import cache_verdicts
+
+    assert isinstance(bundle, Bundle)
+    would = {
+        s.step_id
+        for _, s in bundle.steps()
+        if s.step_id not in skip and status.get(s.step_id, "run") == "run"
+    }
+    try:
+        return dict(cache_verdicts(bundle, root, would, args.cache, args.cache_store))
+    except UetError as exc:
+        print(f"warning: step cache: {exc.message}", file=sys.stderr)
+        return {}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -204,6 +234,8 @@ def _print_status(st: object) -> None:
         extra = f" attempts={s.attempts}" if s.attempts > 1 else ""
         if s.cost_usd:
             extra += f" ${s.cost_usd:.4f}"
+        if s.cached:
+            extra += f" (from the cache, saved ${s.saved_usd:.4f})"
         if s.last_error:
             extra += f" - {s.last_error.splitlines()[0][:100]}"
         print(f"  {marks.get(s.status, s.status):<11} {s.step_id}{extra}")
@@ -227,6 +259,7 @@ def _print_status(st: object) -> None:
     print(
         f"Progress: {st.progress_pct:.0f}% ({st.completed_count}/{st.total_count}) | "
         f"Cost: ${st.total_cost_usd:.2f}{eta}"
+        + (f" | Saved by the cache: ${st.saved_usd:.2f}" if st.cached_count else "")
     )
 
 

@@ -523,13 +523,15 @@ class RunStore:
         )
 
     @stored
-    def saved_by_cache(self, bundle_id: str, run_id: str | None = None) -> tuple[int, float]:
+    def saved_by_cache(
+        self, bundle_id: str | None = None, run_id: str | None = None
+    ) -> tuple[int, float]:
         """Cached attempts and what the attempts that made their entries cost."""
-        sql = (
-            "SELECT count(*), coalesce(sum(saved_usd), 0) FROM attempts WHERE bundle_id=?"
-            " AND outcome=?"
-        )
-        args: list[Any] = [bundle_id, AttemptOutcome.CACHED]
+        sql = "SELECT count(*), coalesce(sum(saved_usd), 0) FROM attempts WHERE outcome=?"
+        args: list[Any] = [AttemptOutcome.CACHED]
+        if bundle_id:
+            sql += " AND bundle_id=?"
+            args.append(bundle_id)
         if run_id:
             sql += " AND run_id=?"
             args.append(run_id)
