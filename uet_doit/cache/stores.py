@@ -10,6 +10,7 @@ that is not there; every read checks the hash it is named by.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -150,7 +151,9 @@ class CacheStore:
         except Exception as exc:
             raise self._fail(f"read blob {digest[:12]}", exc) from None
         if digest_bytes(data) != digest:
-            msg = f"blob {digest[:12]} does not match its hash (damaged)"
+            with contextlib.suppress(CacheStoreError):
+                self.remove(self.blob_path(digest))  # so the next store writes it anew
+            msg = f"blob {digest[:12]} does not match its hash (damaged; removed)"
             raise DamagedEntry(msg)
         try:
             temp.write_bytes(data)

@@ -195,7 +195,14 @@ def _verdict(r: dict[str, Any]) -> str:
     if r["doit"]["status"] == "up-to-date":
         rec = r["doit_record"]
         made = f" (last done by run {rec['run_id']})" if rec else ""
-        return f"{step} would not run: doit's record in .doit.db says it is up to date{made}"
+        line = f"{step} would not run: doit's record in .doit.db says it is up to date{made}"
+        drift = [f"{c['what']} {c['change']}" for c in r["key_changes"] or ()]
+        if drift:
+            line += (
+                f"\nnote: its cache key moved since the last success ({'; '.join(drift)}); "
+                "doit does not track that, so a new entry is made only when doit runs it"
+            )
+        return line
     if cache["hit"]:
         entry = cache["entry"]
         return (
