@@ -5,7 +5,8 @@ Layout: `blobs/ab/<sha256>` (file contents, named by their hash) and
 `entries/ab/<key>.json` (one manifest per key). Writes are whole or absent: in a folder, a
 temporary name then a rename; on an object store, one PUT per object (an object appears
 whole or not at all). Blobs go first and the entry last, so an entry never names a blob
-that is not there; every read checks the hash it is named by.
+that is not there; every read checks the hash it is named by. No fsync: a file a power cut
+tore fails that check and is a miss, so durability would buy nothing but milliseconds.
 """
 
 from __future__ import annotations
@@ -273,10 +274,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.uet-tmp-{uuid.uuid4().hex}")
     try:
-        with temp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        temp.write_bytes(data)
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
@@ -296,8 +294,6 @@ def _atomic_copy(source: Path, path: Path, digest: str) -> None:
             while chunk := src.read(CHUNK):
                 sha.update(chunk)
                 dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
         if sha.hexdigest() != digest:
             temp.unlink(missing_ok=True)
             msg = f"{source} changed while it was being stored"
