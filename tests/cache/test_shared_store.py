@@ -41,9 +41,10 @@ def paid_then_reused(clones: Clones, store: str) -> None:
     clones.forget_calls()
     second = clones.use(clones.second)
     seed(second, ai_bundle())
-    run_ok(second, "--cache-store", store)
+    out = run_ok(second, "--cache-store", store)
 
     assert clones.calls() == []  # no tool did any work
+    assert out.count(", from the cache)") == 4
     for rel in OUTPUTS:
         assert second.read(rel) == first.read(rel)
     rows = attempt_rows(second)
@@ -142,6 +143,23 @@ def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "claude", "gemini"]
     outcomes = {r["step_id"]: r["outcome"] for r in attempt_rows(second)[4:]}
     assert outcomes == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}  # d: up to date
+
+
+def test_why_in_a_fresh_clone_compares_with_the_shared_store(
+    clones: Clones, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "shared")
+    first = clones.use(clones.first)
+    seed(first, ai_bundle())
+    run_ok(first, "--cache-store", store)
+    second = clones.use(clones.second)
+    seed(second, ai_bundle())
+    second.write("notes.md", "edited before this clone ever ran\n")
+    res = second.uet("why", "a", "--bundle", "bundle.yaml", "--cache-store", store)
+    assert res.code == 0, res.err
+    assert f"the input file notes.md changed since the last success stored in {store}" in res.out
+    hit = second.uet("why", "d", "--bundle", "bundle.yaml", "--cache-store", store)
+    assert "would not run its tool: cache entry" in hit.out and "saving $" in hit.out
 
 
 def _free_port() -> int:

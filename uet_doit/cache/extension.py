@@ -228,6 +228,7 @@ class StepCache(StepExtension):
                 created=time.time(),
             )
             self.store.put_entry(entry)
+            self.store.put_latest(step.bundle_id, step.step_id, key.key, key.parts)
         except CacheStoreError as exc:
             self._store_failed(policy, exc)
             return

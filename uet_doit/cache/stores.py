@@ -12,6 +12,7 @@ tore fails that check and is a miss, so durability would buy nothing but millise
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import uuid
@@ -195,6 +196,41 @@ class CacheStore:
             self.fs.pipe_file(path, data)
         except Exception as exc:
             raise self._fail(f"write entry {entry.key[:12]}", exc) from None
+
+    # -- the newest key per step: what `uet why` compares with in a fresh clone ---------------
+    def step_path(self, bundle_id: str, step_id: str) -> str:
+        return f"{self.base}/steps/{bundle_id}/{step_id}.json"
+
+    def put_latest(self, bundle_id: str, step_id: str, key: str, parts: dict[str, str]) -> None:
+        from uet_doit.cache.keys import text_digest
+
+        body = {"key": key, "parts": parts, "written": time.time()}
+        data = json.dumps({"latest": body, "sha256": text_digest(body)}, sort_keys=True).encode()
+        path = self.step_path(bundle_id, step_id)
+        if self.local:
+            _atomic_write(Path(path), data)
+            return
+        try:
+            self.fs.pipe_file(path, data)
+        except Exception as exc:
+            raise self._fail(f"write {path}", exc) from None
+
+    def get_latest(self, bundle_id: str, step_id: str) -> dict[str, Any] | None:
+        """The key and parts the step last stored here, from any clone; None when none did
+        (or the record fails its hash)."""
+        from uet_doit.cache.keys import text_digest
+
+        data = self.read(self.step_path(bundle_id, step_id))
+        if data is None:
+            return None
+        try:
+            envelope = json.loads(data)
+            body = envelope["latest"]
+            if text_digest(body) != envelope["sha256"]:
+                return None
+        except (ValueError, KeyError, TypeError):
+            return None
+        return body if isinstance(body, dict) else None
 
     # -- maintenance ------------------------------------------------------------------------
     def _listing(self, prefix: str) -> Iterator[tuple[str, float, int]]:

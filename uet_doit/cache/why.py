@@ -141,9 +141,28 @@ def explain(
     runs = RunStore(root)
     last = runs.step_key(bundle.bundle_id, step_id) if runs.exists() else None
     latest = runs.latest_attempt(bundle.bundle_id, step_id) if runs.exists() else None
+    before: dict[str, str] | None = last.parts if last is not None else None
+    last_success = (
+        {"run_id": last.run_id, "recorded": last.recorded, "key": last.cache_key, "where": "here"}
+        if last is not None
+        else None
+    )
+    if before is None and look.mode != CacheMode.OFF:
+        try:  # a fresh clone: compare with what the step last stored in the shared store
+            shared = store.get_latest(bundle.bundle_id, step_id)
+        except CacheStoreError:
+            shared = None
+        if shared is not None:
+            before = dict(shared["parts"])
+            last_success = {
+                "run_id": None,
+                "recorded": shared.get("written"),
+                "key": shared["key"],
+                "where": str(store),
+            }
     key_changes = None
-    if last is not None and look.key is not None:
-        key_changes = [c.to_dict() for c in changes(last.parts, look.key.parts)]
+    if before is not None and look.key is not None:
+        key_changes = [c.to_dict() for c in changes(before, look.key.parts)]
     would_run = status != "up-to-date" and not look.hit
     report: dict[str, Any] = {
         "step_id": step_id,
@@ -160,11 +179,7 @@ def explain(
             "problem": look.problem,
             "entry": _entry_facts(look.entry),
         },
-        "last_success": (
-            {"run_id": last.run_id, "recorded": last.recorded, "key": last.cache_key}
-            if last
-            else None
-        ),
+        "last_success": last_success,
         "key_changes": key_changes,
         "doit_record": (
             {"run_id": latest.run_id, "outcome": str(latest.outcome), "ended": latest.ended}
@@ -215,8 +230,10 @@ def _verdict(r: dict[str, Any]) -> str:
     elif cache["problem"]:
         lines.append(f"cache miss: {cache['problem']}")
     elif r["key_changes"]:
+        where = r["last_success"]["where"]
+        since = "the last success" + ("" if where == "here" else f" stored in {where}")
         for change in r["key_changes"]:
-            lines.append(f"cache miss: {change['what']} {change['change']} since the last success")
+            lines.append(f"cache miss: {change['what']} {change['change']} since {since}")
     elif r["last_success"] is None:
         lines.append("cache miss: no entry for its key (it has not succeeded here with the cache)")
     else:
