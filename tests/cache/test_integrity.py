@@ -3,6 +3,7 @@ secret, or restore outputs the step's validation rejects."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -77,9 +78,11 @@ def test_a_tampered_entry_or_blob_fails_its_hash_and_is_a_miss(
     assert repaired.code == 0 and "removed 2 damaged entries" in repaired.out
 
 
-def test_cached_outputs_that_fail_validation_are_a_miss(project: Project, tmp_path: Path) -> None:
+def test_cached_outputs_that_fail_validation_or_name_other_files_are_a_miss(
+    project: Project, tmp_path: Path
+) -> None:
     """An entry made elsewhere whose files this project's validation rejects: the files are
-    put back as they were and the step runs."""
+    put back as they were and the step runs. An entry naming other files is not used."""
     store = tmp_path / "shared"
     step = shell_step(
         "s",
@@ -95,7 +98,7 @@ def test_cached_outputs_that_fail_validation_are_a_miss(project: Project, tmp_pa
     bad = tmp_path / "bad.txt"
     bad.write_text("bad\n")
     cache = CacheStore(str(store))
-    digest = __import__("hashlib").sha256(b"bad\n").hexdigest()
+    digest = hashlib.sha256(b"bad\n").hexdigest()
     cache.put_blob(bad, digest)
     forged = Entry(**{**entry.__dict__, "files": (EntryFile("out.txt", digest, 4),)})
     cache.put_entry(forged)
@@ -104,6 +107,15 @@ def test_cached_outputs_that_fail_validation_are_a_miss(project: Project, tmp_pa
     assert "cached outputs failed the step's validation" in err
     assert project.read("out.txt") == "good\n"
     assert project.lines("runs.log") == ["ran", "ran"]
+
+    # an entry naming a file the step does not create is refused, not written
+    outside = EntryFile("../escaped.txt", digest, 4)
+    cache.put_entry(Entry(**{**entry.__dict__, "files": (outside,)}))
+    (project.root / "out.txt").unlink()
+    _out, err = run(project, "--cache-store", str(store))
+    assert "names other files than the step creates" in err
+    assert not (project.root.parent / "escaped.txt").exists()
+    assert project.lines("runs.log") == ["ran", "ran", "ran"]
 
 
 def test_a_run_killed_while_storing_leaves_no_entry_a_later_run_reads(tmp_path: Path) -> None:

@@ -91,6 +91,10 @@ class StepCache(StepExtension):
             return None
         if entry is None:
             return None
+        if sorted(f.path for f in entry.files) != sorted(spec.create_files):
+            # a shared store is not trusted to name files: only the step's own outputs
+            self.warn(policy, f"entry {key.key[:12]} names other files than the step creates")
+            return None
         return self._restore(policy, key, entry)
 
     def _restore(self, policy: StepPolicy, key: StepKey, entry: Entry) -> StepOutcome | None:
