@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,7 @@ def look_up(
     store: CacheStore,
     flag: str,
     store_configured: bool,
-    file_hash: Any = None,
+    file_hash: Callable[[str], str] | None = None,
 ) -> CacheLook:
     mode, why = step_mode(spec.tool, spec.cache_mode, flag, store_configured)
     if mode == CacheMode.OFF:
