@@ -151,3 +151,23 @@ def test_ages_and_modes() -> None:
     assert step_mode("pytest", None, "on", False)[0] == CacheMode.ON
     assert step_mode("aider", "read-only", "on", True)[0] == CacheMode.READ_ONLY
     assert step_mode("aider", "on", "off", True)[0] == CacheMode.OFF
+
+
+def test_plain_doit_runs_use_the_local_cache_the_bundle_asks_for(project: Project) -> None:
+    import subprocess
+    import sys
+
+    project.bundle(counting_bundle(cache=True))
+    project.write(
+        "dodo.py",
+        "from uet_doit import tasks_from_bundle\n"
+        "DOIT_CONFIG = {'backend': 'uet-sqlite', 'dep_file': '.doit.db'}\n"
+        "task_m = tasks_from_bundle('bundle.yaml')\n",
+    )
+    for _ in range(2):
+        fresh(project)
+        subprocess.run(
+            [sys.executable, "-m", "doit", "m"], cwd=project.root, check=True, capture_output=True
+        )
+    assert project.lines("runs.log") == ["ran"]
+    assert project.read("out.txt") == "made\n"
