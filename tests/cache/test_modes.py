@@ -171,3 +171,12 @@ def test_plain_doit_runs_use_the_local_cache_the_bundle_asks_for(project: Projec
         )
     assert project.lines("runs.log") == ["ran"]
     assert project.read("out.txt") == "made\n"
+
+
+def test_a_wrong_cache_setting_is_one_problem_with_its_place(project: Project) -> None:
+    project.bundle(counting_bundle(cache="sometimes"))
+    result = project.uet("validate", "bundle.yaml")
+    assert result.code == 3
+    [problem] = [ln for ln in result.err.splitlines() if "cache" in ln]
+    assert "workstreams[0].steps[0].cache" in problem
+    assert "true, false, read-only or {mode: ..., env: [...]}" in problem

@@ -228,8 +228,25 @@ class CacheOptions(Strict):
     )
 
 
+def _cache_setting(value: Any) -> Any:
+    """`cache: true | false | read-only` is the short form of `{mode: ...}`: one message for
+    anything else, instead of one per member of the union."""
+    if isinstance(value, bool) or value == "read-only":
+        return {"mode": value}
+    if value is None or isinstance(value, dict | CacheOptions):
+        return value
+    msg = f"cache must be true, false, read-only or {{mode: ..., env: [...]}}, not {value!r}"
+    raise ValueError(msg)
+
+
 #: `cache: true | false | read-only | {mode, env}` at bundle, workstream or step level
-CacheSetting = bool | Literal["read-only"] | CacheOptions
+CacheSetting = Annotated[
+    CacheOptions,
+    BeforeValidator(
+        _cache_setting,
+        json_schema_input_type=bool | Literal["read-only"] | CacheOptions,
+    ),
+]
 
 
 class Step(Strict):

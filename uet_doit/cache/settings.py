@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from uet_doit.bundle.model import Bundle, CacheOptions, CacheSetting, Step, Workstream
+from uet_doit.bundle.model import Bundle, CacheOptions, Step, Workstream
 
 #: tools whose steps are cached only when a bundle or `--cache` asks
 UNCACHED_BY_DEFAULT = frozenset({"shell", "python", "pytest"})
@@ -30,14 +30,13 @@ class RunCacheFlag(StrEnum):
     OFF = "off"
 
 
-def _mode_of(setting: CacheSetting | None) -> str | None:
-    if isinstance(setting, CacheOptions):
-        setting = setting.mode
-    if setting is None:
+def _mode_of(setting: CacheOptions | None) -> str | None:
+    mode = setting.mode if setting is not None else None
+    if mode is None:
         return None
-    if setting == "read-only":
+    if mode == "read-only":
         return CacheMode.READ_ONLY
-    return CacheMode.ON if setting else CacheMode.OFF
+    return CacheMode.ON if mode else CacheMode.OFF
 
 
 def declared_mode(bundle: Bundle, ws: Workstream, step: Step) -> str | None:
