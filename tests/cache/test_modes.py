@@ -113,12 +113,18 @@ def test_dry_run_shows_hits_misses_and_what_a_hit_saves(clones: Clones, tmp_path
     clones.forget_calls()
     dry = second.uet("run", "bundle.yaml", "--dry-run", "--cache-store", store)
     assert dry.code == 0, dry.err
-    lines = {ln.split()[0]: ln for ln in dry.out.splitlines() if ln.startswith("  ")}
-    assert "would run (cache miss)" in lines["a"]
-    assert "would run (miss: waits for out/a.md)" in lines["b"]
-    assert "would run (cache miss)" in lines["c"]
-    assert f"cache hit      saves ${spent['d']:.4f}" in lines["d"]
-    assert f"1 step(s) restored from the cache; saves ${spent['d']:.4f}" in dry.out
+    out = dry.out.splitlines()
+    summary = out.index(f"step cache: 1 hit(s) saving ${spent['d']:.4f}, 3 miss(es)")
+    state = {ln.split()[0]: ln.split()[1:3] for ln in out[:summary] if ln.startswith("  ")}
+    assert state["d"] == ["cache", "hit"]  # in the step list: it leaves the forecast
+    assert "3 step(s) would run" in dry.out
+    listed = {ln.split()[0]: " ".join(ln.split()[1:]) for ln in out[summary + 1 :]}
+    assert listed == {
+        "a": "cache miss",
+        "b": "miss: waits for out/a.md",
+        "c": "cache miss",
+        "d": f"cache hit, saves ${spent['d']:.4f}",
+    }
     assert clones.calls() == []  # a dry run does no work
 
 

@@ -287,6 +287,11 @@ def cache_verdicts(
         if step.step_id not in would_run:
             continue
         spec = build_spec(bundle, ws, step, root, outputs=outputs)
+        mode, _why = step_mode(spec.tool, spec.cache_mode, flag, url is not None)
+        if mode == CacheMode.OFF:
+            found[step.step_id] = DryRunVerdict(False, note="not cached")
+            pending.update(spec.create_files)
+            continue
         blocked = [p for p in (*spec.files, *spec.upstream_outputs) if p in pending]
         if blocked:
             found[step.step_id] = DryRunVerdict(False, note=f"miss: waits for {blocked[0]}")
@@ -347,3 +352,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cache", action="store_true", help="as `uet run --cache`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_why)
+
+
+def apply_cache_to_forecast(
+    bundle: Bundle, root: Path, data: dict[str, Any], flag: str, store_flag: str | None
+) -> list[str]:
+    """`--dry-run`'s step cache part: a step whose entry is there would not run, so it
+    leaves the forecast (and the budgets under it); returns the lines that list the hits,
+    what each saves, and the misses. A store that cannot be reached is one warning line."""
+    from uet_doit.observe.dry_run import budget_checks
+    from uet_doit.run.forecast import total
+
+    states: dict[str, str] = data["states"]
+    would = {step_id for step_id, state in states.items() if state == "would run"}
+    if not would or flag == RunCacheFlag.OFF:
+        return []
+    try:
+        verdicts = cache_verdicts(bundle, root, would, flag, store_flag)
+    except UetError as exc:
+        return [f"warning: step cache: {exc.message}"]
+    hits = {k: v for k, v in verdicts.items() if v.hit}
+    for step_id in hits:
+        states[step_id] = "cache hit"
+        data["forecasts"].pop(step_id, None)
+    if hits:
+        data["low_usd"], data["high_usd"] = total(data["forecasts"].values())
+        data["budgets"] = budget_checks(bundle, RunStore(root), data["forecasts"])
+    looked = {k: v for k, v in verdicts.items() if v.note != "not cached"}
+    if not looked:
+        return []
+    saved = sum(v.saves_usd for v in hits.values())
+    lines = [
+        f"step cache: {len(hits)} hit(s) saving ${saved:.4f}, {len(looked) - len(hits)} miss(es)"
+    ]
+    lines.extend(f"  {step_id:<32} {v.note}" for step_id, v in looked.items())
+    return lines

@@ -140,8 +140,10 @@ class PlainReporter(ReporterBase):
         super().add_success(task)
         if _step_of(task):
             took = time.monotonic() - self.started.get(task.name, time.monotonic())
+            attempts = (getattr(task, "values", None) or {}).get("attempts") or 1
+            more = f", {attempts} attempts" if attempts > 1 else ""
             cached = ", from the cache" if _from_cache(task) else ""
-            self._line(f"done   {task.name} ({took:.1f}s{cached})")
+            self._line(f"done   {task.name} ({took:.1f}s{more}{cached})")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)

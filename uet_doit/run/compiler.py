@@ -181,7 +181,7 @@ def build_spec(
         model=step.model,
         tool_options=dict(step.tool_options),
         max_fix_attempts=step.max_fix_attempts,
-        max_log_bytes=getattr(bundle, "max_log_bytes", None),
+        max_log_bytes=bundle.max_log_bytes,
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),

@@ -27,7 +27,7 @@ _UNFINISHED = (AttemptOutcome.RUNNING, AttemptOutcome.INTERRUPTED)
 
 def left_behind(policy: StepPolicy) -> StepOutcome | None:
     """The step's newest attempt, if a runner that is gone left it: adopt or recover it."""
-    row = policy.store.latest_attempt(policy.spec.bundle_id, policy.spec.step_id)
+    row = policy.latest_attempt()
     if row is None or row.session == policy.ctx.session:
         return None  # nothing, or this very runner's own attempt
     if row.outcome in _UNFINISHED and row.exit_file:

@@ -100,15 +100,8 @@ class CriterionState(StrEnum):
     NOT_EVALUATED = "not_evaluated"
 
 
-class _Fields:
-    """`record["field"]` reads like `record.field`, as the store's sqlite rows once did."""
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-
 @dataclass(frozen=True)
-class RunRecord(_Fields):
+class RunRecord:
     run_id: str
     bundle_id: str
     bundle_file: str | None
@@ -124,7 +117,7 @@ class RunRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class StepRecord(_Fields):
+class StepRecord:
     """A step's state within one run."""
 
     run_id: str
@@ -137,7 +130,7 @@ class StepRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class AttemptRecord(_Fields):
+class AttemptRecord:
     id: int
     run_id: str
     bundle_id: str
@@ -180,7 +173,7 @@ class AttemptRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class EventRecord(_Fields):
+class EventRecord:
     id: int
     run_id: str | None
     ts: float
@@ -195,7 +188,7 @@ class EventRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class StepKeyRecord(_Fields):
+class StepKeyRecord:
     """A step's cache key, and its parts, at its last success in this project."""
 
     bundle_id: str
@@ -207,7 +200,7 @@ class StepKeyRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class BreakerRecord(_Fields):
+class BreakerRecord:
     tool: str
     state: str
     failures: int

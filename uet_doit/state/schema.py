@@ -92,13 +92,16 @@ def corrupt_error(path: Path, exc: Exception) -> StateError:
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring the schema up to date; refuse stores written by a newer uet or another program."""
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+    try:  # read before writing anything: a foreign database is never touched
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = 0
+        if "meta" in tables:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
         if version == 0 and tables - {"meta", "sqlite_sequence"}:
             raise sqlite3.DatabaseError("tables without a schema version")
+        if "meta" not in tables:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
     except sqlite3.OperationalError as exc:
         if "readonly" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
             raise write_error(path, exc) from None

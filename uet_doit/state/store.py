@@ -422,17 +422,35 @@ class RunStore:
         self._db.get().execute("UPDATE attempts SET pid=? WHERE id=?", (pid, attempt_id))
 
     @stored
-    def finish_attempt(self, attempt_id: int, outcome: AttemptOutcome, **fields: Any) -> None:
-        """Record how an attempt ended (one statement, committed at once)."""
+    def finish_attempt(
+        self,
+        attempt_id: int,
+        outcome: AttemptOutcome,
+        *,
+        step_state: StepState | None = None,
+        step_message: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record how an attempt ended, and with `step_state` its step's new state, in one
+        transaction (a kill between the two can never leave them disagreeing)."""
         unknown = set(fields) - _FINISH_FIELDS
         if unknown:
             msg = f"finish_attempt: unknown fields {sorted(unknown)}"
             raise ValueError(msg)
         sets = "".join(f", {k}=?" for k in fields)
-        self._db.get().execute(
-            f"UPDATE attempts SET outcome=?, ended=?{sets} WHERE id=?",
-            (outcome, time.time(), *fields.values(), attempt_id),
-        )
+        now = time.time()
+        update = f"UPDATE attempts SET outcome=?, ended=?{sets} WHERE id=?"
+        if step_state is None:
+            self._db.get().execute(update, (outcome, now, *fields.values(), attempt_id))
+            return
+        with self._db.transaction() as conn:
+            conn.execute(update, (outcome, now, *fields.values(), attempt_id))
+            conn.execute(
+                "UPDATE run_steps SET status=?, updated=?, message=?, "
+                "tool=(SELECT tool FROM attempts WHERE id=?) WHERE (run_id, step_id) = "
+                "(SELECT run_id, step_id FROM attempts WHERE id=?)",
+                (step_state, now, step_message, attempt_id, attempt_id),
+            )
 
     @stored
     def latest_attempt(self, bundle_id: str, step_id: str) -> AttemptRecord | None:
