@@ -260,6 +260,40 @@ class Notify(Strict):
     command: list[str] = Field(min_length=1, description="argv; never run through a shell")
 
 
+class CacheOptions(Strict):
+    """`cache: {mode: ..., env: [...]}`: the long form of a step cache setting."""
+
+    mode: bool | Literal["read-only"] | None = Field(
+        None, description="true: look up and store; read-only: look up only; false: never"
+    )
+    env: list[str] = Field(
+        default_factory=list,
+        description="environment variables whose values (hashed, never in clear) are part "
+        "of every cache key",
+    )
+
+
+def _cache_setting(value: Any) -> Any:
+    """`cache: true | false | read-only` is the short form of `{mode: ...}`: one message for
+    anything else, instead of one per member of the union."""
+    if isinstance(value, bool) or value == "read-only":
+        return {"mode": value}
+    if value is None or isinstance(value, dict | CacheOptions):
+        return value
+    msg = f"cache must be true, false, read-only or {{mode: ..., env: [...]}}, not {value!r}"
+    raise ValueError(msg)
+
+
+#: `cache: true | false | read-only | {mode, env}` at bundle, workstream or step level
+CacheSetting = Annotated[
+    CacheOptions,
+    BeforeValidator(
+        _cache_setting,
+        json_schema_input_type=bool | Literal["read-only"] | CacheOptions,
+    ),
+]
+
+
 class Step(Strict):
     accepted_spellings: ClassVar[tuple[str, ...]] = (
         "files",
@@ -290,6 +324,7 @@ class Step(Strict):
     tool_options: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     max_fix_attempts: int | None = Field(None, ge=0, le=10)
+    cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -355,6 +390,7 @@ class Workstream(Strict):
     budget_warning_pct: float | None = Field(None, gt=0, le=100)
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
+    cache: CacheSetting | None = Field(None, description="default step cache of its steps")
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -500,6 +536,9 @@ class Bundle(Strict):
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
     dependencies: Dependencies | None = None
+    cache: CacheSetting | None = Field(
+        None, description="default step cache; {env: [...]} names variables keys include"
+    )
     validation: dict[str, Any] | None = Field(
         None, description="targets for people (e.g. required_tests); kept, not enforced"
     )

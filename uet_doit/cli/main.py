@@ -64,7 +64,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from uet_doit.observe.dry_run import dry_run
 
-        return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity)
+        cache = (args.cache, args.cache_store)
+        return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity, cache)
     opts = RunOptions(
         jobs=args.jobs,
         parallel_type=args.parallel_type,
@@ -76,6 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbosity=args.verbosity,
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
+        cache=args.cache,
+        cache_store=args.cache_store,
     )
     from uet_doit.tools.redact import short_secret_warning
 
@@ -175,6 +178,8 @@ def _print_status(st: object) -> None:
         extra = f" attempts={s.attempts}" if s.attempts > 1 else ""
         if s.cost_usd:
             extra += f" ${s.cost_usd:.4f}"
+        if s.cached:
+            extra += f" (from the cache, saved ${s.saved_usd:.4f})"
         if s.last_error:
             extra += f" - {s.last_error.splitlines()[0][:100]}"
         print(f"  {marks.get(s.status, s.status):<11} {s.step_id}{extra}")
@@ -198,6 +203,7 @@ def _print_status(st: object) -> None:
     print(
         f"Progress: {st.progress_pct:.0f}% ({st.completed_count}/{st.total_count}) | "
         f"Cost: ${st.total_cost_usd:.2f}{eta}"
+        + (f" | Saved by the cache: ${st.saved_usd:.2f}" if st.cached_count else "")
     )
 
 
@@ -239,6 +245,8 @@ PLUGIN_COMMANDS = {
     "cost": "uet_doit.observe.costs",
     "report": "uet_doit.observe.report",
     "graph": "uet_doit.observe.graph_export",
+    "cache": "uet_doit.cache.commands",
+    "why": "uet_doit.cache.why",
 }
 
 
@@ -296,6 +304,22 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="live tree on a terminal (default there), plain lines, or JSON lines",
     )
     p.add_argument("-v", "--verbosity", type=int, choices=(0, 1, 2), default=None)
+    p.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_const",
+        const="on",
+        default="default",
+        help="use the step cache for every step the bundle does not exclude",
+    )
+    p.add_argument(
+        "--no-cache", dest="cache", action="store_const", const="off", help="no step cache"
+    )
+    p.add_argument(
+        "--cache-store",
+        metavar="URL",
+        help="shared step cache: a folder, s3://, gs://, http(s):// (else $UET_CACHE_STORE)",
+    )
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("list", help="steps with workstream, tool and up-to-date state")

@@ -112,10 +112,14 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         "all_runs": spend_rows(store, None, bundle_id, args.by),
         "budgets": budget_rows(store, bundle) if bundle else [],
     }
+    cached, saved = store.saved_by_cache(bundle_id, run_id)
+    report["cached_attempts"], report["saved_usd"] = cached, round(saved, 6)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"run {run_id} ({bundle_id}): ${report['run_cost_usd']:.4f}")
+    if cached:
+        print(f"saved by the step cache: ${saved:.4f} ({cached} step(s) restored, not re-run)")
     print(f"\nspend by {args.by} (this run | all runs since the last reset)")
     totals = {r[args.by]: r for r in report["all_runs"]}
     for r in report["run"]:

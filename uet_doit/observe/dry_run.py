@@ -245,11 +245,19 @@ def forecast_vs_actual(
 
 
 def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list[str] | None,
-            verbosity: int | None = None) -> int:  # fmt: skip
-    """`uet run FILE --dry-run`: nothing runs; what would, and what it would cost."""
+            verbosity: int | None = None,
+            cache: tuple[str, str | None] | None = None) -> int:  # fmt: skip
+    """`uet run FILE --dry-run`: nothing runs; what would, and what it would cost.
+    `cache` is `uet run`'s (--cache flag, --cache-store URL)."""
     from uet_doit.run.budget import apply_overrides, parse_budget_args
 
     bundle = apply_overrides(bundle, parse_budget_args(budgets))
     data = forecast_data(bundle, root, tuple(skip_ws or ()))
+    # the step cache (cache/why.py): hits leave the forecast; their savings are listed
+    from uet_doit.cache.why import apply_cache_to_forecast
+
+    cached = apply_cache_to_forecast(bundle, root, data, *(cache or ("default", None)))
     print_forecast(bundle, data, verbosity if verbosity is not None else 1)
+    for line in cached:
+        print(line)
     return 0

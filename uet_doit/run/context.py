@@ -35,6 +35,8 @@ class RunContext:
     session: str
     runner_pid: int
     stop_on_failure: bool = False  # `uet run` without -c: no new step after a failure
+    cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
+    cache_store: str | None = None  # the configured store's URL (None: only .uet/cache)
 
     @property
     def root_path(self) -> Path:
@@ -42,7 +44,14 @@ class RunContext:
 
     @classmethod
     def create(
-        cls, run_id: str, bundle_id: str, root: Path, *, stop_on_failure: bool = False
+        cls,
+        run_id: str,
+        bundle_id: str,
+        root: Path,
+        *,
+        stop_on_failure: bool = False,
+        cache: str = "default",
+        cache_store: str | None = None,
     ) -> RunContext:
         return cls(
             run_id=run_id,
@@ -51,6 +60,8 @@ class RunContext:
             session=new_session(),
             runner_pid=os.getpid(),
             stop_on_failure=stop_on_failure,
+            cache=cache,
+            cache_store=cache_store,
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:

@@ -45,6 +45,8 @@ class RunOptions:
     verbosity: int | None = None
     budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
+    cache: str = "default"  # --cache "on", --no-cache "off"
+    cache_store: str | None = None  # --cache-store URL
 
 
 def bundle_hash(bundle: Bundle) -> str:
@@ -131,7 +133,16 @@ def execute(
     else:
         run_id = _new_run_id(store, bundle.bundle_id)
     skip = skipped_steps(bundle, opts.skip_workstreams)
-    ctx = RunContext.create(run_id, bundle.bundle_id, root, stop_on_failure=not opts.keep_going)
+    from uet_doit.cache.stores import configured_store
+
+    ctx = RunContext.create(
+        run_id,
+        bundle.bundle_id,
+        root,
+        stop_on_failure=not opts.keep_going,
+        cache=opts.cache,
+        cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
+    )
     with project_lock(root, run_id):
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
         if changed is not None:

@@ -163,6 +163,9 @@ class StepSpec:
     budgets: tuple[Budget, ...] = ()
     estimated_cost_usd: float | None = None
     max_log_bytes: int | None = None
+    cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
+    cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
+    upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -85,6 +85,9 @@ class EventKind(StrEnum):
     CRITERION = "criterion"
     NOTIFIED = "notified"
     WORKER_LOST = "worker_lost"
+    CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
+    CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
+    CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
@@ -156,6 +159,8 @@ class AttemptRecord:
     exit_file: str | None
     session: str | None
     run_status: RunState | None = None  # filled by queries that join the run
+    saved_usd: float | None = None  # a cached attempt: what the attempt that made it cost
+    cache_key: str | None = None  # the step cache key it was restored from or stored under
 
     @property
     def is_running(self) -> bool:
@@ -180,6 +185,18 @@ class EventRecord:
     def decode(data: str | None) -> dict[str, Any]:
         loaded = json.loads(data) if data else {}
         return loaded if isinstance(loaded, dict) else {}
+
+
+@dataclass(frozen=True)
+class StepKeyRecord:
+    """A step's cache key, and its parts, at its last success in this project."""
+
+    bundle_id: str
+    step_id: str
+    cache_key: str
+    parts: dict[str, str]
+    run_id: str | None
+    recorded: float
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from uet_doit.errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -53,6 +53,17 @@ MIGRATIONS: dict[int, str] = {
     2: """
     ALTER TABLE attempts ADD COLUMN spec TEXT;
     ALTER TABLE run_steps ADD COLUMN signature TEXT;
+    """,
+    # the step cache: what a cached attempt saved, the key it was found (or stored) under,
+    # and each step's key parts at its last success (what `uet why` compares against)
+    5: """
+    ALTER TABLE attempts ADD COLUMN saved_usd REAL;
+    ALTER TABLE attempts ADD COLUMN cache_key TEXT;
+    CREATE TABLE step_keys (
+        bundle_id TEXT NOT NULL, step_id TEXT NOT NULL, cache_key TEXT NOT NULL,
+        parts TEXT NOT NULL, run_id TEXT, recorded REAL NOT NULL,
+        PRIMARY KEY (bundle_id, step_id)
+    );
     """,
 }
 
@@ -100,7 +111,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     if version > SCHEMA_VERSION:
         msg = f"{path} was written by a newer uet-doit (schema {version} > {SCHEMA_VERSION})"
         raise StateError(msg, "upgrade uet-doit (pip install -U uet-doit)")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    for target in sorted(t for t in MIGRATIONS if version < t <= SCHEMA_VERSION):
         script = (
             "BEGIN IMMEDIATE;\n"
             + MIGRATIONS[target]
