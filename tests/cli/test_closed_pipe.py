@@ -50,6 +50,26 @@ def reader_gone_before_output(project: Project, *argv: str) -> tuple[int, str]:
     return proc.returncode, err
 
 
+def test_errors_into_a_closed_pipe_keep_their_exit_code(project: Project) -> None:
+    """`uet run missing.yaml 2>&1 | true`: the error has no reader, the exit code stays 3."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "UET_RUN_ID"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "uet_doit", "run", "missing.yaml"],
+            cwd=project.root,
+            stdout=write_end,
+            stderr=write_end,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 3
+
+
 @pytest.fixture
 def ran(project: Project) -> Project:
     project.bundle(

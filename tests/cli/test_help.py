@@ -62,6 +62,9 @@ def test_runs_in_a_project_that_never_ran(project: Project) -> None:
     res = project.uet("runs")
     assert res.code == 0
     assert "no runs recorded" in res.out and "uet run FILE" in res.out
+    assert project.uet("status").code == 3
+    assert "no runs recorded" in project.uet("status", "--json").err
+    assert project.uet("breakers").out.startswith("no breakers recorded")
     assert not (project.root / ".uet").exists()  # looking does not create state
 
 

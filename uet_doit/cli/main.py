@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from uet_doit.cli.parsing import EXIT_CODES, UetParser
-from uet_doit.cli.streams import pipe_safe_stdout
+from uet_doit.cli.streams import pipe_safe_output
 from uet_doit.errors import EXIT_INTERRUPTED, EXIT_USAGE, UetError
 
 #: command modules, in the order `uet --help` lists their commands; each has `register(sub)`
@@ -89,7 +89,7 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with pipe_safe_stdout():
+    with pipe_safe_output():
         return _dispatch(list(sys.argv[1:] if argv is None else argv))
 
 

@@ -1,6 +1,7 @@
 """Every text `uet` prints for its commands, in one place: the commands get data from the
 library and hand it here. Marks and labels come from `observe.status`, so the run's output,
-`uet status` and the live tree say the same thing for the same state."""
+`uet status` and the live tree say the same thing for the same state. Imports of the library
+stay inside the functions: every command module imports this one, `uet --help` included."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-from uet_doit.observe.status import criterion_line, step_mark
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
@@ -55,11 +54,15 @@ def task_table(rows: Sequence[Mapping[str, str]], as_json: bool) -> str:
 
 
 def criteria_lines(criteria: Iterable[Mapping[str, Any]], indent: str = "") -> list[str]:
+    from uet_doit.observe.status import criterion_line
+
     return [indent + criterion_line(dict(c)) for c in criteria]
 
 
 def run_status(st: RunStatus) -> str:
     """`uet status`: the run, its steps by workstream, gates, criteria and progress."""
+    from uet_doit.observe.status import step_mark
+
     reason = f" - {st.reason}" if st.reason else ""
     lines = [f"run {st.run_id} ({st.bundle_id}): {st.status}{reason}"]
     ws_seen: str | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from uet_doit.cli import render
 from uet_doit.cli.parsing import Subcommands, add_command, fill_help
-from uet_doit.errors import EXIT_OK
+from uet_doit.errors import EXIT_OK, UsageError
 
 RUN_ID_HELP = "a run id as `uet runs` lists it (default: the latest run)"
 
@@ -80,6 +80,8 @@ def status(args: argparse.Namespace) -> int:
         watch_status(args.run_id, args.interval)
         return EXIT_OK
     store = RunStore(Path.cwd())
+    if not store.path.exists():  # asking must not create .uet/ in a project that never ran
+        raise UsageError(f"no runs recorded in {store.path}", "start one with `uet run FILE`")
     while True:
         st = run_status(store, args.run_id)
         print(json.dumps(st.to_dict(), indent=2) if args.json else render.run_status(st))
@@ -105,11 +107,12 @@ def breakers(args: argparse.Namespace) -> int:
     from uet_doit.run.breakers import BreakerBook
     from uet_doit.state.store import RunStore
 
-    book = BreakerBook(RunStore(Path.cwd()))
+    store = RunStore(Path.cwd())
+    book = BreakerBook(store) if store.path.exists() else None  # none recorded: no .uet/
     if args.action == "reset":
-        print(f"closed {book.reset(args.tool)} breaker(s)")
+        print(f"closed {book.reset(args.tool) if book else 0} breaker(s)")
         return EXIT_OK
-    print(render.breakers(book.all()))
+    print(render.breakers(book.all() if book else []))
     return EXIT_OK
 
 

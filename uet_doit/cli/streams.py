@@ -1,4 +1,4 @@
-"""Standard output that survives its reader going away (`uet runs | head -1`).
+"""Standard output (and error) that survive their reader going away (`uet runs | head -1`).
 
 Python ignores SIGPIPE, so a write after the reader closed the pipe raises BrokenPipeError in
 whatever happened to print: a traceback for `uet list`, and a run stopped half way for
@@ -59,16 +59,17 @@ class PipeSafeStream:
 
 
 @contextmanager
-def pipe_safe_stdout() -> Iterator[PipeSafeStream]:
-    """sys.stdout wrapped for the duration of one command, then put back."""
-    original = sys.stdout
-    wrapped = PipeSafeStream(original)
-    sys.stdout = cast(TextIO, wrapped)
+def pipe_safe_output() -> Iterator[None]:
+    """sys.stdout and sys.stderr wrapped for the duration of one command, then put back."""
+    originals = sys.stdout, sys.stderr
+    wrapped = PipeSafeStream(originals[0]), PipeSafeStream(originals[1])
+    sys.stdout, sys.stderr = cast(TextIO, wrapped[0]), cast(TextIO, wrapped[1])
     try:
-        yield wrapped
+        yield
     finally:
-        if sys.stdout is cast(TextIO, wrapped):
-            sys.stdout = original
-        if wrapped.reader_gone:
-            with suppress(BrokenPipeError, ValueError):
-                original.flush()  # now into /dev/null: nothing left for exit to choke on
+        for name, original, proxy in zip(("stdout", "stderr"), originals, wrapped, strict=True):
+            if getattr(sys, name) is cast(TextIO, proxy):
+                setattr(sys, name, original)
+            if proxy.reader_gone:
+                with suppress(BrokenPipeError, ValueError):
+                    original.flush()  # now into /dev/null: nothing left for exit to choke on
