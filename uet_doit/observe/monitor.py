@@ -71,14 +71,10 @@ def _ws_state(steps: list[StepStatus]) -> tuple[str, str]:
         return "EMPTY", "dim"
     if states == {"skipped"}:
         return "SKIPPED", "dim"
-    for state, label, style in (
-        ("failed", "FAILED", "bold red"),
-        ("blocked", "BLOCKED", "red"),
-        ("paused", "PAUSED", "magenta"),
-        ("interrupted", "INTERRUPTED", "yellow"),
-    ):
+    for state in ("failed", "blocked", "paused", "interrupted"):  # the worst one names it
         if state in states and not states & {"running", "retrying"}:
-            return f"{label} {counted}", style
+            look = step_mark(state)
+            return f"{look.label.upper()} {counted}", look.style
     if states <= FINISHED_STEP_STATES:
         return "DONE", "green"
     if states & {"running", "retrying"} or done:
