@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any, NoReturn, TypeAlias
 
@@ -50,13 +51,10 @@ class UetParser(argparse.ArgumentParser):
 def add_command(
     sub: Subcommands, name: str, help: str, description: str | None = None, **kwargs: Any
 ) -> UetParser:
-    """A subcommand whose `-h` starts with its one-line help (and any longer description)."""
-    parser = sub.add_parser(
-        name,
-        help=help,
-        description=help[:1].upper() + help[1:] + "." + (f" {description}" if description else ""),
-        **kwargs,
-    )
+    """A subcommand whose `-h` starts with its one-line help (and any longer description),
+    wrapped here so that it reads the same under any help formatter."""
+    text = help[:1].upper() + help[1:] + "." + (f" {description}" if description else "")
+    parser = sub.add_parser(name, help=help, description=textwrap.fill(text, 79), **kwargs)
     assert isinstance(parser, UetParser)
     return parser
 
