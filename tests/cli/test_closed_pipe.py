@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from support import Project, shell_step
+from support import Project, shell_step, start_run
 
 
 def uet_child(project: Project, *argv: str, stdout: int) -> subprocess.Popen[bytes]:
@@ -111,3 +111,24 @@ def test_run_goes_on_when_its_reader_leaves(project: Project, mode: tuple[str, .
     status = json.loads(project.uet("status", "--json").out)
     assert status["status"] == "succeeded"
     assert {s["status"] for s in status["steps"]} == {"succeeded"}
+
+
+@pytest.mark.parametrize("fmt", [(), ("--json",)])
+def test_watch_stops_when_its_reader_leaves(project: Project, fmt: tuple[str, ...]) -> None:
+    """`uet status --watch | grep -m1 FAILED`: once grep is done, the watch ends, long before
+    the run it watches (which goes on undisturbed)."""
+    project.bundle(
+        {"bundle_id": "long", "workstreams": [{"ws_id": "ws", "steps": [
+            shell_step("slow", "sleep 4 && echo done > slow.txt")]}]}
+    )  # fmt: skip
+    run = start_run(project.root, until="run long-")
+    try:
+        code, err = reader_gone_before_output(
+            project, "status", "--watch", "--interval", "0.1", *fmt
+        )
+        assert not (project.root / "slow.txt").exists()  # it ended before the run's step did
+        assert code == 0, err
+        assert "Traceback" not in err and "BrokenPipe" not in err
+    finally:
+        assert run.wait(timeout=60) == 0
+    assert project.read("slow.txt") == "done\n"

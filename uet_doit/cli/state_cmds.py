@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
+from contextlib import suppress
 from pathlib import Path
 
 from uet_doit.cli import render
@@ -74,21 +75,42 @@ def status(args: argparse.Namespace) -> int:
     from uet_doit.observe.status import run_status
     from uet_doit.state.store import RunStore
 
-    if args.watch and not args.json:
-        from uet_doit.observe.monitor import watch_status
-
-        watch_status(args.run_id, args.interval)
-        return EXIT_OK
+    if args.watch:
+        return _watch(args)
     store = RunStore(Path.cwd())
     if not store.path.exists():  # asking must not create .uet/ in a project that never ran
         raise UsageError(f"no runs recorded in {store.path}", "start one with `uet run FILE`")
-    while True:
-        st = run_status(store, args.run_id)
-        print(json.dumps(st.to_dict(), indent=2) if args.json else render.run_status(st))
-        if not args.watch or st.status != "running":
-            return EXIT_OK
-        time.sleep(args.interval)
-        print()
+    st = run_status(store, args.run_id)
+    print(json.dumps(st.to_dict(), indent=2) if args.json else render.run_status(st))
+    return EXIT_OK
+
+
+class _ReaderGone(Exception):
+    """Nobody reads the watch any more (`uet status --watch | grep -m1 FAILED` matched)."""
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """`--watch`: the live tree on a terminal; elsewhere one status (tree or JSON) per
+    refresh, flushed as it comes, until the run ends or the reader goes away."""
+    from uet_doit.observe.monitor import RunMonitor, is_interactive, status_text, watch_status
+    from uet_doit.observe.status import RunStatus
+
+    if not args.json and is_interactive(sys.stdout):
+        watch_status(args.run_id, args.interval)
+        return EXIT_OK
+    monitor = RunMonitor.latest() if args.run_id is None else RunMonitor(args.run_id)
+
+    def show(st: RunStatus) -> None:
+        text = (
+            json.dumps(st.to_dict(), indent=2) if args.json else status_text(st, monitor.bundle())
+        )
+        print(text, flush=True)
+        if getattr(sys.stdout, "reader_gone", False):
+            raise _ReaderGone
+
+    with suppress(_ReaderGone):
+        monitor.watch(args.interval, show)
+    return EXIT_OK
 
 
 def runs(args: argparse.Namespace) -> int:
