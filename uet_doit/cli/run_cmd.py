@@ -41,13 +41,20 @@ def register(sub: Subcommands) -> None:
         help="only these steps, workstreams or gates and what they depend on (default: all); "
         "names as `uet list` shows them, with or without the `BASE:` prefix",
     )
-    p.add_argument("-n", "--jobs", type=int, default=1, help="steps run in parallel (default 1)")
+    p.add_argument(
+        "-n",
+        "--jobs",
+        type=int,
+        default=1,
+        help="steps in flight at once (default 1; at most the steps that can run, and 64)",
+    )
     p.add_argument(
         "-P",
         "--parallel-type",
         choices=("process", "thread"),
         default="process",
-        help="with -n: run steps in worker processes (default) or threads",
+        help="doit's runner type, accepted for compatibility: uet runs steps on threads "
+        "either way (each tool is its own process)",
     )
     p.add_argument(
         "-c",
