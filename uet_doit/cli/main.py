@@ -62,6 +62,29 @@ def _version() -> str:
     return f"uet-doit {__version__}"
 
 
+#: commands that work on the folder or files they are given, not on a project's state
+_NOT_IN_A_PROJECT = frozenset({"schema", "convert", "import", "bootstrap", "validate"})
+
+
+def _enter_project(args: argparse.Namespace) -> None:
+    """Run from the project root, found upward as git does (the nearest folder holding
+    `.uet/`, from here or from the bundle's folder); a bundle path given relative to the
+    current folder keeps pointing at the same file."""
+    import os
+    from pathlib import Path
+
+    from uet_doit.run.project import find_root
+
+    here = Path.cwd()
+    bundle = getattr(args, "bundle", None)
+    root = find_root(here, Path(bundle) if isinstance(bundle, str | Path) else None)
+    if root.resolve() == here.resolve():
+        return
+    if isinstance(bundle, str | Path):
+        args.bundle = type(bundle)(Path(bundle).resolve())
+    os.chdir(root)
+
+
 def _dispatch(argv: list[str]) -> int:
     parser = build_parser(argv)
     args, extras = parser.parse_known_args(argv)
@@ -77,6 +100,8 @@ def _dispatch(argv: list[str]) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_USAGE
+    if command not in _NOT_IN_A_PROJECT:
+        _enter_project(args)
     try:
         code: int = handler(args)
     except UetError as exc:

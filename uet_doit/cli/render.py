@@ -164,3 +164,9 @@ def import_report(
         if output:
             lines.append(f"wrote {output}")
     return "\n".join(lines)
+
+
+def finding_line(ok: bool, what: str, advice: str) -> str:
+    """One `uet doctor` finding: `ok   ...` or `FAIL ...` and what to do."""
+    line = f"{'ok  ' if ok else 'FAIL'} {what}"
+    return line + (f"\n     what to do: {advice}" if advice else "")

@@ -53,6 +53,9 @@ def register(sub: Subcommands) -> None:
     )
     p.set_defaults(handler=report)
 
+    p = add_command(sub, "doctor", "check the project's run store and doit state; change nothing")
+    p.set_defaults(handler=doctor)
+
 
 #: help for `uet cost` arguments its module leaves undescribed (its own text wins when set)
 _COST_HELP = {
@@ -144,3 +147,13 @@ def report(args: argparse.Namespace) -> int:
     target = write_report(Path.cwd(), args.run_id, Path(args.output) if args.output else None)
     print(f"wrote {target}")
     return EXIT_OK
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Read-only checks of `.uet/state.db` and `.doit.db`, each with what to do."""
+    from uet_doit.state.doctor import check_store
+
+    findings = check_store(Path.cwd())
+    for finding in findings:
+        print(render.finding_line(finding.ok, finding.what, finding.advice))
+    return EXIT_OK if all(f.ok for f in findings) else 2
