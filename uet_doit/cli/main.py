@@ -56,6 +56,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbosity=args.verbosity,
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        dask_workers=args.workers,
     )
     return execute(bundle, path, root, opts)
 
@@ -325,6 +328,24 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="live tree on a terminal (default there), plain lines, or JSON lines",
     )
     p.add_argument("-v", "--verbosity", type=int, choices=(0, 1, 2), default=None)
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where attempts run: here (default) or on Dask workers (pip install 'uet-doit[dask]')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask: the scheduler to use (tcp://HOST:8786); default: a local cluster on 127.0.0.1",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="dask without --scheduler: worker processes of the local cluster (default 2)",
+    )
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("list", help="steps with workstream, tool and up-to-date state")
@@ -363,6 +384,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for module_name in wanted:
         importlib.import_module(module_name).register(sub)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _version() -> str:

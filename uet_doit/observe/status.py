@@ -35,6 +35,7 @@ class StepStatus:
     last_error: str | None = None
     started: float | None = None
     ended: float | None = None
+    worker: str | None = None  # host:pid of the process that ran the latest attempt
 
 
 @dataclass
@@ -104,6 +105,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 ),
                 started=started[0].started if started else None,
                 ended=last.ended if last else None,
+                worker=last.worker if last else None,
             )
         )
     total = len(steps)

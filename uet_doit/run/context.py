@@ -35,6 +35,9 @@ class RunContext:
     session: str
     runner_pid: int
     stop_on_failure: bool = False  # `uet run` without -c: no new step after a failure
+    executor: str = "local"  # where attempts run: "local" or "dask" (`uet run --executor`)
+    scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
+    dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
 
     @property
     def root_path(self) -> Path:
@@ -42,7 +45,15 @@ class RunContext:
 
     @classmethod
     def create(
-        cls, run_id: str, bundle_id: str, root: Path, *, stop_on_failure: bool = False
+        cls,
+        run_id: str,
+        bundle_id: str,
+        root: Path,
+        *,
+        stop_on_failure: bool = False,
+        executor: str = "local",
+        scheduler: str | None = None,
+        dask_workers: int = 2,
     ) -> RunContext:
         return cls(
             run_id=run_id,
@@ -51,6 +62,9 @@ class RunContext:
             session=new_session(),
             runner_pid=os.getpid(),
             stop_on_failure=stop_on_failure,
+            executor=executor,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:

@@ -49,6 +49,8 @@ class RetryPolicy:
         """`attempt` is the number of the attempt that just failed (1-based)."""
         if failure is None or failure in NEVER_RETRIED:
             return False
+        if failure == FailureClass.WORKER_LOST:  # the machine failed, not the tool
+            failure = FailureClass.TRANSIENT
         return attempt <= self.max_retries and str(failure) in self.retry_on
 
     def delay(

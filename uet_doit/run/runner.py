@@ -12,10 +12,10 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from uet_doit.bundle.graph import build_graph, dependents_of
 from uet_doit.bundle.model import Bundle, effective_tool
@@ -33,6 +33,9 @@ from uet_doit.state.records import CriterionState, EventKind, RunState, StepStat
 from uet_doit.state.store import RunStore, state_dir
 from uet_doit.tools.process import kill_active_groups
 
+if TYPE_CHECKING:
+    from uet_doit.run.dask_executor import DaskExecutor
+
 
 @dataclass
 class RunOptions:
@@ -46,6 +49,9 @@ class RunOptions:
     verbosity: int | None = None
     budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
+    executor: str = "local"  # or "dask": attempts run on Dask workers
+    scheduler: str | None = None  # dask: connect here instead of starting a LocalCluster
+    dask_workers: int = 2  # dask without a scheduler: LocalCluster worker processes
 
 
 def bundle_hash(bundle: Bundle) -> str:
@@ -174,9 +180,19 @@ def execute(
     else:
         run_id = _new_run_id(store, bundle.bundle_id)
     skip = skipped_steps(bundle, opts.skip_workstreams)
-    ctx = RunContext.create(run_id, bundle.bundle_id, root, stop_on_failure=not opts.keep_going)
-    with project_lock(root, run_id):
+    ctx = RunContext.create(
+        run_id,
+        bundle.bundle_id,
+        root,
+        stop_on_failure=not opts.keep_going,
+        executor=opts.executor,
+        scheduler=opts.scheduler,
+        dask_workers=opts.dask_workers,
+    )
+    with project_lock(root, run_id), ExitStack() as cluster:
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
+        jobs = effective_jobs(opts.jobs, sum(1 for _, s in bundle.steps() if s.step_id not in skip))
+        executor = _open_executor(cluster, ctx, jobs, out)
         if changed is not None:
             out.write(
                 f"bundle changed since run {run_id}; changed steps re-plan: "
@@ -219,10 +235,42 @@ def execute(
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         out.flush()
         code = _run_doit(bundle, root, opts, ctx, skip, store)
+        if executor is not None and executor.lost is not None:
+            return _scheduler_lost(executor.lost, bundle_file, store, ctx, out)
         if code == EXIT_INTERRUPTED:
             out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
             return code
         return _close(bundle, bundle_file, root, store, ctx, code, router, out)
+
+
+def _open_executor(
+    stack: ExitStack, ctx: RunContext, jobs: int, out: TextIO
+) -> DaskExecutor | None:
+    """`--executor dask`: the cluster is up (or reached) and checked before any step starts,
+    and closed when the run ends, however it ends."""
+    if ctx.executor != "dask":
+        return None
+    from uet_doit.run.dask_executor import dask_session
+
+    executor = stack.enter_context(dask_session(ctx, jobs))
+    where = f"scheduler {ctx.scheduler}" if ctx.scheduler else f"local cluster {executor.address}"
+    out.write(f"dask: {executor.worker_count()} worker(s) at {where}\n")
+    out.flush()
+    return executor
+
+
+def _scheduler_lost(
+    why: str, bundle_file: Path, store: RunStore, ctx: RunContext, out: TextIO
+) -> int:
+    """The scheduler went away: attempts in flight are lost (their tools may have run to the
+    end on the workers); the steps that did not land run again on resume."""
+    store.end_run(ctx.run_id, RunState.FAILED, why)
+    out.write(
+        f"run {ctx.run_id} stopped: {why}\n"
+        f"steps that had not finished will run again with: "
+        f"uet run {bundle_file} --resume {ctx.run_id} --executor dask\n"
+    )
+    return EXIT_ERROR
 
 
 def _run_doit(

@@ -1,0 +1,327 @@
+"""`uet run --executor dask`: the same runs as locally, on a LocalCluster of 2 worker
+processes on 127.0.0.1; uet keeps retries, budgets, slots and the record.
+
+Most tests share one cluster (reached with --scheduler, its workers declare `aider=2`);
+tests that need the fake AI tools on the workers' PATH let `uet run` start its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import FAKE_TOOLS, Project, Result, shell_step
+
+pytest.importorskip("distributed")
+
+FAST_RETRY = {"max_retries": 2, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """Two worker processes (with nannies, as `dask worker` runs them) that say they have
+    aider; the scheduler never re-runs a task of a dead worker."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        local = LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            resources={"aider": 2},
+            silence_logs=40,
+        )
+    yield local
+    local.close()
+
+
+def dask_run(project: Project, cluster: Any, *args: str) -> Result:
+    return project.uet(
+        "run", "bundle.yaml", "--executor", "dask", "--scheduler", address(cluster), *args
+    )
+
+
+def worker_pids(cluster: Any) -> set[int]:
+    from distributed import Client
+
+    with Client(cluster, set_as_default=False) as client:
+        return set(client.run(os.getpid).values())
+
+
+def address(cluster: Any) -> str:
+    return str(cluster.scheduler_address)
+
+
+def one_ws(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
+    return {"bundle_id": "d", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
+
+
+def attempt_rows(project: Project) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(project.root / ".uet" / "state.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+# -- the same behaviour as local runs ------------------------------------------------------
+
+
+def pipeline() -> dict[str, Any]:
+    """Each step appends its id to ran.log, so the log says exactly what ran."""
+    steps = [
+        shell_step(
+            "upper",
+            "echo upper >> ran.log; tr a-z A-Z < src/in.txt > out/upper.txt; sleep 0.3",
+            files=["src/in.txt"],
+            create_files=["out/upper.txt"],
+        ),
+        shell_step(
+            "other",
+            "echo other >> ran.log; echo x > out/other.txt; sleep 0.3",
+            create_files=["out/other.txt"],
+        ),
+        shell_step(
+            "count",
+            "echo count >> ran.log; wc -c < out/upper.txt > out/count.txt",
+            depends_on=["upper"],
+            files=["out/upper.txt"],
+            create_files=["out/count.txt"],
+        ),
+    ]
+    return one_ws(*steps)
+
+
+def test_incremental_runs_spread_over_both_workers_and_status_names_them(
+    project: Project, cluster: Any
+) -> None:
+    project.write("src/in.txt", "hello\n")
+    (project.root / "out").mkdir()
+    project.bundle(pipeline())
+    first = dask_run(project, cluster, "-n", "2")
+    assert first.code == 0, first.out + first.err
+    assert "dask: 2 worker(s)" in first.out
+    assert sorted(project.lines("ran.log")) == ["count", "other", "upper"]
+    assert project.read("out/count.txt").strip() == "6"
+    steps = {s["step_id"]: s for s in project.status()["steps"]}
+    seen = {int(str(s["worker"]).rsplit(":", 1)[1]) for s in steps.values()}
+    assert seen == worker_pids(cluster), "steps should be seen on both workers"
+    # nothing changed: nothing runs; an edited input re-runs that step and its dependent
+    (project.root / "ran.log").unlink()
+    assert dask_run(project, cluster, "-n", "2").code == 0
+    assert project.lines("ran.log") == []
+    project.write("src/in.txt", "hello world\n")
+    assert dask_run(project, cluster, "-n", "2").code == 0
+    assert sorted(project.lines("ran.log")) == ["count", "upper"]
+    assert project.read("out/count.txt").strip() == "12"
+
+
+FLAKY = (
+    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
+    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
+)
+
+
+def flaky(name: str, fails: int, message: str, **extra: Any) -> dict[str, Any]:
+    extra.setdefault("resilience", FAST_RETRY)
+    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
+
+
+def test_retries_and_permanent_failures_are_decided_by_uet(project: Project, cluster: Any) -> None:
+    project.bundle(
+        one_ws(
+            flaky("rl", 2, "Error: 429 Too Many Requests"),
+            flaky("auth", 5, "401 Unauthorized: invalid API key"),
+        )
+    )
+    result = dask_run(project, cluster, "-n", "2", "-c")
+    assert result.code == 1, result.out
+    steps = {s["step_id"]: s for s in project.status()["steps"]}
+    assert (steps["rl"]["status"], steps["rl"]["attempts"]) == ("succeeded", 3)
+    assert project.lines("rl.calls") == ["1", "2", "3"]
+    assert (steps["auth"]["attempts"], steps["auth"]["failure_class"]) == (1, "permanent")
+    assert project.lines("auth.calls") == ["1"]
+
+
+def test_breaker_opens_across_the_cluster(project: Project, cluster: Any) -> None:
+    breaker = {"failure_threshold": 2, "timeout_seconds": 60, "half_open_after": 60}
+    steps = [
+        flaky(f"b{i}", 9, "503 Service Unavailable", resilience={"max_retries": 0})
+        for i in range(4)
+    ]
+    project.bundle(one_ws(*steps, circuit_breaker=breaker))
+    result = dask_run(project, cluster, "-c")
+    assert result.code == 1
+    assert [i for i in range(4) if project.lines(f"b{i}.calls")] == [0, 1]
+    assert "circuit open for shell until" in result.out
+
+
+COST = """echo $UET_STEP_ID >> ran.log; echo '{"cost_usd": 0.02}' > $UET_RESULT_FILE"""
+
+
+def test_budget_is_reserved_before_submit_so_workers_cannot_slip_through(
+    project: Project, cluster: Any
+) -> None:
+    steps = [shell_step(f"p{i}", COST, estimated_cost_usd=0.02) for i in range(8)]
+    project.bundle(
+        {"bundle_id": "b", "workstreams": [{"ws_id": "WS-A", "max_cost_usd": 0.05, "steps": steps}]}
+    )
+    result = dask_run(project, cluster, "-n", "4", "-c")
+    assert result.code == 4, result.out
+    cost = json.loads(project.uet("cost", "--json").out)
+    assert cost["run_cost_usd"] <= 0.05 + 1e-9
+    assert len(project.lines("ran.log")) == 2
+
+
+def test_budget_without_estimates_overshoots_at_most_the_attempts_in_flight(
+    project: Project, cluster: Any
+) -> None:
+    steps = [shell_step(f"p{i}", COST, estimated_cost_usd=0) for i in range(8)]
+    project.bundle(
+        {"bundle_id": "b", "workstreams": [{"ws_id": "WS-A", "max_cost_usd": 0.05, "steps": steps}]}
+    )
+    dask_run(project, cluster, "-n", "4", "-c")
+    cost = json.loads(project.uet("cost", "--json").out)
+    assert 0.05 <= cost["run_cost_usd"] <= 0.05 + 4 * 0.02 + 1e-9
+
+
+# -- where a tool can run --------------------------------------------------------------------
+
+
+def test_a_tool_no_worker_has_fails_within_seconds_naming_tool_and_workers(
+    project: Project, cluster: Any
+) -> None:
+    context = {"files": [], "create_files": ["out.md"], "instruction": "write it"}
+    project.bundle(one_ws({"step_id": "c", "tool_profile_id": "claude", "context": context}))
+    start = time.monotonic()
+    result = dask_run(project, cluster)
+    assert time.monotonic() - start < 10
+    assert result.code == 1
+    [step] = project.status()["steps"]
+    assert step["failure_class"] == "not_installed"
+    message = str(step["last_error"])
+    assert "no connected Dask worker has claude" in message
+    for worker in cluster.scheduler_info["workers"]:
+        assert worker in message
+    assert "aider=2" in message and '--resources "claude=1"' in message
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+VICTIM = (
+    "echo victim >> ran.log; "
+    "if [ -f first.pid ]; then echo done > victim.txt; "
+    "else echo $PPID > worker.pid; echo $$ > first.pid; sleep 60; fi"
+)
+
+
+def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
+    project: Project, cluster: Any
+) -> None:
+    others = [shell_step(f"o{i}", f"echo o{i} >> ran.log; sleep 0.2") for i in range(4)]
+    project.bundle(
+        one_ws(
+            shell_step("victim", VICTIM, create_files=["victim.txt"], resilience=FAST_RETRY),
+            *others,
+        )
+    )
+    argv = [sys.executable, "-m", "uet_doit", "run", "bundle.yaml", "-n", "2", "--executor", "dask"]
+    proc = subprocess.Popen(
+        [*argv, "--scheduler", address(cluster)],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (project.root / "first.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)
+        worker, tool = int(project.read("worker.pid")), int(project.read("first.pid"))
+        os.kill(worker, signal.SIGKILL)  # the worker process, found by its pid
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert project.read("victim.txt").strip() == "done"
+    from uet_doit.state.store import pid_alive
+
+    for _ in range(100):  # the worker's reaper stops the tool it left
+        if not pid_alive(tool):
+            break
+        time.sleep(0.05)
+    assert not pid_alive(tool), "the tool outlived its worker"
+    rows = [r for r in attempt_rows(project) if r["step_id"] == "victim"]
+    assert [(r["outcome"], r["failure_class"]) for r in rows] == [
+        ("failed", "worker_lost"),
+        ("succeeded", None),
+    ]
+    assert str(worker) in str(rows[0]["message"]) or rows[0]["worker"]
+    [victim] = [s for s in project.status()["steps"] if s["step_id"] == "victim"]
+    assert (victim["status"], victim["attempts"]) == ("succeeded", 2)
+    ran = project.lines("ran.log")
+    assert sorted(ran) == ["o0", "o1", "o2", "o3", "victim", "victim"], "a step ran twice"
+
+
+# -- with the fake AI tools: uet run starts its own LocalCluster -------------------------------
+
+
+@pytest.fixture
+def fake_path(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    outside = tmp_path_factory.mktemp("fakes")
+    for name in list(os.environ):
+        if name.startswith("FAKE_"):
+            monkeypatch.delenv(name)
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
+    log = outside / "calls.jsonl"
+    monkeypatch.setenv("FAKE_TOOL_LOG", str(log))
+    project.write("notes.md", "some notes\n")
+    return log
+
+
+def test_max_parallel_one_holds_across_two_workers(
+    project: Project, fake_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write("router_config.json", json.dumps({"tools": {"claude": {"max_parallel": 1}}}))
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "slow")
+    monkeypatch.setenv("FAKE_SLEEP", "0.3")
+    steps = [
+        {
+            "step_id": f"c{i}",
+            "tool_profile_id": "claude",
+            "context": {"files": ["notes.md"], "create_files": [f"c{i}.md"], "instruction": "go"},
+        }
+        for i in range(4)
+    ]
+    project.bundle(one_ws(*steps))
+    result = project.uet("run", "bundle.yaml", "-n", "4", "--executor", "dask", "--workers", "2")
+    assert result.code == 0, result.out + result.err
+    calls = sorted(
+        (json.loads(line) for line in fake_path.read_text().splitlines()), key=lambda c: c["start"]
+    )
+    assert len(calls) == 4
+    for before, after in itertools.pairwise(calls):
+        assert after["start"] >= before["end"], "two claude runs overlapped"
+    assert all(s["worker"] for s in project.status()["steps"])

@@ -1,0 +1,191 @@
+"""What a Dask worker runs for uet: plain module-level functions, imported by reference.
+
+Only an AttemptSpec's JSON arrives and only an AttemptResult's JSON leaves, so no closure,
+doit task or pickled code of the coordinator ever crosses the wire. This module does not
+import `distributed`: any machine with uet-doit installed can serve attempts.
+
+Three worker-side guarantees live here:
+- a tool dies with its worker: a reaper process watches a pipe from the worker and, when
+  the worker is gone (even `kill -9`), kills every process the worker's tools started
+  (the process tokens of tools/process.py, which survive `setsid`);
+- an attempt runs at most once: a claim file beside its logs makes a copy of the task that
+  the scheduler re-runs after a worker died answer `worker_lost` instead of running again;
+- cancel is cooperative: `cancel_attempts` (sent with `client.run`) stops the tool of a
+  running attempt and keeps a not yet started one from starting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
+from uet_doit.state.records import AttemptOutcome
+from uet_doit.tools.failures import FailureClass
+
+#: seconds between SIGTERM and SIGKILL when an attempt is cancelled
+CANCEL_GRACE_SECONDS = 3.0
+
+_lock = threading.Lock()
+_running: dict[str, int] = {}  # attempt key -> process group of its tool
+_cancelled: set[str] = set()
+_reaper: list[subprocess.Popen[bytes]] = []  # at most one: this worker's reaper
+
+
+def attempt_key(spec: AttemptSpec) -> str:
+    """The Dask key of an attempt: unique per run, step and attempt number."""
+    return f"uet-{spec.run_id}-{spec.step_id}-{spec.attempt}"
+
+
+def run_attempt_json(text: str) -> str:
+    """Run one attempt on this worker: AttemptSpec JSON in, AttemptResult JSON out."""
+    spec = AttemptSpec.from_json(text)
+    key = attempt_key(spec)
+    _ensure_reaper()
+    claimed_by = _claim(spec)
+    if claimed_by is not None:
+        return _lost(
+            f"this attempt had started on worker {claimed_by}, which was lost; "
+            "it is not run a second time (uet retries the step as a new attempt)"
+        ).to_json()
+    with _lock:
+        if key in _cancelled:
+            _cancelled.discard(key)
+            return _cancelled_result().to_json()
+
+    def started(pid: int) -> None:
+        with _lock:
+            _running[key] = pid
+            stop = key in _cancelled
+        if stop:
+            _stop_group(pid)
+
+    try:
+        result = run_attempt(spec, None, started)
+    finally:
+        with _lock:
+            _running.pop(key, None)
+            was_cancelled = key in _cancelled
+            _cancelled.discard(key)
+    return (_cancelled_result() if was_cancelled else result).to_json()
+
+
+def cancel_attempts(keys: list[str]) -> list[str]:
+    """Stop these attempts if they run here (called on every worker with `client.run`);
+    returns the keys whose tool this worker stopped."""
+    stopped = []
+    with _lock:
+        for key in keys:
+            _cancelled.add(key)
+            pid = _running.get(key)
+            if pid is not None:
+                stopped.append(key)
+                _stop_group(pid)
+        # forget cancels of attempts that never came here, so the set stays small
+        if len(_cancelled) > 10_000:
+            _cancelled.intersection_update(_running)
+    return stopped
+
+
+def describe_worker(config_root: str, tools: list[str], probe: str | None) -> dict[str, object]:
+    """Who this worker is (host:pid), which of `tools` it can run (adapter loads, executable
+    on its PATH), and whether it sees `probe`, a file the coordinator wrote in the project
+    (the shared-filesystem check)."""
+    from uet_doit.errors import UetError
+    from uet_doit.tools.routing import availability, load_router_config
+
+    found: dict[str, bool] = {}
+    try:
+        available = availability(load_router_config(Path(config_root)), Path(config_root))
+        found = {tool: available(tool) for tool in tools}
+    except (UetError, OSError):
+        found = dict.fromkeys(tools, False)
+    return {
+        "name": worker_name(),
+        "tools": found,
+        "sees_project": probe is None or Path(probe).is_file(),
+    }
+
+
+def _claim(spec: AttemptSpec) -> str | None:
+    """Mark the attempt as started here; the name of its earlier worker if it already was."""
+    path = Path(spec.stdout_path).with_suffix(".claim")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        try:
+            return path.read_text(encoding="utf-8").strip() or "unknown"
+        except OSError:
+            return "unknown"
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(worker_name())
+    return None
+
+
+def _lost(message: str) -> AttemptResult:
+    return AttemptResult(
+        success=False,
+        outcome=AttemptOutcome.FAILED,
+        failure_class=FailureClass.WORKER_LOST,
+        message=message,
+        worker=worker_name(),
+    )
+
+
+def _cancelled_result() -> AttemptResult:
+    return AttemptResult(
+        success=False,
+        outcome=AttemptOutcome.INTERRUPTED,
+        failure_class=FailureClass.INTERRUPTED,
+        message="cancelled by the coordinator",
+        worker=worker_name(),
+    )
+
+
+def _stop_group(pgid: int) -> None:
+    """SIGTERM the tool's process group now, SIGKILL what is left after the grace time."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+
+    def finish() -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+    timer = threading.Timer(CANCEL_GRACE_SECONDS, finish)
+    timer.daemon = True
+    timer.start()
+
+
+#: the reaper: waits for EOF on stdin (the worker is gone), then kills the worker's tools
+_REAPER = (
+    "import sys\n"
+    "sys.stdin.buffer.read()\n"
+    "from uet_doit.tools.process import kill_tokened\n"
+    "kill_tokened(sys.argv[1], prefix=True)\n"
+)
+
+
+def _ensure_reaper() -> None:
+    """Start this worker's reaper once. It holds the read end of a pipe whose write end only
+    this process has: the kernel closes it when the worker dies, however it dies."""
+    with _lock:
+        if _reaper and _reaper[0].poll() is None:
+            return
+        from uet_doit.tools.process import _TOKEN_PREFIX
+
+        _reaper[:] = []
+        _reaper.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _REAPER, _TOKEN_PREFIX],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C of the worker's terminal must not kill it first
+            )
+        )
