@@ -325,3 +325,193 @@ def test_max_parallel_one_holds_across_two_workers(
     for before, after in itertools.pairwise(calls):
         assert after["start"] >= before["end"], "two claude runs overlapped"
     assert all(s["worker"] for s in project.status()["steps"])
+
+
+def start_uet(project: Project, *args: str) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "uet_doit", "run", "bundle.yaml", "--executor", "dask", *args]
+    return subprocess.Popen(
+        argv, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def wait_for(path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)  # the pid is written before the file is closed
+    assert path.exists(), f"{path.name} never appeared"
+
+
+def dead_soon(pid: int) -> bool:
+    from uet_doit.state.store import pid_alive
+
+    for _ in range(100):
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
+    project: Project, cluster: Any
+) -> None:
+    """The workers outlive the coordinator (a real cluster): its tools are cancelled."""
+    long = "echo $$ > {0}.pid; sleep 60; echo x > {0}.txt"
+    project.bundle(one_ws(shell_step("l1", long.format("l1")), shell_step("l2", long.format("l2"))))
+    proc = start_uet(project, "--scheduler", address(cluster), "-n", "2")
+    try:
+        wait_for(project.root / "l1.pid")
+        wait_for(project.root / "l2.pid")
+        tools = [int(project.read(f"{s}.pid")) for s in ("l1", "l2")]
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "interrupted; resume with" in out and "Traceback" not in out
+    assert all(dead_soon(pid) for pid in tools), "a tool outlived the Ctrl-C of its run"
+
+
+SCHEDULER_ARGS = ("--host", "127.0.0.1", "--port", "0", "--no-dashboard")
+WORKER_ARGS = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--no-nanny")
+
+
+@pytest.fixture
+def own_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`dask scheduler` and one `dask worker` as separate processes (so the test can kill the
+    scheduler); call it again to start a fresh pair."""
+    dask_cli = Path(sys.executable).parent / "dask"
+    if not dask_cli.exists():
+        pytest.skip("the dask command is not installed next to this Python")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> tuple[str, subprocess.Popen[bytes]]:
+        folder = tmp_path_factory.mktemp("scheduler")
+        info = folder / "scheduler.json"
+        env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+        scheduler = subprocess.Popen(
+            [str(dask_cli), "scheduler", *SCHEDULER_ARGS, "--scheduler-file", str(info)],
+            **quiet,  # type: ignore[call-overload]
+        )
+        started.append(scheduler)
+        wait_for(info)
+        addr = str(json.loads(info.read_text())["address"])
+        worker = subprocess.Popen(
+            [str(dask_cli), "worker", addr, "--nthreads", "2", "--host", "127.0.0.1", *WORKER_ARGS],
+            **quiet,  # type: ignore[call-overload]
+        )
+        started.append(worker)
+        return addr, scheduler
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_killed_scheduler_stops_the_run_and_resume_reruns_only_the_unlanded(
+    project: Project, own_scheduler: Any
+) -> None:
+    step = "echo {0} >> ran.log; sleep {1}; echo {0} > {0}.txt"
+    project.bundle(
+        one_ws(
+            shell_step("a", step.format("a", 0), create_files=["a.txt"]),
+            shell_step("b", "echo go > b.started; " + step.format("b", 3), depends_on=["a"]),
+            shell_step("c", step.format("c", 0), create_files=["c.txt"], depends_on=["b"]),
+        )
+    )
+    addr, scheduler = own_scheduler()
+    proc = start_uet(project, "--scheduler", addr)
+    try:
+        wait_for(project.root / "b.started")
+        scheduler.kill()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out
+    assert f"lost the Dask scheduler at {addr}" in out
+    assert "Traceback" not in out
+    run_id = project.status()["run_id"]
+    assert f"--resume {run_id}" in out
+    (project.root / "ran.log").unlink()
+    new_addr, _ = own_scheduler()
+    resumed = project.uet(
+        "run", "bundle.yaml", "--resume", run_id, "--executor", "dask", "--scheduler", new_addr
+    )
+    assert resumed.code == 0, resumed.out + resumed.err
+    # `a` landed before the loss and never runs again; `c` never started and runs now. The
+    # tool of `b` kept running on its worker: when it finished, its exit code is adopted
+    # (as after a killed local runner), else `b` runs again.
+    ran = project.lines("ran.log")
+    assert ran in (["c"], ["b", "c"]), ran
+    conn = sqlite3.connect(project.root / ".uet" / "state.db")
+    try:
+        adopted = conn.execute("SELECT step_id FROM events WHERE kind='adopted'").fetchall()
+    finally:
+        conn.close()
+    assert (ran == ["c"]) == (adopted == [("b",)])
+    assert project.read("b.txt").strip() == "b"
+    assert [s["status"] for s in project.status()["steps"]] == [
+        "up_to_date",
+        "succeeded",
+        "succeeded",
+    ]
+
+
+# -- usage ---------------------------------------------------------------------------------
+
+
+def test_dask_options_without_the_dask_executor_are_a_usage_error(project: Project) -> None:
+    project.bundle(one_ws(shell_step("a", "true")))
+    result = project.uet("run", "bundle.yaml", "--executor", "local", "--workers", "3")
+    assert result.code == 3 and "--workers: only with --executor dask" in result.out + result.err
+    both = project.uet("run", "bundle.yaml", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2")
+    assert both.code == 3 and "--workers starts a local cluster" in both.out + both.err
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_and_records_no_run(project: Project) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    project.bundle(one_ws(shell_step("a", "echo a >> ran.log")))
+    result = project.uet("run", "bundle.yaml", "--scheduler", f"tcp://127.0.0.1:{port}")
+    text = result.out + result.err
+    assert result.code == 2, text
+    assert f"could not reach the Dask scheduler at tcp://127.0.0.1:{port}" in text
+    assert "dask scheduler" in text and "Traceback" not in text
+    assert project.lines("ran.log") == []
+
+
+def test_without_the_dask_extra_the_error_says_what_to_install(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    project.bundle(one_ws(shell_step("a", "true")))
+    result = project.uet("run", "bundle.yaml", "--executor", "dask")
+    assert result.code == 3
+    assert "pip install 'uet-doit[dask]'" in result.out + result.err
+
+
+def test_other_uet_versions_on_the_cluster_are_refused(project: Project) -> None:
+    from uet_doit.errors import StateError
+    from uet_doit.run.dask_executor import DaskExecutor
+
+    class OldWorkers:
+        def get_versions(self, check: bool, packages: list[str]) -> dict[str, Any]:
+            mine = {"packages": {"uet_doit": "0.1.0"}}
+            return {
+                "client": mine,
+                "scheduler": mine,
+                "workers": {"tcp://10.0.0.7:4000": {"packages": {"uet_doit": "0.0.9"}}},
+            }
+
+    executor = DaskExecutor(OldWorkers(), None, project.root, "tcp://10.0.0.5:8786")
+    with pytest.raises(StateError) as caught:
+        executor._check_versions()
+    assert "uet-doit 0.1.0 here, but tcp://10.0.0.7:4000: 0.0.9" in caught.value.render()

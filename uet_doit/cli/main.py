@@ -56,11 +56,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbosity=args.verbosity,
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
-        executor=args.executor,
+        executor=_executor_choice(args),
         scheduler=args.scheduler,
-        dask_workers=args.workers,
+        dask_workers=args.workers or 2,
     )
     return execute(bundle, path, root, opts)
+
+
+def _executor_choice(args: argparse.Namespace) -> str:
+    """--scheduler and --workers imply --executor dask; with `local` they are a mistake."""
+    from uet_doit.errors import UsageError
+
+    dask_options = [
+        o for o, v in (("--scheduler", args.scheduler), ("--workers", args.workers)) if v
+    ]
+    if args.executor == "local" and dask_options:
+        raise UsageError(
+            f"{' and '.join(dask_options)}: only with --executor dask",
+            "drop them, or run with --executor dask",
+        )
+    if args.scheduler and args.workers:
+        raise UsageError(
+            "--workers starts a local cluster; with --scheduler the cluster's workers are used",
+            "start more workers on the machines: dask worker ADDRESS --nthreads 1",
+        )
+    return args.executor or ("dask" if dask_options else "local")
 
 
 def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
@@ -331,7 +351,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--executor",
         choices=("local", "dask"),
-        default="local",
+        default=None,
         help="where attempts run: here (default) or on Dask workers (pip install 'uet-doit[dask]')",
     )
     p.add_argument(
@@ -342,7 +362,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=_positive_int,
-        default=2,
+        default=None,
         metavar="N",
         help="dask without --scheduler: worker processes of the local cluster (default 2)",
     )

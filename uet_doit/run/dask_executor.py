@@ -78,6 +78,7 @@ class DaskExecutor:
         self.root = root
         self.address = address
         self.lost: str | None = None  # why the scheduler is gone, once it is
+        self.notes: list[str] = []  # warnings for the user, printed by `uet run`
         self._lock = threading.Lock()
         self._workers: dict[str, WorkerInfo] = {}
         self._tools: dict[str, dict[str, bool]] = {}  # worker address -> tool -> on PATH
@@ -98,6 +99,7 @@ class DaskExecutor:
         except ImportError as exc:
             msg = f"--executor dask needs the dask extra ({exc})"
             raise UsageError(msg, INSTALL_HINT) from None
+        _quiet_dask_logs()
         cluster: Any = None
         api: Any = distributed  # typed, but its constructors are not annotated
         client: Any
@@ -185,13 +187,10 @@ class DaskExecutor:
         except Exception:  # a scheduler that refuses run_on_scheduler: the claim file covers it
             return
         if allowed:
-            import warnings
-
-            warnings.warn(
-                f"the Dask scheduler re-runs tasks of lost workers ({allowed} times); uet does "
-                "not run an attempt twice and retries it itself. Start the scheduler with "
-                "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 to silence this.",
-                stacklevel=2,
+            self.notes.append(
+                f"the Dask scheduler re-runs tasks of lost workers ({allowed} times); uet never "
+                "runs an attempt twice and retries it itself. Start the scheduler with "
+                "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 to silence this"
             )
 
     def _check_shared_filesystem(self) -> None:
@@ -318,7 +317,7 @@ class DaskExecutor:
 
     def _check_alive(self) -> None:
         if self.lost is None and self.client.status not in ("running", "connecting"):
-            self.lost = f"the Dask scheduler at {self.address} is gone"
+            self.lost = f"lost the Dask scheduler at {self.address}"
         if self.lost is not None:
             raise SchedulerLost(self.lost, "resume the run once the scheduler is back")
 
@@ -370,6 +369,9 @@ class DaskHandle:
         if self._result is None:
             try:
                 self._result = self._wait()
+            except BaseException:  # Ctrl-C in this thread, the scheduler lost: stop the tool
+                self.cancel()
+                raise
             finally:
                 self.release()
         return self._result
@@ -393,8 +395,7 @@ class DaskHandle:
         future.add_done_callback(lambda _f: finished.set())  # called in the client's thread
         unplaceable_since: float | None = None
         while True:
-            if STOPPING.is_set():  # Ctrl-C / SIGTERM of the coordinator
-                self.cancel()
+            if STOPPING.is_set():  # Ctrl-C / SIGTERM of the coordinator, seen by another thread
                 raise KeyboardInterrupt
             finished.wait(POLL_SECONDS)
             if future.done() or future.status in ("error", "cancelled", "lost"):
@@ -437,7 +438,7 @@ class DaskHandle:
             )
         # cancelled or lost: the scheduler went away, or the run is closing
         self._executor._check_alive()
-        self._executor.lost = f"the Dask scheduler at {self._executor.address} dropped the attempt"
+        self._executor.lost = f"lost the Dask scheduler at {self._executor.address}"
         raise SchedulerLost(self._executor.lost, "resume the run once the scheduler is back")
 
 
@@ -466,6 +467,16 @@ def _lost_result(message: str, worker: str) -> AttemptResult:
         message=message,
         worker=worker,
     )
+
+
+def _quiet_dask_logs() -> None:
+    """Dask logs reconnect attempts and lost workers with tracebacks; uet says what matters
+    (worker_lost attempts, a lost scheduler) in its own words, one screen, no traceback."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    for name in ("distributed", *names):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _allowed_failures(dask_scheduler: Any) -> int:
