@@ -28,15 +28,14 @@ pytest.importorskip("distributed")
 FAST_RETRY = {"max_retries": 2, "initial_delay": 0, "max_delay": 0, "jitter": 0}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
+def local_cluster(allowed_failures: int) -> Any:
     """Two worker processes (with nannies, as `dask worker` runs them) that say they have
-    aider; the scheduler never re-runs a task of a dead worker."""
+    aider, as a real cluster's workers would be started."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        local = LocalCluster(
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        return LocalCluster(
             n_workers=2,
             threads_per_worker=2,
             processes=True,
@@ -47,6 +46,20 @@ def cluster() -> Iterator[Any]:
             resources={"aider": 2},
             silence_logs=40,
         )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """The scheduler never re-runs a task of a dead worker (as uet's own clusters)."""
+    local = local_cluster(0)
+    yield local
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def rerunning_cluster() -> Iterator[Any]:
+    """Dask's default: the scheduler re-runs a dead worker's tasks up to 3 times."""
+    local = local_cluster(3)
     yield local
     local.close()
 
@@ -232,9 +245,11 @@ VICTIM = (
 )
 
 
+@pytest.mark.parametrize("which", ["cluster", "rerunning_cluster"])
 def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
-    project: Project, cluster: Any
+    project: Project, request: pytest.FixtureRequest, which: str
 ) -> None:
+    cluster = request.getfixturevalue(which)
     others = [shell_step(f"o{i}", f"echo o{i} >> ran.log; sleep 0.2") for i in range(4)]
     project.bundle(
         one_ws(
@@ -262,6 +277,7 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
+    assert ("warning: the Dask scheduler re-runs tasks" in out) == (which != "cluster")
     assert project.read("victim.txt").strip() == "done"
     from uet_doit.state.store import pid_alive
 
@@ -280,6 +296,38 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
     assert (victim["status"], victim["attempts"]) == ("succeeded", 2)
     ran = project.lines("ran.log")
     assert sorted(ran) == ["o0", "o1", "o2", "o3", "victim", "victim"], "a step ran twice"
+
+
+def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
+    """What a scheduler that re-runs a lost worker's task gets: worker_lost, no second run."""
+    from uet_doit.run.attempt import AttemptResult, AttemptSpec
+    from uet_doit.run.dask_worker import run_claimed_attempt_json
+
+    logs = project.root / ".uet" / "runs" / "r" / "steps"
+    spec = AttemptSpec(
+        run_id="r",
+        bundle_id="d",
+        ws_id="W",
+        step_id="s",
+        attempt=1,
+        tool="shell",
+        instruction="",
+        files=(),
+        create_files=(),
+        workdir=str(project.root),
+        config_root=str(project.root),
+        timeout=30,
+        stdout_path=str(logs / "s.1.stdout"),
+        stderr_path=str(logs / "s.1.stderr"),
+        result_file=str(logs / "s.1.result.json"),
+        context={"command": "echo ran >> ran.log"},
+    )
+    first = AttemptResult.from_json(run_claimed_attempt_json(spec.to_json()))
+    second = AttemptResult.from_json(run_claimed_attempt_json(spec.to_json()))
+    assert first.success and first.worker
+    assert (second.success, second.failure_class) == (False, "worker_lost")
+    assert f"had started on worker {first.worker}" in second.message
+    assert project.lines("ran.log") == ["ran"]
 
 
 # -- with the fake AI tools: uet run starts its own LocalCluster -------------------------------

@@ -4,8 +4,9 @@ The coordinator (`uet run`) keeps budgets, `max_parallel` slots, retries, breake
 store exactly as for local runs: the step policy holds a tool's slot and the budget
 reservation around `submit` + `result`, so both hold across the whole cluster. Dask only
 places and runs attempts. What Dask does on its own is switched off or checked:
-- a task is never re-run by Dask (retries=0, allowed-failures=0, and a claim file on the
-  worker): a worker that dies is one failed attempt of class `worker_lost`, which uet retries;
+- a task is never re-run by Dask (retries=0; allowed-failures=0 on the clusters uet starts,
+  a claim file per attempt on schedulers that re-run tasks): a worker that dies is one
+  failed attempt of class `worker_lost`, which uet retries;
 - a tool no connected worker has fails at once, naming the tool and the workers, instead
   of waiting for ever for a resource no worker offers;
 - client, scheduler and worker versions are compared at start;
@@ -28,7 +29,13 @@ from typing import Any
 from uet_doit.errors import StateError, UetError, UsageError
 from uet_doit.run.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.context import RunContext
-from uet_doit.run.dask_worker import attempt_key, cancel_attempts, describe_worker, run_attempt_json
+from uet_doit.run.dask_worker import (
+    attempt_key,
+    cancel_attempts,
+    describe_worker,
+    run_attempt_json,
+    run_claimed_attempt_json,
+)
 from uet_doit.run.executor import AttemptHandle, OnStart
 from uet_doit.run.step_spec import LOCAL_TOOLS
 from uet_doit.state.records import AttemptOutcome
@@ -79,6 +86,7 @@ class DaskExecutor:
         self.address = address
         self.lost: str | None = None  # why the scheduler is gone, once it is
         self.notes: list[str] = []  # warnings for the user, printed by `uet run`
+        self.may_rerun = False  # the scheduler re-runs tasks of lost workers: claim attempts
         self._lock = threading.Lock()
         self._workers: dict[str, WorkerInfo] = {}
         self._tools: dict[str, dict[str, bool]] = {}  # worker address -> tool -> on PATH
@@ -129,13 +137,17 @@ class DaskExecutor:
             except (OSError, TimeoutError, RuntimeError) as exc:
                 if cluster is not None:
                     cluster.close()
-                where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask cluster"
+                where = (
+                    f"reach the Dask scheduler at {scheduler}"
+                    if scheduler
+                    else "start a local Dask cluster"
+                )
                 hint = (
                     "start one with `dask scheduler` and give its address (tcp://HOST:8786)"
                     if scheduler
                     else "see the error above; `uet run` without --executor dask runs locally"
                 )
-                raise StateError(f"could not reach {where}: {exc}", hint) from None
+                raise StateError(f"could not {where}: {exc}", hint) from None
         executor = cls(client, cluster, root, str(client.scheduler.address))
         try:
             executor._check_versions()
@@ -184,9 +196,11 @@ class DaskExecutor:
         uet's back; the claim file stops that, but the user should know."""
         try:
             allowed = self.client.run_on_scheduler(_allowed_failures)
-        except Exception:  # a scheduler that refuses run_on_scheduler: the claim file covers it
+        except Exception:  # a scheduler that refuses run_on_scheduler: claim every attempt
+            self.may_rerun = True
             return
         if allowed:
+            self.may_rerun = True
             self.notes.append(
                 f"the Dask scheduler re-runs tasks of lost workers ({allowed} times); uet never "
                 "runs an attempt twice and retries it itself. Start the scheduler with "
@@ -292,7 +306,7 @@ class DaskExecutor:
             if where is None:
                 time.sleep(POLL_SECONDS)
         future = self.client.submit(
-            run_attempt_json,
+            run_claimed_attempt_json if self.may_rerun else run_attempt_json,
             spec.to_json(),
             key=attempt_key(spec),
             pure=False,

@@ -8,8 +8,9 @@ Three worker-side guarantees live here:
 - a tool dies with its worker: a reaper process watches a pipe from the worker and, when
   the worker is gone (even `kill -9`), kills every process the worker's tools started
   (the process tokens of tools/process.py, which survive `setsid`);
-- an attempt runs at most once: a claim file beside its logs makes a copy of the task that
-  the scheduler re-runs after a worker died answer `worker_lost` instead of running again;
+- an attempt runs at most once: where the scheduler re-runs tasks of dead workers
+  (allowed-failures > 0), a claim file beside its logs makes the second copy answer
+  `worker_lost` instead of running the tool again;
 - cancel is cooperative: `cancel_attempts` (sent with `client.run`) stops the tool of a
   running attempt and keeps a not yet started one from starting.
 """
@@ -44,15 +45,26 @@ def attempt_key(spec: AttemptSpec) -> str:
 
 def run_attempt_json(text: str) -> str:
     """Run one attempt on this worker: AttemptSpec JSON in, AttemptResult JSON out."""
+    return _run(AttemptSpec.from_json(text))
+
+
+def run_claimed_attempt_json(text: str) -> str:
+    """`run_attempt_json` for schedulers that re-run the tasks of lost workers: a claim file
+    beside the attempt's logs keeps a second copy from running the tool again (a file per
+    attempt costs a millisecond or two, so it is only used where it is needed)."""
     spec = AttemptSpec.from_json(text)
-    key = attempt_key(spec)
-    _ensure_reaper()
     claimed_by = _claim(spec)
     if claimed_by is not None:
         return _lost(
             f"this attempt had started on worker {claimed_by}, which was lost; "
             "it is not run a second time (uet retries the step as a new attempt)"
         ).to_json()
+    return _run(spec)
+
+
+def _run(spec: AttemptSpec) -> str:
+    key = attempt_key(spec)
+    _ensure_reaper()
     with _lock:
         if key in _cancelled:
             _cancelled.discard(key)
