@@ -254,7 +254,7 @@ def _open_executor(
 
     executor = stack.enter_context(dask_session(ctx, jobs))
     where = f"scheduler {ctx.scheduler}" if ctx.scheduler else f"local cluster {executor.address}"
-    out.write(f"dask: {executor.worker_count()} worker(s) at {where}\n")
+    out.write(f"dask: {executor.workers.count()} worker(s) at {where}\n")
     for note in executor.notes:
         out.write(f"warning: {note}\n")
     out.flush()
