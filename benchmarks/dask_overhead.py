@@ -56,35 +56,40 @@ def sleep_bundle(n: int, seconds: float) -> dict[str, object]:
     return {"bundle_id": "bench", "workstreams": [{"ws_id": "W", "steps": steps}]}
 
 
-def run_uet(bundle: dict[str, object], *args: str) -> tuple[float, Path]:
-    """Wall time of one `uet run` in a fresh project; returns it and the project dir."""
-    root = Path(tempfile.mkdtemp(prefix="uet-dask-bench-"))
+def run_uet(bundle: dict[str, object], root: Path, *args: str) -> float:
+    """Wall time of one `uet run` in `root`, a fresh project."""
     (root / "out").mkdir()
     (root / "bundle.json").write_text(json.dumps(bundle))
+    argv = [sys.executable, "-m", "uet_doit", "run", "bundle.json", "--reporter", "plain", *args]
     # the normal bytecode cache: a fresh one would make every Dask worker compile
     # dask and distributed again, which no installed cluster does
-    env = dict(os.environ)
-    argv = [sys.executable, "-m", "uet_doit", "run", "bundle.json", "--reporter", "plain", *args]
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"uet run {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}")
-    return wall, root
+    return wall
+
+
+def timed(bundle: dict[str, object], *args: str) -> float:
+    with tempfile.TemporaryDirectory(prefix="uet-dask-bench-") as folder:
+        return run_uet(bundle, Path(folder), *args)
 
 
 def per_step(small: int, big: int, reps: int, *args: str) -> tuple[float, float]:
     """(marginal seconds per step, fixed seconds) for `uet run ARGS`, medians over reps."""
-    t_small = statistics.median(run_uet(fan_bundle(small), *args)[0] for _ in range(reps))
-    t_big = statistics.median(run_uet(fan_bundle(big), *args)[0] for _ in range(reps))
+    t_small = statistics.median(timed(fan_bundle(small), *args) for _ in range(reps))
+    t_big = statistics.median(timed(fan_bundle(big), *args) for _ in range(reps))
     slope = (t_big - t_small) / (big - small)
     return slope, t_small - slope * small
 
 
 def makespan(*args: str) -> float:
-    _, root = run_uet(sleep_bundle(MAKESPAN_STEPS, MAKESPAN_SLEEP), *args)
-    starts = [p.stat().st_mtime for p in (root / "out").glob("*.start")]
-    ends = [p.stat().st_mtime for p in (root / "out").glob("*.end")]
+    with tempfile.TemporaryDirectory(prefix="uet-dask-bench-") as folder:
+        root = Path(folder)
+        run_uet(sleep_bundle(MAKESPAN_STEPS, MAKESPAN_SLEEP), root, *args)
+        starts = [p.stat().st_mtime for p in (root / "out").glob("*.start")]
+        ends = [p.stat().st_mtime for p in (root / "out").glob("*.end")]
     assert len(starts) == len(ends) == MAKESPAN_STEPS
     return max(ends) - min(starts)
 

@@ -521,9 +521,14 @@ def test_dask_options_without_the_dask_executor_are_a_usage_error(project: Proje
     assert both.code == 3 and "--workers starts a local cluster" in both.out + both.err
 
 
-def test_an_unreachable_scheduler_is_a_clear_error_and_records_no_run(project: Project) -> None:
+def test_an_unreachable_scheduler_is_a_clear_error_and_records_no_run(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
 
+    from uet_doit.run import dask_cluster
+
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1.0)
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

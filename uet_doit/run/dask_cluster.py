@@ -13,6 +13,8 @@ from typing import Any
 
 from uet_doit.errors import StateError, UsageError
 
+#: how long `uet run --scheduler` tries to reach the scheduler
+CONNECT_TIMEOUT = 10.0
 #: how long `uet run --scheduler` waits for a first worker to connect
 FIRST_WORKER_TIMEOUT = 30.0
 INSTALL_HINT = "install it where uet runs: pip install 'uet-doit[dask]'"
@@ -69,7 +71,7 @@ def open_cluster(scheduler: str | None, workers: int, threads: int) -> Cluster:
                 )
                 client = api.Client(local, set_as_default=False)
             else:
-                client = api.Client(scheduler, timeout=10, set_as_default=False)
+                client = api.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, RuntimeError) as exc:
             if local is not None:
                 local.close()
