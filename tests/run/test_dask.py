@@ -567,3 +567,61 @@ def test_other_uet_versions_on_the_cluster_are_refused() -> None:
     with pytest.raises(StateError) as caught:
         check_versions(OldWorkers(), "tcp://10.0.0.5:8786")
     assert "uet-doit 0.1.0 here, but tcp://10.0.0.7:4000: 0.0.9" in caught.value.render()
+
+
+# -- listeners ---------------------------------------------------------------------------------
+
+
+def descendants(pid: int) -> set[int]:
+    """pid and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def listening_addresses(pids: set[int]) -> list[str]:
+    """host:port (hex, as /proc/net/tcp shows them) of the TCP listeners these processes own."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                found.append(cols[1])
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+def test_the_cluster_uet_starts_listens_on_127_0_0_1_only(project: Project) -> None:
+    project.bundle(one_ws(shell_step("s", "touch started; sleep 3")))
+    proc = start_uet(project, "--workers", "2")
+    try:
+        wait_for(project.root / "started")
+        listeners = listening_addresses(descendants(proc.pid))
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert len(listeners) >= 3, listeners  # scheduler, and each worker (and its nanny)
+    loopback = "0100007F:"  # 127.0.0.1 as /proc/net/tcp writes it
+    assert all(address.startswith(loopback) for address in listeners), listeners
+    assert not any(address.endswith(":2253") for address in listeners)  # 8787: no dashboard
