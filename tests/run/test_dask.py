@@ -298,20 +298,18 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
     assert sorted(ran) == ["o0", "o1", "o2", "o3", "victim", "victim"], "a step ran twice"
 
 
-def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
-    """What a scheduler that re-runs a lost worker's task gets: worker_lost, no second run."""
-    from uet_doit.run.attempt import AttemptResult, AttemptSpec
-    from uet_doit.run.dask_worker import run_claimed_attempt_json
+def attempt_spec(project: Project, tool: str, command: str = "true") -> Any:
+    from uet_doit.run.attempt import AttemptSpec
 
     logs = project.root / ".uet" / "runs" / "r" / "steps"
-    spec = AttemptSpec(
+    return AttemptSpec(
         run_id="r",
         bundle_id="d",
         ws_id="W",
         step_id="s",
         attempt=1,
-        tool="shell",
-        instruction="",
+        tool=tool,
+        instruction="do it",
         files=(),
         create_files=(),
         workdir=str(project.root),
@@ -320,8 +318,40 @@ def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
         stdout_path=str(logs / "s.1.stdout"),
         stderr_path=str(logs / "s.1.stderr"),
         result_file=str(logs / "s.1.result.json"),
-        context={"command": "echo ran >> ran.log"},
+        context={"command": command},
     )
+
+
+def test_a_scheduler_gone_between_steps_stops_the_next_ones(project: Project) -> None:
+    from uet_doit.run.dask_cluster import Cluster
+    from uet_doit.run.dask_executor import DaskExecutor, SchedulerLost
+
+    class GoneScheduler:
+        status = "running"  # the client has not noticed yet
+
+        def scheduler_info(self, n_workers: int) -> dict[str, Any]:
+            raise OSError("Timed out trying to connect to tcp://10.0.0.5:8786")
+
+        def close(self, timeout: float) -> None:
+            """Nothing to close."""
+
+    executor = DaskExecutor(Cluster(GoneScheduler(), None, "tcp://10.0.0.5:8786"), project.root)
+    with pytest.raises(SchedulerLost) as caught:
+        executor.submit(attempt_spec(project, "aider"))
+    assert "lost the Dask scheduler at tcp://10.0.0.5:8786 (OSError: Timed out" in (
+        caught.value.render()
+    )
+    with pytest.raises(SchedulerLost):  # no step starts after that, whatever its tool
+        executor.submit(attempt_spec(project, "shell"))
+    executor.close()
+
+
+def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
+    """What a scheduler that re-runs a lost worker's task gets: worker_lost, no second run."""
+    from uet_doit.run.attempt import AttemptResult
+    from uet_doit.run.dask_worker import run_claimed_attempt_json
+
+    spec = attempt_spec(project, "shell", "echo ran >> ran.log")
     first = AttemptResult.from_json(run_claimed_attempt_json(spec.to_json()))
     second = AttemptResult.from_json(run_claimed_attempt_json(spec.to_json()))
     assert first.success and first.worker

@@ -85,22 +85,25 @@ class DaskExecutor:
     def submit(self, spec: AttemptSpec, on_start: OnStart | None = None) -> AttemptHandle:
         """`on_start` is not called: a pid on another machine means nothing here."""
         self._check_alive()
-        where = self.workers.placement(spec.tool)
-        deadline = time.monotonic() + NO_WORKER_GRACE_SECONDS
-        while where is None:  # look again; with no worker at all, wait a little for one
-            where = self.workers.placement(spec.tool, force=True)
-            if where is None and (self.workers.count() or time.monotonic() > deadline):
-                return _Finished(spec, self._no_worker_result(spec.tool))
-            if where is None:
-                time.sleep(POLL_SECONDS)
-        future = self.client.submit(
-            run_claimed_attempt_json if self.cluster.may_rerun else run_attempt_json,
-            spec.to_json(),
-            key=attempt_key(spec),
-            pure=False,
-            retries=0,
-            **where,
-        )
+        try:
+            where = self.workers.placement(spec.tool)
+            deadline = time.monotonic() + NO_WORKER_GRACE_SECONDS
+            while where is None:  # look again; with no worker at all, wait a little for one
+                where = self.workers.placement(spec.tool, force=True)
+                if where is None and (self.workers.count() or time.monotonic() > deadline):
+                    return _Finished(spec, self._no_worker_result(spec.tool))
+                if where is None:
+                    time.sleep(POLL_SECONDS)
+            future = self.client.submit(
+                run_claimed_attempt_json if self.cluster.may_rerun else run_attempt_json,
+                spec.to_json(),
+                key=attempt_key(spec),
+                pure=False,
+                retries=0,
+                **where,
+            )
+        except (OSError, RuntimeError) as exc:  # CommClosedError is an OSError
+            raise self.scheduler_lost(exc) from None
         handle = DaskHandle(self, spec, future)
         with self._lock:
             self._handles.add(handle)
@@ -118,10 +121,15 @@ class DaskExecutor:
         )
 
     def _check_alive(self) -> None:
-        if self.lost is None and self.client.status not in ("running", "connecting"):
-            self.lost = f"lost the Dask scheduler at {self.address}"
-        if self.lost is not None:
-            raise SchedulerLost(self.lost, "resume the run once the scheduler is back")
+        if self.lost is not None or self.client.status not in ("running", "connecting"):
+            raise self.scheduler_lost()
+
+    def scheduler_lost(self, exc: BaseException | None = None) -> SchedulerLost:
+        """Note that the scheduler is gone; the error that stops the step saying so."""
+        if self.lost is None:
+            why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+            self.lost = f"lost the Dask scheduler at {self.address}{why}"
+        return SchedulerLost(self.lost, "resume the run once the scheduler is back")
 
     def forget(self, handle: DaskHandle) -> None:
         with self._lock:
@@ -132,7 +140,7 @@ class DaskExecutor:
         if not keys or self.lost is not None:
             return
         try:
-            self.client.run(cancel_attempts, keys, wait=True)
+            self.client.run(cancel_attempts, keys, wait=True, on_error="ignore")
         except Exception:  # a worker that left: its reaper has killed the tool already
             return
 
@@ -199,7 +207,11 @@ class DaskHandle:
             if future.done() or future.status in ("error", "cancelled", "lost"):
                 return self._read(future)
             # queued for workers that have all left: fail instead of waiting for ever
-            if future.status == "pending" and executor.workers.placement(self.spec.tool) is None:
+            try:
+                placeable = executor.workers.placement(self.spec.tool) is not None
+            except (OSError, RuntimeError) as exc:
+                raise executor.scheduler_lost(exc) from None
+            if future.status == "pending" and not placeable:
                 unplaceable_since = unplaceable_since or time.monotonic()
                 if time.monotonic() - unplaceable_since > NO_WORKER_GRACE_SECONDS:
                     self.cancel()
@@ -237,9 +249,7 @@ class DaskHandle:
         if status == "lost":  # it ran, but the worker holding its result died before we read it
             return _lost_result("the Dask worker that ran this attempt died before it answered", "")
         # cancelled: the scheduler went away, or the run is closing
-        self._executor._check_alive()
-        self._executor.lost = f"lost the Dask scheduler at {self._executor.address}"
-        raise SchedulerLost(self._executor.lost, "resume the run once the scheduler is back")
+        raise self._executor.scheduler_lost()
 
 
 class _Finished:

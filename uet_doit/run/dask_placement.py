@@ -50,6 +50,7 @@ class WorkerBook:
         self._workers: dict[str, WorkerInfo] = {}
         self._tools: dict[str, dict[str, bool]] = {}  # worker address -> tool -> on PATH
         self._refreshed_at = -math.inf
+        self._asking = threading.Lock()
 
     def check_shared_filesystem(self) -> None:
         """Workers must see the project at the same path: tools write there, and doit
@@ -80,6 +81,15 @@ class WorkerBook:
             known = all(t in self._tools.get(a, {}) for a in self._workers for t in wanted)
         if fresh and known and probe is None:
             return
+        # one thread asks at a time; with nothing new to learn, the others use what is known
+        if not self._asking.acquire(blocking=not known or probe is not None):
+            return
+        try:
+            self._ask(wanted, probe)
+        finally:
+            self._asking.release()
+
+    def _ask(self, wanted: list[str], probe: str | None) -> None:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         with self._lock:
             self._refreshed_at = time.monotonic()
