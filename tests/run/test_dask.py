@@ -655,3 +655,45 @@ def test_the_cluster_uet_starts_listens_on_127_0_0_1_only(project: Project) -> N
     loopback = "0100007F:"  # 127.0.0.1 as /proc/net/tcp writes it
     assert all(address.startswith(loopback) for address in listeners), listeners
     assert not any(address.endswith(":2253") for address in listeners)  # 8787: no dashboard
+
+
+def test_auto_routes_by_the_tools_the_workers_have_not_the_coordinator(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aider lives only on the workers (declared and on their PATH); claude only here."""
+    import dask
+    from distributed import LocalCluster
+
+    here = tmp_path_factory.mktemp("coordinator-bin")
+    (here / "claude").symlink_to(FAKE_TOOLS / "claude")
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{here}{os.pathsep}{base}")
+    routes = [{"task_kind": "docs", "tools": ["aider", "claude"]}]
+    project.write("router_config.json", json.dumps({"routes": routes}))
+    project.write("notes.md", "some notes\n")
+    context = {"files": ["notes.md"], "create_files": ["docs.md"], "instruction": "write"}
+    project.bundle(
+        one_ws(
+            {"step_id": "docs", "tool_profile_id": "auto", "task_kind": "docs", "context": context}
+        )
+    )
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        workers_with_aider = LocalCluster(
+            n_workers=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            resources={"aider": 1},
+            env={"PATH": f"{FAKE_TOOLS}{os.pathsep}{base}"},
+            silence_logs=40,
+        )
+    try:
+        result = dask_run(project, workers_with_aider)
+    finally:
+        workers_with_aider.close()
+    assert result.code == 0, result.out + result.err
+    [step] = project.status()["steps"]
+    assert (step["tool"], step["status"]) == ("aider", "succeeded")
+    assert "written by fake aider" in project.read("docs.md")

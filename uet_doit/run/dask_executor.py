@@ -109,6 +109,13 @@ class DaskExecutor:
             self._handles.add(handle)
         return handle
 
+    def tool_available(self, tool: str) -> bool:
+        """For `auto` routing: a connected worker can run `tool` (not: it is on this PATH)."""
+        try:
+            return self.workers.placement(tool) is not None
+        except (OSError, RuntimeError):
+            return False  # the scheduler is gone: submit says so
+
     def _no_worker_result(self, tool: str) -> AttemptResult:
         return AttemptResult(
             success=False,
