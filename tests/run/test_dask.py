@@ -697,3 +697,93 @@ def test_auto_routes_by_the_tools_the_workers_have_not_the_coordinator(
     [step] = project.status()["steps"]
     assert (step["tool"], step["status"]) == ("aider", "succeeded")
     assert "written by fake aider" in project.read("docs.md")
+
+
+# -- without a shared filesystem -------------------------------------------------------------
+
+
+def git_project(project: Project) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=project.root,
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q")
+    project.write(".gitignore", "build/\n")
+    project.write("src/in.txt", "hello\n")
+    project.write("old.txt", "to be removed by a step\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "start")
+
+
+def test_without_a_shared_filesystem_steps_land_as_locally(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers run in their own clones (UET_DASK_CACHE, outside the project); each step sees
+    what earlier steps wrote, even uncommitted, and its changes land in the project."""
+    cache = tmp_path_factory.mktemp("worker-cache")
+    monkeypatch.setenv("UET_DASK_CACHE", str(cache))
+    git_project(project)
+    project.write("src/local-only.txt", "not committed\n")
+    project.bundle(
+        one_ws(
+            shell_step(
+                "upper",
+                "pwd > where.txt; tr a-z A-Z < src/in.txt > upper.txt; cat src/local-only.txt",
+                files=["src/in.txt"],
+                create_files=["upper.txt"],
+            ),
+            shell_step(
+                "count",
+                "wc -c < upper.txt > count.txt; mkdir -p build; echo b > build/out.bin; rm old.txt",
+                depends_on=["upper"],
+                files=["upper.txt"],
+                create_files=["count.txt", "build/out.bin"],
+            ),
+        )
+    )
+    result = project.uet("run", "bundle.yaml", "--executor", "dask", "--no-shared-fs")
+    assert result.code == 0, result.out + result.err
+    assert project.read("upper.txt") == "HELLO\n"
+    assert project.read("count.txt").strip() == "6"
+    assert project.read("build/out.bin") == "b\n"  # a declared output, though ignored by git
+    assert not (project.root / "old.txt").exists()  # deletions land too
+    where = Path(project.read("where.txt").strip())
+    assert where.is_relative_to(cache) and not where.is_relative_to(project.root)
+    logs = project.root / ".uet" / "runs" / project.status()["run_id"] / "steps"
+    assert (logs / "upper.1.stdout").read_text() == "not committed\n"
+    assert all(s["status"] == "succeeded" for s in project.status()["steps"])
+    again = project.uet("run", "bundle.yaml", "--executor", "dask", "--no-shared-fs")
+    assert again.code == 0 and "2 up to date" in again.out, again.out
+    assert "dask: 2 worker(s)" in again.out
+
+
+def test_no_shared_fs_needs_a_git_repository(project: Project) -> None:
+    project.bundle(one_ws(shell_step("a", "true")))
+    result = project.uet("run", "bundle.yaml", "--no-shared-fs")
+    assert result.code == 3
+    assert "not a git repository" in result.out + result.err
+    assert "git init" in result.out + result.err
+
+
+def test_without_a_shared_filesystem_a_change_that_no_longer_applies_is_a_merge_conflict(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UET_DASK_CACHE", str(tmp_path_factory.mktemp("worker-cache")))
+    git_project(project)  # src/in.txt holds "hello"
+    project.bundle(
+        one_ws(
+            shell_step("a", "sleep 0.5; echo from-a > src/in.txt"),
+            shell_step("b", "sleep 1.5; echo from-b > src/in.txt"),
+        )
+    )
+    result = project.uet("run", "bundle.yaml", "--no-shared-fs", "-n", "2", "-c")
+    assert result.code == 1, result.out + result.err
+    steps = {s["step_id"]: s for s in project.status()["steps"]}
+    assert steps["a"]["status"] == "succeeded"
+    assert (steps["b"]["status"], steps["b"]["failure_class"]) == ("failed", "merge_conflict")
+    assert "another step changed the same files" in str(steps["b"]["last_error"])
+    assert project.read("src/in.txt") == "from-a\n"

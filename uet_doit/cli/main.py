@@ -59,17 +59,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         executor=_executor_choice(args),
         scheduler=args.scheduler,
         dask_workers=args.workers or 2,
+        shared_fs=not args.no_shared_fs,
     )
     return execute(bundle, path, root, opts)
 
 
 def _executor_choice(args: argparse.Namespace) -> str:
-    """--scheduler and --workers imply --executor dask; with `local` they are a mistake."""
+    """--scheduler, --workers and --no-shared-fs imply --executor dask; with `local` they
+    are a mistake."""
     from uet_doit.errors import UsageError
 
-    dask_options = [
-        o for o, v in (("--scheduler", args.scheduler), ("--workers", args.workers)) if v
-    ]
+    given = (
+        ("--scheduler", args.scheduler),
+        ("--workers", args.workers),
+        ("--no-shared-fs", args.no_shared_fs),
+    )
+    dask_options = [option for option, value in given if value]
     if args.executor == "local" and dask_options:
         raise UsageError(
             f"{' and '.join(dask_options)}: only with --executor dask",
@@ -365,6 +370,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="dask without --scheduler: worker processes of the local cluster (default 2)",
+    )
+    p.add_argument(
+        "--no-shared-fs",
+        action="store_true",
+        help="dask: workers do not see the project; send it with git, apply their changes here",
     )
     p.set_defaults(handler=_cmd_run)
 

@@ -38,6 +38,7 @@ class RunContext:
     executor: str = "local"  # where attempts run: "local" or "dask" (`uet run --executor`)
     scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
     dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
+    shared_fs: bool = True  # dask: workers see the project at its path (else: --no-shared-fs)
 
     @property
     def root_path(self) -> Path:
@@ -54,6 +55,7 @@ class RunContext:
         executor: str = "local",
         scheduler: str | None = None,
         dask_workers: int = 2,
+        shared_fs: bool = True,
     ) -> RunContext:
         return cls(
             run_id=run_id,
@@ -65,6 +67,7 @@ class RunContext:
             executor=executor,
             scheduler=scheduler,
             dask_workers=dask_workers,
+            shared_fs=shared_fs,
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:

@@ -33,8 +33,10 @@ from uet_doit.run.dask_worker import (
     cancel_attempts,
     run_attempt_json,
     run_claimed_attempt_json,
+    run_remote_attempt_json,
 )
 from uet_doit.run.executor import AttemptHandle, OnStart
+from uet_doit.run.remote_tree import GitError, ProjectTree, RemoteAnswer
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
 
@@ -56,8 +58,10 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, cluster: Cluster, root: Path) -> None:
+    def __init__(self, cluster: Cluster, root: Path, tree: ProjectTree | None = None) -> None:
         self.cluster = cluster
+        self.tree = tree  # --no-shared-fs: the project travels to the workers as git
+        self._base: Any = None  # the base bundle, scattered to the cluster once
         self.client = cluster.client
         self.address = cluster.address
         self.notes = cluster.notes  # warnings for the user, printed by `uet run`
@@ -69,13 +73,24 @@ class DaskExecutor:
 
     @classmethod
     def start(
-        cls, root: Path, scheduler: str | None = None, workers: int = 2, threads: int = 1
+        cls,
+        root: Path,
+        scheduler: str | None = None,
+        workers: int = 2,
+        threads: int = 1,
+        *,
+        shared_fs: bool = True,
     ) -> DaskExecutor:
         """Connect to `scheduler` (or start a local cluster) and check it, the shared
         filesystem included; raises a UetError saying what to do."""
-        executor = cls(open_cluster(scheduler, workers, threads), root)
+        tree = None if shared_fs else ProjectTree(root)  # not a git repository: say so first
+        executor = cls(open_cluster(scheduler, workers, threads), root, tree)
         try:
-            executor.workers.check_shared_filesystem()
+            if tree is None:
+                executor.workers.check_shared_filesystem()
+            else:
+                executor.workers.refresh()
+                executor._base = executor.client.scatter(tree.base_bundle(), hash=False)
         except BaseException:
             executor.close()
             raise
@@ -94,20 +109,52 @@ class DaskExecutor:
                     return _Finished(spec, self._no_worker_result(spec.tool))
                 if where is None:
                     time.sleep(POLL_SECONDS)
-            future = self.client.submit(
-                run_claimed_attempt_json if self.cluster.may_rerun else run_attempt_json,
-                spec.to_json(),
-                key=attempt_key(spec),
-                pure=False,
-                retries=0,
-                **where,
-            )
+            if self.tree is not None:
+                future = self._submit_remote(spec, where)
+                if isinstance(future, AttemptResult):
+                    return _Finished(spec, future)
+            else:
+                future = self.client.submit(
+                    run_claimed_attempt_json if self.cluster.may_rerun else run_attempt_json,
+                    spec.to_json(),
+                    key=attempt_key(spec),
+                    pure=False,
+                    retries=0,
+                    **where,
+                )
         except (OSError, RuntimeError) as exc:  # CommClosedError is an OSError
             raise self.scheduler_lost(exc) from None
         handle = DaskHandle(self, spec, future)
         with self._lock:
             self._handles.add(handle)
         return handle
+
+    def _submit_remote(self, spec: AttemptSpec, where: dict[str, Any]) -> Any:
+        """Snapshot the project for the attempt and send it along (no shared filesystem)."""
+        assert self.tree is not None
+        key = attempt_key(spec)
+        try:
+            snap = self.tree.snapshot(key)
+        except GitError as exc:
+            return AttemptResult(
+                success=False,
+                outcome=AttemptOutcome.FAILED,
+                failure_class=FailureClass.WORKSPACE_SETUP,
+                message=f"could not snapshot the project for the worker: {exc}",
+            )
+        return self.client.submit(
+            run_remote_attempt_json,
+            spec.to_json(),
+            self.tree.project_id,
+            self.tree.base,
+            self._base,
+            snap.bundle,
+            snap.commit,
+            key=key,
+            pure=False,
+            retries=0,
+            **where,
+        )
 
     def tool_available(self, tool: str) -> bool:
         """For `auto` routing: a connected worker can run `tool` (not: it is on this PATH)."""
@@ -162,6 +209,8 @@ class DaskExecutor:
         self.cancel([h.key for h in handles])
         for handle in handles:
             handle.release()
+        if self._base is not None:
+            self._base.release()
         self.cluster.close()
 
 
@@ -236,7 +285,11 @@ class DaskHandle:
 
         status = future.status
         if status == "finished":
-            return AttemptResult.from_json(future.result())
+            text = future.result()
+            tree = self._executor.tree
+            if tree is not None and '"patch"' in text[:200_000]:
+                return tree.land(self.spec, RemoteAnswer.from_json(text))
+            return AttemptResult.from_json(text)
         if status == "error":
             exc = future.exception()
             if isinstance(exc, KilledWorker):
@@ -299,6 +352,7 @@ def dask_session(ctx: RunContext, jobs: int) -> Iterator[DaskExecutor]:
         ctx.scheduler,
         ctx.dask_workers,
         threads_per_worker(jobs, ctx.dask_workers),
+        shared_fs=ctx.shared_fs,
     )
     _active[ctx.session] = executor
     try:

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
@@ -62,7 +63,40 @@ def run_claimed_attempt_json(text: str) -> str:
     return _run(spec)
 
 
-def _run(spec: AttemptSpec) -> str:
+def run_remote_attempt_json(
+    text: str, project_id: str, base: str, base_bundle: bytes, bundle: bytes, commit: str
+) -> str:
+    """`run_attempt_json` without a shared filesystem: the attempt runs in this worker's
+    clone of the project at `commit` (sent as git bundles); the answer is a RemoteAnswer
+    (the result, the change as a patch, the logs)."""
+    from uet_doit.run.remote_tree import GitError, RemoteAnswer, run_in_clone
+
+    spec = AttemptSpec.from_json(text)
+
+    def attempt(spec: AttemptSpec, started: Callable[[int], None]) -> str:
+        try:
+            answer = run_in_clone(spec, project_id, base, base_bundle, bundle, commit, started)
+        except GitError as exc:
+            failed = AttemptResult(
+                success=False,
+                outcome=AttemptOutcome.FAILED,
+                failure_class=FailureClass.WORKSPACE_SETUP,
+                message=f"the worker could not prepare the project's tree: {exc}",
+                worker=worker_name(),
+            )
+            answer = RemoteAnswer(failed, b"", "", "")
+        return answer.to_json()
+
+    return _run(spec, attempt)
+
+
+def _local(spec: AttemptSpec, started: Callable[[int], None]) -> str:
+    return run_attempt(spec, None, started).to_json()
+
+
+def _run(
+    spec: AttemptSpec, attempt: Callable[[AttemptSpec, Callable[[int], None]], str] = _local
+) -> str:
     key = attempt_key(spec)
     _ensure_reaper()
     with _lock:
@@ -78,13 +112,13 @@ def _run(spec: AttemptSpec) -> str:
             _stop_group(pid)
 
     try:
-        result = run_attempt(spec, None, started)
+        answer = attempt(spec, started)
     finally:
         with _lock:
             _running.pop(key, None)
             was_cancelled = key in _cancelled
             _cancelled.discard(key)
-    return (_cancelled_result() if was_cancelled else result).to_json()
+    return _cancelled_result().to_json() if was_cancelled else answer
 
 
 def cancel_attempts(keys: list[str]) -> list[str]:

@@ -52,6 +52,7 @@ class RunOptions:
     executor: str = "local"  # or "dask": attempts run on Dask workers
     scheduler: str | None = None  # dask: connect here instead of starting a LocalCluster
     dask_workers: int = 2  # dask without a scheduler: LocalCluster worker processes
+    shared_fs: bool = True  # dask: False sends the project to the workers with git
 
 
 def bundle_hash(bundle: Bundle) -> str:
@@ -188,6 +189,7 @@ def execute(
         executor=opts.executor,
         scheduler=opts.scheduler,
         dask_workers=opts.dask_workers,
+        shared_fs=opts.shared_fs,
     )
     with project_lock(root, run_id), ExitStack() as cluster:
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
