@@ -549,6 +549,8 @@ def test_dask_options_without_the_dask_executor_are_a_usage_error(project: Proje
     assert result.code == 3 and "--workers: only with --executor dask" in result.out + result.err
     both = project.uet("run", "bundle.yaml", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2")
     assert both.code == 3 and "--workers starts a local cluster" in both.out + both.err
+    local = project.uet("run", "bundle.yaml", "--executor", "local", "--no-shared-fs")
+    assert local.code == 3 and "--no-shared-fs: only with --executor dask" in local.out + local.err
 
 
 def test_an_unreachable_scheduler_is_a_clear_error_and_records_no_run(
