@@ -136,6 +136,10 @@ def test_incremental_runs_spread_over_both_workers_and_status_names_them(
     steps = {s["step_id"]: s for s in project.status()["steps"]}
     seen = {int(str(s["worker"]).rsplit(":", 1)[1]) for s in steps.values()}
     assert seen == worker_pids(cluster), "steps should be seen on both workers"
+    assert project.uet("report", "-o", "report.html").code == 0
+    page = project.read("report.html")
+    assert "<th>Worker</th>" in page or ">Worker<" in page
+    assert all(f"<td>{s['worker']}</td>" in page for s in steps.values())
     # nothing changed: nothing runs; an edited input re-runs that step and its dependent
     (project.root / "ran.log").unlink()
     assert dask_run(project, cluster, "-n", "2").code == 0
