@@ -2,7 +2,9 @@
 
 Two figures:
 - per-step overhead: trivial shell steps (`touch`) run one at a time, locally and on a local
-  Dask cluster of one worker. The marginal time per step comes from two bundle sizes
+  Dask cluster of one worker (with the shared filesystem, and with --no-shared-fs, where
+  each attempt snapshots the project with git and the worker sends back a patch). The
+  marginal time per step comes from two bundle sizes
   ((T(big) - T(small)) / (big - small)), so start-up (Python, doit, the cluster) cancels
   out; it is reported apart as the fixed cost.
 - makespan: 32 x `sleep 0.5` with -n 8 on 8 Dask workers; ideal 32 x 0.5 / 8 = 2 s; target
@@ -60,6 +62,10 @@ def run_uet(bundle: dict[str, object], root: Path, *args: str) -> float:
     """Wall time of one `uet run` in `root`, a fresh project."""
     (root / "out").mkdir()
     (root / "bundle.json").write_text(json.dumps(bundle))
+    if "--no-shared-fs" in args:  # the project travels as git: it must be a repository
+        ident = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        for git_args in (["init", "-q"], ["add", "-A"], [*ident, "commit", "-q", "-m", "start"]):
+            subprocess.run(["git", *git_args], cwd=root, check=True, capture_output=True)
     argv = [sys.executable, "-m", "uet_doit", "run", "bundle.json", "--reporter", "plain", *args]
     # the normal bytecode cache: a fresh one would make every Dask worker compile
     # dask and distributed again, which no installed cluster does
@@ -108,12 +114,16 @@ def main(argv: list[str] | None = None) -> int:
 
     local = per_step(small, big, reps)
     dask = per_step(small, big, reps, "--executor", "dask", "--workers", "1")
-    print(f"{'':28}{'local':>10}{'dask':>10}{'diff':>10}")
+    remote = per_step(small, big, reps, "--executor", "dask", "--workers", "1", "--no-shared-fs")
+    print(f"{'':28}{'local':>10}{'dask':>10}{'diff':>10}{'dask, no shared fs':>20}")
     print(
         f"{'per step (ms)':28}{local[0] * 1e3:10.2f}{dask[0] * 1e3:10.2f}"
-        f"{(dask[0] - local[0]) * 1e3:10.2f}"
+        f"{(dask[0] - local[0]) * 1e3:10.2f}{remote[0] * 1e3:20.2f}"
     )
-    print(f"{'fixed start-up (s)':28}{local[1]:10.2f}{dask[1]:10.2f}{dask[1] - local[1]:10.2f}")
+    print(
+        f"{'fixed start-up (s)':28}{local[1]:10.2f}{dask[1]:10.2f}{dask[1] - local[1]:10.2f}"
+        f"{remote[1]:20.2f}"
+    )
 
     ideal = MAKESPAN_STEPS * MAKESPAN_SLEEP / MAKESPAN_WORKERS
     jobs = ("-n", str(MAKESPAN_WORKERS))

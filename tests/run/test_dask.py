@@ -734,13 +734,15 @@ def test_without_a_shared_filesystem_steps_land_as_locally(
     monkeypatch.setenv("UET_DASK_CACHE", str(cache))
     git_project(project)
     project.write("src/local-only.txt", "not committed\n")
+    (project.root / "gen").mkdir()  # empty: git does not carry it
     project.bundle(
         one_ws(
             shell_step(
                 "upper",
-                "pwd > where.txt; tr a-z A-Z < src/in.txt > upper.txt; cat src/local-only.txt",
+                "pwd > where.txt; tr a-z A-Z < src/in.txt > upper.txt; cat src/local-only.txt; "
+                "echo g > gen/g.txt",
                 files=["src/in.txt"],
-                create_files=["upper.txt"],
+                create_files=["upper.txt", "gen/g.txt"],
             ),
             shell_step(
                 "count",
@@ -753,7 +755,7 @@ def test_without_a_shared_filesystem_steps_land_as_locally(
     )
     result = project.uet("run", "bundle.yaml", "--executor", "dask", "--no-shared-fs")
     assert result.code == 0, result.out + result.err
-    assert project.read("upper.txt") == "HELLO\n"
+    assert project.read("upper.txt") == "HELLO\n" and project.read("gen/g.txt") == "g\n"
     assert project.read("count.txt").strip() == "6"
     assert project.read("build/out.bin") == "b\n"  # a declared output, though ignored by git
     assert not (project.root / "old.txt").exists()  # deletions land too

@@ -217,6 +217,8 @@ def run_in_clone(
             git(repo, "worktree", "add", "-q", "--detach", "--force", str(tree), commit)
     git(tree, "checkout", "-q", "--detach", "-f", commit)
     git(tree, "clean", "-q", "-fdx")
+    for name in spec.create_files:  # git keeps no empty folders: outputs' folders exist here
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="uet-attempt-") as tmp:
         local = _remapped(spec, tree, Path(tmp))
         result = run_attempt(local, None, started)
