@@ -1,8 +1,9 @@
 """What a Dask worker runs for uet: plain module-level functions, imported by reference.
 
-Only an AttemptSpec's JSON arrives and only an AttemptResult's JSON leaves, so no closure,
-doit task or pickled code of the coordinator ever crosses the wire. This module does not
-import `distributed`: any machine with uet-doit installed can serve attempts.
+Only an AttemptSpec's JSON arrives (with git bundles of the project under --no-shared-fs)
+and only an AttemptResult's JSON leaves (with the change as a patch), so no closure, doit
+task or pickled code of the coordinator ever crosses the wire. This module does not import
+`distributed`: any machine with uet-doit installed can serve attempts.
 
 Three worker-side guarantees live here:
 - a tool dies with its worker: a reaper process watches a pipe from the worker and, when
