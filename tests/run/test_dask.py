@@ -245,7 +245,8 @@ def test_a_tool_no_worker_has_fails_within_seconds_naming_tool_and_workers(
 VICTIM = (
     "echo victim >> ran.log; "
     "if [ -f first.pid ]; then echo done > victim.txt; "
-    "else echo $PPID > worker.pid; echo $$ > first.pid; sleep 60; fi"
+    "else echo $PPID > worker.pid; setsid sleep 60 & echo $! > daemon.pid; "
+    "echo $$ > first.pid; sleep 60; fi"
 )
 
 
@@ -275,6 +276,7 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
             time.sleep(0.05)
         time.sleep(0.1)
         worker, tool = int(project.read("worker.pid")), int(project.read("first.pid"))
+        daemon = int(project.read("daemon.pid"))  # left its process group with setsid
         os.kill(worker, signal.SIGKILL)  # the worker process, found by its pid
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -283,13 +285,9 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
     assert proc.returncode == 0, out
     assert ("warning: the Dask scheduler re-runs tasks" in out) == (which != "cluster")
     assert project.read("victim.txt").strip() == "done"
-    from uet_doit.state.store import pid_alive
-
-    for _ in range(100):  # the worker's reaper stops the tool it left
-        if not pid_alive(tool):
-            break
-        time.sleep(0.05)
-    assert not pid_alive(tool), "the tool outlived its worker"
+    # the worker's reaper stops the tool it left, and what the tool started
+    assert dead_soon(tool), "the tool outlived its worker"
+    assert dead_soon(daemon), "a process the tool started outlived the worker"
     rows = [r for r in attempt_rows(project) if r["step_id"] == "victim"]
     assert [(r["outcome"], r["failure_class"]) for r in rows] == [
         ("failed", "worker_lost"),
