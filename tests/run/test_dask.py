@@ -779,11 +779,22 @@ def test_without_a_shared_filesystem_a_change_that_no_longer_applies_is_a_merge_
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UET_DASK_CACHE", str(tmp_path_factory.mktemp("worker-cache")))
+    sync = tmp_path_factory.mktemp("sync")
     git_project(project)  # src/in.txt holds "hello"
+    landed = project.root / "src" / "in.txt"  # the coordinator's copy, on this same machine
     project.bundle(
         one_ws(
-            shell_step("a", "sleep 0.5; echo from-a > src/in.txt"),
-            shell_step("b", "sleep 1.5; echo from-b > src/in.txt"),
+            # a changes the file only once b runs (b's snapshot still has "hello") ...
+            shell_step(
+                "a",
+                f"until [ -f {sync}/b.started ]; do sleep 0.05; done; echo from-a > src/in.txt",
+            ),
+            # ... and b finishes only after a's change has landed in the project
+            shell_step(
+                "b",
+                f"touch {sync}/b.started; until grep -q from-a {landed}; do sleep 0.05; done; "
+                "echo from-b > src/in.txt",
+            ),
         )
     )
     result = project.uet("run", "bundle.yaml", "--no-shared-fs", "-n", "2", "-c")
