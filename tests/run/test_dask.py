@@ -242,10 +242,11 @@ def test_a_tool_no_worker_has_fails_within_seconds_naming_tool_and_workers(
 
 # -- faults ------------------------------------------------------------------------------------
 
+#: a tool's UET_PROCESS_TOKEN starts with the pid of the process that ran it: the worker
 VICTIM = (
     "echo victim >> ran.log; "
     "if [ -f first.pid ]; then echo done > victim.txt; "
-    "else echo $PPID > worker.pid; setsid sleep 60 & echo $! > daemon.pid; "
+    "else echo ${UET_PROCESS_TOKEN%%-*} > worker.pid; setsid sleep 60 & echo $! > daemon.pid; "
     "echo $$ > first.pid; sleep 60; fi"
 )
 

@@ -39,6 +39,8 @@ class RunContext:
     scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
     dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
     shared_fs: bool = True  # dask: workers see the project at its path (else: --no-shared-fs)
+    cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
+    cache_store: str | None = None  # the configured store's URL (None: only .uet/cache)
 
     @property
     def root_path(self) -> Path:
@@ -56,6 +58,8 @@ class RunContext:
         scheduler: str | None = None,
         dask_workers: int = 2,
         shared_fs: bool = True,
+        cache: str = "default",
+        cache_store: str | None = None,
     ) -> RunContext:
         return cls(
             run_id=run_id,
@@ -68,6 +72,8 @@ class RunContext:
             scheduler=scheduler,
             dask_workers=dask_workers,
             shared_fs=shared_fs,
+            cache=cache,
+            cache_store=cache_store,
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.spawner import ReaperLost
 
 #: seconds between SIGTERM and SIGKILL when an attempt is cancelled
 CANCEL_GRACE_SECONDS = 3.0
@@ -114,6 +115,8 @@ def _run(
 
     try:
         answer = attempt(spec, started)
+    except ReaperLost as exc:  # the process this worker starts tools with died
+        answer = _lost(f"{exc} on worker {worker_name()}; uet retries the step").to_json()
     finally:
         with _lock:
             _running.pop(key, None)

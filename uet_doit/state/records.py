@@ -85,6 +85,9 @@ class EventKind(StrEnum):
     CRITERION = "criterion"
     NOTIFIED = "notified"
     WORKER_LOST = "worker_lost"
+    CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
+    CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
+    CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
@@ -97,15 +100,8 @@ class CriterionState(StrEnum):
     NOT_EVALUATED = "not_evaluated"
 
 
-class _Fields:
-    """`record["field"]` reads like `record.field`, as the store's sqlite rows once did."""
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-
 @dataclass(frozen=True)
-class RunRecord(_Fields):
+class RunRecord:
     run_id: str
     bundle_id: str
     bundle_file: str | None
@@ -121,7 +117,7 @@ class RunRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class StepRecord(_Fields):
+class StepRecord:
     """A step's state within one run."""
 
     run_id: str
@@ -134,7 +130,7 @@ class StepRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class AttemptRecord(_Fields):
+class AttemptRecord:
     id: int
     run_id: str
     bundle_id: str
@@ -163,6 +159,8 @@ class AttemptRecord(_Fields):
     exit_file: str | None
     session: str | None
     run_status: RunState | None = None  # filled by queries that join the run
+    saved_usd: float | None = None  # a cached attempt: what the attempt that made it cost
+    cache_key: str | None = None  # the step cache key it was restored from or stored under
 
     @property
     def is_running(self) -> bool:
@@ -175,7 +173,7 @@ class AttemptRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class EventRecord(_Fields):
+class EventRecord:
     id: int
     run_id: str | None
     ts: float
@@ -190,7 +188,19 @@ class EventRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class BreakerRecord(_Fields):
+class StepKeyRecord:
+    """A step's cache key, and its parts, at its last success in this project."""
+
+    bundle_id: str
+    step_id: str
+    cache_key: str
+    parts: dict[str, str]
+    run_id: str | None
+    recorded: float
+
+
+@dataclass(frozen=True)
+class BreakerRecord:
     tool: str
     state: str
     failures: int
