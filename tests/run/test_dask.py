@@ -286,7 +286,7 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
     assert proc.returncode == 0, out
     assert ("warning: the Dask scheduler re-runs tasks" in out) == (which != "cluster")
     assert project.read("victim.txt").strip() == "done"
-    # the worker's reaper stops the tool it left, and what the tool started
+    # the worker's watchdog stops the tool it left, and what the tool started
     assert dead_soon(tool), "the tool outlived its worker"
     assert dead_soon(daemon), "a process the tool started outlived the worker"
     rows = [r for r in attempt_rows(project) if r["step_id"] == "victim"]

@@ -195,7 +195,7 @@ class DaskExecutor:
             return
         try:
             self.client.run(cancel_attempts, keys, wait=True, on_error="ignore")
-        except Exception:  # a worker that left: its reaper has killed the tool already
+        except Exception:  # a worker that left: its watchdog has killed the tool already
             return
 
     def close(self) -> None:

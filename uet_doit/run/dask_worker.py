@@ -6,9 +6,10 @@ task or pickled code of the coordinator ever crosses the wire. This module does 
 `distributed`: any machine with uet-doit installed can serve attempts.
 
 Three worker-side guarantees live here:
-- a tool dies with its worker: a reaper process watches a pipe from the worker and, when
-  the worker is gone (even `kill -9`), kills every process the worker's tools started
-  (the process tokens of tools/process.py, which survive `setsid`);
+- a tool dies with its worker: a watchdog process watches a pipe from the worker and,
+  when the worker is gone (even `kill -9`), kills every process the worker's tools started
+  (the process tokens of tools/process.py, which survive `setsid`). The runner's reaper
+  (tools/reaper.py) would otherwise keep them running, as it should for a local runner;
 - an attempt runs at most once: where the scheduler re-runs tasks of dead workers
   (allowed-failures > 0), a claim file beside its logs makes the second copy answer
   `worker_lost` instead of running the tool again;
@@ -38,7 +39,7 @@ CANCEL_GRACE_SECONDS = 3.0
 _lock = threading.Lock()
 _running: dict[str, int] = {}  # attempt key -> process group of its tool
 _cancelled: set[str] = set()
-_reaper: list[subprocess.Popen[bytes]] = []  # at most one: this worker's reaper
+_watchdog: list[subprocess.Popen[bytes]] = []  # at most one: this worker's watchdog
 
 
 def attempt_key(spec: AttemptSpec) -> str:
@@ -100,7 +101,7 @@ def _run(
     spec: AttemptSpec, attempt: Callable[[AttemptSpec, Callable[[int], None]], str] = _local
 ) -> str:
     key = attempt_key(spec)
-    _ensure_reaper()
+    _ensure_watchdog()
     with _lock:
         if key in _cancelled:
             _cancelled.discard(key)
@@ -212,8 +213,8 @@ def _stop_group(pgid: int) -> None:
     timer.start()
 
 
-#: the reaper: waits for EOF on stdin (the worker is gone), then kills the worker's tools
-_REAPER = (
+#: the watchdog: waits for EOF on stdin (the worker is gone), then kills the worker's tools
+_WATCHDOG = (
     "import sys\n"
     "sys.stdin.buffer.read()\n"
     "from uet_doit.tools.process import kill_tokened\n"
@@ -221,18 +222,18 @@ _REAPER = (
 )
 
 
-def _ensure_reaper() -> None:
-    """Start this worker's reaper once. It holds the read end of a pipe whose write end only
+def _ensure_watchdog() -> None:
+    """Start this worker's watchdog once. It holds the read end of a pipe whose write end only
     this process has: the kernel closes it when the worker dies, however it dies."""
     with _lock:
-        if _reaper and _reaper[0].poll() is None:
+        if _watchdog and _watchdog[0].poll() is None:
             return
         from uet_doit.tools.process import _TOKEN_PREFIX
 
-        _reaper[:] = []
-        _reaper.append(
+        _watchdog[:] = []
+        _watchdog.append(
             subprocess.Popen(
-                [sys.executable, "-c", _REAPER, _TOKEN_PREFIX],
+                [sys.executable, "-c", _WATCHDOG, _TOKEN_PREFIX],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
