@@ -109,7 +109,62 @@ def register(sub: Subcommands) -> None:
         metavar="URL",
         help="shared step cache: a folder, s3://, gs://, http(s):// (else $UET_CACHE_STORE)",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default=None,
+        help="where attempts run: here (default) or on Dask workers (pip install 'uet-doit[dask]')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask: the scheduler to use (tcp://HOST:8786); default: a local cluster on 127.0.0.1",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="dask without --scheduler: worker processes of the local cluster (default 2)",
+    )
+    p.add_argument(
+        "--no-shared-fs",
+        action="store_true",
+        help="dask: workers do not see the project; send it with git, apply their changes here",
+    )
     p.set_defaults(handler=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def executor_choice(args: argparse.Namespace) -> str:
+    """--scheduler, --workers and --no-shared-fs imply --executor dask; with `local` they
+    are a mistake."""
+    given = (
+        ("--scheduler", args.scheduler),
+        ("--workers", args.workers),
+        ("--no-shared-fs", args.no_shared_fs),
+    )
+    dask_options = [option for option, value in given if value]
+    if args.executor == "local" and dask_options:
+        raise UsageError(
+            f"{' and '.join(dask_options)}: only with --executor dask",
+            "drop them, or run with --executor dask",
+        )
+    if args.scheduler and args.workers:
+        raise UsageError(
+            "--workers starts a local cluster; with --scheduler the cluster's workers are used",
+            "start more workers on the machines: dask worker ADDRESS --nthreads 1",
+        )
+    return args.executor or ("dask" if dask_options else "local")
 
 
 def task_names(bundle: Bundle, skipped: frozenset[str] = frozenset()) -> dict[str, bool]:
@@ -168,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     path = Path(args.bundle)
     budgets = parse_budget_args(args.budget)  # a bad --budget is reported before anything
+    executor = executor_choice(args)
     bundle = load_bundle(path, root, remember=not args.dry_run)
     skipped = skipped_steps(bundle, args.skip_workstream or ())
     check_tasks(bundle, str(path), args.tasks, skipped)
@@ -189,6 +245,10 @@ def run(args: argparse.Namespace) -> int:
         argv=sys.argv,
         cache=args.cache,
         cache_store=args.cache_store,
+        executor=executor,
+        scheduler=args.scheduler,
+        dask_workers=args.workers or 2,
+        shared_fs=not args.no_shared_fs,
     )
     from uet_doit.tools.redact import short_secret_warning
 

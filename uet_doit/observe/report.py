@@ -303,6 +303,7 @@ class Report:
                     self.esc(s.ws_id),
                     f"<code>{self.esc(s.step_id)}</code>",
                     self.esc(s.tool or "-"),
+                    self.esc(s.worker or "-"),
                     _badge(self.esc(s.status)),
                     str(s.attempts),
                     _secs(s.ended - s.started) if s.started and s.ended else "-",
@@ -310,7 +311,9 @@ class Report:
                     self.esc(s.last_error or s.failure_class or ""),
                 ]
             )
-        return _table("Workstream|Step|Tool|Status|#Attempts|#Duration|#Cost|Message", rows, ids)
+        return _table(
+            "Workstream|Step|Tool|Worker|Status|#Attempts|#Duration|#Cost|Message", rows, ids
+        )
 
     def failures(self) -> str:
         bad = [a for a in self.attempts if a.outcome != AttemptOutcome.SUCCEEDED]

@@ -85,6 +85,7 @@ class StepStatus:
     last_error: str | None = None
     started: float | None = None
     ended: float | None = None
+    worker: str | None = None  # host:pid of the process that ran the latest attempt
     cached: bool = False  # its outputs came from the step cache in this run
     saved_usd: float = 0.0  # what the attempt that made the cached outputs cost
 
@@ -158,6 +159,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 ),
                 started=started[0].started if started else None,
                 ended=last.ended if last else None,
+                worker=last.worker if last else None,
                 cached=any(a.outcome == AttemptOutcome.CACHED for a in attempts),
                 saved_usd=round(sum(a.saved_usd or 0.0 for a in attempts), 6),
             )

@@ -51,7 +51,7 @@ class Runtime:
         self.ctx = ctx
         self.store = RunStore(root)
         self.tools = AdapterRegistry(root)
-        self.executor: Executor = executor or LocalExecutor(self.tools.resolver())
+        self.executor: Executor = executor or _executor_for(ctx, self.tools)
         self.slots: SlotProvider = local_slots(root / ".uet")
         self.clock = SystemClock()
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
@@ -113,6 +113,15 @@ class StepAction:
         except UetError as exc:  # e.g. a broken custom adapter: a message, no traceback
             return TaskFailed(f"{self.spec.step_id}: {exc.render()}")
         return to_doit(outcome, self.ctx.run_id)
+
+
+def _executor_for(ctx: RunContext, tools: AdapterRegistry) -> Executor:
+    """`uet run --executor dask` opened the run's cluster before doit started."""
+    if ctx.executor == "dask":
+        from uet_doit.run.dask_executor import executor_for
+
+        return executor_for(ctx)
+    return LocalExecutor(tools.resolver())
 
 
 def to_doit(outcome: StepOutcome, run_id: str) -> dict[str, Any] | TaskFailed:

@@ -35,6 +35,10 @@ class RunContext:
     session: str
     runner_pid: int
     stop_on_failure: bool = False  # `uet run` without -c: no new step after a failure
+    executor: str = "local"  # where attempts run: "local" or "dask" (`uet run --executor`)
+    scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
+    dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
+    shared_fs: bool = True  # dask: workers see the project at its path (else: --no-shared-fs)
     cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
     cache_store: str | None = None  # the configured store's URL (None: only .uet/cache)
 
@@ -50,6 +54,10 @@ class RunContext:
         root: Path,
         *,
         stop_on_failure: bool = False,
+        executor: str = "local",
+        scheduler: str | None = None,
+        dask_workers: int = 2,
+        shared_fs: bool = True,
         cache: str = "default",
         cache_store: str | None = None,
     ) -> RunContext:
@@ -60,6 +68,10 @@ class RunContext:
             session=new_session(),
             runner_pid=os.getpid(),
             stop_on_failure=stop_on_failure,
+            executor=executor,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
+            shared_fs=shared_fs,
             cache=cache,
             cache_store=cache_store,
         )

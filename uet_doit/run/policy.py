@@ -302,9 +302,10 @@ class StepPolicy:
         config = self.tools.config
         files = self.spec.paths
         if tool == "auto":
-            decision = route_step(
-                self.spec.task_kind, files, config, availability(config, self.root)
-            )
+            # an executor that runs tools elsewhere (Dask workers) knows where they exist
+            remote: Callable[[str], bool] | None = getattr(self.executor, "tool_available", None)
+            available = remote or availability(config, self.root)
+            decision = route_step(self.spec.task_kind, files, config, available)
             return decision.tools, decision.reason
         decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
         fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []

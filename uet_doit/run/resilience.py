@@ -50,7 +50,7 @@ class RetryPolicy:
         (the process that ran the attempt died) is retried as a transient failure."""
         if failure is None or failure in NEVER_RETRIED:
             return False
-        if failure == FailureClass.WORKER_LOST:
+        if failure == FailureClass.WORKER_LOST:  # the machine failed, not the tool
             failure = FailureClass.TRANSIENT
         return attempt <= self.max_retries and str(failure) in self.retry_on
 

@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from uet_doit.bundle.checks import missing_inputs
 from uet_doit.bundle.graph import build_graph, dependents_of
@@ -32,6 +33,9 @@ from uet_doit.state.records import CriterionState, EventKind, RunState, StepStat
 from uet_doit.state.store import RunStore
 from uet_doit.tools.process import kill_active_groups
 
+if TYPE_CHECKING:
+    from uet_doit.run.dask_executor import DaskExecutor
+
 
 @dataclass
 class RunOptions:
@@ -45,6 +49,10 @@ class RunOptions:
     verbosity: int | None = None
     budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
+    executor: str = "local"  # or "dask": attempts run on Dask workers
+    scheduler: str | None = None  # dask: connect here instead of starting a LocalCluster
+    dask_workers: int = 2  # dask without a scheduler: LocalCluster worker processes
+    shared_fs: bool = True  # dask: False sends the project to the workers with git
     cache: str = "default"  # --cache "on", --no-cache "off"
     cache_store: str | None = None  # --cache-store URL
 
@@ -140,11 +148,17 @@ def execute(
         bundle.bundle_id,
         root,
         stop_on_failure=not opts.keep_going,
+        executor=opts.executor,
+        scheduler=opts.scheduler,
+        dask_workers=opts.dask_workers,
+        shared_fs=opts.shared_fs,
         cache=opts.cache,
         cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
     )
-    with project_lock(root, run_id):
+    with project_lock(root, run_id), ExitStack() as cluster:
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
+        jobs = effective_jobs(opts.jobs, sum(1 for _, s in bundle.steps() if s.step_id not in skip))
+        executor = _open_executor(cluster, ctx, jobs, out)
         if changed is not None:
             out.write(
                 f"bundle changed since run {run_id}; changed steps re-plan: "
@@ -187,10 +201,44 @@ def execute(
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         out.flush()
         code = _run_doit(bundle, root, opts, ctx, skip, store)
+        if executor is not None and executor.lost is not None:
+            return _scheduler_lost(executor.lost, bundle_file, store, ctx, out)
         if code == EXIT_INTERRUPTED:
             out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
             return code
         return _close(bundle, bundle_file, root, store, ctx, code, router, out)
+
+
+def _open_executor(
+    stack: ExitStack, ctx: RunContext, jobs: int, out: TextIO
+) -> DaskExecutor | None:
+    """`--executor dask`: the cluster is up (or reached) and checked before any step starts,
+    and closed when the run ends, however it ends."""
+    if ctx.executor != "dask":
+        return None
+    from uet_doit.run.dask_executor import dask_session
+
+    executor = stack.enter_context(dask_session(ctx, jobs))
+    where = f"scheduler {ctx.scheduler}" if ctx.scheduler else f"local cluster {executor.address}"
+    out.write(f"dask: {executor.workers.count()} worker(s) at {where}\n")
+    for note in executor.notes:
+        out.write(f"warning: {note}\n")
+    out.flush()
+    return executor
+
+
+def _scheduler_lost(
+    why: str, bundle_file: Path, store: RunStore, ctx: RunContext, out: TextIO
+) -> int:
+    """The scheduler went away: attempts in flight are lost (their tools may have run to the
+    end on the workers); the steps that did not land run again on resume."""
+    store.end_run(ctx.run_id, RunState.FAILED, why)
+    out.write(
+        f"run {ctx.run_id} stopped: {why}\n"
+        f"steps that had not finished will run again with: "
+        f"uet run {bundle_file} --resume {ctx.run_id} --executor dask\n"
+    )
+    return EXIT_ERROR
 
 
 def _run_doit(

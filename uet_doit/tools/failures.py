@@ -20,6 +20,8 @@ class FailureClass(StrEnum):
     NOT_INSTALLED = "not_installed"  # the tool is not on PATH: a set-up problem, not the tool's
     BUNDLE = "bundle_error"  # e.g. a validation command that does not exist
     WORKER_LOST = "worker_lost"  # the process running the attempt died
+    MERGE_CONFLICT = "merge_conflict"  # a remote attempt's change no longer applies
+    WORKSPACE_SETUP = "workspace_setup"  # the attempt's tree could not be prepared
     UNKNOWN = "unknown"
 
 
