@@ -59,6 +59,9 @@ def kill_active_groups() -> None:
 def stop_all() -> None:
     """No new tool starts from now on; every running one is killed with its descendants."""
     STOPPING.set()
+    from uet_doit.tools.spawner import Spawner
+
+    Spawner.stop_current()  # also what it was starting when we stopped
     for pgid in list(ACTIVE_GROUPS):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
@@ -311,6 +314,8 @@ def _run_reaped(
     )
     ACTIVE_GROUPS.add(child.pid)
     try:
+        if STOPPING.is_set():  # stopped while it was being started
+            raise KeyboardInterrupt
         if on_start is not None:
             on_start(child.pid)
         if child.wait(timeout):

@@ -55,6 +55,7 @@ class Reaper:
         self.children: dict[int, _Child] = {}  # pidfd -> child
         self.out = sys.stdout.buffer
         self.runner_gone = False
+        self.stopped = False  # the runner is stopping: kill everything, start nothing
 
     def answer(self, data: dict[str, Any]) -> None:
         if self.runner_gone:
@@ -65,7 +66,17 @@ class Reaper:
         except (BrokenPipeError, OSError):
             self.runner_gone = True  # nobody listens: keep recording exit files
 
+    def stop(self) -> None:
+        """Kill every tool (and its group) now; refuse to start any more."""
+        self.stopped = True
+        for child in self.children.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
+
     def spawn(self, req: dict[str, Any]) -> None:
+        if self.stopped:
+            self.answer({"id": req["id"], "error": "the runner is stopping", "errno": 0})
+            return
         exit_file = Path(req["exit_file"])
         stdin_data = base64.b64decode(req["stdin"]) if req.get("stdin") is not None else None
         try:
@@ -118,8 +129,13 @@ class Reaper:
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
-                        if line.strip():
-                            self.spawn(json.loads(line))
+                        if not line.strip():
+                            continue
+                        request = json.loads(line)
+                        if request.get("stop"):
+                            self.stop()
+                        else:
+                            self.spawn(request)
                 else:
                     self.reap(fd)
 

@@ -43,6 +43,13 @@ class Spawner:
     _lock = threading.Lock()
 
     @classmethod
+    def stop_current(cls) -> None:
+        """Tell this process's reaper to kill every tool it started and start no more."""
+        spawner = cls._by_pid.get(os.getpid())
+        if spawner is not None and spawner.alive():
+            spawner.stop()
+
+    @classmethod
     def get(cls) -> Spawner:
         pid = os.getpid()
         with cls._lock:
@@ -131,6 +138,12 @@ class Spawner:
             errno, text = child.error
             raise FileNotFoundError(errno, text, str(argv[0]))
         return child
+
+    def stop(self) -> None:
+        with self._write, contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(b'{"stop": true}\n')
+            self.proc.stdin.flush()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
