@@ -25,9 +25,11 @@ from uet_doit.bundle.model import (
     TestGate,
     Workstream,
     effective_breaker,
+    effective_isolation,
     effective_resilience,
     effective_timeout,
     effective_tool,
+    effective_workspace,
 )
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.step_spec import (
@@ -178,7 +180,20 @@ def build_spec(
         tool_options=dict(step.tool_options),
         max_fix_attempts=step.max_fix_attempts,
         max_log_bytes=getattr(bundle, "max_log_bytes", None),
+        **_isolation(bundle, ws, step),
     )
+
+
+def _isolation(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:
+    workspace = effective_workspace(bundle, ws, step)
+    setup = workspace.setup
+    return {
+        "isolation": effective_isolation(bundle, ws, step),
+        "scope": tuple(step.scope),
+        "workspace_copy": tuple(workspace.copy_files),
+        "workspace_setup": setup if setup is None or isinstance(setup, str) else tuple(setup),
+        "workspace_dir": workspace.dir,
+    }
 
 
 def _is_dir_spelling(path: str) -> bool:

@@ -160,6 +160,12 @@ class StepSpec:
     budgets: tuple[Budget, ...] = ()
     estimated_cost_usd: float | None = None
     max_log_bytes: int | None = None
+    # isolation (run/workspaces.py): "worktree" where the project is a git repository
+    isolation: str = "none"
+    scope: tuple[str, ...] = ()  # globs the step may change besides files/create_files
+    workspace_copy: tuple[str, ...] = ()
+    workspace_setup: str | tuple[str, ...] | None = None
+    workspace_dir: str | None = None
 
     @property
     def paths(self) -> tuple[str, ...]:
