@@ -56,6 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbosity=args.verbosity,
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
+        into=args.into,
     )
     return execute(bundle, path, root, opts)
 
@@ -269,6 +270,9 @@ PLUGIN_COMMANDS = {
     "report": "uet_doit.observe.report",
     "graph": "uet_doit.observe.graph_export",
 }
+PLUGIN_COMMANDS.update(
+    dict.fromkeys(("log", "show", "revert", "workspaces", "clean"), "uet_doit.cli.provenance")
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -325,6 +329,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="live tree on a terminal (default there), plain lines, or JSON lines",
     )
     p.add_argument("-v", "--verbosity", type=int, choices=(0, 1, 2), default=None)
+    p.add_argument("--into", metavar="BRANCH", help="land isolated steps on this branch")
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("list", help="steps with workstream, tool and up-to-date state")

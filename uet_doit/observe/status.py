@@ -35,6 +35,8 @@ class StepStatus:
     last_error: str | None = None
     started: float | None = None
     ended: float | None = None
+    # the failure class of each attempt that started, in order (None: it succeeded/ran)
+    attempt_classes: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -104,6 +106,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 ),
                 started=started[0].started if started else None,
                 ended=last.ended if last else None,
+                attempt_classes=[a.failure_class for a in started],
             )
         )
     total = len(steps)

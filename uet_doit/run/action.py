@@ -55,6 +55,10 @@ class Runtime:
         self.slots: SlotProvider = local_slots(root / ".uet")
         self.clock = SystemClock()
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
+        if ctx.landing_branch:
+            from uet_doit.run.workspaces import WorktreeIsolation
+
+            self.extensions.append(WorktreeIsolation(ctx, self.store))
         self.registered = False
         self.broken: str | None = None  # the store failed: no new step starts
 

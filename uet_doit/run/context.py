@@ -35,6 +35,10 @@ class RunContext:
     session: str
     runner_pid: int
     stop_on_failure: bool = False  # `uet run` without -c: no new step after a failure
+    # isolation (run/isolation.py): the branch isolated steps land on, and the git work
+    # tree holding the project; None when no step is isolated (and in plain doit runs)
+    landing_branch: str | None = None
+    git_top: str | None = None
 
     @property
     def root_path(self) -> Path:

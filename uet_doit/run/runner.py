@@ -29,6 +29,7 @@ from uet_doit.errors import (
 )
 from uet_doit.run.compiler import signature, step_definition
 from uet_doit.run.context import RunContext, new_run_id
+from uet_doit.run.isolation import end_isolation, start_isolation
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
 from uet_doit.state.store import RunStore, state_dir
 from uet_doit.tools.process import kill_active_groups
@@ -46,6 +47,7 @@ class RunOptions:
     verbosity: int | None = None
     budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
+    into: str | None = None  # the branch isolated steps land on (default: the checked-out one)
 
 
 def bundle_hash(bundle: Bundle) -> str:
@@ -217,8 +219,10 @@ def execute(
             store.event(run_id, EventKind.WORKSTREAM_SKIPPED, None, ws_id=ws_id)
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
+        ctx = start_isolation(bundle, root, ctx, opts.into, store, out)
         out.flush()
         code = _run_doit(bundle, root, opts, ctx, skip, store)
+        end_isolation(ctx, store)
         if code == EXIT_INTERRUPTED:
             out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
             return code

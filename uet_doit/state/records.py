@@ -85,9 +85,17 @@ class EventKind(StrEnum):
     CRITERION = "criterion"
     NOTIFIED = "notified"
     WORKER_LOST = "worker_lost"
+    LANDED = "landed"  # an isolated step's commit landed on the run's branch
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
+
+
+class WorkspaceState(StrEnum):
+    """An attempt's git worktree: in use, or kept after a failure for inspection."""
+
+    ACTIVE = "active"
+    FAILED = "failed"
 
 
 class CriterionState(StrEnum):
@@ -197,3 +205,21 @@ class BreakerRecord(_Fields):
     last_failure: float | None
     opened_at: float | None
     probe_started: float | None
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord(_Fields):
+    path: str
+    branch: str
+    run_id: str
+    bundle_id: str
+    ws_id: str | None
+    step_id: str
+    attempt: int
+    base: str
+    status: WorkspaceState
+    failure_class: str | None
+    message: str | None
+    created: float
+    updated: float | None
+    prepared: str | None = None  # the tree after workspace copy/setup, when they ran

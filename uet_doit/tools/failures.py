@@ -20,6 +20,11 @@ class FailureClass(StrEnum):
     NOT_INSTALLED = "not_installed"  # the tool is not on PATH: a set-up problem, not the tool's
     BUNDLE = "bundle_error"  # e.g. a validation command that does not exist
     WORKER_LOST = "worker_lost"  # the process running the attempt died
+    # isolated steps (run/workspaces.py): what happened around the tool, not the tool itself
+    WORKSPACE_SETUP = "workspace_setup"  # copying files or the setup command failed
+    SCOPE_VIOLATION = "scope_violation"  # changed paths outside files/create_files/scope
+    MERGE_CONFLICT = "merge_conflict"  # the step's change conflicts with the landed tip
+    UNCOMMITTED_EDIT = "uncommitted_edit"  # the user edits a file the step changed
     UNKNOWN = "unknown"
 
 
@@ -33,8 +38,13 @@ NEVER_RETRIED = frozenset(
         FailureClass.CONTEXT_WINDOW,
         FailureClass.NOT_INSTALLED,
         FailureClass.BUNDLE,
+        FailureClass.UNCOMMITTED_EDIT,
     }
 )
+
+#: retried whatever retry_on says (up to max_retries), at once: the next attempt starts
+#: from the new tip, so waiting gains nothing
+RETRIED_AT_ONCE = frozenset({FailureClass.MERGE_CONFLICT})
 
 # Order matters: an auth error that mentions "retry" is still permanent.
 _PATTERNS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (

@@ -1,0 +1,390 @@
+"""Isolated AI steps end to end: `uet run` in a real git repository with the fake tools.
+
+Each attempt runs in its own worktree; its change lands as one commit with provenance
+trailers on the branch the run started on; conflicts are retried on the new tip; writes
+outside a step's scope never land; `uet revert` undoes one step; nothing of ours is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import FAKE_TOOLS, Project, Result
+
+DOC = "".join(f"line{i}\n" for i in range(1, 13))
+TRAILERS = (
+    "Uet-Step",
+    "Uet-Workstream",
+    "Uet-Run",
+    "Uet-Attempt",
+    "Uet-Tool",
+    "Uet-Model",
+    "Uet-Cost-USD",
+    "Uet-Prompt-SHA256",
+)
+
+
+def git(project: Project, *args: str, check: bool = True) -> str:
+    ident = ["-c", "user.name=Test", "-c", "user.email=test@localhost"]
+    proc = subprocess.run(
+        ["git", "-C", str(project.root), *ident, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr)
+    return proc.stdout
+
+
+@pytest.fixture
+def repo(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    """A git repository (main, one commit: doc.md, a.md, b.md, notes.md) and the fake tools."""
+    outside = tmp_path_factory.mktemp("outside")
+    for name in list(os.environ):
+        if name.startswith(("FAKE_", "GIT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(outside))  # no global git identity: uet supplies one
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
+    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "calls.jsonl"))
+    project.write("doc.md", DOC)
+    project.write("a.md", "alpha\n")
+    project.write("b.md", "beta\n")
+    project.write("notes.md", "some notes\n")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    return project
+
+
+def calls(project: Project) -> list[dict[str, Any]]:
+    log = Path(os.environ["FAKE_TOOL_LOG"])
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def edit_step(step_id: str, path: str, old: str, new: str, **extra: Any) -> dict[str, Any]:
+    """An aider step that edits `path` in place, replacing `old` by `new`."""
+    env = {"FAKE_REPLACE": f"{old}=>{new}", **extra.pop("env", {})}
+    return {
+        "step_id": step_id,
+        "tool_profile_id": "aider",
+        "context": {"files": [path], "instruction": f"replace {old} in {path}"},
+        "env": env,
+        **extra,
+    }
+
+
+def bundle(project: Project, *steps: dict[str, Any], **top: Any) -> None:
+    project.bundle(
+        {"bundle_id": "iso", **top, "workstreams": [{"ws_id": "W", "steps": list(steps)}]}
+    )
+    git(project, "add", "bundle.yaml")
+    git(project, "commit", "-q", "-m", "bundle")
+
+
+def run(project: Project, *args: str) -> Result:
+    return project.uet("run", "bundle.yaml", "--reporter", "plain", *args)
+
+
+def step_commits(project: Project) -> list[dict[str, str]]:
+    """Commits of main carrying trailers, newest first: {sha, subject, Trailer: value}."""
+    out = git(project, "log", "-z", "--format=%H%n%s%n%(trailers:only,unfold)", "main")
+    rows = []
+    for entry in out.split("\0"):
+        lines = entry.strip("\n").splitlines()
+        if len(lines) < 3:
+            continue
+        row = {"sha": lines[0], "subject": lines[1]}
+        row.update(dict(line.split(": ", 1) for line in lines[2:] if ": " in line))
+        if "Uet-Step" in row:
+            rows.append(row)
+    return rows
+
+
+def assert_nothing_left(project: Project) -> None:
+    worktrees = git(project, "worktree", "list", "--porcelain")
+    assert worktrees.count("worktree ") == 1, worktrees
+    assert git(project, "branch", "--list", "uet/*").strip() == ""
+    assert not (project.root / ".uet" / "landing.json").exists()
+    assert not (project.root / ".git" / "index.lock").exists()
+
+
+def step(project: Project, step_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in project.status()["steps"] if s["step_id"] == step_id)
+    return found
+
+
+# -- landing --------------------------------------------------------------------------------
+
+
+def test_parallel_steps_editing_different_parts_of_one_file_both_land(repo: Project) -> None:
+    bundle(
+        repo,
+        edit_step("top", "doc.md", "line1\n", "LINE ONE\n"),
+        edit_step("bottom", "doc.md", "line12\n", "LINE TWELVE\n"),
+    )
+    result = run(repo, "-n", "2")
+    assert result.code == 0, result.out + result.err
+    assert repo.read("doc.md") == DOC.replace("line1\n", "LINE ONE\n").replace(
+        "line12\n", "LINE TWELVE\n"
+    )
+    commits = step_commits(repo)
+    assert sorted(c["Uet-Step"] for c in commits) == ["bottom", "top"]
+    run_id = repo.status()["run_id"]
+    for commit in commits:
+        assert all(key in commit for key in TRAILERS), commit
+        assert (commit["Uet-Run"], commit["Uet-Workstream"]) == (run_id, "W")
+        assert (commit["Uet-Tool"], commit["Uet-Attempt"], commit["Uet-Cost-USD"]) == (
+            "aider",
+            "1",
+            "0.008100",
+        )
+        assert commit["subject"] == commit["Uet-Step"]
+    # every tool ran in a worktree of its own, never in the project
+    cwds = {c["cwd"] for c in calls(repo)}
+    assert len(cwds) == 2 and str(repo.root.resolve()) not in cwds
+    assert git(repo, "status", "--porcelain") == ""  # landed tree = working tree; .uet ignored
+    assert_nothing_left(repo)
+
+
+def test_same_line_conflict_is_retried_on_the_new_tip_and_lands(repo: Project) -> None:
+    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "1.5"}
+    bundle(
+        repo,
+        edit_step("first", "doc.md", "line3", "line3 (first)"),
+        edit_step("second", "doc.md", "line3", "line3 (second)", env=slow),
+    )
+    result = run(repo, "-n", "2")
+    assert result.code == 0, result.out + result.err
+    assert "line3 (second) (first)" in repo.read("doc.md")
+    second = step(repo, "second")
+    assert second["attempts"] == 2
+    assert second["attempt_classes"] == ["merge_conflict", None]
+    assert second["cost_usd"] == pytest.approx(2 * 0.0081)  # the conflicted attempt counts
+    assert [c["Uet-Step"] for c in step_commits(repo)] == ["second", "first"]
+    assert step_commits(repo)[0]["Uet-Attempt"] == "2"
+    assert_nothing_left(repo)
+
+
+def test_a_tools_own_commits_are_squashed_into_one_step_commit(repo: Project) -> None:
+    bundle(repo, edit_step("own", "a.md", "alpha", "ALPHA", env={"FAKE_AIDER_MODE": "commit"}))
+    assert run(repo).code == 0
+    subjects = git(repo, "log", "--format=%s", "main").split("\n")
+    assert subjects[:3] == ["own", "bundle", "start"]
+    assert "aider: edits" not in subjects
+    assert repo.read("a.md") == "ALPHA\n"
+    assert_nothing_left(repo)
+
+
+def test_unrelated_uncommitted_edits_of_the_user_are_kept(repo: Project) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    repo.write("notes.md", "my own unsaved notes\n")
+    repo.write("scratch.txt", "untracked\n")
+    assert run(repo).code == 0
+    assert repo.read("a.md") == "ALPHA\n"
+    assert repo.read("notes.md") == "my own unsaved notes\n"
+    assert repo.read("scratch.txt") == "untracked\n"
+    assert git(repo, "show", "HEAD:notes.md") == "some notes\n"
+
+
+def test_a_user_edit_in_the_steps_scope_stops_it_and_is_not_overwritten(repo: Project) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    repo.write("a.md", "alpha, edited by me\n")
+    result = run(repo)
+    assert result.code == 1
+    failed = step(repo, "s")
+    assert failed["failure_class"] == "uncommitted_edit"
+    assert failed["attempts"] == 1  # not retried: the same edit would stop it again
+    assert "a.md" in failed["last_error"] and "stash" in failed["last_error"]
+    assert repo.read("a.md") == "alpha, edited by me\n"
+    assert step_commits(repo) == []
+
+
+# -- scope ----------------------------------------------------------------------------------
+
+
+def test_a_write_outside_the_scope_fails_and_lands_nowhere(repo: Project) -> None:
+    bundle(
+        repo,
+        edit_step("s", "a.md", "alpha", "ALPHA", env={"FAKE_WRITE_ALSO": "secrets/stray.txt"}),
+    )
+    result = run(repo)
+    assert result.code == 1
+    failed = step(repo, "s")
+    assert failed["failure_class"] == "scope_violation"
+    assert failed["attempts"] == 1
+    assert "secrets/stray.txt" in failed["last_error"]
+    assert not (repo.root / "secrets").exists()
+    assert repo.read("a.md") == "alpha\n"
+    assert git(repo, "log", "--all", "--format=%H", "--", "secrets/stray.txt") == ""
+    # the attempt's worktree is kept for inspection, listed, then cleaned
+    listed = repo.uet("workspaces")
+    assert "scope_violation" in listed.out and " s " in f" {listed.out}"
+    kept = json.loads(repo.uet("workspaces", "--json").out)
+    assert (Path(kept[0]["path"]) / "secrets" / "stray.txt").exists()
+    assert repo.uet("clean").code == 0
+    assert_nothing_left(repo)
+    assert json.loads(repo.uet("workspaces", "--json").out) == []
+
+
+def test_scope_globs_allow_more_paths(repo: Project) -> None:
+    bundle(
+        repo,
+        edit_step(
+            "s",
+            "a.md",
+            "alpha",
+            "ALPHA",
+            env={"FAKE_WRITE_ALSO": "gen/deep/x.txt"},
+            scope=["gen/**"],
+        ),
+    )
+    assert run(repo).code == 0
+    assert (repo.root / "gen" / "deep" / "x.txt").exists()
+    assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == [
+        "a.md",
+        "gen/deep/x.txt",
+    ]
+
+
+# -- provenance and revert ------------------------------------------------------------------
+
+
+def test_log_show_and_revert_of_one_step(repo: Project) -> None:
+    bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"), edit_step("sb", "b.md", "beta", "BETA"))
+    assert run(repo, "-n", "2").code == 0
+    log = json.loads(repo.uet("log", "--json").out)
+    assert sorted(entry["step_id"] for entry in log) == ["sa", "sb"]
+    shown = repo.uet("show", "sa")
+    assert shown.code == 0 and "-alpha" in shown.out and "+ALPHA" in shown.out
+    assert "aider" in shown.out
+
+    reverted = repo.uet("revert", "sa")
+    assert reverted.code == 0, reverted.err
+    assert repo.read("a.md") == "alpha\n"  # exactly the earlier content
+    assert repo.read("b.md") == "BETA\n"
+    assert git(repo, "status", "--porcelain") == ""
+
+    before = len(calls(repo))
+    assert run(repo).code == 0
+    ran = [c["prompt"] for c in calls(repo)[before:]]
+    assert len(ran) == 1 and "a.md" in ran[0]  # only the reverted step ran again
+    assert {s["step_id"]: s["status"] for s in repo.status()["steps"]} == {
+        "sa": "succeeded",
+        "sb": "up_to_date",
+    }
+    assert repo.read("a.md") == "ALPHA\n"
+
+
+def test_revert_of_a_step_without_commit_says_which_have(repo: Project) -> None:
+    bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"))
+    assert run(repo).code == 0
+    result = repo.uet("revert", "nope")
+    assert result.code == 3
+    assert "no landed commit of step 'nope'" in result.err and "sa" in result.err
+
+
+# -- isolation settings ---------------------------------------------------------------------
+
+
+def test_isolation_none_runs_in_the_project_as_before(repo: Project) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"), isolation="none")
+    assert run(repo).code == 0
+    [call] = calls(repo)
+    assert call["cwd"] == str(repo.root.resolve())
+    assert repo.read("a.md") == "ALPHA\n"
+    assert step_commits(repo) == []
+    assert "a.md" in git(repo, "status", "--porcelain")
+
+
+def test_shell_steps_run_in_place_by_default(repo: Project) -> None:
+    bundle(repo, {"step_id": "sh", "command": "echo hi > out.txt", "create_files": ["out.txt"]})
+    assert run(repo).code == 0
+    assert repo.read("out.txt") == "hi\n"
+    assert step_commits(repo) == []
+
+
+def test_worktree_outside_git_is_refused_by_validate(project: Project) -> None:
+    project.bundle(
+        {
+            "bundle_id": "iso",
+            "workstreams": [
+                {"ws_id": "W", "isolation": "worktree", "steps": [edit_step("s", "a.md", "a", "b")]}
+            ],
+        }
+    )
+    result = project.uet("validate", "bundle.yaml")
+    assert result.code == 3
+    assert "workstreams[0].isolation" in result.err
+    assert "git init" in result.err and "isolation: none" in result.err
+
+
+def test_workspace_copy_and_setup_prepare_each_worktree(repo: Project) -> None:
+    repo.write(".env", "TOKEN=local\n")  # untracked, not ignored
+    setup = "cat .env > setup-saw.txt"
+    check = {"FAKE_WRITE_ALSO": "copied.txt"}
+    bundle(
+        repo,
+        edit_step("s", "a.md", "alpha", "ALPHA", env=check, scope=["copied.txt"]),
+        workspace={"copy": [".env"], "setup": setup},
+    )
+    assert run(repo).code == 0
+    # what copy and setup made is the tool's starting point, not part of its commit
+    assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == ["a.md", "copied.txt"]
+    assert not (repo.root / "setup-saw.txt").exists()
+
+
+def test_a_failing_setup_is_workspace_setup_and_the_tool_never_runs(repo: Project) -> None:
+    bundle(
+        repo,
+        edit_step("s", "a.md", "alpha", "ALPHA", workspace={"setup": "echo broken >&2; exit 3"}),
+    )
+    assert run(repo).code == 1
+    failed = step(repo, "s")
+    assert failed["failure_class"] == "workspace_setup"
+    assert "exit code 3" in failed["last_error"] and "broken" in failed["last_error"]
+    assert calls(repo) == []
+
+
+# -- faults at start ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("break_it", "said"),
+    [
+        (lambda p: (p.write("a.md", "staged\n"), git(p, "add", "a.md")), "staged changes"),
+        (lambda p: git(p, "checkout", "-q", "--detach"), "HEAD is detached"),
+        (lambda p: (p.root / ".git" / "rebase-merge").mkdir(), "a rebase is in progress"),
+        (lambda p: (p.root / ".git" / "index.lock").write_text(""), "index is locked"),
+    ],
+    ids=["staged", "detached", "rebase", "index-lock"],
+)
+def test_unsafe_repository_states_stop_the_run_before_any_step(
+    repo: Project, break_it: Any, said: str
+) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    break_it(repo)
+    result = run(repo)
+    assert result.code == 3
+    assert said in result.err and "no step was started" in result.err
+    assert "Traceback" not in result.err
+    assert calls(repo) == []
+
+
+def test_into_lands_on_another_branch_without_touching_the_working_tree(repo: Project) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    git(repo, "branch", "ai")
+    assert run(repo, "--into", "ai").code == 0
+    assert repo.read("a.md") == "alpha\n"
+    assert git(repo, "show", "ai:a.md") == "ALPHA\n"
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "bundle"
