@@ -20,7 +20,7 @@ from uet_doit.run.context import RunContext
 from uet_doit.run.git import Git, toplevel
 from uet_doit.run.landing import checked_out_branch, recover_landing
 from uet_doit.run.workspaces import DEFAULT_DIR, remove_worktree
-from uet_doit.state.records import AttemptOutcome, WorkspaceState
+from uet_doit.state.records import AttemptOutcome, WorkspaceRecord
 from uet_doit.state.store import RunStore
 
 
@@ -116,7 +116,9 @@ def _ignore_state(top: Git, root: Path) -> None:
 
 
 def sweep(top: Git, store: RunStore, root: Path) -> list[str]:
-    """Remove worktrees no longer needed; keep failed ones and those of running attempts."""
+    """Remove worktrees no longer needed: their step landed since, their folder is gone, or
+    no attempt was ever recorded for them. Failed ones are kept for inspection, unfinished
+    ones for the next run (a tool a killed runner left may finish and land from there)."""
     removed: list[str] = []
     top.run("worktree", "prune", check=False)
     for record in store.workspaces.all():
@@ -126,27 +128,17 @@ def sweep(top: Git, store: RunStore, root: Path) -> list[str]:
             and latest.outcome == AttemptOutcome.SUCCEEDED
             and latest.started >= record.created - 1.0
         )
-        running = record.status == WorkspaceState.ACTIVE and _attempt_running(store, record)
-        if (
-            landed
-            or not Path(record.path).exists()
-            or (record.status == WorkspaceState.ACTIVE and not running)
-        ):
+        if landed or not Path(record.path).exists() or not _has_attempt(store, record):
             remove_worktree(top, store, record)
             removed.append(record.path)
     _drop_unrecorded(top, store, root)
     return removed
 
 
-def _attempt_running(store: RunStore, record: object) -> bool:
-    """Is the attempt of this worktree still running (a tool a killed runner left)?"""
-    from uet_doit.state.records import WorkspaceRecord
-
-    assert isinstance(record, WorkspaceRecord)
-    for row in store.attempts(record.run_id, record.step_id):
-        if row.attempt == record.attempt:
-            return row.outcome == AttemptOutcome.RUNNING
-    return False
+def _has_attempt(store: RunStore, record: WorkspaceRecord) -> bool:
+    """A runner killed between making a worktree and recording its attempt leaves none."""
+    rows = store.attempts(record.run_id, record.step_id)
+    return any(row.attempt == record.attempt for row in rows)
 
 
 def _drop_unrecorded(top: Git, store: RunStore, root: Path) -> None:

@@ -45,14 +45,16 @@ class Landed:
 
 
 @contextmanager
-def landing_lock(state_dir: Path) -> Iterator[None]:
-    """Serialises landings of parallel steps (threads of this process and other ones)."""
-    key = str(state_dir)
+def landing_lock(state_dir: Path, name: str = "landing") -> Iterator[None]:
+    """Serialises landings of parallel steps (threads of this process and other ones);
+    `name` "worktrees" serialises `git worktree add/remove`, which read each other's
+    half-written administrative files when run at once."""
+    key = f"{state_dir}:{name}"
     with _GUARD:
         lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
     with lock:
         state_dir.mkdir(parents=True, exist_ok=True)
-        with (state_dir / "landing.lock").open("a+") as fh:
+        with (state_dir / f"{name}.lock").open("a+") as fh:
             fcntl.lockf(fh, fcntl.LOCK_EX)
             try:
                 yield

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.git import Git, commit_message, identity_for, name_status
-from uet_doit.run.landing import Landed, land
+from uet_doit.run.landing import Landed, land, landing_lock
 from uet_doit.run.scope import Scope
 from uet_doit.state.records import AttemptOutcome, EventKind, WorkspaceRecord
 from uet_doit.state.store import RunStore
@@ -53,12 +53,13 @@ def shown(paths: list[str]) -> str:
 def remove_worktree(top: Git, store: RunStore, record: WorkspaceRecord) -> None:
     """The worktree folder, its branch and its record; whatever part is left of each."""
     path = Path(record.path)
-    if path.exists():
-        result = top.run("worktree", "remove", "--force", "--force", str(path), check=False)
-        if result.code != 0:
-            shutil.rmtree(path, ignore_errors=True)
-            top.run("worktree", "prune", check=False)
-    top.run("branch", "-D", "-q", record.branch, check=False)
+    with landing_lock(store.path.parent, "worktrees"):
+        if path.exists():
+            result = top.run("worktree", "remove", "--force", "--force", str(path), check=False)
+            if result.code != 0:
+                shutil.rmtree(path, ignore_errors=True)
+                top.run("worktree", "prune", check=False)
+        top.run("branch", "-D", "-q", record.branch, check=False)
     store.workspaces.remove(record.path)
 
 
@@ -125,13 +126,14 @@ class WorktreeIsolation(StepExtension):
             spec.attempt,
             tip,
         )
-        if path.exists():  # left by a record-less crash: start clean
-            self.top.run("worktree", "remove", "--force", "--force", str(path), check=False)
-            shutil.rmtree(path, ignore_errors=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        added = self.top.run(
-            "worktree", "add", "-q", "-f", "-B", branch, str(path), tip, check=False
-        )
+        with landing_lock(self.state_dir, "worktrees"):
+            if path.exists():  # left by a record-less crash: start clean
+                self.top.run("worktree", "remove", "--force", "--force", str(path), check=False)
+                shutil.rmtree(path, ignore_errors=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            added = self.top.run(
+                "worktree", "add", "-q", "-f", "-B", branch, str(path), tip, check=False
+            )
         if added.code != 0:
             raise AttemptNotRun(self._setup_failed(spec, f"git worktree add: {added.err.strip()}"))
         workdir = path / self.prefix if self.prefix else path
@@ -197,9 +199,17 @@ class WorktreeIsolation(StepExtension):
     def conclude_attempt(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
     ) -> AttemptResult:
-        record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
-        if record is None or policy.spec.isolation != "worktree":
+        if policy.spec.isolation != "worktree":
             return result
+        record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
+        if record is None or not Path(record.path).is_dir():
+            # never a success that did not land: the attempt's work is gone
+            return self._failed(
+                result,
+                FailureClass.INTERRUPTED,
+                "its worktree is gone (removed, or lost with a killed runner); "
+                "a new attempt starts from the tip",
+            )
         if not result.success:
             cls = result.failure_class or FailureClass.UNKNOWN
             self.store.workspaces.mark_failed(record.path, cls, result.message)
