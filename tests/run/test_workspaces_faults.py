@@ -1,0 +1,123 @@
+"""Isolated runs killed at the worst moments: a landing cut short is finished by the next
+run, and kill -9 at random instants of a worktree run still lands every step once."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from git_support import bundle, edit_step, git, make_repo, run
+
+from uet_doit.run.git import Git
+from uet_doit.run.landing import recover_landing, write_journal
+
+from support import REPO, Project
+
+
+@pytest.fixture
+def repo(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def soak() -> ModuleType:
+    script = REPO / "benchmarks" / "worktree_soak.py"
+    spec = importlib.util.spec_from_file_location("uet_worktree_soak", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pending_landing(project: Project) -> tuple[str, str]:
+    """main's tip, and a commit on it changing a.md and deleting b.md (not landed yet)."""
+    old = git(project, "rev-parse", "main").strip()
+    tree = _tree_with(project, old, {"a.md": "ALPHA\n"}, delete=["b.md"])
+    new = git(project, "commit-tree", tree, "-p", old, "-m", "step\n\nUet-Step: s").strip()
+    return old, new
+
+
+def _tree_with(project: Project, base: str, files: dict[str, str], delete: list[str]) -> str:
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_INDEX_FILE": str(project.root / ".git" / "tmp-index")}
+    run_git = ["git", "-C", str(project.root)]
+    subprocess.run([*run_git, "read-tree", base], env=env, check=True)
+    for path, text in files.items():
+        sha = subprocess.run(
+            [*run_git, "hash-object", "-w", "--stdin"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            [*run_git, "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"],
+            env=env,
+            check=True,
+        )
+    for path in delete:
+        subprocess.run([*run_git, "update-index", "--force-remove", path], env=env, check=True)
+    tree = subprocess.run(
+        [*run_git, "write-tree"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    Path(env["GIT_INDEX_FILE"]).unlink()
+    return tree
+
+
+@pytest.mark.parametrize("cut", ["before-tree", "inside-read-tree", "after-ref"])
+def test_a_landing_cut_by_kill_9_is_finished_by_the_next_run(
+    repo: Project,
+    cut: str,
+) -> None:
+    old, new = _pending_landing(repo)
+    state = repo.root / ".uet"
+    state.mkdir()
+    repo.write("notes.md", "an unrelated edit of mine\n")
+    write_journal(state / "landing.json", "main", old, new, True)
+    if cut == "inside-read-tree":  # a.md written, b.md not yet removed, the index locked
+        repo.write("a.md", "ALPHA\n")
+        (repo.root / ".git" / "index.lock").write_text("")
+    if cut == "after-ref":
+        git(repo, "read-tree", "-m", "-u", old, new)
+        git(repo, "update-ref", "refs/heads/main", new, old)
+
+    note = recover_landing(Git(repo.root), state)
+
+    assert note is not None and "finished the landing" in note
+    assert git(repo, "rev-parse", "main").strip() == new
+    assert repo.read("a.md") == "ALPHA\n"
+    assert not (repo.root / "b.md").exists()
+    assert git(repo, "status", "--porcelain", "--untracked-files=no").split() == ["M", "notes.md"]
+    assert repo.read("notes.md") == "an unrelated edit of mine\n"
+    assert not (repo.root / ".git" / "index.lock").exists()
+    assert not (state / "landing.json").exists()
+
+
+def test_uet_run_finishes_a_cut_landing_before_any_step(repo: Project) -> None:
+    bundle(repo, edit_step("s", "notes.md", "some", "SOME"))
+    old, new = _pending_landing(repo)
+    (repo.root / ".uet").mkdir()
+    write_journal(repo.root / ".uet" / "landing.json", "main", old, new, True)
+    result = run(repo)
+    assert result.code == 0, result.out + result.err
+    assert "finished the landing" in result.out
+    assert git(repo, "log", "--format=%s", "-3", "main").split("\n")[:3] == ["s", "step", "bundle"]
+
+
+@pytest.mark.parametrize("kill_after", [0.5, 1.3])
+def test_kill_9_at_an_instant_of_a_worktree_run_then_resume(
+    soak: ModuleType, tmp_path: Path, kill_after: float
+) -> None:
+    trial = soak.trial(tmp_path, steps=6, jobs=3, kill_after=kill_after)
+    assert trial.problems(6) == []
+    log = json.loads((tmp_path / ".git" / "tool-calls.jsonl").read_text().splitlines()[0])
+    assert "/.uet/worktrees/" in log["cwd"]
