@@ -300,3 +300,27 @@ def test_into_lands_on_another_branch_without_touching_the_working_tree(repo: Pr
     assert repo.read("a.md") == "alpha\n"
     assert git(repo, "show", "ai:a.md") == "ALPHA\n"
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "bundle"
+
+
+def test_steps_editing_one_file_do_not_make_each_other_out_of_date(repo: Project) -> None:
+    """Up-to-date tracking of a shared input follows each step's own change: another
+    step's landing or revert leaves it done, a user's edit does not."""
+    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "0.5"}
+    bundle(
+        repo,
+        edit_step("top", "doc.md", "line1\n", "LINE ONE\n", env=slow),
+        edit_step("bottom", "doc.md", "line12\n", "LINE TWELVE\n"),
+    )
+    assert run(repo, "-n", "2").code == 0
+    again = run(repo, "-n", "2")
+    assert "0 ran, 2 up to date" in again.out
+
+    assert repo.uet("revert", "bottom").code == 0
+    assert repo.read("doc.md") == DOC.replace("line1\n", "LINE ONE\n")
+    before = len(calls(repo))
+    assert "1 ran, 1 up to date" in run(repo, "-n", "2").out
+    [redone] = calls(repo)[before:]
+    assert redone["prompt"].startswith("replace line12")
+
+    repo.write("doc.md", repo.read("doc.md") + "my own line\n")  # a user's edit
+    assert "2 ran" in run(repo, "-n", "2").out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import threading
@@ -87,6 +88,7 @@ def land(
     base: str,
     step_commit: str,
     keys: dict[str, str],
+    root: Path | None = None,
 ) -> Landed:
     """Put `step_commit` (one commit on `base`) on top of `branch`; see the module doc."""
     with landing_lock(state_dir):
@@ -130,7 +132,38 @@ def land(
                 return Landed(edited=tuple(changed), message=moved.err.strip())
         top.run("update-ref", f"refs/heads/{branch}", new, tip)
         journal.unlink(missing_ok=True)
+        if in_tree and root is not None:
+            follow_in_doit(top, root, tip, new)
         return Landed(new)
+
+
+def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
+    """Files edited in place between two commits: doit's saved state of them moves along
+    for every task that had the old content (see DurableSqliteDB.follow_moves)."""
+    from uet_doit.state.doit_backend import follow_moves
+
+    prefix = os.path.relpath(root, top.cwd)
+    prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+    moves = {}
+    for status, path in name_status(top, old, new):
+        if status != "M" or not path.startswith(prefix):
+            continue
+        before = top.blob(f"{old}:{path}")
+        local = root / path[len(prefix) :]
+        try:
+            stat = local.stat()
+            content = local.read_bytes()
+        except OSError:
+            continue
+        if before is None:
+            continue
+        after = (
+            stat.st_mtime,
+            stat.st_size,
+            hashlib.md5(content, usedforsecurity=False).hexdigest(),
+        )
+        moves[path[len(prefix) :]] = (hashlib.md5(before, usedforsecurity=False).hexdigest(), after)
+    return follow_moves(root / ".doit.db", moves)
 
 
 def user_edits(top: Git, paths: Sequence[str]) -> list[str]:

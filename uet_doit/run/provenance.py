@@ -13,6 +13,7 @@ from typing import Any
 
 from uet_doit.errors import UsageError
 from uet_doit.run.git import Git, commit_message, identity_for, toplevel, trailers
+from uet_doit.run.landing import follow_in_doit
 
 _SEP = "\x1e"
 
@@ -127,6 +128,7 @@ def revert_step(root: Path, step_id: str) -> tuple[StepCommit, str]:
         [("Uet-Reverted-Step", step_id), ("Uet-Revert-Of", commit.sha)],
     )
     repo.run("commit", "-q", "--no-verify", "-F", "-", stdin=message)
+    follow_in_doit(repo, root, "HEAD~1", "HEAD")  # other steps' state of shared files
     forget_step(root, commit.run_id, step_id)
     return commit, repo.out("rev-parse", "HEAD")
 

@@ -252,7 +252,7 @@ class WorktreeIsolation(StepExtension):
         message = commit_message(policy.spec.title, self._trailers(policy, spec, result))
         commit = self.top.run("commit-tree", tree, "-p", base, stdin=message).out.strip()
         self.top.run("update-ref", f"refs/heads/{record.branch}", commit, check=False)
-        landed = land(self.top, self.state_dir, self.branch, base, commit, keys)
+        landed = land(self.top, self.state_dir, self.branch, base, commit, keys, self.root)
         return self._verdict(policy, spec, result, landed)
 
     def _verdict(
