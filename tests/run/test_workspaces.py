@@ -324,3 +324,23 @@ def test_steps_editing_one_file_do_not_make_each_other_out_of_date(repo: Project
 
     repo.write("doc.md", repo.read("doc.md") + "my own line\n")  # a user's edit
     assert "2 ran" in run(repo, "-n", "2").out
+
+
+def test_conflicts_serialize_never_runs_overlapping_steps_together(repo: Project) -> None:
+    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "0.5"}
+    bundle(
+        repo,
+        edit_step("first", "doc.md", "line3", "line3 (first)", env=slow),
+        edit_step("second", "doc.md", "line3", "line3 (second)", env=slow),
+        edit_step("apart", "a.md", "alpha", "ALPHA", env=slow),
+        conflicts="serialize",
+    )
+    assert run(repo, "-n", "3").code == 0
+    spans = {Path(c["cwd"]).name.split(".")[0]: (c["start"], c["end"]) for c in calls(repo)}
+    (s1, e1), (s2, e2), (s3, _) = spans["first"], spans["second"], spans["apart"]
+    assert s2 >= e1 or s1 >= e2  # the two steps on doc.md one after the other
+    assert s3 < max(e1, e2)  # the step on another file ran alongside
+    assert all(step(repo, s)["attempts"] == 1 for s in ("first", "second", "apart"))
+    assert "line3 (second) (first)" in repo.read("doc.md") or "line3 (first) (second)" in (
+        repo.read("doc.md")
+    )

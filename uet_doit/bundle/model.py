@@ -40,6 +40,7 @@ RetryClass = Literal[
 ]
 Priority = Literal["foreground", "background", "critical", "high", "medium", "low"]
 Isolation = Literal["worktree", "none"]
+Conflicts = Literal["merge", "serialize"]
 
 
 def _check_command(value: Any) -> Any:
@@ -275,6 +276,11 @@ class Step(Strict):
         default_factory=list, description="globs of more paths the step may change"
     )
     workspace: WorkspaceSetup | None = None
+    conflicts: Conflicts | None = Field(
+        None,
+        description="merge (default): land and retry conflicts; serialize: never run "
+        "at the same time as a step with an overlapping scope",
+    )
     doc_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -342,6 +348,7 @@ class Workstream(Strict):
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
     isolation: Isolation | None = Field(None, description="default isolation of its steps")
     workspace: WorkspaceSetup | None = None
+    conflicts: Conflicts | None = None
     doc_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -486,6 +493,7 @@ class Bundle(Strict):
     )
     isolation: Isolation | None = Field(None, description="default isolation of every step")
     workspace: WorkspaceSetup | None = None
+    conflicts: Conflicts | None = None
     doc_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -193,6 +193,7 @@ def _isolation(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:
         "workspace_copy": tuple(workspace.copy_files),
         "workspace_setup": setup if setup is None or isinstance(setup, str) else tuple(setup),
         "workspace_dir": workspace.dir,
+        "serialize": (step.conflicts or ws.conflicts or bundle.conflicts) == "serialize",
     }
 
 

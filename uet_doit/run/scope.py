@@ -7,7 +7,8 @@ docs/), and an entry naming a folder (`docs/` or `docs`) covers what is under it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 
@@ -57,3 +58,56 @@ class Scope:
 
     def outside(self, paths: Iterable[str]) -> list[str]:
         return [p for p in paths if not self.allows(p)]
+
+
+def _literal_head(entry: str) -> str:
+    """The part of a glob before its first wildcard: every path it matches starts so."""
+    cut = min((i for i, ch in enumerate(entry) if ch in "*?["), default=len(entry))
+    return entry[:cut]
+
+
+def overlaps(a: Scope, b: Scope) -> bool:
+    """Could a path be in both? Conservative for globs (their literal heads are compared):
+    serialising two steps too many is safe, running two overlapping ones at once is not."""
+    if a.unlimited or b.unlimited:
+        return True
+    for x in a.entries:
+        for y in b.entries:
+            if a.allows(y) or b.allows(x):
+                return True
+            hx, hy = _literal_head(x), _literal_head(y)
+            if (hx != x or hy != y) and (hx.startswith(hy) or hy.startswith(hx)):
+                return True
+    return False
+
+
+class ScopeGate:
+    """`conflicts: serialize`: a step waits while a running step's scope overlaps its own,
+    when either of the two asked to be serialised. Steps of one run share one gate."""
+
+    def __init__(self) -> None:
+        self._running: dict[object, tuple[Scope, bool]] = {}
+        self._changed = threading.Condition()
+
+    def _blocker(self, scope: Scope, serialize: bool) -> object | None:
+        for key, (other, other_serial) in self._running.items():
+            if (serialize or other_serial) and overlaps(scope, other):
+                return key
+        return None
+
+    def enter(
+        self, key: object, scope: Scope, serialize: bool, on_wait: Callable[[object], None]
+    ) -> None:
+        with self._changed:
+            told = False
+            while (blocker := self._blocker(scope, serialize)) is not None:
+                if not told:
+                    on_wait(blocker)
+                    told = True
+                self._changed.wait(0.5)
+            self._running[key] = (scope, serialize)
+
+    def leave(self, key: object) -> None:
+        with self._changed:
+            if self._running.pop(key, None) is not None:
+                self._changed.notify_all()

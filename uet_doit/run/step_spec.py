@@ -166,6 +166,7 @@ class StepSpec:
     workspace_copy: tuple[str, ...] = ()
     workspace_setup: str | tuple[str, ...] | None = None
     workspace_dir: str | None = None
+    serialize: bool = False  # conflicts: serialize (never alongside an overlapping scope)
 
     @property
     def paths(self) -> tuple[str, ...]:

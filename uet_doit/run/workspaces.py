@@ -21,8 +21,8 @@ from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.git import Git, commit_message, identity_for, name_status
 from uet_doit.run.landing import Landed, land, landing_lock
-from uet_doit.run.scope import Scope
-from uet_doit.state.records import AttemptOutcome, EventKind, WorkspaceRecord
+from uet_doit.run.scope import Scope, ScopeGate
+from uet_doit.state.records import AttemptOutcome, EventKind, StepState, WorkspaceRecord
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
 
@@ -105,12 +105,33 @@ class WorktreeIsolation(StepExtension):
         prefix = os.path.relpath(self.root, ctx.git_top)
         self.prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
         self.state_dir = self.root / ".uet"
+        self.gate = ScopeGate()
 
     # -- before the tool ---------------------------------------------------------------------
     def prepare_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
         step = policy.spec
         if step.isolation != "worktree":
             return spec
+        key = (spec.step_id, spec.attempt)
+        waited: list[object] = []
+
+        def on_wait(other: object) -> None:
+            waited.append(other)
+            blocker = other[0] if isinstance(other, tuple) else other
+            note = f"waiting for step {blocker}: overlapping scope (conflicts: serialize)"
+            policy.state(StepState.WAITING, note, spec.tool)
+
+        self.gate.enter(key, Scope((*step.paths, *step.scope)), step.serialize, on_wait)
+        if waited:
+            policy.state(StepState.RUNNING, None, spec.tool)
+        try:
+            return self._prepare(policy, spec)
+        except BaseException:
+            self.gate.leave(key)
+            raise
+
+    def _prepare(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
+        step = policy.spec
         path = worktree_path(self.root, step.workspace_dir, spec.run_id, spec.step_id, spec.attempt)
         branch = branch_name(spec.run_id, spec.step_id, spec.attempt)
         tip = self.top.rev(f"refs/heads/{self.branch}")
@@ -201,6 +222,14 @@ class WorktreeIsolation(StepExtension):
     ) -> AttemptResult:
         if policy.spec.isolation != "worktree":
             return result
+        try:
+            return self._conclude(policy, spec, result)
+        finally:
+            self.gate.leave((spec.step_id, spec.attempt))
+
+    def _conclude(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> AttemptResult:
         record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
         if record is None or not Path(record.path).is_dir():
             # never a success that did not land: the attempt's work is gone
@@ -311,6 +340,7 @@ class WorktreeIsolation(StepExtension):
 
     # -- afterwards ----------------------------------------------------------------------------
     def abandon_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> None:
+        self.gate.leave((spec.step_id, spec.attempt))
         record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
         if record is not None:
             self.store.workspaces.mark_failed(record.path, FailureClass.INTERRUPTED, "interrupted")
