@@ -344,3 +344,15 @@ def test_conflicts_serialize_never_runs_overlapping_steps_together(repo: Project
     assert "line3 (second) (first)" in repo.read("doc.md") or "line3 (first) (second)" in (
         repo.read("doc.md")
     )
+
+
+def test_into_a_branch_checked_out_in_another_worktree_is_refused(
+    repo: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    other = tmp_path_factory.mktemp("other") / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "elsewhere", str(other))
+    result = run(repo, "--into", "elsewhere")
+    assert result.code == 3
+    assert "checked out in" in result.err and str(other) in result.err
+    assert calls(repo) == []

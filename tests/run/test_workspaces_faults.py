@@ -121,3 +121,37 @@ def test_kill_9_at_an_instant_of_a_worktree_run_then_resume(
     assert trial.problems(6) == []
     log = json.loads((tmp_path / ".git" / "tool-calls.jsonl").read_text().splitlines()[0])
     assert "/.uet/worktrees/" in log["cwd"]
+
+
+def test_a_landed_success_a_killed_run_recorded_is_not_redone(repo: Project) -> None:
+    """Killed after recording a landed step but before doit saved it, while later landings
+    changed the step's file since: its commit on the branch says it is done."""
+    import sqlite3
+
+    from uet_doit.run.provenance import forget_step
+
+    bundle(
+        repo,
+        edit_step("first", "doc.md", "line1\n", "LINE ONE\n"),
+        edit_step("then", "doc.md", "line12\n", "LINE TWELVE\n", depends_on=["first"]),
+    )
+    assert run(repo).code == 0
+    run_id = repo.status()["run_id"]
+    conn = sqlite3.connect(repo.root / ".uet" / "state.db")
+    with conn:
+        conn.execute("UPDATE runs SET status='interrupted' WHERE run_id=?", (run_id,))
+    conn.close()
+    forget_step(repo.root, run_id, "first")  # as if doit never saved it
+    calls_log = Path(__import__("os").environ["FAKE_TOOL_LOG"])
+    before = len(calls_log.read_text().splitlines())
+
+    again = run(repo)
+    assert again.code == 0, again.out + again.err
+    assert len(calls_log.read_text().splitlines()) == before  # no tool ran
+    first = next(s for s in repo.status()["steps"] if s["step_id"] == "first")
+    assert first["status"] == "succeeded" and first["attempts"] == 0
+    assert git(repo, "log", "--format=%s", "main").split("\n")[:2] == ["then", "first"]
+    conn = sqlite3.connect(repo.root / ".uet" / "state.db")
+    [data] = conn.execute("SELECT data FROM events WHERE kind='recovered'").fetchone()
+    conn.close()
+    assert json.loads(data)["commit"] == git(repo, "rev-parse", "main~1").strip()

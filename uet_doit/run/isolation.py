@@ -93,6 +93,14 @@ def _check_repository(top: Git, into: str | None) -> str:
         )
     if into is not None and top.rev(f"refs/heads/{into}") is None:
         raise IsolationError(f"--into {into}: no such branch {where}", f"git branch {into}")
+    if into is not None and into != current:
+        elsewhere = _checked_out_elsewhere(top, into)
+        if elsewhere:
+            raise IsolationError(
+                f"--into {into}: that branch is checked out in {elsewhere}, whose files "
+                "would not follow the commits landing on it",
+                f"land on another branch, or run uet in {elsewhere}",
+            )
     if not top.ok("diff", "--cached", "--quiet"):
         raise IsolationError(
             f"the git index has staged changes {where}; steps land commits on {branch} and "
@@ -100,6 +108,15 @@ def _check_repository(top: Git, into: str | None) -> str:
             "commit them, or unstage them (git restore --staged .)",
         )
     return branch
+
+
+def _checked_out_elsewhere(top: Git, branch: str) -> str | None:
+    text = top.run("worktree", "list", "--porcelain", check=False).out
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if f"branch refs/heads/{branch}" in lines and lines:
+            return lines[0].removeprefix("worktree ")
+    return None
 
 
 def _ignore_state(top: Git, root: Path) -> None:

@@ -84,6 +84,28 @@ def step_commits(root: Path, ref: str = "HEAD", limit: int | None = None) -> lis
     return commits
 
 
+def landed_commit(repo: Git, branch: str, run_id: str, step_id: str, attempt: int) -> str | None:
+    """The commit an attempt landed on `branch`, if it is there and not reverted since."""
+    out = repo.run(
+        "log",
+        "-z",
+        "--format=%H%n%B",
+        "-E",
+        f"--grep=^Uet-(Step|Reverted-Step): {step_id}$",
+        f"refs/heads/{branch}",
+        check=False,
+    ).out
+    reverted: set[str] = set()
+    for entry in out.split("\0"):  # newest first: a revert is seen before what it undid
+        sha, _, body = entry.strip("\n").partition("\n")
+        keys = trailers(body)
+        if keys.get("Uet-Revert-Of"):
+            reverted.add(keys["Uet-Revert-Of"])
+        elif (keys.get("Uet-Run"), keys.get("Uet-Attempt")) == (run_id, str(attempt)):
+            return None if sha in reverted else sha
+    return None
+
+
 def latest_landing(root: Path, step_id: str) -> StepCommit:
     """The step's newest commit on HEAD that is not undone by a later revert."""
     commits = step_commits(root)

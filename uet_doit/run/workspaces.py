@@ -22,13 +22,19 @@ from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.git import Git, commit_message, identity_for, name_status
 from uet_doit.run.landing import Landed, land, landing_lock
 from uet_doit.run.scope import Scope, ScopeGate
-from uet_doit.state.records import AttemptOutcome, EventKind, StepState, WorkspaceRecord
+from uet_doit.state.records import (
+    AttemptOutcome,
+    EventKind,
+    RunState,
+    StepState,
+    WorkspaceRecord,
+)
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
     from uet_doit.run.context import RunContext
-    from uet_doit.run.policy import StepPolicy
+    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 DEFAULT_DIR = ".uet/worktrees"
 _SHOWN_PATHS = 10
@@ -108,6 +114,34 @@ class WorktreeIsolation(StepExtension):
         self.gate = ScopeGate()
 
     # -- before the tool ---------------------------------------------------------------------
+    def before_step(self, policy: StepPolicy) -> StepOutcome | None:
+        """A success a killed run recorded and landed, before doit saved it, is not done
+        twice, even when other steps' landings changed its files since (which defeats the
+        fingerprint check of run/recovery.py): its commit on the branch is the proof."""
+        from uet_doit.run.policy import StepOutcome
+        from uet_doit.run.provenance import landed_commit
+
+        step = policy.spec
+        row = self.store.latest_attempt(step.bundle_id, step.step_id)
+        if (
+            step.isolation != "worktree"
+            or row is None
+            or row.session == self.ctx.session
+            or row.outcome != AttemptOutcome.SUCCEEDED
+            or row.run_status not in (RunState.INTERRUPTED, RunState.RUNNING)
+            or row.signature != step.signature
+        ):
+            return None
+        sha = landed_commit(self.top, self.branch, row.run_id, row.step_id, row.attempt)
+        if sha is None:
+            return None
+        self.store.event(
+            self.ctx.run_id, EventKind.RECOVERED, step.step_id, from_run=row.run_id, commit=sha
+        )
+        note = f"landed in run {row.run_id} ({sha[:12]})"
+        policy.state(StepState.SUCCEEDED, note, row.tool)
+        return StepOutcome(StepState.SUCCEEDED, note, row.tool, 0, origin=row.run_id)
+
     def prepare_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
         step = policy.spec
         if step.isolation != "worktree":
