@@ -356,3 +356,33 @@ def test_into_a_branch_checked_out_in_another_worktree_is_refused(
     assert result.code == 3
     assert "checked out in" in result.err and str(other) in result.err
     assert calls(repo) == []
+
+
+def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
+    """Worktrees of landed attempts are taken over by later ones: nothing of the previous
+    step (not even ignored files) is left, and the landed change is there."""
+    repo.write(".gitignore", "*.log\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore logs")
+    check = "test ! -e debug.log && grep -q ALPHA a.md && pwd > ../../../seen.txt && cat .git"
+    bundle(
+        repo,
+        edit_step("first", "a.md", "alpha", "ALPHA", env={"FAKE_WRITE_ALSO": "debug.log"}),
+        {
+            "step_id": "second",
+            "command": check,
+            "isolation": "worktree",
+            "depends_on": ["first"],
+            "files": ["a.md"],
+        },
+    )
+    result = run(repo)
+    assert result.code == 0, result.out + result.err
+    [first_call] = calls(repo)
+    seen = (repo.root / ".uet" / "seen.txt").read_text().strip()
+    assert seen.endswith("second.1") and Path(first_call["cwd"]).name == "first.1"
+    run_id = repo.status()["run_id"]
+    stdout = repo.root / ".uet" / "runs" / run_id / "steps" / "second.1.stdout"
+    assert stdout.read_text().strip().endswith("/worktrees/first.1")  # taken over, not new
+    assert not (repo.root / "debug.log").exists()
+    assert_nothing_left(repo)

@@ -22,6 +22,7 @@ from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.git import Git, commit_message, identity_for, name_status
 from uet_doit.run.landing import Landed, land, landing_lock
 from uet_doit.run.scope import Scope, ScopeGate
+from uet_doit.run.worktree_pool import WorktreePool
 from uet_doit.state.records import (
     AttemptOutcome,
     EventKind,
@@ -112,6 +113,7 @@ class WorktreeIsolation(StepExtension):
         self.prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
         self.state_dir = self.root / ".uet"
         self.gate = ScopeGate()
+        self.pool = WorktreePool(self.top, self.state_dir)
 
     # -- before the tool ---------------------------------------------------------------------
     def before_step(self, policy: StepPolicy) -> StepOutcome | None:
@@ -181,16 +183,9 @@ class WorktreeIsolation(StepExtension):
             spec.attempt,
             tip,
         )
-        with landing_lock(self.state_dir, "worktrees"):
-            if path.exists():  # left by a record-less crash: start clean
-                self.top.run("worktree", "remove", "--force", "--force", str(path), check=False)
-                shutil.rmtree(path, ignore_errors=True)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            added = self.top.run(
-                "worktree", "add", "-q", "-f", "-B", branch, str(path), tip, check=False
-            )
-        if added.code != 0:
-            raise AttemptNotRun(self._setup_failed(spec, f"git worktree add: {added.err.strip()}"))
+        problem = self.pool.open(path, branch, tip)
+        if problem:
+            raise AttemptNotRun(self._setup_failed(spec, problem))
         workdir = path / self.prefix if self.prefix else path
         spec = replace(spec, workdir=str(workdir))
         problem = self._copy_and_setup(policy, spec, workdir)
@@ -384,4 +379,9 @@ class WorktreeIsolation(StepExtension):
         if policy.spec.isolation != "worktree":
             return
         for record in self.store.workspaces.of_step(spec.bundle_id, spec.step_id):
-            remove_worktree(self.top, self.store, record)
+            mine = (record.run_id, record.attempt) == (spec.run_id, spec.attempt)
+            if mine and Path(record.path).is_dir():
+                self.pool.park(Path(record.path), record.branch)
+                self.store.workspaces.remove(record.path)
+            else:
+                remove_worktree(self.top, self.store, record)
