@@ -1,11 +1,13 @@
 """Making an attempt's worktree, cheaply: a landed attempt's worktree is parked and the
 next attempt of the run takes it over, so only the files that differ are written.
 
-A fresh `git worktree add` writes every file of the repository (seconds for a few thousand
-files on a busy disk); taking over a parked one is a rename (`git worktree move`), a
-checkout of what changed since, and a `git clean -fdx` (nothing of the previous step, not
-even ignored files, is left). Parked worktrees have no record, so the run's closing sweep
-removes them with the other leftovers: none outlives the run.
+A fresh worktree writes every file of the repository (seconds for a few thousand files on
+a busy disk); its administrative part (`git worktree add --no-checkout`) runs under a lock,
+as git 2.39 misreads a worktree being added at the same time, and the checkout outside it.
+Taking over a parked one is a rename (`git worktree move`), a checkout of what changed
+since, and a `git clean -fdx` (nothing of the previous step, not even ignored files, is
+left). Parked worktrees have no record, so the run's closing sweep removes them: none
+outlives the run.
 """
 
 from __future__ import annotations
@@ -37,9 +39,22 @@ class WorktreePool:
                 shutil.rmtree(path, ignore_errors=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             added = self.top.run(
-                "worktree", "add", "-q", "-f", "-B", branch, str(path), tip, check=False
+                "worktree",
+                "add",
+                "-q",
+                "-f",
+                "--no-checkout",
+                "-B",
+                branch,
+                str(path),
+                tip,
+                check=False,
             )
-        return None if added.code == 0 else f"git worktree add: {added.err.strip()}"
+        if added.code != 0:
+            return f"git worktree add: {added.err.strip()}"
+        # the checkout itself (every file written) outside the lock: in parallel
+        filled = Git(path, self.top.identity).run("reset", "-q", "--hard", check=False)
+        return None if filled.code == 0 else f"git reset --hard in {path}: {filled.err.strip()}"
 
     def _take_over(self, parked: Path, path: Path, branch: str, tip: str) -> bool:
         with landing_lock(self.state_dir, "worktrees"):
