@@ -46,7 +46,9 @@ print(json.dumps({"wall": wall, "rss_kb": rss, "rc": p.returncode,
 
 #: `uet` with one thing swapped in-process, to isolate its cost (benchmark-side only)
 _NO_EXIT_WRAPPER = (
-    "import uet_doit.tools.process as p; p.with_exit_file = lambda argv, f: list(argv)\n"
+    "import uet_doit.tools.process as p\n"
+    "_direct = p.run_process\n"
+    "p.run_process = lambda *a, exit_file=None, **k: _direct(*a, **k)\n"
 )
 _UET_PATCHES = {
     "": "",

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,3 +106,26 @@ def shell_step(step_id: str, command: str | list[str], **extra: Any) -> dict[str
 
 
 PY = sys.executable
+
+
+def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
+    """Kill the tools a killed runner left running (they run in their own sessions), by the
+    process groups the run store recorded for them."""
+    import os
+    import signal
+    import time
+
+    from uet_doit.state.store import RunStore
+
+    store = RunStore(root)
+    deadline = time.monotonic() + timeout
+    while True:
+        run_id = store.latest_run_id()
+        attempts = store.attempts(run_id) if run_id else []
+        pids = [a.pid for a in attempts if a.pid and a.ended is None]
+        if pids or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)

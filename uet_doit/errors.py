@@ -81,3 +81,9 @@ class StateError(UetError):
     """The run store (.uet/) cannot be used: corrupt, too new, not writable, or locked."""
 
     exit_code = EXIT_ERROR
+
+
+class CacheStoreError(UetError):
+    """A step cache store cannot be reached or read; a run warns and runs the step."""
+
+    exit_code = EXIT_ERROR

@@ -64,3 +64,95 @@ def test_reading_another_steps_output_adds_the_edge(project: Project) -> None:
     graph = build_graph(bundle)
     assert graph.implied["reader"] == ["writer"]
     assert graph.order().index("writer") < graph.order().index("reader")
+
+
+def test_did_you_mean_never_suggests_the_step_itself(project: Project) -> None:
+    shutil.copy(INVALID / "self_suggestion.yaml", project.root / "b.yaml")
+    result = project.uet("validate", "b.yaml")
+    assert result.code == 3
+    assert "k1-01-adr-structure" in result.err
+    assert "did you mean 'k1-02-adr-workstream'" not in result.err
+    assert "did you mean 'WS-K1-CRITICAL'" not in result.err
+
+
+def test_did_you_mean_still_suggests_a_sibling(project: Project) -> None:
+    project.write(
+        "b.yaml",
+        "bundle_id: x\nworkstreams:\n  - ws_id: W\n    steps:\n"
+        "      - {step_id: build-docs, command: 'true'}\n"
+        "      - {step_id: check-docs, command: 'true', depends_on: [build-doc]}\n",
+    )
+    result = project.uet("validate", "b.yaml")
+    assert "did you mean 'build-docs'?" in result.err
+
+
+def test_cycle_names_the_line_of_the_depends_on_that_closes_it(project: Project) -> None:
+    project.write(
+        "b.yaml",
+        "bundle_id: x\nworkstreams:\n  - ws_id: W\n    steps:\n"
+        "      - step_id: a\n        command: 'true'\n        depends_on: [c]\n"
+        "      - step_id: b\n        command: 'true'\n        depends_on: [a]\n"
+        "      - step_id: c\n        command: 'true'\n        depends_on:\n"
+        "          - b\n",
+    )
+    result = project.uet("validate", "b.yaml")
+    assert result.code == 3
+    # a waits for c, c for b, and b's `depends_on: [a]` (line 10) closes the loop
+    assert (
+        "workstreams[0].steps[1].depends_on[0] (line 10): dependency cycle: a -> c -> b -> a"
+        in result.err
+    )
+
+
+def test_cycle_through_a_workstream_dependency_points_at_it(project: Project) -> None:
+    project.write(
+        "b.yaml",
+        "bundle_id: x\nworkstreams:\n  - ws_id: W\n    depends_on: [V]\n    steps:\n"
+        "      - {step_id: a, command: 'true'}\n"
+        "  - ws_id: V\n    steps:\n"
+        "      - {step_id: b, command: 'true', depends_on: [a]}\n",
+    )
+    result = project.uet("validate", "b.yaml")
+    assert result.code == 3
+    assert "dependency cycle: " in result.err
+    located = [line for line in result.err.splitlines() if "dependency cycle" in line]
+    assert (
+        located[0]
+        .split(": dependency")[0]
+        .endswith(
+            (
+                "workstreams[0].depends_on[0] (line 4)",
+                "workstreams[1].steps[0].depends_on[0] (line 9)",
+            )
+        )
+    )
+
+
+def test_state_reached_through_a_symlink_is_refused(project: Project) -> None:
+    (project.root / ".git").mkdir()
+    os.symlink(".git", project.root / "notes")
+    project.write(
+        "b.yaml",
+        "bundle_id: x\nworkstreams:\n  - ws_id: W\n    steps:\n"
+        "      - {step_id: a, command: 'true', create_files: [notes/config]}\n",
+    )
+    result = project.uet("validate", "b.yaml")
+    assert result.code == 3
+    assert "'notes/config' leads (through a symlink) into .git/, where git keeps" in result.err
+
+
+def test_validate_warns_about_inputs_nothing_provides(project: Project) -> None:
+    project.write("docs/here.md", "x")
+    project.write(
+        "b.yaml",
+        "bundle_id: x\nworkstreams:\n  - ws_id: W\n    steps:\n"
+        "      - {step_id: gen, command: 'true', create_files: [out/made.md]}\n"
+        "      - {step_id: use, command: 'true',"
+        " files: [docs/here.md, out/made.md, docs/absent.md]}\n",
+    )
+    result = project.uet("validate", "b.yaml")
+    assert result.code == 0
+    assert "b.yaml: ok" in result.out
+    assert "b.yaml: warning: 'docs/absent.md' (input of use) does not exist" in result.err
+    assert "here.md" not in result.err and "made.md" not in result.err
+    assert "Traceback" not in result.err

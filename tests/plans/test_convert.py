@@ -171,13 +171,14 @@ def test_custom_heading_pattern() -> None:
     bundle, _ = convert.convert_markdown(
         text, source="p.md", heading_pattern=r"^Phase (?P<num>\d+) - (?P<title>.+)$"
     )
-    assert [ws["ws_id"] for ws in bundle["workstreams"]] == ["w1-build", "w2-test"]
+    # the id prefix follows the kind the heading names: p for Phase, w for Week, m for M1
+    assert [ws["ws_id"] for ws in bundle["workstreams"]] == ["p1-build", "p2-test"]
 
 
 def test_plan_without_matching_headings_is_a_clear_usage_error() -> None:
-    guide = (CORPUS / "phase-K-plus-UET-EXECUTION-GUIDE.md").read_text(encoding="utf-8")
-    with pytest.raises(UsageError, match="no workstream headings found matching"):
-        convert.convert_markdown(guide, source="guide.md")
+    text = "# Notes\n\nSome prose.\n\n## Stage A\n\n- a thought\n"
+    with pytest.raises(UsageError, match="no headings or lines match --unit-pattern"):
+        convert.convert_markdown(text, source="notes.md", heading_pattern=r"^Phase \d+")
 
 
 def test_bad_regex_and_bad_bundle_id_are_usage_errors() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from typing import Any
 
-from support import Project, shell_step, start_run
+from support import Project, kill_left_tools, shell_step, start_run
 
 COST = """echo $UET_STEP_ID >> ran.log; echo '{"cost_usd": 0.02}' > $UET_RESULT_FILE"""
 
@@ -158,7 +157,10 @@ def test_dry_run_estimates_against_budgets(project: Project) -> None:
         {"bundle_id": "b", "workstreams": [{"ws_id": "WS-A", "max_cost_usd": 1.0, "steps": steps}]}
     )
     out = project.uet("run", "bundle.yaml", "--dry-run").out
-    assert "estimated $1.5000 against $1.0000 left of $1.0000  OVER BUDGET" in out
+    assert (
+        "forecast $1.5000-$1.5000 against workstream WS-A budget $1.0000 ($1.0000 left): "
+        "EXCEEDED even at the low end" in out
+    )
     assert not (project.root / "ran.log").exists()
 
 
@@ -177,7 +179,7 @@ def test_spend_survives_kill_9(project: Project) -> None:
     proc = start_run(project.root, "start  k:hang")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    subprocess.run(["pkill", "-f", "sleep 33"], check=False)
+    kill_left_tools(project.root)
     time.sleep(0.1)
     report = json.loads(project.uet("cost", "--json").out)
     assert report["run_cost_usd"] == 0.02

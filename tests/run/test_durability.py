@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import random
-import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from kill_soak import STEPS, kill_and_resume
-from support import Project, start_run
+from support import Project, kill_left_tools, start_run
 
 RNG = random.Random(20261125)
 KILL_TIMES = [round(RNG.uniform(0.35, 1.0), 2) for _ in range(2)]
@@ -43,15 +41,16 @@ def test_backend_commits_each_task_before_the_run_ends(project: Project) -> None
         }
     )
     proc = start_run(project.root, "start  d:second")
-    rows = (
-        sqlite3.connect(project.root / ".doit.db")
-        .execute("SELECT task_id FROM doit_tasks")
-        .fetchall()
-    )
+    from doit.dependency import JSONCodec
+
+    from uet_doit.state.doit_backend import DurableSqliteDB
+
+    db = DurableSqliteDB(str(project.root / ".doit.db"), JSONCodec())
+    saved = db.in_("d:first")
     proc.kill()
     proc.wait()
-    subprocess.run(["pkill", "-f", "sleep 29"], check=False)  # the tool outlives kill -9
-    assert ("d:first",) in rows
+    kill_left_tools(project.root)  # the tool outlives kill -9 of its runner
+    assert saved
 
 
 def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
@@ -64,7 +63,12 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
             "workstreams": [
                 {
                     "ws_id": "W",
-                    "steps": [{"step_id": "long", "command": ["sh", "-c", "sleep 31 & sleep 31"]}],
+                    "steps": [
+                        {
+                            "step_id": "long",
+                            "command": ["sh", "-c", "sleep 31 & echo $! > bg.pid; sleep 31"],
+                        }
+                    ],
                 }
             ],
         }
@@ -76,5 +80,11 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
     status = project.status()
     assert status["status"] == "interrupted"
     assert status["steps"][0]["status"] == "interrupted"
-    out = subprocess.run(["pgrep", "-f", "sleep 31"], capture_output=True, text=True, check=False)
-    assert out.stdout.strip() == "", "the step's processes outlived the interrupt"
+    from uet_doit.state.store import pid_alive
+
+    pid = int(project.read("bg.pid"))
+    for _ in range(100):
+        if not pid_alive(pid):
+            break
+        time.sleep(0.05)
+    assert not pid_alive(pid), "the step's processes outlived the interrupt"

@@ -94,7 +94,7 @@ def test_argv_is_exactly_the_documented_headless_form(tmp_path: Path) -> None:
     assert argv == [
         "aider", "--yes-always", "--no-git", "--no-pretty", "--no-stream", "--no-check-update",
         "--no-analytics", "--no-show-release-notes", "--model", "gpt-4o", "--edit-format",
-        "diff", "--message-file", msg, "notes.md", "out/summary.md",
+        "diff", "--message-file", msg, "--", "notes.md", "out/summary.md",
     ]  # fmt: skip
     assert Path(msg).read_text(encoding="utf-8") == agent_prompt(req)
     assert AiderAdapter().build(req).env["COLUMNS"] == "200"
@@ -104,8 +104,8 @@ def test_argv_is_exactly_the_documented_headless_form(tmp_path: Path) -> None:
     req = make_request("claude", tmp_path, env, model="sonnet", options={"max_turns": 5})
     inv = ClaudeAdapter().build(req)
     assert inv.argv == [
-        "claude", "-p", agent_prompt(req), "--output-format", "json",
-        "--permission-mode", "acceptEdits", "--model", "sonnet", "--max-turns", "5",
+        "claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits",
+        "--model", "sonnet", "--max-turns", "5", "--", agent_prompt(req),
     ]  # fmt: skip
     assert inv.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
     assert "CLAUDE_CODE_MAX_RETRIES" not in inv.env
@@ -116,12 +116,12 @@ def test_argv_is_exactly_the_documented_headless_form(tmp_path: Path) -> None:
     req = make_request("codex", tmp_path, env, model="gpt-5-codex")
     assert CodexAdapter().build(req).argv == [
         "codex", "exec", "--json", "--sandbox", "workspace-write", "--skip-git-repo-check",
-        "-m", "gpt-5-codex", "-C", str(req.project_root), agent_prompt(req),
+        "-m", "gpt-5-codex", "-C", str(req.project_root), "--", agent_prompt(req),
     ]  # fmt: skip
 
     req = make_request("gemini", tmp_path, env, model="gemini-2.5-pro")
     assert GeminiAdapter().build(req).argv == [
-        "gemini", "-p", agent_prompt(req), "--output-format", "json", "--skip-trust",
+        "gemini", f"--prompt={agent_prompt(req)}", "--output-format", "json", "--skip-trust",
         "--approval-mode", "auto_edit", "-m", "gemini-2.5-pro",
     ]  # fmt: skip
 
@@ -148,6 +148,25 @@ def test_instruction_reaches_the_tool_verbatim(
     assert call["stdin"] == ""  # stdin closed: nothing appended to the prompt
     written = (req.project_root / "out/summary.md").read_text(encoding="utf-8")
     assert instruction in written
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_files_named_like_options_reach_the_tool_as_files(
+    tool: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Validation refuses such names; the adapters still never let one become an option."""
+    req = make_request(tool, tmp_path, env, files=("--help",), create=("--version",))
+    (req.project_root / "--help").write_text("read me\n", encoding="utf-8")
+    result = ADAPTERS[tool]().execute(req)
+    assert result.success, result.message
+    [call] = calls(tmp_path)
+    args = call["argv"]
+    if tool == "gemini":
+        assert args[0].startswith("--prompt=") and "--help" not in args
+    else:  # every file name or prompt comes after the end of the options
+        end = args.index("--")
+        assert "--help" not in args[:end] and "--version" not in args[:end]
+    assert (req.project_root / "--version").exists()  # the fake wrote it as a file
 
 
 EXPECTED_USAGE = {

@@ -69,3 +69,13 @@ def test_summary_line_forms() -> None:
     assert summary_line("== 1 failed, 3 passed in 1.20s ==\n") == "1 failed, 3 passed in 1.20s"
     assert summary_line("\nno tests ran in 0.00s\n") == "no tests ran in 0.00s"
     assert summary_line("nothing here") is None
+
+
+def test_a_file_named_like_an_option_is_a_file_not_an_option(tmp_path: Path) -> None:
+    """Given as it is, pytest took `--help` as its option: help printed, exit 0, a false pass."""
+    result = PytestAdapter().execute(make_request(tmp_path, ("--help",)))
+    assert not result.success
+    assert "usage:" not in result.output_tail
+    (tmp_path / "--co.py").write_text("def test_a():\n    pass\n", encoding="utf-8")
+    ran = PytestAdapter().execute(make_request(tmp_path, ("--co.py",)))
+    assert ran.success and ran.message.startswith("pytest: 1 passed")

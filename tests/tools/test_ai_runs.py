@@ -156,15 +156,17 @@ def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str)
             "--no-show-release-notes",
             "--message-file",
             str(message),
+            "--",
             "notes.md",
             "out/summary.md",
         ]
     if tool == "claude":
-        return ["-p", prompt, "--output-format", "json", "--permission-mode", "acceptEdits"]
+        return ["-p", "--output-format", "json", "--permission-mode", "acceptEdits", "--", prompt]
     if tool == "codex":
         head = ["exec", "--json", "--sandbox", "workspace-write", "--skip-git-repo-check"]
-        return [*head, "-C", str(root), prompt]
-    return ["-p", prompt, "--output-format", "json", "--skip-trust", "--approval-mode", "auto_edit"]
+        return [*head, "-C", str(root), "--", prompt]
+    tail = ["--output-format", "json", "--skip-trust", "--approval-mode", "auto_edit"]
+    return [f"--prompt={prompt}", *tail]
 
 
 # -- each tool ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 from collections import Counter
 from pathlib import Path
@@ -16,9 +17,33 @@ from uet_doit.errors import Problem
 CORE_TOOLS = frozenset({"shell", "python", "auto"})
 
 
-def _did_you_mean(name: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+def _did_you_mean(name: str, choices: list[str], itself: str | None = None) -> str | None:
+    """The closest choice; never `itself` (a step's missing dependency is not the step)."""
+    options = [c for c in choices if c != itself] if itself is not None else choices
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
+
+
+#: uet's, doit's and git's own state: a step that reads or writes there can corrupt a run's
+#: records, doit's up-to-date checks or the repository (first path component, any case)
+STATE_DIRS = (".uet", ".git")
+STATE_FILE_PREFIX = ".doit.db"
+
+
+def state_area(path: str) -> str | None:
+    """The state `path` lies in (`.git/`, `.uet/`, `.doit.db*`), else None (`a/../.git/x` too)."""
+    lowered = path.lower()
+    if ".uet" not in lowered and ".git" not in lowered and STATE_FILE_PREFIX not in lowered:
+        return None  # the common case, without normalising
+    first = normalise_path(path).split("/", 1)[0].lower()
+    if first in STATE_DIRS:
+        return f"{first}/"
+    return f"{STATE_FILE_PREFIX}*" if first.startswith(STATE_FILE_PREFIX) else None
+
+
+def _state_message(area: str) -> str:
+    owner = "doit" if area.startswith(STATE_FILE_PREFIX) else area[1:-1]
+    return f"{area}, where {owner} keeps its own state"
 
 
 def _field_path(raw: Any, wi: int, si: int, key: str) -> str:
@@ -59,7 +84,12 @@ class PathChecker:
             target = os.path.realpath(target)
         if target != self.root and not target.startswith(self.root + os.sep):
             return f"{path!r} leaves the project root ({self.root})"
-        return None
+        area = state_area(path)
+        if area:
+            return f"{path!r} is in {_state_message(area)}"
+        # the real path too: `notes -> .git` is git's state under another name
+        area = state_area(target[len(self.root) + 1 :])
+        return f"{path!r} leads (through a symlink) into {_state_message(area)}" if area else None
 
 
 def check_path(path: str, root: Path) -> str | None:
@@ -104,7 +134,7 @@ def check_bundle(
                 add(
                     f"{wpath}.depends_on[{di}]",
                     f"depends on unknown workstream {dep!r}",
-                    _did_you_mean(dep, ws_ids),
+                    _did_you_mean(dep, ws_ids, ws.ws_id),
                 )
             elif dep == ws.ws_id:
                 add(f"{wpath}.depends_on[{di}]", f"workstream {dep!r} depends on itself")
@@ -123,7 +153,7 @@ def check_bundle(
                     add(
                         f"{spath}.depends_on[{di}]",
                         f"depends on unknown step {dep!r}",
-                        _did_you_mean(dep, sorted(all_ids)),
+                        _did_you_mean(dep, sorted(all_ids), step.step_id),
                     )
                 elif dep == step.step_id:
                     add(f"{spath}.depends_on[{di}]", f"step {dep!r} depends on itself")
@@ -132,11 +162,13 @@ def check_bundle(
                 for fi, path in enumerate(getattr(step.context, key)):
                     why = paths.problem(path)
                     if why:
-                        add(
-                            f"{_field_path(raw, wi, si, key)}[{fi}]",
-                            why,
-                            "use a path relative to the project root, inside it",
+                        hint = (
+                            "steps may not touch .uet/, .git/ or .doit.db*: name the project "
+                            "files the step works on"
+                            if why.endswith("its own state")
+                            else "use a path relative to the project root, inside it"
                         )
+                        add(f"{_field_path(raw, wi, si, key)}[{fi}]", why, hint)
             for fi, path in enumerate(step.context.create_files):
                 norm = normalise_path(path)
                 if norm in creators and creators[norm][0] != step.step_id:
@@ -149,15 +181,57 @@ def check_bundle(
                 creators.setdefault(norm, (step.step_id, ws.ws_id))
     problems.extend(_check_isolation(bundle, name, root))
     if not problems:
-        cycle = build_graph(bundle).find_cycle()
+        graph = build_graph(bundle)
+        cycle = graph.find_cycle()
         if cycle:
             add(
-                "depends_on",
+                _closing_edge(bundle, raw, cycle),
                 "dependency cycle: " + " -> ".join(cycle),
                 "remove one of these dependencies (a step that reads a file another step "
                 "creates depends on it)",
             )
     return problems
+
+
+def _closing_edge(bundle: Bundle, raw: Any, cycle: list[str]) -> str:
+    """Where the bundle says the last edge of `cycle` that it spells out: the `depends_on`
+    entry (or the `files` entry of an implied edge) that closes the loop."""
+    places: dict[tuple[str, str], str] = {}
+    creators = {
+        normalise_path(p): s.step_id for _, s in bundle.steps() for p in s.context.create_files
+    }
+    for wi, ws in enumerate(bundle.workstreams):
+        for di, dep in enumerate(ws.depends_on):
+            places.setdefault((ws.ws_id, dep), f"workstreams[{wi}].depends_on[{di}]")
+            for step in ws.steps:
+                places.setdefault((step.step_id, dep), f"workstreams[{wi}].depends_on[{di}]")
+        for si, step in enumerate(ws.steps):
+            for di, dep in enumerate(step.depends_on):
+                places[(step.step_id, dep)] = f"workstreams[{wi}].steps[{si}].depends_on[{di}]"
+            for fi, path in enumerate(step.context.files):
+                creator = creators.get(normalise_path(path))
+                if creator is not None:
+                    where = f"{_field_path(raw, wi, si, 'files')}[{fi}]"
+                    places.setdefault((step.step_id, creator), where)
+    for node, dep in reversed(list(itertools.pairwise(cycle))):
+        if (node, dep) in places:
+            return places[(node, dep)]
+    return "depends_on"
+
+
+def missing_inputs(
+    bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """(step_id, path) of inputs absent from disk that no step of the bundle creates: the
+    step would fail for want of them (`uet validate` warns, `uet run` warns at start)."""
+    created = {normalise_path(p) for _, s in bundle.steps() for p in s.context.create_files}
+    return [
+        (step.step_id, path)
+        for _, step in bundle.steps()
+        if step.step_id not in skip
+        for path in step.context.files
+        if normalise_path(path) not in created and not (root / path).exists()
+    ]
 
 
 def _check_tool(

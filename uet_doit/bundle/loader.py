@@ -10,34 +10,65 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from uet_doit.bundle.limits import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_PROBLEMS,
+    LimitError,
+    YamlBoundError,
+    check_values,
+    load_json,
+    load_yaml,
+)
 from uet_doit.bundle.model import Bundle
-from uet_doit.bundle.schema import locate_line, problems_from_validation
+from uet_doit.bundle.schema import json_path, locate_line, problems_from_validation
 from uet_doit.errors import BundleError, Problem
 
 BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
 #: keys of the older single-workstream files (`uet import` reads those)
 _LEGACY_KEYS = frozenset({"openspec_change", "ccpm_issue", "files_scope", "files_create", "gate"})
-#: libyaml's parser when PyYAML was built with it: ten times faster on large bundles
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_data(path: Path) -> tuple[Any, str]:
-    """Parse a bundle file; syntax errors become a Problem with line and column."""
+    """Parse a bundle file; syntax errors and values beyond the bounds in `limits` become
+    Problems with line and column (or JSON path)."""
     name = str(path)
     if path.suffix.lower() not in BUNDLE_SUFFIXES:
         raise BundleError(
             [Problem(name, "", f"unknown file type {path.suffix!r}", "use .json, .yaml or .yml")]
         )
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _parse(path, text)
+    except LimitError as exc:
+        where = f"line {exc.line}" if exc.line else ""
+        hint = exc.hint or "uet reads bundles with bounded memory and time: simplify the file"
+        raise BundleError([Problem(name, where, exc.message, hint)]) from None
+    except RecursionError:  # the pure-Python YAML parser, where libyaml is missing
+        message = f"the data is nested more than {MAX_DEPTH} levels deep"
+        raise BundleError([Problem(name, "", message, "flatten it")]) from None
+    return data, text
+
+
+def _read_text(path: Path) -> str:
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            message = f"the file is {size:,} bytes; bundles are read up to {MAX_FILE_BYTES:,}"
+            raise BundleError([Problem(name, "", message, "split it into several bundles")])
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BundleError([Problem(name, "", "file not found", "check the path")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BundleError([Problem(name, "", f"cannot read: {exc}", "save it as UTF-8")]) from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    name = str(path)
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-            return data, text
+            return load_json(text, _no_duplicate_keys)
         except _DuplicateKey as exc:
             key = str(exc)
             seen = [n for n, ln in enumerate(text.splitlines(), 1) if f'"{key}"' in ln]
@@ -63,12 +94,16 @@ def read_data(path: Path) -> tuple[Any, str]:
                 )
             raise BundleError([Problem(name, where, f"invalid JSON: {exc.msg}", hint)]) from None
     try:
-        return yaml.load(text, Loader=_YAML_LOADER), text
+        return load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        message = f"invalid YAML: {exc.problem or exc.context}"
-        raise BundleError([Problem(name, where, message, "fix the syntax at that place")]) from None
+        problem = exc.problem or exc.context or ""
+        if isinstance(exc, YamlBoundError):
+            message, hint = problem, exc.hint
+        else:
+            message, hint = f"invalid YAML: {problem}", "fix the syntax at that place"
+        raise BundleError([Problem(name, where, message, hint)]) from None
     except yaml.YAMLError as exc:
         raise BundleError([Problem(name, "", f"invalid YAML: {exc}", "fix the syntax")]) from None
 
@@ -95,6 +130,17 @@ def parse_bundle(data: Any, name: str, text: str | None = None) -> Bundle:
         if isinstance(data, list):
             hint += f"; for a list of older workstreams use `uet import {name} -o bundle.json`"
         raise BundleError([Problem(name, "$", f"expected an object, found {found}", hint)])
+    beyond = check_values(data)
+    if beyond:
+        hints: set[str] = set()  # each hint once: twenty identical ones would fill the screen
+        problems = []
+        for loc, message, hint in beyond:
+            problems.append(Problem(name, json_path(loc), message, None if hint in hints else hint))
+            hints.add(hint)
+        if len(beyond) >= MAX_PROBLEMS:
+            message = f"the first {MAX_PROBLEMS} of these problems are listed; there may be more"
+            problems.append(Problem(name, "", message, None))
+        raise BundleError(_with_lines(problems, text))
     if "bundle_id" not in data and "workstreams" not in data and _LEGACY_KEYS & set(data):
         message = "this is a workstream in the older flat format (`id`, `tasks`, ...), not a bundle"
         hint = f"make a bundle of it (and its siblings) with `uet import {name} -o bundle.json`"
@@ -204,7 +250,12 @@ def load_bundle(
         problems = list(exc.problems)
         if partial is not None:
             more = check_bundle(partial, None, str(path), root or Path.cwd(), known_tools)
-            problems += [p for p in more if not any(f"{d!r}" in p.message for d in dropped if d)]
+            problems += [
+                p
+                for p in more
+                if not any(f"{d!r}" in p.message for d in dropped if d)
+                and not (dropped and p.message.startswith("a workstream needs at least one step"))
+            ]
         raise BundleError(_with_lines(problems, text)) from None
     project = root or Path.cwd()
     stamp = _check_stamp(text, project, known_tools) if remember else None

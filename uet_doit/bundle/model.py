@@ -22,8 +22,18 @@ from pydantic import (
     model_validator,
 )
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*\Z"  # \Z: `$` would let a final newline in
 _ID_RE = re.compile(ID_PATTERN)
+#: ids name doit tasks, files under .uet/ and lines on a terminal: a bound keeps them usable
+MAX_ID_LENGTH = 128
+#: the longest timeout anything may have (a week): `1e308` would overflow the clocks
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+#: the longest wait between retries (a day)
+MAX_DELAY_S = 24 * 3600.0
+#: the largest budget or cost estimate, in dollars
+MAX_USD = 1_000_000.0
+#: gate types: the guide's four, and GATE_ACCEPTANCE (what `uet import` makes of acceptance tests)
+GateType = Literal["GATE_LINT", "GATE_UNIT", "GATE_DOCS", "GATE_CUSTOM", "GATE_ACCEPTANCE"]
 
 BackoffStrategy = Literal["exponential", "linear", "constant"]
 BudgetPolicy = Literal["pause_and_notify", "fail", "warn"]
@@ -87,6 +97,9 @@ class Strict(BaseModel):
 
 
 def _check_id(value: str) -> str:
+    if len(value) > MAX_ID_LENGTH:
+        msg = f"an id is at most {MAX_ID_LENGTH} characters (this one has {len(value)})"
+        raise ValueError(msg)
     if not _ID_RE.match(value):
         msg = (
             f"{value!r} is not a valid id: use letters, digits, '-', '_' or '.', "
@@ -96,7 +109,39 @@ def _check_id(value: str) -> str:
     return value
 
 
-Id = Annotated[str, AfterValidator(_check_id)]
+Id = Annotated[
+    str, AfterValidator(_check_id), Field(json_schema_extra={"maxLength": MAX_ID_LENGTH})
+]
+
+#: control characters (tab and newline too) and lone surrogates: never in a one-line value
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _check_line(value: str) -> str:
+    """Names, tools and models are printed on one terminal line and passed in argv."""
+    if _NOT_ONE_LINE.search(value):
+        msg = f"{value[:60]!r} must be one line of text, without tabs or control characters"
+        raise ValueError(msg)
+    return value
+
+
+def _check_path(value: str) -> str:
+    """A path is given to tools on their command line: it must not read as an option there,
+    nor carry a line break that splits a prompt's file list or a log line."""
+    if _NOT_ONE_LINE.search(value):
+        msg = f"path {value[:60]!r} contains a line break, tab or control character"
+        raise ValueError(msg)
+    if value.startswith("-"):
+        msg = f"path {value!r} starts with '-', so a tool would read it as an option: rename it"
+        raise ValueError(msg)
+    return value
+
+
+Line = Annotated[str, AfterValidator(_check_line)]
+RelPath = Annotated[str, AfterValidator(_check_path)]
+Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, description="seconds, at most a week")]
+Delay = Annotated[float, Field(ge=0, le=MAX_DELAY_S, description="seconds, at most a day")]
+Usd = Annotated[float, Field(ge=0, le=MAX_USD, description="US dollars")]
 
 
 class Resilience(Strict):
@@ -104,8 +149,8 @@ class Resilience(Strict):
 
     max_retries: int | None = Field(None, ge=0, le=100)
     backoff_strategy: BackoffStrategy | None = None
-    initial_delay: float | None = Field(None, ge=0, description="seconds before the first retry")
-    max_delay: float | None = Field(None, ge=0, description="cap on any single wait, seconds")
+    initial_delay: Delay | None = Field(None, description="seconds before the first retry")
+    max_delay: Delay | None = Field(None, description="cap on any single wait, seconds")
     jitter: float | None = Field(None, ge=0, le=1, description="random spread, fraction of wait")
     retry_on: list[RetryClass] | None = None
 
@@ -127,9 +172,9 @@ class CircuitBreakerPolicy(Strict):
     """Per-tool breaker: `failure_threshold` consecutive failures within `timeout_seconds`
     open it; after `half_open_after` seconds one probe step is let through."""
 
-    failure_threshold: int = Field(5, ge=1)
-    timeout_seconds: float = Field(300, gt=0)
-    half_open_after: float = Field(60, ge=0)
+    failure_threshold: int = Field(5, ge=1, le=1000)
+    timeout_seconds: float = Field(300, gt=0, le=MAX_TIMEOUT_S)
+    half_open_after: float = Field(60, ge=0, le=MAX_TIMEOUT_S)
 
 
 class WorkspaceSetup(Strict):
@@ -147,8 +192,8 @@ class WorkspaceSetup(Strict):
 
 
 class StepContext(Strict):
-    files: list[str] = Field(default_factory=list, description="input files (file_dep)")
-    create_files: list[str] = Field(default_factory=list, description="outputs (targets)")
+    files: list[RelPath] = Field(default_factory=list, description="input files (file_dep)")
+    create_files: list[RelPath] = Field(default_factory=list, description="outputs (targets)")
     instruction: str | None = None
     command: Command | None = Field(None, description="shell tool: list = argv, str = sh -c")
     callable: str | None = Field(None, description="python tool: 'module:function'")
@@ -168,7 +213,7 @@ class Validation(Strict):
 
     test_command: Command
     expected_exit_code: int = Field(0, ge=0, le=255)
-    timeout: float | None = Field(None, gt=0, description="seconds")
+    timeout: Timeout | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -188,13 +233,13 @@ class Validation(Strict):
 class TestGate(Strict):
     __test__ = False  # not a pytest class
 
-    type: str = Field("GATE_CUSTOM", description="GATE_LINT, GATE_UNIT, GATE_DOCS, ...")
-    name: str | None = None
+    type: GateType = "GATE_CUSTOM"
+    name: Line | None = None
     description: str | None = None
     command: Command
     required: bool = True
     blocking: bool = True
-    timeout: float | None = Field(None, gt=0)
+    timeout: Timeout | None = None
 
 
 class CriterionCommand(Strict):
@@ -205,7 +250,7 @@ class CriterionCommand(Strict):
 
 class CriterionFiles(Strict):
     description: str
-    files_exist: list[str] = Field(min_length=1)
+    files_exist: list[RelPath] = Field(min_length=1)
 
 
 def _criterion_kind(value: Any) -> str | None:
@@ -239,6 +284,40 @@ class Notify(Strict):
     command: list[str] = Field(min_length=1, description="argv; never run through a shell")
 
 
+class CacheOptions(Strict):
+    """`cache: {mode: ..., env: [...]}`: the long form of a step cache setting."""
+
+    mode: bool | Literal["read-only"] | None = Field(
+        None, description="true: look up and store; read-only: look up only; false: never"
+    )
+    env: list[str] = Field(
+        default_factory=list,
+        description="environment variables whose values (hashed, never in clear) are part "
+        "of every cache key",
+    )
+
+
+def _cache_setting(value: Any) -> Any:
+    """`cache: true | false | read-only` is the short form of `{mode: ...}`: one message for
+    anything else, instead of one per member of the union."""
+    if isinstance(value, bool) or value == "read-only":
+        return {"mode": value}
+    if value is None or isinstance(value, dict | CacheOptions):
+        return value
+    msg = f"cache must be true, false, read-only or {{mode: ..., env: [...]}}, not {value!r}"
+    raise ValueError(msg)
+
+
+#: `cache: true | false | read-only | {mode, env}` at bundle, workstream or step level
+CacheSetting = Annotated[
+    CacheOptions,
+    BeforeValidator(
+        _cache_setting,
+        json_schema_input_type=bool | Literal["read-only"] | CacheOptions,
+    ),
+]
+
+
 class Step(Strict):
     accepted_spellings: ClassVar[tuple[str, ...]] = (
         "files",
@@ -251,21 +330,21 @@ class Step(Strict):
     )
 
     step_id: Id
-    name: str | None = None
+    name: Line | None = None
     description: str | None = None
-    tool_profile_id: str | None = Field(
+    tool_profile_id: Line | None = Field(
         None, description="shell, python, an AI tool, a custom adapter, or 'auto' (routed)"
     )
     depends_on: list[Id] = Field(default_factory=list)
     context: StepContext = Field(default_factory=lambda: StepContext())  # noqa: PLW0108 (mypy)
     validation: Validation | None = None
     resilience: Resilience | None = None
-    timeout_seconds: float | None = Field(None, gt=0)
-    max_cost_usd: float | None = Field(None, ge=0)
-    estimated_cost_usd: float | None = Field(None, ge=0)
-    task_kind: str | None = None
+    timeout_seconds: Timeout | None = None
+    max_cost_usd: Usd | None = None
+    estimated_cost_usd: Usd | None = None
+    task_kind: Line | None = None
     parallel_ok: bool | None = None
-    model: str | None = Field(None, description="model name passed to the AI tool")
+    model: Line | None = Field(None, description="model name passed to the AI tool")
     tool_options: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     max_fix_attempts: int | None = Field(None, ge=0, le=10)
@@ -281,7 +360,8 @@ class Step(Strict):
         description="merge (default): land and retry conflicts; serialize: never run "
         "at the same time as a step with an overlapping scope",
     )
-    doc_id: str | None = None
+    cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
+    doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -329,19 +409,19 @@ class Workstream(Strict):
     )
 
     ws_id: Id
-    name: str | None = None
+    name: Line | None = None
     description: str | None = None
-    kind: str | None = None
+    kind: Line | None = None
     priority: Priority | None = None
     parallel_ok: bool = True
-    estimated_context_tokens: int | None = Field(None, ge=0)
+    estimated_context_tokens: int | None = Field(None, ge=0, le=10**9)
     depends_on: list[Id] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
-    tool_profile_id: str | None = Field(None, description="default tool of its steps")
+    tool_profile_id: Line | None = Field(None, description="default tool of its steps")
     resilience: Resilience | None = None
-    timeout_seconds: float | None = Field(None, gt=0, description="default step timeout")
+    timeout_seconds: Timeout | None = Field(None, description="default step timeout")
     circuit_breaker: CircuitBreakerPolicy | None = None
-    max_cost_usd: float | None = Field(None, ge=0)
+    max_cost_usd: Usd | None = None
     on_budget_exceeded: BudgetPolicy | None = None
     budget_warning_pct: float | None = Field(None, gt=0, le=100)
     test_gates: list[TestGate] = Field(default_factory=list)
@@ -349,7 +429,8 @@ class Workstream(Strict):
     isolation: Isolation | None = Field(None, description="default isolation of its steps")
     workspace: WorkspaceSetup | None = None
     conflicts: Conflicts | None = None
-    doc_id: str | None = None
+    cache: CacheSetting | None = Field(None, description="default step cache of its steps")
+    doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -472,29 +553,38 @@ class Dependencies(Strict):
 
 class Bundle(Strict):
     bundle_id: Id
-    bundle_name: str | None = None
-    version: str | None = None
+    bundle_name: Line | None = None
+    version: Line | None = None
     description: str | None = None
-    estimated_duration_hours: float | None = Field(None, ge=0)
+    estimated_duration_hours: float | None = Field(None, ge=0, le=100_000)
     workstreams: list[Workstream] = Field(min_length=1)
-    tool_profile_id: str | None = Field(None, description="default tool of every step")
+    tool_profile_id: Line | None = Field(None, description="default tool of every step")
     resilience: Resilience | None = None
-    timeout_seconds: float | None = Field(None, gt=0)
+    timeout_seconds: Timeout | None = None
     circuit_breaker: CircuitBreakerPolicy | None = None
-    max_cost_usd: float | None = Field(None, ge=0)
+    max_cost_usd: Usd | None = None
     on_budget_exceeded: BudgetPolicy | None = None
     budget_warning_pct: float | None = Field(None, gt=0, le=100)
+    max_log_bytes: int | None = Field(
+        None,
+        ge=4096,
+        le=2**40,
+        description="cap on each attempt or gate log, bytes: head and tail kept (default 50 MB)",
+    )
     notify: Notify | None = None
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
     dependencies: Dependencies | None = None
+    cache: CacheSetting | None = Field(
+        None, description="default step cache; {env: [...]} names variables keys include"
+    )
     validation: dict[str, Any] | None = Field(
         None, description="targets for people (e.g. required_tests); kept, not enforced"
     )
     isolation: Isolation | None = Field(None, description="default isolation of every step")
     workspace: WorkspaceSetup | None = None
     conflicts: Conflicts | None = None
-    doc_id: str | None = None
+    doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("version", mode="before")

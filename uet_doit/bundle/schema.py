@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 import typing
 from typing import Any
@@ -160,9 +161,15 @@ def problems_from_validation(exc: ValidationError, name: str, data: Any) -> list
             message = str(err["msg"]).removeprefix("Value error, ")
         else:
             got = _value_at(data, loc)
-            shown = json.dumps(got)[:60] if got is not None else None
+            shown = json.dumps(got, default=str)[:60] if got is not None else None
             message = err["msg"] + (f" (got {shown})" if shown is not None else "")
-        where = json_path(loc)
+            if kind == "literal_error" and isinstance(got, str):
+                choices = re.findall(r"'([^']*)'", str(err["msg"]))
+                upper = got.upper()  # `lint` for GATE_LINT, `LINEAR` for linear
+                close = [c for c in choices if c.upper() == upper or c.endswith(f"_{upper}")]
+                close = close or difflib.get_close_matches(got, choices, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else None
+        where = json_path(_as_written(loc, data))
         if (where, message) in seen:
             continue
         seen.add((where, message))
@@ -170,18 +177,34 @@ def problems_from_validation(exc: ValidationError, name: str, data: Any) -> list
     return problems
 
 
+def _as_written(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
+    """`steps[0].context.files` where the user wrote `files` on the step: say so."""
+    if "context" not in loc:
+        return loc
+    at = loc.index("context")
+    owner = _value_at(data, loc[:at])
+    if at + 1 < len(loc) and isinstance(owner, dict) and loc[at + 1] in owner:
+        return (*loc[:at], *loc[at + 1 :])
+    return loc
+
+
 def locate_line(text: str, where: str) -> int | None:
     """1-based line of a JSON path like `workstreams[1].steps[0].depends_on` in JSON/YAML text."""
-    import re
-
     parts: list[str | int] = []
     for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", where.split(" ", maxsplit=1)[0]):
         parts.append(int(index) if index else key)
     if not parts or parts == ["$"]:
         return None
-    try:
-        node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    node: Any = None
+    # libyaml first (fast, and deep nesting costs no stack); the Python parser also reads
+    # JSON escapes libyaml refuses, such as a lone surrogate
+    for loader in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader):
+        try:
+            node = yaml.compose(text, Loader=loader)
+            break
+        except (yaml.YAMLError, RecursionError):
+            continue
+    if node is None:
         return None
     line = None
     for part in parts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,14 +16,17 @@ from uet_doit.errors import EXIT_INTERRUPTED, EXIT_OK, UetError
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    """Every problem of every file (exit 3); inputs nothing provides are warnings (exit 0)."""
+    from uet_doit.bundle.checks import missing_inputs
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.errors import BundleError
 
     failures: list[BundleError] = []
+    root = Path.cwd()
     for name in args.files:
         path = Path(name)
         try:
-            bundle = load_bundle(path, Path.cwd())
+            bundle = load_bundle(path, root)
         except BundleError as exc:
             failures.append(exc)
             continue
@@ -30,6 +34,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"{path}: ok ({bundle.bundle_id}: {len(bundle.workstreams)} workstreams, {steps} steps)"
         )
+        missing = missing_inputs(bundle, root)
+        for step_id, input_path in missing[:10]:
+            print(
+                f"{path}: warning: {input_path!r} (input of {step_id}) does not exist "
+                "and no step creates it",
+                file=sys.stderr,
+            )
+        if missing:
+            more = f"{len(missing) - 10} more such inputs; " if len(missing) > 10 else ""
+            print(
+                f"TIP: {more}a step fails before its tool starts when an input is missing: "
+                "create the file, or list it in the `create_files` of the step that makes it",
+                file=sys.stderr,
+            )
     for failure in failures:
         print(failure.render(), file=sys.stderr)
     return 3 if failures else 0
@@ -44,7 +62,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.bundle)
     bundle = load_bundle(path, root, remember=not args.dry_run)
     if args.dry_run:
-        return _dry_run(bundle, root, args)
+        from uet_doit.observe.dry_run import dry_run
+
+        cache = (args.cache, args.cache_store)
+        return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity, cache)
     opts = RunOptions(
         jobs=args.jobs,
         parallel_type=args.parallel_type,
@@ -56,60 +77,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbosity=args.verbosity,
         budgets=parse_budget_args(args.budget),
         argv=sys.argv,
+        cache=args.cache,
+        cache_store=args.cache_store,
         into=args.into,
     )
+    from uet_doit.tools.redact import short_secret_warning
+
+    if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
+        print(warning, file=sys.stderr)
     return execute(bundle, path, root, opts)
-
-
-def _dry_run(bundle: object, root: Path, args: argparse.Namespace) -> int:
-    """What would run, and what it would cost against each workstream's budget."""
-    from uet_doit.bundle.model import Bundle, effective_tool
-    from uet_doit.run.budget import CostLedger, apply_overrides, parse_budget_args
-    from uet_doit.run.doit_bridge import task_status
-    from uet_doit.run.runner import skipped_steps
-    from uet_doit.state.store import RunStore
-
-    assert isinstance(bundle, Bundle)
-    bundle = apply_overrides(bundle, parse_budget_args(args.budget))
-    skip = skipped_steps(bundle, args.skip_workstream or ())
-    status = task_status(bundle, root, skip)
-    ledger = CostLedger(RunStore(root))
-    would, total = 0, 0.0
-    for ws in bundle.workstreams:
-        print(f"{ws.ws_id}: {ws.title}")
-        ws_cost = 0.0
-        for step in ws.steps:
-            verdict = (
-                "skipped"
-                if step.step_id in skip
-                else {"up-to-date": "up to date", "error": "missing input"}.get(
-                    status.get(step.step_id, "run"), "would run"
-                )
-            )
-            cost = ""
-            if verdict == "would run":
-                would += 1
-                estimate = ledger.estimate(
-                    step.estimated_cost_usd, effective_tool(bundle, ws, step)
-                )
-                ws_cost += estimate
-                cost = f"~${estimate:.4f}"
-            print(f"  {step.step_id:<32} {verdict:<14} {cost}")
-        total += ws_cost
-        budget = ""
-        if ws.max_cost_usd is not None:
-            from uet_doit.run.budget import Budget
-
-            spent = ledger.spent(bundle.bundle_id, Budget("workstream", ws.ws_id, ws.max_cost_usd))
-            left = ws.max_cost_usd - spent
-            flag = "  OVER BUDGET" if ws_cost > left + 1e-9 else ""
-            budget = f" against ${left:.4f} left of ${ws.max_cost_usd:.4f}{flag}"
-        print(f"  estimated ${ws_cost:.4f}{budget}")
-    limit = (
-        f" (bundle budget ${bundle.max_cost_usd:.2f})" if bundle.max_cost_usd is not None else ""
-    )
-    print(f"{would} step(s) would run; estimated ${total:.4f}{limit}")
-    return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -203,6 +179,8 @@ def _print_status(st: object) -> None:
         extra = f" attempts={s.attempts}" if s.attempts > 1 else ""
         if s.cost_usd:
             extra += f" ${s.cost_usd:.4f}"
+        if s.cached:
+            extra += f" (from the cache, saved ${s.saved_usd:.4f})"
         if s.last_error:
             extra += f" - {s.last_error.splitlines()[0][:100]}"
         print(f"  {marks.get(s.status, s.status):<11} {s.step_id}{extra}")
@@ -226,6 +204,7 @@ def _print_status(st: object) -> None:
     print(
         f"Progress: {st.progress_pct:.0f}% ({st.completed_count}/{st.total_count}) | "
         f"Cost: ${st.total_cost_usd:.2f}{eta}"
+        + (f" | Saved by the cache: ${st.saved_usd:.2f}" if st.cached_count else "")
     )
 
 
@@ -235,8 +214,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     store = RunStore(Path.cwd())
     store.mark_dead_runs()
     for r in store.runs(args.limit):
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"]))
-        print(f"{r['run_id']:<44} {r['status']:<12} {started}  ${r['cost']:.4f}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        print(f"{r.run_id:<44} {r.status:<12} {started}  ${r.cost:.4f}")
     return EXIT_OK
 
 
@@ -253,10 +232,8 @@ def _cmd_breakers(args: argparse.Namespace) -> int:
     if not rows:
         print("no breakers recorded (all closed)")
     for r in rows:
-        opened = (
-            time.strftime("%H:%M:%S", time.localtime(r["opened_at"])) if r["opened_at"] else "-"
-        )
-        print(f"{r['tool']:<16} {r['state']:<10} failures={r['failures']} opened={opened}")
+        opened = time.strftime("%H:%M:%S", time.localtime(r.opened_at)) if r.opened_at else "-"
+        print(f"{r.tool:<16} {r.state:<10} failures={r.failures} opened={opened}")
     return EXIT_OK
 
 
@@ -269,6 +246,8 @@ PLUGIN_COMMANDS = {
     "cost": "uet_doit.observe.costs",
     "report": "uet_doit.observe.report",
     "graph": "uet_doit.observe.graph_export",
+    "cache": "uet_doit.cache.commands",
+    "why": "uet_doit.cache.why",
 }
 PLUGIN_COMMANDS.update(
     dict.fromkeys(("log", "show", "revert", "workspaces", "clean"), "uet_doit.cli.provenance")
@@ -329,6 +308,22 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="live tree on a terminal (default there), plain lines, or JSON lines",
     )
     p.add_argument("-v", "--verbosity", type=int, choices=(0, 1, 2), default=None)
+    p.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_const",
+        const="on",
+        default="default",
+        help="use the step cache for every step the bundle does not exclude",
+    )
+    p.add_argument(
+        "--no-cache", dest="cache", action="store_const", const="off", help="no step cache"
+    )
+    p.add_argument(
+        "--cache-store",
+        metavar="URL",
+        help="shared step cache: a folder, s3://, gs://, http(s):// (else $UET_CACHE_STORE)",
+    )
     p.add_argument("--into", metavar="BRANCH", help="land isolated steps on this branch")
     p.set_defaults(handler=_cmd_run)
 

@@ -80,7 +80,7 @@ def _cmd_workspaces(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     from uet_doit.run.git import Git, toplevel
     from uet_doit.run.isolation import sweep
-    from uet_doit.run.runner import project_lock
+    from uet_doit.run.project import project_lock
     from uet_doit.run.workspaces import remove_worktree
     from uet_doit.state.store import RunStore
 

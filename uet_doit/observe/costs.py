@@ -1,4 +1,5 @@
-"""`uet cost`: spend against every budget, by step, workstream or tool; `uet cost reset`."""
+"""`uet cost`: spend against every budget, by step, workstream or tool; `uet cost reset`;
+`uet cost --forecast BUNDLE`: what a bundle may cost before it runs."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ def _run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     from uet_doit.bundle.loader import load_bundle
 
     row = store.run(run_id)
-    if row is None or not row["bundle_file"]:
+    if row is None or not row.bundle_file:
         return None
     try:
-        return load_bundle(Path(row["bundle_file"]), store.root)
+        return load_bundle(Path(row.bundle_file), store.root)
     except UetError:
         return None
 
@@ -43,7 +44,9 @@ def budget_rows(store: RunStore, bundle: Bundle) -> list[dict[str, Any]]:
                 "budget": budget.label,
                 "limit_usd": budget.limit,
                 "spent_usd": round(spent, 6),
-                "remaining_usd": round(budget.limit - spent, 6),
+                # never negative: spend beyond the limit is overspend, said as such
+                "remaining_usd": round(max(0.0, budget.limit - spent), 6),
+                "overspent_usd": round(max(0.0, spent - budget.limit), 6),
                 "policy": budget.policy,
             }
         )
@@ -66,7 +69,27 @@ def spend_rows(
     ]
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    """`uet cost --forecast BUNDLE`: what the steps that would run may cost, per budget."""
+    from uet_doit.bundle.loader import load_bundle
+    from uet_doit.observe.dry_run import forecast_data, print_forecast, to_json
+
+    if args.run_id:
+        msg = f"`uet cost --forecast` takes no RUN_ID (got {args.run_id!r})"
+        raise UsageError(msg, "use `uet cost --forecast BUNDLE` or `uet cost RUN_ID`")
+    root = Path.cwd()
+    bundle = load_bundle(Path(args.forecast), root, remember=False)
+    data = forecast_data(bundle, root)
+    if args.json:
+        print(to_json(data))
+    else:
+        print_forecast(bundle, data)
+    return 0
+
+
 def _cmd_cost(args: argparse.Namespace) -> int:
+    if args.forecast:
+        return _forecast(args)
     store = RunStore(Path.cwd())
     if args.run_id == "reset":
         return _reset(store, args)
@@ -76,7 +99,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     row = store.run(run_id)
     if row is None:
         raise UsageError(f"no run {run_id!r} in {store.path}", "list runs with `uet runs`")
-    bundle_id = row["bundle_id"]
+    bundle_id = row.bundle_id
     bundle = _run_bundle(store, run_id)
     report = {
         "run_id": run_id,
@@ -89,10 +112,14 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         "all_runs": spend_rows(store, None, bundle_id, args.by),
         "budgets": budget_rows(store, bundle) if bundle else [],
     }
+    cached, saved = store.saved_by_cache(bundle_id, run_id)
+    report["cached_attempts"], report["saved_usd"] = cached, round(saved, 6)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"run {run_id} ({bundle_id}): ${report['run_cost_usd']:.4f}")
+    if cached:
+        print(f"saved by the step cache: ${saved:.4f} ({cached} step(s) restored, not re-run)")
     print(f"\nspend by {args.by} (this run | all runs since the last reset)")
     totals = {r[args.by]: r for r in report["all_runs"]}
     for r in report["run"]:
@@ -105,9 +132,14 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     if report["budgets"]:
         print("\nbudgets")
         for b in report["budgets"]:
+            left = (
+                f"OVERSPENT by ${b['overspent_usd']:.4f}"
+                if b["overspent_usd"] > 0
+                else f"remaining ${b['remaining_usd']:.4f}"
+            )
             print(
                 f"  {b['budget']:<32} spent ${b['spent_usd']:.4f} of ${b['limit_usd']:.4f}"
-                f"  remaining ${b['remaining_usd']:.4f}  ({b['policy']})"
+                f"  {left}  ({b['policy']})"
             )
     elif bundle is None:
         print("\n(budgets unknown: the run's bundle file cannot be read now)")
@@ -131,4 +163,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--by", choices=("step", "workstream", "tool"), default="workstream")
     p.add_argument("--json", action="store_true")
     p.add_argument("--bundle-id", help="with reset: only this bundle's spend")
+    p.add_argument(
+        "--forecast",
+        metavar="BUNDLE",
+        help="forecast what the bundle's steps that would run may cost, against every budget",
+    )
     p.set_defaults(handler=_cmd_cost)

@@ -200,9 +200,9 @@ def load_run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     from uet_doit.bundle.loader import load_bundle
 
     row = store.run(run_id)
-    if row is None or not row["bundle_file"]:
+    if row is None or not row.bundle_file:
         return None
-    path = Path(row["bundle_file"])
+    path = Path(row.bundle_file)
     path = path if path.is_absolute() else store.root / path
     try:
         return load_bundle(path, store.root)

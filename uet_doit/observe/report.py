@@ -9,7 +9,6 @@ import html
 import itertools
 import json
 import os
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from uet_doit.bundle.model import Bundle
 from uet_doit.errors import EXIT_OK, UsageError
 from uet_doit.observe.graph_export import critical_path, graph_edges
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
-from uet_doit.state.records import StepState
+from uet_doit.state.records import AttemptOutcome, RunRecord, StepState
 from uet_doit.state.store import RunStore
 
 _TAIL_LINES, _TAIL_CHARS = 40, 4000
@@ -43,8 +42,11 @@ class Report:
 
         self.status: RunStatus = run_status(store, run_id)
         self.run_id = self.status.run_id
-        self.run: sqlite3.Row = store.run(self.run_id)  # type: ignore[assignment]
+        run = store.run(self.run_id)
+        assert run is not None  # run_status found it
+        self.run: RunRecord = run
         self.attempts = store.attempts(self.run_id)
+        self._store = store
         self.events = store.events(self.run_id)
         self.bundle = bundle or load_run_bundle(store, self.run_id)
         self.past = store.durations(self.status.bundle_id)
@@ -82,6 +84,7 @@ class Report:
             ("timeline", "Timeline", self.timeline()),
             ("graph", "Dependency graph", self.graph_svg()),
             ("costs", "Costs and budgets", self.costs()),
+            ("forecast", "Forecast against actual", self.forecast()),
             ("steps", "Steps", self.steps_table()),
             ("failures", "Retries and failures", self.failures()),
             ("gates", "Validation gates", self.gates()),
@@ -109,32 +112,32 @@ class Report:
             ("Duration", _secs(end - st.started)),
             ("Total cost", f"${st.total_cost_usd:.4f}{budget}"),
             ("Steps", f"{st.completed_count}/{len(self.steps)} finished"),
-            ("Parallel jobs", self.run["jobs"]),
-            ("Bundle file", self.run["bundle_file"] or "-"),
+            ("Parallel jobs", self.run.jobs),
+            ("Bundle file", self.run.bundle_file or "-"),
         ]
         items = "".join(f"<div><dt>{k}</dt><dd>{self.esc(v)}</dd></div>" for k, v in fields)
         return f"<header><h1>{self.esc(st.run_id)}</h1><dl>{items}</dl></header>"
 
     def timeline(self) -> str:
         """A Gantt chart: attempts in lanes (a worker keeps its lane while it is free)."""
-        rows = [a for a in self.attempts if a["started"]]
+        rows = [a for a in self.attempts if a.started]
         if not rows:
             return '<p class="muted">No attempts recorded: every step was up to date.</p>'
-        t0 = min(float(self.status.started), *(a["started"] for a in rows))
-        t1 = max(self.status.ended or 0.0, *((a["ended"] or self.now) for a in rows))
+        t0 = min(float(self.status.started), *(a.started for a in rows))
+        t1 = max(self.status.ended or 0.0, *((a.ended or self.now) for a in rows))
         span = max(t1 - t0, 0.001)
         lane_end: list[float] = []
         lane_worker: list[str] = []
         placed: list[tuple[int, Any]] = []
-        for a in sorted(rows, key=lambda r: (r["started"], r["id"])):
-            start, worker = a["started"], a["worker"] or "?"
+        for a in sorted(rows, key=lambda r: (r.started, r.id)):
+            start, worker = a.started, a.worker or "?"
             free = [i for i, e in enumerate(lane_end) if e <= start]
             same = [i for i in free if lane_worker[i] == worker]
             lane = (same or free or [len(lane_end)])[0]
             if lane == len(lane_end):
                 lane_end.append(0.0)
                 lane_worker.append(worker)
-            lane_end[lane], lane_worker[lane] = a["ended"] or self.now, worker
+            lane_end[lane], lane_worker[lane] = a.ended or self.now, worker
             placed.append((lane, a))
         left, width, row_h = 110, 1000, 24
         height = 30 + row_h * len(lane_end)
@@ -151,18 +154,18 @@ class Report:
                 f'<text x="{x:.1f}" y="10" text-anchor="middle">{_tick(span * k / 10, span)}</text>'
             )
         for lane, a in placed:
-            x = left + (a["started"] - t0) * scale
-            w = max(2.0, ((a["ended"] or self.now) - a["started"]) * scale)
+            x = left + (a.started - t0) * scale
+            w = max(2.0, ((a.ended or self.now) - a.started) * scale)
             y = 24 + lane * row_h
             tip = (
-                f"{a['step_id']} attempt {a['attempt']}: {a['outcome']}, "
-                f"{_secs((a['ended'] or self.now) - a['started'])}, worker {a['worker']}"
-                + (f", ${a['cost_usd']:.4f}" if a["cost_usd"] else "")
-                + (f", {a['failure_class']}" if a["failure_class"] else "")
+                f"{a.step_id} attempt {a.attempt}: {a.outcome}, "
+                f"{_secs((a.ended or self.now) - a.started)}, worker {a.worker}"
+                + (f", ${a.cost_usd:.4f}" if a.cost_usd else "")
+                + (f", {a.failure_class}" if a.failure_class else "")
             )
-            label = self.esc(a["step_id"]) if w > 8 * len(a["step_id"]) else ""
+            label = self.esc(a.step_id) if w > 8 * len(a.step_id) else ""
             out.append(
-                f'<g class="bar bar-{self.esc(a["outcome"])}"><title>{self.esc(tip)}</title>'
+                f'<g class="bar bar-{self.esc(a.outcome)}"><title>{self.esc(tip)}</title>'
                 f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="20" rx="3"/>'
                 f'<text x="{x + 4:.1f}" y="{y + 14}">{label}</text></g>'
             )
@@ -236,9 +239,9 @@ class Report:
         per_ws: dict[str, float] = defaultdict(float)
         per_tool: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
         for a in self.attempts:
-            per_ws[a["ws_id"] or "-"] += a["cost_usd"] or 0.0
-            for i, v in enumerate((a["cost_usd"], a["tokens_in"], a["tokens_out"], 1)):
-                per_tool[a["tool"] or "-"][i] += v or 0.0
+            per_ws[a.ws_id or "-"] += a.cost_usd or 0.0
+            for i, v in enumerate((a.cost_usd, a.tokens_in, a.tokens_out, 1)):
+                per_tool[a.tool or "-"][i] += v or 0.0
         budgets = {ws.ws_id: ws.max_cost_usd for ws in b.workstreams} if b else {}
         total = sum(per_ws.values())
         scopes = [(f"bundle {self.status.bundle_id}", total, b.max_cost_usd if b else None)]
@@ -263,6 +266,35 @@ class Report:
             + _table("Tool|#Attempts|#Cost|#Tokens in|#Tokens out", tools)
         )
 
+    def forecast(self) -> str:
+        """Each step that ran: what the forecast said before the run, and what it cost."""
+        from uet_doit.observe.dry_run import forecast_vs_actual, span
+
+        ran = {s.step_id: (s.cost_usd or 0.0, s.attempts) for s in self.steps if s.attempts}
+        if self.bundle is None or not ran:
+            return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'
+        rows = forecast_vs_actual(self.bundle, self._store, ran, self.status.started)
+        cells = [
+            [
+                self.esc(r["ws_id"]),
+                f"<code>{self.esc(r['step_id'])}</code>" if r["step_id"] else "<b>total</b>",
+                self.esc(r["tool"]),
+                self.esc(span(r["low_usd"], r["high_usd"])),
+                f"${r['actual_usd']:.4f}",
+                self.esc(r["attempts"]),
+                self.esc(r["verdict"]),
+                self.esc(r["basis"]),
+            ]
+            for r in rows
+        ]
+        note = (
+            '<p class="muted">The forecast as it stood when the run started: calibrated from '
+            "the attempts recorded before it (defaults when there were none), input files "
+            "as they are now.</p>"
+        )
+        head = "Workstream|Step|Tool and model|#Forecast|#Actual|#Attempts|Actual is|Basis"
+        return note + _table(head, cells)
+
     def steps_table(self) -> str:
         rows, ids = [], []
         for s in self.steps:
@@ -282,16 +314,16 @@ class Report:
         return _table("Workstream|Step|Tool|Status|#Attempts|#Duration|#Cost|Message", rows, ids)
 
     def failures(self) -> str:
-        bad = [a for a in self.attempts if a["outcome"] != "succeeded"]
+        bad = [a for a in self.attempts if a.outcome != AttemptOutcome.SUCCEEDED]
         if not bad:
             return '<p class="muted">No retries or failures.</p>'
         out = []
         for a in bad:
-            logs = [(name, _tail(a[f"{name}_path"])) for name in ("stderr", "stdout")]
+            logs = [("stderr", _tail(a.stderr_path)), ("stdout", _tail(a.stdout_path))]
             out.append(
-                f"<div><p><code>{self.esc(a['step_id'])}</code> attempt {a['attempt']} "
-                f"{_badge(self.esc(a['outcome']))} {self.esc(a['failure_class'] or '')} "
-                f"exit={self.esc(a['exit_code'])}: {self.esc(a['message'] or '')}</p>"
+                f"<div><p><code>{self.esc(a.step_id)}</code> attempt {a.attempt} "
+                f"{_badge(self.esc(a.outcome))} {self.esc(a.failure_class or '')} "
+                f"exit={self.esc(a.exit_code)}: {self.esc(a.message or '')}</p>"
                 + "".join(
                     f"<details><summary>{name} (last lines)</summary>"
                     f"<pre>{self.esc(text)}</pre></details>"
@@ -314,7 +346,7 @@ class Report:
             [
                 self.esc(d.get("ws_id")),
                 self.esc(d.get("gate_type")),
-                _badge(self.esc(e["kind"].removeprefix("gate_"))),
+                _badge(self.esc(e.kind.value.removeprefix("gate_"))),
                 f"<code>{self.esc(d.get('command'))}</code>",
                 self.esc(d.get("message")),
             ]

@@ -140,7 +140,10 @@ class PlainReporter(ReporterBase):
         super().add_success(task)
         if _step_of(task):
             took = time.monotonic() - self.started.get(task.name, time.monotonic())
-            self._line(f"done   {task.name} ({took:.1f}s)")
+            attempts = (getattr(task, "values", None) or {}).get("attempts") or 1
+            more = f", {attempts} attempts" if attempts > 1 else ""
+            cached = ", from the cache" if _from_cache(task) else ""
+            self._line(f"done   {task.name} ({took:.1f}s{more}{cached})")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)
@@ -210,7 +213,7 @@ class JsonLinesReporter(ReporterBase):
         super().add_success(task)
         if _step_of(task):
             took = time.monotonic() - self.started.get(task.name, time.monotonic())
-            self._emit("success", task, seconds=round(took, 3))
+            self._emit("success", task, seconds=round(took, 3), cached=_from_cache(task))
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)
@@ -226,3 +229,8 @@ class JsonLinesReporter(ReporterBase):
     def complete_run(self) -> None:
         super().complete_run()
         self._emit("complete", None, **self.counts, errors=self.errors)
+
+
+def _from_cache(task: Any) -> bool:
+    """The step's outputs were restored from the step cache (its action's values say so)."""
+    return (getattr(task, "values", None) or {}).get("from_run") == "cache"

@@ -37,6 +37,8 @@ class StepStatus:
     ended: float | None = None
     # the failure class of each attempt that started, in order (None: it succeeded/ran)
     attempt_classes: list[str | None] = field(default_factory=list)
+    cached: bool = False  # its outputs came from the step cache in this run
+    saved_usd: float = 0.0  # what the attempt that made the cached outputs cost
 
 
 @dataclass
@@ -60,6 +62,8 @@ class RunStatus:
     steps: list[StepStatus] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     criteria: list[dict[str, Any]] = field(default_factory=list)
+    cached_count: int = 0  # steps restored from the step cache
+    saved_usd: float = 0.0  # what they cost when they were made
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +111,8 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 started=started[0].started if started else None,
                 ended=last.ended if last else None,
                 attempt_classes=[a.failure_class for a in started],
+                cached=any(a.outcome == AttemptOutcome.CACHED for a in attempts),
+                saved_usd=round(sum(a.saved_usd or 0.0 for a in attempts), 6),
             )
         )
     total = len(steps)
@@ -132,6 +138,8 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
         steps=steps,
         gates=_latest_events(store, run_id, GATE_EVENTS, ("scope", "index")),
         criteria=_latest_events(store, run_id, (EventKind.CRITERION,), ("scope", "description")),
+        cached_count=sum(1 for s in steps if s.cached),
+        saved_usd=round(sum(s.saved_usd for s in steps), 6),
     )
 
 

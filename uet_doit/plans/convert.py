@@ -1,9 +1,11 @@
-"""`uet convert PLAN.md`: a markdown phase plan becomes a bundle, the same way every time.
+"""`uet convert PLAN.md`: a markdown plan becomes a bundle, the same way every time.
 
-The plan is read through markdown-it's syntax tree, never with regexes over the raw text, so
-headings and checkboxes inside code fences (plans quote templates) are never taken for plan
-content. Week headings become chained workstreams, numbered task items steps, and deliverable
-checkboxes the files those steps create.
+The plan is read through markdown-it's syntax tree (plan_reading), never with regexes over the
+raw text, so headings and checkboxes inside code fences are never taken for plan content.
+Units of work become chained workstreams, their tasks steps, their deliverables the files
+those steps create; every workstream and step says where it came from (`x-source`), and
+`--explain` prints the tree with the line and the rule of each item and what was left out.
+`--with TOOL` asks an AI tool for the bundle instead, checked like `uet validate` (ai_draft).
 """
 
 from __future__ import annotations
@@ -12,179 +14,137 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from markdown_it import MarkdownIt
-from markdown_it.tree import SyntaxTreeNode
 from pydantic import ValidationError
 
 from uet_doit.bundle.model import ID_PATTERN, Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
-from uet_doit.plans.plan_markdown import (
-    _EXTENSION,
-    _Deliverable,
-    _sections,
-    _Task,
-    _Week,
-    _weeks,
-    slug,
-)
+from uet_doit.plans.plan_bundle import Trace, assemble, notes
+from uet_doit.plans.plan_markdown import slug
+from uet_doit.plans.plan_reading import Plan, read_plan
 
+#: the only shape the first version knew; `--heading-pattern` is now `--unit-pattern`
 DEFAULT_HEADING_PATTERN = r"(?i)^week\s+(?P<num>\d+)(\s*:|\s+[-\u2013\u2014])\s*(?P<title>.+)$"
 
 
-def _match_score(deliverable: _Deliverable, task: _Task) -> int:
-    best = 0
-    for path in deliverable.paths:
-        base = path.rstrip("/").rsplit("/", 1)[-1]
-        for mentioned in task.paths:
-            if mentioned.rstrip("/") == path.rstrip("/"):
-                best = max(best, 1000)
-            elif "/" not in mentioned.rstrip("/") and mentioned == base:
-                best = max(best, 800)
-            elif mentioned.endswith("/") and path.startswith(mentioned):
-                best = max(best, 500)
-    if best:
-        return best
-    return len(deliverable.words & task.words)
+@dataclass
+class Conversion:
+    """The bundle (validated), what could not be placed, and the --explain tree."""
+
+    bundle: dict[str, Any]
+    warnings: list[str]
+    traces: list[Trace]
+    mode: str
 
 
-def _place(week: _Week, warnings: list[str], prefix: str) -> list[_Task]:
-    """Give each deliverable to the task it belongs to, else to a step of its own."""
-    tasks = list(week.tasks)
-    for deliverable in week.deliverables:
-        scored = [(_match_score(deliverable, task), -i, task) for i, task in enumerate(tasks)]
-        best = max(scored, key=lambda s: (s[0], s[1]), default=None)
-        if best and best[0] > 0:
-            task = best[2]
-        else:
-            task = _Task(deliverable.text.replace("`", ""), [], deliverable.paths, set(), None)
-            tasks.append(task)
-        task.deliverables.append(deliverable.text)
-        for path in deliverable.paths:
-            bare = [p for p in task.paths if "/" not in p and _EXTENSION.search(p)]
-            if deliverable.edit:
-                task.edits.append(path)
-            elif not path.endswith("/"):
-                task.creates.append(path)
-            elif bare:  # `docs/adr/` whose task names `0001-x.md`, ...: the files it holds
-                task.creates.extend(path + name for name in bare)
-            else:
-                task.output_dirs.append(path)
-                warnings.append(
-                    f"{prefix}: deliverable `{path}` is a folder; it is in the step's "
-                    "instruction, not its create_files (name its files to make them targets)"
-                )
-    return tasks
+def _pattern(unit_pattern: str | None) -> re.Pattern[str] | None:
+    if unit_pattern is None:
+        return None
+    try:
+        return re.compile(unit_pattern)
+    except re.error as exc:
+        raise UsageError(
+            f"--unit-pattern {unit_pattern!r} is not a valid regex: {exc}",
+            "quote it in the shell, e.g. --unit-pattern '^Phase (?P<num>\\d+): (?P<title>.+)'",
+        ) from exc
 
 
-def _step(
-    task: _Task, step_id: str, created: dict[str, str], warnings: list[str]
-) -> dict[str, Any]:
-    creates: list[str] = []
-    edits = list(dict.fromkeys(task.edits))
-    for path in dict.fromkeys(task.creates):
-        if path in created:
-            warnings.append(
-                f"{step_id}: `{path}` is already created by {created[path]}; listed as an input"
-            )
-            edits.append(path)
-        else:
-            created[path] = step_id
-            creates.append(path)
-    lines = [task.name, *task.lines]
-    if task.deliverables:
-        lines += ["", "Deliverables:", *(f"- {d}" for d in task.deliverables)]
-    context: dict[str, Any] = {"instruction": "\n".join(lines)}
-    if edits:
-        context["files"] = [p for p in edits if p not in creates]
-    if creates:
-        context["create_files"] = creates
-    step: dict[str, Any] = {"step_id": step_id, "name": task.name, "context": context}
-    metadata: dict[str, Any] = {}
-    if task.section:
-        metadata["section"] = task.section
-    if task.output_dirs:
-        metadata["output_dirs"] = task.output_dirs
-    if metadata:
-        step["metadata"] = metadata
-    return step
+def _nothing_found(plan: Plan, source: str, pattern: str | None) -> UsageError:
+    heads, items = plan.reading.headings, plan.reading.items
+    more = "; ..." if len(heads) > 6 else ""
+    seen = f"{len(heads)} heading(s) ({'; '.join(heads[:6])}{more})" if heads else "no headings"
+    what = f"no units of work found in {source}: it has {seen} and {items} list item(s)"
+    if pattern:
+        what = f"no headings or lines match --unit-pattern {pattern!r} in {source}: it has {seen}"
+    return UsageError(
+        what,
+        "name the headings that start a unit with --unit-pattern REGEX (e.g. '^Stage \\d+'), "
+        "the section that lists the tasks with --tasks-section NAME, or let an AI tool draft "
+        "the bundle with --with claude|codex|gemini|aider",
+    )
+
+
+def convert_plan(
+    text: str,
+    *,
+    source: str,
+    unit_pattern: str | None = None,
+    tasks_section: str | None = None,
+    tool: str | None = None,
+    bundle_id: str | None = None,
+) -> Conversion:
+    """The bundle made from a plan's text; UsageError (exit 3) when no structure is found."""
+    pattern = _pattern(unit_pattern)
+    if bundle_id is not None and not re.match(ID_PATTERN, bundle_id):
+        raise UsageError(
+            f"--bundle-id {bundle_id!r} is not a valid id", "use letters, digits, '-', '_', '.'"
+        )
+    plan = read_plan(text, unit_pattern=pattern, tasks_section=tasks_section)
+    if not plan.reading.units:
+        raise _nothing_found(plan, source, unit_pattern)
+    name = Path(source).name
+    built = assemble(plan.reading.units, name)
+    stem = Path(source).stem
+    bundle: dict[str, Any] = {
+        "bundle_id": bundle_id or slug(stem, 60),
+        "bundle_name": plan.title or stem,
+    }
+    if tool:
+        bundle["tool_profile_id"] = tool
+    bundle["workstreams"] = built.workstreams
+    bundle["metadata"] = {"converted_from": name, "recognised_by": plan.reading.mode}
+    if plan.reading.notes:
+        bundle["metadata"]["notes"] = notes(plan.reading.notes, name)
+    check_bundle(bundle, source)
+    traces = built.traces + [
+        Trace(line, 0, "skipped", text, reason) for line, text, reason in plan.reading.skipped
+    ]
+    return Conversion(bundle, plan.reading.warnings + built.warnings, traces, plan.reading.mode)
 
 
 def convert_markdown(
     text: str,
     *,
     source: str,
-    heading_pattern: str = DEFAULT_HEADING_PATTERN,
+    heading_pattern: str | None = None,
+    unit_pattern: str | None = None,
+    tasks_section: str | None = None,
     tool: str | None = None,
     bundle_id: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The bundle (validated) made from a phase plan's text, and what could not be placed."""
-    try:
-        pattern = re.compile(heading_pattern)
-    except re.error as exc:
-        raise UsageError(
-            f"--heading-pattern {heading_pattern!r} is not a valid regex: {exc}",
-            "quote it in the shell, e.g. --heading-pattern '^Phase (?P<num>\\d+): (?P<title>.+)'",
-        ) from exc
-    if bundle_id is not None and not re.match(ID_PATTERN, bundle_id):
-        raise UsageError(
-            f"--bundle-id {bundle_id!r} is not a valid id", "use letters, digits, '-', '_', '.'"
-        )
-    root = SyntaxTreeNode(MarkdownIt("commonmark").parse(text))
-    warnings: list[str] = []
-    weeks = _weeks(root, pattern, warnings)
-    if not weeks:
-        titles = [s.title for s in _sections(root)][:6]
-        raise UsageError(
-            f"no workstream headings found matching `{heading_pattern}` in {source}",
-            "pass --heading-pattern REGEX to say which headings start a workstream"
-            + (f"; headings seen: {'; '.join(titles)}" if titles else "; the plan has no headings"),
-        )
-    workstreams: list[dict[str, Any]] = []
-    created: dict[str, str] = {}
-    used: set[str] = set()
-    for week in weeks:
-        prefix = f"w{week.num}"
-        ws_id = _unique(f"{prefix}-{slug(week.heading)}", used)
-        tasks = _place(week, warnings, ws_id)
-        if not tasks:
-            warnings.append(f"{ws_id}: no tasks or deliverables found; one step does it all")
-            tasks = [_Task(week.name, [week.description or ""], [], set(), None)]
-        steps = [
-            _step(task, _unique(f"{prefix}-{i:02d}-{slug(task.name, 32)}", used), created, warnings)
-            for i, task in enumerate(tasks, start=1)
-        ]
-        ws: dict[str, Any] = {"ws_id": ws_id, "name": week.name}
-        if week.description:
-            ws["description"] = week.description
-        if week.priority:
-            ws["priority"] = week.priority
-        ws["depends_on"] = [workstreams[-1]["ws_id"]] if workstreams else []
-        ws["steps"] = steps
-        if week.criteria:
-            ws["completion_criteria"] = week.criteria
-        ws["metadata"] = {"heading": week.name, "line": week.line}
-        workstreams.append(ws)
-    h1 = next((s.title for s in _sections(root) if s.level == 1), None)
-    stem = Path(source).stem
-    bundle: dict[str, Any] = {"bundle_id": bundle_id or slug(stem, 60), "bundle_name": h1 or stem}
-    if tool:
-        bundle["tool_profile_id"] = tool
-    bundle["workstreams"] = workstreams
-    bundle["metadata"] = {"converted_from": Path(source).name}
-    check_bundle(bundle, source)
-    return bundle, warnings
+    """The bundle (validated) made from a plan's text, and what could not be placed."""
+    done = convert_plan(
+        text,
+        source=source,
+        unit_pattern=unit_pattern or heading_pattern,
+        tasks_section=tasks_section,
+        tool=tool,
+        bundle_id=bundle_id,
+    )
+    return done.bundle, done.warnings
 
 
-def _unique(candidate: str, used: set[str]) -> str:
-    result, n = candidate, 2
-    while result in used:
-        result, n = f"{candidate}-{n}", n + 1
-    used.add(result)
-    return result
+def explain(conversion: Conversion, source: str) -> list[str]:
+    """The recognised tree, one item a line: `plan.md:35  step  id: name  [rule]`."""
+    name = Path(source).name
+    lines = [f"{name}: recognised by {conversion.mode}"]
+    for t in conversion.traces:
+        if t.what == "skipped":
+            continue
+        where = f"{name}:{t.line}"
+        lines.append(f"{where:<{len(name) + 6}} {'  ' * t.depth}{t.what} {t.text}  [{t.rule}]")
+    skipped = sorted((t for t in conversion.traces if t.what == "skipped"), key=lambda t: t.line)
+    if skipped:
+        lines.append("left out:")
+        lines += [f"{name}:{t.line:<5} {t.text}  [{t.rule}]" for t in skipped]
+    if conversion.warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in conversion.warnings]
+    return lines
 
 
 def check_bundle(data: dict[str, Any], source: str) -> Bundle:
@@ -235,13 +195,33 @@ def run_convert(args: argparse.Namespace) -> int:
         text = Path(args.plan).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {args.plan}: {exc}", "check the path") from exc
-    bundle, warnings = convert_markdown(
-        text,
-        source=args.plan,
-        heading_pattern=args.heading_pattern,
-        tool=args.tool,
-        bundle_id=args.bundle_id,
-    )
+    if args.heading_pattern and args.unit_pattern:
+        raise UsageError("--heading-pattern is the old name of --unit-pattern: give one of them")
+    options = {
+        "source": args.plan,
+        "unit_pattern": args.unit_pattern or args.heading_pattern,
+        "tasks_section": args.tasks_section,
+        "tool": args.tool,
+        "bundle_id": args.bundle_id,
+    }
+    if args.with_tool and not args.explain:
+        from uet_doit.plans.ai_draft import DraftRequest, draft_bundle
+
+        request = DraftRequest(
+            ai_tool=args.with_tool,
+            plan_text=text,
+            output=args.output,
+            max_fix_attempts=args.max_fix_attempts,
+            **options,
+        )
+        drafted = draft_bundle(request, Path.cwd())
+        bundle, warnings = drafted.bundle, drafted.notes
+    else:
+        conversion = convert_plan(text, **options)
+        if args.explain:
+            print("\n".join(explain(conversion, args.plan)))
+            return 0
+        bundle, warnings = conversion.bundle, conversion.warnings
     write_output(bundle, args.output)
     lines = summary(bundle) + [f"warning: {w}" for w in warnings]
     print("\n".join(lines + ([f"wrote {args.output}"] if args.output else [])), file=sys.stderr)
@@ -251,20 +231,46 @@ def run_convert(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "convert",
-        help="turn a markdown phase plan into a workstream bundle",
-        description="Week headings become chained workstreams, numbered tasks become steps, "
-        "deliverable checkboxes with `paths` become the files those steps create.",
+        help="turn a markdown plan into a workstream bundle",
+        description="Units of work (Week/Phase/Milestone/PH-NN/WS-NN headings or lines, else "
+        "the tasks section or numbered items) become chained workstreams, their tasks steps, "
+        "their deliverable paths the files those steps create. Each workstream and step "
+        "carries x-source: PLAN:LINE.",
     )
     parser.add_argument("plan", metavar="PLAN.md", help="the markdown plan")
     parser.add_argument(
         "-o", "--output", metavar="BUNDLE", help="*.json or *.yaml (default: stdout)"
     )
     parser.add_argument(
-        "--heading-pattern",
-        default=DEFAULT_HEADING_PATTERN,
+        "--explain",
+        action="store_true",
+        help="print what was recognised (line and rule of each item) and what was left out",
+    )
+    parser.add_argument(
+        "--unit-pattern",
         metavar="REGEX",
-        help="headings that start a workstream; groups (?P<num>) and (?P<title>) are used "
-        "when present (default: 'Week N: Title')",
+        help="headings (or lines) that start a workstream; groups (?P<num>) and (?P<title>) "
+        "are used when present",
+    )
+    parser.add_argument("--heading-pattern", metavar="REGEX", help="old name of --unit-pattern")
+    parser.add_argument(
+        "--tasks-section",
+        metavar="NAME",
+        help="one workstream from the sections whose title contains NAME (e.g. 'Next actions')",
+    )
+    parser.add_argument(
+        "--with",
+        dest="with_tool",
+        choices=("claude", "codex", "gemini", "aider"),
+        help="let this AI tool draft the bundle; it is checked like `uet validate` and sent "
+        "back with the problems until valid",
+    )
+    parser.add_argument(
+        "--max-fix-attempts",
+        type=int,
+        metavar="N",
+        help="with --with: how many times a draft with problems is sent back (default: "
+        "max_fix_attempts of the tool in router_config.json, else 2)",
     )
     parser.add_argument("--tool", help="default tool_profile_id of every step (e.g. aider)")
     parser.add_argument("--bundle-id", help="bundle id (default: from the file name)")

@@ -55,6 +55,11 @@ class Runtime:
         self.slots: SlotProvider = local_slots(root / ".uet")
         self.clock = SystemClock()
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
+        from uet_doit.cache.extension import cache_extension
+
+        cache = cache_extension(ctx, self.tools)
+        if cache is not None:
+            self.extensions.append(cache)
         if ctx.landing_branch:
             from uet_doit.run.workspaces import WorktreeIsolation
 
@@ -170,9 +175,12 @@ class RunActions:
     def step(
         self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
     ) -> list[Any]:
-        from uet_doit.run.compiler import build_spec
+        from uet_doit.run.compiler import build_spec, step_outputs
 
-        spec = build_spec(bundle, ws, step, root, self._memo, signature)
+        outputs = self._memo.get("\0outputs")
+        if outputs is None:
+            outputs = self._memo["\0outputs"] = step_outputs(bundle)
+        spec = build_spec(bundle, ws, step, root, self._memo, signature, outputs)
         return [StepAction(spec, self.ctx)]
 
     def gate(self, spec: GateSpec) -> list[Any]:

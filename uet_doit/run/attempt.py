@@ -23,6 +23,7 @@ from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, read_tail, run_process
+from uet_doit.tools.redact import Redactor
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,10 @@ class AttemptSpec:
     max_log_bytes: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
+        if self.validation is not None:
+            data["validation"] = dict(self.validation.__dict__)
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> AttemptSpec:
@@ -162,8 +166,17 @@ def run_attempt(
     env = child_env(spec)
     Path(spec.result_file).unlink(missing_ok=True)
     Path(spec.stdout_path).parent.mkdir(parents=True, exist_ok=True)
+    _make_parent_folders(Path(spec.workdir), spec.create_files)
     raw = adapter.execute(step_request(spec, env, on_start))
     return complete_attempt(spec, raw, env, time.monotonic() - started)
+
+
+def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
+    """A tool may write `out/report.md` without creating `out/` first (README)."""
+    for name in create_files:
+        parent = (root / name).parent
+        if parent != root and not parent.is_dir():
+            parent.mkdir(parents=True, exist_ok=True)
 
 
 def adopt_attempt(
@@ -320,19 +333,25 @@ def _last_line(proc: ProcessResult) -> str:
 
 
 def _redacted(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) -> AttemptResult:
-    """Secrets of the child's environment never reach the logs, the store or the console."""
-    from uet_doit.tools.redact import Redactor
+    """Secrets of the child's environment never reach the logs, the store or the console,
+    and no log grows past the bundle's `max_log_bytes` (head and tail kept)."""
+    from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES, cap_log
 
     redactor = Redactor.cached_for(env)
+    cap = spec.max_log_bytes or DEFAULT_MAX_LOG_BYTES
     out, err = Path(spec.stdout_path), Path(spec.stderr_path)
     logs = (out, err, out.with_suffix(".validation.stdout"), out.with_suffix(".validation.stderr"))
+    for path in logs:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue
+        if size and redactor.secret_count:
+            redactor.redact_file(path, max_bytes=cap)
+        elif size > cap:
+            cap_log(path, cap)
     if redactor.secret_count:
-        for path in logs:
-            try:
-                if path.stat().st_size:
-                    redactor.redact_file(path)
-            except OSError:
-                continue
+        _redact_result_file(Path(spec.result_file), redactor)
     return replace(
         result,
         message=redactor.redact(result.message),
@@ -340,3 +359,17 @@ def _redacted(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) 
         model=redactor.redact(result.model) if result.model else result.model,
         notes=tuple(redactor.redact(n) for n in result.notes),
     )
+
+
+def _redact_result_file(path: Path, redactor: Redactor) -> None:
+    """What a tool or callable reported stays on disk only with its secrets masked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    try:
+        clean = json.dumps(redactor.redact_data(json.loads(text)))
+    except ValueError:
+        clean = redactor.redact(text)
+    if clean != text:
+        path.write_text(clean, encoding="utf-8")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.run.step_spec import Budget, Overrun, budgets_for
+from uet_doit.run.step_spec import LOCAL_TOOLS, Budget, Overrun, StepSpec, budgets_for
 from uet_doit.state.ledger import ScopeSpend
 from uet_doit.state.records import EventKind
 from uet_doit.state.store import RunStore
@@ -72,11 +72,22 @@ class CostLedger:
     def spent(self, bundle_id: str, budget: Budget) -> float:
         return self.store.ledger.spent(bundle_id, budget.scope, budget.scope_id)
 
-    def estimate(self, step_estimate: float | None, tool: str) -> float:
-        """The step's own estimate, else the median cost of this tool's finished steps,
-        else a floor for AI tools (a step that costs money never reserves nothing)."""
+    def estimate(
+        self, step_estimate: float | None, tool: str, spec: StepSpec | None = None
+    ) -> float:
+        """What an attempt reserves: the step's own estimate, else the high end of one attempt
+        of its forecast (so steps admitted together hold what they may cost); without a
+        spec, the median cost of this tool's finished steps; never less than a floor for AI
+        tools (a step that costs money never reserves nothing)."""
         if step_estimate is not None:
             return step_estimate
+        if spec is not None:
+            from uet_doit.run.forecasting import spec_forecast
+            from uet_doit.tools.routing import RouterConfig, load_router_config
+
+            config = RouterConfig() if tool in LOCAL_TOOLS else load_router_config(self.store.root)
+            high = spec_forecast(spec, tool, self.store, config).attempt_usd[1]
+            return high if high > 0 or tool in LOCAL_TOOLS else RESERVATION_FLOOR_USD
         costs = self.store.ledger.recent_costs(tool)
         if costs:
             return float(statistics.median(costs))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -138,7 +138,11 @@ def build_spec(
     root: Path,
     memo: dict[str, Policies] | None = None,
     signature_text: str | None = None,
+    outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> StepSpec:
+    """`outputs` (step_id -> create_files) is given by callers that build many specs."""
+    from uet_doit.cache.settings import declared_mode, key_env
+
     tool = effective_tool(bundle, ws, step)
     if signature_text is None:
         signature_text = signature(step_definition(bundle, ws, step))
@@ -179,7 +183,10 @@ def build_spec(
         model=step.model,
         tool_options=dict(step.tool_options),
         max_fix_attempts=step.max_fix_attempts,
-        max_log_bytes=getattr(bundle, "max_log_bytes", None),
+        max_log_bytes=bundle.max_log_bytes,
+        cache_mode=declared_mode(bundle, ws, step),
+        cache_env=key_env(bundle, ws, step),
+        upstream_outputs=upstream_outputs(bundle, step, outputs),
         **_isolation(bundle, ws, step),
     )
 
@@ -195,6 +202,22 @@ def _isolation(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:
         "workspace_dir": workspace.dir,
         "serialize": (step.conflicts or ws.conflicts or bundle.conflicts) == "serialize",
     }
+
+
+def step_outputs(bundle: Bundle) -> dict[str, list[str]]:
+    return {
+        s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
+    }
+
+
+def upstream_outputs(
+    bundle: Bundle, step: Step, outputs: Mapping[str, Sequence[str]] | None = None
+) -> tuple[str, ...]:
+    """The outputs of the steps a step depends on (its file_dep beyond its own inputs)."""
+    if not step.depends_on:
+        return ()
+    known = step_outputs(bundle) if outputs is None else outputs
+    return tuple(dict.fromkeys(p for dep in step.depends_on for p in known.get(dep, ())))
 
 
 def _is_dir_spelling(path: str) -> bool:

@@ -39,6 +39,8 @@ class RunContext:
     # tree holding the project; None when no step is isolated (and in plain doit runs)
     landing_branch: str | None = None
     git_top: str | None = None
+    cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
+    cache_store: str | None = None  # the configured store's URL (None: only .uet/cache)
 
     @property
     def root_path(self) -> Path:
@@ -46,7 +48,14 @@ class RunContext:
 
     @classmethod
     def create(
-        cls, run_id: str, bundle_id: str, root: Path, *, stop_on_failure: bool = False
+        cls,
+        run_id: str,
+        bundle_id: str,
+        root: Path,
+        *,
+        stop_on_failure: bool = False,
+        cache: str = "default",
+        cache_store: str | None = None,
     ) -> RunContext:
         return cls(
             run_id=run_id,
@@ -55,6 +64,8 @@ class RunContext:
             session=new_session(),
             runner_pid=os.getpid(),
             stop_on_failure=stop_on_failure,
+            cache=cache,
+            cache_store=cache_store,
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:

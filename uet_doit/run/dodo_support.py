@@ -69,7 +69,11 @@ class PlainDoitRuns:
         from uet_doit.tools.process import stop_all, stop_attempts
 
         self.interrupted = True
-        stop_all()
+        stop_all()  # this process's tools (thread mode); no new tool starts
+        import multiprocessing
+
+        for worker in multiprocessing.active_children():  # -P process: they write no more
+            worker.kill()
         for ctx, store in self._stores():
             stop_attempts(a.pid for a in store.attempts(ctx.run_id) if a.is_running)
             store.end_run(ctx.run_id, RunState.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")

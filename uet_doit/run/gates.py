@@ -3,6 +3,8 @@
 A failed blocking gate fails its task, so doit leaves everything that depends on the
 workstream unrun (shown as blocked by the gate); a non-blocking one records a warning and
 passes; an optional gate whose command is not installed is skipped with a note.
+Gates and criteria run with the user's environment, keys included, so their logs, events
+and messages go through the same redaction as a step's (and logs are capped the same way).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from uet_doit.run.step_spec import GateSpec
 from uet_doit.state.records import DONE_STEP_STATES, CriterionState, EventKind
 from uet_doit.state.store import RunStore
 from uet_doit.tools.commands import command_argv
+from uet_doit.tools.redact import Redactor
 
 #: how to get the tools gates usually call
 INSTALL_HINTS = {
@@ -50,19 +53,22 @@ class GateAction:
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
         from uet_doit.run.action import Runtime
-        from uet_doit.tools.process import run_process
+        from uet_doit.tools.process import read_tail, run_process
 
         spec = self.spec
         root = Path(spec.project_root)
         runtime = Runtime.for_context(self.ctx)
         runtime.register_run()
         store, run_id = runtime.store, self.ctx.run_id
+        env = dict(os.environ)
+        redact = Redactor.cached_for(env).redact
+        command = spec.command if isinstance(spec.command, str) else " ".join(spec.command)
         base = {
             "scope": spec.scope,
             "ws_id": None if spec.scope == "bundle" else spec.scope,
             "gate_type": spec.gate_type,
             "index": spec.index,
-            "command": spec.command if isinstance(spec.command, str) else " ".join(spec.command),
+            "command": redact(command),
             "blocking": spec.blocking,
             "required": spec.required,
         }
@@ -70,30 +76,37 @@ class GateAction:
         if exe and not _installed(exe, root):
             hint = INSTALL_HINTS.get(Path(exe).name, f"install {exe}")
             if not spec.required:
-                note = f"skipped: {exe} is not installed (optional gate; {hint})"
+                note = redact(f"skipped: {exe} is not installed (optional gate; {hint})")
                 store.event(run_id, EventKind.GATE_SKIPPED, None, **base, message=note)
                 return {"gate": "skipped"}
-            note = (
+            note = redact(
                 f"{exe} is not installed; install with: {hint} (or mark the gate required: false)"
             )
             store.event(run_id, EventKind.GATE_FAILED, None, **base, message=note)
             return TaskFailed(f"gate {spec.label} failed: {note}")
         log_dir = root / ".uet" / "runs" / run_id / "gates"
         stem = f"{spec.scope}.{spec.index + 1}"
-        proc = run_process(
-            spec.argv,
-            cwd=root,
-            env=dict(os.environ),
-            timeout=spec.timeout,
-            stdout_path=log_dir / f"{stem}.stdout",
-            stderr_path=log_dir / f"{stem}.stderr",
-        )
+        logs = (log_dir / f"{stem}.stdout", log_dir / f"{stem}.stderr")
+        try:
+            proc = run_process(
+                spec.argv,
+                cwd=root,
+                env=env,
+                timeout=spec.timeout,
+                stdout_path=logs[0],
+                stderr_path=logs[1],
+            )
+        finally:  # an interrupted gate's logs are scrubbed too
+            for log in logs:
+                Redactor.cached_for(env).redact_file(log, max_bytes=spec.max_log_bytes)
         if proc.exit_code == 0:
             store.event(run_id, EventKind.GATE_PASSED, None, **base, message="passed")
             return {"gate": "passed"}
-        tail = "\n".join(proc.output.strip().splitlines()[-10:])
+        # from the redacted logs: the tail of an unredacted one may begin inside a key
+        output = redact(f"{read_tail(logs[0])}\n{read_tail(logs[1])}")
+        tail = "\n".join(output.strip().splitlines()[-10:])
         got = "timed out" if proc.timed_out else f"exit code {proc.exit_code}"
-        message = f"`{base['command']}` gave {got}\n{tail}".strip()
+        message = redact(f"`{base['command']}` gave {got}\n{tail}".strip())
         if not spec.blocking:
             store.event(run_id, EventKind.GATE_FAILED, None, **base, message=message, warning=True)
             return {"gate": "warning"}
@@ -116,6 +129,8 @@ def evaluate_criteria(
     from uet_doit.tools.process import run_process
 
     states = {r.step_id: r.status for r in store.run_steps(run_id)}
+    env = dict(os.environ)
+    redactor = Redactor.cached_for(env)
     results: list[dict[str, Any]] = []
 
     def finished(step_ids: list[str]) -> bool:
@@ -153,16 +168,21 @@ def evaluate_criteria(
                 assert isinstance(crit, CriterionCommand)
                 cmd = crit.command if isinstance(crit.command, str) else list(crit.command)
                 try:
-                    proc = run_process(command_argv(cmd), cwd=root, timeout=600)
+                    proc = run_process(command_argv(cmd), cwd=root, env=env, timeout=600)
                     ok = proc.exit_code == crit.expected_exit_code
-                    detail = (
-                        "" if ok else f"exit code {proc.exit_code}: {proc.output.strip()[-300:]}"
-                    )
+                    # redacted before it is cut, so the cut cannot leave half a key
+                    output = redactor.redact(proc.output).strip()
+                    detail = "" if ok else f"exit code {proc.exit_code}: {output[-300:]}"
                 except FileNotFoundError:
                     ok, detail = False, "command not found"
                 state = CriterionState.MET if ok else CriterionState.UNMET
                 description = crit.description
-            result = {"scope": scope, "description": description, "state": state, "detail": detail}
+            result = {
+                "scope": scope,
+                "description": redactor.redact(description),
+                "state": state,
+                "detail": redactor.redact(detail),
+            }
             store.event(run_id, EventKind.CRITERION, None, **result)
             results.append(result)
     return results

@@ -142,7 +142,7 @@ def sweep(top: Git, store: RunStore, root: Path) -> list[str]:
         latest = store.latest_attempt(record.bundle_id, record.step_id)
         landed = (
             latest is not None
-            and latest.outcome == AttemptOutcome.SUCCEEDED
+            and latest.outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.CACHED)
             and latest.started >= record.created - 1.0
         )
         if landed or not Path(record.path).exists() or not _has_attempt(store, record):

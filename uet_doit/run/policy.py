@@ -23,7 +23,7 @@ from uet_doit.run.executor import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
-from uet_doit.state.records import AttemptOutcome, EventKind, StepState
+from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
 from uet_doit.tools.routing import AdapterRegistry, ToolSettings
@@ -69,6 +69,9 @@ class StepPolicy:
         self.executor = executor
         self.slots = slots
         self.extensions = tuple(extensions)
+        self._latest: AttemptRecord | None = None
+        self._latest_read = False
+        self._last_attempt: int | None = None
         self.root = Path(spec.project_root)
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
@@ -99,6 +102,13 @@ class StepPolicy:
         unsafe = unsafe_paths(self.root, spec.paths)
         if unsafe:
             return self.fail(FailureClass.PERMANENT, unsafe)
+        absent = [f for f in spec.files if not (self.root / f).exists()]
+        if absent:
+            return self.fail(
+                FailureClass.BUNDLE,
+                f"input file(s) {', '.join(absent)} do not exist and no earlier step created "
+                "them; the tool was not started",
+            )
         for extension in self.extensions:
             early = extension.before_step(self)
             if early is not None:
@@ -132,7 +142,7 @@ class StepPolicy:
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""
         spec = self.spec
         uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
-        first = self.store.max_attempt(self.ctx.run_id, spec.step_id)
+        first = self._attempts_so_far()
         attempt_no, fix_round, instruction = first, 0, spec.instruction
         fixes_allowed = self._fix_attempts(tool)
         while True:
@@ -145,16 +155,15 @@ class StepPolicy:
             reservation, refusal = self._reserve_budget(tool)
             if refusal is not None:
                 return refusal, False
+            note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
             try:
-                result = self._attempt(tool, attempt_no, instruction, fallback_from)
+                result = self._attempt(tool, attempt_no, instruction, fallback_from, note)
             finally:
                 self.ledger.release(reservation)
             self._after_spend(result)
             if uses_breaker:
                 self._tell_breaker(tool, result)
-            if result.success:
-                note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
-                self.state(StepState.SUCCEEDED, note, tool)
+            if result.success:  # the step's state was recorded with the attempt
                 return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
             cls = result.failure_class or FailureClass.UNKNOWN
             if cls == FailureClass.VALIDATION and fix_round < fixes_allowed:
@@ -218,6 +227,7 @@ class StepPolicy:
             session=self.ctx.session,
             outcome=AttemptOutcome.REFUSED,
         )
+        self._last_attempt = attempt_no
         self.store.finish_attempt(
             attempt_id,
             AttemptOutcome.REFUSED,
@@ -241,7 +251,7 @@ class StepPolicy:
         spec, run_id = self.spec, self.ctx.run_id
         if not spec.budgets:
             return None, None
-        estimate = self.ledger.estimate(spec.estimated_cost_usd, tool)
+        estimate = self.ledger.estimate(spec.estimated_cost_usd, tool, spec)
         reservation, over = self.ledger.reserve(
             spec.bundle_id, spec.ws_id, spec.step_id, run_id, spec.budgets, estimate
         )
@@ -356,8 +366,28 @@ class StepPolicy:
             max_log_bytes=spec.max_log_bytes,
         )
 
+    def _attempts_so_far(self) -> int:
+        """The number of the step's last attempt in this run (one query per step)."""
+        if self._last_attempt is None:
+            latest = self.latest_attempt()
+            same_run = latest is not None and latest.run_id == self.ctx.run_id
+            self._last_attempt = latest.attempt if latest is not None and same_run else 0
+        return self._last_attempt
+
+    def latest_attempt(self) -> AttemptRecord | None:
+        """The step's newest attempt in this project, read once per step."""
+        if not self._latest_read:
+            self._latest = self.store.latest_attempt(self.spec.bundle_id, self.spec.step_id)
+            self._latest_read = True
+        return self._latest
+
     def _attempt(
-        self, tool: str, attempt_no: int, instruction: str, fallback_from: str | None
+        self,
+        tool: str,
+        attempt_no: int,
+        instruction: str,
+        fallback_from: str | None,
+        success_note: str | None = None,
     ) -> AttemptResult:
         spec, ctx, store = self.spec, self.ctx, self.store
         aspec = self.attempt_spec(tool, attempt_no, instruction)
@@ -403,7 +433,8 @@ class StepPolicy:
             )
             self.state(StepState.INTERRUPTED, None, tool)
             raise
-        self.finish(attempt_id, result)
+        self._last_attempt = attempt_no
+        self.finish(attempt_id, result, success_note)
         if result.success:
             for extension in self.extensions:
                 extension.after_success(self, aspec, result)
@@ -417,8 +448,11 @@ class StepPolicy:
         note = f"waiting for a free {tool} slot (max_parallel {limit})"
         return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
 
-    def finish(self, attempt_id: int, result: AttemptResult) -> None:
-        """Record an attempt's result (and its notes, e.g. a rejected cost) in the store."""
+    def finish(
+        self, attempt_id: int, result: AttemptResult, success_note: str | None = None
+    ) -> None:
+        """Record an attempt's result (and its notes, e.g. a rejected cost) in the store;
+        a success records the step as succeeded in the same transaction."""
         for note in result.notes:
             self.store.event(
                 self.ctx.run_id, EventKind.COST_REJECTED, self.spec.step_id, message=note
@@ -437,6 +471,8 @@ class StepPolicy:
             signature=self.spec.signature,
             fingerprint=fingerprint(self.root, self.spec.paths) if result.success else None,
             worker=result.worker or None,
+            step_state=StepState.SUCCEEDED if result.success else None,
+            step_message=success_note,
         )
 
 

@@ -27,7 +27,7 @@ _UNFINISHED = (AttemptOutcome.RUNNING, AttemptOutcome.INTERRUPTED)
 
 def left_behind(policy: StepPolicy) -> StepOutcome | None:
     """The step's newest attempt, if a runner that is gone left it: adopt or recover it."""
-    row = policy.store.latest_attempt(policy.spec.bundle_id, policy.spec.step_id)
+    row = policy.latest_attempt()
     if row is None or row.session == policy.ctx.session:
         return None  # nothing, or this very runner's own attempt
     if row.outcome in _UNFINISHED and row.exit_file:
@@ -111,23 +111,26 @@ def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
 
 
 def _find_wrapper(exit_file: Path) -> int | None:
-    """The tool wrapper writing `exit_file`, when the runner died before noting its pid."""
-    needle = str(exit_file).encode()
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-        except OSError:
-            continue
-    return None
+    """The tool's pid as its reaper noted it (`<stem>.pid`), when the runner died before
+    recording it."""
+    found = _noted(exit_file)
+    return found[0] if found else None
+
+
+def _noted(exit_file: Path) -> tuple[int, str] | None:
+    try:
+        pid, _, started = exit_file.with_suffix(".pid").read_text().strip().partition(" ")
+        return int(pid), started
+    except (OSError, ValueError):
+        return None
 
 
 def _still_running(pid: int, exit_file: Path) -> bool:
-    """Is `pid` alive, not a zombie, and still our tool's wrapper (its argv names exit_file)?"""
-    if not pid_alive(pid):
+    """Is the attempt's tool still running: no exit code yet, and `pid` alive with the start
+    time its reaper noted (so a reused pid is not taken for it)?"""
+    from uet_doit.tools.reaper import start_time
+
+    if exit_file.exists() or not pid_alive(pid):
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc: a live pid is taken to be ours
-    return str(exit_file).encode() in cmdline
+    noted = _noted(exit_file)
+    return noted is None or noted[0] != pid or not noted[1] or start_time(pid) == noted[1]

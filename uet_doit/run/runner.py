@@ -6,17 +6,16 @@ Run statuses: running, succeeded, failed, interrupted, paused. Exit codes follow
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from uet_doit.bundle.checks import missing_inputs
 from uet_doit.bundle.graph import build_graph, dependents_of
 from uet_doit.bundle.model import Bundle, effective_tool
 from uet_doit.errors import (
@@ -24,14 +23,14 @@ from uet_doit.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_PAUSED,
-    StateError,
     UsageError,
 )
 from uet_doit.run.compiler import signature, step_definition
 from uet_doit.run.context import RunContext, new_run_id
 from uet_doit.run.isolation import end_isolation, start_isolation
+from uet_doit.run.project import project_lock
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
-from uet_doit.state.store import RunStore, state_dir
+from uet_doit.state.store import RunStore
 from uet_doit.tools.process import kill_active_groups
 
 
@@ -48,38 +47,12 @@ class RunOptions:
     budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
     into: str | None = None  # the branch isolated steps land on (default: the checked-out one)
+    cache: str = "default"  # --cache "on", --no-cache "off"
+    cache_store: str | None = None  # --cache-store URL
 
 
 def bundle_hash(bundle: Bundle) -> str:
     return hashlib.sha256(bundle.model_dump_json().encode()).hexdigest()[:16]
-
-
-@contextmanager
-def project_lock(root: Path, run_id: str) -> Iterator[None]:
-    """One run per project. A POSIX lock: the kernel drops it when its holder dies (no stale
-    lock), and unlike flock it is not inherited by forked doit workers."""
-    path = state_dir(root) / "run.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = path.open("a+")
-    try:
-        fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another run"
-        fh.close()
-        msg = f"this project is already running: {holder}"
-        raise StateError(msg, "wait for it to finish, or stop it (Ctrl-C) first") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"run {run_id} (pid {os.getpid()})")
-    fh.flush()
-    try:
-        yield
-    finally:
-        fh.seek(0)
-        fh.truncate()
-        fcntl.lockf(fh, fcntl.LOCK_UN)
-        fh.close()
 
 
 def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
@@ -103,20 +76,6 @@ def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
     graph = build_graph(bundle)
     affected = dependents_of(graph, roots)
     return frozenset(n for n in affected if graph.kinds.get(n) == "step")
-
-
-def missing_inputs(bundle: Bundle, root: Path, skip: frozenset[str]) -> list[tuple[str, str]]:
-    """(step_id, path) of inputs absent from disk that no step of the bundle creates."""
-    from uet_doit.bundle.graph import normalise_path
-
-    created = {normalise_path(p) for _, s in bundle.steps() for p in s.context.create_files}
-    return [
-        (step.step_id, path)
-        for _, step in bundle.steps()
-        if step.step_id not in skip
-        for path in step.context.files
-        if normalise_path(path) not in created and not (root / path).exists()
-    ]
 
 
 def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
@@ -176,7 +135,16 @@ def execute(
     else:
         run_id = _new_run_id(store, bundle.bundle_id)
     skip = skipped_steps(bundle, opts.skip_workstreams)
-    ctx = RunContext.create(run_id, bundle.bundle_id, root, stop_on_failure=not opts.keep_going)
+    from uet_doit.cache.stores import configured_store
+
+    ctx = RunContext.create(
+        run_id,
+        bundle.bundle_id,
+        root,
+        stop_on_failure=not opts.keep_going,
+        cache=opts.cache,
+        cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
+    )
     with project_lock(root, run_id):
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
         if changed is not None:

@@ -89,9 +89,9 @@ class ScopeGate:
         self._running: dict[object, tuple[Scope, bool]] = {}
         self._changed = threading.Condition()
 
-    def _blocker(self, scope: Scope, serialize: bool) -> object | None:
+    def _blocker_of(self, me: object, scope: Scope, serialize: bool) -> object | None:
         for key, (other, other_serial) in self._running.items():
-            if (serialize or other_serial) and overlaps(scope, other):
+            if key != me and (serialize or other_serial) and overlaps(scope, other):
                 return key
         return None
 
@@ -100,7 +100,8 @@ class ScopeGate:
     ) -> None:
         with self._changed:
             told = False
-            while (blocker := self._blocker(scope, serialize)) is not None:
+            # its own key again (an attempt number reused after a cache miss) never blocks
+            while (blocker := self._blocker_of(key, scope, serialize)) is not None:
                 if not told:
                     on_wait(blocker)
                     told = True

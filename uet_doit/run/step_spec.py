@@ -13,6 +13,7 @@ from typing import Any
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.tools.commands import command_argv
+from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
 
 DEFAULT_POLICY = "pause_and_notify"
 
@@ -94,6 +95,7 @@ class GateSpec:
     blocking: bool
     timeout: float
     project_root: str
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
 
     @property
     def label(self) -> str:
@@ -131,6 +133,7 @@ def gate_spec(bundle: Bundle, scope: str, index: int, gate: TestGate, root: Path
         blocking=gate.blocking,
         timeout=gate.timeout or 600.0,
         project_root=str(root),
+        max_log_bytes=bundle.max_log_bytes or DEFAULT_MAX_LOG_BYTES,
     )
 
 
@@ -167,6 +170,9 @@ class StepSpec:
     workspace_setup: str | tuple[str, ...] | None = None
     workspace_dir: str | None = None
     serialize: bool = False  # conflicts: serialize (never alongside an overlapping scope)
+    cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
+    cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
+    upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on
 
     @property
     def paths(self) -> tuple[str, ...]:

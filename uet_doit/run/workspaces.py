@@ -355,6 +355,8 @@ class WorktreeIsolation(StepExtension):
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
     ) -> list[tuple[str, str]]:
         cost = f"{result.cost_usd:.6f}" if result.cost_usd is not None else "unknown"
+        if result.cost_source == "cache":  # restored from the step cache: nothing was paid
+            cost = f"{0.0:.6f}"
         prompt = hashlib.sha256(spec.instruction.encode()).hexdigest()
         return [
             ("Uet-Step", spec.step_id),

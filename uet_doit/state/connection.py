@@ -71,13 +71,14 @@ class Connections:
         if not self._checked:
             _create_if_absent(path)
         try:
-            conn = _open(str(path))
+            conn = _open(str(path), wal=False)
+            if not self._checked:
+                migrate(conn, path)
+                check_tables(conn, path)
+                self._checked = True
+            conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise corrupt_error(path, exc) from None
-        if not self._checked:
-            migrate(conn, path)
-            check_tables(conn, path)
-            self._checked = True
         return conn
 
     @contextmanager
@@ -94,13 +95,15 @@ class Connections:
         conn.execute("COMMIT")
 
 
-def _open(name: str) -> sqlite3.Connection:
+def _open(name: str, *, wal: bool = True) -> sqlite3.Connection:
+    """A connection; WAL is switched on only once the file is known to be ours (switching
+    it rewrites the file header)."""
     conn = sqlite3.connect(name, timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    if name != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    if wal and name != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
     return conn
 
 

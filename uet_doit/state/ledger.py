@@ -44,6 +44,19 @@ class SpendRow:
     sources: str
 
 
+@dataclass(frozen=True)
+class AttemptCost:
+    """What one finished attempt used and cost: what forecasts learn from."""
+
+    tool: str
+    model: str | None
+    bundle_id: str
+    step_id: str
+    cost_usd: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+
+
 class BreakerCell:
     """One tool's breaker row, read and written inside one transaction."""
 
@@ -171,6 +184,27 @@ class Ledger:
             (tool, AttemptOutcome.SUCCEEDED, limit),
         )
         return [float(r[0]) for r in rows]
+
+    @stored
+    def attempt_costs(
+        self, before: float | None = None, tool: str | None = None, limit: int = 2000
+    ) -> list[AttemptCost]:
+        """Finished attempts (not refusals), newest first; `before` leaves out those started
+        after it (a report's forecast as it stood when its run began)."""
+        sql = (
+            "SELECT tool, model, bundle_id, step_id, cost_usd, tokens_in, tokens_out "
+            "FROM attempts WHERE ended IS NOT NULL AND tool IS NOT NULL AND outcome != ?"
+        )
+        args: list[Any] = [AttemptOutcome.REFUSED]
+        if before is not None:
+            sql += " AND started < ?"
+            args.append(before)
+        if tool is not None:
+            sql += " AND tool = ?"
+            args.append(tool)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [AttemptCost(*row) for row in self._db.get().execute(sql, args)]
 
     @stored
     def warning_recorded(self, bundle_id: str, label: str) -> bool:

@@ -86,6 +86,9 @@ class EventKind(StrEnum):
     NOTIFIED = "notified"
     WORKER_LOST = "worker_lost"
     LANDED = "landed"  # an isolated step's commit landed on the run's branch
+    CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
+    CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
+    CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
@@ -105,15 +108,8 @@ class CriterionState(StrEnum):
     NOT_EVALUATED = "not_evaluated"
 
 
-class _Fields:
-    """`record["field"]` reads like `record.field`, as the store's sqlite rows once did."""
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-
 @dataclass(frozen=True)
-class RunRecord(_Fields):
+class RunRecord:
     run_id: str
     bundle_id: str
     bundle_file: str | None
@@ -129,7 +125,7 @@ class RunRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class StepRecord(_Fields):
+class StepRecord:
     """A step's state within one run."""
 
     run_id: str
@@ -142,7 +138,7 @@ class StepRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class AttemptRecord(_Fields):
+class AttemptRecord:
     id: int
     run_id: str
     bundle_id: str
@@ -171,6 +167,8 @@ class AttemptRecord(_Fields):
     exit_file: str | None
     session: str | None
     run_status: RunState | None = None  # filled by queries that join the run
+    saved_usd: float | None = None  # a cached attempt: what the attempt that made it cost
+    cache_key: str | None = None  # the step cache key it was restored from or stored under
 
     @property
     def is_running(self) -> bool:
@@ -183,7 +181,7 @@ class AttemptRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class EventRecord(_Fields):
+class EventRecord:
     id: int
     run_id: str | None
     ts: float
@@ -198,7 +196,19 @@ class EventRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class BreakerRecord(_Fields):
+class StepKeyRecord:
+    """A step's cache key, and its parts, at its last success in this project."""
+
+    bundle_id: str
+    step_id: str
+    cache_key: str
+    parts: dict[str, str]
+    run_id: str | None
+    recorded: float
+
+
+@dataclass(frozen=True)
+class BreakerRecord:
     tool: str
     state: str
     failures: int
@@ -208,7 +218,7 @@ class BreakerRecord(_Fields):
 
 
 @dataclass(frozen=True)
-class WorkspaceRecord(_Fields):
+class WorkspaceRecord:
     path: str
     branch: str
     run_id: str

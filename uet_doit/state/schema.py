@@ -7,7 +7,7 @@ from pathlib import Path
 
 from uet_doit.errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -54,8 +54,19 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE attempts ADD COLUMN spec TEXT;
     ALTER TABLE run_steps ADD COLUMN signature TEXT;
     """,
+    # the step cache: what a cached attempt saved, the key it was found (or stored) under,
+    # and each step's key parts at its last success (what `uet why` compares against)
+    5: """
+    ALTER TABLE attempts ADD COLUMN saved_usd REAL;
+    ALTER TABLE attempts ADD COLUMN cache_key TEXT;
+    CREATE TABLE step_keys (
+        bundle_id TEXT NOT NULL, step_id TEXT NOT NULL, cache_key TEXT NOT NULL,
+        parts TEXT NOT NULL, run_id TEXT, recorded REAL NOT NULL,
+        PRIMARY KEY (bundle_id, step_id)
+    );
+    """,
     # isolated steps: each attempt's git worktree while it exists (kept ones for inspection)
-    3: """
+    6: """
     CREATE TABLE workspaces (
         path TEXT PRIMARY KEY, branch TEXT NOT NULL, run_id TEXT NOT NULL,
         bundle_id TEXT NOT NULL, ws_id TEXT, step_id TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -91,13 +102,16 @@ def corrupt_error(path: Path, exc: Exception) -> StateError:
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring the schema up to date; refuse stores written by a newer uet or another program."""
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+    try:  # read before writing anything: a foreign database is never touched
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = 0
+        if "meta" in tables:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
         if version == 0 and tables - {"meta", "sqlite_sequence"}:
             raise sqlite3.DatabaseError("tables without a schema version")
+        if "meta" not in tables:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
     except sqlite3.OperationalError as exc:
         if "readonly" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
             raise write_error(path, exc) from None
@@ -107,7 +121,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     if version > SCHEMA_VERSION:
         msg = f"{path} was written by a newer uet-doit (schema {version} > {SCHEMA_VERSION})"
         raise StateError(msg, "upgrade uet-doit (pip install -U uet-doit)")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    for target in sorted(t for t in MIGRATIONS if version < t <= SCHEMA_VERSION):
         script = (
             "BEGIN IMMEDIATE;\n"
             + MIGRATIONS[target]

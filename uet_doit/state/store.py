@@ -24,6 +24,7 @@ from uet_doit.state.records import (
     EventRecord,
     RunRecord,
     RunState,
+    StepKeyRecord,
     StepRecord,
     StepState,
 )
@@ -44,6 +45,8 @@ _FINISH_FIELDS = frozenset(
         "signature",
         "fingerprint",
         "worker",
+        "saved_usd",
+        "cache_key",
     }
 )
 
@@ -421,17 +424,35 @@ class RunStore:
         self._db.get().execute("UPDATE attempts SET pid=? WHERE id=?", (pid, attempt_id))
 
     @stored
-    def finish_attempt(self, attempt_id: int, outcome: AttemptOutcome, **fields: Any) -> None:
-        """Record how an attempt ended (one statement, committed at once)."""
+    def finish_attempt(
+        self,
+        attempt_id: int,
+        outcome: AttemptOutcome,
+        *,
+        step_state: StepState | None = None,
+        step_message: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record how an attempt ended, and with `step_state` its step's new state, in one
+        transaction (a kill between the two can never leave them disagreeing)."""
         unknown = set(fields) - _FINISH_FIELDS
         if unknown:
             msg = f"finish_attempt: unknown fields {sorted(unknown)}"
             raise ValueError(msg)
         sets = "".join(f", {k}=?" for k in fields)
-        self._db.get().execute(
-            f"UPDATE attempts SET outcome=?, ended=?{sets} WHERE id=?",
-            (outcome, time.time(), *fields.values(), attempt_id),
-        )
+        now = time.time()
+        update = f"UPDATE attempts SET outcome=?, ended=?{sets} WHERE id=?"
+        if step_state is None:
+            self._db.get().execute(update, (outcome, now, *fields.values(), attempt_id))
+            return
+        with self._db.transaction() as conn:
+            conn.execute(update, (outcome, now, *fields.values(), attempt_id))
+            conn.execute(
+                "UPDATE run_steps SET status=?, updated=?, message=?, "
+                "tool=(SELECT tool FROM attempts WHERE id=?) WHERE (run_id, step_id) = "
+                "(SELECT run_id, step_id FROM attempts WHERE id=?)",
+                (step_state, now, step_message, attempt_id, attempt_id),
+            )
 
     @stored
     def latest_attempt(self, bundle_id: str, step_id: str) -> AttemptRecord | None:
@@ -488,6 +509,54 @@ class RunStore:
         for r in rows:
             per.setdefault(r["step_id"], []).append(float(r["d"]))
         return {k: sorted(v)[len(v) // 2] for k, v in per.items()}
+
+    # -- step cache -------------------------------------------------------------------------
+    @stored
+    def record_step_key(
+        self, bundle_id: str, step_id: str, cache_key: str, parts: dict[str, str], run_id: str
+    ) -> None:
+        """A step's key parts at its success: what `uet why` compares the next key with."""
+        self._db.get().execute(
+            "INSERT OR REPLACE INTO step_keys (bundle_id, step_id, cache_key, parts, run_id,"
+            " recorded) VALUES (?,?,?,?,?,?)",
+            (bundle_id, step_id, cache_key, json.dumps(parts, sort_keys=True), run_id, time.time()),
+        )
+
+    @stored
+    def step_key(self, bundle_id: str, step_id: str) -> StepKeyRecord | None:
+        row = (
+            self._db.get()
+            .execute(
+                "SELECT * FROM step_keys WHERE bundle_id=? AND step_id=?", (bundle_id, step_id)
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return StepKeyRecord(
+            row["bundle_id"],
+            row["step_id"],
+            row["cache_key"],
+            EventRecord.decode(row["parts"]),
+            row["run_id"],
+            row["recorded"],
+        )
+
+    @stored
+    def saved_by_cache(
+        self, bundle_id: str | None = None, run_id: str | None = None
+    ) -> tuple[int, float]:
+        """Cached attempts and what the attempts that made their entries cost."""
+        sql = "SELECT count(*), coalesce(sum(saved_usd), 0) FROM attempts WHERE outcome=?"
+        args: list[Any] = [AttemptOutcome.CACHED]
+        if bundle_id:
+            sql += " AND bundle_id=?"
+            args.append(bundle_id)
+        if run_id:
+            sql += " AND run_id=?"
+            args.append(run_id)
+        row = self._db.get().execute(sql, args).fetchone()
+        return int(row[0]), float(row[1])
 
     # -- events -----------------------------------------------------------------------------
     @stored

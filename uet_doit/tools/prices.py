@@ -1,14 +1,17 @@
-"""Model prices, for the tools that report tokens but no dollars (Codex, Gemini).
+"""Model prices, for the tools that report tokens but no dollars (Codex, Gemini), and forecasts.
 
 The packaged table (`prices.json`) is dated: prices change, so every estimate names the
 date it used, and router_config.json `prices` entries override or extend it. Cached input
 tokens are charged at the full input rate, so an estimate errs high, never low: budgets
-stay safe.
+stay safe. Forecasts also consult the price map litellm ships (installed wherever aider is)
+for the models it knows: it is maintained more often than our table.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +22,9 @@ _PROVIDER_PREFIX = re.compile(r"^(openai|anthropic|gemini|google|vertex_ai|model
 _VERSION_SUFFIX = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|-latest|@\d{8})$")
 #: where an override came from, shown instead of the packaged table's date
 OVERRIDE_SOURCE = "router_config.json"
+#: the price map inside the litellm package (what `litellm.model_cost` holds offline)
+LITELLM_PRICE_FILE = "model_prices_and_context_window_backup.json"
+_LITELLM_MODES = frozenset({"chat", "responses", "completion"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,15 @@ class ModelPrice:
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.input_per_mtok + tokens_out * self.output_per_mtok) / 1e6
+
+    @property
+    def source(self) -> str:
+        """Where the figure came from, in words a user can check."""
+        if self.as_of == OVERRIDE_SOURCE:
+            return f"{OVERRIDE_SOURCE} prices"
+        if self.as_of.startswith("litellm"):
+            return f"{self.as_of} price map"
+        return f"uet price table of {self.as_of}" if self.as_of else "uet price table"
 
 
 @dataclass(frozen=True)
@@ -114,3 +129,83 @@ def cost_from_tokens(
     """Dollars for these tokens, or None when the model has no known price."""
     table = default_price_table().with_overrides(overrides or {})
     return table.estimate(model, tokens_in, tokens_out).cost_usd
+
+
+def _litellm_file() -> tuple[str, str] | None:
+    """(path of litellm's packaged price map, litellm's version), found without importing
+    litellm: importing it is slow and, unless told otherwise, fetches the map online."""
+    try:
+        spec = importlib.util.find_spec("litellm")
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or ()) if spec else []
+    for folder in locations:
+        path = os.path.join(folder, LITELLM_PRICE_FILE)
+        if os.path.isfile(path):
+            from importlib import metadata
+
+            try:
+                version = metadata.version("litellm")
+            except metadata.PackageNotFoundError:
+                version = "?"
+            return path, version
+    return None
+
+
+def litellm_table_from(data: Mapping[str, object], label: str) -> PriceTable:
+    """Chat models of a litellm price map (dollars per token) as a PriceTable."""
+    prices: dict[str, ModelPrice] = {}
+    for name, entry in data.items():
+        if not isinstance(entry, dict) or entry.get("mode", "chat") not in _LITELLM_MODES:
+            continue
+        tin, tout = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+        if not isinstance(tin, int | float) or not isinstance(tout, int | float):
+            continue
+        if name == "sample_spec":
+            continue
+        prices[name] = ModelPrice(float(tin) * 1e6, float(tout) * 1e6, label)
+    return PriceTable(prices, label)
+
+
+@cache
+def litellm_price_table() -> PriceTable | None:
+    """litellm's model price map when litellm is installed (no network), else None."""
+    found = _litellm_file()
+    if found is None:
+        return None
+    path, version = found
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return litellm_table_from(data, f"litellm {version}") if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class LayeredPrices:
+    """router_config.json `prices`, then litellm's map, then the packaged table: the first
+    that knows a model prices it (each with lenient name matching)."""
+
+    layers: tuple[PriceTable, ...]
+
+    def lookup(self, model: str | None) -> ModelPrice | None:
+        for table in self.layers:
+            price = table.lookup(model)
+            if price is not None:
+                return price
+        return None
+
+
+def forecast_prices(
+    overrides: Mapping[str, ModelPrice] | None = None, use_litellm: bool = True
+) -> LayeredPrices:
+    """The prices a forecast uses, most specific first."""
+    layers: list[PriceTable] = []
+    if overrides:
+        layers.append(PriceTable(overrides, OVERRIDE_SOURCE))
+    litellm = litellm_price_table() if use_litellm else None
+    if litellm is not None:
+        layers.append(litellm)
+    layers.append(default_price_table())
+    return LayeredPrices(tuple(layers))

@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import os
 import select
-import shlex
 import signal
 import subprocess
 import threading
@@ -50,9 +49,6 @@ STOPPING = threading.Event()
 TOKEN_ENV = "UET_PROCESS_TOKEN"
 
 _COUNTER = itertools.count(1)
-
-#: records the tool's exit code in a file when it ends, even if the runner died meanwhile
-_EXIT_TRAP = 'trap \'echo $? > "$0"\' EXIT; "$@"'
 
 
 def kill_active_groups() -> None:
@@ -101,17 +97,6 @@ def kill_tokened(token: str, *, prefix: bool = False) -> int:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
     return killed
-
-
-def with_exit_file(argv: Sequence[str], exit_file: Path) -> list[str]:
-    """Wrap argv so its exit code lands in `exit_file`: a tool left running by a killed
-    runner still reports how it ended, and a resumed run adopts that instead of re-running.
-    A command that already is `sh -c SCRIPT` gets the trap in its own shell (no extra
-    process); the file's path stays on the command line, where a resumed run finds it."""
-    if len(argv) >= 3 and argv[0] in ("sh", "/bin/sh") and argv[1] == "-c":
-        trap = f"echo $? > {shlex.quote(str(exit_file))}"
-        return [argv[0], "-c", f"trap {shlex.quote(trap)} EXIT\n{argv[2]}", *argv[3:]]
-    return ["sh", "-c", _EXIT_TRAP, str(exit_file), *argv]
 
 
 def read_tail(path: Path) -> str:
@@ -181,16 +166,13 @@ def run_process(
     """Run `argv` (never through a shell unless argv says `sh -c`) and wait for it.
 
     Output goes to files, never to our own stdout: doit's thread mode swaps sys.stdout.
-    Raises FileNotFoundError when the executable does not exist (with `exit_file`, the
-    wrapper shell reports it instead: exit 127, "not found"). The child runs in its own
-    session: it survives a kill -9 of the runner (see `with_exit_file`), while a timeout,
-    Ctrl-C or SIGTERM kills its whole process group.
+    Raises FileNotFoundError when the executable does not exist. The child runs in its own
+    session. With `exit_file`, the runner's reaper starts it (tools/reaper.py): it survives
+    a kill -9 of the runner and its exit code still lands in `exit_file`. A timeout, Ctrl-C
+    or SIGTERM kills its whole process group and what it started outside the group.
     """
     if STOPPING.is_set():
         raise KeyboardInterrupt  # the runner is stopping: start nothing new
-    if exit_file is not None:
-        exit_file.unlink(missing_ok=True)
-        argv = with_exit_file(argv, exit_file)
     token = f"{_TOKEN_PREFIX}{next(_COUNTER)}"
     child_env = dict(env) if env is not None else dict(os.environ)
     child_env[TOKEN_ENV] = token
@@ -205,14 +187,69 @@ def run_process(
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    timed_out = False
+    try:
+        if exit_file is not None:
+            code, timed_out = _run_reaped(
+                argv,
+                cwd,
+                child_env,
+                timeout,
+                stdout_path,
+                stderr_path,
+                stdin_data,
+                grace_seconds,
+                exit_file,
+                on_start,
+                token,
+            )
+        else:
+            code, timed_out = _run_direct(
+                argv,
+                cwd,
+                child_env,
+                timeout,
+                stdout_path,
+                stderr_path,
+                stdin_data,
+                grace_seconds,
+                on_start,
+                token,
+            )
+        if STOPPING.is_set():
+            raise KeyboardInterrupt  # killed by stop_all(): not a failure of the tool
+        return ProcessResult(
+            argv=tuple(argv),
+            exit_code=None if timed_out else code,
+            stdout=read_tail(stdout_path),
+            stderr=read_tail(stderr_path),
+            duration_s=time.monotonic() - start,
+            timed_out=timed_out,
+        )
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+
+
+def _run_direct(
+    argv: Sequence[str],
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    stdout_path: Path,
+    stderr_path: Path,
+    stdin_data: bytes | None,
+    grace_seconds: float,
+    on_start: Callable[[int], None] | None,
+    token: str,
+) -> tuple[int | None, bool]:
     proc: subprocess.Popen[bytes] | None = None
+    timed_out = False
     try:
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             proc = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
-                env=child_env,
+                env=env,
                 stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
@@ -241,18 +278,54 @@ def run_process(
                 # the leader exited; background grandchildren must not outlive the step
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
-        if STOPPING.is_set():
-            raise KeyboardInterrupt  # killed by stop_all(): not a failure of the tool
-        return ProcessResult(
-            argv=tuple(argv),
-            exit_code=None if timed_out else proc.returncode,
-            stdout=read_tail(stdout_path),
-            stderr=read_tail(stderr_path),
-            duration_s=time.monotonic() - start,
-            timed_out=timed_out,
-        )
+        return proc.returncode, timed_out
     finally:
         if proc is not None:
             ACTIVE_GROUPS.discard(proc.pid)
-        if tmpdir is not None:
-            tmpdir.cleanup()
+
+
+def _run_reaped(
+    argv: Sequence[str],
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    stdout_path: Path,
+    stderr_path: Path,
+    stdin_data: bytes | None,
+    grace_seconds: float,
+    exit_file: Path,
+    on_start: Callable[[int], None] | None,
+    token: str,
+) -> tuple[int | None, bool]:
+    from uet_doit.tools.spawner import Spawner
+
+    exit_file.unlink(missing_ok=True)
+    child = Spawner.get().spawn(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        exit_file=exit_file,
+        stdin_data=stdin_data,
+    )
+    ACTIVE_GROUPS.add(child.pid)
+    try:
+        if on_start is not None:
+            on_start(child.pid)
+        if child.wait(timeout):
+            return child.code, False
+        for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, sig)
+            if child.wait(wait):
+                break
+        kill_tokened(token)
+        return None, True
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        kill_tokened(token)
+        raise
+    finally:
+        ACTIVE_GROUPS.discard(child.pid)

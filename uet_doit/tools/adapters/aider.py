@@ -137,7 +137,8 @@ class AiderAdapter(AgentAdapter):
             argv += ["--edit-format", str(edit_format)]
         argv += extra_args(request)
         argv += ["--message-file", str(message_file)]
-        argv += list(dict.fromkeys([*request.files, *request.create_files]))
+        # after `--` (argparse's end of options) no file name can be read as an option
+        argv += ["--", *dict.fromkeys([*request.files, *request.create_files])]
         return Invocation(
             argv=argv,
             env=child_env(request, {"COLUMNS": "200"}),

@@ -89,6 +89,7 @@ class ToolAdapter(ABC):
     name: ClassVar[str] = ""
     executable: ClassVar[str | None] = None
     install_hint: ClassVar[str] = ""
+    version_args: ClassVar[tuple[str, ...]] = ("--version",)
 
     def available(self) -> bool:
         return self.executable is None or shutil.which(self.executable) is not None
@@ -100,6 +101,23 @@ class ToolAdapter(ABC):
             message=f"{self.executable} not found on PATH{hint}",
             failure_class=FailureClass.NOT_INSTALLED,
         )
+
+    def version(self, env: Mapping[str, str], cwd: Path) -> str | None:
+        """The tool's version line (`aider --version`), a part of step cache keys; None for
+        tools without an executable, or one that is missing or does not answer."""
+        if self.executable is None:
+            return None
+        found = shutil.which(self.executable, path=env.get("PATH"))
+        if found is None:
+            return None
+        try:
+            proc = run_process([found, *self.version_args], cwd=cwd, env=env, timeout=30)
+        except OSError:
+            return None
+        lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+        if proc.exit_code != 0 or proc.timed_out or not lines:
+            return None
+        return lines[0][:200]
 
     def execute(self, request: StepRequest) -> ToolResult:
         if (

@@ -54,7 +54,7 @@ class ClaudeAdapter(AgentAdapter):
 
     def build(self, request: StepRequest) -> Invocation:
         opts = request.options
-        argv = ["claude", "-p", agent_prompt(request), "--output-format", "json"]
+        argv = ["claude", "-p", "--output-format", "json"]
         argv += ["--permission-mode", str(opts.get("permission_mode") or "acceptEdits")]
         if model := model_name(request):
             argv += ["--model", model]
@@ -63,6 +63,9 @@ class ClaudeAdapter(AgentAdapter):
         if opts.get("max_budget_usd") is not None:
             argv += ["--max-budget-usd", str(opts["max_budget_usd"])]
         argv += extra_args(request)
+        # the prompt last, after commander's `--`: never read as an option, and never
+        # swallowed by a variadic option such as `--allowedTools Write Edit` in `args`
+        argv += ["--", agent_prompt(request)]
         extra = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
         if opts.get("max_retries") is not None:
             extra["CLAUDE_CODE_MAX_RETRIES"] = str(opts["max_retries"])

@@ -117,7 +117,7 @@ class CodexAdapter(AgentAdapter):
         if model := model_name(request):
             argv += ["-m", model]
         argv += extra_args(request)
-        argv += ["-C", str(request.project_root), agent_prompt(request)]
+        argv += ["-C", str(request.project_root), "--", agent_prompt(request)]  # clap's `--`
         return Invocation(argv=argv, env=dict(request.env), cwd=request.project_root)
 
     def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:

@@ -108,7 +108,9 @@ class GeminiAdapter(AgentAdapter):
     install_hint = "npm install -g @google/gemini-cli"
 
     def build(self, request: StepRequest) -> Invocation:
-        argv = ["gemini", "-p", agent_prompt(request), "--output-format", "json"]
+        # `--prompt=TEXT`, not `-p TEXT`: yargs would refuse a value that starts with '-', and
+        # after `--` the text would be the positional query, which runs interactive
+        argv = ["gemini", f"--prompt={agent_prompt(request)}", "--output-format", "json"]
         argv += ["--skip-trust", "--approval-mode", "auto_edit"]
         if model := model_name(request):
             argv += ["-m", model]

@@ -56,7 +56,12 @@ class PytestAdapter(ToolAdapter):
             or shutil.which("python3", path=request.env.get("PATH"))
             or sys.executable
         )
-        targets = extra_args(request) or list(request.files)
+        # pytest reads `--help` as its option even after `--` (measured, pytest 9.2), so a
+        # file whose name starts with '-' goes as `./-name`; `args` are options (`-k fast
+        # tests`) the user wrote on purpose and go as they are
+        targets = extra_args(request) or [
+            f"./{f}" if f.startswith("-") else f for f in request.files
+        ]
         return Invocation(
             argv=[str(python), "-m", "pytest", "-q", *targets],
             env=dict(request.env),

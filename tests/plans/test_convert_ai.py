@@ -1,0 +1,222 @@
+"""`uet convert PLAN --with TOOL`: drafts from the (fake) AI CLIs, checked and sent back."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import FAKE_TOOLS, Project
+
+PLAN = """# Tiny
+
+## M1 — Parser
+- [ ] Write the parser in `src/parser.py`
+
+## M2 — Docs
+- [ ] Document it in `docs/usage.md`
+"""
+
+
+def good() -> dict[str, Any]:
+    return {
+        "bundle_id": "tiny",
+        "bundle_name": "Tiny",
+        "workstreams": [
+            {
+                "ws_id": "m1-parser",
+                "steps": [
+                    {
+                        "step_id": "parse",
+                        "context": {"instruction": "write it", "create_files": ["src/parser.py"]},
+                    }
+                ],
+            },
+            {
+                "ws_id": "m2-docs",
+                "depends_on": ["m1-parser"],
+                "steps": [
+                    {
+                        "step_id": "docs",
+                        "context": {"instruction": "doc it", "create_files": ["docs/usage.md"]},
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def bad() -> dict[str, Any]:
+    """The mistakes drafts make: an unknown key, a path outside the project, a cycle."""
+    data = good()
+    data["colour"] = "red"
+    data["workstreams"][0]["depends_on"] = ["m2-docs"]
+    data["workstreams"][0]["steps"][0]["context"]["create_files"] = ["../outside.py"]
+    return data
+
+
+def cyclic() -> dict[str, Any]:
+    data = good()
+    data["workstreams"][0]["depends_on"] = ["m2-docs"]
+    return data
+
+
+@pytest.fixture
+def drafts(project: Project, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the fake tools answer with these drafts in turn; returns the log reader."""
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_STATE_DIR", str(project.root / ".fake"))
+    monkeypatch.setenv("FAKE_TOOL_LOG", str(project.root / "tools.log"))
+    project.write("plan.md", PLAN)
+
+    def use(*items: dict[str, Any] | str) -> None:
+        names = []
+        for n, item in enumerate(items):
+            text = item if isinstance(item, str) else json.dumps(item, indent=2)
+            names.append(str(project.write(f"drafts/{n}.json", text)))
+        monkeypatch.setenv("FAKE_DRAFTS", os.pathsep.join(names))
+
+    return use
+
+
+def calls(project: Project) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in project.lines("tools.log")]
+
+
+def test_invalid_draft_is_sent_back_and_the_valid_one_written_with_both_costs(
+    project: Project, drafts: Any
+) -> None:
+    drafts(bad(), good())
+    res = project.uet("convert", "plan.md", "--with", "claude", "-o", "bundle.json")
+    assert res.code == 0, res.out + res.err
+    log = calls(project)
+    assert len(log) == 2
+    assert "--json-schema" in log[0]["argv"]  # claude's structured-output option
+    second = log[1]["prompt"]
+    assert "unknown key 'colour'" in second
+    assert "'../outside.py' leaves the project root" in second
+    assert '"colour": "red"' in second  # the previous draft goes back with its problems
+    assert "1 | # Tiny" in log[0]["prompt"]  # the plan with line numbers, for x-source
+    assert project.uet("validate", "bundle.json").code == 0
+    bundle = json.loads(project.read("bundle.json"))
+    assert "colour" not in bundle
+    # x-source kept: ids the draft shares with the plan's conversion, else by created file
+    assert [ws["x-source"] for ws in bundle["workstreams"]] == ["plan.md:3", "plan.md:6"]
+    assert [ws["steps"][0]["x-source"] for ws in bundle["workstreams"]] == [
+        "plan.md:4",
+        "plan.md:7",
+    ]
+    cost = json.loads(project.uet("cost", "--by", "tool", "--json").out)
+    (claude,) = cost["run"]
+    assert claude["tool"] == "claude"
+    assert claude["attempts"] == 2
+    assert claude["cost_usd"] == pytest.approx(2 * 0.01623)
+
+
+def test_a_cycle_is_reported_once_the_rest_is_valid(project: Project, drafts: Any) -> None:
+    drafts(cyclic(), good())
+    res = project.uet("convert", "plan.md", "--with", "codex", "-o", "bundle.yaml")
+    assert res.code == 0, res.out + res.err
+    log = calls(project)
+    assert "--output-schema" in log[0]["argv"]
+    assert "dependency cycle" in log[1]["prompt"]
+    assert project.uet("validate", "bundle.yaml").code == 0
+
+
+def test_aider_writes_its_draft_to_the_file_it_is_given(project: Project, drafts: Any) -> None:
+    drafts("Here it is:\n```json\n" + json.dumps(good()) + "\n```\n")
+    res = project.uet("convert", "plan.md", "--with", "aider", "-o", "bundle.json")
+    assert res.code == 0, res.out + res.err
+    assert len(calls(project)) == 1
+    assert json.loads(project.read("bundle.json"))["workstreams"][1]["ws_id"] == "m2-docs"
+
+
+def test_no_valid_draft_within_the_attempts_writes_nothing(project: Project, drafts: Any) -> None:
+    drafts(bad(), "not json at all")
+    res = project.uet(
+        "convert", "plan.md", "--with", "gemini", "--max-fix-attempts", "1", "-o", "b.json"
+    )
+    assert res.code != 0
+    text = res.out + res.err
+    assert "gave no valid bundle in 2 call(s)" in text
+    assert "holds no JSON object" in text
+    assert "--max-fix-attempts" in text
+    assert "Traceback" not in text
+    assert not Path(project.root / "b.json").exists()
+    assert len(calls(project)) == 2
+    runs = project.uet("runs").out
+    assert "failed" in runs
+
+
+def _objects(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        own = [node] if node.get("type") in ("object", ["object", "null"]) else []
+        return own + [o for v in node.values() for o in _objects(v)]
+    if isinstance(node, list):
+        return [o for v in node for o in _objects(v)]
+    return []
+
+
+def test_structured_output_schema_is_strict_and_a_valid_bundle_fits_it() -> None:
+    import jsonschema
+
+    from uet_doit.plans.draft_schema import draft_schema, without_nulls
+
+    schema = draft_schema()
+    for obj in _objects(schema):  # OpenAI strict mode: closed objects, every key required
+        assert obj["additionalProperties"] is False
+        assert obj["required"] == list(obj["properties"])
+    text = json.dumps(schema)
+    for refused in ("patternProperties", "minimum", "default", "minItems", "pattern"):
+        assert refused not in text
+    answer = good()
+    for ws in answer["workstreams"]:
+        ws.update({"name": ws["ws_id"], "description": None, "completion_criteria": None})
+        ws.update({"x-source": "plan.md:3", "depends_on": ws.get("depends_on", [])})
+        for s in ws["steps"]:
+            s.update({"name": "n", "tool_profile_id": None, "depends_on": None})
+            s.update({"x-source": "plan.md:4"})
+            s["context"]["files"] = None
+    answer["tool_profile_id"] = None
+    jsonschema.validate(answer, schema)
+    assert "null" not in json.dumps(without_nulls(answer))
+
+
+def test_claude_gets_the_strict_schema(project: Project, drafts: Any) -> None:
+    drafts(good())
+    res = project.uet(
+        "convert", "plan.md", "--with", "claude", "--bundle-id", "mine", "-o", "b.json"
+    )
+    assert res.code == 0
+    assert json.loads(project.read("b.json"))["bundle_id"] == "mine"
+    argv = calls(project)[0]["argv"]
+    schema = json.loads(argv[argv.index("--json-schema") + 1])
+    assert schema["additionalProperties"] is False
+    assert "workstreams" in schema["required"]
+
+
+def test_a_long_request_puts_the_json_parts_in_files_it_names(
+    project: Project, drafts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uet_doit.plans import ai_draft
+
+    monkeypatch.setattr(ai_draft, "PROMPT_LIMIT", 200)
+    drafts(bad(), good())
+    assert project.uet("convert", "plan.md", "--with", "gemini", "-o", "b.json").code == 0
+    prompt = calls(project)[1]["prompt"]
+    assert '"colour": "red"' not in prompt  # the previous draft is in a file now
+    (start,) = [ln[2:] for ln in prompt.splitlines() if ln.endswith("/start.json")]
+    assert json.loads(project.read(start))["workstreams"][0]["ws_id"] == "m1-parser"
+    assert "Files to read:" in prompt
+    assert "unknown key 'colour'" in prompt  # the problems stay in the request
+
+
+def test_fix_rounds_default_to_the_tools_max_fix_attempts(project: Project, drafts: Any) -> None:
+    project.write("router_config.json", json.dumps({"tools": {"codex": {"max_fix_attempts": 0}}}))
+    drafts(bad(), good())
+    res = project.uet("convert", "plan.md", "--with", "codex", "-o", "b.json")
+    assert res.code != 0
+    assert "gave no valid bundle in 1 call(s)" in res.out + res.err

@@ -1,0 +1,341 @@
+"""Where entries and blobs live: a folder (`.uet/cache/`, a shared mount) or any fsspec URL
+(`s3://bucket/prefix`, `gs://...`, `http(s)://...`).
+
+Layout: `blobs/ab/<sha256>` (file contents, named by their hash) and
+`entries/ab/<key>.json` (one manifest per key). Writes are whole or absent: in a folder, a
+temporary name then a rename; on an object store, one PUT per object (an object appears
+whole or not at all). Blobs go first and the entry last, so an entry never names a blob
+that is not there; every read checks the hash it is named by. No fsync: a file a power cut
+tore fails that check and is a miss, so durability would buy nothing but milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uet_doit.cache.blobs import CHUNK, digest_bytes, temp_beside
+from uet_doit.cache.entries import DamagedEntry, Entry
+from uet_doit.errors import CacheStoreError
+
+LOCAL_STORE = ".uet/cache"
+PROFILE_FILE = "PROJECT_PROFILE.yaml"
+STORE_ENV = "UET_CACHE_STORE"
+#: an object store that does not answer is given up on quickly: the step then just runs
+S3_OPTIONS: dict[str, Any] = {
+    "config_kwargs": {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2}}
+}
+#: temporary files older than this are left by a killed writer (`uet cache prune` drops them)
+STALE_TEMP_SECONDS = 3600.0
+
+
+def configured_store(root: Path, flag: str | None, environ: dict[str, str]) -> str | None:
+    """The shared store's URL: `--cache-store`, else UET_CACHE_STORE, else `cache_store` in
+    PROJECT_PROFILE.yaml; None when none is set."""
+    if flag:
+        return flag
+    if environ.get(STORE_ENV):
+        return environ[STORE_ENV]
+    profile = root / PROFILE_FILE
+    if not profile.is_file():
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"{profile} cannot be read for its cache_store ({exc})"
+        raise CacheStoreError(msg, "fix the file, or name the store with --cache-store") from None
+    value = data.get("cache_store") if isinstance(data, dict) else None
+    return str(value) if value else None
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    key: str
+    path: str
+    modified: float
+    size: int
+
+
+class CacheStore:
+    """One store, by URL or folder. Every failure to reach it is a CacheStoreError; a blob
+    or entry that fails its hash is DamagedEntry."""
+
+    def __init__(self, url: str, root: Path | None = None) -> None:
+        self.url = url
+        self.local = _is_local(url)
+        if self.local:
+            folder = Path(url.removeprefix("file://"))
+            if not folder.is_absolute() and root is not None:
+                folder = root / folder
+            self.base = str(folder)
+            self._fs: Any = None
+        else:
+            self.base = url.rstrip("/")
+            self._fs = None
+
+    @classmethod
+    def for_run(cls, root: Path, url: str | None) -> CacheStore:
+        return cls(url or str(root / LOCAL_STORE), root)
+
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            try:
+                import fsspec
+
+                options = S3_OPTIONS if self.base.startswith(("s3://", "s3a://")) else {}
+                self._fs, self.base = fsspec.core.url_to_fs(self.url.rstrip("/"), **options)
+            except (ImportError, ValueError) as exc:
+                msg = f"cache store {self.url}: {exc}"
+                hint = "for s3:// install s3fs, for gs:// gcsfs (pip install 'uet-doit[s3]')"
+                raise CacheStoreError(msg, hint) from None
+        return self._fs
+
+    def __str__(self) -> str:
+        return self.url
+
+    # -- paths -------------------------------------------------------------------------------
+    def blob_path(self, digest: str) -> str:
+        return f"{self.base}/blobs/{digest[:2]}/{digest}"
+
+    def entry_path(self, key: str) -> str:
+        return f"{self.base}/entries/{key[:2]}/{key}.json"
+
+    def _fail(self, action: str, exc: BaseException) -> CacheStoreError:
+        return CacheStoreError(
+            f"cache store {self.url} could not {action}: {type(exc).__name__}: {exc}",
+            "check the URL and your access to it; steps run without the cache meanwhile",
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+    def read(self, path: str) -> bytes | None:
+        try:
+            if self.local:
+                return Path(path).read_bytes()
+            data: bytes = self.fs.cat_file(path)
+            return data
+        except FileNotFoundError:
+            return None
+        except CacheStoreError:
+            raise
+        except Exception as exc:  # fsspec backends raise their own kinds
+            raise self._fail(f"read {path}", exc) from None
+
+    def get_entry(self, key: str) -> Entry | None:
+        data = self.read(self.entry_path(key))
+        return None if data is None else Entry.from_bytes(data, key)
+
+    def fetch_blob(self, digest: str, target: Path) -> None:
+        """The blob's content into `target`, verified first, then renamed into place."""
+        temp = temp_beside(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.local:
+                data = Path(self.blob_path(digest)).read_bytes()
+            else:
+                data = self.fs.cat_file(self.blob_path(digest))
+        except FileNotFoundError:
+            msg = f"blob {digest[:12]} named by the entry is missing from the store"
+            raise DamagedEntry(msg) from None
+        except Exception as exc:
+            raise self._fail(f"read blob {digest[:12]}", exc) from None
+        if digest_bytes(data) != digest:
+            with contextlib.suppress(CacheStoreError):
+                self.remove(self.blob_path(digest))  # so the next store writes it anew
+            msg = f"blob {digest[:12]} does not match its hash (damaged; removed)"
+            raise DamagedEntry(msg)
+        try:
+            temp.write_bytes(data)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def has(self, path: str) -> bool:
+        try:
+            if self.local:
+                return Path(path).exists()
+            return bool(self.fs.exists(path))
+        except Exception as exc:
+            raise self._fail(f"look up {path}", exc) from None
+
+    # -- writing ----------------------------------------------------------------------------
+    def put_blob(self, source: Path, digest: str) -> bool:
+        """Store a file's content under its hash; False when it was there already."""
+        path = self.blob_path(digest)
+        if self.has(path):
+            return False
+        if self.local:
+            _atomic_copy(source, Path(path), digest)
+        else:
+            try:
+                self.fs.put_file(str(source), path)
+            except Exception as exc:
+                raise self._fail(f"write blob {digest[:12]}", exc) from None
+        return True
+
+    def put_entry(self, entry: Entry) -> None:
+        path = self.entry_path(entry.key)
+        data = entry.to_bytes()
+        if self.local:
+            _atomic_write(Path(path), data)
+            return
+        try:
+            self.fs.pipe_file(path, data)
+        except Exception as exc:
+            raise self._fail(f"write entry {entry.key[:12]}", exc) from None
+
+    # -- the newest key per step: what `uet why` compares with in a fresh clone ---------------
+    def step_path(self, bundle_id: str, step_id: str) -> str:
+        return f"{self.base}/steps/{bundle_id}/{step_id}.json"
+
+    def put_latest(self, bundle_id: str, step_id: str, key: str, parts: dict[str, str]) -> None:
+        from uet_doit.cache.keys import text_digest
+
+        body = {"key": key, "parts": parts, "written": time.time()}
+        data = json.dumps({"latest": body, "sha256": text_digest(body)}, sort_keys=True).encode()
+        path = self.step_path(bundle_id, step_id)
+        if self.local:
+            _atomic_write(Path(path), data)
+            return
+        try:
+            self.fs.pipe_file(path, data)
+        except Exception as exc:
+            raise self._fail(f"write {path}", exc) from None
+
+    def get_latest(self, bundle_id: str, step_id: str) -> dict[str, Any] | None:
+        """The key and parts the step last stored here, from any clone; None when none did
+        (or the record fails its hash)."""
+        from uet_doit.cache.keys import text_digest
+
+        data = self.read(self.step_path(bundle_id, step_id))
+        if data is None:
+            return None
+        try:
+            envelope = json.loads(data)
+            body = envelope["latest"]
+            if text_digest(body) != envelope["sha256"]:
+                return None
+        except (ValueError, KeyError, TypeError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    # -- maintenance ------------------------------------------------------------------------
+    def _listing(self, prefix: str) -> Iterator[tuple[str, float, int]]:
+        """(path, modified, size) of every file under `prefix` (a folder of the store)."""
+        top = f"{self.base}/{prefix}"
+        if self.local:
+            for base, _dirs, files in os.walk(top):
+                for name in files:
+                    path = os.path.join(base, name)
+                    try:
+                        st = os.stat(path)
+                    except OSError:
+                        continue
+                    yield path, st.st_mtime, st.st_size
+            return
+        try:
+            found = self.fs.find(top, detail=True)
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            raise self._fail(f"list {top}", exc) from None
+        for path, info in found.items():
+            yield path, _modified(info), int(info.get("size") or 0)
+
+    def entries(self) -> Iterator[StoredEntry]:
+        for path, modified, size in self._listing("entries"):
+            name = path.rsplit("/", 1)[-1]
+            if name.endswith(".json") and not name.startswith("."):
+                yield StoredEntry(name.removesuffix(".json"), path, modified, size)
+
+    def blobs(self) -> Iterator[tuple[str, str, float, int]]:
+        """(digest, path, modified, size) of every blob."""
+        for path, modified, size in self._listing("blobs"):
+            name = path.rsplit("/", 1)[-1]
+            if not name.startswith("."):
+                yield name, path, modified, size
+
+    def temporaries(self) -> Iterator[tuple[str, float]]:
+        """Temporary files a killed writer left (folder stores only)."""
+        if not self.local:
+            return
+        for prefix in ("blobs", "entries"):
+            for path, modified, _size in self._listing(prefix):
+                if "uet-tmp" in path.rsplit("/", 1)[-1]:
+                    yield path, modified
+
+    def remove(self, path: str) -> None:
+        try:
+            if self.local:
+                Path(path).unlink(missing_ok=True)
+            else:
+                self.fs.rm_file(path)
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            raise self._fail(f"remove {path}", exc) from None
+
+    def read_blob(self, digest: str) -> bytes | None:
+        return self.read(self.blob_path(digest))
+
+
+def _modified(info: dict[str, Any]) -> float:
+    for name in ("LastModified", "mtime", "updated", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return time.time()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.uet-tmp-{uuid.uuid4().hex}")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        msg = f"cache store {path.parent}: cannot write ({exc})"
+        raise CacheStoreError(msg, "make the folder writable; steps run meanwhile") from None
+
+
+def _atomic_copy(source: Path, path: Path, digest: str) -> None:
+    """Copy, checking on the way that the content still has the hash it is stored under."""
+    import hashlib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.uet-tmp-{uuid.uuid4().hex}")
+    sha = hashlib.sha256()
+    try:
+        with source.open("rb") as src, temp.open("wb") as dst:
+            while chunk := src.read(CHUNK):
+                sha.update(chunk)
+                dst.write(chunk)
+        if sha.hexdigest() != digest:
+            temp.unlink(missing_ok=True)
+            msg = f"{source} changed while it was being stored"
+            raise CacheStoreError(msg, "nothing was stored for it; the next run stores it")
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        msg = f"cache store {path.parent}: cannot write ({exc})"
+        raise CacheStoreError(msg, "make the folder writable; steps run meanwhile") from None

@@ -1,0 +1,376 @@
+"""`uet convert PLAN --with TOOL`: an AI tool drafts the bundle; uet checks it and sends it back.
+
+The tool gets the plan (with line numbers), the bundle schema (`uet schema`) and the
+deterministic conversion as a starting point. Each draft goes through exactly what `uet
+validate` does (uet_doit.bundle.loader.load_bundle: schema, ids, cycles, paths, duplicate
+outputs); its problems go back to the tool, up to `--max-fix-attempts` times. Only a valid
+bundle is returned. Every call is an attempt in the run store, so `uet cost` shows it.
+
+Where a CLI has a structured-output option it is used, with the core of the format in the
+strict schema subset those accept (draft_schema): codex `--output-schema` (+ `-o`, the last
+message as a file), claude `--json-schema` (the answer in `structured_output`). gemini answers
+in its JSON `response`; aider, which has neither, writes the draft to a file. The full
+`uet schema` is in the prompt's files either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from uet_doit.errors import BundleError, UetError, UsageError
+from uet_doit.plans.draft_schema import draft_schema, without_nulls
+from uet_doit.tools.adapters.base import StepRequest, ToolResult
+
+WS_ID = "uet-convert"
+PROMPT_LIMIT = 96_000  # bytes; longer prompts put the JSON parts in files
+STEP_ID = "draft"
+_FENCE = re.compile(r"```(?:json)?\s*\n(?P<body>.*?)\n```", re.S)
+
+
+@dataclass
+class DraftRequest:
+    """What `uet convert --with` was asked."""
+
+    ai_tool: str
+    plan_text: str
+    source: str
+    output: str | None = None
+    max_fix_attempts: int | None = None  # None: router_config.json tools.TOOL, else 2
+    unit_pattern: str | None = None
+    tasks_section: str | None = None
+    tool: str | None = None  # default tool_profile_id of the bundle's steps
+    bundle_id: str | None = None
+
+
+@dataclass
+class Drafted:
+    bundle: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    calls: int = 0
+    run_id: str = ""
+
+
+@dataclass
+class _Call:
+    """One call of the tool, as the run store records an attempt."""
+
+    attempt: int
+    request: StepRequest
+    result: ToolResult
+
+
+def record_state(
+    root: Path,
+    run_id: str,
+    bundle_id: str,
+    *,
+    start: str | None = None,
+    call: _Call | None = None,
+    end: tuple[bool, str | None] | None = None,
+) -> None:
+    """Every state write of `uet convert --with`, in one place, through the store's public
+    methods: the run starts (`start` = the bundle file), each call is an attempt, the run
+    ends (`end` = succeeded, reason). Nothing else in this module knows the store."""
+    from uet_doit.state.records import AttemptOutcome, RunState
+    from uet_doit.state.store import RunStore
+
+    store = RunStore(root)
+    if start is not None:
+        store.start_run(run_id, bundle_id, bundle_file=start, argv=sys.argv)
+    if call is not None:
+        req, res = call.request, call.result
+        attempt_id = store.begin_attempt(
+            run_id,
+            bundle_id,
+            WS_ID,
+            STEP_ID,
+            req.tool,
+            call.attempt,
+            session=run_id,  # one convert, one session: its calls are not a killed runner's
+            stdout_path=str(req.stdout_path),
+            stderr_path=str(req.stderr_path),
+        )
+        store.finish_attempt(
+            attempt_id,
+            AttemptOutcome.SUCCEEDED if res.success else AttemptOutcome.FAILED,
+            exit_code=res.exit_code,
+            failure_class=str(res.failure_class) if res.failure_class else None,
+            message=res.message[:500],
+            cost_usd=res.cost_usd,
+            tokens_in=res.tokens_in,
+            tokens_out=res.tokens_out,
+            model=res.model,
+            cost_source=res.cost_source,
+        )
+    if end is not None:
+        store.end_run(run_id, RunState.SUCCEEDED if end[0] else RunState.FAILED, end[1])
+
+
+def _numbered(text: str) -> str:
+    return "\n".join(f"{n:>5} | {line}" for n, line in enumerate(text.split("\n"), start=1))
+
+
+def _prompt(
+    req: DraftRequest,
+    start: dict[str, Any] | None,
+    problems: list[str],
+    previous: str | None,
+    schema_rel: str,
+    answer: str,
+    attached: tuple[str, str] | None = None,
+) -> str:
+    """The request; `attached` (start, previous draft) names files that hold the JSON when
+    it is too long for one command-line argument."""
+    name = Path(req.source).name
+    parts = [
+        f"Convert the plan {name} (below) into a uet-doit workstream bundle: one JSON object "
+        f"that follows the JSON Schema in {schema_rel} (the output of `uet schema`).",
+        "Rules: one workstream per unit of work of the plan (phase, week, milestone, ...), "
+        "`depends_on` in plan order unless the plan says otherwise, no dependency cycles; one "
+        "step per task, `context.instruction` saying what to do, `context.create_files` the "
+        "files the step creates (each file created by one step only), `context.files` the "
+        "files it reads or edits; paths relative to the project root and inside it; ids of "
+        "letters, digits, '-', '_' and '.'. Every workstream and step keeps "
+        f'"x-source": "{name}:LINE", the plan line it comes from. No keys the schema does '
+        "not define.",
+        answer,
+    ]
+    if start is not None:
+        intro = (
+            "A deterministic conversion to start from (improve it; keep its ids and x-source "
+            "where they fit)"
+        )
+        if attached:
+            parts.append(f"{intro} is in {attached[0]}.")
+        else:
+            text = json.dumps(start, indent=2, ensure_ascii=False)
+            parts.append(f"{intro}:\n```json\n{text}\n```")
+    if problems:
+        parts.append(
+            "Your previous draft was checked like `uet validate` and has these problems; "
+            "answer with the whole corrected bundle:\n" + "\n".join(f"- {p}" for p in problems)
+        )
+        if previous is not None and attached:
+            parts.append(f"Your previous draft is in {attached[1]}.")
+        elif previous is not None:
+            parts.append("Your previous draft:\n```json\n" + previous.strip() + "\n```")
+    parts.append(f"The plan {name}, with line numbers:\n{_numbered(req.plan_text)}")
+    return "\n\n".join(parts)
+
+
+def _structured_args(tool: str, schema: Path, last: Path) -> list[str]:
+    if tool == "codex":
+        return ["--output-schema", str(schema), "--output-last-message", str(last)]
+    if tool == "claude":
+        return ["--json-schema", schema.read_text(encoding="utf-8")]
+    return []
+
+
+def _answer_text(call: _Call, last: Path, draft_file: Path) -> str | None:
+    """The draft in the tool's answer: structured output where the CLI has it, else a file."""
+    req = call.request
+    stdout = req.stdout_path.read_text(encoding="utf-8", errors="replace")
+    if req.tool == "codex" and last.exists():
+        return last.read_text(encoding="utf-8")
+    if req.tool == "claude":
+        from uet_doit.tools.adapters.claude import result_json
+
+        data = result_json(stdout) or {}
+        if isinstance(data.get("structured_output"), dict):
+            return json.dumps(data["structured_output"], indent=2, ensure_ascii=False)
+        return str(data["result"]) if data.get("result") else None
+    if req.tool == "gemini":
+        from uet_doit.tools.adapters.gemini import result_json as gemini_json
+
+        data = gemini_json(stdout) or {}
+        return str(data["response"]) if data.get("response") else None
+    if draft_file.exists():
+        return draft_file.read_text(encoding="utf-8")
+    return None
+
+
+def _json_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The bundle object in an answer (bare, or in a ```json fence); else why not."""
+    candidates = [m.group("body") for m in _FENCE.finditer(text)] + [text]
+    last_error = "the answer holds no JSON object"
+    for candidate in candidates:
+        body = candidate.strip()
+        if not body.startswith("{"):
+            start = body.find("{")
+            if start < 0:
+                continue
+            body = body[start : body.rfind("}") + 1]
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            last_error = (
+                f"the answer is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            )
+            continue
+        if isinstance(data, dict):
+            return data, None
+        last_error = "the answer is JSON but not an object (a bundle is an object)"
+    return None, last_error
+
+
+def _keep_sources(draft: dict[str, Any], start: dict[str, Any] | None) -> None:
+    """x-source for what the draft left without: from the deterministic conversion's item of
+    the same id, else the step creating the same file, else the step's workstream."""
+    if start is None or not isinstance(draft.get("workstreams"), list):
+        return
+    known: dict[str, str] = {}
+    by_file: dict[str, str] = {}
+    for ws in start["workstreams"]:
+        known[ws["ws_id"]] = ws["x-source"]
+        for s in ws["steps"]:
+            known[s["step_id"]] = s["x-source"]
+            by_file.update(dict.fromkeys(s["context"].get("create_files", []), s["x-source"]))
+    for ws in draft["workstreams"]:
+        if not isinstance(ws, dict):
+            continue
+        if "x-source" not in ws and ws.get("ws_id") in known:
+            ws["x-source"] = known[ws["ws_id"]]
+        for step in ws.get("steps") or []:
+            if not isinstance(step, dict) or "x-source" in step:
+                continue
+            context: dict[str, Any] = (
+                step["context"] if isinstance(step.get("context"), dict) else {}
+            )
+            files = [f for f in context.get("create_files") or [] if f in by_file]
+            source = known.get(str(step.get("step_id"))) or (by_file[files[0]] if files else None)
+            source = source or ws.get("x-source")
+            if source:
+                step["x-source"] = source
+
+
+def _check(data: dict[str, Any], path: Path, root: Path) -> list[str]:
+    """Exactly `uet validate`: the draft as a file, loaded and checked against the project."""
+    from uet_doit.bundle.loader import load_bundle
+
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        load_bundle(path, root)
+    except BundleError as exc:
+        return [p.render().replace(f"{path}: ", "", 1) for p in exc.problems]
+    return []
+
+
+def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
+    """Ask the tool, check, send the problems back; the first valid draft wins."""
+    from uet_doit.bundle.schema import schema_text
+    from uet_doit.plans.convert import convert_plan
+    from uet_doit.plans.plan_markdown import slug
+    from uet_doit.tools.routing import get_adapter, load_router_config
+
+    notes: list[str] = []
+    try:
+        start: dict[str, Any] | None = convert_plan(
+            req.plan_text,
+            source=req.source,
+            unit_pattern=req.unit_pattern,
+            tasks_section=req.tasks_section,
+            tool=req.tool,
+            bundle_id=req.bundle_id,
+        ).bundle
+    except UsageError as exc:
+        start = None
+        notes.append(f"no deterministic starting point: {exc.message}")
+    bundle_id = req.bundle_id or (start or {}).get("bundle_id") or slug(Path(req.source).stem, 60)
+    config = load_router_config(root)
+    adapter = get_adapter(req.ai_tool, config, root)
+    settings = config.tool(req.ai_tool)
+    rounds = req.max_fix_attempts
+    if rounds is None:
+        rounds = 2 if settings.max_fix_attempts is None else settings.max_fix_attempts
+    if rounds < 0:
+        raise UsageError("--max-fix-attempts must be 0 or more")
+    run_id = f"{bundle_id}-{time.strftime('%Y%m%d-%H%M%S')}-convert"
+    work = root / ".uet" / "convert" / run_id
+    work.mkdir(parents=True, exist_ok=True)
+    schema = work / "bundle.schema.json"
+    schema.write_text(schema_text(), encoding="utf-8")
+    strict = work / "draft.schema.json"
+    strict.write_text(json.dumps(draft_schema(), indent=2) + "\n", encoding="utf-8")
+    draft_file = work / "draft.json"
+    last = work / "last-message.json"
+    rel = os.path.relpath
+    creates: tuple[str, ...] = ()
+    if req.ai_tool in ("codex", "claude", "gemini"):
+        answer = "Answer with the JSON object only, no other text; change no file."
+    else:
+        answer = f"Write the JSON object, and nothing else, to {rel(draft_file, root)}."
+        creates = (rel(draft_file, root),)
+    record_state(
+        root, run_id, bundle_id, start=str(Path(req.output).resolve()) if req.output else ""
+    )
+    problems: list[str] = []
+    previous: str | None = None
+    for attempt in range(1, rounds + 2):
+        for stale in (draft_file, last):
+            stale.unlink(missing_ok=True)
+        prompt = _prompt(req, start, problems, previous, rel(schema, root), answer)
+        reads: tuple[str, ...] = ()
+        if len(prompt.encode()) > PROMPT_LIMIT:  # one argv string holds at most 128 KiB
+            start_file, previous_file = work / "start.json", work / f"previous-{attempt}.json"
+            start_file.write_text(json.dumps(start, indent=2, ensure_ascii=False) + "\n")
+            previous_file.write_text(previous or "", encoding="utf-8")
+            reads = (rel(start_file, root), rel(previous_file, root))
+            prompt = _prompt(req, start, problems, previous, rel(schema, root), answer, reads)
+        request = StepRequest(
+            step_id=STEP_ID,
+            ws_id=WS_ID,
+            tool=req.ai_tool,
+            instruction=prompt,
+            files=reads,
+            create_files=creates,
+            project_root=root,
+            env={**os.environ, **settings.env, "UET_STEP_ID": STEP_ID, "UET_WS_ID": WS_ID},
+            timeout=settings.timeout_seconds or 900.0,
+            result_file=work / f"{attempt}.result.json",
+            stdout_path=work / f"{attempt}.stdout",
+            stderr_path=work / f"{attempt}.stderr",
+            attempt=attempt,
+            model=settings.model,
+            options={"args": [*settings.args, *_structured_args(req.ai_tool, strict, last)]},
+        )
+        call = _Call(attempt, request, adapter.execute(request))
+        record_state(root, run_id, bundle_id, call=call)
+        if not call.result.success:
+            record_state(root, run_id, bundle_id, end=(False, call.result.message[:200]))
+            raise UetError(
+                f"{req.ai_tool} failed drafting the bundle: {call.result.message}",
+                f"its output is in {rel(request.stdout_path, root)}; `uet convert "
+                f"{req.source}` (without --with) needs no tool",
+            )
+        previous = _answer_text(call, last, draft_file)
+        data, why = _json_object(previous or "")
+        if data is None:
+            problems = [why or "no answer"]
+            continue
+        data = without_nulls(data)
+        _keep_sources(data, start)
+        if req.tool and "tool_profile_id" not in data:
+            data["tool_profile_id"] = req.tool
+        if req.bundle_id:
+            data["bundle_id"] = req.bundle_id  # --bundle-id wins over the draft's
+        problems = _check(data, work / f"draft-{attempt}.json", root)
+        if not problems:
+            record_state(root, run_id, bundle_id, end=(True, None))
+            notes.append(f"{req.ai_tool} drafted it in {attempt} call(s); run {run_id} (uet cost)")
+            return Drafted(data, notes, attempt, run_id)
+        notes.append(f"draft {attempt}: {len(problems)} problem(s), sent back to {req.ai_tool}")
+    record_state(root, run_id, bundle_id, end=(False, "no valid draft"))
+    shown = "\n".join(f"  {p}" for p in problems[:12])
+    raise UetError(
+        f"{req.ai_tool} gave no valid bundle in {rounds + 1} call(s); nothing "
+        f"was written. Problems of the last draft ({rel(work, root)}):\n{shown}",
+        "allow more rounds with --max-fix-attempts N, or convert without --with and edit "
+        "the result",
+    )

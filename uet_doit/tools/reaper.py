@@ -1,0 +1,135 @@
+"""The reaper: one small process per runner that starts the runner's tools and records how
+each one ended, even after the runner itself was killed.
+
+Why: a tool must finish, and its exit code be known, when its runner dies (kill -9), so a
+resumed run adopts the result instead of paying again. A wrapper shell per tool did that
+at the price of one more exec per step; this process is started once. It reads spawn
+requests (JSON lines) on stdin, answers with the child's pid and, later, its exit code on
+stdout, and writes each exit code to the attempt's exit file (and `<stem>.pid` with the
+child's pid and start time while it runs). When the runner goes away (stdin closes) it
+keeps waiting for its children, writes their exit files, then exits.
+
+Run as `python -m uet_doit.tools.reaper`; the runner side is tools/spawner.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class _Child:
+    request_id: int
+    proc: subprocess.Popen[bytes]
+    exit_file: Path
+    pidfd: int
+
+
+def start_time(pid: int) -> str:
+    """The kernel's start time of `pid` (tells a live child from a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Reaper:
+    def __init__(self) -> None:
+        self.children: dict[int, _Child] = {}  # pidfd -> child
+        self.out = sys.stdout.buffer
+        self.runner_gone = False
+
+    def answer(self, data: dict[str, Any]) -> None:
+        if self.runner_gone:
+            return
+        try:
+            self.out.write(json.dumps(data).encode() + b"\n")
+            self.out.flush()
+        except (BrokenPipeError, OSError):
+            self.runner_gone = True  # nobody listens: keep recording exit files
+
+    def spawn(self, req: dict[str, Any]) -> None:
+        exit_file = Path(req["exit_file"])
+        stdin_data = base64.b64decode(req["stdin"]) if req.get("stdin") is not None else None
+        try:
+            with open(req["stdout"], "wb") as out, open(req["stderr"], "wb") as err:
+                proc = subprocess.Popen(
+                    req["argv"],
+                    cwd=req["cwd"],
+                    env=req["env"],
+                    stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            self.answer({"id": req["id"], "error": exc.strerror or str(exc), "errno": exc.errno})
+            return
+        _write_atomic(exit_file.with_suffix(".pid"), f"{proc.pid} {start_time(proc.pid)}\n")
+        if stdin_data is not None and proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                proc.stdin.write(stdin_data)
+            with contextlib.suppress(BrokenPipeError, OSError):
+                proc.stdin.close()
+        pidfd = os.pidfd_open(proc.pid)
+        self.children[pidfd] = _Child(req["id"], proc, exit_file, pidfd)
+        self.answer({"id": req["id"], "pid": proc.pid})
+
+    def reap(self, pidfd: int) -> None:
+        child = self.children.pop(pidfd)
+        os.close(pidfd)
+        code = child.proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.proc.pid, signal.SIGKILL)  # no member of its group outlives it
+        with contextlib.suppress(OSError):
+            _write_atomic(child.exit_file, f"{code}\n")
+        self.answer({"id": child.request_id, "exit": code})
+
+    def run(self) -> None:
+        stdin = sys.stdin.buffer.fileno()
+        pending = b""
+        reading = True
+        while reading or self.children:
+            watch = [*self.children, *([stdin] if reading else [])]
+            ready, _, _ = select.select(watch, [], [])
+            for fd in ready:
+                if fd == stdin:
+                    chunk = os.read(stdin, 1 << 16)
+                    if not chunk:
+                        reading = False
+                        continue
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            self.spawn(json.loads(line))
+                else:
+                    self.reap(fd)
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what to stop
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    Reaper().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
