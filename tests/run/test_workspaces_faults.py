@@ -155,3 +155,33 @@ def test_a_landed_success_a_killed_run_recorded_is_not_redone(repo: Project) -> 
     [data] = conn.execute("SELECT data FROM events WHERE kind='recovered'").fetchone()
     conn.close()
     assert json.loads(data)["commit"] == git(repo, "rev-parse", "main~1").strip()
+
+
+def test_a_tool_that_finishes_after_its_runner_was_killed_is_landed_not_redone(
+    repo: Project,
+) -> None:
+    import os
+    import signal
+    import time
+
+    from support import start_run
+
+    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "1.5"}
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", env=slow))
+    first = start_run(repo.root, until="start")
+    time.sleep(0.3)  # the tool is running in its worktree
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert first.stdout is not None
+    first.stdout.close()
+    run_id = repo.status()["run_id"]
+    assert repo.read("a.md") == "alpha\n"  # nothing landed yet
+
+    again = run(repo)
+    assert again.code == 0, again.out + again.err
+    log = Path(os.environ["FAKE_TOOL_LOG"]).read_text().splitlines()
+    assert len(log) == 1  # the killed run's tool finished and was adopted
+    assert repo.read("a.md") == "ALPHA\n"
+    trailers = git(repo, "log", "-1", "--format=%(trailers:key=Uet-Run,valueonly)", "main")
+    assert trailers.strip() == run_id
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
