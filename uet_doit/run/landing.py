@@ -29,6 +29,7 @@ from uet_doit.run.git import Git, name_status, trailers
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
 JOURNAL = "landing.json"
+_PATHS_PER_CALL = 500
 
 
 @dataclass(frozen=True)
@@ -168,12 +169,20 @@ def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
 
 def user_edits(top: Git, paths: Sequence[str]) -> list[str]:
     """Paths among `paths` with uncommitted changes (or untracked files) in the work tree."""
-    if not paths:
-        return []
-    fields = top.z_paths(
-        "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *paths
-    )
-    return [entry[3:] for entry in fields if len(entry) > 3]
+    found: list[str] = []
+    for start in range(0, len(paths), _PATHS_PER_CALL):  # argv stays short for huge changes
+        fields = top.z_paths(
+            "--literal-pathspecs",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+            *paths[start : start + _PATHS_PER_CALL],
+        )
+        found += [entry[3:] for entry in fields if len(entry) > 3]
+    return found
 
 
 def write_journal(path: Path, branch: str, old: str, new: str, in_tree: bool) -> None:
@@ -209,10 +218,24 @@ def recover_landing(top: Git, state_dir: Path) -> str | None:
         changes = name_status(top, old, new)
         kept = [path for status, path in changes if status != "D"]
         gone = [path for status, path in changes if status == "D"]
+        nul = "--pathspec-file-nul"
         if kept:
-            top.run("checkout", new, "--", *kept)
+            listed = "\0".join(kept) + "\0"
+            top.run(
+                "--literal-pathspecs", "checkout", new, "--pathspec-from-file=-", nul, stdin=listed
+            )
         if gone:
-            top.run("rm", "-q", "-f", "--ignore-unmatch", "--", *gone)
+            listed = "\0".join(gone) + "\0"
+            top.run(
+                "--literal-pathspecs",
+                "rm",
+                "-q",
+                "-f",
+                "--ignore-unmatch",
+                "--pathspec-from-file=-",
+                nul,
+                stdin=listed,
+            )
     if tip == old:
         top.run("update-ref", f"refs/heads/{branch}", new, old)
     journal.unlink(missing_ok=True)

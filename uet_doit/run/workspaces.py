@@ -80,10 +80,10 @@ def step_tree(
     try:
         top.run("read-tree", base, env=env)
         kept = [path for status, path in changes if status != "D"]
-        entries = []
-        if kept:
-            listing = top.run("ls-tree", "-r", "-z", final, "--", *kept).out
-            entries = [e for e in listing.split("\0") if e]
+        entries: list[str] = []
+        for start in range(0, len(kept), 500):  # argv stays short for huge changes
+            listing = top.run("ls-tree", "-r", "-z", final, "--", *kept[start : start + 500])
+            entries += [e for e in listing.out.split("\0") if e]
         lines = [
             f"{meta.split()[0]} {meta.split()[2]}\t{path}"
             for meta, _, path in (e.partition("\t") for e in entries)
