@@ -386,3 +386,17 @@ def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
     assert stdout.read_text().strip().endswith("/worktrees/first.1")  # taken over, not new
     assert not (repo.root / "debug.log").exists()
     assert_nothing_left(repo)
+
+
+def test_worktrees_in_a_configured_folder_leave_nothing_behind(repo: Project) -> None:
+    bundle(
+        repo,
+        edit_step("sa", "a.md", "alpha", "ALPHA"),
+        edit_step("sb", "b.md", "beta", "BETA", depends_on=["sa"]),
+        workspace={"dir": "../elsewhere-wt"},
+    )
+    assert run(repo).code == 0
+    cwds = [Path(c["cwd"]) for c in calls(repo)]
+    assert all(p.resolve().is_relative_to((repo.root / "../elsewhere-wt").resolve()) for p in cwds)
+    assert_nothing_left(repo)
+    assert not [p for p in (repo.root / "../elsewhere-wt").rglob("*") if p.is_file()]

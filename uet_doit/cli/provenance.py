@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from uet_doit.errors import EXIT_OK
+from uet_doit.state.records import WorkspaceState
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
@@ -66,6 +67,7 @@ def _cmd_workspaces(args: argparse.Namespace) -> int:
 
     store = RunStore(Path.cwd())
     rows = store.workspaces.all() if store.exists() else []
+    rows = [r for r in rows if r.status != WorkspaceState.PARKED]  # only while a run runs
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
         return EXIT_OK

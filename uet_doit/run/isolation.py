@@ -20,7 +20,7 @@ from uet_doit.run.context import RunContext
 from uet_doit.run.git import Git, toplevel
 from uet_doit.run.landing import checked_out_branch, recover_landing
 from uet_doit.run.workspaces import DEFAULT_DIR, remove_worktree
-from uet_doit.state.records import AttemptOutcome, WorkspaceRecord
+from uet_doit.state.records import AttemptOutcome, WorkspaceRecord, WorkspaceState
 from uet_doit.state.store import RunStore
 
 
@@ -145,7 +145,9 @@ def sweep(top: Git, store: RunStore, root: Path) -> list[str]:
             and latest.outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.CACHED)
             and latest.started >= record.created - 1.0
         )
-        if landed or not Path(record.path).exists() or not _has_attempt(store, record):
+        parked = record.status == WorkspaceState.PARKED  # no attempt of this run wants it now
+        gone = not Path(record.path).exists()
+        if parked or landed or gone or not _has_attempt(store, record):
             remove_worktree(top, store, record)
             removed.append(record.path)
     _drop_unrecorded(top, store, root)

@@ -29,6 +29,7 @@ from uet_doit.state.records import (
     RunState,
     StepState,
     WorkspaceRecord,
+    WorkspaceState,
 )
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
@@ -66,7 +67,8 @@ def remove_worktree(top: Git, store: RunStore, record: WorkspaceRecord) -> None:
             if result.code != 0:
                 shutil.rmtree(path, ignore_errors=True)
                 top.run("worktree", "prune", check=False)
-        top.run("branch", "-D", "-q", record.branch, check=False)
+        if record.branch:
+            top.run("branch", "-D", "-q", record.branch, check=False)
     store.workspaces.remove(record.path)
 
 
@@ -113,7 +115,7 @@ class WorktreeIsolation(StepExtension):
         self.prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
         self.state_dir = self.root / ".uet"
         self.gate = ScopeGate()
-        self.pool = WorktreePool(self.top, self.state_dir)
+        self.pool = WorktreePool(self.top, self.state_dir, store)
 
     # -- before the tool ---------------------------------------------------------------------
     def before_step(self, policy: StepPolicy) -> StepOutcome | None:
@@ -382,8 +384,9 @@ class WorktreeIsolation(StepExtension):
             return
         for record in self.store.workspaces.of_step(spec.bundle_id, spec.step_id):
             mine = (record.run_id, record.attempt) == (spec.run_id, spec.attempt)
+            if record.status == WorkspaceState.PARKED:
+                continue  # the pool's, not this step's any more
             if mine and Path(record.path).is_dir():
                 self.pool.park(Path(record.path), record.branch)
-                self.store.workspaces.remove(record.path)
             else:
                 remove_worktree(self.top, self.store, record)

@@ -6,8 +6,8 @@ a busy disk); its administrative part (`git worktree add --no-checkout`) runs un
 as git 2.39 misreads a worktree being added at the same time, and the checkout outside it.
 Taking over a parked one is a rename (`git worktree move`), a checkout of what changed
 since, and a `git clean -fdx` (nothing of the previous step, not even ignored files, is
-left). Parked worktrees have no record, so the run's closing sweep removes them: none
-outlives the run.
+left). Parked worktrees are recorded as such, so the run's closing sweep removes those no
+attempt took over: none outlives the run.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from pathlib import Path
 
 from uet_doit.run.git import Git
 from uet_doit.run.landing import landing_lock
+from uet_doit.state.store import RunStore
 
 
 class WorktreePool:
-    def __init__(self, top: Git, state_dir: Path) -> None:
+    def __init__(self, top: Git, state_dir: Path, store: RunStore) -> None:
         self.top = top
         self.state_dir = state_dir
+        self.store = store
         self._parked: list[Path] = []
         self._lock = threading.Lock()
 
@@ -60,7 +62,9 @@ class WorktreePool:
         with landing_lock(self.state_dir, "worktrees"):
             path.parent.mkdir(parents=True, exist_ok=True)
             moved = self.top.run("worktree", "move", str(parked), str(path), check=False)
-        if moved.code != 0:
+        if moved.code == 0:
+            self.store.workspaces.remove(str(parked))
+        else:
             self._discard(parked)
             return False
         wt = Git(path, self.top.identity)
@@ -80,6 +84,7 @@ class WorktreePool:
             self.top.run("branch", "-D", "-q", branch, check=False)
             return
         self.top.run("branch", "-D", "-q", branch, check=False)
+        self.store.workspaces.mark_parked(str(path))
         with self._lock:
             self._parked.append(path)
 
@@ -87,3 +92,4 @@ class WorktreePool:
         with landing_lock(self.state_dir, "worktrees"):
             self.top.run("worktree", "remove", "--force", "--force", str(path), check=False)
             shutil.rmtree(path, ignore_errors=True)
+        self.store.workspaces.remove(str(path))

@@ -99,6 +99,7 @@ class WorkspaceState(StrEnum):
 
     ACTIVE = "active"
     FAILED = "failed"
+    PARKED = "parked"  # a landed attempt's, waiting for the run's next attempt to take it
 
 
 class CriterionState(StrEnum):

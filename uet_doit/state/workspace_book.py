@@ -72,6 +72,13 @@ class WorkspaceBook:
         )
 
     @stored
+    def mark_parked(self, path: str) -> None:
+        self._db.get().execute(
+            "UPDATE workspaces SET status=?, branch='', updated=? WHERE path=?",
+            (WorkspaceState.PARKED, time.time(), path),
+        )
+
+    @stored
     def set_prepared(self, path: str, tree: str) -> None:
         self._db.get().execute("UPDATE workspaces SET prepared=? WHERE path=?", (tree, path))
 
