@@ -185,3 +185,44 @@ def test_a_tool_that_finishes_after_its_runner_was_killed_is_landed_not_redone(
     trailers = git(repo, "log", "-1", "--format=%(trailers:key=Uet-Run,valueonly)", "main")
     assert trailers.strip() == run_id
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+KILL_HOOK = """#!/bin/sh
+# kill -9 the uet runner while it moves refs/heads/main (once): inside a real landing
+[ "$1" = "{state}" ] || exit 0
+grep -q " refs/heads/main$" || exit 0
+marker="$(git rev-parse --git-common-dir)/uet-killed"
+[ -e "$marker" ] && exit 0
+touch "$marker"
+pid=$(sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p' .uet/run.lock)
+kill -9 "$pid"
+exit {code}
+"""
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("prepared", 1), ("committed", 0)],
+    ids=["before-the-ref-moves", "after-the-ref-moved"],
+)
+def test_kill_9_inside_a_real_landing_then_resume(repo: Project, state: str, code: int) -> None:
+    from support import start_run
+
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    hook = repo.root / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(KILL_HOOK.format(state=state, code=code))
+    hook.chmod(0o755)
+    first = start_run(repo.root)
+    first.communicate(timeout=60)
+    assert first.returncode == -9  # killed inside the landing
+    hook.unlink()
+
+    again = run(repo)
+    assert again.code == 0, again.out + again.err
+    steps = git(repo, "log", "--format=%(trailers:key=Uet-Step,valueonly)", "main").split()
+    assert steps == ["s"]  # landed exactly once
+    assert repo.read("a.md") == "ALPHA\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert len(Path(__import__("os").environ["FAKE_TOOL_LOG"]).read_text().splitlines()) == 1
+    assert not (repo.root / ".uet" / "landing.json").exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
