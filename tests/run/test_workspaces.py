@@ -400,3 +400,32 @@ def test_worktrees_in_a_configured_folder_leave_nothing_behind(repo: Project) ->
     assert all(p.resolve().is_relative_to((repo.root / "../elsewhere-wt").resolve()) for p in cwds)
     assert_nothing_left(repo)
     assert not [p for p in (repo.root / "../elsewhere-wt").rglob("*") if p.is_file()]
+
+
+def test_inputs_the_tip_does_not_hold_are_copied_into_the_worktree(repo: Project) -> None:
+    """An input made by a step that runs in place (git-ignored) or not committed yet is
+    there for the tool; reading it is not a change of the step's."""
+    repo.write(".gitignore", "build/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore build")
+    repo.write("draft.md", "an uncommitted draft\n")
+    outline = {
+        "step_id": "outline",
+        "command": "mkdir -p build && echo '# outline' > build/outline.md",
+        "create_files": ["build/outline.md"],
+    }
+    summary = {
+        "step_id": "summary",
+        "tool_profile_id": "aider",
+        "context": {
+            "files": ["build/outline.md", "draft.md"],
+            "create_files": ["out/summary.md"],
+            "instruction": "Summarise",
+        },
+        "validation": {"test_command": "test -s build/outline.md && test -s draft.md"},
+    }
+    bundle(repo, outline, summary)
+    result = run(repo)
+    assert result.code == 0, result.out + result.err
+    assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == ["out/summary.md"]
+    assert git(repo, "status", "--porcelain").split() == ["??", "draft.md"]

@@ -190,23 +190,27 @@ class WorktreeIsolation(StepExtension):
             raise AttemptNotRun(self._setup_failed(spec, problem))
         workdir = path / self.prefix if self.prefix else path
         spec = replace(spec, workdir=str(workdir))
-        problem = self._copy_and_setup(policy, spec, workdir)
+        copies = self._copies(step.workspace_copy, step.files, workdir)
+        copied = len(copies) > len(step.workspace_copy)
+        problem = self._copy_and_setup(policy, spec, workdir, copies)
         if problem:
             self.store.workspaces.mark_failed(str(path), FailureClass.WORKSPACE_SETUP, problem)
             raise AttemptNotRun(self._setup_failed(spec, problem))
-        if step.workspace_copy or step.workspace_setup:
+        if step.workspace_copy or step.workspace_setup or copied:
             # what copy and setup left (not ignored) is the tool's starting point, not its work
             wt = Git(path, self.top.identity)
             wt.run("add", "-A")
             self.store.workspaces.set_prepared(str(path), wt.out("write-tree"))
         return spec
 
-    def _copy_and_setup(self, policy: StepPolicy, spec: AttemptSpec, workdir: Path) -> str | None:
+    def _copy_and_setup(
+        self, policy: StepPolicy, spec: AttemptSpec, workdir: Path, copies: list[str]
+    ) -> str | None:
         from uet_doit.tools.adapters.shell import command_argv
         from uet_doit.tools.process import run_process
 
         step = policy.spec
-        for rel in step.workspace_copy:
+        for rel in copies:
             src, dst = self.root / rel, workdir / rel
             try:
                 if src.is_dir():
@@ -238,6 +242,12 @@ class WorktreeIsolation(StepExtension):
         tail = "\n".join(proc.output.strip().splitlines()[-10:])
         shown_setup = setup if isinstance(setup, str) else " ".join(setup)
         return f"workspace.setup `{shown_setup}` gave {got}:\n{tail}"
+
+    def _copies(self, listed: tuple[str, ...], inputs: tuple[str, ...], workdir: Path) -> list[str]:
+        """`workspace.copy`, plus the step's input files that the tip does not hold (made by
+        a step that runs in place, or not committed): the tool reads what doit tracks."""
+        extra = [p for p in inputs if not (workdir / p).exists() and (self.root / p).exists()]
+        return list(dict.fromkeys([*listed, *extra]))
 
     def _setup_failed(self, spec: AttemptSpec, message: str) -> AttemptResult:
         return AttemptResult(
