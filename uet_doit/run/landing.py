@@ -240,3 +240,30 @@ def recover_landing(top: Git, state_dir: Path) -> str | None:
         top.run("update-ref", f"refs/heads/{branch}", new, old)
     journal.unlink(missing_ok=True)
     return f"finished the landing of {new[:12]} on {branch} that a killed run left"
+
+
+def step_tree(
+    top: Git, base: str, final: str, changes: list[tuple[str, str]], state_dir: Path
+) -> str:
+    """`base` with only the tool's changes applied (not what workspace copy/setup added):
+    built in a temporary index, from objects only."""
+    index = state_dir / f"step-index.{os.getpid()}.{threading.get_ident()}"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        top.run("read-tree", base, env=env)
+        kept = [path for status, path in changes if status != "D"]
+        entries: list[str] = []
+        for start in range(0, len(kept), 500):  # argv stays short for huge changes
+            listing = top.run("ls-tree", "-r", "-z", final, "--", *kept[start : start + 500])
+            entries += [e for e in listing.out.split("\0") if e]
+        lines = [
+            f"{meta.split()[0]} {meta.split()[2]}\t{path}"
+            for meta, _, path in (e.partition("\t") for e in entries)
+        ]
+        zero = "0" * 40
+        lines += [f"0 {zero}\t{path}" for status, path in changes if status == "D"]
+        if lines:
+            top.run("update-index", "--index-info", stdin="\n".join(lines) + "\n", env=env)
+        return top.run("write-tree", env=env).out.strip()
+    finally:
+        index.unlink(missing_ok=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.git import Git, commit_message, identity_for, name_status
-from uet_doit.run.landing import Landed, land, landing_lock
+from uet_doit.run.landing import Landed, land, landing_lock, step_tree
 from uet_doit.run.scope import Scope, ScopeGate
 from uet_doit.run.worktree_pool import WorktreePool
 from uet_doit.state.records import (
@@ -70,33 +69,6 @@ def remove_worktree(top: Git, store: RunStore, record: WorkspaceRecord) -> None:
         if record.branch:
             top.run("branch", "-D", "-q", record.branch, check=False)
     store.workspaces.remove(record.path)
-
-
-def step_tree(
-    top: Git, base: str, final: str, changes: list[tuple[str, str]], state_dir: Path
-) -> str:
-    """`base` with only the tool's changes applied (not what workspace copy/setup added):
-    built in a temporary index, from objects only."""
-    index = state_dir / f"step-index.{os.getpid()}.{threading.get_ident()}"
-    env = {"GIT_INDEX_FILE": str(index)}
-    try:
-        top.run("read-tree", base, env=env)
-        kept = [path for status, path in changes if status != "D"]
-        entries: list[str] = []
-        for start in range(0, len(kept), 500):  # argv stays short for huge changes
-            listing = top.run("ls-tree", "-r", "-z", final, "--", *kept[start : start + 500])
-            entries += [e for e in listing.out.split("\0") if e]
-        lines = [
-            f"{meta.split()[0]} {meta.split()[2]}\t{path}"
-            for meta, _, path in (e.partition("\t") for e in entries)
-        ]
-        zero = "0" * 40
-        lines += [f"0 {zero}\t{path}" for status, path in changes if status == "D"]
-        if lines:
-            top.run("update-index", "--index-info", stdin="\n".join(lines) + "\n", env=env)
-        return top.run("write-tree", env=env).out.strip()
-    finally:
-        index.unlink(missing_ok=True)
 
 
 class WorktreeIsolation(StepExtension):
