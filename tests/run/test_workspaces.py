@@ -429,3 +429,10 @@ def test_inputs_the_tip_does_not_hold_are_copied_into_the_worktree(repo: Project
     assert result.code == 0, result.out + result.err
     assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == ["out/summary.md"]
     assert git(repo, "status", "--porcelain").split() == ["??", "draft.md"]
+
+
+def test_a_run_stopped_by_the_repository_state_leaves_no_run_behind(repo: Project) -> None:
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    git(repo, "checkout", "-q", "--detach")
+    assert run(repo).code == 3
+    assert "iso-" not in repo.uet("runs").out  # no run recorded, none left "running"

@@ -160,6 +160,8 @@ def execute(
                 + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
                 + "\n"
             )
+        # before the run is recorded: a repository unfit for landing stops it cleanly
+        ctx = start_isolation(bundle, root, ctx, opts.into, store, out)
         CostLedger(store, ctx.session).drop_stale_reservations()
         store.start_run(
             run_id,
@@ -187,7 +189,6 @@ def execute(
             store.event(run_id, EventKind.WORKSTREAM_SKIPPED, None, ws_id=ws_id)
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
-        ctx = start_isolation(bundle, root, ctx, opts.into, store, out)
         out.flush()
         code = _run_doit(bundle, root, opts, ctx, skip, store)
         end_isolation(ctx, store)
