@@ -78,6 +78,7 @@ def phases(files: int, steps: int) -> dict[str, list[float]]:
     """Each git operation of an isolated attempt, for `steps` attempts in a row."""
     from uet_doit.run.landing import land
     from uet_doit.run.worktree_pool import WorktreePool
+    from uet_doit.state.store import RunStore
 
     took: dict[str, list[float]] = {
         "add": [],
@@ -94,6 +95,7 @@ def phases(files: int, steps: int) -> dict[str, list[float]]:
         top = Git(root, FALLBACK_IDENTITY)
         state = root / ".uet"
         state.mkdir()
+        store = RunStore(root)
         bases = []
         for i in range(steps):  # every worktree from the same tip: landings then merge
             base = git(root, "rev-parse", "main")
@@ -115,7 +117,7 @@ def phases(files: int, steps: int) -> dict[str, list[float]]:
             assert landed.ok, landed
             took["land"].append(time.perf_counter() - started)
             # what the next attempt of the run pays instead of "add": taking it over
-            pool = WorktreePool(top, state)
+            pool = WorktreePool(top, state, store)
             pool.park(wt, f"uet/b/s{i}/1")
             again = state / "worktrees" / f"r{i}"
             started = time.perf_counter()
