@@ -68,12 +68,11 @@ class Project:
 
 
 def run_plugin(module: Any, *argv: str) -> int:
-    """One subcommand module's CLI (register + handler) as `uet` would run it."""
-    import argparse
-
+    """One command module's CLI (register + handler) as `uet` would run it."""
+    from uet_doit.cli.parsing import UetParser
     from uet_doit.errors import UetError
 
-    parser = argparse.ArgumentParser(prog="uet")
+    parser = UetParser(prog="uet")
     module.register(parser.add_subparsers())
     args = parser.parse_args(list(argv))
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from uet_doit.cli import plan_cmds
 from uet_doit.errors import EXIT_USAGE
 from uet_doit.plans import bootstrap
 
@@ -18,7 +19,7 @@ ARTEFACTS = ("PROJECT_PROFILE.yaml", "router_config.json", "dodo.py", ".gitignor
 
 
 def run(*argv: str) -> int:
-    return run_plugin(bootstrap, *argv)
+    return run_plugin(plan_cmds, *argv)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from uet_doit.bundle.model import Bundle
+from uet_doit.cli import plan_cmds
 from uet_doit.errors import EXIT_USAGE
 from uet_doit.plans import legacy_import
 
@@ -19,7 +20,7 @@ LEGACY = FIXTURES / "corpus" / "legacy"
 
 
 def run(*argv: str) -> int:
-    return run_plugin(legacy_import, *argv)
+    return run_plugin(plan_cmds, *argv)
 
 
 def by_id(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:

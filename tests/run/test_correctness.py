@@ -275,3 +275,68 @@ def test_a_store_missing_a_table_is_reported_as_damaged(project: Project) -> Non
 
 if sys.platform != "linux":  # pragma: no cover
     pytest.skip("process-tree tests need Linux /proc", allow_module_level=True)
+
+
+def _run_child(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UET_")}
+    return subprocess.Popen(
+        [PY, "-m", "uet_doit", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_one_run_per_project_from_a_subfolder_and_without_the_lock_note(
+    project: Project,
+) -> None:
+    project.bundle(one_ws("l", shell_step("long", "sleep 20")))
+    (project.root / "sub").mkdir()
+    first = _run_child(project.root, "run", "bundle.yaml")
+    assert first.stdout is not None
+    first_line = first.stdout.readline()
+    try:
+        (project.root / ".uet" / "run.lock").unlink()  # the note, not the lock
+        from_sub = _run_child(project.root / "sub", "run", "../bundle.yaml")
+        _out, err = from_sub.communicate(timeout=30)
+    finally:
+        first.kill()
+        first.wait()
+        from support import kill_left_tools
+
+        kill_left_tools(project.root)
+    assert from_sub.returncode == 2
+    assert "this project is already running" in err, err
+    assert first_line.startswith("run l-")
+    assert not (project.root / "sub" / ".uet").exists()
+
+
+def test_status_from_a_subfolder_reads_the_project(project: Project) -> None:
+    project.bundle(one_ws("u", shell_step("a", "true")))
+    assert project.uet("run", "bundle.yaml").code == 0
+    (project.root / "deep" / "er").mkdir(parents=True)
+    status = _run_child(project.root / "deep" / "er", "status", "--json")
+    out, err = status.communicate(timeout=30)
+    assert status.returncode == 0, err
+    assert json.loads(out)["bundle_id"] == "u"
+
+
+def test_doctor_names_a_damaged_store_and_changes_nothing(project: Project) -> None:
+    import sqlite3
+
+    project.bundle(one_ws("dr", shell_step("a", "true")))
+    assert project.uet("run", "bundle.yaml").code == 0
+    healthy = project.uet("doctor")
+    assert healthy.code == 0 and "integrity check ok" in healthy.out
+    db = project.root / ".uet" / "state.db"
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE events")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    result = project.uet("doctor")
+    assert result.code == 2 and "tables missing: events" in result.out
+    assert "what to do:" in result.out and ".recover" in result.out
+    assert db.read_bytes() == before

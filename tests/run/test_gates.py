@@ -186,7 +186,7 @@ def test_gate_and_criterion_output_is_redacted_everywhere(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
-    monkeypatch.setenv("SHORT_TOKEN", "ab12")
+    monkeypatch.setenv("SHORT_TOKEN", "qz9x")
     project.bundle(leaky_bundle())
     run = project.uet("run", "bundle.yaml", "-c")
     assert run.code == 1
@@ -203,11 +203,11 @@ def test_gate_and_criterion_output_is_redacted_everywhere(
     logs = list((project.root / ".uet" / "runs").rglob("gates/*"))
     assert len(logs) == 4 and b"auth *** pin ***" in b"".join(p.read_bytes() for p in logs)
     seen = run.out + run.err + json.dumps(status) + report.out + report.err
-    assert SECRET not in seen and "ab12" not in seen
+    assert SECRET not in seen and "qz9x" not in seen
     for path in project.root.rglob("*"):  # .uet/ logs, state.db (and its WAL), the report
         if path.is_file():
             data = path.read_bytes()
-            assert SECRET.encode() not in data and b"ab12" not in data, path
+            assert SECRET.encode() not in data and b"qz9x" not in data, path
 
 
 def test_criterion_detail_is_redacted_before_it_is_cut(

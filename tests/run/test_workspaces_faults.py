@@ -169,7 +169,11 @@ def test_a_tool_that_finishes_after_its_runner_was_killed_is_landed_not_redone(
     slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "1.5"}
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", env=slow))
     first = start_run(repo.root, until="start")
-    time.sleep(0.3)  # the tool is running in its worktree
+    deadline = time.monotonic() + 30
+    while not list((repo.root / ".uet" / "runs").glob("*/steps/s.1.stdout")):
+        assert time.monotonic() < deadline, "the tool never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the tool is running in its worktree (it answers after 1.5 s)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert first.stdout is not None

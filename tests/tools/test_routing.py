@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from uet_doit.cli.main import main
 from uet_doit.errors import UsageError
 from uet_doit.tools import routing
 from uet_doit.tools.adapters.aider import AiderAdapter
@@ -314,11 +314,8 @@ def test_uet_route_command(
         ],
     }  # fmt: skip
     (tmp_path / "bundle.json").write_text(json.dumps(bundle), encoding="utf-8")
-    parser = argparse.ArgumentParser()
-    routing.register(parser.add_subparsers())
     monkeypatch.setenv("PATH", str(tmp_path))  # codex not installed: shell is the fallback
-    args = parser.parse_args(["route", "bundle.json"])
-    code = args.handler(args)
+    code = main(["route", "bundle.json"])
     out = capsys.readouterr().out
     assert code == 0
     s1 = next(line for line in out.splitlines() if line.startswith("s1"))

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from uet_doit.errors import EXIT_OK
-from uet_doit.state.records import WorkspaceState
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
@@ -63,6 +62,7 @@ def _cmd_revert(args: argparse.Namespace) -> int:
 
 
 def _cmd_workspaces(args: argparse.Namespace) -> int:
+    from uet_doit.state.records import WorkspaceState
     from uet_doit.state.store import RunStore
 
     store = RunStore(Path.cwd())
@@ -105,21 +105,21 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("log", help="commits isolated steps landed, with provenance")
     p.add_argument("ref", nargs="?", default="HEAD", help="branch or commit (default HEAD)")
-    p.add_argument("-n", "--limit", type=int, default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("-n", "--limit", type=int, default=None, help="at most this many commits")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per commit")
     p.set_defaults(handler=_cmd_log)
 
     p = subparsers.add_parser("show", help="a step's landed commit: provenance and diff")
-    p.add_argument("step", metavar="STEP")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("step", metavar="STEP", help="the step id")
+    p.add_argument("--json", action="store_true", help="the metadata and the diff as JSON")
     p.set_defaults(handler=_cmd_show)
 
     p = subparsers.add_parser("revert", help="revert a step's commit; the next run redoes it")
-    p.add_argument("step", metavar="STEP")
+    p.add_argument("step", metavar="STEP", help="the step id whose latest commit to revert")
     p.set_defaults(handler=_cmd_revert)
 
     p = subparsers.add_parser("workspaces", help="worktrees kept after failed attempts")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per worktree")
     p.set_defaults(handler=_cmd_workspaces)
 
     p = subparsers.add_parser("clean", help="remove every kept worktree and its branch")

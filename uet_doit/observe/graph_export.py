@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import re
-import sys
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from uet_doit.bundle.graph import StepGraph, build_graph
 from uet_doit.bundle.model import Bundle
-from uet_doit.errors import EXIT_OK
-from uet_doit.state.store import RunStore
 
 
 def critical_path(graph: StepGraph, durations: Mapping[str, float]) -> list[str]:
@@ -147,30 +141,3 @@ def _mermaid(
     if hot_links:
         lines.append(f"  linkStyle {','.join(hot_links)} stroke:#d50000,stroke-width:3px;")
     return "\n".join(lines) + "\n"
-
-
-# -- CLI --------------------------------------------------------------------------------------
-def _cmd_graph(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.loader import load_bundle
-
-    root = Path.cwd()
-    bundle = load_bundle(Path(args.bundle), root)
-    durations: dict[str, float] = {}
-    store = RunStore(root)
-    if args.critical_path and store.path.exists():  # never create .uet just to draw a graph
-        durations = store.durations(bundle.bundle_id)
-    sys.stdout.write(graph_text(bundle, args.format, durations))
-    return EXIT_OK
-
-
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("graph", help="print the step graph as DOT or Mermaid")
-    p.add_argument("bundle", metavar="FILE")
-    p.add_argument("--format", choices=("dot", "mermaid"), default="dot")
-    p.add_argument(
-        "--no-critical-path",
-        dest="critical_path",
-        action="store_false",
-        help="do not mark the critical path from past durations",
-    )
-    p.set_defaults(handler=_cmd_graph)

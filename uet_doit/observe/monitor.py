@@ -16,26 +16,13 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from uet_doit.errors import UsageError
-from uet_doit.observe.status import RunStatus, StepStatus, run_status
+from uet_doit.observe.status import RunStatus, StepStatus, run_status, step_mark
 from uet_doit.state.records import FINISHED_STEP_STATES
 from uet_doit.state.store import RunStore
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
 
-#: step state -> (mark, label, style); labels are what `uet status` has always printed
-STEP_LOOK: dict[str, tuple[str, str, str]] = {
-    "succeeded": ("✔", "done", "green"),
-    "up_to_date": ("≡", "up to date", "green dim"),
-    "running": ("▶", "running", "bold cyan"),
-    "pending": ("…", "waiting", "dim"),
-    "retrying": ("↻", "retrying", "bold yellow"),
-    "failed": ("✖", "FAILED", "bold red"),
-    "skipped": ("⤼", "skipped", "dim"),
-    "paused": ("⏸", "paused", "magenta"),
-    "blocked": ("⛔", "blocked", "red"),
-    "interrupted": ("✖", "interrupted", "yellow"),
-}
 _ACTIVE = frozenset({"running", "retrying", "failed", "paused", "blocked", "interrupted"})
 _LEADER_WIDTH = 40
 #: in "active" mode, a workstream shows at most this many finished steps one by one
@@ -84,14 +71,10 @@ def _ws_state(steps: list[StepStatus]) -> tuple[str, str]:
         return "EMPTY", "dim"
     if states == {"skipped"}:
         return "SKIPPED", "dim"
-    for state, label, style in (
-        ("failed", "FAILED", "bold red"),
-        ("blocked", "BLOCKED", "red"),
-        ("paused", "PAUSED", "magenta"),
-        ("interrupted", "INTERRUPTED", "yellow"),
-    ):
+    for state in ("failed", "blocked", "paused", "interrupted"):  # the worst one names it
         if state in states and not states & {"running", "retrying"}:
-            return f"{label} {counted}", style
+            look = step_mark(state)
+            return f"{look.label.upper()} {counted}", look.style
     if states <= FINISHED_STEP_STATES:
         return "DONE", "green"
     if states & {"running", "retrying"} or done:
@@ -100,7 +83,7 @@ def _ws_state(steps: list[StepStatus]) -> tuple[str, str]:
 
 
 def _step_line(step: StepStatus, now: float) -> Text:
-    mark, label, style = STEP_LOOK.get(step.status, ("?", step.status, ""))
+    mark, label, style = step_mark(step.status)
     line = Text("  ", no_wrap=True, overflow="ellipsis")
     line.append(f"{mark} ", style=style)
     line.append(step.step_id, style="bold" if step.status in ("running", "retrying") else "")

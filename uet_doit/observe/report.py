@@ -1,10 +1,9 @@
-"""`uet report`: one self-contained HTML file per run, and `uet graph`: the step graph as DOT
-or Mermaid. The report loads nothing from the network (inline CSS, JS and SVG under a CSP
-that forbids fetching), escapes every value and redacts secrets from the environment."""
+"""`uet report`: one self-contained HTML file per run. The report loads nothing from the
+network (inline CSS, JS and SVG under a CSP that forbids fetching), escapes every value and
+redacts secrets from the environment."""
 
 from __future__ import annotations
 
-import argparse
 import html
 import itertools
 import json
@@ -18,7 +17,7 @@ from typing import Any
 
 from uet_doit.bundle.graph import build_graph
 from uet_doit.bundle.model import Bundle
-from uet_doit.errors import EXIT_OK, UsageError
+from uet_doit.errors import UsageError
 from uet_doit.observe.graph_export import critical_path, graph_edges
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
 from uet_doit.state.records import AttemptOutcome, RunRecord, StepState
@@ -444,17 +443,3 @@ def write_report(root: Path, run_id: str | None, output: Path | None = None) -> 
     page = report.render()
     target.write_text(report.redact(page), encoding="utf-8")
     return target
-
-
-# -- `uet graph` ------------------------------------------------------------------------------
-def _cmd_report(args: argparse.Namespace) -> int:
-    target = write_report(Path.cwd(), args.run_id, Path(args.output) if args.output else None)
-    print(f"wrote {target}")
-    return EXIT_OK
-
-
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("report", help="write a self-contained HTML report of a run")
-    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest run")
-    p.add_argument("-o", "--output", metavar="FILE", help="default: report-<run id>.html")
-    p.set_defaults(handler=_cmd_report)

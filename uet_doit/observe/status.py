@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from uet_doit.errors import UsageError
 from uet_doit.state.records import (
@@ -19,6 +19,56 @@ from uet_doit.state.records import (
     StepState,
 )
 from uet_doit.state.store import RunStore
+
+
+class StepMark(NamedTuple):
+    """How a step state looks: a symbol for the live tree, a word for plain text, a style."""
+
+    symbol: str
+    label: str
+    style: str
+
+
+#: step state -> its look, for every renderer (`uet status`, the live tree, `--watch`);
+#: the labels are what `uet status` has always printed
+STEP_MARKS: dict[str, StepMark] = {
+    "succeeded": StepMark("✔", "done", "green"),
+    "up_to_date": StepMark("≡", "up to date", "green dim"),
+    "running": StepMark("▶", "running", "bold cyan"),
+    "pending": StepMark("…", "waiting", "dim"),
+    "retrying": StepMark("↻", "retrying", "bold yellow"),
+    "failed": StepMark("✖", "FAILED", "bold red"),
+    "skipped": StepMark("⤼", "skipped", "dim"),
+    "paused": StepMark("⏸", "paused", "magenta"),
+    "blocked": StepMark("⛔", "blocked", "red"),
+    "interrupted": StepMark("✖", "interrupted", "yellow"),
+}
+
+#: completion-criterion state -> its checkbox, in the run's output and in `uet status`
+CRITERION_MARKS: dict[str, str] = {
+    "met": "[x]",
+    "unmet": "[!]",
+    "to_confirm": "[ ]",
+    "not_evaluated": "[-]",
+}
+
+
+def step_mark(state: str) -> StepMark:
+    """The look of a step state; an unknown state shows as itself rather than failing."""
+    return STEP_MARKS.get(state, StepMark("?", state, ""))
+
+
+def criterion_line(criterion: dict[str, Any]) -> str:
+    """`[!] scope: description (UNMET: detail)`: one criterion as the run and status print it."""
+    state = str(criterion.get("state"))
+    detail = criterion.get("detail") or ""
+    note = {
+        "to_confirm": " (to confirm)",
+        "not_evaluated": " (not evaluated: steps not done)",
+        "unmet": f" (UNMET: {detail})" if detail else " (UNMET)",
+    }.get(state, "")
+    mark = CRITERION_MARKS.get(state, "[?]")
+    return f"{mark} {criterion.get('scope')}: {criterion.get('description')}{note}"
 
 
 @dataclass

@@ -8,7 +8,6 @@ kept (with a diff of what bootstrap would write) unless `--force` is given.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import os
@@ -306,32 +305,3 @@ def bootstrap(root: Path, force: bool = False) -> tuple[list[str], dict[str, Any
 
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def run_bootstrap(args: argparse.Namespace) -> int:
-    root = Path(args.dir)
-    try:
-        report, profile = bootstrap(root, force=args.force)
-    except PermissionError as exc:
-        raise UetError(f"cannot write in {root}: {exc.strerror}") from exc
-    for line in report:
-        print(line)
-    if not profile["ai_tools"]["available"]:
-        print(f"tip: no AI CLI ({', '.join(AI_TOOLS)}) found on PATH; install one, then re-run")
-    if any(line.startswith("kept ") for line in report):
-        print("tip: run `uet bootstrap --force` to replace the files kept above")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "bootstrap",
-        help="detect the project's tools; write PROJECT_PROFILE.yaml, router_config.json, dodo.py",
-        description="Safe to re-run: identical files are left alone, edited ones are kept "
-        "(a diff is shown) unless --force.",
-    )
-    parser.add_argument(
-        "dir", nargs="?", default=".", metavar="DIR", help="project folder (default: .)"
-    )
-    parser.add_argument("--force", action="store_true", help="overwrite files that differ")
-    parser.set_defaults(handler=run_bootstrap)

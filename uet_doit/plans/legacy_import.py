@@ -8,10 +8,8 @@ that cannot be read is named with its line and column and skipped; the others st
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any, get_args
 
@@ -24,8 +22,7 @@ from uet_doit.bundle.model import (
     looks_like_command,
     tasks_to_step,
 )
-from uet_doit.errors import Problem, UsageError
-from uet_doit.plans.convert import check_bundle, write_output
+from uet_doit.errors import Problem
 from uet_doit.plans.plan_markdown import slug
 
 _LEGACY_KEYS = frozenset({
@@ -294,48 +291,3 @@ def import_files(
         "metadata": {"imported_from": sources},
     }
     return bundle, problems, warnings
-
-
-def run_import(args: argparse.Namespace) -> int:
-    if args.bundle_id is not None and not re.match(ID_PATTERN, args.bundle_id):
-        raise UsageError(
-            f"--bundle-id {args.bundle_id!r} is not a valid id",
-            "use letters, digits, '-', '_', '.'",
-        )
-    bundle, problems, warnings = import_files(list(args.files), args.bundle_id)
-    for problem in problems:
-        print(f"skipped: {problem.render()}", file=sys.stderr)
-    if bundle is None:
-        raise UsageError(
-            f"nothing imported from {len(args.files)} file(s)",
-            "each file must be JSON holding a workstream object (with `id` and `tasks`) or a list",
-        )
-    check_bundle(bundle, args.output or "<import>")
-    write_output(bundle, args.output)
-    steps = sum(len(ws["steps"]) for ws in bundle["workstreams"])
-    print(
-        f"imported {len(bundle['workstreams'])} workstream(s), {steps} step(s) from "
-        f"{len(bundle['metadata']['imported_from'])} file(s) into bundle {bundle['bundle_id']}",
-        file=sys.stderr,
-    )
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    skipped = sorted({p.file for p in problems})
-    if skipped:
-        print(f"could not import: {', '.join(skipped)}", file=sys.stderr)
-    if args.output:
-        print(f"wrote {args.output}", file=sys.stderr)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "import",
-        help="combine legacy workstream JSON files into one bundle",
-        description="Each file holds one legacy workstream object or a list of them, optionally "
-        "after a /* comment */ line. Unreadable files are reported and skipped.",
-    )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="legacy workstream JSON files")
-    parser.add_argument("-o", "--output", metavar="OUT", help="*.json or *.yaml (default: stdout)")
-    parser.add_argument("--bundle-id", help="bundle id (default: legacy-import)")
-    parser.set_defaults(handler=run_import)

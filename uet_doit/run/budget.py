@@ -41,18 +41,28 @@ def apply_overrides(bundle: Bundle, overrides: dict[str, float]) -> Bundle:
 
 
 def parse_budget_args(values: list[str] | None) -> dict[str, float]:
+    """`--budget SCOPE=DOLLARS` values; a budget must be a finite amount of zero or more
+    (NaN compares false with every spend and `inf` is no budget at all, so both would
+    silently switch the limit off)."""
+    import math
+
     from uet_doit.errors import UsageError
 
+    example = "e.g. --budget WS-K1-CRITICAL=0.50 or --budget bundle=20"
     out: dict[str, float] = {}
     for item in values or ():
         key, sep, amount = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--budget {item!r}: expected SCOPE=DOLLARS", example)
         try:
-            value = float(amount) if sep and key else -1.0
+            value = float(amount)
         except ValueError:
-            value = -1.0
-        if value < 0:
-            msg = f"--budget {item!r}: expected SCOPE=DOLLARS"
-            raise UsageError(msg, "e.g. --budget WS-K1-CRITICAL=0.50 or --budget bundle=20")
+            msg = f"--budget {item!r}: {amount!r} is not an amount of dollars"
+            raise UsageError(msg, example) from None
+        if not math.isfinite(value) or value < 0:
+            msg = f"--budget {item!r}: {amount!r} is not a finite amount of zero or more"
+            raise UsageError(msg, example)
         out[key] = value
     return out
 

@@ -286,15 +286,11 @@ def _report_criteria(
     results = evaluate_criteria(bundle, root, store, run_id)
     if not results:
         return []
-    marks = {"met": "[x]", "unmet": "[!]", "to_confirm": "[ ]", "not_evaluated": "[-]"}
+    from uet_doit.observe.status import criterion_line
+
     out.write("completion criteria:\n")
     for r in results:
-        note = {
-            CriterionState.TO_CONFIRM: " (to confirm)",
-            CriterionState.NOT_EVALUATED: " (not evaluated: steps not done)",
-            CriterionState.UNMET: f" (UNMET: {r['detail']})" if r["detail"] else " (UNMET)",
-        }.get(r["state"], "")
-        out.write(f"  {marks[r['state']]} {r['scope']}: {r['description']}{note}\n")
+        out.write(f"  {criterion_line(r)}\n")
     return [
         f"{r['scope']}: {r['description']}" for r in results if r["state"] == CriterionState.UNMET
     ]

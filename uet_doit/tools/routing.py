@@ -9,7 +9,6 @@ entry-point group; a broken custom adapter is a UsageError for that tool only.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import shutil
@@ -22,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError
 
-from uet_doit.bundle.model import Notify, Strict
-from uet_doit.errors import EXIT_FAILED, EXIT_OK, UsageError
+from uet_doit.bundle.model import Bundle, Notify, Strict, effective_tool
+from uet_doit.errors import UsageError
 from uet_doit.tools.adapters import BUILTIN_ADAPTERS, ToolAdapter, load_builtin
 from uet_doit.tools.prices import OVERRIDE_SOURCE, ModelPrice, PriceTable, default_price_table
 
@@ -269,48 +268,34 @@ def availability(
     return available
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`uet route FILE`: which tool each step would use, its fallbacks, and why."""
-    parser = subparsers.add_parser(
-        "route", help="show the tool each step of a bundle would use, and why"
-    )
-    parser.add_argument("bundle", type=Path, metavar="FILE", help="the workstream bundle")
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help=f"project root holding {ROUTER_CONFIG_FILE} (default: the current directory)",
-    )
-    parser.set_defaults(handler=route_command)
+@dataclass(frozen=True)
+class StepRoute:
+    """Where one step of a bundle would go (`uet route`): its tools in fallback order."""
+
+    step_id: str
+    tools: list[str]  # the first is used, the rest are fallbacks
+    reason: str
+    available: bool  # False: the step cannot run here (no tool, or its tool is missing)
 
 
-def route_command(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.bundle.model import effective_tool
-
-    root = (args.root or Path.cwd()).resolve()
-    config = load_router_config(root)
-    bundle = load_bundle(args.bundle, root, frozenset(known_tool_names(config)))
-    available = availability(config, root)
-    rows = [("STEP", "TOOL", "FALLBACKS", "WHY")]
-    code = EXIT_OK
+def route_bundle(
+    bundle: Bundle, config: RouterConfig, available: Callable[[str], bool]
+) -> list[StepRoute]:
+    """Every step's route, in bundle order."""
+    routes: list[StepRoute] = []
     for ws, step in bundle.steps():
         tool = effective_tool(bundle, ws, step)
         if tool != "auto":
             ok = available(tool)
             why = "set by tool_profile_id" + ("" if ok else f"; {tool} is unknown or not installed")
-            rows.append((step.step_id, tool, "-", why))
-            code = code if ok else EXIT_FAILED
+            routes.append(StepRoute(step.step_id, [tool], why, available=ok))
             continue
         files = [*step.context.files, *step.context.create_files]
         decision = route_step(step.task_kind or ws.kind, files, config, available)
-        first = decision.tools[0] if decision.tools else "(none)"
-        rows.append((step.step_id, first, ", ".join(decision.tools[1:]) or "-", decision.reason))
-        code = code if decision.tools else EXIT_FAILED
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3])
-    return code
+        routes.append(
+            StepRoute(step.step_id, decision.tools, decision.reason, bool(decision.tools))
+        )
+    return routes
 
 
 class AdapterRegistry:

@@ -1,0 +1,82 @@
+"""Commands that write bundles or project files: import, bootstrap (and convert, registered
+by plans.convert itself)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from uet_doit.cli import render
+from uet_doit.cli.parsing import Subcommands, add_command
+from uet_doit.errors import EXIT_OK, UetError, UsageError
+
+
+def register(sub: Subcommands) -> None:
+    p = add_command(
+        sub,
+        "import",
+        "combine legacy workstream JSON files into one bundle",
+        "Each file holds one legacy workstream object or a list of them, optionally "
+        "after a /* comment */ line. Unreadable files are reported and skipped.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="legacy workstream JSON files")
+    p.add_argument("-o", "--output", metavar="OUT", help="*.json or *.yaml (default: stdout)")
+    p.add_argument("--bundle-id", help="bundle id (default: legacy-import)")
+    p.set_defaults(handler=import_legacy)
+
+    p = add_command(
+        sub,
+        "bootstrap",
+        "detect the project's tools; write PROJECT_PROFILE.yaml, router_config.json, dodo.py",
+        "Safe to re-run: identical files are left alone, edited ones are kept "
+        "(a diff is shown) unless --force.",
+    )
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="project folder (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite files that differ")
+    p.set_defaults(handler=bootstrap)
+
+
+def register_convert(sub: Subcommands) -> None:
+    """`uet convert`, registered by plans.convert as it is."""
+    from uet_doit.plans import convert
+
+    convert.register(sub)
+
+
+def import_legacy(args: argparse.Namespace) -> int:
+    from uet_doit.bundle.model import ID_PATTERN
+    from uet_doit.plans.convert import check_bundle, write_output
+    from uet_doit.plans.legacy_import import import_files
+
+    if args.bundle_id is not None and not re.match(ID_PATTERN, args.bundle_id):
+        raise UsageError(
+            f"--bundle-id {args.bundle_id!r} is not a valid id",
+            "use letters, digits, '-', '_', '.'",
+        )
+    bundle, problems, warnings = import_files(list(args.files), args.bundle_id)
+    if problems:
+        print(render.import_skipped(problems), file=sys.stderr)
+    if bundle is None:
+        raise UsageError(
+            f"nothing imported from {len(args.files)} file(s)",
+            "each file must be JSON holding a workstream object (with `id` and `tasks`) or a list",
+        )
+    check_bundle(bundle, args.output or "<import>")
+    write_output(bundle, args.output)
+    print(render.import_report(bundle, problems, warnings, args.output), file=sys.stderr)
+    return EXIT_OK
+
+
+def bootstrap(args: argparse.Namespace) -> int:
+    from uet_doit.plans.bootstrap import AI_TOOLS
+    from uet_doit.plans.bootstrap import bootstrap as write_project_files
+
+    root = Path(args.dir)
+    try:
+        report, profile = write_project_files(root, force=args.force)
+    except PermissionError as exc:
+        raise UetError(f"cannot write in {root}: {exc.strerror}") from exc
+    print(render.bootstrap_report(report, profile["ai_tools"]["available"], AI_TOOLS))
+    return EXIT_OK
