@@ -340,3 +340,45 @@ def test_doctor_names_a_damaged_store_and_changes_nothing(project: Project) -> N
     assert result.code == 2 and "tables missing: events" in result.out
     assert "what to do:" in result.out and ".recover" in result.out
     assert db.read_bytes() == before
+
+
+def test_a_lost_reaper_is_one_worker_lost_attempt_then_a_retry(project: Project) -> None:
+    from uet_doit.state.store import RunStore
+
+    retry = {"max_retries": 2, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+    step = shell_step("s", "echo start >> starts.log; sleep 1; echo done >> done.log")
+    project.bundle(one_ws("rl", {**step, "resilience": retry}))
+    proc = _run_child(project.root, "run", "bundle.yaml")
+    for _ in range(200):
+        if project.lines("starts.log"):
+            break
+        time.sleep(0.05)
+    reapers = [
+        int(e.name)
+        for e in Path("/proc").glob("[0-9]*")
+        if _parent_of(e) == proc.pid and b"uet_doit.tools.reaper" in _cmdline(e)
+    ]
+    assert len(reapers) == 1
+    os.kill(reapers[0], signal.SIGKILL)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    store = RunStore(project.root)
+    run_id = store.latest_run_id()
+    assert run_id is not None
+    classes = [a.failure_class for a in store.attempts(run_id)]
+    assert classes == ["worker_lost", None]
+    assert project.lines("done.log") == ["done"]  # the lost attempt's tool was stopped
+
+
+def _parent_of(entry: Path) -> int:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1])
+    except (OSError, ValueError):
+        return -1
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -17,13 +17,23 @@ from rich.text import Text
 
 from uet_doit.errors import UsageError
 from uet_doit.observe.status import RunStatus, StepStatus, run_status, step_mark
-from uet_doit.state.records import FINISHED_STEP_STATES
+from uet_doit.state.records import (
+    ACTIVE_STEP_STATES,
+    FINISHED_STEP_STATES,
+    RunState,
+    StepState,
+)
 from uet_doit.state.store import RunStore
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
 
-_ACTIVE = frozenset({"running", "retrying", "failed", "paused", "blocked", "interrupted"})
+_ACTIVE = ACTIVE_STEP_STATES | {
+    StepState.FAILED,
+    StepState.PAUSED,
+    StepState.BLOCKED,
+    StepState.INTERRUPTED,
+}
 _LEADER_WIDTH = 40
 #: in "active" mode, a workstream shows at most this many finished steps one by one
 _MAX_DONE_SHOWN = 6
@@ -69,15 +79,16 @@ def _ws_state(steps: list[StepStatus]) -> tuple[str, str]:
     counted = f"({done}/{len(steps)} steps)"
     if not steps:
         return "EMPTY", "dim"
-    if states == {"skipped"}:
+    if states == {StepState.SKIPPED}:
         return "SKIPPED", "dim"
-    for state in ("failed", "blocked", "paused", "interrupted"):  # the worst one names it
-        if state in states and not states & {"running", "retrying"}:
+    worst_first = (StepState.FAILED, StepState.BLOCKED, StepState.PAUSED, StepState.INTERRUPTED)
+    for state in worst_first:  # the worst one names it
+        if state in states and not states & ACTIVE_STEP_STATES:
             look = step_mark(state)
             return f"{look.label.upper()} {counted}", look.style
     if states <= FINISHED_STEP_STATES:
         return "DONE", "green"
-    if states & {"running", "retrying"} or done:
+    if states & ACTIVE_STEP_STATES or done:
         return f"IN PROGRESS {counted}", "bold cyan"
     return "PENDING", "dim"
 
@@ -86,17 +97,21 @@ def _step_line(step: StepStatus, now: float) -> Text:
     mark, label, style = step_mark(step.status)
     line = Text("  ", no_wrap=True, overflow="ellipsis")
     line.append(f"{mark} ", style=style)
-    line.append(step.step_id, style="bold" if step.status in ("running", "retrying") else "")
+    line.append(
+        step.step_id, style="bold" if step.status in (StepState.RUNNING, StepState.RETRYING) else ""
+    )
     detail = ""
-    if step.status == "running":
+    if step.status == StepState.RUNNING:
         detail = f"running {format_duration(now - step.started)}" if step.started else "running"
-    elif step.status == "succeeded" and step.started and step.ended:
+    elif step.status == StepState.SUCCEEDED and step.started and step.ended:
         detail = format_duration(max(0.0, step.ended - step.started))
-    elif step.status == "failed":
+    elif step.status == StepState.FAILED:
         detail = f"FAILED: {step.failure_class or 'error'}"
-    elif step.status in ("retrying", "paused", "blocked") and step.last_error:
+    elif (
+        step.status in (StepState.RETRYING, StepState.PAUSED, StepState.BLOCKED) and step.last_error
+    ):
         detail = f"{label}: {step.last_error.splitlines()[0][:80]}"
-    elif step.status != "succeeded":
+    elif step.status != StepState.SUCCEEDED:
         detail = label
     if step.attempts > 1:
         detail += f", attempt {step.attempts}"
@@ -160,7 +175,7 @@ def _footer(status: RunStatus, bundle: Bundle | None) -> list[Text]:
         f"Progress: {status.progress_pct:.0f}% ({status.completed_count}/{status.total_count})",
         f"Cost: {cost}",
     ]
-    if status.eta_seconds is not None and status.status == "running":
+    if status.eta_seconds is not None and status.status == RunState.RUNNING:
         parts.append(f"ETA: {format_duration(status.eta_seconds)}")
     end = status.ended if status.ended else time.time()
     run = f"run {status.run_id}: {status.status} ({format_duration(end - status.started)})"
@@ -239,7 +254,7 @@ class RunMonitor:
             status = self.get_status()
             if callback is not None:
                 callback(status)
-            if status.status != "running":
+            if status.status != RunState.RUNNING:
                 return status
             time.sleep(interval)
 

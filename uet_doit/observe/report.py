@@ -71,7 +71,7 @@ class Report:
         own = {
             s.step_id: s.ended - s.started
             for s in self.steps
-            if s.status == "succeeded" and s.started and s.ended
+            if s.status == StepState.SUCCEEDED and s.started and s.ended
         }
         return {**self.past, **own}
 

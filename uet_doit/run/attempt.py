@@ -24,6 +24,7 @@ from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, read_tail, run_process
 from uet_doit.tools.redact import Redactor
+from uet_doit.tools.spawner import ReaperLost
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,14 @@ def run_attempt(
     Path(spec.result_file).unlink(missing_ok=True)
     Path(spec.stdout_path).parent.mkdir(parents=True, exist_ok=True)
     _make_parent_folders(Path(spec.workdir), spec.create_files)
-    raw = adapter.execute(step_request(spec, env, on_start))
+    try:
+        raw = adapter.execute(step_request(spec, env, on_start))
+    except ReaperLost as exc:
+        raw = ToolResult(
+            success=False,
+            message=f"{exc}: the attempt's outcome is unknown, so it counts as failed",
+            failure_class=FailureClass.WORKER_LOST,
+        )
     return complete_attempt(spec, raw, env, time.monotonic() - started)
 
 

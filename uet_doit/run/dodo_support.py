@@ -20,13 +20,16 @@ from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
 from uet_doit.errors import EXIT_INTERRUPTED, UetError
 from uet_doit.run.context import RunContext, new_run_id
 
-#: doit settings that make plain `doit` durable (per-task commits: state/doit_backend.py) and
-#: keep the run store in step with doit's decisions (the `uet` reporter records them)
+#: doit settings that make plain `doit` durable (per-task commits: state/doit_backend.py),
+#: keep the run store in step with doit's decisions (the `uet` reporter records them), and
+#: run `-n N` on threads by default (each tool is a process anyway; doit's process runner
+#: waits for ever for a worker that was killed)
 DOIT_CONFIG: dict[str, Any] = {
     "backend": "uet-sqlite",
     "dep_file": ".doit.db",
     "verbosity": 1,
     "reporter": "uet",
+    "par_type": "thread",
 }
 
 

@@ -46,9 +46,12 @@ class RetryPolicy:
     retry_on: frozenset[str] = frozenset({"timeout", "rate_limit", "transient_error"})
 
     def should_retry(self, failure: FailureClass | None, attempt: int) -> bool:
-        """`attempt` is the number of the attempt that just failed (1-based)."""
+        """`attempt` is the number of the attempt that just failed (1-based). A lost worker
+        (the process that ran the attempt died) is retried as a transient failure."""
         if failure is None or failure in NEVER_RETRIED:
             return False
+        if failure == FailureClass.WORKER_LOST:
+            failure = FailureClass.TRANSIENT
         wanted = str(failure) in self.retry_on or failure in RETRIED_AT_ONCE
         return attempt <= self.max_retries and wanted
 
