@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.graph import build_graph, normalise_path
-from uet_doit.bundle.model import Bundle, Step, effective_tool
+from uet_doit.bundle.model import Bundle, Step, effective_tool, explicit_isolation
 from uet_doit.errors import Problem
 
 #: tools every installation knows; adapters add theirs through `known_tools`
@@ -179,6 +179,7 @@ def check_bundle(
                         "one file, one creating step: let the later step list it in `files`",
                     )
                 creators.setdefault(norm, (step.step_id, ws.ws_id))
+    problems.extend(_check_isolation(bundle, name, root))
     if not problems:
         graph = build_graph(bundle)
         cycle = graph.find_cycle()
@@ -255,6 +256,39 @@ def _check_tool(
             "a python step needs `callable`",
             'e.g. "callable": "mypkg.tasks:build"',
         )
+
+
+def in_git_repository(root: Path) -> bool:
+    """Is `root` inside a git work tree? (`.git` is a folder, or a file in a worktree.)"""
+    here = Path(os.path.realpath(root))
+    return any((folder / ".git").exists() for folder in (here, *here.parents))
+
+
+def _check_isolation(bundle: Bundle, name: str, root: Path) -> list[Problem]:
+    """`isolation: worktree` needs a git repository; said once, where it is set."""
+    wanting = [
+        (wi, si, ws, step)
+        for wi, ws in enumerate(bundle.workstreams)
+        for si, step in enumerate(ws.steps)
+        if explicit_isolation(bundle, ws, step) == "worktree"
+    ]
+    if not wanting or in_git_repository(root):
+        return []
+    wi, si, ws, step = wanting[0]
+    if step.isolation == "worktree":
+        where = f"workstreams[{wi}].steps[{si}].isolation"
+    elif ws.isolation == "worktree":
+        where = f"workstreams[{wi}].isolation"
+    else:
+        where = "isolation"
+    return [
+        Problem(
+            name,
+            where,
+            f"isolation `worktree` needs a git repository, and {root} is not in one",
+            "run `git init` (and commit) in the project, or set `isolation: none`",
+        )
+    ]
 
 
 def default_known_tools() -> frozenset[str]:

@@ -38,9 +38,19 @@ GateType = Literal["GATE_LINT", "GATE_UNIT", "GATE_DOCS", "GATE_CUSTOM", "GATE_A
 BackoffStrategy = Literal["exponential", "linear", "constant"]
 BudgetPolicy = Literal["pause_and_notify", "fail", "warn"]
 RetryClass = Literal[
-    "timeout", "rate_limit", "transient_error", "validation_failed", "missing_output", "unknown"
+    "timeout",
+    "rate_limit",
+    "transient_error",
+    "validation_failed",
+    "missing_output",
+    "unknown",
+    "workspace_setup",
+    "scope_violation",
+    "merge_conflict",
 ]
 Priority = Literal["foreground", "background", "critical", "high", "medium", "low"]
+Isolation = Literal["worktree", "none"]
+Conflicts = Literal["merge", "serialize"]
 
 
 def _check_command(value: Any) -> Any:
@@ -165,6 +175,20 @@ class CircuitBreakerPolicy(Strict):
     failure_threshold: int = Field(5, ge=1, le=1000)
     timeout_seconds: float = Field(300, gt=0, le=MAX_TIMEOUT_S)
     half_open_after: float = Field(60, ge=0, le=MAX_TIMEOUT_S)
+
+
+class WorkspaceSetup(Strict):
+    """How an isolated step's git worktree is prepared before its tool starts."""
+
+    copy_files: list[str] = Field(
+        default_factory=list,
+        alias="copy",
+        description="untracked files copied into it (e.g. .env)",
+    )
+    setup: Command | None = Field(None, description="run in it first, e.g. `npm ci`")
+    dir: str | None = Field(
+        None, description="folder of the worktrees, relative to the project (.uet/worktrees)"
+    )
 
 
 class StepContext(Strict):
@@ -324,6 +348,18 @@ class Step(Strict):
     tool_options: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     max_fix_attempts: int | None = Field(None, ge=0, le=10)
+    isolation: Isolation | None = Field(
+        None, description="worktree: its own git worktree, merged back; none: the project root"
+    )
+    scope: list[str] = Field(
+        default_factory=list, description="globs of more paths the step may change"
+    )
+    workspace: WorkspaceSetup | None = None
+    conflicts: Conflicts | None = Field(
+        None,
+        description="merge (default): land and retry conflicts; serialize: never run "
+        "at the same time as a step with an overlapping scope",
+    )
     cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -390,6 +426,9 @@ class Workstream(Strict):
     budget_warning_pct: float | None = Field(None, gt=0, le=100)
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
+    isolation: Isolation | None = Field(None, description="default isolation of its steps")
+    workspace: WorkspaceSetup | None = None
+    conflicts: Conflicts | None = None
     cache: CacheSetting | None = Field(None, description="default step cache of its steps")
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -542,6 +581,9 @@ class Bundle(Strict):
     validation: dict[str, Any] | None = Field(
         None, description="targets for people (e.g. required_tests); kept, not enforced"
     )
+    isolation: Isolation | None = Field(None, description="default isolation of every step")
+    workspace: WorkspaceSetup | None = None
+    conflicts: Conflicts | None = None
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -601,3 +643,28 @@ def effective_tool(bundle: Bundle, ws: Workstream, step: Step) -> str:
 
 def effective_breaker(bundle: Bundle, ws: Workstream) -> CircuitBreakerPolicy:
     return ws.circuit_breaker or bundle.circuit_breaker or DEFAULT_BREAKER
+
+
+#: tools that only run commands: they run in the project root unless a bundle says otherwise
+IN_PLACE_TOOLS = frozenset({"shell", "python", "pytest"})
+
+
+def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation:
+    """Step over workstream over bundle; by default AI tools (and custom adapters, which
+    edit files) get a worktree, commands run in place. Whether the project is a git
+    repository is the runtime's question: outside one, the default means `none`."""
+    named = step.isolation or ws.isolation or bundle.isolation
+    if named is not None:
+        return named
+    return "none" if effective_tool(bundle, ws, step) in IN_PLACE_TOOLS else "worktree"
+
+
+def explicit_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation | None:
+    return step.isolation or ws.isolation or bundle.isolation
+
+
+def effective_workspace(bundle: Bundle, ws: Workstream, step: Step) -> WorkspaceSetup:
+    """The nearest `workspace` (the folder of worktrees is the bundle's)."""
+    nearest = step.workspace or ws.workspace or bundle.workspace or WorkspaceSetup()
+    folder = bundle.workspace.dir if bundle.workspace else None
+    return nearest.model_copy(update={"dir": nearest.dir or folder})

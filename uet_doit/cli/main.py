@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "uet_doit.cli.run_cmd",
     "uet_doit.cli.state_cmds",
     "uet_doit.cli.plan_cmds",
+    "uet_doit.cli.provenance",
 )
 #: commands whose registration lives in (heavier) modules owned elsewhere: imported only when
 #: the command is used, or for help and typos, where every command must be listed

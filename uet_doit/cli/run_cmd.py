@@ -132,6 +132,11 @@ def register(sub: Subcommands) -> None:
         action="store_true",
         help="dask: workers do not see the project; send it with git, apply their changes here",
     )
+    p.add_argument(
+        "--into",
+        metavar="BRANCH",
+        help="land isolated steps' commits on this branch (default: the checked-out one)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -249,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         dask_workers=args.workers or 2,
         shared_fs=not args.no_shared_fs,
+        into=args.into,
     )
     from uet_doit.tools.redact import short_secret_warning
 

@@ -86,6 +86,8 @@ class StepStatus:
     started: float | None = None
     ended: float | None = None
     worker: str | None = None  # host:pid of the process that ran the latest attempt
+    # the failure class of each attempt that started, in order (None: it succeeded/ran)
+    attempt_classes: list[str | None] = field(default_factory=list)
     cached: bool = False  # its outputs came from the step cache in this run
     saved_usd: float = 0.0  # what the attempt that made the cached outputs cost
 
@@ -160,6 +162,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 started=started[0].started if started else None,
                 ended=last.ended if last else None,
                 worker=last.worker if last else None,
+                attempt_classes=[a.failure_class for a in started],
                 cached=any(a.outcome == AttemptOutcome.CACHED for a in attempts),
                 saved_usd=round(sum(a.saved_usd or 0.0 for a in attempts), 6),
             )

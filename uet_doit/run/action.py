@@ -60,6 +60,10 @@ class Runtime:
         cache = cache_extension(ctx, self.tools)
         if cache is not None:
             self.extensions.append(cache)
+        if ctx.landing_branch:
+            from uet_doit.run.workspaces import WorktreeIsolation
+
+            self.extensions.append(WorktreeIsolation(ctx, self.store))
         self.registered = False
         self.broken: str | None = None  # the store failed: no new step starts
 

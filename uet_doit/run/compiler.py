@@ -25,9 +25,11 @@ from uet_doit.bundle.model import (
     TestGate,
     Workstream,
     effective_breaker,
+    effective_isolation,
     effective_resilience,
     effective_timeout,
     effective_tool,
+    effective_workspace,
 )
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.step_spec import (
@@ -185,7 +187,21 @@ def build_spec(
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),
+        **_isolation(bundle, ws, step),
     )
+
+
+def _isolation(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:
+    workspace = effective_workspace(bundle, ws, step)
+    setup = workspace.setup
+    return {
+        "isolation": effective_isolation(bundle, ws, step),
+        "scope": tuple(step.scope),
+        "workspace_copy": tuple(workspace.copy_files),
+        "workspace_setup": setup if setup is None or isinstance(setup, str) else tuple(setup),
+        "workspace_dir": workspace.dir,
+        "serialize": (step.conflicts or ws.conflicts or bundle.conflicts) == "serialize",
+    }
 
 
 def step_outputs(bundle: Bundle) -> dict[str, list[str]]:

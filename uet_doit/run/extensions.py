@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from uet_doit.run.policy import StepOutcome, StepPolicy
 
 
+class AttemptNotRun(Exception):
+    """Raised by `prepare_attempt` when the attempt cannot start (e.g. its workspace set-up
+    failed): the attempt is recorded with this result and the tool is not called."""
+
+    def __init__(self, result: AttemptResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
 class StepExtension:
     def before_step(self, policy: StepPolicy) -> StepOutcome | None:
         """Before any attempt; an outcome here finishes the step (e.g. a cache hit)."""

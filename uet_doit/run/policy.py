@@ -20,12 +20,12 @@ from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor
-from uet_doit.run.extensions import StepExtension
+from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
-from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
 from uet_doit.tools.routing import AdapterRegistry, ToolSettings
 
 #: fix prompts carry at most this much of the validation output
@@ -178,7 +178,11 @@ class StepPolicy:
                 continue
             retries_used = attempt_no - first - fix_round
             if spec.retry.should_retry(cls, retries_used):
-                wait = spec.retry.delay(retries_used, result.retry_after_s)
+                wait = (
+                    0.0
+                    if cls in RETRIED_AT_ONCE
+                    else spec.retry.delay(retries_used, result.retry_after_s)
+                )
                 self.state(StepState.RETRYING, f"{cls}: waiting {wait:.1f}s", tool)
                 self.store.event(
                     self.ctx.run_id,
@@ -388,8 +392,12 @@ class StepPolicy:
     ) -> AttemptResult:
         spec, ctx, store = self.spec, self.ctx, self.store
         aspec = self.attempt_spec(tool, attempt_no, instruction)
-        for extension in self.extensions:
-            aspec = extension.prepare_attempt(self, aspec)
+        unrun: AttemptResult | None = None  # an extension could not prepare the attempt
+        try:
+            for extension in self.extensions:
+                aspec = extension.prepare_attempt(self, aspec)
+        except AttemptNotRun as exc:
+            unrun = exc.result
         attempt_id = store.begin_attempt(
             ctx.run_id,
             spec.bundle_id,
@@ -405,13 +413,16 @@ class StepPolicy:
             spec=aspec.to_json(),
         )
         try:
-            with self._slot(tool):
-                handle = self.executor.submit(
-                    aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
-                )
-                result = handle.result()
-            for extension in self.extensions:
-                result = extension.conclude_attempt(self, aspec, result)
+            if unrun is not None:
+                result = unrun
+            else:
+                with self._slot(tool):
+                    handle = self.executor.submit(
+                        aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
+                    )
+                    result = handle.result()
+                for extension in self.extensions:
+                    result = extension.conclude_attempt(self, aspec, result)
         except BaseException as exc:
             for extension in self.extensions:
                 extension.abandon_attempt(self, aspec)

@@ -93,6 +93,8 @@ def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
         else policy.attempt_spec(tool, row.attempt, policy.spec.instruction)
     )
     result = adopt_attempt(aspec, code, policy.tools.resolver())
+    for extension in policy.extensions:  # e.g. land what an isolated attempt left
+        result = extension.conclude_attempt(policy, aspec, result)
     policy.finish(row.id, result)
     store.event(
         policy.ctx.run_id,

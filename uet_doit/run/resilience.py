@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from uet_doit.tools.failures import NEVER_RETRIED, FailureClass
+from uet_doit.tools.failures import NEVER_RETRIED, RETRIED_AT_ONCE, FailureClass
 
 
 class Clock(Protocol):
@@ -52,7 +52,8 @@ class RetryPolicy:
             return False
         if failure == FailureClass.WORKER_LOST:  # the machine failed, not the tool
             failure = FailureClass.TRANSIENT
-        return attempt <= self.max_retries and str(failure) in self.retry_on
+        wanted = str(failure) in self.retry_on or failure in RETRIED_AT_ONCE
+        return attempt <= self.max_retries and wanted
 
     def delay(
         self,

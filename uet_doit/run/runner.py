@@ -28,6 +28,7 @@ from uet_doit.errors import (
 )
 from uet_doit.run.compiler import signature, step_definition
 from uet_doit.run.context import RunContext, new_run_id
+from uet_doit.run.isolation import end_isolation, start_isolation
 from uet_doit.run.project import project_lock
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
 from uet_doit.state.store import RunStore
@@ -53,6 +54,7 @@ class RunOptions:
     scheduler: str | None = None  # dask: connect here instead of starting a LocalCluster
     dask_workers: int = 2  # dask without a scheduler: LocalCluster worker processes
     shared_fs: bool = True  # dask: False sends the project to the workers with git
+    into: str | None = None  # the branch isolated steps land on (default: the checked-out one)
     cache: str = "default"  # --cache "on", --no-cache "off"
     cache_store: str | None = None  # --cache-store URL
 
@@ -172,6 +174,8 @@ def execute(
                 + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
                 + "\n"
             )
+        # before the run is recorded: a repository unfit for landing stops it cleanly
+        ctx = start_isolation(bundle, root, ctx, opts.into, store, out)
         CostLedger(store, ctx.session).drop_stale_reservations()
         store.start_run(
             run_id,
@@ -201,6 +205,7 @@ def execute(
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         out.flush()
         code = _run_doit(bundle, root, opts, ctx, skip, store)
+        end_isolation(ctx, store)
         if executor is not None and executor.lost is not None:
             return _scheduler_lost(executor.lost, bundle_file, store, ctx, out)
         if code == EXIT_INTERRUPTED:

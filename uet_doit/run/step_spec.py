@@ -163,6 +163,13 @@ class StepSpec:
     budgets: tuple[Budget, ...] = ()
     estimated_cost_usd: float | None = None
     max_log_bytes: int | None = None
+    # isolation (run/workspaces.py): "worktree" where the project is a git repository
+    isolation: str = "none"
+    scope: tuple[str, ...] = ()  # globs the step may change besides files/create_files
+    workspace_copy: tuple[str, ...] = ()
+    workspace_setup: str | tuple[str, ...] | None = None
+    workspace_dir: str | None = None
+    serialize: bool = False  # conflicts: serialize (never alongside an overlapping scope)
     cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
     cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
     upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on

@@ -8,13 +8,22 @@ finished task. Selected with `backend = "uet-sqlite"` (the `doit.BACKEND` entry 
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from doit.dependency import DatabaseException
+from doit.dependency import DatabaseException, JSONCodec
 
 #: the key doit's Dependency.save_success writes last for every successful task
 _LAST_KEY_OF_SAVE = "deps:"
+#: backends open in this process, by file: a landing updates the one doit is using
+_OPEN: weakref.WeakValueDictionary[str, DurableSqliteDB] = weakref.WeakValueDictionary()
+#: a file's new state, keyed by path: (md5 before, (mtime, size, md5) after)
+FileMoves = Mapping[str, tuple[str, tuple[float, int, str]]]
 
 
 class DurableSqliteDB:
@@ -42,6 +51,8 @@ class DurableSqliteDB:
                 "and the next run rebuilds it, re-running every task once."
             )
             raise DatabaseException(msg) from None
+        self._follow_lock = threading.Lock()
+        _OPEN[os.path.realpath(name)] = self
 
     def _task(self, task_id: str) -> dict[str, Any]:
         data = self._cache.get(task_id)
@@ -86,7 +97,59 @@ class DurableSqliteDB:
         self._dirty.clear()
         self._conn.execute("DELETE FROM doit_tasks")
 
+    def follow_moves(self, moves: FileMoves) -> int:
+        """Tasks whose saved state of a file was its content before an isolated step's
+        landing now hold its content after it: another step's landed edit of a shared
+        input does not make them out of date (a user's edit still does). Returns how many
+        tasks were updated. Safe while doit runs (it is called from worker threads)."""
+        if not moves:
+            return 0
+        with self._follow_lock:
+            if self._raw is None:
+                self._raw = dict(self._conn.execute("SELECT task_id, data FROM doit_tasks"))
+            updated = 0
+            for task_id in [*self._cache, *list(self._raw)]:
+                text = self._raw.pop(task_id, None)
+                if text is not None:
+                    if not any(f'"{path}"' in text for path in moves):
+                        self._raw.setdefault(task_id, text)
+                        continue
+                    self._cache.setdefault(task_id, self.codec.decode(text))
+                data = self._cache.get(task_id)
+                if not data:
+                    continue
+                changed = False
+                for path, (before, after) in moves.items():
+                    state = data.get(path)
+                    if isinstance(state, list | tuple) and len(state) == 3 and state[2] == before:
+                        data[path] = list(after)
+                        changed = True
+                if changed:
+                    updated += 1
+                    if task_id not in self._dirty:
+                        self._write(task_id)
+            return updated
+
     def dump(self) -> None:
         for task_id in list(self._dirty):
             self._write(task_id)
+        if _OPEN.get(os.path.realpath(self.name)) is self:
+            del _OPEN[os.path.realpath(self.name)]
         self._conn.close()
+
+
+def follow_moves(dep_file: Path, moves: FileMoves) -> int:
+    """`DurableSqliteDB.follow_moves` on the backend doit has open on `dep_file` in this
+    process, else on the file itself."""
+    if not moves:
+        return 0
+    live = _OPEN.get(os.path.realpath(dep_file))
+    if live is not None:
+        return live.follow_moves(moves)
+    if not dep_file.exists():
+        return 0
+    db = DurableSqliteDB(str(dep_file), JSONCodec())
+    try:
+        return db.follow_moves(moves)
+    finally:
+        db.dump()

@@ -85,12 +85,21 @@ class EventKind(StrEnum):
     CRITERION = "criterion"
     NOTIFIED = "notified"
     WORKER_LOST = "worker_lost"
+    LANDED = "landed"  # an isolated step's commit landed on the run's branch
     CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
     CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
     CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
+
+
+class WorkspaceState(StrEnum):
+    """An attempt's git worktree: in use, or kept after a failure for inspection."""
+
+    ACTIVE = "active"
+    FAILED = "failed"
+    PARKED = "parked"  # a landed attempt's, waiting for the run's next attempt to take it
 
 
 class CriterionState(StrEnum):
@@ -207,3 +216,21 @@ class BreakerRecord:
     last_failure: float | None
     opened_at: float | None
     probe_started: float | None
+
+
+@dataclass(frozen=True)
+class WorkspaceRecord:
+    path: str
+    branch: str
+    run_id: str
+    bundle_id: str
+    ws_id: str | None
+    step_id: str
+    attempt: int
+    base: str
+    status: WorkspaceState
+    failure_class: str | None
+    message: str | None
+    created: float
+    updated: float | None
+    prepared: str | None = None  # the tree after workspace copy/setup, when they ran

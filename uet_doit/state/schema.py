@@ -7,7 +7,7 @@ from pathlib import Path
 
 from uet_doit.errors import StateError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -64,6 +64,16 @@ MIGRATIONS: dict[int, str] = {
         parts TEXT NOT NULL, run_id TEXT, recorded REAL NOT NULL,
         PRIMARY KEY (bundle_id, step_id)
     );
+    """,
+    # isolated steps: each attempt's git worktree while it exists (kept ones for inspection)
+    6: """
+    CREATE TABLE workspaces (
+        path TEXT PRIMARY KEY, branch TEXT NOT NULL, run_id TEXT NOT NULL,
+        bundle_id TEXT NOT NULL, ws_id TEXT, step_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+        base TEXT NOT NULL, prepared TEXT, status TEXT NOT NULL, failure_class TEXT, message TEXT,
+        created REAL NOT NULL, updated REAL
+    );
+    CREATE INDEX workspaces_step ON workspaces (bundle_id, step_id);
     """,
 }
 

@@ -28,6 +28,7 @@ from uet_doit.state.records import (
     StepRecord,
     StepState,
 )
+from uet_doit.state.workspace_book import WorkspaceBook
 
 STATE_DIR = ".uet"
 DB_NAME = "state.db"
@@ -128,6 +129,7 @@ class RunStore:
         self.path = state_dir(root) / DB_NAME
         self._db = Connections(None if memory else self.path)
         self.ledger = Ledger(self._db, self.path)
+        self.workspaces = WorkspaceBook(self._db, self.path)
 
     @classmethod
     def in_memory(cls, root: Path | None = None) -> RunStore:

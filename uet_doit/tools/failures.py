@@ -20,8 +20,12 @@ class FailureClass(StrEnum):
     NOT_INSTALLED = "not_installed"  # the tool is not on PATH: a set-up problem, not the tool's
     BUNDLE = "bundle_error"  # e.g. a validation command that does not exist
     WORKER_LOST = "worker_lost"  # the process running the attempt died
-    MERGE_CONFLICT = "merge_conflict"  # a remote attempt's change no longer applies
+    # isolated steps (run/workspaces.py), and remote attempts without a shared filesystem:
+    # what happened around the tool, not the tool itself
     WORKSPACE_SETUP = "workspace_setup"  # the attempt's tree could not be prepared
+    SCOPE_VIOLATION = "scope_violation"  # changed paths outside files/create_files/scope
+    MERGE_CONFLICT = "merge_conflict"  # the step's change conflicts with the landed tip
+    UNCOMMITTED_EDIT = "uncommitted_edit"  # the user edits a file the step changed
     UNKNOWN = "unknown"
 
 
@@ -35,8 +39,13 @@ NEVER_RETRIED = frozenset(
         FailureClass.CONTEXT_WINDOW,
         FailureClass.NOT_INSTALLED,
         FailureClass.BUNDLE,
+        FailureClass.UNCOMMITTED_EDIT,
     }
 )
+
+#: retried whatever retry_on says (up to max_retries), at once: the next attempt starts
+#: from the new tip, so waiting gains nothing
+RETRIED_AT_ONCE = frozenset({FailureClass.MERGE_CONFLICT})
 
 # Order matters: an auth error that mentions "retry" is still permanent.
 _PATTERNS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (

@@ -1,0 +1,232 @@
+"""Isolated runs killed at the worst moments: a landing cut short is finished by the next
+run, and kill -9 at random instants of a worktree run still lands every step once."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from git_support import bundle, edit_step, git, make_repo, run
+
+from uet_doit.run.git import Git
+from uet_doit.run.landing import recover_landing, write_journal
+
+from support import REPO, Project
+
+
+@pytest.fixture
+def repo(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def soak() -> ModuleType:
+    script = REPO / "benchmarks" / "worktree_soak.py"
+    spec = importlib.util.spec_from_file_location("uet_worktree_soak", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pending_landing(project: Project) -> tuple[str, str]:
+    """main's tip, and a commit on it changing a.md and deleting b.md (not landed yet)."""
+    old = git(project, "rev-parse", "main").strip()
+    tree = _tree_with(project, old, {"a.md": "ALPHA\n"}, delete=["b.md"])
+    new = git(project, "commit-tree", tree, "-p", old, "-m", "step\n\nUet-Step: s").strip()
+    return old, new
+
+
+def _tree_with(project: Project, base: str, files: dict[str, str], delete: list[str]) -> str:
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_INDEX_FILE": str(project.root / ".git" / "tmp-index")}
+    run_git = ["git", "-C", str(project.root)]
+    subprocess.run([*run_git, "read-tree", base], env=env, check=True)
+    for path, text in files.items():
+        sha = subprocess.run(
+            [*run_git, "hash-object", "-w", "--stdin"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            [*run_git, "update-index", "--add", "--cacheinfo", f"100644,{sha},{path}"],
+            env=env,
+            check=True,
+        )
+    for path in delete:
+        subprocess.run([*run_git, "update-index", "--force-remove", path], env=env, check=True)
+    tree = subprocess.run(
+        [*run_git, "write-tree"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    Path(env["GIT_INDEX_FILE"]).unlink()
+    return tree
+
+
+@pytest.mark.parametrize("cut", ["before-tree", "inside-read-tree", "after-ref"])
+def test_a_landing_cut_by_kill_9_is_finished_by_the_next_run(
+    repo: Project,
+    cut: str,
+) -> None:
+    old, new = _pending_landing(repo)
+    state = repo.root / ".uet"
+    state.mkdir()
+    repo.write("notes.md", "an unrelated edit of mine\n")
+    write_journal(state / "landing.json", "main", old, new, True)
+    if cut == "inside-read-tree":  # a.md written, b.md not yet removed, the index locked
+        repo.write("a.md", "ALPHA\n")
+        (repo.root / ".git" / "index.lock").write_text("")
+    if cut == "after-ref":
+        git(repo, "read-tree", "-m", "-u", old, new)
+        git(repo, "update-ref", "refs/heads/main", new, old)
+
+    note = recover_landing(Git(repo.root), state)
+
+    assert note is not None and "finished the landing" in note
+    assert git(repo, "rev-parse", "main").strip() == new
+    assert repo.read("a.md") == "ALPHA\n"
+    assert not (repo.root / "b.md").exists()
+    assert git(repo, "status", "--porcelain", "--untracked-files=no").split() == ["M", "notes.md"]
+    assert repo.read("notes.md") == "an unrelated edit of mine\n"
+    assert not (repo.root / ".git" / "index.lock").exists()
+    assert not (state / "landing.json").exists()
+
+
+def test_uet_run_finishes_a_cut_landing_before_any_step(repo: Project) -> None:
+    bundle(repo, edit_step("s", "notes.md", "some", "SOME"))
+    old, new = _pending_landing(repo)
+    (repo.root / ".uet").mkdir()
+    write_journal(repo.root / ".uet" / "landing.json", "main", old, new, True)
+    result = run(repo)
+    assert result.code == 0, result.out + result.err
+    assert "finished the landing" in result.out
+    assert git(repo, "log", "--format=%s", "-3", "main").split("\n")[:3] == ["s", "step", "bundle"]
+
+
+@pytest.mark.parametrize("kill_after", [0.5, 1.3])
+def test_kill_9_at_an_instant_of_a_worktree_run_then_resume(
+    soak: ModuleType, tmp_path: Path, kill_after: float
+) -> None:
+    trial = soak.trial(tmp_path, steps=6, jobs=3, kill_after=kill_after)
+    assert trial.problems(6) == []
+    log = json.loads((tmp_path / ".git" / "tool-calls.jsonl").read_text().splitlines()[0])
+    assert "/.uet/worktrees/" in log["cwd"]
+
+
+def test_a_landed_success_a_killed_run_recorded_is_not_redone(repo: Project) -> None:
+    """Killed after recording a landed step but before doit saved it, while later landings
+    changed the step's file since: its commit on the branch says it is done."""
+    import sqlite3
+
+    from uet_doit.run.provenance import forget_step
+
+    bundle(
+        repo,
+        edit_step("first", "doc.md", "line1\n", "LINE ONE\n"),
+        edit_step("then", "doc.md", "line12\n", "LINE TWELVE\n", depends_on=["first"]),
+    )
+    assert run(repo).code == 0
+    run_id = repo.status()["run_id"]
+    conn = sqlite3.connect(repo.root / ".uet" / "state.db")
+    with conn:
+        conn.execute("UPDATE runs SET status='interrupted' WHERE run_id=?", (run_id,))
+    conn.close()
+    forget_step(repo.root, run_id, "first")  # as if doit never saved it
+    calls_log = Path(__import__("os").environ["FAKE_TOOL_LOG"])
+    before = len(calls_log.read_text().splitlines())
+
+    again = run(repo)
+    assert again.code == 0, again.out + again.err
+    assert len(calls_log.read_text().splitlines()) == before  # no tool ran
+    first = next(s for s in repo.status()["steps"] if s["step_id"] == "first")
+    assert first["status"] == "succeeded" and first["attempts"] == 0
+    assert git(repo, "log", "--format=%s", "main").split("\n")[:2] == ["then", "first"]
+    conn = sqlite3.connect(repo.root / ".uet" / "state.db")
+    [data] = conn.execute("SELECT data FROM events WHERE kind='recovered'").fetchone()
+    conn.close()
+    assert json.loads(data)["commit"] == git(repo, "rev-parse", "main~1").strip()
+
+
+def test_a_tool_that_finishes_after_its_runner_was_killed_is_landed_not_redone(
+    repo: Project,
+) -> None:
+    import os
+    import signal
+    import time
+
+    from support import start_run
+
+    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "1.5"}
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", env=slow))
+    first = start_run(repo.root, until="start")
+    deadline = time.monotonic() + 30
+    while not list((repo.root / ".uet" / "runs").glob("*/steps/s.1.stdout")):
+        assert time.monotonic() < deadline, "the tool never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the tool is running in its worktree (it answers after 1.5 s)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert first.stdout is not None
+    first.stdout.close()
+    run_id = repo.status()["run_id"]
+    assert repo.read("a.md") == "alpha\n"  # nothing landed yet
+
+    again = run(repo)
+    assert again.code == 0, again.out + again.err
+    log = Path(os.environ["FAKE_TOOL_LOG"]).read_text().splitlines()
+    assert len(log) == 1  # the killed run's tool finished and was adopted
+    assert repo.read("a.md") == "ALPHA\n"
+    trailers = git(repo, "log", "-1", "--format=%(trailers:key=Uet-Run,valueonly)", "main")
+    assert trailers.strip() == run_id
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+KILL_HOOK = """#!/bin/sh
+# kill -9 the uet runner while it moves refs/heads/main (once): inside a real landing
+[ "$1" = "{state}" ] || exit 0
+grep -q " refs/heads/main$" || exit 0
+marker="$(git rev-parse --git-common-dir)/uet-killed"
+[ -e "$marker" ] && exit 0
+touch "$marker"
+pid=$(sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p' .uet/run.lock)
+kill -9 "$pid"
+exit {code}
+"""
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("prepared", 1), ("committed", 0)],
+    ids=["before-the-ref-moves", "after-the-ref-moved"],
+)
+def test_kill_9_inside_a_real_landing_then_resume(repo: Project, state: str, code: int) -> None:
+    from support import start_run
+
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
+    hook = repo.root / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(KILL_HOOK.format(state=state, code=code))
+    hook.chmod(0o755)
+    first = start_run(repo.root)
+    first.communicate(timeout=60)
+    assert first.returncode == -9  # killed inside the landing
+    hook.unlink()
+
+    again = run(repo)
+    assert again.code == 0, again.out + again.err
+    steps = git(repo, "log", "--format=%(trailers:key=Uet-Step,valueonly)", "main").split()
+    assert steps == ["s"]  # landed exactly once
+    assert repo.read("a.md") == "ALPHA\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert len(Path(__import__("os").environ["FAKE_TOOL_LOG"]).read_text().splitlines()) == 1
+    assert not (repo.root / ".uet" / "landing.json").exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1

@@ -1,0 +1,269 @@
+"""Landing an isolated attempt: its change becomes one commit on the run's branch.
+
+One landing at a time (a thread lock plus a lock file, for workers in other processes).
+The commit is built from objects only (`merge-tree --write-tree`, `commit-tree`), so a
+conflict changes nothing. The main working tree is then moved from the old tip to the
+new one as `git checkout` would (`read-tree -m -u`): uncommitted edits elsewhere are kept,
+and an edit of a path the step changed stops the landing instead of being overwritten.
+
+A journal (.uet/landing.json) is written before the working tree moves and removed once
+the branch points at the new commit, so a kill -9 in between is finished by the next run
+(`recover_landing`): the step is then landed, and the resumed run records it, or neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from uet_doit.run.git import Git, name_status, trailers
+
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_GUARD = threading.Lock()
+JOURNAL = "landing.json"
+_PATHS_PER_CALL = 500
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What a landing did: the new tip, or why nothing landed."""
+
+    commit: str | None = None
+    conflict: tuple[str, ...] = ()  # paths of a 3-way merge that conflicts
+    edited: tuple[str, ...] = ()  # paths the user edits that the step changed
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.commit is not None
+
+
+@contextmanager
+def landing_lock(state_dir: Path, name: str = "landing") -> Iterator[None]:
+    """Serialises landings of parallel steps (threads of this process and other ones);
+    `name` "worktrees" serialises `git worktree add/remove`, which read each other's
+    half-written administrative files when run at once."""
+    key = f"{state_dir}:{name}"
+    with _GUARD:
+        lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with (state_dir / f"{name}.lock").open("a+") as fh:
+            fcntl.lockf(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fh, fcntl.LOCK_UN)
+
+
+def checked_out_branch(repo: Git) -> str | None:
+    result = repo.run("symbolic-ref", "-q", "--short", "HEAD", check=False)
+    return result.out.strip() if result.code == 0 else None
+
+
+def find_landed(repo: Git, base: str, tip: str, keys: dict[str, str]) -> str | None:
+    """The commit between base and tip whose trailers carry `keys` (a landing already done,
+    e.g. by a runner killed before it recorded the step)."""
+    if base == tip:
+        return None
+    text = repo.run("log", "-z", "--format=%H%n%B", f"{base}..{tip}").out
+    for entry in text.split("\0"):
+        sha, _, body = entry.strip("\n").partition("\n")
+        if sha and all(trailers(body).get(k) == v for k, v in keys.items()):
+            return sha
+    return None
+
+
+def land(
+    top: Git,
+    state_dir: Path,
+    branch: str,
+    base: str,
+    step_commit: str,
+    keys: dict[str, str],
+    root: Path | None = None,
+) -> Landed:
+    """Put `step_commit` (one commit on `base`) on top of `branch`; see the module doc."""
+    with landing_lock(state_dir):
+        tip = top.rev(f"refs/heads/{branch}")
+        if tip is None:
+            return Landed(message=f"the branch {branch} no longer exists")
+        done = find_landed(top, base, tip, keys)
+        if done is not None:
+            return Landed(done)
+        changed = [path for _, path in name_status(top, base, step_commit)]
+        in_tree = checked_out_branch(top) == branch
+        if in_tree:
+            edited = user_edits(top, changed)
+            if edited:
+                return Landed(edited=tuple(edited))
+        if tip == base:
+            new = step_commit
+        else:
+            merged = top.run(
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "--no-messages",
+                tip,
+                step_commit,
+                check=False,
+            )
+            lines = merged.out.splitlines()
+            if merged.code == 1:
+                return Landed(conflict=tuple(dict.fromkeys(ln for ln in lines[1:] if ln)))
+            if merged.code != 0:
+                return Landed(message=f"git merge-tree failed: {merged.err.strip()}")
+            message = top.out("log", "-1", "--format=%B", step_commit)
+            new = top.run("commit-tree", lines[0], "-p", tip, stdin=message).out.strip()
+        journal = state_dir / JOURNAL
+        write_journal(journal, branch, tip, new, in_tree)
+        if in_tree:
+            moved = top.run("read-tree", "-m", "-u", tip, new, check=False)
+            if moved.code != 0:
+                journal.unlink(missing_ok=True)
+                return Landed(edited=tuple(changed), message=moved.err.strip())
+        top.run("update-ref", f"refs/heads/{branch}", new, tip)
+        journal.unlink(missing_ok=True)
+        if in_tree and root is not None:
+            follow_in_doit(top, root, tip, new)
+        return Landed(new)
+
+
+def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
+    """Files edited in place between two commits: doit's saved state of them moves along
+    for every task that had the old content (see DurableSqliteDB.follow_moves)."""
+    from uet_doit.state.doit_backend import follow_moves
+
+    prefix = os.path.relpath(root, top.cwd)
+    prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+    moves = {}
+    for status, path in name_status(top, old, new):
+        if status != "M" or not path.startswith(prefix):
+            continue
+        before = top.blob(f"{old}:{path}")
+        local = root / path[len(prefix) :]
+        try:
+            stat = local.stat()
+            content = local.read_bytes()
+        except OSError:
+            continue
+        if before is None:
+            continue
+        after = (
+            stat.st_mtime,
+            stat.st_size,
+            hashlib.md5(content, usedforsecurity=False).hexdigest(),
+        )
+        moves[path[len(prefix) :]] = (hashlib.md5(before, usedforsecurity=False).hexdigest(), after)
+    return follow_moves(root / ".doit.db", moves)
+
+
+def user_edits(top: Git, paths: Sequence[str]) -> list[str]:
+    """Paths among `paths` with uncommitted changes (or untracked files) in the work tree."""
+    found: list[str] = []
+    for start in range(0, len(paths), _PATHS_PER_CALL):  # argv stays short for huge changes
+        fields = top.z_paths(
+            "--literal-pathspecs",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+            *paths[start : start + _PATHS_PER_CALL],
+        )
+        found += [entry[3:] for entry in fields if len(entry) > 3]
+    return found
+
+
+def write_journal(path: Path, branch: str, old: str, new: str, in_tree: bool) -> None:
+    data = {"branch": branch, "old": old, "new": new, "in_tree": in_tree}
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def recover_landing(top: Git, state_dir: Path) -> str | None:
+    """Finish a landing a killed runner left half done; say what was done (or None)."""
+    journal = state_dir / JOURNAL
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        journal.unlink(missing_ok=True)  # torn before the rename: nothing had moved yet
+        return None
+    branch, old, new = str(data["branch"]), str(data["old"]), str(data["new"])
+    tip = top.rev(f"refs/heads/{branch}")
+    if tip not in (old, new):
+        journal.unlink(missing_ok=True)
+        return f"a landing on {branch} was interrupted and the branch has moved since; left as is"
+    if data.get("in_tree") and checked_out_branch(top) == branch:
+        # the runner was killed inside read-tree: its index.lock is ours, the paths the
+        # landing changes had no user edits (checked before), so they are set to `new`
+        with contextlib.suppress(FileNotFoundError):
+            (top.git_dir() / "index.lock").unlink()
+        changes = name_status(top, old, new)
+        kept = [path for status, path in changes if status != "D"]
+        gone = [path for status, path in changes if status == "D"]
+        nul = "--pathspec-file-nul"
+        if kept:
+            listed = "\0".join(kept) + "\0"
+            top.run(
+                "--literal-pathspecs", "checkout", new, "--pathspec-from-file=-", nul, stdin=listed
+            )
+        if gone:
+            listed = "\0".join(gone) + "\0"
+            top.run(
+                "--literal-pathspecs",
+                "rm",
+                "-q",
+                "-f",
+                "--ignore-unmatch",
+                "--pathspec-from-file=-",
+                nul,
+                stdin=listed,
+            )
+    if tip == old:
+        top.run("update-ref", f"refs/heads/{branch}", new, old)
+    journal.unlink(missing_ok=True)
+    return f"finished the landing of {new[:12]} on {branch} that a killed run left"
+
+
+def step_tree(
+    top: Git, base: str, final: str, changes: list[tuple[str, str]], state_dir: Path
+) -> str:
+    """`base` with only the tool's changes applied (not what workspace copy/setup added):
+    built in a temporary index, from objects only."""
+    index = state_dir / f"step-index.{os.getpid()}.{threading.get_ident()}"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        top.run("read-tree", base, env=env)
+        kept = [path for status, path in changes if status != "D"]
+        entries: list[str] = []
+        for start in range(0, len(kept), 500):  # argv stays short for huge changes
+            listing = top.run("ls-tree", "-r", "-z", final, "--", *kept[start : start + 500])
+            entries += [e for e in listing.out.split("\0") if e]
+        lines = [
+            f"{meta.split()[0]} {meta.split()[2]}\t{path}"
+            for meta, _, path in (e.partition("\t") for e in entries)
+        ]
+        zero = "0" * 40
+        lines += [f"0 {zero}\t{path}" for status, path in changes if status == "D"]
+        if lines:
+            top.run("update-index", "--index-info", stdin="\n".join(lines) + "\n", env=env)
+        return top.run("write-tree", env=env).out.strip()
+    finally:
+        index.unlink(missing_ok=True)

@@ -1,0 +1,374 @@
+"""Each attempt of an isolated step in its own git worktree, judged and landed from there.
+
+`WorktreeIsolation` is the step extension: before the tool, a worktree and branch
+`uet/<run>/<step>/<attempt>` at the landing branch's tip (files copied, setup run); after
+it, the change (the tool's own commits squashed) checked against the step's scope and
+landed as one commit with provenance trailers, before the step is recorded done. A failed
+attempt's worktree is kept for inspection until the step lands or `uet clean`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
+from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.git import Git, commit_message, identity_for, name_status
+from uet_doit.run.landing import Landed, land, landing_lock, step_tree
+from uet_doit.run.scope import Scope, ScopeGate
+from uet_doit.run.worktree_pool import WorktreePool
+from uet_doit.state.records import (
+    AttemptOutcome,
+    EventKind,
+    RunState,
+    StepState,
+    WorkspaceRecord,
+    WorkspaceState,
+)
+from uet_doit.state.store import RunStore
+from uet_doit.tools.failures import FailureClass
+
+if TYPE_CHECKING:
+    from uet_doit.run.context import RunContext
+    from uet_doit.run.policy import StepOutcome, StepPolicy
+
+DEFAULT_DIR = ".uet/worktrees"
+_SHOWN_PATHS = 10
+
+
+def branch_name(run_id: str, step_id: str, attempt: int) -> str:
+    """`uet/<run>/<step>/<attempt>`, with what git refuses in a ref name replaced."""
+    parts = [run_id, step_id, str(attempt)]
+    safe = [p.replace("..", "_").removesuffix(".lock").strip(".") or "_" for p in parts]
+    return "uet/" + "/".join(safe)
+
+
+def worktree_path(root: Path, folder: str | None, run_id: str, step_id: str, attempt: int) -> Path:
+    return root / (folder or DEFAULT_DIR) / run_id / f"{step_id}.{attempt}"
+
+
+def shown(paths: list[str]) -> str:
+    more = len(paths) - _SHOWN_PATHS
+    return ", ".join(paths[:_SHOWN_PATHS]) + (f" and {more} more" if more > 0 else "")
+
+
+def remove_worktree(top: Git, store: RunStore, record: WorkspaceRecord) -> None:
+    """The worktree folder, its branch and its record; whatever part is left of each."""
+    path = Path(record.path)
+    with landing_lock(store.path.parent, "worktrees"):
+        if path.exists():
+            result = top.run("worktree", "remove", "--force", "--force", str(path), check=False)
+            if result.code != 0:
+                shutil.rmtree(path, ignore_errors=True)
+                top.run("worktree", "prune", check=False)
+        if record.branch:
+            top.run("branch", "-D", "-q", record.branch, check=False)
+    store.workspaces.remove(record.path)
+
+
+class WorktreeIsolation(StepExtension):
+    """Worktree per attempt, scope, landing. Active only for steps with isolation worktree,
+    in runs whose context names a landing branch (uet run in a git repository)."""
+
+    def __init__(self, ctx: RunContext, store: RunStore) -> None:
+        assert ctx.landing_branch and ctx.git_top
+        self.ctx = ctx
+        self.store = store
+        self.branch = ctx.landing_branch
+        self.root = ctx.root_path
+        self.top = Git(Path(ctx.git_top))
+        self.top.identity = identity_for(self.top)
+        prefix = os.path.relpath(self.root, ctx.git_top)
+        self.prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        self.state_dir = self.root / ".uet"
+        self.gate = ScopeGate()
+        self.pool = WorktreePool(self.top, self.state_dir, store)
+
+    # -- before the tool ---------------------------------------------------------------------
+    def before_step(self, policy: StepPolicy) -> StepOutcome | None:
+        """A success a killed run recorded and landed, before doit saved it, is not done
+        twice, even when other steps' landings changed its files since (which defeats the
+        fingerprint check of run/recovery.py): its commit on the branch is the proof."""
+        from uet_doit.run.policy import StepOutcome
+        from uet_doit.run.provenance import landed_commit
+
+        step = policy.spec
+        row = self.store.latest_attempt(step.bundle_id, step.step_id)
+        if (
+            step.isolation != "worktree"
+            or row is None
+            or row.session == self.ctx.session
+            or row.outcome != AttemptOutcome.SUCCEEDED
+            or row.run_status not in (RunState.INTERRUPTED, RunState.RUNNING)
+            or row.signature != step.signature
+        ):
+            return None
+        sha = landed_commit(self.top, self.branch, row.run_id, row.step_id, row.attempt)
+        if sha is None:
+            return None
+        self.store.event(
+            self.ctx.run_id, EventKind.RECOVERED, step.step_id, from_run=row.run_id, commit=sha
+        )
+        note = f"landed in run {row.run_id} ({sha[:12]})"
+        policy.state(StepState.SUCCEEDED, note, row.tool)
+        return StepOutcome(StepState.SUCCEEDED, note, row.tool, 0, origin=row.run_id)
+
+    def prepare_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
+        step = policy.spec
+        if step.isolation != "worktree":
+            return spec
+        key = (spec.step_id, spec.attempt)
+        waited: list[object] = []
+
+        def on_wait(other: object) -> None:
+            waited.append(other)
+            blocker = other[0] if isinstance(other, tuple) else other
+            note = f"waiting for step {blocker}: overlapping scope (conflicts: serialize)"
+            policy.state(StepState.WAITING, note, spec.tool)
+
+        self.gate.enter(key, Scope((*step.paths, *step.scope)), step.serialize, on_wait)
+        if waited:
+            policy.state(StepState.RUNNING, None, spec.tool)
+        try:
+            return self._prepare(policy, spec)
+        except BaseException:
+            self.gate.leave(key)
+            raise
+
+    def _prepare(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
+        step = policy.spec
+        path = worktree_path(self.root, step.workspace_dir, spec.run_id, spec.step_id, spec.attempt)
+        branch = branch_name(spec.run_id, spec.step_id, spec.attempt)
+        tip = self.top.rev(f"refs/heads/{self.branch}")
+        if tip is None:
+            raise AttemptNotRun(self._setup_failed(spec, f"branch {self.branch} does not exist"))
+        self.store.workspaces.add(
+            str(path),
+            branch,
+            spec.run_id,
+            spec.bundle_id,
+            spec.ws_id,
+            spec.step_id,
+            spec.attempt,
+            tip,
+        )
+        problem = self.pool.open(path, branch, tip)
+        if problem:
+            raise AttemptNotRun(self._setup_failed(spec, problem))
+        workdir = path / self.prefix if self.prefix else path
+        spec = replace(spec, workdir=str(workdir))
+        copies = self._copies(step.workspace_copy, step.files, workdir)
+        copied = len(copies) > len(step.workspace_copy)
+        problem = self._copy_and_setup(policy, spec, workdir, copies)
+        if problem:
+            self.store.workspaces.mark_failed(str(path), FailureClass.WORKSPACE_SETUP, problem)
+            raise AttemptNotRun(self._setup_failed(spec, problem))
+        if step.workspace_copy or step.workspace_setup or copied:
+            # what copy and setup left (not ignored) is the tool's starting point, not its work
+            wt = Git(path, self.top.identity)
+            wt.run("add", "-A")
+            self.store.workspaces.set_prepared(str(path), wt.out("write-tree"))
+        return spec
+
+    def _copy_and_setup(
+        self, policy: StepPolicy, spec: AttemptSpec, workdir: Path, copies: list[str]
+    ) -> str | None:
+        from uet_doit.tools.adapters.shell import command_argv
+        from uet_doit.tools.process import run_process
+
+        step = policy.spec
+        for rel in copies:
+            src, dst = self.root / rel, workdir / rel
+            try:
+                if src.is_dir():
+                    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+                else:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
+            except OSError as exc:
+                return f"workspace.copy {rel!r}: {exc.strerror or exc} (in {self.root})"
+        setup = step.workspace_setup
+        if setup is None:
+            return None
+        command = setup if isinstance(setup, str) else list(setup)
+        out = Path(spec.stdout_path)
+        try:
+            proc = run_process(
+                command_argv(command),
+                cwd=workdir,
+                env=child_env(spec),
+                timeout=spec.timeout,
+                stdout_path=out.with_suffix(".setup.stdout"),
+                stderr_path=out.with_suffix(".setup.stderr"),
+            )
+        except FileNotFoundError:
+            return f"workspace.setup: command not found: {command!r}"
+        if proc.exit_code == 0 and not proc.timed_out:
+            return None
+        got = "timed out" if proc.timed_out else f"exit code {proc.exit_code}"
+        tail = "\n".join(proc.output.strip().splitlines()[-10:])
+        shown_setup = setup if isinstance(setup, str) else " ".join(setup)
+        return f"workspace.setup `{shown_setup}` gave {got}:\n{tail}"
+
+    def _copies(self, listed: tuple[str, ...], inputs: tuple[str, ...], workdir: Path) -> list[str]:
+        """`workspace.copy`, plus the step's input files that the tip does not hold (made by
+        a step that runs in place, or not committed): the tool reads what doit tracks."""
+        extra = [p for p in inputs if not (workdir / p).exists() and (self.root / p).exists()]
+        return list(dict.fromkeys([*listed, *extra]))
+
+    def _setup_failed(self, spec: AttemptSpec, message: str) -> AttemptResult:
+        return AttemptResult(
+            success=False,
+            outcome=AttemptOutcome.FAILED,
+            failure_class=FailureClass.WORKSPACE_SETUP,
+            message=message,
+        )
+
+    # -- after the tool ----------------------------------------------------------------------
+    def conclude_attempt(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> AttemptResult:
+        if policy.spec.isolation != "worktree":
+            return result
+        try:
+            return self._conclude(policy, spec, result)
+        finally:
+            self.gate.leave((spec.step_id, spec.attempt))
+
+    def _conclude(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> AttemptResult:
+        record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
+        if record is None or not Path(record.path).is_dir():
+            # never a success that did not land: the attempt's work is gone
+            return self._failed(
+                result,
+                FailureClass.INTERRUPTED,
+                "its worktree is gone (removed, or lost with a killed runner); "
+                "a new attempt starts from the tip",
+            )
+        if not result.success:
+            cls = result.failure_class or FailureClass.UNKNOWN
+            self.store.workspaces.mark_failed(record.path, cls, result.message)
+            return result
+        verdict = self._land(policy, spec, result, record)
+        if verdict.success:
+            return verdict
+        cls = verdict.failure_class or FailureClass.UNKNOWN
+        self.store.workspaces.mark_failed(record.path, cls, verdict.message)
+        return verdict
+
+    def _land(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult, record: WorkspaceRecord
+    ) -> AttemptResult:
+        wt = Git(Path(record.path), self.top.identity)
+        wt.run("add", "-A")
+        tree = wt.out("write-tree")
+        base = record.base
+        changes = name_status(self.top, record.prepared or base, tree)
+        if record.prepared:
+            tree = step_tree(self.top, base, tree, changes, self.state_dir)
+        paths = [p for _, p in changes]
+        scope = Scope((*policy.spec.paths, *policy.spec.scope))
+        outside = [
+            p
+            for p in paths
+            if not p.startswith(self.prefix) or not scope.allows(p[len(self.prefix) :])
+        ]
+        if outside:
+            return self._failed(
+                result,
+                FailureClass.SCOPE_VIOLATION,
+                f"changed paths outside the step's scope: {shown(outside)}; nothing of this "
+                f"attempt landed (its worktree is kept: {record.path}). Add them to the step's "
+                "`files`, `create_files` or `scope`, or tell the tool not to touch them",
+            )
+        if not changes:
+            return result  # nothing to land: done as it is
+        keys = {"Uet-Run": spec.run_id, "Uet-Step": spec.step_id, "Uet-Attempt": str(spec.attempt)}
+        message = commit_message(policy.spec.title, self._trailers(policy, spec, result))
+        commit = self.top.run("commit-tree", tree, "-p", base, stdin=message).out.strip()
+        self.top.run("update-ref", f"refs/heads/{record.branch}", commit, check=False)
+        landed = land(self.top, self.state_dir, self.branch, base, commit, keys, self.root)
+        return self._verdict(policy, spec, result, landed)
+
+    def _verdict(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult, landed: Landed
+    ) -> AttemptResult:
+        if landed.ok:
+            self.store.event(
+                spec.run_id,
+                EventKind.LANDED,
+                spec.step_id,
+                commit=landed.commit,
+                branch=self.branch,
+                attempt=spec.attempt,
+            )
+            return result
+        if landed.conflict:
+            return self._failed(
+                result,
+                FailureClass.MERGE_CONFLICT,
+                f"its change conflicts with what landed on {self.branch} since it started "
+                f"({shown(list(landed.conflict))}); a new attempt starts from the new tip",
+            )
+        if landed.edited:
+            return self._failed(
+                result,
+                FailureClass.UNCOMMITTED_EDIT,
+                f"you have uncommitted edits to {shown(list(landed.edited))}, which this step "
+                "changed; nothing was overwritten. Commit or stash them, then run again",
+            )
+        return self._failed(result, FailureClass.UNKNOWN, f"could not land: {landed.message}")
+
+    def _failed(self, result: AttemptResult, cls: FailureClass, message: str) -> AttemptResult:
+        return replace(
+            result,
+            success=False,
+            outcome=AttemptOutcome.FAILED,
+            failure_class=cls,
+            message=message,
+        )
+
+    def _trailers(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> list[tuple[str, str]]:
+        cost = f"{result.cost_usd:.6f}" if result.cost_usd is not None else "unknown"
+        if result.cost_source == "cache":  # restored from the step cache: nothing was paid
+            cost = f"{0.0:.6f}"
+        prompt = hashlib.sha256(spec.instruction.encode()).hexdigest()
+        return [
+            ("Uet-Step", spec.step_id),
+            ("Uet-Workstream", spec.ws_id),
+            ("Uet-Run", spec.run_id),
+            ("Uet-Attempt", str(spec.attempt)),
+            ("Uet-Tool", spec.tool),
+            ("Uet-Model", result.model or spec.model or "unknown"),
+            ("Uet-Cost-USD", cost),
+            ("Uet-Prompt-SHA256", prompt),
+        ]
+
+    # -- afterwards ----------------------------------------------------------------------------
+    def abandon_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> None:
+        self.gate.leave((spec.step_id, spec.attempt))
+        record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
+        if record is not None:
+            self.store.workspaces.mark_failed(record.path, FailureClass.INTERRUPTED, "interrupted")
+
+    def after_success(self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult) -> None:
+        """The step landed: none of its worktrees (this one, failed earlier ones) is needed."""
+        if policy.spec.isolation != "worktree":
+            return
+        for record in self.store.workspaces.of_step(spec.bundle_id, spec.step_id):
+            mine = (record.run_id, record.attempt) == (spec.run_id, spec.attempt)
+            if record.status == WorkspaceState.PARKED:
+                continue  # the pool's, not this step's any more
+            if mine and Path(record.path).is_dir():
+                self.pool.park(Path(record.path), record.branch)
+            else:
+                remove_worktree(self.top, self.store, record)
