@@ -3,12 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from uet_doit.bundle.model import (
-    Bundle,
-    effective_resilience,
-    effective_timeout,
-    effective_tool,
-)
+from uet_doit.bundle.effective import effective_resilience, effective_timeout, effective_tool
+from uet_doit.bundle.model import Bundle
 
 
 def bundle(**ws_extra: object) -> Bundle:

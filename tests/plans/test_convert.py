@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from uet_doit.bundle.model import ID_PATTERN, Bundle
+from uet_doit.bundle.fields import ID_PATTERN
+from uet_doit.bundle.model import Bundle
 from uet_doit.errors import EXIT_USAGE, UsageError
 from uet_doit.plans import convert
 

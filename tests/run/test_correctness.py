@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from uet_doit.state.store import pid_alive
+from uet_doit.state.rows import pid_alive
 
 from support import PY, Project, shell_step
 

@@ -424,7 +424,7 @@ def wait_for(path: Path, seconds: float = 30) -> None:
 
 
 def dead_soon(pid: int) -> bool:
-    from uet_doit.state.store import pid_alive
+    from uet_doit.state.rows import pid_alive
 
     for _ in range(100):
         if not pid_alive(pid):

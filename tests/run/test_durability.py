@@ -80,7 +80,7 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
     status = project.status()
     assert status["status"] == "interrupted"
     assert status["steps"][0]["status"] == "interrupted"
-    from uet_doit.state.store import pid_alive
+    from uet_doit.state.rows import pid_alive
 
     pid = int(project.read("bg.pid"))
     for _ in range(100):

@@ -68,7 +68,7 @@ def test_timed_out_step_is_killed_with_its_grandchildren(project: Project) -> No
     assert project.uet("run", "bundle.yaml").code == 1
     assert time.monotonic() - start < 10
     assert project.status()["steps"][0]["failure_class"] == "timeout"
-    from uet_doit.state.store import pid_alive
+    from uet_doit.state.rows import pid_alive
 
     pid = int(project.read("bg.pid"))
     for _ in range(50):

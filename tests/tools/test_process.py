@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from uet_doit.state.store import pid_alive
+from uet_doit.state.rows import pid_alive
 from uet_doit.tools.process import run_process
 
 

@@ -9,8 +9,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.effective import effective_tool, explicit_isolation
 from uet_doit.bundle.graph import build_graph, normalise_path
-from uet_doit.bundle.model import Bundle, Step, effective_tool, explicit_isolation
+from uet_doit.bundle.model import Bundle, Step
 from uet_doit.errors import Problem
 
 #: tools every installation knows; adapters add theirs through `known_tools`

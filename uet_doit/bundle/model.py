@@ -11,10 +11,7 @@ import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -22,126 +19,26 @@ from pydantic import (
     model_validator,
 )
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*\Z"  # \Z: `$` would let a final newline in
-_ID_RE = re.compile(ID_PATTERN)
-#: ids name doit tasks, files under .uet/ and lines on a terminal: a bound keeps them usable
-MAX_ID_LENGTH = 128
-#: the longest timeout anything may have (a week): `1e308` would overflow the clocks
-MAX_TIMEOUT_S = 7 * 24 * 3600.0
-#: the longest wait between retries (a day)
-MAX_DELAY_S = 24 * 3600.0
-#: the largest budget or cost estimate, in dollars
-MAX_USD = 1_000_000.0
-#: gate types: the guide's four, and GATE_ACCEPTANCE (what `uet import` makes of acceptance tests)
-GateType = Literal["GATE_LINT", "GATE_UNIT", "GATE_DOCS", "GATE_CUSTOM", "GATE_ACCEPTANCE"]
-
-BackoffStrategy = Literal["exponential", "linear", "constant"]
-BudgetPolicy = Literal["pause_and_notify", "fail", "warn"]
-RetryClass = Literal[
-    "timeout",
-    "rate_limit",
-    "transient_error",
-    "validation_failed",
-    "missing_output",
-    "unknown",
-    "workspace_setup",
-    "scope_violation",
-    "merge_conflict",
-]
-Priority = Literal["foreground", "background", "critical", "high", "medium", "low"]
-Isolation = Literal["worktree", "none"]
-Conflicts = Literal["merge", "serialize"]
-
-
-def _check_command(value: Any) -> Any:
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value
-    msg = "a command is a non-empty string (run by sh -c) or a list of strings (argv)"
-    raise ValueError(msg)
-
-
-Command = Annotated[str | list[str], BeforeValidator(_check_command)]
-
-#: keys allowed anywhere without being fields: editor schema hints and comments
-_IGNORED_KEY = re.compile(r"^(\$schema|x-.*|_comment.*)$")
-
-
-def _strip_ignored(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if not (isinstance(k, str) and _IGNORED_KEY.match(k))}
-    return data
-
-
-def _with_tool_spelling(data: Any) -> Any:
-    """A copy without ignored keys, with `tool` read as `tool_profile_id` (older bundles)."""
-    data = _strip_ignored(data)
-    if not isinstance(data, dict):
-        return data
-    data = dict(data)
-    if "tool" in data and "tool_profile_id" not in data:
-        data["tool_profile_id"] = data.pop("tool")
-    return data
-
-
-class Strict(BaseModel):
-    """Base of every bundle model: unknown keys are errors (with a did-you-mean upstream)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_ignored_keys(cls, data: Any) -> Any:
-        return _strip_ignored(data)
-
-
-def _check_id(value: str) -> str:
-    if len(value) > MAX_ID_LENGTH:
-        msg = f"an id is at most {MAX_ID_LENGTH} characters (this one has {len(value)})"
-        raise ValueError(msg)
-    if not _ID_RE.match(value):
-        msg = (
-            f"{value!r} is not a valid id: use letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit (no spaces or ':')"
-        )
-        raise ValueError(msg)
-    return value
-
-
-Id = Annotated[
-    str, AfterValidator(_check_id), Field(json_schema_extra={"maxLength": MAX_ID_LENGTH})
-]
-
-#: control characters (tab and newline too) and lone surrogates: never in a one-line value
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _check_line(value: str) -> str:
-    """Names, tools and models are printed on one terminal line and passed in argv."""
-    if _NOT_ONE_LINE.search(value):
-        msg = f"{value[:60]!r} must be one line of text, without tabs or control characters"
-        raise ValueError(msg)
-    return value
-
-
-def _check_path(value: str) -> str:
-    """A path is given to tools on their command line: it must not read as an option there,
-    nor carry a line break that splits a prompt's file list or a log line."""
-    if _NOT_ONE_LINE.search(value):
-        msg = f"path {value[:60]!r} contains a line break, tab or control character"
-        raise ValueError(msg)
-    if value.startswith("-"):
-        msg = f"path {value!r} starts with '-', so a tool would read it as an option: rename it"
-        raise ValueError(msg)
-    return value
-
-
-Line = Annotated[str, AfterValidator(_check_line)]
-RelPath = Annotated[str, AfterValidator(_check_path)]
-Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, description="seconds, at most a week")]
-Delay = Annotated[float, Field(ge=0, le=MAX_DELAY_S, description="seconds, at most a day")]
-Usd = Annotated[float, Field(ge=0, le=MAX_USD, description="US dollars")]
+from uet_doit.bundle.fields import (
+    MAX_TIMEOUT_S,
+    BackoffStrategy,
+    BudgetPolicy,
+    Command,
+    Conflicts,
+    Delay,
+    GateType,
+    Id,
+    Isolation,
+    Line,
+    Priority,
+    RelPath,
+    RetryClass,
+    Strict,
+    Timeout,
+    Usd,
+    _strip_ignored,
+    _with_tool_spelling,
+)
 
 
 class Resilience(Strict):
@@ -462,86 +359,14 @@ class Workstream(Strict):
                 msg = "give either `steps` or `tasks`/`files_scope`/`files_create`, not both"
                 raise ValueError(msg)
             return data
+        from uet_doit.bundle.legacy_tasks import tasks_to_step
+
         data["steps"] = [tasks_to_step(data.get("ws_id"), legacy, data)]
         return data
 
     @property
     def title(self) -> str:
         return self.name or self.ws_id
-
-
-_COMMAND_WORDS = frozenset(
-    [
-        "pytest",
-        "python",
-        "python3",
-        "py",
-        "npm",
-        "npx",
-        "pnpm",
-        "yarn",
-        "node",
-        "deno",
-        "go",
-        "cargo",
-        "make",
-        "bash",
-        "sh",
-        "pwsh",
-        "ruff",
-        "mypy",
-        "tox",
-        "nox",
-        "uv",
-        "poetry",
-        "markdownlint",
-        "doit",
-        "git",
-        "test",
-        "flake8",
-        "black",
-        "eslint",
-        "tsc",
-        "jest",
-        "mvn",
-        "gradle",
-    ]
-)
-
-
-def looks_like_command(text: str) -> bool:
-    """Legacy `acceptance_tests` mix commands and sentences; tell them apart."""
-    first = text.strip().split(" ", 1)[0]
-    return (
-        first in _COMMAND_WORDS or first.endswith((".py", ".sh", ".ps1")) or first.startswith("./")
-    )
-
-
-def tasks_to_step(ws_id: Any, legacy: dict[str, Any], ws: dict[str, Any]) -> dict[str, Any]:
-    """One step carrying a task-list workstream: its tasks are the instruction."""
-    tasks = [str(t) for t in legacy.get("tasks") or []]
-    tests = [str(t) for t in legacy.get("acceptance_tests") or []]
-    commands = [t for t in tests if looks_like_command(t)]
-    sentences = [t for t in tests if not looks_like_command(t)]
-    if sentences:
-        ws["completion_criteria"] = [*ws.get("completion_criteria", []), *sentences]
-    creates = list(legacy.get("files_create") or [])
-    inputs = [f for f in legacy.get("files_scope") or [] if f not in creates]
-    step: dict[str, Any] = {
-        "step_id": f"{ws_id}-tasks",
-        "name": ws.get("name") or f"{ws_id} tasks",
-        "context": {
-            "files": inputs,
-            "create_files": creates,
-            "instruction": "\n".join(f"- {t}" for t in tasks)
-            or str(ws.get("description") or ws_id),
-        },
-    }
-    if commands:
-        step["validation"] = {"test_command": " && ".join(commands)}
-    if "capability" in legacy:
-        step["task_kind"] = legacy["capability"]
-    return step
 
 
 class Dependencies(Strict):
@@ -599,72 +424,3 @@ class Bundle(Strict):
 
     def steps(self) -> list[tuple[Workstream, Step]]:
         return [(ws, step) for ws in self.workstreams for step in ws.steps]
-
-
-# Effective settings: step, then workstream, then bundle, then these defaults.
-DEFAULT_RESILIENCE = Resilience(
-    max_retries=2,
-    backoff_strategy="exponential",
-    initial_delay=1.0,
-    max_delay=60.0,
-    jitter=0.1,
-    retry_on=["timeout", "rate_limit", "transient_error"],
-)
-DEFAULT_TIMEOUT_SECONDS = 3600.0
-DEFAULT_BREAKER = CircuitBreakerPolicy(failure_threshold=5, timeout_seconds=300, half_open_after=60)
-
-
-def effective_resilience(bundle: Bundle, ws: Workstream, step: Step) -> Resilience:
-    """Step over workstream over bundle over defaults; every layer was validated already."""
-    layers = [r for r in (bundle.resilience, ws.resilience, step.resilience) if r is not None]
-    if not layers:
-        return DEFAULT_RESILIENCE
-    merged: dict[str, Any] = dict(DEFAULT_RESILIENCE.__dict__)
-    for layer in layers:
-        merged.update({k: getattr(layer, k) for k in layer.model_fields_set})
-    return Resilience.model_construct(**merged)
-
-
-def effective_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float | None:
-    """The nearest timeout the bundle sets; None lets the tool's router setting decide."""
-    return step.timeout_seconds or ws.timeout_seconds or bundle.timeout_seconds
-
-
-def effective_tool(bundle: Bundle, ws: Workstream, step: Step) -> str:
-    """The step's tool; a step with a `command` (or `callable`) and no tool is a shell
-    (python) step, and anything else unnamed is routed (`auto`)."""
-    named = step.tool_profile_id or ws.tool_profile_id or bundle.tool_profile_id
-    if step.tool_profile_id is None and step.context.command:
-        return "shell"
-    if step.tool_profile_id is None and step.context.callable:
-        return "python"
-    return named or "auto"
-
-
-def effective_breaker(bundle: Bundle, ws: Workstream) -> CircuitBreakerPolicy:
-    return ws.circuit_breaker or bundle.circuit_breaker or DEFAULT_BREAKER
-
-
-#: tools that only run commands: they run in the project root unless a bundle says otherwise
-IN_PLACE_TOOLS = frozenset({"shell", "python", "pytest"})
-
-
-def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation:
-    """Step over workstream over bundle; by default AI tools (and custom adapters, which
-    edit files) get a worktree, commands run in place. Whether the project is a git
-    repository is the runtime's question: outside one, the default means `none`."""
-    named = step.isolation or ws.isolation or bundle.isolation
-    if named is not None:
-        return named
-    return "none" if effective_tool(bundle, ws, step) in IN_PLACE_TOOLS else "worktree"
-
-
-def explicit_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation | None:
-    return step.isolation or ws.isolation or bundle.isolation
-
-
-def effective_workspace(bundle: Bundle, ws: Workstream, step: Step) -> WorkspaceSetup:
-    """The nearest `workspace` (the folder of worktrees is the bundle's)."""
-    nearest = step.workspace or ws.workspace or bundle.workspace or WorkspaceSetup()
-    folder = bundle.workspace.dir if bundle.workspace else None
-    return nearest.model_copy(update={"dir": nearest.dir or folder})

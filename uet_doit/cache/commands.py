@@ -132,7 +132,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "stats":
         data = stats(store)
         runs = RunStore(Path.cwd())
-        count, saved = runs.saved_by_cache() if runs.exists() else (0, 0.0)
+        count, saved = runs.cache.saved_by_cache() if runs.exists() else (0, 0.0)
         data.update({"cached_attempts_here": count, "saved_usd_here": round(saved, 6)})
         if args.json:
             print(json.dumps(data, indent=2))

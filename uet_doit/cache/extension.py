@@ -161,7 +161,7 @@ class StepCache(StepExtension):
             saved_usd=entry.cost_usd,
             cache_key=key.key,
         )
-        store.record_step_key(spec.bundle_id, spec.step_id, key.key, key.parts, ctx.run_id)
+        store.cache.record_step_key(spec.bundle_id, spec.step_id, key.key, key.parts, ctx.run_id)
         store.event(
             ctx.run_id,
             EventKind.CACHE_HIT,
@@ -200,7 +200,9 @@ class StepCache(StepExtension):
         key = self.pending.pop(step.step_id, None)
         if key is None:
             return
-        policy.store.record_step_key(step.bundle_id, step.step_id, key.key, key.parts, spec.run_id)
+        policy.store.cache.record_step_key(
+            step.bundle_id, step.step_id, key.key, key.parts, spec.run_id
+        )
         if mode != CacheMode.ON or self.unreachable:
             return
         workdir = Path(spec.workdir)

@@ -140,7 +140,7 @@ def explain(
     store = CacheStore.for_run(root, store_url)
     look = look_up(spec, keys, store, flag, store_url is not None)
     runs = RunStore(root)
-    last = runs.step_key(bundle.bundle_id, step_id) if runs.exists() else None
+    last = runs.cache.step_key(bundle.bundle_id, step_id) if runs.exists() else None
     latest = runs.latest_attempt(bundle.bundle_id, step_id) if runs.exists() else None
     before: dict[str, str] | None = last.parts if last is not None else None
     last_success = (

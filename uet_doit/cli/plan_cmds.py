@@ -46,7 +46,7 @@ def register_convert(sub: Subcommands) -> None:
 
 
 def import_legacy(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.model import ID_PATTERN
+    from uet_doit.bundle.fields import ID_PATTERN
     from uet_doit.plans.convert import check_bundle, write_output
     from uet_doit.plans.legacy_import import import_files
 

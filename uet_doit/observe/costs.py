@@ -112,7 +112,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         "all_runs": spend_rows(store, None, bundle_id, args.by),
         "budgets": budget_rows(store, bundle) if bundle else [],
     }
-    cached, saved = store.saved_by_cache(bundle_id, run_id)
+    cached, saved = store.cache.saved_by_cache(bundle_id, run_id)
     report["cached_attempts"], report["saved_usd"] = cached, round(saved, 6)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from uet_doit.bundle.model import ID_PATTERN, Bundle
+from uet_doit.bundle.fields import ID_PATTERN
+from uet_doit.bundle.model import Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
 from uet_doit.plans.plan_bundle import Trace, assemble, notes
 from uet_doit.plans.plan_markdown import slug

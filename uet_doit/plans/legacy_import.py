@@ -15,13 +15,9 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from uet_doit.bundle.model import (
-    ID_PATTERN,
-    Priority,
-    Workstream,
-    looks_like_command,
-    tasks_to_step,
-)
+from uet_doit.bundle.fields import ID_PATTERN, Priority
+from uet_doit.bundle.legacy_tasks import looks_like_command, tasks_to_step
+from uet_doit.bundle.model import Workstream
 from uet_doit.errors import Problem
 from uet_doit.plans.plan_markdown import slug
 

@@ -18,12 +18,7 @@ from typing import Any, Protocol
 
 from doit.tools import config_changed
 
-from uet_doit.bundle.graph import normalise_path
-from uet_doit.bundle.model import (
-    Bundle,
-    Step,
-    TestGate,
-    Workstream,
+from uet_doit.bundle.effective import (
     effective_breaker,
     effective_isolation,
     effective_resilience,
@@ -31,6 +26,8 @@ from uet_doit.bundle.model import (
     effective_tool,
     effective_workspace,
 )
+from uet_doit.bundle.graph import normalise_path
+from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.step_spec import (
     GateSpec,

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from uet_doit.bundle.model import Bundle, Step, Workstream, effective_resilience, effective_tool
+from uet_doit.bundle.effective import effective_resilience, effective_tool
+from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.forecast import (
     FileText,
     History,

@@ -14,7 +14,8 @@ import shutil
 from pathlib import Path
 from typing import TextIO
 
-from uet_doit.bundle.model import Bundle, effective_isolation, explicit_isolation
+from uet_doit.bundle.effective import effective_isolation, explicit_isolation
+from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
 from uet_doit.run.context import RunContext
 from uet_doit.run.git import Git, toplevel

@@ -13,11 +13,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from uet_doit.bundle.model import DEFAULT_TIMEOUT_SECONDS
+from uet_doit.bundle.effective import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.errors import UetError
 from uet_doit.run.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
+from uet_doit.run.budget_gate import note_spend, reserve_budget
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
@@ -152,7 +153,7 @@ class StepPolicy:
                 if not allowed:
                     self._record_refusal(tool, attempt_no, reason)
                     return self.fail(FailureClass.CIRCUIT_OPEN, reason, tool), True
-            reservation, refusal = self._reserve_budget(tool)
+            reservation, refusal = reserve_budget(self, tool)
             if refusal is not None:
                 return refusal, False
             note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
@@ -160,7 +161,7 @@ class StepPolicy:
                 result = self._attempt(tool, attempt_no, instruction, fallback_from, note)
             finally:
                 self.ledger.release(reservation)
-            self._after_spend(result)
+            note_spend(self, result)
             if uses_breaker:
                 self._tell_breaker(tool, result)
             if result.success:  # the step's state was recorded with the attempt
@@ -244,56 +245,6 @@ class StepPolicy:
         if failed is None:
             return None
         return f"step {failed} failed (uet run -c keeps going after failures)"
-
-    # -- budget --------------------------------------------------------------------------------
-    def _reserve_budget(self, tool: str) -> tuple[int | None, StepOutcome | None]:
-        """Before each attempt: every enclosing budget must have room for its estimate."""
-        spec, run_id = self.spec, self.ctx.run_id
-        if not spec.budgets:
-            return None, None
-        estimate = self.ledger.estimate(spec.estimated_cost_usd, tool, spec)
-        reservation, over = self.ledger.reserve(
-            spec.bundle_id, spec.ws_id, spec.step_id, run_id, spec.budgets, estimate
-        )
-        if over is None:
-            return reservation, None
-        data = {
-            "budget": over.budget.label,
-            "spent": over.spent,
-            "limit": over.budget.limit,
-            "reserved": over.reserved,
-            "estimate": estimate,
-            "policy": over.budget.policy,
-            "message": over.message,
-        }
-        if over.budget.policy == "warn":
-            self.store.event(run_id, EventKind.BUDGET_EXCEEDED, spec.step_id, **data)
-            return reservation, None
-        if over.budget.policy == "fail":
-            self.store.event(run_id, EventKind.BUDGET_FAILED, spec.step_id, **data)
-            return None, self.fail(FailureClass.BUDGET, over.message, tool)
-        self.store.event(run_id, EventKind.BUDGET_PAUSED, spec.step_id, **data)
-        self.state(StepState.PAUSED, over.message, tool)
-        return None, StepOutcome(StepState.PAUSED, f"{spec.step_id} paused: {over.message}", tool)
-
-    def _after_spend(self, result: AttemptResult) -> None:
-        """Warnings at budget_warning_pct, and a step dearer than its own budget noted."""
-        spec = self.spec
-        if not spec.budgets or not result.cost_usd:
-            return
-        self.ledger.warn_crossings(self.ctx.run_id, spec.bundle_id, spec.budgets)
-        for budget in spec.budgets:
-            if budget.scope == "step":
-                spent = self.ledger.spent(spec.bundle_id, budget)
-                if spent > budget.limit:
-                    self.store.event(
-                        self.ctx.run_id,
-                        EventKind.OVER_BUDGET,
-                        spec.step_id,
-                        budget=budget.label,
-                        spent=spent,
-                        limit=budget.limit,
-                    )
 
     # -- tools -----------------------------------------------------------------------------------
     def _tool_chain(self) -> tuple[list[str], str]:

@@ -9,7 +9,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from uet_doit.errors import StateError
-from uet_doit.state.store import state_dir
+from uet_doit.state.rows import state_dir
 
 
 def find_root(start: Path, bundle: Path | None = None) -> Path:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from uet_doit.run.attempt import AttemptSpec, adopt_attempt
 from uet_doit.run.step_spec import fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, RunState, StepState
-from uet_doit.state.store import pid_alive
+from uet_doit.state.rows import pid_alive
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from uet_doit.bundle.checks import missing_inputs
+from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.graph import build_graph, dependents_of
-from uet_doit.bundle.model import Bundle, effective_tool
+from uet_doit.bundle.model import Bundle
 from uet_doit.errors import (
     EXIT_ERROR,
     EXIT_FAILED,

@@ -21,7 +21,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError
 
-from uet_doit.bundle.model import Bundle, Notify, Strict, effective_tool
+from uet_doit.bundle.effective import effective_tool
+from uet_doit.bundle.fields import Strict
+from uet_doit.bundle.model import Bundle, Notify
 from uet_doit.errors import UsageError
 from uet_doit.tools.adapters import BUILTIN_ADAPTERS, ToolAdapter, load_builtin
 from uet_doit.tools.prices import OVERRIDE_SOURCE, ModelPrice, PriceTable, default_price_table
