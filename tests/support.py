@@ -128,3 +128,17 @@ def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
     for pid in pids:
         with suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    """Whether `pid` has ended (or is a zombie) within `timeout` seconds."""
+    import time
+
+    from uet_doit.state.rows import pid_alive
+
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

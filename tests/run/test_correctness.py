@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from uet_doit.state.rows import pid_alive
-
-from support import PY, Project, shell_step
+from support import PY, Project, shell_step, wait_gone
 
 DODO = """
 from uet_doit import tasks_from_bundle
@@ -81,11 +79,7 @@ def test_ctrl_c_under_plain_doit_records_the_interruption(project: Project) -> N
     assert status["status"] == "interrupted"
     assert status["steps"][0]["status"] == "interrupted"
     pid = int(project.read("bg.pid"))
-    for _ in range(100):
-        if not pid_alive(pid):
-            break
-        time.sleep(0.05)
-    assert not pid_alive(pid), "the step's tool outlived Ctrl-C"
+    assert wait_gone(pid), "the step's tool outlived Ctrl-C"
 
 
 def test_skipped_workstream_criteria_are_not_evaluated(project: Project) -> None:
@@ -199,11 +193,7 @@ def test_a_timeout_kills_what_the_step_started_outside_its_group(project: Projec
     )
     assert project.uet("run", "bundle.yaml").code == 1
     pid = int(project.read("d.pid"))
-    for _ in range(100):
-        if not pid_alive(pid):
-            break
-        time.sleep(0.05)
-    assert not pid_alive(pid), "a setsid daemon outlived its step's timeout"
+    assert wait_gone(pid), "a setsid daemon outlived its step's timeout"
 
 
 def test_huge_n_is_capped_at_the_runnable_steps(project: Project) -> None:

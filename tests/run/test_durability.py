@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kill_soak import STEPS, kill_and_resume
-from support import Project, kill_left_tools, start_run
+from support import Project, kill_left_tools, start_run, wait_gone
 
 RNG = random.Random(20261125)
 KILL_TIMES = [round(RNG.uniform(0.35, 1.0), 2) for _ in range(2)]
@@ -80,11 +80,6 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
     status = project.status()
     assert status["status"] == "interrupted"
     assert status["steps"][0]["status"] == "interrupted"
-    from uet_doit.state.rows import pid_alive
 
     pid = int(project.read("bg.pid"))
-    for _ in range(100):
-        if not pid_alive(pid):
-            break
-        time.sleep(0.05)
-    assert not pid_alive(pid), "the step's processes outlived the interrupt"
+    assert wait_gone(pid), "the step's processes outlived the interrupt"

@@ -130,19 +130,7 @@ class StepCache(StepExtension):
             first = result.message.splitlines()[0] if result.message else "failed"
             self.warn(policy, f"cached outputs failed the step's validation ({first}); it runs")
             return None
-        attempt_id = store.begin_attempt(
-            ctx.run_id,
-            spec.bundle_id,
-            spec.ws_id,
-            spec.step_id,
-            tool,
-            attempt_no,
-            session=ctx.session,
-            stdout_path=aspec.stdout_path,
-            stderr_path=aspec.stderr_path,
-            spec=aspec.to_json(),
-            outcome=AttemptOutcome.CACHED,
-        )
+        attempt_id = policy.begin(aspec, AttemptOutcome.CACHED)
         saved = entry.cost_usd or 0.0
         note = f"from the cache (entry {key.key[:12]} of run {entry.run_id}, saved ${saved:.4f})"
         store.finish_attempt(

@@ -341,7 +341,7 @@ class StepPolicy:
         fallback_from: str | None,
         success_note: str | None = None,
     ) -> AttemptResult:
-        spec, ctx, store = self.spec, self.ctx, self.store
+        store = self.store
         aspec = self.attempt_spec(tool, attempt_no, instruction)
         unrun: AttemptResult | None = None  # an extension could not prepare the attempt
         try:
@@ -349,20 +349,7 @@ class StepPolicy:
                 aspec = extension.prepare_attempt(self, aspec)
         except AttemptNotRun as exc:
             unrun = exc.result
-        attempt_id = store.begin_attempt(
-            ctx.run_id,
-            spec.bundle_id,
-            spec.ws_id,
-            spec.step_id,
-            tool,
-            attempt_no,
-            session=ctx.session,
-            stdout_path=aspec.stdout_path,
-            stderr_path=aspec.stderr_path,
-            exit_file=aspec.exit_file,
-            fallback_from=fallback_from,
-            spec=aspec.to_json(),
-        )
+        attempt_id = self.begin(aspec, fallback_from=fallback_from)
         try:
             if unrun is not None:
                 result = unrun
@@ -391,6 +378,29 @@ class StepPolicy:
             for extension in self.extensions:
                 extension.after_success(self, aspec, result)
         return result
+
+    def begin(
+        self,
+        aspec: AttemptSpec,
+        outcome: AttemptOutcome = AttemptOutcome.RUNNING,
+        fallback_from: str | None = None,
+    ) -> int:
+        """Record an attempt before anything of it happens (its spec kept for recovery)."""
+        return self.store.begin_attempt(
+            self.ctx.run_id,
+            self.spec.bundle_id,
+            self.spec.ws_id,
+            self.spec.step_id,
+            aspec.tool,
+            aspec.attempt,
+            session=self.ctx.session,
+            stdout_path=aspec.stdout_path,
+            stderr_path=aspec.stderr_path,
+            exit_file=aspec.exit_file if outcome == AttemptOutcome.RUNNING else None,
+            fallback_from=fallback_from,
+            spec=aspec.to_json(),
+            outcome=outcome,
+        )
 
     def _slot(self, tool: str) -> AbstractContextManager[None]:
         """One of the tool's `max_parallel` slots, across workers and runs."""
