@@ -20,6 +20,11 @@ _PUBLIC = {
     "bundle_task_generators": "uet_doit.run.dodo_support",
     "tasks_from_bundle": "uet_doit.run.dodo_support",
     "load_bundle": "uet_doit.bundle.loader",
+    # for custom adapters: `class MyTool(uet_doit.ToolAdapter)` with build() and parse()
+    "ToolAdapter": "uet_doit.tools.adapters.base",
+    "StepRequest": "uet_doit.tools.adapters.base",
+    "ToolResult": "uet_doit.tools.adapters.base",
+    "Invocation": "uet_doit.tools.adapters.base",
 }
 
 if TYPE_CHECKING:
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     from uet_doit.errors import BundleError, UetError
     from uet_doit.observe.monitor import RunMonitor
     from uet_doit.run.dodo_support import bundle_task_generators, tasks_from_bundle
+    from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult
 
 
 def __getattr__(name: str) -> Any:
@@ -40,8 +46,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Bundle",
     "BundleError",
+    "Invocation",
     "RunMonitor",
     "Step",
+    "StepRequest",
+    "ToolAdapter",
+    "ToolResult",
     "UetError",
     "Workstream",
     "__version__",

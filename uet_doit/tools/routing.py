@@ -29,7 +29,7 @@ from uet_doit.tools.adapters import BUILTIN_ADAPTERS, ToolAdapter, load_builtin
 from uet_doit.tools.prices import OVERRIDE_SOURCE, ModelPrice, PriceTable, default_price_table
 
 ROUTER_CONFIG_FILE = "router_config.json"
-ENTRY_POINT_GROUP = "uet_doit.tools.adapters"
+ENTRY_POINT_GROUP = "uet_doit.adapters"  # the plugin group: a public name, kept stable
 _PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _FIX_HINT = (
     f"fix {ROUTER_CONFIG_FILE} at the places listed; its keys are routes, default_tools, "

@@ -33,7 +33,7 @@ from uet_doit.tools.process import ProcessResult
 
 _SUCCESS = frozenset({"success", "succeeded", "ok", "done", "completed", "complete", "true"})
 _LEGACY_HINT = (
-    "subclass uet_doit.tools.adapters.ToolAdapter (with build and parse), or write a plain class "
+    "subclass uet_doit.ToolAdapter (with build and parse), or write a plain class "
     "with a method execute(self, context) that returns a dict like "
     '{"status": "success", "files_created": [...]}'
 )
