@@ -500,7 +500,7 @@ def bench_variants(s: Suite) -> None:
         ("uet run (uet-sqlite, plain)", "uet", {}),
         ("uet run, backend dbm", "uet", {"patch": "dbm"}),
         ("uet run --reporter json", "uet", {"patch": "json"}),
-        ("uet run without the exit-code trap", "uet", {"patch": "no-exit-wrapper"}),
+        ("uet run, tools started directly (no reaper)", "uet", {"patch": "no-exit-wrapper"}),
     ]
     if cfg.mode != "quick":
         variants.append(("uet run, doit console reporter", "uet", {"patch": "console"}))

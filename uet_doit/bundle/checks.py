@@ -93,11 +93,6 @@ class PathChecker:
         return f"{path!r} leads (through a symlink) into {_state_message(area)}" if area else None
 
 
-def check_path(path: str, root: Path) -> str | None:
-    """Why `path` may not be used (absolute, or outside the project root), else None."""
-    return PathChecker(root).problem(path)
-
-
 def check_bundle(
     bundle: Bundle,
     raw: Any,

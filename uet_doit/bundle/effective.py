@@ -77,8 +77,16 @@ def explicit_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation 
     return step.isolation or ws.isolation or bundle.isolation
 
 
+#: the workspace of a step no level configures (shared: it is only read)
+_NO_WORKSPACE = WorkspaceSetup()
+
+
 def effective_workspace(bundle: Bundle, ws: Workstream, step: Step) -> WorkspaceSetup:
     """The nearest `workspace` (the folder of worktrees is the bundle's)."""
-    nearest = step.workspace or ws.workspace or bundle.workspace or WorkspaceSetup()
+    nearest = step.workspace or ws.workspace or bundle.workspace
+    if nearest is None:
+        return _NO_WORKSPACE
     folder = bundle.workspace.dir if bundle.workspace else None
-    return nearest.model_copy(update={"dir": nearest.dir or folder})
+    if nearest.dir or folder is None:
+        return nearest
+    return nearest.model_copy(update={"dir": folder})

@@ -18,7 +18,7 @@ from typing import Any
 
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.cache.entries import DamagedEntry, Entry
-from uet_doit.cache.keys import INPUT, UPSTREAM, StepKey, changes
+from uet_doit.cache.keys import StepKey, changes
 from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore, configured_store
@@ -240,15 +240,6 @@ def _verdict(r: dict[str, Any]) -> str:
     else:
         lines.append("cache miss: its key is unchanged but the store has no entry for it")
     return "\n".join(lines)
-
-
-def changed_files(report: dict[str, Any]) -> list[str]:
-    """The files among a report's key changes (what a test or a script looks for)."""
-    return [
-        c["part"].split(":", 1)[1]
-        for c in report.get("key_changes") or []
-        if c["part"].startswith((INPUT, UPSTREAM))
-    ]
 
 
 @dataclass(frozen=True)

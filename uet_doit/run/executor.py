@@ -4,7 +4,7 @@ machine. `LocalExecutor` runs it right here (the doit worker's thread or process
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 from uet_doit.run.attempt import AdapterResolver, AttemptResult, AttemptSpec, run_attempt
@@ -67,17 +67,3 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Nothing is held between attempts."""
-
-
-def as_completed(
-    handles: Iterable[AttemptHandle], poll: Callable[[], None]
-) -> Iterator[AttemptHandle]:
-    """Yield handles as their attempts finish; `poll` waits a little between looks."""
-    pending = list(handles)
-    while pending:
-        finished = [h for h in pending if h.done()]
-        for handle in finished:
-            pending.remove(handle)
-            yield handle
-        if pending and not finished:
-            poll()

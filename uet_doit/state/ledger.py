@@ -122,10 +122,6 @@ class Ledger:
         return self._spent(self._db.get(), bundle_id, scope, scope_id)
 
     @stored
-    def reset_at(self, bundle_id: str) -> float:
-        return self._since(self._db.get(), bundle_id)
-
-    @stored
     def reserve_if(
         self,
         bundle_id: str,
