@@ -142,3 +142,21 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def attempt_rows(project: Project, step_id: str | None = None) -> list[dict[str, Any]]:
+    """The project's attempts as the run store reports them (oldest first), as dicts."""
+    from dataclasses import asdict
+
+    from uet_doit.state.store import RunStore
+
+    return [asdict(a) for a in RunStore(project.root).history(step_id)]
+
+
+def event_rows(project: Project, kind: str) -> list[dict[str, Any]]:
+    """The project's events of one kind: their step and data, oldest first."""
+    from uet_doit.state.records import EventKind
+    from uet_doit.state.store import RunStore
+
+    events = RunStore(project.root).events_of(EventKind(kind))
+    return [{"step_id": e.step_id, **e.data} for e in events]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,15 +89,6 @@ def seed(project: Project, bundle: dict[str, Any]) -> None:
     project.write("notes.md", "the notes\n")
     project.write("other.md", "other input\n")
     project.bundle(bundle)
-
-
-def attempt_rows(project: Project) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(project.root / ".uet" / "state.db")
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM attempts ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def every_file_text(folder: Path) -> str:

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cache.clones import Clones, ai_bundle, attempt_rows, every_file_text, seed
+from cache.clones import Clones, ai_bundle, every_file_text, seed
 
 from uet_doit.cache.entries import Entry, EntryFile
 from uet_doit.cache.stores import CacheStore
 
-from support import Project, shell_step
+from support import Project, attempt_rows, shell_step
 
 
 def run(project: Project, *args: str) -> tuple[str, str]:

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from cache.clones import Clones, ai_bundle, attempt_rows, seed
+from cache.clones import Clones, ai_bundle, seed
 
 from uet_doit.cache.commands import parse_age
 from uet_doit.cache.settings import CacheMode, step_mode
 from uet_doit.errors import UsageError
 
-from support import Project, shell_step
+from support import Project, attempt_rows, shell_step
 
 
 def run(project: Project, *args: str) -> str:

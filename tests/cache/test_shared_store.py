@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cache.clones import Clones, ai_bundle, attempt_rows, seed
+from cache.clones import Clones, ai_bundle, seed
 
-from support import Project
+from support import Project, attempt_rows
 
 OUTPUTS = ("out/a.md", "out/b.md", "out/c.md", "out/d.md")
 

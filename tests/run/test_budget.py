@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from support import Project, kill_left_tools, shell_step, start_run
+from support import Project, event_rows, kill_left_tools, shell_step, start_run
 
 COST = """echo $UET_STEP_ID >> ran.log; echo '{"cost_usd": 0.02}' > $UET_RESULT_FILE"""
 
@@ -128,11 +128,7 @@ def test_warn_and_fail_policies(project: Project) -> None:
 def test_warning_event_once_at_threshold(project: Project) -> None:
     project.bundle(chain(4, 1.0, budget_warning_pct=5))
     assert project.uet("run", "bundle.yaml").code == 0
-    import sqlite3
-
-    db = sqlite3.connect(project.root / ".uet" / "state.db")
-    warnings = db.execute("SELECT count(*) FROM events WHERE kind='budget_warning'").fetchone()
-    assert warnings[0] == 1
+    assert len(event_rows(project, "budget_warning")) == 1
 
 
 def test_cost_report_and_reset(project: Project) -> None:

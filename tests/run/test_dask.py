@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, Result, shell_step
+from support import FAKE_TOOLS, Project, Result, attempt_rows, event_rows, shell_step
 
 pytest.importorskip("distributed")
 
@@ -83,15 +82,6 @@ def address(cluster: Any) -> str:
 
 def one_ws(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
     return {"bundle_id": "d", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
-
-
-def attempt_rows(project: Project) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(project.root / ".uet" / "state.db")
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM attempts ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 # -- the same behaviour as local runs ------------------------------------------------------
@@ -529,12 +519,8 @@ def test_a_killed_scheduler_stops_the_run_and_resume_reruns_only_the_unlanded(
     # (as after a killed local runner), else `b` runs again.
     ran = project.lines("ran.log")
     assert ran in (["c"], ["b", "c"]), ran
-    conn = sqlite3.connect(project.root / ".uet" / "state.db")
-    try:
-        adopted = conn.execute("SELECT step_id FROM events WHERE kind='adopted'").fetchall()
-    finally:
-        conn.close()
-    assert (ran == ["c"]) == (adopted == [("b",)])
+    adopted = [e["step_id"] for e in event_rows(project, "adopted")]
+    assert (ran == ["c"]) == (adopted == ["b"])
     assert project.read("b.txt").strip() == "b"
     assert [s["status"] for s in project.status()["steps"]] == [
         "up_to_date",

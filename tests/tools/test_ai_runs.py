@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, Result
+from support import FAKE_TOOLS, Project, Result, attempt_rows, event_rows
 
 TOOLS = ("aider", "claude", "codex", "gemini")
 INSTALL_HINTS = {
@@ -116,24 +115,12 @@ def router(project: Project, config: dict[str, Any]) -> None:
     project.write("router_config.json", json.dumps(config))
 
 
-def attempts(project: Project, step_id: str) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(project.root / ".uet" / "state.db")
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(
-            "SELECT * FROM attempts WHERE step_id=? ORDER BY id", (step_id,)
-        ).fetchall()
-    finally:
-        conn.close()
+def attempts(project: Project, step_id: str) -> list[dict[str, Any]]:
+    return attempt_rows(project, step_id)
 
 
 def events(project: Project, kind: str) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(project.root / ".uet" / "state.db")
-    try:
-        rows = conn.execute("SELECT step_id, data FROM events WHERE kind=?", (kind,)).fetchall()
-    finally:
-        conn.close()
-    return [{"step_id": step_id, **json.loads(data or "{}")} for step_id, data in rows]
+    return event_rows(project, kind)
 
 
 def run_ok(project: Project, *args: str) -> Result:

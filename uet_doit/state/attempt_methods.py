@@ -180,3 +180,10 @@ class AttemptMethods:
         for r in rows:
             per.setdefault(r["step_id"], []).append(float(r["d"]))
         return {k: sorted(v)[len(v) // 2] for k, v in per.items()}
+
+    @stored
+    def history(self, step_id: str | None = None) -> list[AttemptRecord]:
+        """Every attempt in this project (of one step, or of all), oldest first."""
+        sql = "SELECT * FROM attempts" + (" WHERE step_id=?" if step_id else "") + " ORDER BY id"
+        rows = self._db.get().execute(sql, (step_id,) if step_id else ())
+        return [attempt_row(r) for r in rows]

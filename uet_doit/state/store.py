@@ -305,3 +305,9 @@ class RunStore(AttemptMethods):
             sql += f" AND kind IN ({','.join('?' * len(wanted))})"
         rows = self._db.get().execute(sql + " ORDER BY id", (run_id, after_id, *wanted))
         return [event_row(r) for r in rows]
+
+    @stored
+    def events_of(self, kind: EventKind) -> list[EventRecord]:
+        """Every event of one kind in this project, oldest first (all runs)."""
+        rows = self._db.get().execute("SELECT * FROM events WHERE kind=? ORDER BY id", (kind,))
+        return [event_row(r) for r in rows]
