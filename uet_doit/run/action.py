@@ -8,11 +8,13 @@ dict of values on success, TaskFailed (or one of its kinds below) otherwise.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import multiprocessing.util
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,12 +86,32 @@ class Runtime:
 
 
 class StepAction:
+    """A step's doit action. Its StepSpec is built when the step first needs it, so a no-op
+    re-run of many steps builds none; pickling (for doit's process workers) builds it and
+    sends only the spec and the run's context."""
+
     # doit inspects every action's signature to pick keyword arguments; say "none" up front
     __signature__ = inspect.Signature()
 
-    def __init__(self, spec: StepSpec, ctx: RunContext) -> None:
-        self.spec = spec
+    def __init__(
+        self,
+        spec: StepSpec | None,
+        ctx: RunContext,
+        build: Callable[[], StepSpec] | None = None,
+    ) -> None:
+        self._spec = spec
+        self._build = build
         self.ctx = ctx
+
+    @property
+    def spec(self) -> StepSpec:
+        if self._spec is None:
+            assert self._build is not None
+            self._spec, self._build = self._build(), None
+        return self._spec
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_spec": self.spec, "_build": None, "ctx": self.ctx}
 
     def __repr__(self) -> str:  # shown by `doit info`
         return f"<uet step {self.spec.step_id} via {self.spec.tool}>"
@@ -180,17 +202,19 @@ class RunActions:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self._memo: dict[str, Any] = {}
+        self._outputs: dict[str, list[str]] | None = None
 
     def step(
         self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
     ) -> list[Any]:
         from uet_doit.run.compiler import build_spec, step_outputs
 
-        outputs = self._memo.get("\0outputs")
-        if outputs is None:
-            outputs = self._memo["\0outputs"] = step_outputs(bundle)
-        spec = build_spec(bundle, ws, step, root, self._memo, signature, outputs)
-        return [StepAction(spec, self.ctx)]
+        if self._outputs is None:
+            self._outputs = step_outputs(bundle)
+        build = functools.partial(
+            build_spec, bundle, ws, step, root, self._memo, signature, self._outputs
+        )
+        return [StepAction(None, self.ctx, build)]
 
     def gate(self, spec: GateSpec) -> list[Any]:
         from uet_doit.run.gates import GateAction

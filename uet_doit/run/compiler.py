@@ -252,8 +252,12 @@ def compile_tasks(
     actions: TaskActions,
     skip: frozenset[str] = frozenset(),
     is_dir: Callable[[str], bool] = _is_dir_spelling,
+    signatures: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
+
+    `signatures` (step id -> definition signature), when the caller computed them already,
+    are used instead of hashing every definition again.
 
     Steps in `skip` (skipped workstreams and their dependents) are left out entirely, so a
     later run without the skip still sees them as never run. Folders named as inputs are
@@ -280,8 +284,12 @@ def compile_tasks(
         kept_ws.append(ws.ws_id)
         ws_files: list[str] = []
         for step in kept:
-            definition = step_definition(bundle, ws, step)
-            tool, signature_text = definition["tool"], signature(definition)
+            known = signatures.get(step.step_id) if signatures is not None else None
+            if known is not None:
+                tool, signature_text = effective_tool(bundle, ws, step), known
+            else:
+                definition = step_definition(bundle, ws, step)
+                tool, signature_text = definition["tool"], signature(definition)
             targets = [normalise_path(p) for p in step.context.create_files]
             target_set = set(targets)
             untracked = owned_later.get(step.step_id, set())

@@ -29,6 +29,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         skip: frozenset[str] = frozenset(),
         reporter: Any = None,
         extra_config: dict[str, Any] | None = None,
+        signatures: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.bundle = bundle
@@ -37,6 +38,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         self.skip = skip
         self.reporter = reporter
         self.extra_config = extra_config or {}
+        self.signatures = signatures
 
     def _is_dir(self, path: str) -> bool:
         return (self.root / path).is_dir()
@@ -59,7 +61,14 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 
     def load_tasks(self, cmd: Any, pos_args: Sequence[str]) -> list[Any]:
         dicts = list(
-            compile_tasks(self.bundle, self.root, self.actions, skip=self.skip, is_dir=self._is_dir)
+            compile_tasks(
+                self.bundle,
+                self.root,
+                self.actions,
+                skip=self.skip,
+                is_dir=self._is_dir,
+                signatures=self.signatures,
+            )
         )
         tasks: list[Any] = generate_tasks(
             self.bundle.task_basename,

@@ -187,6 +187,9 @@ def execute(
             jobs=opts.jobs,
             resume=bool(opts.resume),
         )
+        signatures = {
+            s.step_id: signature(step_definition(bundle, ws, s)) for ws, s in bundle.steps()
+        }
         store.plan_steps(
             run_id,
             [
@@ -195,7 +198,7 @@ def execute(
                     ws.ws_id,
                     effective_tool(bundle, ws, s),
                     StepState.SKIPPED if s.step_id in skip else StepState.PENDING,
-                    signature(step_definition(bundle, ws, s)),
+                    signatures[s.step_id],
                 )
                 for ws, s in bundle.steps()
             ],
@@ -205,7 +208,7 @@ def execute(
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         out.flush()
-        code = _run_doit(bundle, root, opts, ctx, skip, store)
+        code = _run_doit(bundle, root, opts, ctx, skip, store, signatures)
         end_isolation(ctx, store)
         if executor is not None and executor.lost is not None:
             return _scheduler_lost(executor.lost, bundle_file, store, ctx, out)
@@ -254,6 +257,7 @@ def _run_doit(
     ctx: RunContext,
     skip: frozenset[str],
     store: RunStore,
+    signatures: dict[str, str],
 ) -> int:
     """doit keeps going (--continue); steps stop themselves after a failure unless -c, so
     steps outside an exhausted budget still run. Steps run in threads: each tool is its own
@@ -273,7 +277,9 @@ def _run_doit(
     base = bundle.task_basename
     args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
     reporter = recorded(choose_reporter(opts.reporter, sys.stdout))
-    loader = BundleTaskLoader(bundle, root, RunActions(ctx), skip=skip, reporter=reporter)
+    loader = BundleTaskLoader(
+        bundle, root, RunActions(ctx), skip=skip, reporter=reporter, signatures=signatures
+    )
     previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
     try:
         return run_doit(loader, args)
