@@ -35,7 +35,7 @@ from uet_doit.run.dask_worker import (
     run_claimed_attempt_json,
     run_remote_attempt_json,
 )
-from uet_doit.run.executor import AttemptHandle, OnStart
+from uet_doit.run.executor import AttemptHandle, DoneHandle, OnStart
 from uet_doit.run.remote_tree import GitError, ProjectTree, RemoteAnswer
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
@@ -106,13 +106,13 @@ class DaskExecutor:
             while where is None:  # look again; with no worker at all, wait a little for one
                 where = self.workers.placement(spec.tool, force=True)
                 if where is None and (self.workers.count() or time.monotonic() > deadline):
-                    return _Finished(spec, self._no_worker_result(spec.tool))
+                    return DoneHandle(spec, self._no_worker_result(spec.tool))
                 if where is None:
                     time.sleep(POLL_SECONDS)
             if self.tree is not None:
                 future = self._submit_remote(spec, where)
                 if isinstance(future, AttemptResult):
-                    return _Finished(spec, future)
+                    return DoneHandle(spec, future)
             else:
                 future = self.client.submit(
                     run_claimed_attempt_json if self.cluster.may_rerun else run_attempt_json,
@@ -310,23 +310,6 @@ class DaskHandle:
             return _lost_result("the Dask worker that ran this attempt died before it answered", "")
         # cancelled: the scheduler went away, or the run is closing
         raise self._executor.scheduler_lost()
-
-
-class _Finished:
-    """An attempt decided without the cluster (no worker has its tool)."""
-
-    def __init__(self, spec: AttemptSpec, result: AttemptResult) -> None:
-        self.spec = spec
-        self._result = result
-
-    def done(self) -> bool:
-        return True
-
-    def result(self) -> AttemptResult:
-        return self._result
-
-    def cancel(self) -> None:
-        """Nothing runs."""
 
 
 def _lost_result(message: str, worker: str) -> AttemptResult:
