@@ -160,3 +160,20 @@ def event_rows(project: Project, kind: str) -> list[dict[str, Any]]:
 
     events = RunStore(project.root).events_of(EventKind(kind))
     return [{"step_id": e.step_id, **e.data} for e in events]
+
+
+#: one step and three completion criteria: a sentence, a met file check, an unmet command
+CRITERIA_BUNDLE: dict[str, Any] = {
+    "bundle_id": "c",
+    "workstreams": [
+        {
+            "ws_id": "W",
+            "steps": [shell_step("make", "echo x > made.txt", create_files=["made.txt"])],
+            "completion_criteria": [
+                "Reviewed by a person",
+                {"description": "output exists", "files_exist": ["made.txt"]},
+                {"description": "output mentions y", "command": "grep -q y made.txt"},
+            ],
+        }
+    ],
+}

@@ -6,26 +6,11 @@ from __future__ import annotations
 from uet_doit.observe.monitor import status_text
 from uet_doit.observe.status import RunStatus, StepStatus
 
-from support import Project, shell_step
+from support import CRITERIA_BUNDLE, Project, shell_step
 
 
 def test_status_prints_criteria_as_the_run_did(project: Project) -> None:
-    project.bundle(
-        {
-            "bundle_id": "c",
-            "workstreams": [
-                {
-                    "ws_id": "W",
-                    "steps": [shell_step("make", "echo x > made.txt", create_files=["made.txt"])],
-                    "completion_criteria": [
-                        "Reviewed by a person",
-                        {"description": "output exists", "files_exist": ["made.txt"]},
-                        {"description": "output mentions y", "command": "grep -q y made.txt"},
-                    ],
-                }
-            ],
-        }
-    )
+    project.bundle(CRITERIA_BUNDLE)
     run = project.uet("run", "bundle.yaml")
     assert run.code == 1
     status = project.uet("status")

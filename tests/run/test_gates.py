@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from support import Project, shell_step
+from support import CRITERIA_BUNDLE, Project, shell_step
 
 
 def gated(docs_gate: str = "test -f docs/ok", lint_gate: str = "false") -> dict[str, Any]:
@@ -89,22 +89,7 @@ def test_missing_gate_tools_skip_when_optional_and_fail_with_hint_when_required(
 
 
 def test_completion_criteria_checklist_and_evaluation(project: Project) -> None:
-    project.bundle(
-        {
-            "bundle_id": "c",
-            "workstreams": [
-                {
-                    "ws_id": "W",
-                    "steps": [shell_step("make", "echo x > made.txt", create_files=["made.txt"])],
-                    "completion_criteria": [
-                        "Reviewed by a person",
-                        {"description": "output exists", "files_exist": ["made.txt"]},
-                        {"description": "output mentions y", "command": "grep -q y made.txt"},
-                    ],
-                }
-            ],
-        }
-    )
+    project.bundle(CRITERIA_BUNDLE)
     result = project.uet("run", "bundle.yaml")
     assert result.code == 1
     assert "[ ] W: Reviewed by a person (to confirm)" in result.out

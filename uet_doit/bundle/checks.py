@@ -125,15 +125,7 @@ def check_bundle(
                 f"ws_id {ws.ws_id!r} is also a step_id",
                 "ids name doit tasks: keep them unique",
             )
-        for di, dep in enumerate(ws.depends_on):
-            if dep not in ws_counts:
-                add(
-                    f"{wpath}.depends_on[{di}]",
-                    f"depends on unknown workstream {dep!r}",
-                    _did_you_mean(dep, ws_ids, ws.ws_id),
-                )
-            elif dep == ws.ws_id:
-                add(f"{wpath}.depends_on[{di}]", f"workstream {dep!r} depends on itself")
+        _check_depends_on(add, wpath, "workstream", ws.ws_id, ws.depends_on, set(ws_counts))
         if not ws.steps:
             add(f"{wpath}.steps", "a workstream needs at least one step (or `tasks`)")
         for si, step in enumerate(ws.steps):
@@ -144,15 +136,7 @@ def check_bundle(
                     f"duplicate step_id {step.step_id!r}",
                     "give each step its own id",
                 )
-            for di, dep in enumerate(step.depends_on):
-                if dep not in all_ids:
-                    add(
-                        f"{spath}.depends_on[{di}]",
-                        f"depends on unknown step {dep!r}",
-                        _did_you_mean(dep, sorted(all_ids), step.step_id),
-                    )
-                elif dep == step.step_id:
-                    add(f"{spath}.depends_on[{di}]", f"step {dep!r} depends on itself")
+            _check_depends_on(add, spath, "step", step.step_id, step.depends_on, all_ids)
             _check_tool(add, spath, bundle, ws, step, tools)
             for key in ("files", "create_files"):
                 for fi, path in enumerate(getattr(step.context, key)):
@@ -228,6 +212,21 @@ def missing_inputs(
         for path in step.context.files
         if normalise_path(path) not in created and not (root / path).exists()
     ]
+
+
+def _check_depends_on(
+    add: Any, where: str, kind: str, own_id: str, deps: list[str], known: set[str]
+) -> None:
+    """Each dependency names something that exists, and not the item itself."""
+    for di, dep in enumerate(deps):
+        if dep not in known:
+            add(
+                f"{where}.depends_on[{di}]",
+                f"depends on unknown {kind} {dep!r}",
+                _did_you_mean(dep, sorted(known), own_id),
+            )
+        elif dep == own_id:
+            add(f"{where}.depends_on[{di}]", f"{kind} {dep!r} depends on itself")
 
 
 def _check_tool(

@@ -189,35 +189,13 @@ def run_process(
     for folder in {stdout_path.parent, stderr_path.parent}:
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
+    launch = _Launch(argv, cwd, child_env, stdout_path, stderr_path, stdin_data, on_start, token)
     start = time.monotonic()
     try:
         if exit_file is not None:
-            code, timed_out = _run_reaped(
-                argv,
-                cwd,
-                child_env,
-                timeout,
-                stdout_path,
-                stderr_path,
-                stdin_data,
-                grace_seconds,
-                exit_file,
-                on_start,
-                token,
-            )
+            code, timed_out = _run_reaped(launch, timeout, grace_seconds, exit_file)
         else:
-            code, timed_out = _run_direct(
-                argv,
-                cwd,
-                child_env,
-                timeout,
-                stdout_path,
-                stderr_path,
-                stdin_data,
-                grace_seconds,
-                on_start,
-                token,
-            )
+            code, timed_out = _run_direct(launch, timeout, grace_seconds)
         if STOPPING.is_set():
             raise KeyboardInterrupt  # killed by stop_all(): not a failure of the tool
         return ProcessResult(
@@ -233,49 +211,59 @@ def run_process(
             tmpdir.cleanup()
 
 
-def _run_direct(
-    argv: Sequence[str],
-    cwd: Path,
-    env: dict[str, str],
-    timeout: float | None,
-    stdout_path: Path,
-    stderr_path: Path,
-    stdin_data: bytes | None,
-    grace_seconds: float,
-    on_start: Callable[[int], None] | None,
-    token: str,
-) -> tuple[int | None, bool]:
+@dataclass(frozen=True)
+class _Launch:
+    """One child to start, whichever way it is started."""
+
+    argv: Sequence[str]
+    cwd: Path
+    env: dict[str, str]
+    stdout_path: Path
+    stderr_path: Path
+    stdin_data: bytes | None
+    on_start: Callable[[int], None] | None
+    token: str  # in the child's environment: finds what it starts outside its group
+
+
+def _kill_tree(pgid: int, token: str) -> None:
+    """The child's process group, and what carries its token (setsid daemons included)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    kill_tokened(token)
+
+
+def _run_direct(launch: _Launch, timeout: float | None, grace: float) -> tuple[int | None, bool]:
     proc: subprocess.Popen[bytes] | None = None
     timed_out = False
     try:
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        with launch.stdout_path.open("wb") as out, launch.stderr_path.open("wb") as err:
             proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                list(launch.argv),
+                cwd=launch.cwd,
+                env=launch.env,
+                stdin=subprocess.PIPE if launch.stdin_data is not None else subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
             )
             ACTIVE_GROUPS.add(proc.pid)
-            if on_start is not None:
-                on_start(proc.pid)
+            if launch.on_start is not None:
+                launch.on_start(proc.pid)
             try:
-                if stdin_data is not None:
+                if launch.stdin_data is not None:
                     assert proc.stdin is not None
                     with contextlib.suppress(BrokenPipeError):
-                        proc.stdin.write(stdin_data)
+                        proc.stdin.write(launch.stdin_data)
                         proc.stdin.close()
                 _wait(proc, timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                kill_group(proc, grace_seconds)
-                kill_tokened(token)  # what the tool started outside its group (setsid)
+                kill_group(proc, grace)
+                _kill_tree(proc.pid, launch.token)
             except BaseException:
                 # Ctrl-C, SIGTERM turned into an exception, or a crash of ours: no orphans
-                kill_group(proc, grace_seconds)
-                kill_tokened(token)
+                kill_group(proc, grace)
+                _kill_tree(proc.pid, launch.token)
                 raise
             else:
                 # the leader exited; background grandchildren must not outlive the step
@@ -288,49 +276,36 @@ def _run_direct(
 
 
 def _run_reaped(
-    argv: Sequence[str],
-    cwd: Path,
-    env: dict[str, str],
-    timeout: float | None,
-    stdout_path: Path,
-    stderr_path: Path,
-    stdin_data: bytes | None,
-    grace_seconds: float,
-    exit_file: Path,
-    on_start: Callable[[int], None] | None,
-    token: str,
+    launch: _Launch, timeout: float | None, grace: float, exit_file: Path
 ) -> tuple[int | None, bool]:
     from uet_doit.tools.spawner import Spawner
 
     exit_file.unlink(missing_ok=True)
     child = Spawner.get().spawn(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdout_path=stdout_path,
-        stderr_path=stderr_path,
+        launch.argv,
+        cwd=launch.cwd,
+        env=launch.env,
+        stdout_path=launch.stdout_path,
+        stderr_path=launch.stderr_path,
         exit_file=exit_file,
-        stdin_data=stdin_data,
+        stdin_data=launch.stdin_data,
     )
     ACTIVE_GROUPS.add(child.pid)
     try:
         if STOPPING.is_set():  # stopped while it was being started
             raise KeyboardInterrupt
-        if on_start is not None:
-            on_start(child.pid)
+        if launch.on_start is not None:
+            launch.on_start(child.pid)
         if child.wait(timeout):
             return child.code, False
-        for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, sig)
-            if child.wait(wait):
-                break
-        kill_tokened(token)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGTERM)
+        child.wait(grace)
+        _kill_tree(child.pid, launch.token)
+        child.wait(5.0)
         return None, True
     except BaseException:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-        kill_tokened(token)
+        _kill_tree(child.pid, launch.token)
         raise
     finally:
         ACTIVE_GROUPS.discard(child.pid)
