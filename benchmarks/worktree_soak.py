@@ -66,7 +66,7 @@ def make_repo(root: Path, steps: int) -> None:
 def _env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_", "UET_RUN_ID"))}
     env["PATH"] = f"{FAKE_TOOLS}{os.pathsep}{env.get('PATH', '')}"
-    env["FAKE_TOOL_LOG"] = str(root / ".git" / "tool-calls.jsonl")  # outside the work tree
+    env["FAKE_TOOL_LOG"] = str(calls_log(root))
     return env
 
 
@@ -96,6 +96,11 @@ class Trial:
         return found + self.leftovers + self.errors
 
 
+def calls_log(root: Path) -> Path:
+    """The fake tools' log: outside the project (the sandbox lets a tool write there)."""
+    return root.with_name(root.name + "-tool-calls.jsonl")
+
+
 def trial(root: Path, steps: int, jobs: int, kill_after: float, max_runs: int = 4) -> Trial:
     """Start, kill -9 the runner after `kill_after` s, then run again until it succeeds."""
     make_repo(root, steps)
@@ -118,7 +123,7 @@ def trial(root: Path, steps: int, jobs: int, kill_after: float, max_runs: int = 
     result.edits = Counter(
         word.strip(": \n") for word in text.split("edited by ")[1:] for word in [word[:3]]
     )
-    calls = root / ".git" / "tool-calls.jsonl"
+    calls = calls_log(root)
     result.tool_calls = len(calls.read_text().splitlines()) if calls.exists() else 0
     worktrees = _git(root, "worktree", "list", "--porcelain").count("worktree ")
     if worktrees != 1:

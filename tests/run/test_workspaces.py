@@ -364,10 +364,18 @@ def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
     repo.write(".gitignore", "*.log\n")
     git(repo, "add", ".gitignore")
     git(repo, "commit", "-q", "-m", "ignore logs")
-    check = "test ! -e debug.log && grep -q ALPHA a.md && pwd > ../../../seen.txt && cat .git"
+    seen = repo.root.parent / "seen"  # outside the project: the sandbox lets tools write there
+    mark = f"Path({str(seen)!r} + '.first').write_text(str(os.stat('.').st_ino))"
+    check = f"test ! -e debug.log && grep -q ALPHA a.md && stat -c %i . > {seen}.second"
     bundle(
         repo,
-        edit_step("first", "a.md", "alpha", "ALPHA", env={"FAKE_WRITE_ALSO": "debug.log"}),
+        edit_step(
+            "first",
+            "a.md",
+            "alpha",
+            "ALPHA",
+            env={"FAKE_WRITE_ALSO": "debug.log", "FAKE_RUN_ALSO": mark},
+        ),
         {
             "step_id": "second",
             "command": check,
@@ -379,11 +387,10 @@ def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
     result = run(repo)
     assert result.code == 0, result.out + result.err
     [first_call] = calls(repo)
-    seen = (repo.root / ".uet" / "seen.txt").read_text().strip()
-    assert seen.endswith("second.1") and Path(first_call["cwd"]).name == "first.1"
-    run_id = repo.status()["run_id"]
-    stdout = repo.root / ".uet" / "runs" / run_id / "steps" / "second.1.stdout"
-    assert stdout.read_text().strip().endswith("/worktrees/first.1")  # taken over, not new
+    assert Path(first_call["cwd"]).name == "first.1"
+    # the second step ran in the first one's worktree folder, taken over (renamed), not new
+    first_inode = Path(f"{seen}.first").read_text().strip()
+    assert Path(f"{seen}.second").read_text().strip() == first_inode
     assert not (repo.root / "debug.log").exists()
     assert_nothing_left(repo)
 

@@ -133,6 +133,7 @@ def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str)
     """What each adapter's build() passes (argv[0], the tool itself, left out, as the fakes log)."""
     if tool == "aider":
         message = root / ".uet" / "runs" / run_id / "steps" / f"{step_id}.1.message.txt"
+        scratch = root / ".uet" / "runs" / run_id / "scratch" / f"{step_id}.1"
         return [
             "--yes-always",
             "--no-git",
@@ -141,6 +142,11 @@ def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str)
             "--no-check-update",
             "--no-analytics",
             "--no-show-release-notes",
+            # its history files go to the attempt's scratch folder, never into the project
+            "--chat-history-file",
+            str(scratch / ".aider.chat.history.md"),
+            "--input-history-file",
+            str(scratch / ".aider.input.history"),
             "--message-file",
             str(message),
             "--",

@@ -36,6 +36,7 @@ RetryClass = Literal[
 ]
 Priority = Literal["foreground", "background", "critical", "high", "medium", "low"]
 Isolation = Literal["worktree", "none"]
+Sandbox = Literal["auto", "bwrap", "landlock", "none"]
 Conflicts = Literal["merge", "serialize"]
 
 

@@ -33,6 +33,7 @@ from uet_doit.bundle.fields import (
     Priority,
     RelPath,
     RetryClass,
+    Sandbox,
     Strict,
     Timeout,
     Usd,
@@ -248,6 +249,10 @@ class Step(Strict):
     isolation: Isolation | None = Field(
         None, description="worktree: its own git worktree, merged back; none: the project root"
     )
+    sandbox: Sandbox | None = Field(
+        None,
+        description="OS sandbox of the tool: auto (the strongest available), bwrap, landlock, none",
+    )
     scope: list[str] = Field(
         default_factory=list, description="globs of more paths the step may change"
     )
@@ -324,6 +329,7 @@ class Workstream(Strict):
     test_gates: list[TestGate] = Field(default_factory=list)
     completion_criteria: list[CompletionCriterion] = Field(default_factory=list)
     isolation: Isolation | None = Field(None, description="default isolation of its steps")
+    sandbox: Sandbox | None = Field(None, description="default sandbox of its steps")
     workspace: WorkspaceSetup | None = None
     conflicts: Conflicts | None = None
     cache: CacheSetting | None = Field(None, description="default step cache of its steps")
@@ -407,6 +413,7 @@ class Bundle(Strict):
         None, description="targets for people (e.g. required_tests); kept, not enforced"
     )
     isolation: Isolation | None = Field(None, description="default isolation of every step")
+    sandbox: Sandbox | None = Field(None, description="default sandbox of every step")
     workspace: WorkspaceSetup | None = None
     conflicts: Conflicts | None = None
     doc_id: Line | None = None

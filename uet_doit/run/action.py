@@ -66,6 +66,9 @@ class Runtime:
             from uet_doit.run.workspaces import WorktreeIsolation
 
             self.extensions.append(WorktreeIsolation(ctx, self.store))
+        from uet_doit.run.confine import Confinement
+
+        self.extensions.append(Confinement(ctx, self.store))  # after the worktree is made
         self.registered = False
         self.broken: str | None = None  # the store failed: no new step starts
 

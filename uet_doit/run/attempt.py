@@ -24,6 +24,7 @@ from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, read_tail, run_process
 from uet_doit.tools.redact import Redactor
+from uet_doit.tools.sandbox import SandboxSpec
 from uet_doit.tools.spawner import ReaperLost
 
 
@@ -59,6 +60,8 @@ class AttemptSpec:
     context: dict[str, Any] = field(default_factory=dict)  # command, callable, params
     validation: ValidationSpec | None = None
     max_log_bytes: int | None = None
+    scratch_dir: str | None = None  # the tool's own writable folder (history files, temp)
+    sandbox: dict[str, Any] | None = None  # tools/sandbox.py SandboxSpec.to_data()
 
     def to_json(self) -> str:
         data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
@@ -151,6 +154,8 @@ def step_request(
         context=spec.context,
         exit_file=Path(spec.exit_file) if spec.exit_file else None,
         on_start=on_start,
+        scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None,
+        sandbox=SandboxSpec.from_data(spec.sandbox) if spec.sandbox else None,
     )
 
 
@@ -165,8 +170,11 @@ def run_attempt(
     started = time.monotonic()
     adapter = (resolve or resolve_adapter)(spec.tool, Path(spec.config_root))
     env = child_env(spec)
+    Path(spec.result_file).parent.mkdir(parents=True, exist_ok=True)
     Path(spec.result_file).unlink(missing_ok=True)
     Path(spec.stdout_path).parent.mkdir(parents=True, exist_ok=True)
+    if spec.scratch_dir:
+        Path(spec.scratch_dir).mkdir(parents=True, exist_ok=True)
     _make_parent_folders(Path(spec.workdir), spec.create_files)
     try:
         raw = adapter.execute(step_request(spec, env, on_start))

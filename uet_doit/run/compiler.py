@@ -9,6 +9,7 @@ Layout under the group task `<bundle_id with - as _>`:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -184,21 +185,38 @@ def build_spec(
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),
-        **_isolation(bundle, ws, step),
+        **_isolation(bundle, ws, step, root),
     )
 
 
-def _isolation(bundle: Bundle, ws: Workstream, step: Step) -> dict[str, Any]:
+def _isolation(bundle: Bundle, ws: Workstream, step: Step, root: Path) -> dict[str, Any]:
     workspace = effective_workspace(bundle, ws, step)
     setup = workspace.setup
     return {
         "isolation": effective_isolation(bundle, ws, step),
+        "sandbox": step.sandbox or ws.sandbox or bundle.sandbox or _profile_sandbox(root),
         "scope": tuple(step.scope),
         "workspace_copy": tuple(workspace.copy_files),
         "workspace_setup": setup if setup is None or isinstance(setup, str) else tuple(setup),
         "workspace_dir": workspace.dir,
         "serialize": (step.conflicts or ws.conflicts or bundle.conflicts) == "serialize",
     }
+
+
+def _profile_sandbox(root: Path) -> str:
+    try:
+        stamp = (root / "PROJECT_PROFILE.yaml").stat().st_mtime_ns
+    except OSError:
+        return "auto"
+    return _profile_sandbox_at(root, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _profile_sandbox_at(root: Path, stamp: int) -> str:
+    """Read once per profile version, not once per step."""
+    from uet_doit.run.project import profile_sandbox
+
+    return profile_sandbox(root)
 
 
 def step_outputs(bundle: Bundle) -> dict[str, list[str]]:

@@ -3,6 +3,13 @@
 The variables a surrounding git command may have exported (GIT_DIR, GIT_INDEX_FILE...)
 would point every call at the wrong repository or index, so they are dropped; an identity
 is supplied only when the repository has none (commits must never fail for want of one).
+
+A tool that ran before uet's next git call may have planted code git would run: hooks,
+an fsmonitor, a `core.hooksPath`, system or global config. Every call therefore switches
+those off on its command line (`SAFE_CONFIG`), reads no system or global config, and a
+worktree's git dir can be named explicitly (`git_dir`), so the `.git` file a tool could
+rewrite is never followed. Repository config a tool could have edited is compared with a
+snapshot taken before it ran (`GitSurface`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,20 @@ _REDIRECTING = (
     "GIT_COMMON_DIR",
     "GIT_NAMESPACE",
     "GIT_PREFIX",
+)
+#: on every call: no hook, no fsmonitor daemon, no untracked cache a tool could seed, no
+#: transport that could run a helper program
+SAFE_CONFIG = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.untrackedCache=false",
+    "-c",
+    "core.attributesFile=/dev/null",
+    "-c",
+    "protocol.allow=never",
 )
 #: used when the repository (or the user) has no identity configured
 FALLBACK_IDENTITY = {
@@ -49,6 +70,8 @@ class GitResult:
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _REDIRECTING}
     env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["GIT_CONFIG_GLOBAL"] = os.devnull  # the user's identity is read once (identity_for)
     env["LC_ALL"] = "C"  # messages we read are in English
     if extra:
         env.update(extra)
@@ -56,11 +79,23 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class Git:
-    """One working tree (the project, or an attempt's worktree)."""
+    """One working tree (the project, or an attempt's worktree with its git dir named)."""
 
-    def __init__(self, cwd: Path, identity: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        identity: Mapping[str, str] | None = None,
+        git_dir: Path | None = None,
+    ) -> None:
         self.cwd = cwd
         self.identity = dict(identity or {})
+        self.explicit_dir = git_dir
+
+    def argv(self, *args: str) -> list[str]:
+        if self.explicit_dir is None:
+            return ["git", "-C", str(self.cwd), *SAFE_CONFIG, *args]
+        where = [f"--git-dir={self.explicit_dir}", f"--work-tree={self.cwd}"]
+        return ["git", "-C", str(self.cwd), *where, *SAFE_CONFIG, *args]
 
     def run(
         self,
@@ -69,9 +104,8 @@ class Git:
         stdin: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> GitResult:
-        argv = ["git", "-C", str(self.cwd), *args]
         proc = subprocess.run(
-            argv,
+            self.argv(*args),
             input=stdin,
             capture_output=True,
             text=True,
@@ -87,7 +121,7 @@ class Git:
 
     def blob(self, rev_path: str) -> bytes | None:
         """The bytes of `REV:PATH`, or None when there is no such file."""
-        argv = ["git", "-C", str(self.cwd), "cat-file", "blob", rev_path]
+        argv = self.argv("cat-file", "blob", rev_path)
         proc = subprocess.run(argv, capture_output=True, env=git_env(), check=False)
         return proc.stdout if proc.returncode == 0 else None
 
@@ -123,13 +157,85 @@ def toplevel(path: Path) -> Path | None:
 
 
 def identity_for(repo: Git) -> dict[str, str]:
-    """The fallback identity, when git would refuse to commit for want of one."""
-    named = repo.run("config", "user.name", check=False).out.strip()
-    mail = repo.run("config", "user.email", check=False).out.strip()
+    """The identity uet's commits carry: the user's (repository, global or environment),
+    read once before any tool ran (later calls read no global config), else the fallback."""
     env_named = os.environ.get("GIT_AUTHOR_NAME") or os.environ.get("GIT_COMMITTER_NAME")
-    if (named and mail) or env_named:
+    if env_named:
         return {}
-    return dict(FALLBACK_IDENTITY)
+    argv = ["git", "-C", str(repo.cwd), "config", "--get"]
+    env = {k: v for k, v in os.environ.items() if k not in _REDIRECTING}
+    found = {}
+    for key in ("user.name", "user.email"):
+        proc = subprocess.run([*argv, key], capture_output=True, text=True, env=env, check=False)
+        found[key] = proc.stdout.strip()
+    if not (found["user.name"] and found["user.email"]):
+        return dict(FALLBACK_IDENTITY)
+    name, mail = found["user.name"], found["user.email"]
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": mail,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": mail,
+    }
+
+
+#: files of a git dir that make git run programs or read other repositories
+_SURFACE_FILES = ("config", "config.worktree", "commondir", "objects/info/alternates")
+_SURFACE_DIRS = ("hooks", "info")
+_SURFACE_LIMIT = 4 << 20
+
+
+class GitSurface:
+    """The files of a git dir through which git can be made to run code or read another
+    repository (config, hooks, info/attributes, worktrees' config), as bytes: taken
+    before a tool runs, compared after it, and put back when it changed them."""
+
+    def __init__(self, git_dir: Path, admin: Path | None = None) -> None:
+        self.git_dir = git_dir
+        self.admin = admin  # the attempt's own worktree dir (others come and go meanwhile)
+        self.files = self._read()
+
+    def _paths(self) -> list[Path]:
+        found = [self.git_dir / name for name in _SURFACE_FILES]
+        for name in _SURFACE_DIRS:
+            folder = self.git_dir / name
+            if folder.is_dir():
+                found += [p for p in sorted(folder.rglob("*")) if not p.is_dir()]
+        if self.admin is not None:
+            found += [self.admin / name for name in ("config.worktree", "commondir", "gitdir")]
+        return found
+
+    def _read(self) -> dict[str, bytes | None]:
+        files: dict[str, bytes | None] = {}
+        for path in self._paths():
+            rel = str(path.relative_to(self.git_dir))
+            try:
+                if path.is_symlink() or path.stat().st_size > _SURFACE_LIMIT:
+                    files[rel] = b"\0uet: not a small regular file"
+                else:
+                    files[rel] = path.read_bytes()
+            except FileNotFoundError:
+                files[rel] = None
+            except OSError:
+                files[rel] = b"\0uet: unreadable"
+        return files
+
+    def changes(self) -> list[str]:
+        """The surface files that differ from the snapshot (added, changed or removed)."""
+        now = self._read()
+        names = sorted(set(now) | set(self.files))
+        return [n for n in names if now.get(n) != self.files.get(n)]
+
+    def restore(self, names: list[str]) -> None:
+        """Put the snapshot back: what the tool added goes, what it changed is rewritten."""
+        for name in names:
+            path = self.git_dir / name
+            before = self.files.get(name)
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            if before is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(before)
 
 
 def name_status(repo: Git, old: str, new: str) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from uet_doit.run.context import RunContext
 from uet_doit.run.git import Git, toplevel
 from uet_doit.run.landing import checked_out_branch, recover_landing
 from uet_doit.run.workspaces import DEFAULT_DIR, remove_worktree
-from uet_doit.state.records import AttemptOutcome, WorkspaceRecord, WorkspaceState
+from uet_doit.state.records import AttemptOutcome, EventKind, WorkspaceRecord, WorkspaceState
 from uet_doit.state.store import RunStore
 
 
@@ -52,13 +52,18 @@ def start_isolation(
         return ctx  # AI steps run in place outside git
     top = Git(top_path)
     state = root / ".uet"
-    note = recover_landing(top, state)
+    note = recover_landing(top, state, lambda sha: _recorded_landing(store, sha))
     if note:
         out.write(f"isolation: {note}\n")
     branch = _check_repository(top, into)
     _ignore_state(top, root)
     sweep(top, store, root)
     return dataclasses.replace(ctx, landing_branch=branch, git_top=str(top_path))
+
+
+def _recorded_landing(store: RunStore, sha: str) -> bool:
+    """Whether a uet landing recorded `sha` in state.db before it wrote its journal."""
+    return any(e.data.get("commit") == sha for e in store.events_of(EventKind.LANDING))
 
 
 def _check_repository(top: Git, into: str | None) -> str:

@@ -9,6 +9,13 @@ and an edit of a path the step changed stops the landing instead of being overwr
 A journal (.uet/landing.json) is written before the working tree moves and removed once
 the branch points at the new commit, so a kill -9 in between is finished by the next run
 (`recover_landing`): the step is then landed, and the resumed run records it, or neither.
+The new commit is recorded in state.db (the `witness`) before the journal is written, and
+a journal naming a commit uet did not record is refused: a tool that wrote one cannot get
+its commit checked out.
+
+The branch moves only by compare-and-swap from a value uet saw (`BranchGuard`): the tip
+the run started from, or a commit a uet landing put there (a ledger in the git dir, shared
+by every project and run of the repository, as is the landing lock).
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +48,7 @@ class Landed:
     conflict: tuple[str, ...] = ()  # paths of a 3-way merge that conflicts
     edited: tuple[str, ...] = ()  # paths the user edits that the step changed
     message: str = ""
+    moved: str = ""  # the branch moved by something other than uet: what moved it
 
     @property
     def ok(self) -> bool:
@@ -62,6 +71,43 @@ def landing_lock(state_dir: Path, name: str = "landing") -> Iterator[None]:
                 yield
             finally:
                 fcntl.lockf(fh, fcntl.LOCK_UN)
+
+
+def lock_dir(top: Git) -> Path:
+    """Where landings of every uet project and run of one repository meet: the git dir."""
+    return top.common_dir() / "uet"
+
+
+class BranchGuard:
+    """The tip uet last saw of the landing branch, and the commits uet landed on it."""
+
+    def __init__(self, top: Git, branch: str) -> None:
+        self.top = top
+        self.branch = branch
+        self.ledger = lock_dir(top) / "landed"
+        self.seen = top.rev(f"refs/heads/{branch}")
+
+    def foreign(self, tip: str) -> str | None:
+        """What moved the branch to `tip`, when neither this run nor a uet landing did."""
+        if tip == self.seen:
+            return None
+        try:
+            landed = set(self.ledger.read_text(encoding="utf-8").split())
+        except FileNotFoundError:
+            landed = set()
+        if tip in landed:
+            return None
+        what = self.top.run("log", "-1", "--format=%h %s (%an)", tip, check=False).out.strip()
+        return (
+            f"{self.branch} was moved to {what or tip[:12]} since uet last saw it at "
+            f"{(self.seen or '?')[:12]}, not by a uet landing"
+        )
+
+    def moved(self, new: str) -> None:
+        self.seen = new
+        self.ledger.parent.mkdir(parents=True, exist_ok=True)
+        with self.ledger.open("a", encoding="utf-8") as fh:
+            fh.write(new + "\n")
 
 
 def checked_out_branch(repo: Git) -> str | None:
@@ -90,12 +136,16 @@ def land(
     step_commit: str,
     keys: dict[str, str],
     root: Path | None = None,
+    guard: BranchGuard | None = None,
+    witness: Callable[[str], None] | None = None,
 ) -> Landed:
     """Put `step_commit` (one commit on `base`) on top of `branch`; see the module doc."""
-    with landing_lock(state_dir):
+    with landing_lock(lock_dir(top)):
         tip = top.rev(f"refs/heads/{branch}")
         if tip is None:
             return Landed(message=f"the branch {branch} no longer exists")
+        if guard is not None and (foreign := guard.foreign(tip)):
+            return Landed(moved=foreign)
         done = find_landed(top, base, tip, keys)
         if done is not None:
             return Landed(done)
@@ -125,13 +175,20 @@ def land(
             message = top.out("log", "-1", "--format=%B", step_commit)
             new = top.run("commit-tree", lines[0], "-p", tip, stdin=message).out.strip()
         journal = state_dir / JOURNAL
+        if witness is not None:
+            witness(new)
         write_journal(journal, branch, tip, new, in_tree)
         if in_tree:
             moved = top.run("read-tree", "-m", "-u", tip, new, check=False)
             if moved.code != 0:
                 journal.unlink(missing_ok=True)
                 return Landed(edited=tuple(changed), message=moved.err.strip())
-        top.run("update-ref", f"refs/heads/{branch}", new, tip)
+        swapped = top.run("update-ref", f"refs/heads/{branch}", new, tip, check=False)
+        if swapped.code != 0:  # moved between our read and the swap: nothing of ours moved it
+            journal.unlink(missing_ok=True)
+            return Landed(moved=f"{branch} moved while uet was landing on it")
+        if guard is not None:
+            guard.moved(new)
         journal.unlink(missing_ok=True)
         if in_tree and root is not None:
             follow_in_doit(top, root, tip, new)
@@ -195,17 +252,54 @@ def write_journal(path: Path, branch: str, old: str, new: str, in_tree: bool) ->
     tmp.replace(path)
 
 
-def recover_landing(top: Git, state_dir: Path) -> str | None:
-    """Finish a landing a killed runner left half done; say what was done (or None)."""
-    journal = state_dir / JOURNAL
+_SHA = re.compile(r"\A[0-9a-f]{40}([0-9a-f]{24})?\Z")
+
+
+def read_journal(journal: Path) -> dict[str, object] | None:
+    """The journal's fields when it is one (branch, old, new, in_tree), else None."""
     try:
         data = json.loads(journal.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (OSError, ValueError):
         return None
-    except ValueError:
-        journal.unlink(missing_ok=True)  # torn before the rename: nothing had moved yet
+    if not isinstance(data, dict):
         return None
+    branch, old, new = data.get("branch"), data.get("old"), data.get("new")
+    shas_ok = all(isinstance(v, str) and _SHA.match(v) for v in (old, new))
+    if not (isinstance(branch, str) and branch and shas_ok):
+        return None
+    if not isinstance(data.get("in_tree", False), bool):
+        return None
+    return data
+
+
+def refuse_journal(journal: Path, why: str) -> str:
+    """Keep a journal uet will not act on beside it, for `uet doctor` and the user."""
+    kept = journal.with_name(journal.name + ".refused")
+    journal.replace(kept)
+    return f"refused {journal}: {why}; nothing was checked out (kept as {kept.name})"
+
+
+def recover_landing(
+    top: Git, state_dir: Path, recorded: Callable[[str], bool] | None = None
+) -> str | None:
+    """Finish a landing a killed runner left half done; say what was done (or None).
+    `recorded(sha)` says whether uet recorded that commit before writing the journal."""
+    journal = state_dir / JOURNAL
+    if not journal.exists():
+        return None
+    data = read_journal(journal)
+    if data is None:
+        try:
+            json.loads(journal.read_text(encoding="utf-8"))
+        except ValueError:
+            journal.unlink(missing_ok=True)  # torn before the rename: nothing had moved yet
+            return None
+        except OSError as exc:
+            return refuse_journal(journal, f"it cannot be read ({exc})")
+        return refuse_journal(journal, "it is not a landing journal uet wrote")
     branch, old, new = str(data["branch"]), str(data["old"]), str(data["new"])
+    if recorded is not None and not recorded(new):
+        return refuse_journal(journal, f"it names commit {new[:12]}, which no uet landing recorded")
     tip = top.rev(f"refs/heads/{branch}")
     if tip not in (old, new):
         journal.unlink(missing_ok=True)

@@ -287,7 +287,9 @@ class StepPolicy:
         spec, ctx = self.spec, self.ctx
         logs = self.root / ".uet" / "runs" / ctx.run_id / "steps"
         stem = f"{spec.step_id}.{attempt_no}"
-        result_file = str(logs / f"{stem}.result.json")
+        # the attempt's own folder: the one place under .uet/ its sandbox lets it write
+        scratch = self.root / ".uet" / "runs" / ctx.run_id / "scratch" / stem
+        result_file = str(scratch / "result.json")
         settings = self.settings(tool)
         options: dict[str, object] = {"args": list(settings.args)} if settings.args else {}
         options.update(spec.tool_options)
@@ -316,6 +318,7 @@ class StepPolicy:
             context=dict(spec.context),
             validation=spec.validation,
             max_log_bytes=spec.max_log_bytes,
+            scratch_dir=str(scratch),
         )
 
     def _attempts_so_far(self) -> int:

@@ -53,3 +53,17 @@ def project_lock(root: Path, run_id: str) -> Iterator[None]:
             note.write_text("")
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def profile_sandbox(root: Path) -> str:
+    """`sandbox:` of the project's PROJECT_PROFILE.yaml (what `uet bootstrap` writes), else
+    `auto`. The bundle's levels win over it; an unreadable profile is the cache's to report."""
+    import yaml
+
+    profile = root / "PROJECT_PROFILE.yaml"
+    try:
+        data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return "auto"
+    value = data.get("sandbox") if isinstance(data, dict) else None
+    return value if value in ("auto", "bwrap", "landlock", "none") else "auto"

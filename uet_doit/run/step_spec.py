@@ -165,6 +165,7 @@ class StepSpec:
     max_log_bytes: int | None = None
     # isolation (run/workspaces.py): "worktree" where the project is a git repository
     isolation: str = "none"
+    sandbox: str = "auto"  # tools/sandbox.py: the nearest `sandbox:`, else the profile's
     scope: tuple[str, ...] = ()  # globs the step may change besides files/create_files
     workspace_copy: tuple[str, ...] = ()
     workspace_setup: str | tuple[str, ...] | None = None

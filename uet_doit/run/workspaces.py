@@ -5,6 +5,18 @@
 it, the change (the tool's own commits squashed) checked against the step's scope and
 landed as one commit with provenance trailers, before the step is recorded done. A failed
 attempt's worktree is kept for inspection until the step lands or `uet clean`.
+
+The tool is the attacker here. It gets a git dir of its own (run/attempt_git.py); uet reads
+what it left as data, through the worktree's administrative dir, with hooks and helpers
+off (run/git.py); git's config, hooks and info files are compared with a snapshot taken
+before it ran and put back if it changed them (`tampered`, nothing lands); a changed path
+that is a symbolic link leading out of the worktree is a scope violation; the files the
+tool keeps for itself (its adapter's `own_files`) never land.
+
+Inputs the user edited and did not commit are copied in as the attempt's starting point,
+never counted as its change; the commit records the inputs' hashes the tool saw
+(`Uet-Inputs-SHA256`). A landed output the user deleted is put back from the branch when
+nothing it was made from changed (`restored`, no tool call).
 """
 
 from __future__ import annotations
@@ -12,14 +24,30 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
+from uet_doit.run.attempt_git import (
+    admin_dir,
+    drop_private_git,
+    give_private_git,
+    private_git_dir,
+    restore_link,
+)
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
-from uet_doit.run.git import Git, commit_message, identity_for, name_status
-from uet_doit.run.landing import Landed, land, landing_lock, step_tree
+from uet_doit.run.git import Git, GitSurface, commit_message, identity_for, name_status
+from uet_doit.run.landing import (
+    BranchGuard,
+    Landed,
+    checked_out_branch,
+    land,
+    landing_lock,
+    lock_dir,
+    step_tree,
+)
 from uet_doit.run.scope import Scope, ScopeGate
 from uet_doit.run.worktree_pool import WorktreePool
 from uet_doit.state.records import (
@@ -58,9 +86,11 @@ def shown(paths: list[str]) -> str:
 
 
 def remove_worktree(top: Git, store: RunStore, record: WorkspaceRecord) -> None:
-    """The worktree folder, its branch and its record; whatever part is left of each."""
+    """The worktree folder, its git dirs, its branch and its record; whatever is left."""
     path = Path(record.path)
-    with landing_lock(store.path.parent, "worktrees"):
+    restore_link(path, admin_dir(top.common_dir(), path))
+    drop_private_git(store.path.parent, path)
+    with landing_lock(lock_dir(top), "worktrees"):
         if path.exists():
             result = top.run("worktree", "remove", "--force", "--force", str(path), check=False)
             if result.code != 0:
@@ -88,9 +118,88 @@ class WorktreeIsolation(StepExtension):
         self.state_dir = self.root / ".uet"
         self.gate = ScopeGate()
         self.pool = WorktreePool(self.top, self.state_dir, store)
+        self.common = self.top.common_dir()
+        self.guard = BranchGuard(self.top, self.branch)
+        self.surfaces: dict[tuple[str, int], GitSurface] = {}
+        self.inputs_seen: dict[tuple[str, int], str] = {}
+        self._own: dict[str, tuple[str, ...]] = {}
+
+    def own_files(self, tool: str) -> tuple[str, ...]:
+        """The globs of files `tool` keeps for itself in its working directory."""
+        if tool not in self._own:
+            from uet_doit.tools.routing import resolve_adapter
+
+            try:
+                self._own[tool] = tuple(resolve_adapter(tool, self.root).own_files)
+            except Exception:  # an unknown tool fails later, with its own message
+                self._own[tool] = ()
+        return self._own[tool]
+
+    def _add_all(self, wt: Git, tool: str) -> None:
+        """Stage the worktree as uet sees it: everything but the tool's own files."""
+        excluded = [f":(exclude,glob)**/{pattern}" for pattern in self.own_files(tool)]
+        wt.run("add", "-A", "--", ".", *excluded)
+
+    def inputs_digest(self, base: Path, files: tuple[str, ...]) -> str:
+        """sha256 over the step's inputs as they are under `base` (a missing one counts)."""
+        digest = hashlib.sha256()
+        for rel in sorted(set(files)):
+            digest.update(rel.encode() + b"\0")
+            try:
+                digest.update(_file_sha256(base / rel).encode())
+            except OSError:
+                digest.update(b"-")
+        return digest.hexdigest()
 
     # -- before the tool ---------------------------------------------------------------------
     def before_step(self, policy: StepPolicy) -> StepOutcome | None:
+        if policy.spec.isolation != "worktree":
+            return None
+        return self._recovered(policy) or self._restored(policy)
+
+    def _restored(self, policy: StepPolicy) -> StepOutcome | None:
+        """Outputs the user deleted, put back from the branch at no cost: when the step's
+        last success landed them, its definition and inputs are as they were then, and the
+        tip still holds what it landed."""
+        from uet_doit.run.policy import StepOutcome
+        from uet_doit.run.provenance import landed_commit
+
+        step = policy.spec
+        missing = [p for p in step.create_files if not os.path.lexists(self.root / p)]
+        if not missing or checked_out_branch(self.top) != self.branch:
+            return None
+        row = self.store.latest_attempt(step.bundle_id, step.step_id)
+        if row is None or row.outcome != AttemptOutcome.SUCCEEDED:
+            return None
+        if row.signature != step.signature:
+            return None
+        sha = landed_commit(self.top, self.branch, row.run_id, row.step_id, row.attempt)
+        if sha is None:
+            return None
+        message = self.top.run("log", "-1", "--format=%B", sha).out
+        from uet_doit.run.git import trailers
+
+        seen = trailers(message).get("Uet-Inputs-SHA256")
+        if step.files and seen != self.inputs_digest(self.root, step.files):
+            return None
+        blobs = {}
+        for rel in missing:
+            now = self.top.blob(f"refs/heads/{self.branch}:{self.prefix}{rel}")
+            if now is None or now != self.top.blob(f"{sha}:{self.prefix}{rel}"):
+                return None
+            blobs[rel] = now
+        for rel, data in blobs.items():
+            target = self.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        self.store.event(
+            self.ctx.run_id, EventKind.RESTORED, step.step_id, commit=sha, paths=sorted(blobs)
+        )
+        note = f"restored {shown(sorted(blobs))} from its commit {sha[:12]} (no tool call)"
+        policy.state(StepState.SUCCEEDED, note, row.tool)
+        return StepOutcome(StepState.SUCCEEDED, note, row.tool, 0, origin=row.run_id)
+
+    def _recovered(self, policy: StepPolicy) -> StepOutcome | None:
         """A success a killed run recorded and landed, before doit saved it, is not done
         twice, even when other steps' landings changed its files since (which defeats the
         fingerprint check of run/recovery.py): its commit on the branch is the proof."""
@@ -100,8 +209,7 @@ class WorktreeIsolation(StepExtension):
         step = policy.spec
         row = self.store.latest_attempt(step.bundle_id, step.step_id)
         if (
-            step.isolation != "worktree"
-            or row is None
+            row is None
             or row.session == self.ctx.session
             or row.outcome != AttemptOutcome.SUCCEEDED
             or row.run_status not in (RunState.INTERRUPTED, RunState.RUNNING)
@@ -158,10 +266,23 @@ class WorktreeIsolation(StepExtension):
             tip,
         )
         problem = self.pool.open(path, branch, tip)
-        if problem:
-            raise AttemptNotRun(self._setup_failed(spec, problem))
+        wt = None if problem else self.pool.git(path)
+        if wt is None:
+            raise AttemptNotRun(self._setup_failed(spec, problem or f"no worktree at {path}"))
         workdir = path / self.prefix if self.prefix else path
         spec = replace(spec, workdir=str(workdir))
+        ignored = self._ignored_outputs(wt, step.create_files)
+        if ignored:
+            raise AttemptNotRun(
+                AttemptResult(
+                    success=False,
+                    outcome=AttemptOutcome.FAILED,
+                    failure_class=FailureClass.BUNDLE,
+                    message=f"outputs git ignores cannot land from a worktree: {shown(ignored)} "
+                    f"(see `git check-ignore -v {ignored[0]}`). Stop ignoring them, or give the "
+                    "step `isolation: none` to write them in place",
+                )
+            )
         copies = self._copies(step.workspace_copy, step.files, workdir)
         copied = len(copies) > len(step.workspace_copy)
         problem = self._copy_and_setup(policy, spec, workdir, copies)
@@ -170,10 +291,38 @@ class WorktreeIsolation(StepExtension):
             raise AttemptNotRun(self._setup_failed(spec, problem))
         if step.workspace_copy or step.workspace_setup or copied:
             # what copy and setup left (not ignored) is the tool's starting point, not its work
-            wt = Git(path, self.top.identity)
-            wt.run("add", "-A")
+            self._add_all(wt, spec.tool)
             self.store.workspaces.set_prepared(str(path), wt.out("write-tree"))
+        key = (spec.step_id, spec.attempt)
+        self.inputs_seen[key] = self.inputs_digest(workdir, step.files)
+        give_private_git(
+            self.top,
+            wt,
+            path,
+            private_git_dir(self.state_dir, path),
+            branch,
+            self.own_files(spec.tool),
+        )
+        admin = wt.explicit_dir
+        self.surfaces[key] = GitSurface(self.common, admin)
         return spec
+
+    def _ignored_outputs(self, wt: Git, outputs: tuple[str, ...]) -> list[str]:
+        """Declared outputs the tip's ignore rules (or the repository's exclude file) hide
+        from `git add`: they would be made, paid for and never land."""
+        if not outputs:
+            return []
+        named = [f"{self.prefix}{p}" for p in outputs]
+        found = wt.run(
+            "check-ignore",
+            "--no-index",
+            "-z",
+            "--stdin",
+            check=False,
+            stdin="\0".join(named) + "\0",
+        )
+        hidden = {p for p in found.out.split("\0") if p}
+        return [p for p, full in zip(outputs, named, strict=True) if full in hidden]
 
     def _copy_and_setup(
         self, policy: StepPolicy, spec: AttemptSpec, workdir: Path, copies: list[str]
@@ -216,9 +365,10 @@ class WorktreeIsolation(StepExtension):
         return f"workspace.setup `{shown_setup}` gave {got}:\n{tail}"
 
     def _copies(self, listed: tuple[str, ...], inputs: tuple[str, ...], workdir: Path) -> list[str]:
-        """`workspace.copy`, plus the step's input files that the tip does not hold (made by
-        a step that runs in place, or not committed): the tool reads what doit tracks."""
-        extra = [p for p in inputs if not (workdir / p).exists() and (self.root / p).exists()]
+        """`workspace.copy`, plus the step's input files that the tip does not hold or holds
+        otherwise (made by a step that runs in place, edited and not committed): the tool
+        reads what doit tracks."""
+        extra = [p for p in inputs if _differs(self.root / p, workdir / p)]
         return list(dict.fromkeys([*listed, *extra]))
 
     def _setup_failed(self, spec: AttemptSpec, message: str) -> AttemptResult:
@@ -252,6 +402,10 @@ class WorktreeIsolation(StepExtension):
                 "its worktree is gone (removed, or lost with a killed runner); "
                 "a new attempt starts from the tip",
             )
+        tampered = self._tampered(spec, record)
+        if tampered is not None:
+            self.store.workspaces.mark_failed(record.path, FailureClass.TAMPERED, tampered)
+            return self._failed(result, FailureClass.TAMPERED, tampered)
         if not result.success:
             cls = result.failure_class or FailureClass.UNKNOWN
             self.store.workspaces.mark_failed(record.path, cls, result.message)
@@ -263,11 +417,68 @@ class WorktreeIsolation(StepExtension):
         self.store.workspaces.mark_failed(record.path, cls, verdict.message)
         return verdict
 
+    def _tampered(self, spec: AttemptSpec, record: WorkspaceRecord) -> str | None:
+        """What the tool changed of git's own files (config, hooks, info), put back before
+        uet runs git again; None when it changed nothing there."""
+        surface = self.surfaces.pop((spec.step_id, spec.attempt), None)
+        if surface is None:
+            return None
+        changed = surface.changes()
+        if not changed:
+            return None
+        surface.restore(changed)
+        self.store.event(
+            spec.run_id, EventKind.TAMPERED, spec.step_id, paths=changed, attempt=spec.attempt
+        )
+        return (
+            f"the tool changed git's own files in {self.common}: {shown(changed)}; they were "
+            f"put back before uet ran git, and nothing of this attempt landed or ran (its "
+            f"worktree is kept: {record.path}). A tool must not change git's configuration "
+            "or hooks; run it with `sandbox: auto` to make them read-only"
+        )
+
+    def _escaping_links(self, tree: Path, changes: list[tuple[str, str]]) -> list[str]:
+        """Changed paths that are symbolic links leading out of the worktree or into a
+        `.git` or `.uet` folder: landed, they would reach what no step may touch."""
+        found = []
+        top = tree.resolve()
+        for status, rel in changes:
+            path = tree / rel
+            if status == "D" or not path.is_symlink():
+                continue
+            target = Path(os.path.realpath(path))
+            try:
+                inner = target.relative_to(top).parts
+            except ValueError:
+                found.append(f"{rel} -> {os.readlink(path)}")
+                continue
+            if ".git" in inner or ".uet" in inner:
+                found.append(f"{rel} -> {os.readlink(path)}")
+        return found
+
+    def _materialise(self, outputs: tuple[str, ...]) -> None:
+        """Outputs missing from the working tree that the branch holds: written, so a step
+        that re-ran is seen to have made them even when the tip had the same bytes."""
+        if checked_out_branch(self.top) != self.branch:
+            return
+        for rel in outputs:
+            target = self.root / rel
+            if os.path.lexists(target):
+                continue
+            data = self.top.blob(f"refs/heads/{self.branch}:{self.prefix}{rel}")
+            if data is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+
     def _land(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult, record: WorkspaceRecord
     ) -> AttemptResult:
-        wt = Git(Path(record.path), self.top.identity)
-        wt.run("add", "-A")
+        wt = self.pool.git(Path(record.path))
+        if wt is None:
+            return self._failed(
+                result, FailureClass.INTERRUPTED, f"git no longer knows the worktree {record.path}"
+            )
+        self._add_all(wt, spec.tool)
         tree = wt.out("write-tree")
         base = record.base
         changes = name_status(self.top, record.prepared or base, tree)
@@ -288,13 +499,40 @@ class WorktreeIsolation(StepExtension):
                 f"attempt landed (its worktree is kept: {record.path}). Add them to the step's "
                 "`files`, `create_files` or `scope`, or tell the tool not to touch them",
             )
+        links = self._escaping_links(Path(record.path), changes)
+        if links:
+            return self._failed(
+                result,
+                FailureClass.SCOPE_VIOLATION,
+                f"changed paths are symbolic links leading out of the worktree: {shown(links)}; "
+                f"nothing of this attempt landed (its worktree is kept: {record.path}). A step's "
+                "outputs must be files, or links within the project",
+            )
         if not changes:
+            self._materialise(policy.spec.create_files)
             return result  # nothing to land: done as it is
         keys = {"Uet-Run": spec.run_id, "Uet-Step": spec.step_id, "Uet-Attempt": str(spec.attempt)}
         message = commit_message(policy.spec.title, self._trailers(policy, spec, result))
         commit = self.top.run("commit-tree", tree, "-p", base, stdin=message).out.strip()
         self.top.run("update-ref", f"refs/heads/{record.branch}", commit, check=False)
-        landed = land(self.top, self.state_dir, self.branch, base, commit, keys, self.root)
+        step_id = spec.step_id
+
+        def witness(sha: str) -> None:
+            self.store.event(spec.run_id, EventKind.LANDING, step_id, commit=sha)
+
+        landed = land(
+            self.top,
+            self.state_dir,
+            self.branch,
+            base,
+            commit,
+            keys,
+            self.root,
+            guard=self.guard,
+            witness=witness,
+        )
+        if landed.ok:
+            self._materialise(policy.spec.create_files)
         return self._verdict(policy, spec, result, landed)
 
     def _verdict(
@@ -310,6 +548,14 @@ class WorktreeIsolation(StepExtension):
                 attempt=spec.attempt,
             )
             return result
+        if landed.moved:
+            self.store.event(spec.run_id, EventKind.TAMPERED, spec.step_id, branch=landed.moved)
+            return self._failed(
+                result,
+                FailureClass.TAMPERED,
+                f"{landed.moved}; nothing of this attempt landed, and no step lands on it "
+                "until you check what moved it and run again",
+            )
         if landed.conflict:
             return self._failed(
                 result,
@@ -342,6 +588,8 @@ class WorktreeIsolation(StepExtension):
         if result.cost_source == "cache":  # restored from the step cache: nothing was paid
             cost = f"{0.0:.6f}"
         prompt = hashlib.sha256(spec.instruction.encode()).hexdigest()
+        inputs = self.inputs_seen.pop((spec.step_id, spec.attempt), None)
+        seen = [("Uet-Inputs-SHA256", inputs)] if inputs and spec.files else []
         return [
             ("Uet-Step", spec.step_id),
             ("Uet-Workstream", spec.ws_id),
@@ -351,6 +599,7 @@ class WorktreeIsolation(StepExtension):
             ("Uet-Model", result.model or spec.model or "unknown"),
             ("Uet-Cost-USD", cost),
             ("Uet-Prompt-SHA256", prompt),
+            *seen,
         ]
 
     # -- afterwards ----------------------------------------------------------------------------
@@ -372,3 +621,29 @@ class WorktreeIsolation(StepExtension):
                 self.pool.park(Path(record.path), record.branch)
             else:
                 remove_worktree(self.top, self.store, record)
+
+
+def _file_sha256(path: Path) -> str:
+    """A file's sha256, read in chunks (an input may be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _differs(user: Path, tip: Path) -> bool:
+    """The user's file exists and the worktree's copy (the tip's) is missing or other."""
+    try:
+        mine = user.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(mine.st_mode):
+        return not tip.exists()
+    try:
+        theirs = tip.stat()
+    except OSError:
+        return True
+    if mine.st_size != theirs.st_size:
+        return True
+    return _file_sha256(user) != _file_sha256(tip)

@@ -16,8 +16,9 @@ import shutil
 import threading
 from pathlib import Path
 
+from uet_doit.run.attempt_git import admin_dir, restore_link
 from uet_doit.run.git import Git
-from uet_doit.run.landing import landing_lock
+from uet_doit.run.landing import landing_lock, lock_dir
 from uet_doit.state.store import RunStore
 
 
@@ -28,6 +29,16 @@ class WorktreePool:
         self.store = store
         self._parked: list[Path] = []
         self._lock = threading.Lock()
+        self.locks = lock_dir(top)
+
+    def git(self, path: Path) -> Git | None:
+        """uet's git for a worktree: its administrative dir named, its `.git` file (which
+        the tool could rewrite) put back first and never followed."""
+        admin = admin_dir(self.top.common_dir(), path)
+        if admin is None:
+            return None
+        restore_link(path, admin)
+        return Git(path, self.top.identity, git_dir=admin)
 
     def open(self, path: Path, branch: str, tip: str) -> str | None:
         """A clean worktree at `path` on a new branch `branch` at `tip`; why not, else None."""
@@ -35,7 +46,7 @@ class WorktreePool:
             parked = self._parked.pop() if self._parked else None
         if parked is not None and self._take_over(parked, path, branch, tip):
             return None
-        with landing_lock(self.state_dir, "worktrees"):
+        with landing_lock(self.locks, "worktrees"):
             if path.exists():  # left by a record-less crash: start clean
                 self.top.run("worktree", "remove", "--force", "--force", str(path), check=False)
                 shutil.rmtree(path, ignore_errors=True)
@@ -55,11 +66,15 @@ class WorktreePool:
         if added.code != 0:
             return f"git worktree add: {added.err.strip()}"
         # the checkout itself (every file written) outside the lock: in parallel
-        filled = Git(path, self.top.identity).run("reset", "-q", "--hard", check=False)
+        wt = self.git(path)
+        if wt is None:
+            return f"git worktree add left no administrative dir for {path}"
+        filled = wt.run("reset", "-q", "--hard", check=False)
         return None if filled.code == 0 else f"git reset --hard in {path}: {filled.err.strip()}"
 
     def _take_over(self, parked: Path, path: Path, branch: str, tip: str) -> bool:
-        with landing_lock(self.state_dir, "worktrees"):
+        restore_link(parked, admin_dir(self.top.common_dir(), parked))
+        with landing_lock(self.locks, "worktrees"):
             path.parent.mkdir(parents=True, exist_ok=True)
             moved = self.top.run("worktree", "move", str(parked), str(path), check=False)
         if moved.code == 0:
@@ -67,8 +82,8 @@ class WorktreePool:
         else:
             self._discard(parked)
             return False
-        wt = Git(path, self.top.identity)
-        ready = (
+        wt = self.git(path)
+        ready = wt is not None and (
             wt.run("checkout", "-q", "-f", "-B", branch, tip, check=False).code == 0
             and wt.run("clean", "-q", "-f", "-d", "-x", check=False).code == 0
         )
@@ -78,8 +93,8 @@ class WorktreePool:
 
     def park(self, path: Path, branch: str) -> None:
         """Keep the worktree of a landed attempt for the next one; its branch goes."""
-        wt = Git(path, self.top.identity)
-        if wt.run("checkout", "-q", "--detach", check=False).code != 0:
+        wt = self.git(path)
+        if wt is None or wt.run("checkout", "-q", "--detach", check=False).code != 0:
             self._discard(path)
             self.top.run("branch", "-D", "-q", branch, check=False)
             return
@@ -89,7 +104,8 @@ class WorktreePool:
             self._parked.append(path)
 
     def _discard(self, path: Path) -> None:
-        with landing_lock(self.state_dir, "worktrees"):
+        restore_link(path, admin_dir(self.top.common_dir(), path))
+        with landing_lock(self.locks, "worktrees"):
             self.top.run("worktree", "remove", "--force", "--force", str(path), check=False)
             shutil.rmtree(path, ignore_errors=True)
         self.store.workspaces.remove(str(path))

@@ -85,7 +85,10 @@ class EventKind(StrEnum):
     CRITERION = "criterion"
     NOTIFIED = "notified"
     WORKER_LOST = "worker_lost"
+    LANDING = "landing"  # the commit a landing is about to put on the branch (its witness)
     LANDED = "landed"  # an isolated step's commit landed on the run's branch
+    RESTORED = "restored"  # a deleted output put back from the landed tip, no tool call
+    TAMPERED = "tampered"  # git config/hooks a tool planted, put back; a branch moved
     CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
     CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
     CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran

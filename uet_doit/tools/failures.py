@@ -26,6 +26,8 @@ class FailureClass(StrEnum):
     SCOPE_VIOLATION = "scope_violation"  # changed paths outside files/create_files/scope
     MERGE_CONFLICT = "merge_conflict"  # the step's change conflicts with the landed tip
     UNCOMMITTED_EDIT = "uncommitted_edit"  # the user edits a file the step changed
+    TAMPERED = "tampered"  # the tool changed git's config/hooks or moved the landing branch
+    SANDBOX_DENIED = "sandbox_denied"  # the tool wrote where its sandbox does not let it
     UNKNOWN = "unknown"
 
 
@@ -40,6 +42,8 @@ NEVER_RETRIED = frozenset(
         FailureClass.NOT_INSTALLED,
         FailureClass.BUNDLE,
         FailureClass.UNCOMMITTED_EDIT,
+        FailureClass.TAMPERED,
+        FailureClass.SANDBOX_DENIED,
     }
 )
 

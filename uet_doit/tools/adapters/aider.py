@@ -10,7 +10,9 @@ empty before the model is called; a Traceback on stderr at exit is harmless.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from uet_doit.tools.adapters.agent import (
     AgentAdapter,
@@ -115,6 +117,11 @@ class AiderAdapter(AgentAdapter):
     name = "aider"
     executable = "aider"
     install_hint = "pipx install aider-chat"
+    #: its chat and input history, tags cache (git mode), and what it adds to .gitignore
+    own_files = (".aider*",)
+
+    def home_state(self, env: Mapping[str, str]) -> list[Path]:
+        return [Path(env.get("HOME") or Path.home()) / ".aider"]
 
     def build(self, request: StepRequest) -> Invocation:
         message_file = request.stdout_path.with_suffix(".message.txt")
@@ -124,6 +131,8 @@ class AiderAdapter(AgentAdapter):
         argv = ["aider", "--yes-always"]
         if not (opts.get("auto_commits") or opts.get("git")):
             argv.append("--no-git")
+        else:
+            argv.append("--no-gitignore")  # it would append `.aider*` to the user's .gitignore
         argv += [
             "--no-pretty",
             "--no-stream",
@@ -135,6 +144,9 @@ class AiderAdapter(AgentAdapter):
             argv += ["--model", model]
         if edit_format := opts.get("edit_format"):
             argv += ["--edit-format", str(edit_format)]
+        if scratch := request.scratch_dir:  # its history files, out of what lands
+            argv += ["--chat-history-file", str(scratch / ".aider.chat.history.md")]
+            argv += ["--input-history-file", str(scratch / ".aider.input.history")]
         argv += extra_args(request)
         argv += ["--message-file", str(message_file)]
         # after `--` (argparse's end of options) no file name can be read as an option

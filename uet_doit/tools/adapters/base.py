@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.process import ProcessResult, run_process
+from uet_doit.tools.sandbox import DENIED_MARKERS, SandboxSpec
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class StepRequest:
     context: Mapping[str, Any] = field(default_factory=dict)  # command, callable, params
     exit_file: Path | None = None  # where the tool's exit code is recorded (see process.py)
     on_start: Callable[[int], None] | None = field(default=None, compare=False)
+    scratch_dir: Path | None = None  # the attempt's own folder, outside what lands
+    sandbox: SandboxSpec | None = None  # what the tool may write (tools/sandbox.py)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,20 @@ def failed_process(proc: ProcessResult, message: str | None = None) -> ToolResul
     )
 
 
+def sandbox_denial(result: ToolResult, proc: ProcessResult) -> ToolResult | None:
+    """A failed attempt whose output shows a write its sandbox refused: never retried (the
+    same write would be refused again), with the refused line."""
+    for line in proc.output.splitlines():
+        if any(marker in line for marker in DENIED_MARKERS):
+            result.failure_class = FailureClass.SANDBOX_DENIED
+            result.message = (
+                f"the sandbox refused a write: {line.strip()[:300]}; the tool may write only "
+                "its worktree, its scratch folder and the temp dir (README: Isolation)"
+            )
+            return result
+    return None
+
+
 class ToolAdapter(ABC):
     """One tool. Subclasses say how to call it (`build`) and how to read it (`parse`)."""
 
@@ -90,6 +107,14 @@ class ToolAdapter(ABC):
     executable: ClassVar[str | None] = None
     install_hint: ClassVar[str] = ""
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
+    #: globs of files the tool leaves in its working directory for itself (aider's chat
+    #: history, its tags cache): never the step's change, never landed
+    own_files: ClassVar[tuple[str, ...]] = ()
+
+    def home_state(self, env: Mapping[str, str]) -> list[Path]:
+        """Folders outside the project the tool must write to work (its config and session
+        state under $HOME): writable in its sandbox."""
+        return []
 
     def available(self) -> bool:
         return self.executable is None or shutil.which(self.executable) is not None
@@ -126,9 +151,13 @@ class ToolAdapter(ABC):
         ):
             return self.missing_result()
         invocation = self.build(request)
+        argv = invocation.argv
+        sandbox = request.sandbox
+        if sandbox is not None:
+            argv = sandbox.with_own(self.home_state(invocation.env)).wrap(argv)
         try:
             proc = run_process(
-                invocation.argv,
+                argv,
                 cwd=invocation.cwd,
                 env=invocation.env,
                 timeout=request.timeout,
@@ -140,7 +169,10 @@ class ToolAdapter(ABC):
             )
         except FileNotFoundError:
             return self.missing_result()
-        return self.parse(request, proc)
+        result = self.parse(request, proc)
+        if sandbox is not None and not result.success:
+            return sandbox_denial(result, proc) or result
+        return result
 
     @abstractmethod
     def build(self, request: StepRequest) -> Invocation:

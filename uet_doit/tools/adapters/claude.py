@@ -9,6 +9,8 @@ to the prompt unless it is closed, and the CLI computes `total_cost_usd` itself.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from uet_doit.tools.adapters.agent import (
@@ -51,6 +53,10 @@ class ClaudeAdapter(AgentAdapter):
     name = "claude"
     executable = "claude"
     install_hint = "npm install -g @anthropic-ai/claude-code"
+
+    def home_state(self, env: Mapping[str, str]) -> list[Path]:
+        home = Path(env.get("HOME") or Path.home())
+        return [home / ".claude", home / ".claude.json"]
 
     def build(self, request: StepRequest) -> Invocation:
         opts = request.options

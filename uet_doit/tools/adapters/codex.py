@@ -111,6 +111,9 @@ class CodexAdapter(AgentAdapter):
     executable = "codex"
     install_hint = "npm install -g @openai/codex"
 
+    def home_state(self, env: Mapping[str, str]) -> list[Path]:
+        return [Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")]
+
     def build(self, request: StepRequest) -> Invocation:
         argv = ["codex", "exec", "--json", "--sandbox", "workspace-write"]
         argv.append("--skip-git-repo-check")

@@ -10,8 +10,9 @@ problems. A refused tool call still exits 0: `stats.tools.totalFail` tells. With
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from uet_doit.tools.adapters.agent import (
@@ -106,6 +107,9 @@ class GeminiAdapter(AgentAdapter):
     name = "gemini"
     executable = "gemini"
     install_hint = "npm install -g @google/gemini-cli"
+
+    def home_state(self, env: Mapping[str, str]) -> list[Path]:
+        return [Path(env.get("HOME") or Path.home()) / ".gemini"]
 
     def build(self, request: StepRequest) -> Invocation:
         # `--prompt=TEXT`, not `-p TEXT`: yargs would refuse a value that starts with '-', and
