@@ -10,6 +10,15 @@ import pytest
 from support import Project
 
 
+@pytest.fixture(autouse=True)
+def sandbox_allows_test_logs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fake tools log their calls beside the projects of a test: their sandbox (bubblewrap
+    keeps each project read-only inside this folder) lets them write there."""
+    monkeypatch.setenv("UET_SANDBOX_ALLOW_WRITE", str(tmp_path_factory.getbasetemp()))
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     monkeypatch.chdir(tmp_path)

@@ -26,6 +26,7 @@ def clones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clones]:
     monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
     monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path / "calls.jsonl"))
     monkeypatch.setenv("FAKE_STATE_DIR", str(tmp_path / "fake-state"))
+    monkeypatch.setenv("UET_SANDBOX_ALLOW_WRITE", str(tmp_path))  # the fakes' logs
     first, second = Project(tmp_path / "clone1"), Project(tmp_path / "clone2")
     for project in (first, second):
         project.root.mkdir()

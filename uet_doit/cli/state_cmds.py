@@ -153,7 +153,21 @@ def doctor(args: argparse.Namespace) -> int:
     """Read-only checks of `.uet/state.db` and `.doit.db`, each with what to do."""
     from uet_doit.state.doctor import check_store
 
+    from uet_doit.tools.sandbox import describe
+
     findings = check_store(Path.cwd())
     for finding in findings:
         print(render.finding_line(finding.ok, finding.what, finding.advice))
+    print(describe())
+    refused = Path.cwd() / ".uet" / "landing.json.refused"
+    if refused.exists():
+        print(
+            render.finding_line(
+                False,
+                f"{refused} is a landing journal uet refused (it named a commit no uet "
+                "landing recorded: a tool may have forged it)",
+                "read it, then delete it; nothing of it was checked out",
+            )
+        )
+        return 2
     return EXIT_OK if all(f.ok for f in findings) else 2

@@ -19,7 +19,7 @@ from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
 from uet_doit.run.context import RunContext
 from uet_doit.run.git import Git, toplevel
-from uet_doit.run.landing import checked_out_branch, recover_landing
+from uet_doit.run.landing import checked_out_branch, landing_lock, lock_dir, recover_landing
 from uet_doit.run.workspaces import DEFAULT_DIR, remove_worktree
 from uet_doit.state.records import AttemptOutcome, EventKind, WorkspaceRecord, WorkspaceState
 from uet_doit.state.store import RunStore
@@ -107,7 +107,9 @@ def _check_repository(top: Git, into: str | None) -> str:
                 "would not follow the commits landing on it",
                 f"land on another branch, or run uet in {elsewhere}",
             )
-    if not top.ok("diff", "--cached", "--quiet"):
+    with landing_lock(lock_dir(top)):  # another project's landing moves the index too
+        staged = not top.ok("diff", "--cached", "--quiet")
+    if staged:
         raise IsolationError(
             f"the git index has staged changes {where}; steps land commits on {branch} and "
             "would mix them in; no step was started",

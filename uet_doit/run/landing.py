@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal, overload
 from pathlib import Path
 
 from uet_doit.run.git import Git, name_status, trailers
@@ -152,9 +153,11 @@ def land(
         changed = [path for _, path in name_status(top, base, step_commit)]
         in_tree = checked_out_branch(top) == branch
         if in_tree:
-            edited = user_edits(top, changed)
+            edited, deleted = user_edits(top, changed, split_deleted=True)
             if edited:
                 return Landed(edited=tuple(edited))
+            if deleted:  # the user deleted files the step remakes: nothing of theirs is lost
+                top.run("checkout-index", "-f", "-u", "--", *deleted)
         if tip == base:
             new = step_commit
         else:
@@ -224,9 +227,19 @@ def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
     return follow_moves(root / ".doit.db", moves)
 
 
-def user_edits(top: Git, paths: Sequence[str]) -> list[str]:
-    """Paths among `paths` with uncommitted changes (or untracked files) in the work tree."""
+@overload
+def user_edits(top: Git, paths: Sequence[str]) -> list[str]: ...
+@overload
+def user_edits(
+    top: Git, paths: Sequence[str], split_deleted: Literal[True]
+) -> tuple[list[str], list[str]]: ...
+def user_edits(
+    top: Git, paths: Sequence[str], split_deleted: bool = False
+) -> list[str] | tuple[list[str], list[str]]:
+    """Paths among `paths` with uncommitted changes (or untracked files) in the work tree;
+    with `split_deleted`, those only deleted from the work tree apart."""
     found: list[str] = []
+    deleted: list[str] = []
     for start in range(0, len(paths), _PATHS_PER_CALL):  # argv stays short for huge changes
         fields = top.z_paths(
             "--literal-pathspecs",
@@ -238,8 +251,14 @@ def user_edits(top: Git, paths: Sequence[str]) -> list[str]:
             "--",
             *paths[start : start + _PATHS_PER_CALL],
         )
-        found += [entry[3:] for entry in fields if len(entry) > 3]
-    return found
+        for entry in fields:
+            if len(entry) <= 3:
+                continue
+            if split_deleted and entry[:2] == " D":
+                deleted.append(entry[3:])
+            else:
+                found.append(entry[3:])
+    return (found, deleted) if split_deleted else found
 
 
 def write_journal(path: Path, branch: str, old: str, new: str, in_tree: bool) -> None:

@@ -137,7 +137,11 @@ class WorktreeIsolation(StepExtension):
 
     def _add_all(self, wt: Git, tool: str) -> None:
         """Stage the worktree as uet sees it: everything but the tool's own files."""
-        excluded = [f":(exclude,glob)**/{pattern}" for pattern in self.own_files(tool)]
+        excluded = [
+            f":(exclude,glob)**/{pattern}{inside}"
+            for pattern in self.own_files(tool)
+            for inside in ("", "/**")  # the file, or everything in the folder it names
+        ]
         wt.run("add", "-A", "--", ".", *excluded)
 
     def inputs_digest(self, base: Path, files: tuple[str, ...]) -> str:

@@ -2,9 +2,10 @@
 
 A `SandboxSpec` is an ordered list of binds, each a path and whether it is writable; a
 later bind wins over an earlier one for the paths beneath it (as bubblewrap mounts do).
-uet writes it as: the temp dir and the folders the user allows (UET_SANDBOX_ALLOW_WRITE)
+uet writes it as: the folders the user allows (UET_SANDBOX_ALLOW_WRITE)
 writable, the project read-only, then the attempt's own folders (its worktree, its git dir,
-its scratch and home-state folders) writable again, then uet's and git's state read-only.
+its scratch, temp and home-state folders) writable again, then uet's and git's state
+read-only.
 The network is left alone: tools call model APIs.
 
 Two mechanisms: bubblewrap (`bwrap`, a mount namespace: every bind honoured, and a pid
@@ -22,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,10 +166,11 @@ def allowed_by_user(env: dict[str, str] | None = None) -> list[str]:
 
 
 def attempt_spec(level: str, layers: Sequence[tuple[Sequence[Path], BindKind]]) -> SandboxSpec:
-    """The binds of one attempt: the temp dir and the user's allowed folders writable, then
-    `layers` in order (own folders are made when missing, so they can be bound)."""
-    binds: list[tuple[str, str]] = [(tempfile.gettempdir(), "rw")]
-    binds += [(p, "rw") for p in allowed_by_user()]
+    """The binds of one attempt: the user's allowed folders writable, then `layers` in
+    order (own folders are made when missing, so they can be bound). The shared temp dir
+    is not among them: the attempt gets a temp dir of its own (TMPDIR), so nothing of the
+    project, should it live under /tmp, becomes writable through it."""
+    binds: list[tuple[str, str]] = [(p, "rw") for p in allowed_by_user()]
     for paths, kind in layers:
         for path in paths:
             if kind == "own":
