@@ -152,7 +152,6 @@ def report(args: argparse.Namespace) -> int:
 def doctor(args: argparse.Namespace) -> int:
     """Read-only checks of `.uet/state.db` and `.doit.db`, each with what to do."""
     from uet_doit.state.doctor import check_store
-
     from uet_doit.tools.sandbox import describe
 
     findings = check_store(Path.cwd())

@@ -30,8 +30,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, overload
 from pathlib import Path
+from typing import Literal, overload
 
 from uet_doit.run.git import Git, name_status, trailers
 
