@@ -195,8 +195,10 @@ class StepCache(StepExtension):
             return
         workdir = Path(spec.workdir)
         outputs = [workdir / p for p in step.create_files]
-        if not all(p.is_file() for p in outputs):
-            return  # folders are not stored: a hit must restore exactly what the step made
+        if not all(p.is_file() and not p.is_symlink() for p in outputs):
+            # folders are not stored (a hit must restore exactly what the step made), nor
+            # symbolic links: storing would follow one to a file outside the project
+            return
         try:
             files = []
             for rel, path in zip(step.create_files, outputs, strict=True):
