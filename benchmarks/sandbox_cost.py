@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from worktree_cost import FAKE_TOOLS, make_repo  # noqa: E402
+from worktree_cost import FAKE_TOOLS, make_repo
 
-from uet_doit.tools.sandbox import (  # noqa: E402
+from uet_doit.tools.sandbox import (
     attempt_spec,
     bwrap_problem,
     landlock_problem,

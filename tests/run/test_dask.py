@@ -792,3 +792,51 @@ def test_without_a_shared_filesystem_a_change_that_no_longer_applies_is_retried_
     assert steps["b"]["status"] == "succeeded"
     assert steps["b"]["attempt_classes"] == ["merge_conflict", None]
     assert project.read("src/in.txt") == "from-b\n"
+
+
+def test_without_a_shared_filesystem_isolated_steps_are_scope_checked_and_landed(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AI step's worker patch goes into its worktree, never the project: an out-of-scope
+    change fails as scope_violation with nothing landed, an in-scope one lands as one
+    commit with provenance; `.uet/` and `.doit.db` ignored by the project change nothing."""
+    monkeypatch.setenv("UET_DASK_CACHE", str(tmp_path_factory.mktemp("worker-cache")))
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
+    monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path_factory.mktemp("log") / "calls.jsonl"))
+    git_project(project)
+    project.write(".gitignore", "build/\n.uet/\n.doit.db*\n")
+    project.write("README.md", "readme\n")
+    subprocess.run(["git", "add", "-A"], cwd=project.root, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ignore state"],
+        cwd=project.root,
+        check=True,
+    )
+
+    def ai_step(step_id: str, out: str, **env: str) -> dict[str, Any]:
+        context = {"files": ["src/in.txt"], "create_files": [out], "instruction": "write"}
+        return {"step_id": step_id, "tool_profile_id": "aider", "context": context, "env": env}
+
+    project.bundle(
+        one_ws(ai_step("good", "good.md"), ai_step("bad", "bad.md", FAKE_WRITE_ALSO="README.md"))
+    )
+    result = project.uet("run", "bundle.yaml", "--executor", "dask", "--no-shared-fs")
+    assert result.code == 1, result.out + result.err
+    steps = {s["step_id"]: s for s in project.status()["steps"]}
+    assert steps["good"]["status"] == "succeeded"
+    bad = (steps["bad"]["status"], steps["bad"]["failure_class"])
+    assert bad == ("failed", "scope_violation")
+    assert project.read("README.md") == "readme\n" and not (project.root / "bad.md").exists()
+    log = subprocess.run(
+        ["git", "log", "--format=%s%n%(trailers:key=Uet-Step,valueonly)", "-1"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert log == ["good", "good"]  # one commit, with provenance, and nothing else
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project.root, capture_output=True, text=True
+    ).stdout
+    assert status == "?? bundle.yaml\n"  # the bundle itself, never committed here

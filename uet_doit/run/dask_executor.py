@@ -134,7 +134,7 @@ class DaskExecutor:
         assert self.tree is not None
         key = attempt_key(spec)
         try:
-            snap = self.tree.snapshot(key)
+            snap = self.tree.snapshot(key, self.tree.isolated(spec))
         except GitError as exc:
             return AttemptResult(
                 success=False,

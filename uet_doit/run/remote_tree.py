@@ -7,6 +7,10 @@ keeps a cached clone per project, checks the snapshot out in a clean tree of its
 runs the attempt there, and returns the change as a binary patch with the logs. The
 coordinator applies the patch to its tree; a patch that no longer applies (another step
 changed the same lines meanwhile) fails the attempt as `merge_conflict`.
+
+An isolated step's attempt is snapshotted from its worktree, and its patch is applied in
+that worktree, never to the project: the coordinator then scope-checks, commits and lands
+it exactly as a local attempt (run/workspaces.py).
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from pathlib import Path
 
 from uet_doit.errors import UsageError
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt
+from uet_doit.run.git import SAFE_CONFIG
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
 
-#: what never goes into a snapshot: uet's and doit's own state
-EXCLUDED = (":(exclude).uet", ":(exclude).doit.db*")
+#: what never goes into a snapshot: uet's and doit's own state (as ignore rules, not
+#: pathspecs: git refuses a pathspec naming a path its .gitignore already ignores)
+EXCLUDED = "/.uet/\n/.doit.db*\n"
 #: who the snapshot commits are by (they never leave uet's own refs)
 _ME = {
     "GIT_AUTHOR_NAME": "uet-doit",
@@ -48,7 +54,7 @@ class GitError(Exception):
 
 def git(cwd: Path, *args: str, env: dict[str, str] | None = None, data: bytes | None = None) -> str:
     proc = subprocess.run(
-        ["git", *args],
+        ["git", *SAFE_CONFIG, "-c", "protocol.file.allow=always", *args],  # bundle files
         cwd=cwd,
         env={**os.environ, **(env or {})},
         input=data,
@@ -98,21 +104,44 @@ class ProjectTree:
         """The history up to the base commit: sent once, kept by each worker."""
         return self._bundle("refs/uet/base", self.base, exclude=None)
 
-    def snapshot(self, key: str) -> Snapshot:
-        """A commit of the working tree as it is now, on top of the run's base."""
+    def isolated(self, spec: AttemptSpec) -> Path | None:
+        """The worktree of an isolated attempt (its workdir), None for one in place."""
+        workdir = Path(spec.workdir)
+        return None if workdir.resolve() == self.root.resolve() else workdir
+
+    def snapshot(self, key: str, worktree: Path | None = None) -> Snapshot:
+        """A commit of the working tree (or of an isolated attempt's worktree) as it is now,
+        on top of the run's base."""
         with tempfile.TemporaryDirectory(prefix="uet-snapshot-") as tmp:
             index = Path(tmp) / "index"
+            excludes = Path(tmp) / "exclude"
+            excludes.write_text(EXCLUDED, encoding="utf-8")
             env = {"GIT_INDEX_FILE": str(index)}
-            try:  # start from the real index: its stat data spares hashing unchanged files
-                shutil.copyfile(
-                    self.root / git(self.root, "rev-parse", "--git-path", "index"), index
-                )
-            except OSError:
-                git(self.root, "read-tree", self.base, env=env)
-            git(self.root, "add", "-A", "--", ".", *EXCLUDED, env=env)
-            tree = git(self.root, "write-tree", env=env)
+            if worktree is not None:  # through its administrative dir, never its .git file
+                env |= self._worktree_env(worktree)
+                git(worktree, "read-tree", "HEAD", env=env)
+            else:
+                try:  # start from the real index: its stat data spares hashing unchanged files
+                    shutil.copyfile(
+                        self.root / git(self.root, "rev-parse", "--git-path", "index"), index
+                    )
+                except OSError:
+                    git(self.root, "read-tree", self.base, env=env)
+            where = worktree or self.root
+            ignore = ["-c", f"core.excludesFile={excludes}"]
+            git(where, *ignore, "add", "-A", "--", ".", env=env)
+            tree = git(where, "write-tree", env=env)
         commit = git(self.root, "commit-tree", tree, "-p", self.base, "-m", f"uet {key}", env=_ME)
         return Snapshot(commit, self._bundle(f"refs/uet/attempts/{key}", commit, self.base))
+
+    def _worktree_env(self, worktree: Path) -> dict[str, str]:
+        from uet_doit.run.attempt_git import admin_dir
+
+        common = git(self.root, "rev-parse", "--path-format=absolute", "--git-common-dir")
+        admin = admin_dir(Path(common), worktree)
+        if admin is None:
+            raise GitError(f"git no longer knows the worktree {worktree}")
+        return {"GIT_DIR": str(admin), "GIT_WORK_TREE": str(worktree)}
 
     def _bundle(self, ref: str, commit: str, exclude: str | None) -> bytes:
         with self._lock, tempfile.TemporaryDirectory(prefix="uet-bundle-") as tmp:
@@ -134,8 +163,21 @@ class ProjectTree:
         result = answer.result
         if not answer.patch.strip():
             return result
+        worktree = self.isolated(spec)
         try:
-            git(self.root, "apply", "--binary", "--whitespace=nowarn", "-", data=answer.patch)
+            if worktree is None:
+                git(self.root, "apply", "--binary", "--whitespace=nowarn", "-", data=answer.patch)
+            else:  # into the attempt's worktree: scope-checked and landed from there
+                env = self._worktree_env(worktree)
+                git(
+                    worktree,
+                    "apply",
+                    "--binary",
+                    "--whitespace=nowarn",
+                    "-",
+                    data=answer.patch,
+                    env=env,
+                )
         except GitError as exc:
             note = f"its changes do not apply to the project any more ({exc})"
             if not result.success:
@@ -260,8 +302,17 @@ def _remapped(spec: AttemptSpec, tree: Path, logs: Path) -> AttemptSpec:
     result_file = str(logs / f"{name}.result.json")
     env = dict(spec.env)
     env.update({"UET_PROJECT_ROOT": str(tree), "UET_RESULT_FILE": result_file})
+    sandbox = spec.sandbox
+    if sandbox is not None:  # the coordinator's paths mean nothing here: the worker's own
+        from uet_doit.tools.sandbox import attempt_spec
+
+        own = [tree, logs, logs / "tmp"]
+        sandbox = attempt_spec(str(sandbox["level"]), [(own, "own")]).to_data()
+        env["TMPDIR"] = str(logs / "tmp")
     return replace(
         spec,
+        sandbox=sandbox,
+        scratch_dir=str(logs / "scratch"),
         workdir=str(tree),
         config_root=str(tree),
         stdout_path=str(logs / f"{name}.stdout"),
