@@ -837,6 +837,10 @@ def test_without_a_shared_filesystem_isolated_steps_are_scope_checked_and_landed
     ).stdout.split()
     assert log == ["good", "good"]  # one commit, with provenance, and nothing else
     status = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=project.root, capture_output=True, text=True
+        ["git", "status", "--porcelain"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert status == "?? bundle.yaml\n"  # the bundle itself, never committed here
