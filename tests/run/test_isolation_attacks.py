@@ -320,3 +320,63 @@ def test_doctor_says_which_sandbox_auto_means_here_and_shows_a_refused_journal(
     run(repo)
     result = repo.uet("doctor")
     assert result.code == 2 and "landing journal uet refused" in result.out
+
+
+# -- one repository, two projects -----------------------------------------------------------
+
+
+def test_two_projects_in_one_repository_land_at_the_same_time_without_racing(
+    repo: Project,
+) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    for name in ("p1", "p2"):
+        folder = repo.root / name
+        folder.mkdir()
+        steps = []
+        for i in range(3):
+            (folder / f"f{i}.md").write_text(f"text {i}\n")
+            steps.append(
+                edit_step(
+                    f"{name}-s{i}",
+                    f"f{i}.md",
+                    f"text {i}",
+                    f"TEXT {i}",
+                    env={"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "0.2"},
+                )
+            )
+        bundle_data = {"bundle_id": name, "workstreams": [{"ws_id": "W", "steps": steps}]}
+        (folder / "bundle.yaml").write_text(yaml.safe_dump(bundle_data))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uet_doit",
+                "run",
+                "bundle.yaml",
+                "-n",
+                "2",
+                "--reporter",
+                "plain",
+            ],
+            cwd=repo.root / name,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("p1", "p2")
+    ]
+    outputs = [proc.communicate(timeout=180)[0] for proc in runs]
+    assert [proc.returncode for proc in runs] == [0, 0], outputs
+    assert len(step_commits(repo)) == 6
+    assert git(repo, "status", "--porcelain") == ""
+    for name in ("p1", "p2"):
+        assert [(repo.root / name / f"f{i}.md").read_text() for i in range(3)] == [
+            f"TEXT {i}\n" for i in range(3)
+        ]
