@@ -297,7 +297,7 @@ def test_claude_turn_limit(tmp_path: Path, env: dict[str, str]) -> None:
 
 def test_codex_unknown_model_has_no_cost_but_tokens(tmp_path: Path, env: dict[str, str]) -> None:
     result = CodexAdapter().execute(make_request("codex", tmp_path, env, model="my-local-model"))
-    assert result.success and result.cost_usd is None and result.cost_source == "none"
+    assert result.success and result.cost_usd is None and result.cost_source == "unpriced"
     assert result.tokens_in == 24763 and "no price for model 'my-local-model'" in result.message
 
 

@@ -62,6 +62,7 @@ def criteria_lines(criteria: Iterable[Mapping[str, Any]], indent: str = "") -> l
 def run_status(st: RunStatus) -> str:
     """`uet status`: the run, its steps by workstream, gates, criteria and progress."""
     from uet_doit.observe.status import step_mark
+    from uet_doit.state.unknown_cost import cost_with_unknown
 
     reason = f" - {st.reason}" if st.reason else ""
     lines = [f"run {st.run_id} ({st.bundle_id}): {st.status}{reason}"]
@@ -71,7 +72,9 @@ def run_status(st: RunStatus) -> str:
             ws_seen = s.ws_id
             lines.append(f"{s.ws_id}")
         extra = f" attempts={s.attempts}" if s.attempts > 1 else ""
-        if s.cost_usd:
+        if s.cost_usd is None:
+            extra += f" cost unknown ({s.cost_unknown_reason})"
+        elif s.cost_usd:
             extra += f" ${s.cost_usd:.4f}"
         if s.cached:
             extra += f" (from the cache, saved ${s.saved_usd:.4f})"
@@ -86,7 +89,7 @@ def run_status(st: RunStatus) -> str:
     eta = f" | ETA: {st.eta_seconds:.0f}s" if st.eta_seconds is not None else ""
     lines.append(
         f"Progress: {st.progress_pct:.0f}% ({st.completed_count}/{st.total_count}) | "
-        f"Cost: ${st.total_cost_usd:.2f}{eta}"
+        f"Cost: {cost_with_unknown(st.total_cost_usd, st.unknown_cost_steps, 2)}{eta}"
         + (f" | Saved by the cache: ${st.saved_usd:.2f}" if st.cached_count else "")
     )
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from uet_doit.state.unknown_cost import UNPRICED
 from uet_doit.tools.adapters.agent import (
     AgentAdapter,
     agent_prompt,
@@ -189,8 +190,8 @@ class AiderAdapter(AgentAdapter):
             result.cost_usd, result.cost_source = report.cost_usd, "reported"
             return
         estimate = self.prices.estimate(result.model, report.tokens_in, report.tokens_out)
-        if estimate.cost_usd is not None:
-            result.cost_usd, result.cost_source = estimate.cost_usd, "price_table"
+        result.cost_usd = estimate.cost_usd
+        result.cost_source = "price_table" if estimate.cost_usd is not None else UNPRICED
         result.message = f"{result.message}; {estimate.note}"
 
     @staticmethod

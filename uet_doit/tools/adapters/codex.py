@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.state.unknown_cost import UNPRICED
 from uet_doit.tools.adapters.agent import (
     AgentAdapter,
     agent_prompt,
@@ -147,7 +148,7 @@ class CodexAdapter(AgentAdapter):
             result.model = model_name(request) or configured_model(request.env)
             result.tokens_in, result.tokens_out = events.tokens_in, events.tokens_out
             estimate = self.prices.estimate(result.model, events.tokens_in, events.tokens_out)
-            if estimate.cost_usd is not None:
-                result.cost_usd, result.cost_source = estimate.cost_usd, "price_table"
+            result.cost_usd = estimate.cost_usd
+            result.cost_source = "price_table" if estimate.cost_usd is not None else UNPRICED
             result.message = f"{result.message}; {estimate.note}"
         return check_outputs(request, result, "codex")
