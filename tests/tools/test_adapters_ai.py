@@ -198,7 +198,7 @@ def test_success_reports_cost_tokens_and_files(
     assert result.model == expected_model
     assert "out/summary.md" in result.files_changed
     if source == "price_table":
-        assert "price table" in result.message and "as of" in result.message
+        assert "cost from uet price table of " in result.message
 
 
 @pytest.mark.parametrize("tool", TOOLS)

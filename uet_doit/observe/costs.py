@@ -103,9 +103,25 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prices(args: argparse.Namespace) -> int:
+    """`uet cost --prices`: each model's price and the source that gave it."""
+    from uet_doit.observe.price_list import price_rows, print_prices
+
+    root = Path.cwd()
+    store = RunStore(root)
+    rows = price_rows(root, store if store.exists() else None)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_prices(rows)
+    return 0
+
+
 def _cmd_cost(args: argparse.Namespace) -> int:
     if args.forecast:
         return _forecast(args)
+    if args.prices:
+        return _prices(args)
     store = RunStore(Path.cwd())
     if args.run_id == "reset":
         return _reset(store, args)
@@ -193,5 +209,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--forecast",
         metavar="BUNDLE",
         help="forecast what the bundle's steps that would run may cost, against every budget",
+    )
+    p.add_argument(
+        "--prices",
+        action="store_true",
+        help="each model's price per Mtok and which source priced it (router_config.json, "
+        "litellm's map, uet's table), or that it has none",
     )
     p.set_defaults(handler=_cmd_cost)

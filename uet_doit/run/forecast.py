@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from uet_doit.tools.prices import ModelPrice
+from uet_doit.tools.prices import CLI_DEFAULT_MODELS, ModelPrice
 from uet_doit.tools.tokens import BYTES_PER_TOKEN, TokenCounter
 
 
@@ -40,11 +40,11 @@ class ToolProfile:
 TOOL_PROFILES: dict[str, ToolProfile] = {
     # system prompt + edit-format examples ~1.2k; repo map up to 1k (--map-tokens 1024);
     # up to 3 reflections when an edit does not apply
-    "aider": ToolProfile("gpt-4o", "aider's default with an OpenAI key", (1_200, 3_500), (1, 3)),
+    "aider": ToolProfile(*CLI_DEFAULT_MODELS["aider"], (1_200, 3_500), (1, 3)),
     # Claude Code: system prompt and tool definitions resent every turn; agentic turns
-    "claude": ToolProfile("claude-sonnet-4-5", "Claude Code's default", (12_000, 20_000), (2, 10)),
-    "codex": ToolProfile("gpt-5-codex", "Codex CLI's default", (6_000, 12_000), (2, 8)),
-    "gemini": ToolProfile("gemini-2.5-pro", "Gemini CLI's default", (8_000, 15_000), (2, 8)),
+    "claude": ToolProfile(*CLI_DEFAULT_MODELS["claude"], (12_000, 20_000), (2, 10)),
+    "codex": ToolProfile(*CLI_DEFAULT_MODELS["codex"], (6_000, 12_000), (2, 8)),
+    "gemini": ToolProfile(*CLI_DEFAULT_MODELS["gemini"], (8_000, 15_000), (2, 8)),
 }
 
 #: tokens received per file the step writes (low, high), by task kind

@@ -24,8 +24,14 @@ from uet_doit.run.forecast import (
 )
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
 from uet_doit.state.store import RunStore
-from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
-from uet_doit.tools.routing import RouterConfig, availability, load_router_config, route_step
+from uet_doit.tools.prices import LayeredPrices
+from uet_doit.tools.routing import (
+    RouterConfig,
+    availability,
+    load_router_config,
+    price_table,
+    route_step,
+)
 from uet_doit.tools.tokens import TokenCounter, token_counter
 
 #: the most recent attempts a forecast learns from (fewer for one step about to run: its
@@ -56,11 +62,7 @@ def file_reader(root: Path) -> Callable[[str], FileText]:
 
 
 def prices_for(config: RouterConfig) -> LayeredPrices:
-    overrides = {
-        name: ModelPrice(p.input_per_mtok, p.output_per_mtok, OVERRIDE_SOURCE)
-        for name, p in config.prices.items()
-    }
-    return forecast_prices(overrides)
+    return price_table(config)
 
 
 def history(

@@ -221,6 +221,15 @@ class Ledger:
         return [AttemptCost(*row) for row in self._db.get().execute(sql, args)]
 
     @stored
+    def models_used(self) -> list[tuple[str, str, int]]:
+        """(tool, model, attempts) of every model recorded in this project, most used first."""
+        rows = self._db.get().execute(
+            "SELECT tool, model, count(*) FROM attempts WHERE model IS NOT NULL AND tool IS NOT "
+            "NULL GROUP BY tool, model ORDER BY count(*) DESC, tool, model"
+        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    @stored
     def warning_recorded(self, bundle_id: str, label: str) -> bool:
         """Whether a budget_warning for this budget was recorded since the last reset."""
         conn = self._db.get()

@@ -26,7 +26,7 @@ from uet_doit.bundle.fields import Strict
 from uet_doit.bundle.model import Bundle, Notify
 from uet_doit.errors import UsageError
 from uet_doit.tools.adapters import BUILTIN_ADAPTERS, ToolAdapter, load_builtin
-from uet_doit.tools.prices import OVERRIDE_SOURCE, ModelPrice, PriceTable, default_price_table
+from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
 
 ROUTER_CONFIG_FILE = "router_config.json"
 ENTRY_POINT_GROUP = "uet_doit.adapters"  # the plugin group: a public name, kept stable
@@ -212,12 +212,14 @@ def known_tool_names(config: RouterConfig) -> list[str]:
     return sorted({*BUILTIN_ADAPTERS, *config.custom_adapters, *_entry_points()})
 
 
-def price_table(config: RouterConfig) -> PriceTable:
+def price_table(config: RouterConfig) -> LayeredPrices:
+    """The one price chain: router_config.json `prices`, litellm's map when installed, the
+    packaged table (actual costs and forecasts alike)."""
     overrides = {
         name: ModelPrice(p.input_per_mtok, p.output_per_mtok, OVERRIDE_SOURCE)
         for name, p in config.prices.items()
     }
-    return default_price_table().with_overrides(overrides)
+    return forecast_prices(overrides)
 
 
 def get_adapter(name: str, config: RouterConfig, project_root: Path) -> ToolAdapter:
@@ -245,7 +247,7 @@ def get_adapter(name: str, config: RouterConfig, project_root: Path) -> ToolAdap
         close = difflib.get_close_matches(name, known, n=1)
         hint = (f"did you mean {close[0]!r}? " if close else "") + f"known: {', '.join(known)}"
         raise UsageError(f"unknown tool {name!r}", hint)
-    if isinstance(adapter, AgentAdapter) and config.prices:
+    if isinstance(adapter, AgentAdapter):
         adapter.prices = price_table(config)
     return adapter
 

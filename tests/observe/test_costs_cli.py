@@ -1,7 +1,7 @@
-"""A cost uet cannot know is unknown, never $0: in status, `uet cost`, the report, budgets.
+"""Costs through `uet`: a cost uet cannot know is unknown, never $0 (status, `uet cost`,
+the report, budgets); one price chain for actual costs, shown by `uet cost --prices`.
 
-Driven through `uet` with the fake codex (tokens, no dollars) and shell steps reporting a
-cost uet rejects.
+Driven with the fake codex (tokens, no dollars) and shell steps reporting a cost uet rejects.
 """
 
 from __future__ import annotations
@@ -124,3 +124,50 @@ def test_a_rejected_cost_without_an_estimate_is_never_free(project: Project) -> 
     project.bundle(bundle(*steps, max_cost_usd=0.015))
     assert project.uet("run", "bundle.yaml").code == 4
     assert len(project.lines("ran.log")) < 3
+
+
+def test_actual_costs_use_the_price_chain_and_say_which_source(
+    project: Project, codex: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uet_doit.tools import prices
+
+    fake = prices.litellm_table_from(
+        {"gpt-from-litellm": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-5}},
+        "litellm 9.9",
+    )
+    monkeypatch.setattr(prices, "litellm_price_table", lambda: fake)
+    project.write(
+        "router_config.json",
+        json.dumps({"prices": {"my-local": {"input_per_mtok": 1, "output_per_mtok": 2}}}),
+    )
+    steps = [
+        codex_step("lit", model="openai/gpt-from-litellm"),
+        codex_step("own", model="my-local"),
+        codex_step("table", model="gpt-5.5-2026-04-23"),
+        codex_step("none", model=UNPRICED),
+    ]
+    project.bundle(bundle(*steps))
+    assert project.uet("run", "bundle.yaml").code == 0
+    costs = {s["step_id"]: s["cost_usd"] for s in project.status()["steps"]}
+    tin, tout = 24763, 122  # what the fake codex reports
+    assert costs["lit"] == pytest.approx((tin * 1 + tout * 10) / 1e6)
+    assert costs["own"] == pytest.approx((tin * 1 + tout * 2) / 1e6)
+    assert costs["table"] == pytest.approx((tin * 5 + tout * 30) / 1e6)  # gpt-5.5's price
+    assert costs["none"] is None
+    listed = {r["model"]: r for r in json.loads(project.uet("cost", "--prices", "--json").out)}
+    assert listed["openai/gpt-from-litellm"]["source"] == "litellm 9.9 price map"
+    assert listed["my-local"]["source"] == "router_config.json prices"
+    assert listed["gpt-5.5-2026-04-23"]["source"].startswith("uet price table of ")
+    assert listed[UNPRICED]["source"] is None
+    assert "codex: 1 attempt(s)" in listed[UNPRICED]["seen"]
+    text = project.uet("cost", "--prices").out
+    assert f"no price for {UNPRICED}" in text
+    assert "litellm 9.9 price map" in text
+
+
+def test_codex_without_a_model_is_priced_at_its_default(project: Project, codex: Path) -> None:
+    context = {"files": ["notes.md"], "create_files": ["out/d.md"], "instruction": "Write it"}
+    project.bundle(bundle({"step_id": "d", "tool_profile_id": "codex", "context": context}))
+    assert project.uet("run", "bundle.yaml").code == 0
+    step = project.status()["steps"][0]
+    assert step["cost_usd"] == pytest.approx((24763 * 5 + 122 * 30) / 1e6)
