@@ -100,6 +100,7 @@ def test_argv_is_exactly_the_documented_headless_form(tmp_path: Path) -> None:
     assert AiderAdapter().build(req).env["COLUMNS"] == "200"
     bare = AiderAdapter().build(make_request("aider", tmp_path, env, options={"git": True}))
     assert "--no-git" not in bare.argv and "--model" not in bare.argv
+    assert "--no-auto-commits" in bare.argv and "--no-dirty-commits" in bare.argv
 
     req = make_request("claude", tmp_path, env, model="sonnet", options={"max_turns": 5})
     inv = ClaudeAdapter().build(req)
