@@ -260,7 +260,7 @@ class StepPolicy:
             # an executor that runs tools elsewhere (Dask workers) knows where they exist
             remote: Callable[[str], bool] | None = getattr(self.executor, "tool_available", None)
             available = remote or availability(config, self.root)
-            decision = route_step(self.spec.task_kind, files, config, available)
+            decision = route_step(self.spec.task_kind, files, config, available, auto=True)
             return decision.tools, decision.reason
         decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
         fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []
