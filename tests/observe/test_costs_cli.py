@@ -171,3 +171,21 @@ def test_codex_without_a_model_is_priced_at_its_default(project: Project, codex:
     assert project.uet("run", "bundle.yaml").code == 0
     step = project.status()["steps"][0]
     assert step["cost_usd"] == pytest.approx((24763 * 5 + 122 * 30) / 1e6)
+
+
+def test_an_isolated_step_of_unknown_cost_says_so_in_its_commit(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from git_support import git, make_repo, step_commits
+
+    make_repo(project, tmp_path_factory.mktemp("home"), monkeypatch)
+    project.bundle(bundle(codex_step("a")))
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "bundle")
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 0, result.out
+    [commit] = step_commits(project)
+    assert commit["Uet-Cost-USD"] == "unknown" and commit["Uet-Model"] == UNPRICED
+    out = project.root / "report.html"
+    assert project.uet("report", "--output", str(out)).code == 0
+    assert "cost unknown" in out.read_text(encoding="utf-8")

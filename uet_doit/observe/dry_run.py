@@ -226,17 +226,20 @@ def to_json(data: dict[str, Any]) -> str:
 
 
 def forecast_vs_actual(
-    bundle: Bundle, store: RunStore, ran: dict[str, tuple[float, int]], started: float
+    bundle: Bundle, store: RunStore, ran: dict[str, tuple[float | None, int]], started: float
 ) -> list[dict[str, Any]]:
-    """Per step that ran (step_id -> actual cost, attempts): its forecast from the history
-    before `started`, what it cost and where that fell; a last row totals them."""
+    """Per step that ran (step_id -> actual cost or None when unknown, attempts): its
+    forecast from the history before `started`, what it cost and where that fell; a last
+    row totals them (the known costs)."""
     from uet_doit.run.forecasting import bundle_forecasts
 
     rows: list[dict[str, Any]] = []
     for f in bundle_forecasts(bundle, store.root, store, set(ran), before=started):
         actual, attempts = ran[f.step_id]
         verdict = (
-            "above the high end"
+            "cost unknown"
+            if actual is None
+            else "above the high end"
             if actual > f.high_usd + 1e-9
             else "below the low end"
             if actual < f.low_usd - 1e-9
@@ -258,7 +261,9 @@ def forecast_vs_actual(
     total_row: dict[str, Any] = dict.fromkeys(("step_id", "ws_id", "tool", "attempts"), "")
     total_row.update(verdict="", basis="")
     for key in ("low_usd", "high_usd", "actual_usd"):
-        total_row[key] = sum(float(r[key]) for r in rows)
+        total_row[key] = sum(float(r[key] or 0.0) for r in rows)
+    unknown = sum(1 for r in rows if r["actual_usd"] is None)
+    total_row["verdict"] = f"+ {unknown} step(s) of unknown cost" if unknown else ""
     return [*rows, total_row]
 
 

@@ -174,7 +174,7 @@ class Report:
         """Each step that ran: what the forecast said before the run, and what it cost."""
         from uet_doit.observe.dry_run import forecast_vs_actual, span
 
-        ran = {s.step_id: (s.known_cost_usd, s.attempts) for s in self.steps if s.attempts}
+        ran = {s.step_id: (s.cost_usd, s.attempts) for s in self.steps if s.attempts}
         if self.bundle is None or not ran:
             return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'
         rows = forecast_vs_actual(self.bundle, self._store, ran, self.status.started)
@@ -184,7 +184,7 @@ class Report:
                 f"<code>{self.esc(r['step_id'])}</code>" if r["step_id"] else "<b>total</b>",
                 self.esc(r["tool"]),
                 self.esc(span(r["low_usd"], r["high_usd"])),
-                f"${r['actual_usd']:.4f}",
+                f"${r['actual_usd']:.4f}" if r["actual_usd"] is not None else "unknown",
                 self.esc(r["attempts"]),
                 self.esc(r["verdict"]),
                 self.esc(r["basis"]),
