@@ -296,3 +296,16 @@ def test_estimated_context_tokens_feed_a_step_without_input_files(project: Proje
     big, none = data["steps"]
     assert big["tokens_in"][0] >= 50_000 > none["tokens_in"][0]
     assert any("estimated_context_tokens" in a for a in big["assumptions"])
+
+
+def test_a_large_estimated_context_is_reserved_before_the_step_starts(
+    project: Project, fake_path: Path
+) -> None:
+    context = {"create_files": ["out/x.md"], "instruction": "Write it"}
+    step = {"step_id": "x", "tool_profile_id": "aider", "context": context}
+    ws = {"ws_id": "W", "max_cost_usd": 1.0, "estimated_context_tokens": 2_000_000,
+          "steps": [step]}  # fmt: skip
+    project.bundle({"bundle_id": "big", "workstreams": [ws]})
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 4, result.out  # paused: 2M tokens of gpt-4o cannot fit in $1
+    assert not fake_path.exists()  # aider never started

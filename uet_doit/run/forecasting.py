@@ -239,6 +239,7 @@ def spec_forecast(spec: StepSpec, tool: str, store: RunStore, config: RouterConf
             spec.max_fix_attempts, tool, config, spec.validation is not None
         ),
         tool_default=tool_default(tool),
+        context_tokens=spec.context_tokens,
     )
     kinds: dict[tuple[str, str], str | None] = {(spec.bundle_id, spec.step_id): spec.task_kind}
     seen = history(store, kinds, tool=tool, limit=STEP_HISTORY_LIMIT)
