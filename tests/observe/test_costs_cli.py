@@ -71,6 +71,7 @@ def test_an_unpriced_model_is_unknown_not_zero(project: Project, codex: Path) ->
     text = project.uet("status").out
     assert "cost unknown (no price for model" in text
     assert "+ 1 step of unknown cost" in text
+    assert "+ 1 step of unknown cost" in project.uet("runs").out
     cost = project.uet("cost", "--by", "step")
     assert "+ 1 step of unknown cost" in cost.out.splitlines()[0]
     line = next(ln for ln in cost.out.splitlines() if ln.strip().startswith("a "))

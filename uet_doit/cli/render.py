@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from uet_doit.state.unknown_cost import cost_with_unknown
+
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
     from uet_doit.errors import Problem
@@ -62,7 +64,6 @@ def criteria_lines(criteria: Iterable[Mapping[str, Any]], indent: str = "") -> l
 def run_status(st: RunStatus) -> str:
     """`uet status`: the run, its steps by workstream, gates, criteria and progress."""
     from uet_doit.observe.status import step_mark
-    from uet_doit.state.unknown_cost import cost_with_unknown
 
     reason = f" - {st.reason}" if st.reason else ""
     lines = [f"run {st.run_id} ({st.bundle_id}): {st.status}{reason}"]
@@ -102,7 +103,10 @@ def run_list(rows: Sequence[RunRecord], store_path: str) -> str:
     out = []
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
-        out.append(f"{r.run_id:<44} {r.status:<12} {started}  ${r.cost:.4f}")
+        out.append(
+            f"{r.run_id:<44} {r.status:<12} {started}  "
+            + cost_with_unknown(r.cost, r.unknown_cost_steps)
+        )
     return "\n".join(out)
 
 

@@ -126,6 +126,7 @@ class RunRecord:
     pid: int | None
     jobs: int
     cost: float = 0.0  # what its attempts cost, where the query adds it (RunStore.runs)
+    unknown_cost_steps: int = 0  # steps with an attempt of unknown cost (not in `cost`)
 
 
 @dataclass(frozen=True)
