@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Protocol
 
@@ -72,14 +72,16 @@ class Estimate:
     note: str
 
 
-def model_names(model: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def model_names(model: str) -> tuple[str, ...]:
     """The names to look a model up by, most exact first: as given (lower case), without a
-    `[1m]`-style tag, without a provider prefix (`openai/`), without a date suffix."""
+    `[1m]`-style tag, without a provider prefix (`openai/`), without a date suffix.
+    Memoised: a forecast looks the same few models up once per step."""
     names = [model.strip().lower()]
     names.append(_TAG_SUFFIX.sub("", names[-1]))
     names.append(_PROVIDER_PREFIX.sub("", names[-1]))
     names.append(_VERSION_SUFFIX.sub("", names[-1]))
-    return list(dict.fromkeys(n for n in names if n))
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def estimate_with(prices: Prices, model: str | None, tokens_in: int, tokens_out: int) -> Estimate:
