@@ -214,3 +214,98 @@ def test_the_forecast_benchmark_runs(project: Project, capsys: pytest.CaptureFix
     module.measure(project.root, 3, 5, 1)
     out = capsys.readouterr().out
     assert out.count("forecast of every step") == 2 and "reservation estimate" in out
+
+
+KPLUS_GUIDE = REPO / "tests" / "fixtures" / "corpus" / "phase-k-plus-bundle.json"
+
+
+def only_fakes(monkeypatch: pytest.MonkeyPatch, tmp: Path, *tools: str) -> None:
+    """PATH with just these fake AI CLIs (none at all when `tools` is empty)."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in tools:
+        (bin_dir / tool).symlink_to(FAKE_TOOLS / tool)
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{base}")
+
+
+def test_the_guide_bundle_names_no_tool_and_says_it_cannot_run_without_one(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(KPLUS_GUIDE, project.root / "kplus.json")
+    only_fakes(monkeypatch, tmp_path_factory.mktemp("none"))
+    result = project.uet("run", "kplus.json", "--dry-run")
+    assert result.code == 0, result.err
+    blocked = [ln for ln in result.out.splitlines() if "CANNOT RUN (no tool)" in ln]
+    assert len(blocked) == 16
+    assert "no AI tool (aider, claude, codex, gemini) is installed" in result.out
+    assert ": fits" not in result.out
+    assert "16 step(s) cannot run" in result.out
+    data = json.loads(project.uet("cost", "--forecast", "kplus.json", "--json").out)
+    assert data["cannot_run_steps"] == 16
+    assert all(s["cannot_run"] for s in data["steps"])
+
+
+def test_auto_steps_forecast_over_the_tools_they_could_be_routed_to(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(KPLUS_GUIDE, project.root / "kplus.json")
+    only_fakes(monkeypatch, tmp_path_factory.mktemp("two"), "aider", "claude")
+    result = project.uet("run", "kplus.json", "--dry-run")
+    assert result.code == 0, result.err
+    steps = {k: v for k, v in ranges(result.out).items() if k != "!"}  # not the budget flags
+    assert len(steps) == 16
+    assert all(0 < low < high for low, high in steps.values()), steps
+    assert result.out.count("auto -> aider|claude") == 16
+    data = json.loads(project.uet("cost", "--forecast", "kplus.json", "--json").out)
+    first = data["steps"][0]
+    assert first["choices"] == ["aider", "claude"] and first["cannot_run"] is None
+    # a route narrows the choice, and the forecast follows it
+    project.write("router_config.json", json.dumps({"routes": [
+        {"task_kind": "docs", "tools": ["aider"]}, {"task_kind": "code", "tools": ["aider"]},
+        {"task_kind": "testing", "tools": ["aider"]}]}))  # fmt: skip
+    data = json.loads(project.uet("cost", "--forecast", "kplus.json", "--json").out)
+    assert {tuple(s["choices"]) for s in data["steps"]} == {("aider",)}
+
+
+def test_an_auto_step_with_nothing_configured_runs_with_an_installed_tool(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_fakes(monkeypatch, tmp_path_factory.mktemp("one"), "claude")
+    project.write("notes.md", "notes\n")
+    step = {"step_id": "s", "context": {"files": ["notes.md"], "create_files": ["out/s.md"],
+                                        "instruction": "Summarise"}}  # fmt: skip
+    project.bundle({"bundle_id": "a", "workstreams": [{"ws_id": "W", "steps": [step]}]})
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert project.status()["steps"][0]["tool"] == "claude"
+
+
+def test_estimated_context_tokens_feed_a_step_without_input_files(project: Project) -> None:
+    def step(ws_id: str, tokens: int | None) -> dict[str, Any]:
+        context = {"create_files": [f"out/{ws_id}.md"], "instruction": "Write it"}
+        ws: dict[str, Any] = {
+            "ws_id": ws_id,
+            "steps": [{"step_id": ws_id.lower(), "tool_profile_id": "aider", "context": context}],
+        }
+        if tokens is not None:
+            ws["estimated_context_tokens"] = tokens
+        return ws
+
+    project.bundle({"bundle_id": "ctx", "workstreams": [step("BIG", 50_000), step("NONE", None)]})
+    data = json.loads(project.uet("cost", "--forecast", "bundle.yaml", "--json").out)
+    big, none = data["steps"]
+    assert big["tokens_in"][0] >= 50_000 > none["tokens_in"][0]
+    assert any("estimated_context_tokens" in a for a in big["assumptions"])
+
+
+def test_a_large_estimated_context_is_reserved_before_the_step_starts(
+    project: Project, fake_path: Path
+) -> None:
+    context = {"create_files": ["out/x.md"], "instruction": "Write it"}
+    step = {"step_id": "x", "tool_profile_id": "aider", "context": context}
+    ws = {"ws_id": "W", "max_cost_usd": 1.0, "estimated_context_tokens": 2_000_000,
+          "steps": [step]}  # fmt: skip
+    project.bundle({"bundle_id": "big", "workstreams": [ws]})
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 4, result.out  # paused: 2M tokens of gpt-4o cannot fit in $1
+    assert not fake_path.exists()  # aider never started

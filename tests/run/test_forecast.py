@@ -99,7 +99,7 @@ def test_model_comes_from_the_step_then_the_router_then_history_then_the_tool() 
     seen = forecast_step(plan(), PACKAGED, read, [obs(0.01, model="claude-sonnet-4-5")])
     assert seen.model == "claude-sonnet-4-5" and "earlier attempt" in seen.model_from
     claude = forecast_step(plan(tool="claude"), PACKAGED, read)
-    assert claude.model == "claude-sonnet-4-5" and claude.tokens_in[0] > 12_000
+    assert claude.model == "claude-opus-4-8" and claude.tokens_in[0] > 12_000
 
 
 def test_missing_inputs_and_unknown_prices_are_said() -> None:

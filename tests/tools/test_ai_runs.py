@@ -196,6 +196,28 @@ def test_ai_step_runs_with_exact_argv_verbatim_instruction_and_cost(
     assert row["cost_source"] == ("reported" if cost is not None else "price_table")
 
 
+def test_aider_in_git_mode_makes_no_calls_its_cost_lines_leave_out(
+    project: Project, fakes: Fakes
+) -> None:
+    """aider's commit-message calls are paid but not printed: uet turns them off (it writes
+    the commit itself), so the recorded cost is every call aider made."""
+    project.bundle(one_ws(ai_step("g", "aider", tool_options={"git": True})))
+    run_ok(project)
+    [call] = fakes.calls("aider")
+    assert "--no-auto-commits" in call["argv"] and "--no-dirty-commits" in call["argv"]
+    assert call["hidden_calls"] == 0
+    assert project.status()["steps"][0]["cost_usd"] == pytest.approx(USAGE["aider"][0])
+
+
+def test_aider_auto_commits_say_the_cost_is_a_lower_bound(project: Project, fakes: Fakes) -> None:
+    project.bundle(one_ws(ai_step("c", "aider", tool_options={"auto_commits": True})))
+    run_ok(project)
+    [call] = fakes.calls("aider")
+    assert "--no-auto-commits" not in call["argv"] and call["hidden_calls"] == 2
+    [row] = attempts(project, "c")
+    assert "not in its Cost lines" in row["message"] and "lower bound" in row["message"]
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_rate_limit_is_retried_until_the_tool_answers(
     project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str

@@ -63,6 +63,11 @@ def test_absent_config_is_empty(tmp_path: Path) -> None:
     config = load_router_config(tmp_path)
     assert config.routes == [] and config.default_tools == []
     assert route_step("docs", ["a.md"], config, everything).tools == []
+    # nothing configured: any installed AI tool may take an `auto` step, in a fixed order
+    auto = route_step("docs", ["a.md"], config, everything, auto=True)
+    assert auto.tools == ["aider", "claude", "codex", "gemini"]
+    none = route_step("docs", ["a.md"], config, lambda _t: False, auto=True)
+    assert none.tools == [] and "no AI tool (aider, claude, codex, gemini)" in none.reason
 
 
 def test_full_config_loads(tmp_path: Path) -> None:

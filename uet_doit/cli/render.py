@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from uet_doit.state.unknown_cost import cost_with_unknown
+
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
     from uet_doit.errors import Problem
@@ -71,7 +73,9 @@ def run_status(st: RunStatus) -> str:
             ws_seen = s.ws_id
             lines.append(f"{s.ws_id}")
         extra = f" attempts={s.attempts}" if s.attempts > 1 else ""
-        if s.cost_usd:
+        if s.cost_usd is None:
+            extra += f" cost unknown ({s.cost_unknown_reason})"
+        elif s.cost_usd:
             extra += f" ${s.cost_usd:.4f}"
         if s.cached:
             extra += f" (from the cache, saved ${s.saved_usd:.4f})"
@@ -86,7 +90,7 @@ def run_status(st: RunStatus) -> str:
     eta = f" | ETA: {st.eta_seconds:.0f}s" if st.eta_seconds is not None else ""
     lines.append(
         f"Progress: {st.progress_pct:.0f}% ({st.completed_count}/{st.total_count}) | "
-        f"Cost: ${st.total_cost_usd:.2f}{eta}"
+        f"Cost: {cost_with_unknown(st.total_cost_usd, st.unknown_cost_steps, 2)}{eta}"
         + (f" | Saved by the cache: ${st.saved_usd:.2f}" if st.cached_count else "")
     )
     return "\n".join(lines)
@@ -99,7 +103,10 @@ def run_list(rows: Sequence[RunRecord], store_path: str) -> str:
     out = []
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
-        out.append(f"{r.run_id:<44} {r.status:<12} {started}  ${r.cost:.4f}")
+        out.append(
+            f"{r.run_id:<44} {r.status:<12} {started}  "
+            + cost_with_unknown(r.cost, r.unknown_cost_steps)
+        )
     return "\n".join(out)
 
 

@@ -25,6 +25,7 @@ class BudgetCheck:
     spent: float
     low: float
     high: float
+    cannot_run: int = 0  # steps under it that have no tool to run with (not in low/high)
 
     @property
     def left(self) -> float:
@@ -36,6 +37,8 @@ class BudgetCheck:
             return "EXCEEDED even at the low end"
         if self.high > self.left + 1e-9:
             return "HIGH END EXCEEDS it"
+        if self.cannot_run:
+            return f"{self.cannot_run} step(s) cannot run (not counted)"
         return "fits"
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +50,7 @@ class BudgetCheck:
             "forecast_low_usd": round(self.low, 6),
             "forecast_high_usd": round(self.high, 6),
             "verdict": self.verdict,
+            "cannot_run_steps": self.cannot_run,
             "policy": self.budget.policy,
         }
 
@@ -81,7 +85,9 @@ def budget_checks(
     checks = []
     for budget, items in sorted(under.values(), key=lambda e: order.index(e[0].scope)):
         low, high = total(items)
-        checks.append(BudgetCheck(budget, ledger.spent(bundle.bundle_id, budget), low, high))
+        blocked = sum(1 for f in items if f.cannot_run)
+        spent = ledger.spent(bundle.bundle_id, budget)
+        checks.append(BudgetCheck(budget, spent, low, high, blocked))
     return checks
 
 
@@ -116,7 +122,11 @@ def tokens(n: int) -> str:
 
 def describe(f: StepForecast) -> str:
     """One line: model (why), tokens, price source, basis."""
+    if f.cannot_run:
+        return f"auto | cannot run: {f.cannot_run}"
     parts = [f"{f.tool} {f.model} ({f.model_from})" if f.model else f.tool]
+    if f.choices:
+        parts[0] = f"auto -> {'|'.join(f.choices)}, dearest: {parts[0]}"
     if f.tokens_in[1]:
         parts.append(
             f"{tokens(f.tokens_in[0])}-{tokens(f.tokens_in[1])} tokens in, "
@@ -136,6 +146,8 @@ def print_forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> 
         for step in ws.steps:
             f = forecasts.get(step.step_id)
             cost = span(f.low_usd, f.high_usd) if f else ""
+            if f and f.cannot_run:
+                cost = "CANNOT RUN (no tool)"
             unpriced = " (no price: not counted)" if f and not f.priced else ""
             print(f"  {step.step_id:<32} {states[step.step_id]:<14} {cost}{unpriced}")
             if f is not None:
@@ -150,11 +162,14 @@ def print_forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> 
         check = checks.get(f"workstream {ws.ws_id}")
         tail = f" {_against(check)}" if check else ""
         print(f"  forecast {span(low, high)}{tail}")
-    n = len(forecasts)
+    blocked = [f for f in forecasts.values() if f.cannot_run]
+    n = len(forecasts) - len(blocked)
     check = checks.get(f"bundle {bundle.bundle_id}")
     tail = f" {_against(check)}" if check else " (no bundle budget)"
     print(f"{n} step(s) would run; forecast {span(data['low_usd'], data['high_usd'])}{tail}")
-    flagged = [c for c in data["budgets"] if c.verdict != "fits"]
+    if blocked:
+        print(f"  ! {len(blocked)} step(s) cannot run: {blocked[0].cannot_run}")
+    flagged = [c for c in data["budgets"] if c.verdict.startswith(("EXCEEDED", "HIGH END"))]
     for c in flagged:
         print(
             f"  ! {c.budget.label}: forecast {span(c.low, c.high)} > {money(c.left)} left "
@@ -195,12 +210,15 @@ def to_json(data: dict[str, Any]) -> str:
                 "basis": f.basis,
                 "calibrated": f.calibrated,
                 "assumptions": list(f.assumptions),
+                "choices": list(f.choices),
+                "cannot_run": f.cannot_run,
             }
         )
     report = {
         "bundle_id": data["bundle_id"],
         "low_usd": round(data["low_usd"], 6),
         "high_usd": round(data["high_usd"], 6),
+        "cannot_run_steps": sum(1 for f in data["forecasts"].values() if f.cannot_run),
         "steps": steps,
         "budgets": [c.to_dict() for c in data["budgets"]],
     }
@@ -208,17 +226,20 @@ def to_json(data: dict[str, Any]) -> str:
 
 
 def forecast_vs_actual(
-    bundle: Bundle, store: RunStore, ran: dict[str, tuple[float, int]], started: float
+    bundle: Bundle, store: RunStore, ran: dict[str, tuple[float | None, int]], started: float
 ) -> list[dict[str, Any]]:
-    """Per step that ran (step_id -> actual cost, attempts): its forecast from the history
-    before `started`, what it cost and where that fell; a last row totals them."""
+    """Per step that ran (step_id -> actual cost or None when unknown, attempts): its
+    forecast from the history before `started`, what it cost and where that fell; a last
+    row totals them (the known costs)."""
     from uet_doit.run.forecasting import bundle_forecasts
 
     rows: list[dict[str, Any]] = []
     for f in bundle_forecasts(bundle, store.root, store, set(ran), before=started):
         actual, attempts = ran[f.step_id]
         verdict = (
-            "above the high end"
+            "cost unknown"
+            if actual is None
+            else "above the high end"
             if actual > f.high_usd + 1e-9
             else "below the low end"
             if actual < f.low_usd - 1e-9
@@ -240,7 +261,9 @@ def forecast_vs_actual(
     total_row: dict[str, Any] = dict.fromkeys(("step_id", "ws_id", "tool", "attempts"), "")
     total_row.update(verdict="", basis="")
     for key in ("low_usd", "high_usd", "actual_usd"):
-        total_row[key] = sum(float(r[key]) for r in rows)
+        total_row[key] = sum(float(r[key] or 0.0) for r in rows)
+    unknown = sum(1 for r in rows if r["actual_usd"] is None)
+    total_row["verdict"] = f"+ {unknown} step(s) of unknown cost" if unknown else ""
     return [*rows, total_row]
 
 

@@ -115,7 +115,9 @@ def _step_line(step: StepStatus, now: float) -> Text:
         detail = label
     if step.attempts > 1:
         detail += f", attempt {step.attempts}"
-    if step.cost_usd:
+    if step.cost_usd is None:
+        detail += ", cost unknown"
+    elif step.cost_usd:
         detail += f", {_money(step.cost_usd)}"
     if detail:
         line.append(f" ({detail.lstrip(', ')})", style=style)
@@ -149,10 +151,12 @@ def render_status_tree(
         head = Text(name + " ", style="bold" if style != "dim" else "dim", no_wrap=True)
         head.append("." * max(3, _LEADER_WIDTH - len(name)) + " ", style="dim")
         head.append(state, style=style)
-        cost = sum(s.cost_usd for s in steps)
+        cost = sum(s.known_cost_usd for s in steps)
+        unknown = sum(1 for s in steps if s.cost_usd is None)
         budget = budgets.get(ws_id)
-        if cost or budget:
-            head.append(f"  {_money(cost)}" + (f" / {_money(budget)}" if budget else ""))
+        if cost or budget or unknown:
+            money = _money(cost) + (f" + {unknown} unknown" if unknown else "")
+            head.append(f"  {money}" + (f" / {_money(budget)}" if budget else ""))
         lines.append(head)
         states = {s.status for s in steps}
         show = expand == "all" or bool(states & _ACTIVE) or state.startswith("IN PROGRESS")
@@ -171,6 +175,8 @@ def render_status_tree(
 def _footer(status: RunStatus, bundle: Bundle | None) -> list[Text]:
     budget = bundle.max_cost_usd if bundle else None
     cost = _money(status.total_cost_usd) + (f" / {_money(budget)}" if budget else "")
+    if status.unknown_cost_steps:
+        cost += f" + {status.unknown_cost_steps} step(s) of unknown cost"
     parts = [
         f"Progress: {status.progress_pct:.0f}% ({status.completed_count}/{status.total_count})",
         f"Cost: {cost}",

@@ -107,7 +107,7 @@ class Report:
             ("Started", _when(st.started)),
             ("Ended", _when(st.ended) if st.ended else "-"),
             ("Duration", secs(end - st.started)),
-            ("Total cost", f"${st.total_cost_usd:.4f}{budget}"),
+            ("Total cost", f"{st.cost_text}{budget}"),
             ("Steps", f"{st.completed_count}/{len(self.steps)} finished"),
             ("Parallel jobs", self.run.jobs),
             ("Bundle file", self.run.bundle_file or "-"),
@@ -125,26 +125,43 @@ class Report:
         b = self.bundle
         per_ws: dict[str, float] = defaultdict(float)
         per_tool: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+        unknown: dict[str, int] = defaultdict(int)
         for a in self.attempts:
             per_ws[a.ws_id or "-"] += a.cost_usd or 0.0
+            if a.cost_unknown:
+                unknown[a.ws_id or "-"] += 1
+                unknown[f"tool {a.tool or '-'}"] += 1
             for i, v in enumerate((a.cost_usd, a.tokens_in, a.tokens_out, 1)):
                 per_tool[a.tool or "-"][i] += v or 0.0
         budgets = {ws.ws_id: ws.max_cost_usd for ws in b.workstreams} if b else {}
         total = sum(per_ws.values())
-        scopes = [(f"bundle {self.status.bundle_id}", total, b.max_cost_usd if b else None)]
+        scopes = [
+            (
+                f"bundle {self.status.bundle_id}",
+                total,
+                b.max_cost_usd if b else None,
+                sum(n for k, n in unknown.items() if not k.startswith("tool ")),
+            )
+        ]
         ws_ids = dict.fromkeys([*budgets, *(s.ws_id or "-" for s in self.steps)])
-        scopes += [(ws, per_ws.get(ws, 0.0), budgets.get(ws)) for ws in ws_ids]
+        scopes += [(ws, per_ws.get(ws, 0.0), budgets.get(ws), unknown.get(ws, 0)) for ws in ws_ids]
         rows = [
             [
                 self.esc(name),
-                f"${cost:.4f}",
+                self.esc(_cost_cell(cost, n_unknown)),
                 f"${budget:.2f}" if budget else "-",
                 _meter(cost, budget),
             ]
-            for name, cost, budget in scopes
+            for name, cost, budget, n_unknown in scopes
         ]
         tools = [
-            [self.esc(tool), f"{n:.0f}", f"${cost:.4f}", f"{tin:.0f}", f"{tout:.0f}"]
+            [
+                self.esc(tool),
+                f"{n:.0f}",
+                self.esc(_cost_cell(cost, unknown.get(f"tool {tool}", 0))),
+                f"{tin:.0f}",
+                f"{tout:.0f}",
+            ]
             for tool, (cost, tin, tout, n) in sorted(per_tool.items())
         ]
         return (
@@ -157,7 +174,7 @@ class Report:
         """Each step that ran: what the forecast said before the run, and what it cost."""
         from uet_doit.observe.dry_run import forecast_vs_actual, span
 
-        ran = {s.step_id: (s.cost_usd or 0.0, s.attempts) for s in self.steps if s.attempts}
+        ran = {s.step_id: (s.cost_usd, s.attempts) for s in self.steps if s.attempts}
         if self.bundle is None or not ran:
             return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'
         rows = forecast_vs_actual(self.bundle, self._store, ran, self.status.started)
@@ -167,7 +184,7 @@ class Report:
                 f"<code>{self.esc(r['step_id'])}</code>" if r["step_id"] else "<b>total</b>",
                 self.esc(r["tool"]),
                 self.esc(span(r["low_usd"], r["high_usd"])),
-                f"${r['actual_usd']:.4f}",
+                f"${r['actual_usd']:.4f}" if r["actual_usd"] is not None else "unknown",
                 self.esc(r["attempts"]),
                 self.esc(r["verdict"]),
                 self.esc(r["basis"]),
@@ -195,8 +212,8 @@ class Report:
                     _badge(self.esc(s.status)),
                     str(s.attempts),
                     secs(s.ended - s.started) if s.started and s.ended else "-",
-                    f"${s.cost_usd:.4f}",
-                    self.esc(s.last_error or s.failure_class or ""),
+                    f"${s.cost_usd:.4f}" if s.cost_usd is not None else "unknown",
+                    self.esc(s.last_error or s.failure_class or s.cost_unknown_reason or ""),
                 ]
             )
         return _table(
@@ -283,6 +300,13 @@ def _table(head: str, rows: list[list[str]], ids: list[str] | None = None) -> st
         out += [f"<td{' class=num' if n else ''}>{v}</td>" for v, n in zip(row, num, strict=True)]
         out.append("</tr>")
     return "".join(out) + "</table>"
+
+
+def _cost_cell(cost: float, unknown_attempts: int) -> str:
+    """A sum of costs that names the attempts it could not include."""
+    if not unknown_attempts:
+        return f"${cost:.4f}"
+    return f"${cost:.4f} + {unknown_attempts} attempt(s) of unknown cost"
 
 
 def _meter(cost: float, budget: float | None) -> str:

@@ -19,6 +19,7 @@ from uet_doit.state.records import (
     StepState,
 )
 from uet_doit.state.store import RunStore
+from uet_doit.state.unknown_cost import cost_with_unknown, unknown_reason
 
 
 class StepMark(NamedTuple):
@@ -78,7 +79,8 @@ class StepStatus:
     tool: str | None
     status: StepState
     attempts: int = 0
-    cost_usd: float = 0.0
+    #: None when an attempt's cost is unknown (the reason is in `cost_unknown_reason`)
+    cost_usd: float | None = 0.0
     tokens_in: int = 0
     tokens_out: int = 0
     failure_class: str | None = None
@@ -90,6 +92,9 @@ class StepStatus:
     attempt_classes: list[str | None] = field(default_factory=list)
     cached: bool = False  # its outputs came from the step cache in this run
     saved_usd: float = 0.0  # what the attempt that made the cached outputs cost
+    known_cost_usd: float = 0.0  # the attempts whose cost is known
+    cost_unknown_attempts: int = 0
+    cost_unknown_reason: str | None = None
 
 
 @dataclass
@@ -115,6 +120,13 @@ class RunStatus:
     criteria: list[dict[str, Any]] = field(default_factory=list)
     cached_count: int = 0  # steps restored from the step cache
     saved_usd: float = 0.0  # what they cost when they were made
+    #: steps with an attempt of unknown cost: `total_cost_usd` leaves them out
+    unknown_cost_steps: int = 0
+
+    @property
+    def cost_text(self) -> str:
+        """`$1.2345`, or `$1.2345 + 2 steps of unknown cost`."""
+        return cost_with_unknown(self.total_cost_usd, self.unknown_cost_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,7 +161,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 tool=s.tool,
                 status=s.status,
                 attempts=len(started),
-                cost_usd=round(sum(a.cost_usd or 0.0 for a in attempts), 6),
+                **_step_cost(attempts),
                 tokens_in=sum(a.tokens_in or 0 for a in attempts),
                 tokens_out=sum(a.tokens_out or 0 for a in attempts),
                 failure_class=failure_class,
@@ -171,7 +183,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
     done = sum(1 for s in steps if s.status in DONE_STEP_STATES)
     skipped = sum(1 for s in steps if s.status == StepState.SKIPPED)
     running = [s for s in steps if s.status in (StepState.RUNNING, StepState.RETRYING)]
-    cost = sum(s.cost_usd for s in steps)
+    cost = sum(s.known_cost_usd for s in steps)
     eta = _eta(store, row.bundle_id, steps, row.jobs)
     return RunStatus(
         run_id=run_id,
@@ -192,7 +204,22 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
         criteria=_latest_events(store, run_id, (EventKind.CRITERION,), ("scope", "description")),
         cached_count=sum(1 for s in steps if s.cached),
         saved_usd=round(sum(s.saved_usd for s in steps), 6),
+        unknown_cost_steps=sum(1 for s in steps if s.cost_unknown_attempts),
     )
+
+
+def _step_cost(attempts: list[AttemptRecord]) -> dict[str, Any]:
+    """A step's cost fields: null when an attempt's cost is unknown, never $0."""
+    known = round(sum(a.cost_usd or 0.0 for a in attempts), 6)
+    unknown = [a for a in attempts if a.cost_unknown]
+    return {
+        "cost_usd": None if unknown else known,
+        "known_cost_usd": known,
+        "cost_unknown_attempts": len(unknown),
+        "cost_unknown_reason": (
+            unknown_reason(unknown[-1].cost_source, unknown[-1].model) if unknown else None
+        ),
+    }
 
 
 def _latest_events(

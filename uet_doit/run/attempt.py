@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from uet_doit.run.forecast import TOOL_PROFILES
 from uet_doit.run.step_spec import ValidationSpec
 from uet_doit.state.records import AttemptOutcome
+from uet_doit.state.unknown_cost import REJECTED, UNREPORTED
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, read_tail, run_process
@@ -222,6 +224,7 @@ def complete_attempt(
     notes: list[str] = []
     _merge_result_file(raw, Path(spec.result_file), notes)
     _reject_bad_cost(raw, notes)
+    _note_unreported(spec.tool, raw)
     if raw.success:
         _check_outputs(spec, raw)
     if raw.success and spec.validation is not None:
@@ -277,7 +280,16 @@ def _reject_bad_cost(result: ToolResult, notes: list[str]) -> None:
     if cost is None or (math.isfinite(cost) and cost >= 0):
         return
     notes.append(f"rejected cost {cost!r} reported by {result.cost_source}: recorded as unknown")
-    result.cost_usd, result.cost_source = None, "rejected"
+    result.cost_usd, result.cost_source = None, REJECTED
+
+
+def _note_unreported(tool: str, result: ToolResult) -> None:
+    """An AI tool that finished, or was stopped at its timeout, without saying what it used
+    has spent an unknown amount, not nothing."""
+    said_nothing = result.cost_usd is None and result.tokens_in is None
+    ran = result.success or result.failure_class == FailureClass.TIMEOUT
+    if tool in TOOL_PROFILES and said_nothing and ran and result.cost_source == "none":
+        result.cost_source = UNREPORTED
 
 
 def _check_outputs(spec: AttemptSpec, result: ToolResult) -> None:

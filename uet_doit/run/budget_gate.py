@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from uet_doit.run.budget import RESERVATION_FLOOR_USD
 from uet_doit.state.records import EventKind, StepState
+from uet_doit.state.unknown_cost import is_unknown, unknown_reason
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def reserve_budget(policy: StepPolicy, tool: str) -> tuple[int | None, StepOutco
 def note_spend(policy: StepPolicy, result: AttemptResult) -> None:
     """Warnings at budget_warning_pct, and a step dearer than its own budget noted."""
     spec = policy.spec
-    if not spec.budgets or not result.cost_usd:
+    if not spec.budgets or not (result.cost_usd or is_unknown(result.cost_usd, result.cost_source)):
         return
     policy.ledger.warn_crossings(policy.ctx.run_id, spec.bundle_id, spec.budgets)
     for budget in spec.budgets:
@@ -67,3 +69,30 @@ def note_spend(policy: StepPolicy, result: AttemptResult) -> None:
                     spent=spent,
                     limit=budget.limit,
                 )
+
+
+def charge_unknown(policy: StepPolicy, result: AttemptResult, tool: str) -> float | None:
+    """What budgets count for an attempt of unknown cost: the step's estimate, else the
+    high end of one attempt of its forecast (what it reserved), said in an event."""
+    spec = policy.spec
+    if not is_unknown(result.cost_usd, result.cost_source):
+        return None
+    # a local tool's forecast is $0 without history: an unknown cost is still never free
+    charged = max(
+        policy.ledger.estimate(spec.estimated_cost_usd, tool, spec), RESERVATION_FLOOR_USD
+    )
+    reason = unknown_reason(result.cost_source, result.model)
+    basis = (
+        "the step's estimated_cost_usd"
+        if spec.estimated_cost_usd is not None
+        else "the high end of one attempt of its forecast"
+    )
+    policy.store.event(
+        policy.ctx.run_id,
+        EventKind.COST_UNKNOWN,
+        spec.step_id,
+        reason=reason,
+        charged_usd=charged,
+        message=f"cost unknown ({reason}); budgets count it as ${charged:.4f}, {basis}",
+    )
+    return charged

@@ -168,6 +168,7 @@ def build_spec(
         task_kind=step.task_kind or ws.kind,
         budgets=budgets_for(bundle, ws, step),
         estimated_cost_usd=step.estimated_cost_usd,
+        context_tokens=ws.estimated_context_tokens,
         retry=retry,
         breaker=breaker_policy,
         breaker_explicit=(ws.circuit_breaker or bundle.circuit_breaker) is not None,

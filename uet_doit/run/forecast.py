@@ -19,10 +19,10 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from uet_doit.tools.prices import ModelPrice
+from uet_doit.tools.prices import CLI_DEFAULT_MODELS, ModelPrice
 from uet_doit.tools.tokens import BYTES_PER_TOKEN, TokenCounter
 
 
@@ -40,11 +40,11 @@ class ToolProfile:
 TOOL_PROFILES: dict[str, ToolProfile] = {
     # system prompt + edit-format examples ~1.2k; repo map up to 1k (--map-tokens 1024);
     # up to 3 reflections when an edit does not apply
-    "aider": ToolProfile("gpt-4o", "aider's default with an OpenAI key", (1_200, 3_500), (1, 3)),
+    "aider": ToolProfile(*CLI_DEFAULT_MODELS["aider"], (1_200, 3_500), (1, 3)),
     # Claude Code: system prompt and tool definitions resent every turn; agentic turns
-    "claude": ToolProfile("claude-sonnet-4-5", "Claude Code's default", (12_000, 20_000), (2, 10)),
-    "codex": ToolProfile("gpt-5-codex", "Codex CLI's default", (6_000, 12_000), (2, 8)),
-    "gemini": ToolProfile("gemini-2.5-pro", "Gemini CLI's default", (8_000, 15_000), (2, 8)),
+    "claude": ToolProfile(*CLI_DEFAULT_MODELS["claude"], (12_000, 20_000), (2, 10)),
+    "codex": ToolProfile(*CLI_DEFAULT_MODELS["codex"], (6_000, 12_000), (2, 8)),
+    "gemini": ToolProfile(*CLI_DEFAULT_MODELS["gemini"], (8_000, 15_000), (2, 8)),
 }
 
 #: tokens received per file the step writes (low, high), by task kind
@@ -89,6 +89,9 @@ class StepPlan:
     estimated_cost_usd: float | None = None
     #: the model the tool is configured to use outside uet (e.g. codex's config.toml), and where
     tool_default: tuple[str, str] | None = None
+    #: the workstream's estimated_context_tokens: the context its steps need, counted as
+    #: input when the step names no input file that exists
+    context_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,10 @@ class StepForecast:
     basis: str
     priced: bool = True
     assumptions: tuple[str, ...] = field(default_factory=tuple)
+    #: an `auto` step: the tools the router could choose (the forecast spans them all)
+    choices: tuple[str, ...] = ()
+    #: why the step cannot run at all (an `auto` step with no tool to route to)
+    cannot_run: str | None = None
 
     @property
     def low_usd(self) -> float:
@@ -299,6 +306,12 @@ def forecast_step(
     counter = (counter_for or _default_counter)(model)
     base = counter.count(plan.instruction)
     files, notes = _file_tokens(plan.files, read_text, counter)
+    if not files and plan.context_tokens:
+        files = plan.context_tokens
+        notes.append(
+            f"{files:,} tokens of context: the workstream's estimated_context_tokens "
+            "(no input file known)"
+        )
     base += files
     tin = (
         profile.calls[0] * (base + profile.overhead[0]),
@@ -325,6 +338,29 @@ def forecast_step(
         plan.step_id, plan.ws_id, plan.tool, model, model_from, tin, tout, price_source,
         usd, attempts, "defaults (no history yet)", price is not None, tuple(assumptions),
     )  # fmt: skip
+
+
+def auto_forecast(
+    step_id: str, ws_id: str, options: Sequence[StepForecast], reason: str
+) -> StepForecast:
+    """An `auto` step: the range over the tools the router could choose for it (the lowest
+    low, the highest high), shown with the dearest; or why it cannot run at all."""
+    if not options:
+        return StepForecast(
+            step_id, ws_id, "auto", None, "-", (0, 0), (0, 0), "-", (0.0, 0.0), 1,
+            "cannot run", True, (reason,), cannot_run=reason,
+        )  # fmt: skip
+    priced = [f for f in options if f.priced] or list(options)
+    low = min(priced, key=lambda f: f.low_usd)
+    high = max(priced, key=lambda f: f.high_usd)
+    spans = ", ".join(f"{f.tool} ${f.low_usd:.4f}-${f.high_usd:.4f}" for f in options)
+    return replace(
+        high,
+        attempt_usd=(low.low_usd, high.attempt_usd[1]),
+        priced=any(f.priced for f in options),
+        choices=tuple(f.tool for f in options),
+        assumptions=(f"auto: {reason}; range over {spans}", *high.assumptions),
+    )
 
 
 def _default_counter(model: str | None) -> TokenCounter:

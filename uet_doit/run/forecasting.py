@@ -20,14 +20,22 @@ from uet_doit.run.forecast import (
     Observation,
     StepForecast,
     StepPlan,
+    auto_forecast,
     forecast_step,
 )
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
 from uet_doit.state.store import RunStore
-from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
-from uet_doit.tools.routing import RouterConfig, availability, load_router_config, route_step
+from uet_doit.tools.prices import LayeredPrices
+from uet_doit.tools.routing import (
+    RouterConfig,
+    availability,
+    load_router_config,
+    price_table,
+    route_step,
+)
 from uet_doit.tools.tokens import TokenCounter, token_counter
 
+Available = Callable[[str], bool]
 #: the most recent attempts a forecast learns from (fewer for one step about to run: its
 #: reservation is made before every attempt and must stay cheap)
 HISTORY_LIMIT = 2000
@@ -56,11 +64,7 @@ def file_reader(root: Path) -> Callable[[str], FileText]:
 
 
 def prices_for(config: RouterConfig) -> LayeredPrices:
-    overrides = {
-        name: ModelPrice(p.input_per_mtok, p.output_per_mtok, OVERRIDE_SOURCE)
-        for name, p in config.prices.items()
-    }
-    return forecast_prices(overrides)
+    return price_table(config)
 
 
 def history(
@@ -97,22 +101,29 @@ def _fix_attempts(own: int | None, tool: str, config: RouterConfig, validated: b
     return 0 if tool in LOCAL_TOOLS else 1
 
 
-def _routed_tool(
-    tool: str, task_kind: str | None, files: list[str], config: RouterConfig, root: Path
-) -> str:
-    """`auto` steps: the first available tool of their route (as the run would pick)."""
-    if tool != "auto":
-        return tool
-    decision = route_step(task_kind, files, config, availability(config, root))
-    return decision.tools[0] if decision.tools else "auto"
+def auto_choices(
+    bundle: Bundle, ws: Workstream, step: Step, config: RouterConfig, available: Available
+) -> tuple[list[str], str] | None:
+    """An `auto` step: the tools the router could choose for it (as a run routes it), and
+    why; None for a step that names its tool."""
+    if effective_tool(bundle, ws, step) != "auto":
+        return None
+    files = [*step.context.files, *step.context.create_files]
+    decision = route_step(step.task_kind or ws.kind, files, config, available, auto=True)
+    return decision.tools, decision.reason
 
 
 def plan_for(
-    bundle: Bundle, ws: Workstream, step: Step, config: RouterConfig, root: Path
+    bundle: Bundle,
+    ws: Workstream,
+    step: Step,
+    config: RouterConfig,
+    root: Path,
+    tool: str | None = None,
 ) -> StepPlan:
+    """What the forecast knows of a step, run with `tool` (default: its own)."""
     kind = step.task_kind or ws.kind
-    tool = effective_tool(bundle, ws, step)
-    tool = _routed_tool(tool, kind, [*step.context.files, *step.context.create_files], config, root)
+    tool = tool or effective_tool(bundle, ws, step)
     retries = effective_resilience(bundle, ws, step).max_retries or 0
     return StepPlan(
         step_id=step.step_id,
@@ -130,6 +141,7 @@ def plan_for(
         ),
         estimated_cost_usd=step.estimated_cost_usd,
         tool_default=tool_default(tool),
+        context_tokens=ws.estimated_context_tokens,
     )
 
 
@@ -163,12 +175,23 @@ def bundle_forecasts(
             counters[model] = _memoised(token_counter(model, allow_tokenizer=use_tokenizer))
         return counters[model]
 
+    available = availability(config, root)
     out = []
     for ws, step in bundle.steps():
         if only is not None and step.step_id not in only:
             continue
-        plan = plan_for(bundle, ws, step, config, root)
-        out.append(forecast_step(plan, prices, read, seen, counter_for))
+        auto = auto_choices(bundle, ws, step, config, available)
+        if auto is None:
+            plan = plan_for(bundle, ws, step, config, root)
+            out.append(forecast_step(plan, prices, read, seen, counter_for))
+            continue
+        tools, reason = auto
+        options = [
+            forecast_step(plan_for(bundle, ws, step, config, root, t), prices, read, seen,
+                          counter_for)
+            for t in tools
+        ]  # fmt: skip
+        out.append(auto_forecast(step.step_id, ws.ws_id, options, reason))
     return out
 
 
@@ -216,6 +239,7 @@ def spec_forecast(spec: StepSpec, tool: str, store: RunStore, config: RouterConf
             spec.max_fix_attempts, tool, config, spec.validation is not None
         ),
         tool_default=tool_default(tool),
+        context_tokens=spec.context_tokens,
     )
     kinds: dict[tuple[str, str], str | None] = {(spec.bundle_id, spec.step_id): spec.task_kind}
     seen = history(store, kinds, tool=tool, limit=STEP_HISTORY_LIMIT)

@@ -18,7 +18,7 @@ from uet_doit.errors import UetError
 from uet_doit.run.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
-from uet_doit.run.budget_gate import note_spend, reserve_budget
+from uet_doit.run.budget_gate import charge_unknown, note_spend, reserve_budget
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
@@ -260,7 +260,7 @@ class StepPolicy:
             # an executor that runs tools elsewhere (Dask workers) knows where they exist
             remote: Callable[[str], bool] | None = getattr(self.executor, "tool_available", None)
             available = remote or availability(config, self.root)
-            decision = route_step(self.spec.task_kind, files, config, available)
+            decision = route_step(self.spec.task_kind, files, config, available, auto=True)
             return decision.tools, decision.reason
         decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
         fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []
@@ -376,7 +376,7 @@ class StepPolicy:
             self.state(StepState.INTERRUPTED, None, tool)
             raise
         self._last_attempt = attempt_no
-        self.finish(attempt_id, result, success_note)
+        self.finish(attempt_id, result, success_note, tool)
         if result.success:
             for extension in self.extensions:
                 extension.after_success(self, aspec, result)
@@ -414,14 +414,20 @@ class StepPolicy:
         return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
 
     def finish(
-        self, attempt_id: int, result: AttemptResult, success_note: str | None = None
+        self,
+        attempt_id: int,
+        result: AttemptResult,
+        success_note: str | None = None,
+        tool: str | None = None,
     ) -> None:
         """Record an attempt's result (and its notes, e.g. a rejected cost) in the store;
-        a success records the step as succeeded in the same transaction."""
+        a success records the step as succeeded in the same transaction. A cost that is
+        unknown is charged to budgets at what the attempt reserved, never at $0."""
         for note in result.notes:
             self.store.event(
                 self.ctx.run_id, EventKind.COST_REJECTED, self.spec.step_id, message=note
             )
+        charged = charge_unknown(self, result, tool or self.spec.tool)
         self.store.finish_attempt(
             attempt_id,
             result.outcome,
@@ -433,6 +439,7 @@ class StepPolicy:
             tokens_out=result.tokens_out,
             model=result.model,
             cost_source=result.cost_source,
+            charged_usd=charged,
             signature=self.spec.signature,
             fingerprint=fingerprint(self.root, self.spec.paths) if result.success else None,
             worker=result.worker or None,

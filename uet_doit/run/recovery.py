@@ -95,7 +95,7 @@ def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
     result = adopt_attempt(aspec, code, policy.tools.resolver())
     for extension in policy.extensions:  # e.g. land what an isolated attempt left
         result = extension.conclude_attempt(policy, aspec, result)
-    policy.finish(row.id, result)
+    policy.finish(row.id, result, tool=tool)
     store.event(
         policy.ctx.run_id,
         EventKind.ADOPTED,

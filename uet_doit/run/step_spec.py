@@ -162,6 +162,7 @@ class StepSpec:
     task_kind: str | None = None
     budgets: tuple[Budget, ...] = ()
     estimated_cost_usd: float | None = None
+    context_tokens: int | None = None  # the workstream's estimated_context_tokens (forecasts)
     max_log_bytes: int | None = None
     # isolation (run/workspaces.py): "worktree" where the project is a git repository
     isolation: str = "none"

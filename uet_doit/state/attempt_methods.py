@@ -26,6 +26,7 @@ _FINISH_FIELDS = frozenset(
         "worker",
         "saved_usd",
         "cache_key",
+        "charged_usd",
     }
 )
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from uet_doit.state.connection import Connections, stored
 from uet_doit.state.records import AttemptOutcome, BreakerRecord, EventKind
+from uet_doit.state.unknown_cost import UNKNOWN_SOURCES
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ class SpendRow:
     tokens_in: int
     tokens_out: int
     sources: str
+    unknown: int = 0  # attempts of unknown cost (not in cost_usd)
+    charged_usd: float = 0.0  # what budgets count for them
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,9 @@ class Ledger:
     def _spent(self, conn: Any, bundle_id: str, scope: str, scope_id: str) -> float:
         column = SCOPE_COLUMNS[scope]
         row = conn.execute(
-            f"SELECT coalesce(sum(cost_usd), 0) FROM attempts WHERE bundle_id=? AND {column}=? "
+            # an unknown cost counts at what was charged for it (state/unknown_cost.py)
+            f"SELECT coalesce(sum(coalesce(cost_usd, charged_usd)), 0) FROM attempts "
+            f"WHERE bundle_id=? AND {column}=? "
             "AND started >= ?",
             (bundle_id, scope_id, self._since(conn, bundle_id)),
         ).fetchone()
@@ -120,6 +125,19 @@ class Ledger:
     def spent(self, bundle_id: str, scope: str, scope_id: str) -> float:
         """Spend under a budget scope since the bundle's last cost reset."""
         return self._spent(self._db.get(), bundle_id, scope, scope_id)
+
+    @stored
+    def charged(self, bundle_id: str, scope: str, scope_id: str) -> tuple[int, float]:
+        """Attempts of unknown cost under a budget scope since the last reset, and what
+        budgets count for them (part of `spent`)."""
+        conn = self._db.get()
+        column = SCOPE_COLUMNS[scope]
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(charged_usd), 0) FROM attempts WHERE cost_usd IS NULL "
+            f"AND charged_usd IS NOT NULL AND bundle_id=? AND {column}=? AND started >= ?",
+            (bundle_id, scope_id, self._since(conn, bundle_id)),
+        ).fetchone()
+        return int(row[0]), float(row[1])
 
     @stored
     def reserve_if(
@@ -203,6 +221,15 @@ class Ledger:
         return [AttemptCost(*row) for row in self._db.get().execute(sql, args)]
 
     @stored
+    def models_used(self) -> list[tuple[str, str, int]]:
+        """(tool, model, attempts) of every model recorded in this project, most used first."""
+        rows = self._db.get().execute(
+            "SELECT tool, model, count(*) FROM attempts WHERE model IS NOT NULL AND tool IS NOT "
+            "NULL GROUP BY tool, model ORDER BY count(*) DESC, tool, model"
+        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    @stored
     def warning_recorded(self, bundle_id: str, label: str) -> bool:
         """Whether a budget_warning for this budget was recorded since the last reset."""
         conn = self._db.get()
@@ -219,7 +246,11 @@ class Ledger:
         sql = (
             f"SELECT {column} AS key, count(*) AS attempts, coalesce(sum(cost_usd), 0) AS cost, "
             "coalesce(sum(tokens_in), 0) AS tin, coalesce(sum(tokens_out), 0) AS tout, "
-            "group_concat(DISTINCT cost_source) AS sources FROM attempts WHERE bundle_id=?"
+            "group_concat(DISTINCT cost_source) AS sources, "
+            "coalesce(sum(cost_usd IS NULL AND cost_source IN "
+            f"({', '.join(repr(s) for s in sorted(UNKNOWN_SOURCES))})), 0) AS unknown, "
+            "coalesce(sum(CASE WHEN cost_usd IS NULL THEN charged_usd END), 0) AS charged "
+            "FROM attempts WHERE bundle_id=?"
             " AND outcome != ?"
         )
         args: list[Any] = [bundle_id, AttemptOutcome.REFUSED]
@@ -229,7 +260,14 @@ class Ledger:
         sql += f" GROUP BY {column} ORDER BY min(id)"
         return [
             SpendRow(
-                r["key"], r["attempts"], float(r["cost"]), r["tin"], r["tout"], r["sources"] or ""
+                r["key"],
+                r["attempts"],
+                float(r["cost"]),
+                r["tin"],
+                r["tout"],
+                r["sources"] or "",
+                int(r["unknown"]),
+                float(r["charged"]),
             )
             for r in self._db.get().execute(sql, args)
         ]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from uet_doit.state.unknown_cost import is_unknown
+
 
 class RunState(StrEnum):
     RUNNING = "running"
@@ -76,6 +78,7 @@ class EventKind(StrEnum):
     BUDGET_WARNING = "budget_warning"
     OVER_BUDGET = "over_budget"
     COST_REJECTED = "cost_rejected"  # a negative, NaN or infinite cost a tool reported
+    COST_UNKNOWN = "cost_unknown"  # an attempt's cost is unknown: what budgets count for it
     RECOVERED = "recovered"
     ADOPTED = "adopted"
     WORKSTREAM_SKIPPED = "workstream_skipped"
@@ -126,6 +129,7 @@ class RunRecord:
     pid: int | None
     jobs: int
     cost: float = 0.0  # what its attempts cost, where the query adds it (RunStore.runs)
+    unknown_cost_steps: int = 0  # steps with an attempt of unknown cost (not in `cost`)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,12 @@ class AttemptRecord:
     run_status: RunState | None = None  # filled by queries that join the run
     saved_usd: float | None = None  # a cached attempt: what the attempt that made it cost
     cache_key: str | None = None  # the step cache key it was restored from or stored under
+    charged_usd: float | None = None  # an unknown cost: what budgets count for it
+
+    @property
+    def cost_unknown(self) -> bool:
+        """Its cost could not be known (state/unknown_cost.py): never shown as $0."""
+        return is_unknown(self.cost_usd, self.cost_source)
 
     @property
     def is_running(self) -> bool:

@@ -44,7 +44,7 @@ def pid_alive(pid: int | None) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def run_row(row: Any, cost: float = 0.0) -> RunRecord:
+def run_row(row: Any, cost: float = 0.0, unknown_cost_steps: int = 0) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"],
         bundle_id=row["bundle_id"],
@@ -58,6 +58,7 @@ def run_row(row: Any, cost: float = 0.0) -> RunRecord:
         pid=row["pid"],
         jobs=row["jobs"] or 1,
         cost=cost,
+        unknown_cost_steps=unknown_cost_steps,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from uet_doit.errors import StateError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -74,6 +74,10 @@ MIGRATIONS: dict[int, str] = {
         created REAL NOT NULL, updated REAL
     );
     CREATE INDEX workspaces_step ON workspaces (bundle_id, step_id);
+    """,
+    # what budgets count for an attempt whose cost is unknown (state/unknown_cost.py)
+    7: """
+    ALTER TABLE attempts ADD COLUMN charged_usd REAL;
     """,
 }
 

@@ -36,6 +36,7 @@ from uet_doit.state.rows import (
     state_dir,
     step_row,
 )
+from uet_doit.state.unknown_cost import UNKNOWN_SOURCES
 from uet_doit.state.workspace_book import WorkspaceBook
 
 DB_NAME = "state.db"
@@ -183,12 +184,15 @@ class RunStore(AttemptMethods):
     @stored
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The newest runs with what each cost."""
+        unknown = ", ".join(repr(s) for s in sorted(UNKNOWN_SOURCES))
         rows = self._db.get().execute(
             "SELECT r.*, (SELECT coalesce(sum(cost_usd), 0) FROM attempts a "
-            "WHERE a.run_id=r.run_id) AS cost FROM runs r ORDER BY started DESC LIMIT ?",
+            "WHERE a.run_id=r.run_id) AS cost, (SELECT count(DISTINCT step_id) FROM attempts u "
+            f"WHERE u.run_id=r.run_id AND u.cost_usd IS NULL AND u.cost_source IN ({unknown})) "
+            "AS unknown FROM runs r ORDER BY started DESC LIMIT ?",
             (limit,),
         )
-        return [run_row(r, float(r["cost"])) for r in rows]
+        return [run_row(r, float(r["cost"]), int(r["unknown"])) for r in rows]
 
     @stored
     def bundle_ids(self) -> list[str]:

@@ -15,16 +15,32 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from typing import Protocol
 
-_PROVIDER_PREFIX = re.compile(r"^(openai|anthropic|gemini|google|vertex_ai|models)/", re.I)
+_PROVIDER_PREFIX = re.compile(
+    r"^(openai|anthropic|gemini|google|vertex_ai|models|openrouter)/", re.I
+)
 _VERSION_SUFFIX = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|-latest|@\d{8})$")
+#: a context-window or variant tag after the name: `claude-opus-4-8[1m]`
+_TAG_SUFFIX = re.compile(r"\s*\[[^\]]*\]$")
 #: where an override came from, shown instead of the packaged table's date
 OVERRIDE_SOURCE = "router_config.json"
 #: the price map inside the litellm package (what `litellm.model_cost` holds offline)
 LITELLM_PRICE_FILE = "model_prices_and_context_window_backup.json"
 _LITELLM_MODES = frozenset({"chat", "responses", "completion"})
+
+
+#: the model each CLI uses when nobody names one (ai-tools.md, measured on these releases),
+#: and how a forecast or an estimate says it assumed it
+CLI_DEFAULT_MODELS: dict[str, tuple[str, str]] = {
+    "aider": ("gpt-4o", "aider's default with an OpenAI key"),
+    "claude": ("claude-opus-4-8", "Claude Code 2.1's default"),
+    "codex": ("gpt-5.5", "Codex CLI 0.169's default"),
+    # Gemini CLI picks its models itself: priced at its Pro model, so estimates err high
+    "gemini": ("gemini-3.1-pro-preview", "Gemini CLI's automatic choice, at its Pro price"),
+}
 
 
 @dataclass(frozen=True)
@@ -56,47 +72,71 @@ class Estimate:
     note: str
 
 
+@lru_cache(maxsize=4096)
+def model_names(model: str) -> tuple[str, ...]:
+    """The names to look a model up by, most exact first: as given (lower case), without a
+    `[1m]`-style tag, without a provider prefix (`openai/`), without a date suffix.
+    Memoised: a forecast looks the same few models up once per step."""
+    names = [model.strip().lower()]
+    names.append(_TAG_SUFFIX.sub("", names[-1]))
+    names.append(_PROVIDER_PREFIX.sub("", names[-1]))
+    names.append(_VERSION_SUFFIX.sub("", names[-1]))
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def estimate_with(prices: Prices, model: str | None, tokens_in: int, tokens_out: int) -> Estimate:
+    """The cost of these tokens, with a note saying which price was used or why none."""
+    if not model:
+        return Estimate(None, "cost unknown: the model is not known (set `model`)")
+    price = prices.lookup(model)
+    if price is None:
+        return Estimate(
+            None,
+            f"cost unknown: no price for model {model!r}; add it under `prices` in "
+            f"{OVERRIDE_SOURCE}",
+        )
+    return Estimate(
+        price.cost(tokens_in, tokens_out),
+        f"cost from {price.source} ({model}: ${price.input_per_mtok:g}/"
+        f"${price.output_per_mtok:g} per Mtok in/out)",
+    )
+
+
+class Prices(Protocol):
+    """Anything that prices a model by name (a table, or the layered chain)."""
+
+    def lookup(self, model: str | None) -> ModelPrice | None: ...
+
+
 class PriceTable:
-    """Model name -> price, with lenient matching of provider prefixes and dated names."""
+    """Model name -> price, with lenient matching of tags, provider prefixes and dates."""
 
     def __init__(self, prices: Mapping[str, ModelPrice], as_of: str) -> None:
-        self._prices = {k.lower(): v for k, v in prices.items()}
+        self._prices: dict[str, ModelPrice] = {}
+        for name, price in prices.items():
+            self._prices[name.lower()] = price
+        for name, price in prices.items():  # `gemini/x` is also found as `x`, exact names win
+            for alias in model_names(name)[1:]:
+                self._prices.setdefault(alias, price)
         self.as_of = as_of
 
     def models(self) -> list[str]:
         return sorted(self._prices)
 
     def lookup(self, model: str | None) -> ModelPrice | None:
-        """Exact name, then without `openai/`-style prefix and date, then longest known prefix."""
+        """Each of `model_names`, then the longest known name the base name starts with."""
         if not model:
             return None
-        name = model.strip().lower()
-        candidates = [name, _PROVIDER_PREFIX.sub("", name)]
-        candidates.append(_VERSION_SUFFIX.sub("", candidates[-1]))
-        for candidate in candidates:
+        names = model_names(model)
+        for candidate in names:
             if candidate in self._prices:
                 return self._prices[candidate]
-        base = candidates[-1]
+        base = names[-1]
         prefixes = [k for k in self._prices if base.startswith(k + "-")]
         return self._prices[max(prefixes, key=len)] if prefixes else None
 
     def estimate(self, model: str | None, tokens_in: int, tokens_out: int) -> Estimate:
-        """The cost of these tokens, with a note saying which price was used or why none."""
-        if not model:
-            return Estimate(None, "cost unknown: the model is not known (set `model`)")
-        price = self.lookup(model)
-        if price is None:
-            return Estimate(
-                None,
-                f"cost unknown: no price for model {model!r}; add it under `prices` in "
-                f"{OVERRIDE_SOURCE}",
-            )
-        source = price.as_of or self.as_of
-        return Estimate(
-            price.cost(tokens_in, tokens_out),
-            f"cost from price table ({model}: ${price.input_per_mtok:g}/"
-            f"${price.output_per_mtok:g} per Mtok in/out, prices as of {source})",
-        )
+        return estimate_with(self, model, tokens_in, tokens_out)
 
     def with_overrides(self, overrides: Mapping[str, ModelPrice]) -> PriceTable:
         """A copy where `overrides` (from router_config.json) replace or add models."""
@@ -126,9 +166,9 @@ def cost_from_tokens(
     tokens_out: int,
     overrides: Mapping[str, ModelPrice] | None = None,
 ) -> float | None:
-    """Dollars for these tokens, or None when the model has no known price."""
-    table = default_price_table().with_overrides(overrides or {})
-    return table.estimate(model, tokens_in, tokens_out).cost_usd
+    """Dollars for these tokens, or None when the model has no known price (the same
+    chain as forecasts: `overrides`, litellm's map, the packaged table)."""
+    return forecast_prices(overrides).estimate(model, tokens_in, tokens_out).cost_usd
 
 
 def _litellm_file() -> tuple[str, str] | None:
@@ -195,6 +235,9 @@ class LayeredPrices:
             if price is not None:
                 return price
         return None
+
+    def estimate(self, model: str | None, tokens_in: int, tokens_out: int) -> Estimate:
+        return estimate_with(self, model, tokens_in, tokens_out)
 
 
 def forecast_prices(

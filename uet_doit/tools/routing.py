@@ -2,7 +2,8 @@
 
 A step whose tool is `auto` is routed: routes whose `task_kind` equals the step's come first,
 then routes whose `file_patterns` match one of its files, then `default_tools`; the tools of
-every match, in that order and without the unavailable ones, are the fallback chain.
+every match, in that order and without the unavailable ones, are the fallback chain. When
+nothing is configured for the step, the installed AI tools are, in `AI_TOOLS` order.
 Adapters are looked up as built-ins, then `custom_adapters`, then the `uet_doit.tools.adapters`
 entry-point group; a broken custom adapter is a UsageError for that tool only.
 """
@@ -26,9 +27,11 @@ from uet_doit.bundle.fields import Strict
 from uet_doit.bundle.model import Bundle, Notify
 from uet_doit.errors import UsageError
 from uet_doit.tools.adapters import BUILTIN_ADAPTERS, ToolAdapter, load_builtin
-from uet_doit.tools.prices import OVERRIDE_SOURCE, ModelPrice, PriceTable, default_price_table
+from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
 
 ROUTER_CONFIG_FILE = "router_config.json"
+#: what an `auto` step may use when router_config.json names nothing for it, in this order
+AI_TOOLS = ("aider", "claude", "codex", "gemini")
 ENTRY_POINT_GROUP = "uet_doit.adapters"  # the plugin group: a public name, kept stable
 _PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _FIX_HINT = (
@@ -163,8 +166,12 @@ def route_step(
     files: Iterable[str],
     config: RouterConfig,
     available: Callable[[str], bool],
+    *,
+    auto: bool = False,
 ) -> RouteDecision:
-    """The tools for a step in fallback order, and why (for `uet route` and the logs)."""
+    """The tools for a step in fallback order, and why (for `uet route` and the logs).
+    `auto`: the step names no tool, so with nothing configured for it any installed AI
+    tool may take it (a step that names its tool gets no such fallbacks)."""
     files = list(files)
     ranked = sorted(
         enumerate(config.routes), key=lambda ir: _PRIORITY_RANK.get(ir[1].priority or "", 4)
@@ -185,6 +192,8 @@ def route_step(
         if hit:
             matches.append((i, f"file {hit[1]!r} matches {hit[0]!r}"))
     wanted = [t for i, _ in matches for t in config.routes[i].tools] + config.default_tools
+    if not wanted and auto:  # nothing configured for it: any AI tool installed here may do it
+        wanted = list(AI_TOOLS)
     ordered = list(dict.fromkeys(wanted))
     tools = [t for t in ordered if available(t)]
     skipped = [t for t in ordered if t not in tools]
@@ -193,11 +202,23 @@ def route_step(
         reason = f"{why} (routes[{index}])"
     elif config.default_tools:
         reason = "no route matches: default_tools"
-    else:
+    elif not auto:
         reason = (
             f"no route matches task_kind {task_kind!r} or the files, and no default_tools: add "
             f"a route to {ROUTER_CONFIG_FILE} or set tool_profile_id on the step"
         )
+    elif tools:
+        reason = (
+            f"no route matches task_kind {task_kind!r} or the files, and no default_tools: "
+            f"the installed AI tools in turn (add a route to {ROUTER_CONFIG_FILE} to choose)"
+        )
+    else:
+        reason = (
+            f"no route matches task_kind {task_kind!r} or the files, no default_tools, and no "
+            f"AI tool ({', '.join(AI_TOOLS)}) is installed: install one, add a route to "
+            f"{ROUTER_CONFIG_FILE} or set tool_profile_id on the step"
+        )
+        skipped = []
     if skipped:
         reason += f"; skipped (unknown or not installed): {', '.join(skipped)}"
     return RouteDecision(tools=tools, reason=reason)
@@ -212,12 +233,14 @@ def known_tool_names(config: RouterConfig) -> list[str]:
     return sorted({*BUILTIN_ADAPTERS, *config.custom_adapters, *_entry_points()})
 
 
-def price_table(config: RouterConfig) -> PriceTable:
+def price_table(config: RouterConfig) -> LayeredPrices:
+    """The one price chain: router_config.json `prices`, litellm's map when installed, the
+    packaged table (actual costs and forecasts alike)."""
     overrides = {
         name: ModelPrice(p.input_per_mtok, p.output_per_mtok, OVERRIDE_SOURCE)
         for name, p in config.prices.items()
     }
-    return default_price_table().with_overrides(overrides)
+    return forecast_prices(overrides)
 
 
 def get_adapter(name: str, config: RouterConfig, project_root: Path) -> ToolAdapter:
@@ -245,7 +268,7 @@ def get_adapter(name: str, config: RouterConfig, project_root: Path) -> ToolAdap
         close = difflib.get_close_matches(name, known, n=1)
         hint = (f"did you mean {close[0]!r}? " if close else "") + f"known: {', '.join(known)}"
         raise UsageError(f"unknown tool {name!r}", hint)
-    if isinstance(adapter, AgentAdapter) and config.prices:
+    if isinstance(adapter, AgentAdapter):
         adapter.prices = price_table(config)
     return adapter
 
@@ -293,7 +316,7 @@ def route_bundle(
             routes.append(StepRoute(step.step_id, [tool], why, available=ok))
             continue
         files = [*step.context.files, *step.context.create_files]
-        decision = route_step(step.task_kind or ws.kind, files, config, available)
+        decision = route_step(step.task_kind or ws.kind, files, config, available, auto=True)
         routes.append(
             StepRoute(step.step_id, decision.tools, decision.reason, bool(decision.tools))
         )

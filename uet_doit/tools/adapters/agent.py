@@ -12,7 +12,7 @@ from typing import Any
 
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass
-from uet_doit.tools.prices import PriceTable, default_price_table
+from uet_doit.tools.prices import LayeredPrices, PriceTable, forecast_prices
 from uet_doit.tools.process import ProcessResult
 from uet_doit.tools.redact import Redactor
 
@@ -22,10 +22,10 @@ CREATE_HEADER = "Files to create or update:"
 
 
 class AgentAdapter(ToolAdapter):
-    """Base of the AI CLI adapters: carries the price table (router overrides applied)."""
+    """Base of the AI CLI adapters: carries the prices (the chain forecasts use too)."""
 
-    def __init__(self, prices: PriceTable | None = None) -> None:
-        self.prices = prices if prices is not None else default_price_table()
+    def __init__(self, prices: PriceTable | LayeredPrices | None = None) -> None:
+        self.prices = prices if prices is not None else forecast_prices()
 
     def execute(self, request: StepRequest) -> ToolResult:
         return scrub_secrets(request, super().execute(request))

@@ -13,7 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from uet_doit.state.unknown_cost import UNPRICED
 from uet_doit.tools.adapters.agent import (
     AgentAdapter,
     agent_prompt,
@@ -113,6 +115,23 @@ def read_report(stdout: str) -> AiderReport:
     return report
 
 
+#: a note on the cost of an attempt whose aider made calls its cost lines leave out
+HIDDEN_CALLS_NOTE = (
+    "aider's commit-message calls (auto_commits) are not in its Cost lines: the cost "
+    "recorded is what it printed, a lower bound"
+)
+
+
+def _no_hidden_calls(opts: Mapping[str, Any]) -> list[str]:
+    """In git mode aider asks the model for a message for each commit it makes (its own
+    edits, and dirty files before them), calls its `Cost:` lines leave out. uet squashes
+    and writes the commit itself, so they are turned off unless `auto_commits` asks for
+    aider's commits."""
+    if not opts.get("git") or opts.get("auto_commits"):
+        return []
+    return ["--no-auto-commits", "--no-dirty-commits"]
+
+
 class AiderAdapter(AgentAdapter):
     name = "aider"
     executable = "aider"
@@ -133,6 +152,7 @@ class AiderAdapter(AgentAdapter):
             argv.append("--no-git")
         else:
             argv.append("--no-gitignore")  # it would append `.aider*` to the user's .gitignore
+        argv += _no_hidden_calls(opts)
         argv += [
             "--no-pretty",
             "--no-stream",
@@ -187,6 +207,8 @@ class AiderAdapter(AgentAdapter):
                 output_tail=tail(proc),
             )
         self._add_usage(request, report, result)
+        if request.options.get("auto_commits") and report.calls:
+            result.message = f"{result.message}; {HIDDEN_CALLS_NOTE}"
         return check_outputs(request, result, "aider")
 
     def _add_usage(self, request: StepRequest, report: AiderReport, result: ToolResult) -> None:
@@ -201,8 +223,8 @@ class AiderAdapter(AgentAdapter):
             result.cost_usd, result.cost_source = report.cost_usd, "reported"
             return
         estimate = self.prices.estimate(result.model, report.tokens_in, report.tokens_out)
-        if estimate.cost_usd is not None:
-            result.cost_usd, result.cost_source = estimate.cost_usd, "price_table"
+        result.cost_usd = estimate.cost_usd
+        result.cost_source = "price_table" if estimate.cost_usd is not None else UNPRICED
         result.message = f"{result.message}; {estimate.note}"
 
     @staticmethod

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.state.unknown_cost import UNPRICED
 from uet_doit.tools.adapters.agent import (
     AgentAdapter,
     agent_prompt,
@@ -28,6 +29,7 @@ from uet_doit.tools.adapters.agent import (
 )
 from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
+from uet_doit.tools.prices import CLI_DEFAULT_MODELS
 from uet_doit.tools.process import ProcessResult
 
 _CODEX_ERRORS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
@@ -148,9 +150,14 @@ class CodexAdapter(AgentAdapter):
         result.files_changed = tuple(dict.fromkeys([*events.files, *written_outputs(request)]))
         if events.turns:
             result.model = model_name(request) or configured_model(request.env)
+            if result.model is None:  # no -m, no config.toml: codex ran its own default
+                result.model = CLI_DEFAULT_MODELS["codex"][0]
+                result.message += (
+                    f"; model {result.model} assumed ({CLI_DEFAULT_MODELS['codex'][1]})"
+                )
             result.tokens_in, result.tokens_out = events.tokens_in, events.tokens_out
             estimate = self.prices.estimate(result.model, events.tokens_in, events.tokens_out)
-            if estimate.cost_usd is not None:
-                result.cost_usd, result.cost_source = estimate.cost_usd, "price_table"
+            result.cost_usd = estimate.cost_usd
+            result.cost_source = "price_table" if estimate.cost_usd is not None else UNPRICED
             result.message = f"{result.message}; {estimate.note}"
         return check_outputs(request, result, "codex")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.state.unknown_cost import UNPRICED
 from uet_doit.tools.adapters.agent import (
     AgentAdapter,
     agent_prompt,
@@ -185,4 +186,5 @@ class GeminiAdapter(AgentAdapter):
             result.cost_source = "price_table"
             result.message += "; " + "; ".join(e.note for e in estimates)
         elif unknown:
+            result.cost_source = UNPRICED
             result.message += "; " + unknown[0]
