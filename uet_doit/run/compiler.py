@@ -29,6 +29,7 @@ from uet_doit.bundle.effective import (
 from uet_doit.bundle.graph import normalise_path
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
+from uet_doit.run.scheduling import StepSchedule, plan_schedule
 from uet_doit.run.step_spec import (
     GateSpec,
     StepSpec,
@@ -253,6 +254,7 @@ def compile_tasks(
     skip: frozenset[str] = frozenset(),
     is_dir: Callable[[str], bool] = _is_dir_spelling,
     signatures: Mapping[str, str] | None = None,
+    schedule: Mapping[str, StepSchedule] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
 
@@ -263,7 +265,11 @@ def compile_tasks(
     later run without the skip still sees them as never run. Folders named as inputs are
     passed to the tool but not tracked (doit tracks files); `is_dir` tells them apart.
     `actions` makes each task's actions (NoActions for listing: nothing is built).
+    `schedule` (run/scheduling.py) ranks the steps for the dispatcher; without it every
+    step is expected to take the same time.
     """
+    if schedule is None:
+        schedule = plan_schedule(bundle)
     base = bundle.task_basename
     outputs: dict[str, list[str]] = {
         s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
@@ -319,7 +325,13 @@ def compile_tasks(
                 "task_dep": task_dep,
                 # the signature (a hash of the definition) is what doit stores: one encoding
                 "uptodate": [DefinitionUnchanged(signature_text)],
-                "meta": {"uet": {"ws_id": ws.ws_id, "tool": tool}},
+                "meta": {
+                    "uet": {
+                        "ws_id": ws.ws_id,
+                        "tool": tool,
+                        "sched": schedule[step.step_id].to_meta(),
+                    }
+                },
                 "verbosity": 1,
             }
         ws_files = list(dict.fromkeys(ws_files))

@@ -109,6 +109,9 @@ def tasks_from_bundle(
     """
     from uet_doit.run.action import RunActions
     from uet_doit.run.compiler import compile_tasks
+    from uet_doit.run.dispatch import install
+
+    install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
 
     project = (Path(root) if root is not None else Path.cwd()).resolve()
     bundle = _load_or_exit(Path(path), project)

@@ -81,8 +81,10 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 def run_doit(loader: BundleTaskLoader, args: Sequence[str]) -> int:
     """Run a doit command (`run`, `list`, ...) in-process with our loader and config."""
     from uet_doit.run.action import install_worker_setup
+    from uet_doit.run.dispatch import install
 
     install_worker_setup()
+    install()
     main = DoitMain(loader, config_filenames=())
     code: int = main.run(list(args))
     return code
