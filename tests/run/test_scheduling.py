@@ -118,3 +118,70 @@ def test_list_and_dry_run_show_parallel_ok(project: Project) -> None:
         for line in dry.splitlines()
         if line.strip()
     )
+
+
+def starts(project: Project) -> list[str]:
+    return [who for what, who in events(project) if what == "start"]
+
+
+def test_foreground_steps_start_before_background_ones(project: Project) -> None:
+    project.bundle(
+        {
+            "bundle_id": "b",
+            "workstreams": [
+                {"ws_id": "BG", "priority": "background", "steps": [logged("bg1"), logged("bg2")]},
+                {"ws_id": "FG", "priority": "foreground", "steps": [logged("fg1"), logged("fg2")]},
+            ],
+        }
+    )
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert starts(project) == ["fg1", "fg2", "bg1", "bg2"]
+
+
+def test_the_longest_remaining_path_starts_first(project: Project) -> None:
+    """4 free steps listed before a 4-step chain: listing order would start the free ones."""
+    chain = [logged("c1")] + [logged(f"c{i}", depends_on=[f"c{i - 1}"]) for i in (2, 3, 4)]
+    free = [logged(f"f{i}") for i in (1, 2, 3, 4)]
+    project.bundle(
+        {
+            "bundle_id": "b",
+            "workstreams": [{"ws_id": "FREE", "steps": free}, {"ws_id": "CHAIN", "steps": chain}],
+        }
+    )
+    assert project.uet("run", "bundle.yaml").code == 0
+    # c4 and the free steps have one step of work left each: listing order breaks the tie
+    assert starts(project) == ["c1", "c2", "c3", "f1", "f2", "f3", "f4", "c4"]
+
+
+def test_expected_durations_come_from_history_then_tool_and_kind() -> None:
+    from uet_doit.bundle.model import Bundle
+    from uet_doit.run.scheduling import PastDuration, expected_durations, plan_schedule
+
+    bundle = Bundle.model_validate(
+        {
+            "bundle_id": "b",
+            "workstreams": [
+                {
+                    "ws_id": "W",
+                    "steps": [
+                        {"step_id": "quick", "command": "true"},
+                        {"step_id": "docs", "tool": "claude", "task_kind": "docs"},
+                        {"step_id": "code", "tool": "claude", "task_kind": "code"},
+                        {"step_id": "new", "tool": "codex"},
+                    ],
+                }
+            ],
+        }
+    )
+    past = [
+        PastDuration("other-docs", "claude", 100.0),
+        PastDuration("docs", "claude", 40.0),
+        PastDuration("code", "claude", 300.0),
+    ]
+    got = expected_durations(bundle, past, {"quick": 2.0})
+    assert got["quick"] == 2.0  # its own median
+    assert got["docs"] == 40.0  # claude + docs: the one docs attempt of this bundle
+    assert got["code"] == 300.0
+    assert got["new"] == 1.0  # nothing known of codex
+    ranks = plan_schedule(bundle, got)
+    assert sorted(ranks, key=lambda s: ranks[s].rank) == ["code", "docs", "quick", "new"]

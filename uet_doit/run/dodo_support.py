@@ -119,8 +119,15 @@ def tasks_from_bundle(
     ctx = _RUNS.context(project, bundle.bundle_id)
 
     def generator() -> Iterator[dict[str, Any]]:
+        from uet_doit.run.scheduling import learned_schedule
+        from uet_doit.state.store import RunStore
+
         yield from compile_tasks(
-            bundle, project, RunActions(ctx), is_dir=lambda p: (project / p).is_dir()
+            bundle,
+            project,
+            RunActions(ctx),
+            is_dir=lambda p: (project / p).is_dir(),
+            schedule=learned_schedule(bundle, RunStore(project)),
         )
 
     generator.__doc__ = bundle.bundle_name or bundle.bundle_id

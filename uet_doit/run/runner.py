@@ -277,8 +277,16 @@ def _run_doit(
     base = bundle.task_basename
     args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
     reporter = recorded(choose_reporter(opts.reporter, sys.stdout))
+    from uet_doit.run.scheduling import learned_schedule
+
     loader = BundleTaskLoader(
-        bundle, root, RunActions(ctx), skip=skip, reporter=reporter, signatures=signatures
+        bundle,
+        root,
+        RunActions(ctx),
+        skip=skip,
+        reporter=reporter,
+        signatures=signatures,
+        schedule=learned_schedule(bundle, store),
     )
     previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
     try:

@@ -16,10 +16,14 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.graph import build_graph
 from uet_doit.bundle.model import Bundle
+
+if TYPE_CHECKING:
+    from uet_doit.state.store import RunStore
 
 #: seconds assumed for a step with no history
 DEFAULT_DURATION = 1.0
@@ -116,6 +120,16 @@ def plan_schedule(
             remaining=path,
         )
     return out
+
+
+def learned_schedule(bundle: Bundle, store: RunStore) -> dict[str, StepSchedule]:
+    """The schedule with durations learned from the run store (none yet: all alike)."""
+    if not store.exists():
+        return plan_schedule(bundle)
+    past = [PastDuration(*row) for row in store.tool_durations()]
+    return plan_schedule(
+        bundle, expected_durations(bundle, past, store.durations(bundle.bundle_id))
+    )
 
 
 def _users_first(edges: Mapping[str, list[str]], users: Mapping[str, list[str]]) -> list[str]:
