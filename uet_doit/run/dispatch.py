@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from doit.control import TaskControl, TaskDispatcher
 from doit.task import Task
 
 _FIRST = (-1, 0.0, 0)  # tasks without a rank
+_log = logging.getLogger(__name__)
 
 
 def _sched(task: Task) -> dict[str, Any]:
@@ -85,13 +87,30 @@ class RankedDispatcher(TaskDispatcher):  # type: ignore[misc]
         for item in super()._add_task(node):
             if isinstance(item, Task) and _sched(item) and item.name not in self.running:
                 while self._blocked(item):
+                    _log.debug("hold %s: %s", item.name, self._why_blocked(item))
                     self.held.append(node)
                     yield "wait"
                 self._start(item)
             yield item
 
+    def _why_blocked(self, task: Task) -> str:
+        if self.alone is not None:
+            return f"{self.alone} runs alone (parallel_ok: false)"
+        if _sched(task).get("exclusive"):
+            return f"it runs alone: waiting for {len(self.running)} running step(s)"
+        if self.alone_waiting:
+            return f"{', '.join(sorted(self.alone_waiting))} waits to run alone"
+        return f"{self.serial_busy.get(str(_sched(task).get('serial')))} runs in its workstream"
+
     def _start(self, task: Task) -> None:
         sched = _sched(task)
+        _log.debug(
+            "dispatch %s: rank %s, %d running, %d ready",
+            task.name,
+            sched.get("rank"),
+            len(self.running),
+            len(self.ready),
+        )
         self.running.add(task.name)
         if sched.get("exclusive"):
             self.alone = task.name

@@ -112,6 +112,13 @@ def tasks_from_bundle(
     from uet_doit.run.dispatch import install
 
     install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
+    from uet_doit.observe.debug_log import configure
+
+    try:
+        configure()  # UET_LOG_LEVEL
+    except UetError as exc:
+        sys.stderr.write(exc.render() + "\n")
+        raise SystemExit(exc.exit_code) from None
 
     project = (Path(root) if root is not None else Path.cwd()).resolve()
     bundle = _load_or_exit(Path(path), project)

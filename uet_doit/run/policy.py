@@ -8,6 +8,7 @@ executor, without a process or a real sleep.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, Ste
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
 from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+
+_log = logging.getLogger(__name__)
 
 #: fix prompts carry at most this much of the validation output
 FIX_OUTPUT_CHARS = 3000
@@ -151,6 +154,7 @@ class StepPolicy:
             if uses_breaker:
                 allowed, _probe, reason = self.breakers.admit(tool, spec.breaker, self.clock.now())
                 if not allowed:
+                    _log.debug("breaker %s refuses %s: %s", tool, spec.step_id, reason)
                     self._record_refusal(tool, attempt_no, reason)
                     return self.fail(FailureClass.CIRCUIT_OPEN, reason, tool), True
             reservation, refusal = reserve_budget(self, tool)
@@ -184,6 +188,14 @@ class StepPolicy:
                     if cls in RETRIED_AT_ONCE
                     else spec.retry.delay(retries_used, result.retry_after_s)
                 )
+                _log.debug(
+                    "retry %s after %s (retry %d of %d): waiting %.1fs",
+                    spec.step_id,
+                    cls,
+                    retries_used,
+                    spec.retry.max_retries,
+                    wait,
+                )
                 self.state(StepState.RETRYING, f"{cls}: waiting {wait:.1f}s", tool)
                 self.store.event(
                     self.ctx.run_id,
@@ -194,6 +206,7 @@ class StepPolicy:
                 )
                 self.clock.sleep(wait)
                 continue
+            _log.debug("%s fails with %s: %s, no retry left", spec.step_id, tool, cls)
             failed = self.fail(cls, result.message, tool)
             message = (
                 f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s) "
@@ -211,6 +224,7 @@ class StepPolicy:
         if result.success or tool_failed:
             state = self.breakers.record(tool, self.spec.breaker, result.success, self.clock.now())
             if state == BreakerStatus.OPEN and tool_failed:
+                _log.debug("breaker %s opens after %s failed", tool, self.spec.step_id)
                 self.store.event(
                     self.ctx.run_id, EventKind.BREAKER_OPEN, self.spec.step_id, tool=tool
                 )
@@ -261,9 +275,11 @@ class StepPolicy:
             remote: Callable[[str], bool] | None = getattr(self.executor, "tool_available", None)
             available = remote or availability(config, self.root)
             decision = route_step(self.spec.task_kind, files, config, available)
+            _log.debug("route %s: %s (%s)", self.spec.step_id, decision.tools, decision.reason)
             return decision.tools, decision.reason
         decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
         fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []
+        _log.debug("route %s: %s, fallbacks %s", self.spec.step_id, tool, fallbacks)
         return [tool, *fallbacks], ""
 
     def settings(self, tool: str) -> ToolSettings:

@@ -12,6 +12,7 @@ in bundle order); on a step, the step runs with no other step of the run. The di
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,8 @@ from uet_doit.bundle.model import Bundle
 
 if TYPE_CHECKING:
     from uet_doit.state.store import RunStore
+
+_log = logging.getLogger(__name__)
 
 #: seconds assumed for a step with no history
 DEFAULT_DURATION = 1.0
@@ -127,9 +130,11 @@ def learned_schedule(bundle: Bundle, store: RunStore) -> dict[str, StepSchedule]
     if not store.exists():
         return plan_schedule(bundle)
     past = [PastDuration(*row) for row in store.tool_durations()]
-    return plan_schedule(
-        bundle, expected_durations(bundle, past, store.durations(bundle.bundle_id))
-    )
+    durations = expected_durations(bundle, past, store.durations(bundle.bundle_id))
+    if _log.isEnabledFor(logging.DEBUG):
+        for step_id, seconds in durations.items():
+            _log.debug("expected duration of %s: %.2fs", step_id, seconds)
+    return plan_schedule(bundle, durations)
 
 
 def _users_first(edges: Mapping[str, list[str]], users: Mapping[str, list[str]]) -> list[str]:
