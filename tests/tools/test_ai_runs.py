@@ -396,3 +396,41 @@ def test_api_keys_echoed_by_tools_never_reach_uet_state_or_output(
     for name, text in (("stdout", result.out), ("stderr", result.err), ("status", status_text)):
         leaks += [f"uet {name}: {v!r}" for v in values if v in text.encode()]
     assert leaks == [], "\n".join(leaks)
+
+
+# -- stalls ------------------------------------------------------------------------------
+
+STALL_RETRY = {"max_retries": 1, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+
+
+@pytest.mark.parametrize("tool", ["claude", "codex"])
+def test_a_stalled_ai_attempt_resumes_its_recorded_session(
+    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
+) -> None:
+    monkeypatch.setenv(f"FAKE_{tool.upper()}_MODE", "hang")
+    project.bundle(one_ws(ai_step("s1", tool, stall_timeout_seconds=1, resilience=STALL_RETRY)))
+    res = project.uet("run", "bundle.yaml")
+    assert res.code == 0, res.out + res.err
+    first, second = attempt_rows(project, "s1")
+    assert first["failure_class"] == "stalled"
+    assert first["tool_session"]
+    assert second["resumed_session"] == first["tool_session"]
+    assert second["outcome"] == "succeeded"
+    [call] = fakes.calls(tool)  # the hung run never finished, so only the resumed one logged
+    argv = call["argv"]
+    flag = "resume" if tool == "codex" else "--resume"
+    assert argv[argv.index(flag) + 1] == first["tool_session"]
+    assert call["prompt"].startswith("You were stopped because you showed no sign of progress")
+
+
+def test_a_stalled_gemini_without_a_session_id_starts_over(
+    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemini prints its session id only at the end: a hung one never printed it."""
+    monkeypatch.setenv("FAKE_GEMINI_MODE", "hang")
+    monkeypatch.setenv("FAKE_SLEEP", "4")  # the fake gives up on its own after that
+    project.bundle(one_ws(ai_step("s1", "gemini", stall_timeout_seconds=1, resilience=STALL_RETRY)))
+    project.uet("run", "bundle.yaml")
+    rows = attempt_rows(project, "s1")
+    assert [r["failure_class"] for r in rows] == ["stalled", "stalled"]
+    assert all(r["resumed_session"] is None for r in rows)

@@ -237,6 +237,9 @@ class Step(Strict):
     validation: Validation | None = None
     resilience: Resilience | None = None
     timeout_seconds: Timeout | None = None
+    stall_timeout_seconds: Timeout | None = Field(
+        None, description="stop an attempt silent this long (no output, no file change)"
+    )
     max_cost_usd: Usd | None = None
     estimated_cost_usd: Usd | None = None
     task_kind: Line | None = None
@@ -317,6 +320,9 @@ class Workstream(Strict):
     tool_profile_id: Line | None = Field(None, description="default tool of its steps")
     resilience: Resilience | None = None
     timeout_seconds: Timeout | None = Field(None, description="default step timeout")
+    stall_timeout_seconds: Timeout | None = Field(
+        None, description="stop an attempt silent this long (no output, no file change)"
+    )
     circuit_breaker: CircuitBreakerPolicy | None = None
     max_cost_usd: Usd | None = None
     on_budget_exceeded: BudgetPolicy | None = None
@@ -386,6 +392,9 @@ class Bundle(Strict):
     tool_profile_id: Line | None = Field(None, description="default tool of every step")
     resilience: Resilience | None = None
     timeout_seconds: Timeout | None = None
+    stall_timeout_seconds: Timeout | None = Field(
+        None, description="stop an attempt silent this long (no output, no file change)"
+    )
     circuit_breaker: CircuitBreakerPolicy | None = None
     max_cost_usd: Usd | None = None
     on_budget_exceeded: BudgetPolicy | None = None

@@ -113,6 +113,8 @@ def _step_line(step: StepStatus, now: float) -> Text:
         detail = f"{label}: {step.last_error.splitlines()[0][:80]}"
     elif step.status != StepState.SUCCEEDED:
         detail = label
+    if step.silent_seconds is not None:
+        detail += f", silent {format_duration(step.silent_seconds)}"
     if step.attempts > 1:
         detail += f", attempt {step.attempts}"
     if step.cost_usd:

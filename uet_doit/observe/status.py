@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -90,6 +93,8 @@ class StepStatus:
     attempt_classes: list[str | None] = field(default_factory=list)
     cached: bool = False  # its outputs came from the step cache in this run
     saved_usd: float = 0.0  # what the attempt that made the cached outputs cost
+    # running with no output for at least half its stall_timeout_seconds: for how long
+    silent_seconds: float | None = None
 
 
 @dataclass
@@ -118,6 +123,30 @@ class RunStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def silent_for(stall_timeout: float | None, last_sign: float, now: float) -> float | None:
+    """How long a running attempt has been silent, once that is half its stall timeout."""
+    if not stall_timeout:
+        return None
+    quiet = now - last_sign
+    return round(quiet, 1) if quiet >= stall_timeout / 2 else None
+
+
+def _silence(store: RunStore, attempt: AttemptRecord | None) -> float | None:
+    """A running attempt's silence: since its logs last grew (or it started)."""
+    if attempt is None or attempt.outcome != AttemptOutcome.RUNNING:
+        return None
+    try:
+        stall = json.loads(store.attempt_spec(attempt.id) or "{}").get("stall_timeout")
+    except ValueError:
+        return None
+    signs = [attempt.started]
+    for log in (attempt.stdout_path, attempt.stderr_path):
+        if log:
+            with contextlib.suppress(OSError):
+                signs.append(os.stat(log).st_mtime)
+    return silent_for(stall, max(signs), time.time())
 
 
 def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
@@ -165,6 +194,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 attempt_classes=[a.failure_class for a in started],
                 cached=any(a.outcome == AttemptOutcome.CACHED for a in attempts),
                 saved_usd=round(sum(a.saved_usd or 0.0 for a in attempts), 6),
+                silent_seconds=_silence(store, last) if s.status == StepState.RUNNING else None,
             )
         )
     total = len(steps)

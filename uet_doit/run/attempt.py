@@ -59,6 +59,8 @@ class AttemptSpec:
     context: dict[str, Any] = field(default_factory=dict)  # command, callable, params
     validation: ValidationSpec | None = None
     max_log_bytes: int | None = None
+    stall_timeout: float | None = None  # stop the tool after this long without a sign of life
+    resume_session: str | None = None  # the tool's own session this attempt continues
 
     def to_json(self) -> str:
         data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
@@ -99,6 +101,7 @@ class AttemptResult:
     duration_s: float = 0.0
     worker: str = ""
     notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
+    tool_session: str | None = None  # the tool's own session id (what a resume continues)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -151,6 +154,9 @@ def step_request(
         context=spec.context,
         exit_file=Path(spec.exit_file) if spec.exit_file else None,
         on_start=on_start,
+        stall_timeout=spec.stall_timeout,
+        resume_session=spec.resume_session,
+        run_id=spec.run_id,
     )
 
 
@@ -235,6 +241,7 @@ def complete_attempt(
         duration_s=duration,
         worker=worker_name(),
         notes=tuple(notes),
+        tool_session=raw.session_id,
     )
     return _redacted(spec, result, env)
 

@@ -32,6 +32,12 @@ from uet_doit.tools.routing import AdapterRegistry, ToolSettings
 
 _log = logging.getLogger(__name__)
 
+#: what a resumed session is told after a stall (its own session holds the task)
+CONTINUE_PROMPT = (
+    "You were stopped because you showed no sign of progress for a while. Continue the "
+    "task where you left off and finish it."
+)
+
 #: fix prompts carry at most this much of the validation output
 FIX_OUTPUT_CHARS = 3000
 
@@ -148,6 +154,7 @@ class StepPolicy:
         uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
         first = self._attempts_so_far()
         attempt_no, fix_round, instruction = first, 0, spec.instruction
+        resume: str | None = None  # the tool session a stalled attempt left to continue
         fixes_allowed = self._fix_attempts(tool)
         while True:
             attempt_no += 1
@@ -162,7 +169,7 @@ class StepPolicy:
                 return refusal, False
             note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
             try:
-                result = self._attempt(tool, attempt_no, instruction, fallback_from, note)
+                result = self._attempt(tool, attempt_no, instruction, fallback_from, note, resume)
             finally:
                 self.ledger.release(reservation)
             note_spend(self, result)
@@ -171,6 +178,9 @@ class StepPolicy:
             if result.success:  # the step's state was recorded with the attempt
                 return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
             cls = result.failure_class or FailureClass.UNKNOWN
+            resume, instruction = None, spec.instruction
+            if cls == FailureClass.STALLED and result.tool_session:
+                resume, instruction = result.tool_session, CONTINUE_PROMPT
             if cls == FailureClass.VALIDATION and fix_round < fixes_allowed:
                 fix_round += 1
                 instruction = (
@@ -299,7 +309,9 @@ class StepPolicy:
         return 0 if tool in LOCAL_TOOLS else 1
 
     # -- one attempt ---------------------------------------------------------------------------
-    def attempt_spec(self, tool: str, attempt_no: int, instruction: str) -> AttemptSpec:
+    def attempt_spec(
+        self, tool: str, attempt_no: int, instruction: str, resume: str | None = None
+    ) -> AttemptSpec:
         spec, ctx = self.spec, self.ctx
         logs = self.root / ".uet" / "runs" / ctx.run_id / "steps"
         stem = f"{spec.step_id}.{attempt_no}"
@@ -332,6 +344,8 @@ class StepPolicy:
             context=dict(spec.context),
             validation=spec.validation,
             max_log_bytes=spec.max_log_bytes,
+            stall_timeout=spec.stall_timeout or settings.stall_timeout_seconds,
+            resume_session=resume,
         )
 
     def _attempts_so_far(self) -> int:
@@ -356,9 +370,12 @@ class StepPolicy:
         instruction: str,
         fallback_from: str | None,
         success_note: str | None = None,
+        resume: str | None = None,
     ) -> AttemptResult:
         store = self.store
-        aspec = self.attempt_spec(tool, attempt_no, instruction)
+        aspec = self.attempt_spec(tool, attempt_no, instruction, resume)
+        if resume:
+            _log.debug("resume %s: %s session %s", self.spec.step_id, tool, resume)
         unrun: AttemptResult | None = None  # an extension could not prepare the attempt
         try:
             for extension in self.extensions:
@@ -389,7 +406,7 @@ class StepPolicy:
             self.state(StepState.INTERRUPTED, None, tool)
             raise
         self._last_attempt = attempt_no
-        self.finish(attempt_id, result, success_note)
+        self.finish(attempt_id, result, success_note, aspec)
         if result.success:
             for extension in self.extensions:
                 extension.after_success(self, aspec, result)
@@ -427,7 +444,11 @@ class StepPolicy:
         return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
 
     def finish(
-        self, attempt_id: int, result: AttemptResult, success_note: str | None = None
+        self,
+        attempt_id: int,
+        result: AttemptResult,
+        success_note: str | None = None,
+        aspec: AttemptSpec | None = None,
     ) -> None:
         """Record an attempt's result (and its notes, e.g. a rejected cost) in the store;
         a success records the step as succeeded in the same transaction."""
@@ -449,6 +470,8 @@ class StepPolicy:
             signature=self.spec.signature,
             fingerprint=fingerprint(self.root, self.spec.paths) if result.success else None,
             worker=result.worker or None,
+            tool_session=result.tool_session,
+            resumed_session=None if aspec is None else aspec.resume_session,
             step_state=StepState.SUCCEEDED if result.success else None,
             step_message=success_note,
         )

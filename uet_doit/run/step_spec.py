@@ -150,6 +150,7 @@ class StepSpec:
     project_root: str
     signature: str
     timeout: float | None  # None: the tool's router setting, else DEFAULT_TIMEOUT_SECONDS
+    stall_timeout: float | None = None  # None: the tool's router setting, else no watch
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     breaker_explicit: bool = False

@@ -26,6 +26,8 @@ _FINISH_FIELDS = frozenset(
         "worker",
         "saved_usd",
         "cache_key",
+        "tool_session",
+        "resumed_session",
     }
 )
 

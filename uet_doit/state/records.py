@@ -170,6 +170,8 @@ class AttemptRecord:
     run_status: RunState | None = None  # filled by queries that join the run
     saved_usd: float | None = None  # a cached attempt: what the attempt that made it cost
     cache_key: str | None = None  # the step cache key it was restored from or stored under
+    tool_session: str | None = None  # the AI tool's own session id, as it reported it
+    resumed_session: str | None = None  # the tool session this attempt resumed (a stall)
 
     @property
     def is_running(self) -> bool:

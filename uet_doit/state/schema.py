@@ -7,7 +7,7 @@ from pathlib import Path
 
 from uet_doit.errors import StateError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -74,6 +74,11 @@ MIGRATIONS: dict[int, str] = {
         created REAL NOT NULL, updated REAL
     );
     CREATE INDEX workspaces_step ON workspaces (bundle_id, step_id);
+    """,
+    # the AI tool's own session (claude/codex/gemini) and the one an attempt resumed
+    7: """
+    ALTER TABLE attempts ADD COLUMN tool_session TEXT;
+    ALTER TABLE attempts ADD COLUMN resumed_session TEXT;
     """,
 }
 

@@ -26,6 +26,7 @@ class FailureClass(StrEnum):
     SCOPE_VIOLATION = "scope_violation"  # changed paths outside files/create_files/scope
     MERGE_CONFLICT = "merge_conflict"  # the step's change conflicts with the landed tip
     UNCOMMITTED_EDIT = "uncommitted_edit"  # the user edits a file the step changed
+    STALLED = "stalled"  # alive but silent: no output and no file change for a while
     UNKNOWN = "unknown"
 
 

@@ -110,6 +110,7 @@ class CodexAdapter(AgentAdapter):
     name = "codex"
     executable = "codex"
     install_hint = "npm install -g @openai/codex"
+    resumes = True
 
     def build(self, request: StepRequest) -> Invocation:
         argv = ["codex", "exec", "--json", "--sandbox", "workspace-write"]
@@ -117,7 +118,10 @@ class CodexAdapter(AgentAdapter):
         if model := model_name(request):
             argv += ["-m", model]
         argv += extra_args(request)
-        argv += ["-C", str(request.project_root), "--", agent_prompt(request)]  # clap's `--`
+        argv += ["-C", str(request.project_root)]
+        if request.resume_session:  # `codex exec [OPTIONS] resume SESSION_ID [PROMPT]`
+            argv += ["resume", request.resume_session]
+        argv += ["--", agent_prompt(request)]  # clap's `--`
         return Invocation(argv=argv, env=dict(request.env), cwd=request.project_root)
 
     def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:

@@ -106,12 +106,15 @@ class GeminiAdapter(AgentAdapter):
     name = "gemini"
     executable = "gemini"
     install_hint = "npm install -g @google/gemini-cli"
+    resumes = True
 
     def build(self, request: StepRequest) -> Invocation:
         # `--prompt=TEXT`, not `-p TEXT`: yargs would refuse a value that starts with '-', and
         # after `--` the text would be the positional query, which runs interactive
         argv = ["gemini", f"--prompt={agent_prompt(request)}", "--output-format", "json"]
         argv += ["--skip-trust", "--approval-mode", "auto_edit"]
+        if request.resume_session:
+            argv += ["--resume", request.resume_session]
         if model := model_name(request):
             argv += ["-m", model]
         argv += extra_args(request)
