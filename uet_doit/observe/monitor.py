@@ -183,7 +183,11 @@ def _footer(status: RunStatus, bundle: Bundle | None) -> list[Text]:
     run = f"run {status.run_id}: {status.status} ({format_duration(end - status.started)})"
     if status.reason:
         run += f" - {status.reason}"
-    return [Text(""), Text(" | ".join(parts), style="bold"), Text(run, style="dim")]
+    lines = [Text(""), Text(" | ".join(parts), style="bold")]
+    if status.concurrency:
+        limits = ", ".join(f"{c['provider']} {c['limit']}" for c in status.concurrency)
+        lines.append(Text(f"Concurrency (adapts to rate limits): {limits}", style="dim"))
+    return [*lines, Text(run, style="dim")]
 
 
 def status_text(status: RunStatus, bundle: Bundle | None = None, expand: str = "all") -> str:

@@ -120,6 +120,8 @@ class RunStatus:
     criteria: list[dict[str, Any]] = field(default_factory=list)
     cached_count: int = 0  # steps restored from the step cache
     saved_usd: float = 0.0  # what they cost when they were made
+    # each provider's adaptive concurrency: [{provider, limit, why}], where it changed
+    concurrency: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,6 +224,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
         criteria=_latest_events(store, run_id, (EventKind.CRITERION,), ("scope", "description")),
         cached_count=sum(1 for s in steps if s.cached),
         saved_usd=round(sum(s.saved_usd for s in steps), 6),
+        concurrency=_latest_events(store, run_id, (EventKind.CONCURRENCY,), ("provider",)),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from uet_doit.run.budget_gate import note_spend, reserve_budget
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
@@ -37,6 +38,9 @@ CONTINUE_PROMPT = (
     "You were stopped because you showed no sign of progress for a while. Continue the "
     "task where you left off and finish it."
 )
+
+#: a rate-limited step is requeued this often at least (its own count, not max_retries')
+RATE_LIMIT_REQUEUES = 5
 
 #: fix prompts carry at most this much of the validation output
 FIX_OUTPUT_CHARS = 3000
@@ -70,6 +74,7 @@ class StepPolicy:
         executor: Executor,
         slots: SlotProvider | None = None,
         extensions: Sequence[StepExtension] = (),
+        providers: ProviderGate | None = None,
     ) -> None:
         self.spec = spec
         self.ctx = ctx
@@ -79,6 +84,7 @@ class StepPolicy:
         self.executor = executor
         self.slots = slots
         self.extensions = tuple(extensions)
+        self.providers = providers
         self._latest: AttemptRecord | None = None
         self._latest_read = False
         self._last_attempt: int | None = None
@@ -155,6 +161,7 @@ class StepPolicy:
         first = self._attempts_so_far()
         attempt_no, fix_round, instruction = first, 0, spec.instruction
         resume: str | None = None  # the tool session a stalled attempt left to continue
+        rate_limits = 0  # requeued apart from the retries of other failures
         fixes_allowed = self._fix_attempts(tool)
         while True:
             attempt_no += 1
@@ -191,7 +198,14 @@ class StepPolicy:
                     self.ctx.run_id, EventKind.FIX_ATTEMPT, spec.step_id, round=fix_round
                 )
                 continue
-            retries_used = attempt_no - first - fix_round
+            if cls == FailureClass.RATE_LIMIT:
+                rate_limits += 1
+                retries_used = min(rate_limits, spec.retry.max_retries)
+                most = spec.retry.max_retries
+                if rate_limits > (max(most, RATE_LIMIT_REQUEUES) if most else 0):
+                    retries_used = spec.retry.max_retries + 1  # none left
+            else:
+                retries_used = attempt_no - first - fix_round - rate_limits
             if spec.retry.should_retry(cls, retries_used):
                 wait = (
                     0.0
@@ -231,6 +245,8 @@ class StepPolicy:
 
     def _tell_breaker(self, tool: str, result: AttemptResult) -> None:
         tool_failed = not result.success and result.failure_class in TOOL_FAILURES
+        if self.providers is not None and result.failure_class == FailureClass.RATE_LIMIT:
+            tool_failed = False  # the provider's adaptive limit answers a storm, not the breaker
         if result.success or tool_failed:
             state = self.breakers.record(tool, self.spec.breaker, result.success, self.clock.now())
             if state == BreakerStatus.OPEN and tool_failed:
@@ -387,11 +403,15 @@ class StepPolicy:
             if unrun is not None:
                 result = unrun
             else:
-                with self._slot(tool):
+                with self._slot(tool), self._provider_place(aspec) as provider:
                     handle = self.executor.submit(
                         aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
                     )
                     result = handle.result()
+                    if provider is not None and self.providers is not None:
+                        limited = result.failure_class == FailureClass.RATE_LIMIT
+                        if result.success or limited:
+                            self.providers.report(provider, limited)
                 for extension in self.extensions:
                     result = extension.conclude_attempt(self, aspec, result)
         except BaseException as exc:
@@ -442,6 +462,23 @@ class StepPolicy:
             return nullcontext()
         note = f"waiting for a free {tool} slot (max_parallel {limit})"
         return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
+
+    @contextmanager
+    def _provider_place(self, aspec: AttemptSpec) -> Iterator[str | None]:
+        """A place under the provider's adaptive limit (AI tools only); yields its name."""
+        if self.providers is None or aspec.tool in LOCAL_TOOLS:
+            yield None
+            return
+        import os
+
+        from uet_doit.run.providers import provider_of
+
+        provider = provider_of(aspec.tool, aspec.model, {**os.environ, **aspec.env})
+        cap = min(self.ctx.jobs, self.settings(aspec.tool).max_parallel or self.ctx.jobs)
+        note = f"waiting for {provider} (concurrency lowered after rate limits)"
+        waiting = lambda: self.state(StepState.WAITING, note, aspec.tool)  # noqa: E731
+        with self.providers.hold(provider, cap, waiting):
+            yield provider
 
     def finish(
         self,

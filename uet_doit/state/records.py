@@ -89,6 +89,7 @@ class EventKind(StrEnum):
     CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
     CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
     CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
+    CONCURRENCY = "concurrency"  # a provider's adaptive limit changed (run/providers.py)
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
