@@ -88,6 +88,17 @@ class WorkspaceSetup(Strict):
     )
 
 
+class BestOf(Strict):
+    """`attempts: {best_of: N, tools: [...], pick: first|cheapest}`: N attempts at once,
+    each in its own worktree; the first (or cheapest) one that passes lands."""
+
+    best_of: int = Field(2, ge=1, le=8)
+    tools: list[Line] = Field(
+        default_factory=list, description="tools of the attempts in turn (default: the step's)"
+    )
+    pick: Literal["first", "cheapest"] = "first"
+
+
 class StepContext(Strict):
     files: list[RelPath] = Field(default_factory=list, description="input files (file_dep)")
     create_files: list[RelPath] = Field(default_factory=list, description="outputs (targets)")
@@ -261,6 +272,9 @@ class Step(Strict):
         "at the same time as a step with an overlapping scope",
     )
     cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
+    attempts: BestOf | None = Field(
+        None, description="best-of-N: attempts run at once in their own worktrees"
+    )
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

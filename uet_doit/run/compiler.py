@@ -187,6 +187,9 @@ def build_spec(
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),
+        best_of=step.attempts.best_of if step.attempts else 1,
+        best_of_tools=tuple(step.attempts.tools) if step.attempts else (),
+        best_of_pick=step.attempts.pick if step.attempts else "first",
         **_isolation(bundle, ws, step),
     )
 

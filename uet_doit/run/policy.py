@@ -87,7 +87,7 @@ class StepPolicy:
         self.providers = providers
         self._latest: AttemptRecord | None = None
         self._latest_read = False
-        self._last_attempt: int | None = None
+        self.last_attempt: int | None = None
         self.root = Path(spec.project_root)
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
@@ -135,6 +135,11 @@ class StepPolicy:
             return self.fail(FailureClass.PERMANENT, exc.render())
         if not chain:
             return self.fail(FailureClass.PERMANENT, f"no tool for this step: {why}")
+        from uet_doit.run.best_of import run_best_of
+
+        best = run_best_of(self, chain[0])
+        if best is not None:
+            return best
         outcome: StepOutcome | None = None
         previous: str | None = None
         for index, tool in enumerate(chain):
@@ -158,7 +163,7 @@ class StepPolicy:
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""
         spec = self.spec
         uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
-        first = self._attempts_so_far()
+        first = self.attempts_so_far()
         attempt_no, fix_round, instruction = first, 0, spec.instruction
         resume: str | None = None  # the tool session a stalled attempt left to continue
         rate_limits = 0  # requeued apart from the retries of other failures
@@ -181,7 +186,7 @@ class StepPolicy:
                 self.ledger.release(reservation)
             note_spend(self, result)
             if uses_breaker:
-                self._tell_breaker(tool, result)
+                self.tell_breaker(tool, result)
             if result.success:  # the step's state was recorded with the attempt
                 return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
             cls = result.failure_class or FailureClass.UNKNOWN
@@ -243,7 +248,7 @@ class StepPolicy:
             )
             return StepOutcome(failed.state, message, tool, attempt_no - first), fall_back
 
-    def _tell_breaker(self, tool: str, result: AttemptResult) -> None:
+    def tell_breaker(self, tool: str, result: AttemptResult) -> None:
         tool_failed = not result.success and result.failure_class in TOOL_FAILURES
         if self.providers is not None and result.failure_class == FailureClass.RATE_LIMIT:
             tool_failed = False  # the provider's adaptive limit answers a storm, not the breaker
@@ -268,7 +273,7 @@ class StepPolicy:
             session=self.ctx.session,
             outcome=AttemptOutcome.REFUSED,
         )
-        self._last_attempt = attempt_no
+        self.last_attempt = attempt_no
         self.store.finish_attempt(
             attempt_id,
             AttemptOutcome.REFUSED,
@@ -364,13 +369,13 @@ class StepPolicy:
             resume_session=resume,
         )
 
-    def _attempts_so_far(self) -> int:
+    def attempts_so_far(self) -> int:
         """The number of the step's last attempt in this run (one query per step)."""
-        if self._last_attempt is None:
+        if self.last_attempt is None:
             latest = self.latest_attempt()
             same_run = latest is not None and latest.run_id == self.ctx.run_id
-            self._last_attempt = latest.attempt if latest is not None and same_run else 0
-        return self._last_attempt
+            self.last_attempt = latest.attempt if latest is not None and same_run else 0
+        return self.last_attempt
 
     def latest_attempt(self) -> AttemptRecord | None:
         """The step's newest attempt in this project, read once per step."""
@@ -403,7 +408,7 @@ class StepPolicy:
             if unrun is not None:
                 result = unrun
             else:
-                with self._slot(tool), self._provider_place(aspec) as provider:
+                with self.slot(tool), self.provider_place(aspec) as provider:
                     handle = self.executor.submit(
                         aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
                     )
@@ -425,7 +430,7 @@ class StepPolicy:
             )
             self.state(StepState.INTERRUPTED, None, tool)
             raise
-        self._last_attempt = attempt_no
+        self.last_attempt = attempt_no
         self.finish(attempt_id, result, success_note, aspec)
         if result.success:
             for extension in self.extensions:
@@ -455,7 +460,7 @@ class StepPolicy:
             outcome=outcome,
         )
 
-    def _slot(self, tool: str) -> AbstractContextManager[None]:
+    def slot(self, tool: str) -> AbstractContextManager[None]:
         """One of the tool's `max_parallel` slots, across workers and runs."""
         limit = self.settings(tool).max_parallel
         if not limit or self.slots is None:
@@ -464,7 +469,7 @@ class StepPolicy:
         return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
 
     @contextmanager
-    def _provider_place(self, aspec: AttemptSpec) -> Iterator[str | None]:
+    def provider_place(self, aspec: AttemptSpec) -> Iterator[str | None]:
         """A place under the provider's adaptive limit (AI tools only); yields its name."""
         if self.providers is None or aspec.tool in LOCAL_TOOLS:
             yield None

@@ -174,6 +174,9 @@ class StepSpec:
     cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
     cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
     upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on
+    best_of: int = 1  # attempts run at once (run/best_of.py); 1: one at a time
+    best_of_tools: tuple[str, ...] = ()  # their tools in turn (empty: the step's own)
+    best_of_pick: str = "first"  # or "cheapest"
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -52,6 +52,7 @@ class AttemptOutcome(StrEnum):
     INTERRUPTED = "interrupted"
     REFUSED = "refused"  # never started: the tool's circuit breaker was open
     CACHED = "cached"  # the outputs came from the step cache; the tool did not run
+    SUPERSEDED = "superseded"  # best-of-N: it ran (and cost), another attempt landed
 
 
 #: outcomes of attempts that started a tool (counted as attempts in status and the summary)
@@ -61,6 +62,7 @@ STARTED_OUTCOMES = frozenset(
         AttemptOutcome.SUCCEEDED,
         AttemptOutcome.FAILED,
         AttemptOutcome.INTERRUPTED,
+        AttemptOutcome.SUPERSEDED,
     }
 )
 
