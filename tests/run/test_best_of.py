@@ -56,3 +56,17 @@ def test_best_of_lands_the_one_that_passes(repo: Project, monkeypatch: pytest.Mo
     outcomes = {r["tool"]: (r["outcome"], r["failure_class"]) for r in attempt_rows(repo, "s1")}
     assert outcomes["aider"] == ("succeeded", None)
     assert outcomes["claude"][0] == "failed"
+
+
+def test_pick_first_stops_the_others_once_one_passes(
+    repo: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "hang")  # alive, silent, for FAKE_SLEEP seconds
+    monkeypatch.setenv("FAKE_SLEEP", "120")
+    bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"], pick="first"))
+    result = run(repo)
+    assert result.code == 0, result.out + result.err
+    rows = {r["tool"]: r for r in attempt_rows(repo, "s1")}
+    assert rows["aider"]["outcome"] == "succeeded"
+    assert rows["claude"]["outcome"] == "superseded"
+    assert rows["claude"]["message"].startswith("stopped: another attempt passed first")

@@ -2,10 +2,11 @@
 
 `attempts: {best_of: N, tools: [claude, codex], pick: first|cheapest}` starts N attempts
 together (tools in turn), each checked as usual (outputs, validation) in its worktree. Of
-those that pass, the first to finish (or the cheapest) is landed; if its landing fails
-(a conflict), the next one is tried. The others are recorded as `superseded`, with what
-they cost; the step cache stores the winner (through the usual `after_success`). When no
-attempt passes, the step fails with the last failure: retries do not apply to the round.
+those that pass, the first to finish (the others are stopped then) or the cheapest (all
+are waited for) is landed; if its landing fails (a conflict), the next one is tried. The
+others are recorded as `superseded`, with what they cost; the step cache stores the winner
+(through the usual `after_success`). When no attempt passes, the step fails with the last
+failure: retries do not apply to the round.
 
 It needs worktree isolation (a git repository, `isolation: worktree`); elsewhere the step
 runs one attempt at a time as usual.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from uet_doit.run.budget_gate import note_spend, reserve_budget
 from uet_doit.run.extensions import AttemptNotRun
@@ -40,6 +41,20 @@ class Candidate:
     result: AttemptResult | None = None
     finished: int = 0  # order of finishing (pick: first)
     error: BaseException | None = None
+    pid: int | None = None  # the tool's process (local executor), to stop it
+    handle: Any = None  # the executor's handle (other executors), to cancel it
+    stopped: bool = False  # stopped because another attempt passed first
+
+
+def _stop(candidate: Candidate, local: bool) -> None:
+    """Stop a candidate still running: another one passed first."""
+    from uet_doit.tools.process import stop_attempts
+
+    candidate.stopped = True
+    if local and candidate.pid:
+        stop_attempts([candidate.pid])  # its process group: the tool and its children
+    elif candidate.handle is not None:
+        candidate.handle.cancel()
 
 
 def applies(policy: StepPolicy) -> bool:
@@ -61,6 +76,8 @@ def run_best_of(policy: StepPolicy, tool: str) -> StepOutcome | None:
     order = iter(range(1, len(candidates) + 1))
     lock = threading.Lock()
 
+    local = policy.executor.name == "local"
+
     def run(candidate: Candidate) -> None:
         try:
             _run_candidate(policy, candidate)
@@ -68,6 +85,11 @@ def run_best_of(policy: StepPolicy, tool: str) -> StepOutcome | None:
             candidate.error = exc
         with lock:
             candidate.finished = next(order)
+            won = candidate.result is not None and candidate.result.success
+            if won and not candidate.stopped and spec.best_of_pick == "first":
+                for other in candidates:
+                    if other.result is None and not other.stopped:
+                        _stop(other, local)
 
     threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in candidates]
     for thread in threads:
@@ -115,11 +137,16 @@ def _run_candidate(policy: StepPolicy, candidate: Candidate) -> None:
         candidate.spec = aspec
         candidate.attempt_id = policy.begin(aspec)
         attempt_id = candidate.attempt_id
+
+        def started(pid: int) -> None:
+            candidate.pid = pid
+            policy.store.set_attempt_process(attempt_id, pid)
+
         with policy.slot(tool), policy.provider_place(aspec):
-            handle = policy.executor.submit(
-                aspec, lambda pid: policy.store.set_attempt_process(attempt_id, pid)
-            )
-            candidate.result = handle.result()
+            if candidate.stopped:  # another attempt passed while this one waited
+                return
+            candidate.handle = policy.executor.submit(aspec, started)
+            candidate.result = candidate.handle.result()
     finally:
         policy.ledger.release(reservation)
     note_spend(policy, candidate.result)
@@ -142,13 +169,21 @@ def _land_best(policy: StepPolicy, candidates: list[Candidate]) -> Candidate | N
         assert candidate.result is not None
         if candidate in passing and candidate.result.success:
             winner = candidate
-        else:
-            _finish(policy, candidate)  # failed, or passed but could not land (a conflict)
+        else:  # failed, stopped for the first to pass, or passed but could not land
+            _finish(policy, candidate, superseded=candidate.stopped)
     # the passing ones after the winner never concluded: superseded, their worktrees kept
     superseded = passing[passing.index(winner) + 1 :] if winner is not None else []
-    _abandon(policy, superseded, interrupted=False)
+    unstarted = [c for c in candidates if c.attempt_id is not None and c.result is None]
+    _abandon(policy, [*superseded, *unstarted], interrupted=False)
     for candidate in superseded:
         _finish(policy, candidate, superseded=True)
+    for candidate in unstarted:
+        assert candidate.attempt_id is not None
+        policy.store.finish_attempt(
+            candidate.attempt_id,
+            AttemptOutcome.SUPERSEDED,
+            message="not started: another attempt passed first",
+        )
     if winner is not None:
         assert winner.spec is not None and winner.result is not None and winner.attempt_id
         note = f"best of {len(candidates)} ({policy.spec.best_of_pick}): landed"
@@ -184,14 +219,18 @@ def _finish(policy: StepPolicy, candidate: Candidate, *, superseded: bool = Fals
     if result is None or attempt_id is None:
         return
     passed = result.success
-    outcome = AttemptOutcome.SUPERSEDED if superseded and passed else AttemptOutcome.FAILED
+    replaced = superseded and (passed or candidate.stopped)
+    outcome = AttemptOutcome.SUPERSEDED if replaced else AttemptOutcome.FAILED
     cls = result.failure_class
+    why = "superseded: another attempt landed; " if passed else ""
+    if candidate.stopped:
+        why = "stopped: another attempt passed first; "
     policy.store.finish_attempt(
         attempt_id,
         outcome,
         exit_code=result.exit_code,
         failure_class=None if outcome == AttemptOutcome.SUPERSEDED else str(cls or "unknown"),
-        message=("superseded: another attempt landed; " if passed else "") + result.message[:1900],
+        message=why + result.message[:1900],
         cost_usd=result.cost_usd,
         tokens_in=result.tokens_in,
         tokens_out=result.tokens_out,
