@@ -175,6 +175,7 @@ def test_tree_shows_every_state_eta_and_budget() -> None:
         ("s-done", "succeeded", {"started": now - 5, "ended": now - 2, "cost_usd": 0.5}),
         ("s-cached", "up_to_date", {}),
         ("s-run", "running", {"started": now - 3}),
+        ("s-quiet", "running", {"started": now - 3, "silent_seconds": 40.0}),
         ("s-retry", "retrying", {"attempts": 2, "last_error": "timeout: waiting 2.0s"}),
         ("s-wait", "pending", {}),
         ("s-fail", "failed", {"failure_class": "timeout", "attempts": 3}),
@@ -201,12 +202,13 @@ def test_tree_shows_every_state_eta_and_budget() -> None:
     text = status_text(status)
     assert ESC not in text
     assert "=== b ===" in text
-    assert re.search(r"WS-1 \.+ IN PROGRESS \(3/9 steps\)\s+\$0\.50", text)
+    assert re.search(r"WS-1 \.+ IN PROGRESS \(3/10 steps\)\s+\$0\.50", text)
     assert re.search(r"WS-2 \.+ PENDING", text)
     for expected in (
         "✔ s-done (3.0s, $0.50)",
         "≡ s-cached (up to date)",
         "▶ s-run (running 3.",
+        "▶ s-quiet (running 3.0s, silent 40s)",
         "↻ s-retry (retrying: timeout: waiting 2.0s, attempt 2)",
         "… s-wait (waiting)",
         "✖ s-fail (FAILED: timeout, attempt 3)",
@@ -268,3 +270,11 @@ def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
     # redrawn in place: each step appears once on the final screen, no plain "start" lines
     assert after.count("t3") == 1
     assert "start  tty:" not in after
+
+
+def test_a_running_step_is_silent_from_half_its_stall_timeout() -> None:
+    from uet_doit.observe.status import silent_for
+
+    assert silent_for(None, 0.0, 1000.0) is None  # no stall watch: never silent
+    assert silent_for(60.0, 100.0, 129.0) is None
+    assert silent_for(60.0, 100.0, 130.0) == 30.0

@@ -424,3 +424,92 @@ def test_api_keys_echoed_by_tools_never_reach_uet_state_or_output(
     for name, text in (("stdout", result.out), ("stderr", result.err), ("status", status_text)):
         leaks += [f"uet {name}: {v!r}" for v in values if v in text.encode()]
     assert leaks == [], "\n".join(leaks)
+
+
+# -- stalls ------------------------------------------------------------------------------
+
+STALL_RETRY = {"max_retries": 1, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+
+
+@pytest.mark.parametrize("tool", ["claude", "codex"])
+def test_a_stalled_ai_attempt_resumes_its_recorded_session(
+    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
+) -> None:
+    monkeypatch.setenv(f"FAKE_{tool.upper()}_MODE", "hang")
+    project.bundle(one_ws(ai_step("s1", tool, stall_timeout_seconds=1, resilience=STALL_RETRY)))
+    res = project.uet("run", "bundle.yaml")
+    assert res.code == 0, res.out + res.err
+    first, second = attempt_rows(project, "s1")
+    assert first["failure_class"] == "stalled"
+    assert first["tool_session"]
+    assert second["resumed_session"] == first["tool_session"]
+    assert second["outcome"] == "succeeded"
+    [call] = fakes.calls(tool)  # the hung run never finished, so only the resumed one logged
+    argv = call["argv"]
+    flag = "resume" if tool == "codex" else "--resume"
+    assert argv[argv.index(flag) + 1] == first["tool_session"]
+    assert call["prompt"].startswith("You were stopped because you showed no sign of progress")
+
+
+def test_a_stalled_gemini_without_a_session_id_starts_over(
+    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemini prints its session id only at the end: a hung one never printed it."""
+    monkeypatch.setenv("FAKE_GEMINI_MODE", "hang")
+    monkeypatch.setenv("FAKE_SLEEP", "4")  # the fake gives up on its own after that
+    project.bundle(one_ws(ai_step("s1", "gemini", stall_timeout_seconds=1, resilience=STALL_RETRY)))
+    project.uet("run", "bundle.yaml")
+    rows = attempt_rows(project, "s1")
+    assert [r["failure_class"] for r in rows] == ["stalled", "stalled"]
+    assert all(r["resumed_session"] is None for r in rows)
+
+
+# -- rate limits ---------------------------------------------------------------------------
+
+
+def test_a_429_storm_at_n8_shrinks_concurrency_and_no_step_fails(
+    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "flaky")
+    monkeypatch.setenv("FAKE_FLAKY_FAILS", "10")  # the first 10 calls are rate limited
+    retry = {"max_retries": 1, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+    steps = [
+        ai_step(f"s{i}", "claude", create=(f"out/s{i}.md",), resilience=retry) for i in range(8)
+    ]
+    project.bundle(one_ws(*steps))
+    run_ok(project, "-n", "8")
+    status = project.status()
+    assert {s["status"] for s in status["steps"]} == {"succeeded"}
+    limits = [e["limit"] for e in events(project, "concurrency")]
+    assert limits and min(limits) < 8  # halved at least once
+    assert limits[0] == 4
+    [anthropic] = status["concurrency"]
+    assert anthropic["provider"] == "anthropic" and anthropic["limit"] == limits[-1]
+    rate_limited = [c for c in fakes.calls("claude") if c.get("mode") == "rate_limit"]
+    assert len(fakes.calls("claude")) >= 8 + len(rate_limited)
+
+
+def test_provider_of_a_tool() -> None:
+    from uet_doit.run.providers import provider_of
+
+    assert provider_of("claude", None, {}) == "anthropic"
+    assert provider_of("claude", None, {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9/"}) == (
+        "http://127.0.0.1:9"
+    )
+    assert provider_of("aider", "gpt-4o", {}) == "openai"
+    assert provider_of("aider", "gemini/gemini-2.5-pro", {}) == "google"
+    assert provider_of("mytool", None, {}) == "mytool"
+
+
+def test_adaptive_limit_halves_and_grows_within_its_cap() -> None:
+    from uet_doit.run.providers import AdaptiveLimit
+
+    limit = AdaptiveLimit(cap=8)
+    assert limit.limit == 8
+    assert limit.rate_limited() and limit.limit == 4
+    assert limit.rate_limited() and limit.rate_limited() and limit.limit == 1
+    assert not limit.rate_limited()  # never below 1
+    assert limit.succeeded() and limit.limit == 2  # one success in a row at limit 1
+    assert not limit.succeeded() and limit.succeeded() and limit.limit == 3
+    limit.limit = 8
+    assert not any(limit.succeeded() for _ in range(20))  # never above the cap

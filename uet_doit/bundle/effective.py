@@ -22,7 +22,7 @@ DEFAULT_RESILIENCE = Resilience(
     initial_delay=1.0,
     max_delay=60.0,
     jitter=0.1,
-    retry_on=["timeout", "rate_limit", "transient_error"],
+    retry_on=["timeout", "rate_limit", "transient_error", "stalled"],
 )
 DEFAULT_TIMEOUT_SECONDS = 3600.0
 DEFAULT_BREAKER = CircuitBreakerPolicy(failure_threshold=5, timeout_seconds=300, half_open_after=60)
@@ -42,6 +42,11 @@ def effective_resilience(bundle: Bundle, ws: Workstream, step: Step) -> Resilien
 def effective_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float | None:
     """The nearest timeout the bundle sets; None lets the tool's router setting decide."""
     return step.timeout_seconds or ws.timeout_seconds or bundle.timeout_seconds
+
+
+def effective_stall_timeout(bundle: Bundle, ws: Workstream, step: Step) -> float | None:
+    """The nearest `stall_timeout_seconds`; None lets the tool's router setting decide."""
+    return step.stall_timeout_seconds or ws.stall_timeout_seconds or bundle.stall_timeout_seconds
 
 
 def effective_tool(bundle: Bundle, ws: Workstream, step: Step) -> str:

@@ -33,6 +33,7 @@ RetryClass = Literal[
     "workspace_setup",
     "scope_violation",
     "merge_conflict",
+    "stalled",
 ]
 Priority = Literal["foreground", "background", "critical", "high", "medium", "low"]
 Isolation = Literal["worktree", "none"]

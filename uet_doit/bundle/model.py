@@ -89,6 +89,17 @@ class WorkspaceSetup(Strict):
     )
 
 
+class BestOf(Strict):
+    """`attempts: {best_of: N, tools: [...], pick: first|cheapest}`: N attempts at once,
+    each in its own worktree; the first (or cheapest) one that passes lands."""
+
+    best_of: int = Field(2, ge=1, le=8)
+    tools: list[Line] = Field(
+        default_factory=list, description="tools of the attempts in turn (default: the step's)"
+    )
+    pick: Literal["first", "cheapest"] = "first"
+
+
 class StepContext(Strict):
     files: list[RelPath] = Field(default_factory=list, description="input files (file_dep)")
     create_files: list[RelPath] = Field(default_factory=list, description="outputs (targets)")
@@ -238,6 +249,9 @@ class Step(Strict):
     validation: Validation | None = None
     resilience: Resilience | None = None
     timeout_seconds: Timeout | None = None
+    stall_timeout_seconds: Timeout | None = Field(
+        None, description="stop an attempt silent this long (no output, no file change)"
+    )
     max_cost_usd: Usd | None = None
     estimated_cost_usd: Usd | None = None
     task_kind: Line | None = None
@@ -263,6 +277,9 @@ class Step(Strict):
         "at the same time as a step with an overlapping scope",
     )
     cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
+    attempts: BestOf | None = Field(
+        None, description="best-of-N: attempts run at once in their own worktrees"
+    )
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -322,6 +339,9 @@ class Workstream(Strict):
     tool_profile_id: Line | None = Field(None, description="default tool of its steps")
     resilience: Resilience | None = None
     timeout_seconds: Timeout | None = Field(None, description="default step timeout")
+    stall_timeout_seconds: Timeout | None = Field(
+        None, description="stop an attempt silent this long (no output, no file change)"
+    )
     circuit_breaker: CircuitBreakerPolicy | None = None
     max_cost_usd: Usd | None = None
     on_budget_exceeded: BudgetPolicy | None = None
@@ -392,6 +412,9 @@ class Bundle(Strict):
     tool_profile_id: Line | None = Field(None, description="default tool of every step")
     resilience: Resilience | None = None
     timeout_seconds: Timeout | None = None
+    stall_timeout_seconds: Timeout | None = Field(
+        None, description="stop an attempt silent this long (no output, no file change)"
+    )
     circuit_breaker: CircuitBreakerPolicy | None = None
     max_cost_usd: Usd | None = None
     on_budget_exceeded: BudgetPolicy | None = None

@@ -10,6 +10,7 @@ fails its hash, is a warning and the step runs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ from uet_doit.run.step_spec import StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.tools.adapters.base import ToolResult
 from uet_doit.tools.routing import AdapterRegistry
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from uet_doit.run.policy import StepOutcome, StepPolicy
@@ -90,7 +93,9 @@ class StepCache(StepExtension):
             self._store_failed(policy, exc)
             return None
         if entry is None:
+            _log.debug("cache %s: miss (key %s)", spec.step_id, key.key[:12])
             return None
+        _log.debug("cache %s: hit (key %s, run %s)", spec.step_id, key.key[:12], entry.run_id)
         if sorted(f.path for f in entry.files) != sorted(spec.create_files):
             # a shared store is not trusted to name files: only the step's own outputs
             self.warn(policy, f"entry {key.key[:12]} names other files than the step creates")

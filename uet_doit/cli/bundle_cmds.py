@@ -81,9 +81,11 @@ def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
     """Each step as `uet list` shows it: its doit task name, workstream, tool and state."""
     from uet_doit.bundle.effective import effective_tool
     from uet_doit.run.doit_bridge import task_status
+    from uet_doit.run.scheduling import plan_schedule
 
     status = task_status(bundle, root)
     words = {"up-to-date": "up to date", "run": "to run", "error": "missing input"}
+    sched = plan_schedule(bundle)
     return [
         {
             "task": f"{bundle.task_basename}:{step.step_id}",
@@ -92,6 +94,7 @@ def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
             "tool": effective_tool(bundle, ws, step),
             "status": words[status.get(step.step_id, "run")],
             "name": step.title,
+            "runs": sched[step.step_id].runs,
         }
         for ws, step in bundle.steps()
     ]

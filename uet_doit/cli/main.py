@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from uet_doit.cli.parsing import EXIT_CODES, UetParser
+from uet_doit.cli.parsing import EXIT_CODES, UetParser, add_log_level
 from uet_doit.cli.streams import pipe_safe_output
 from uet_doit.errors import EXIT_INTERRUPTED, EXIT_USAGE, UetError
 
@@ -40,6 +40,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
+    add_log_level(parser)
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", help="run `uet COMMAND -h` for its options"
     )
@@ -104,6 +105,9 @@ def _dispatch(argv: list[str]) -> int:
     if command not in _NOT_IN_A_PROJECT:
         _enter_project(args)
     try:
+        from uet_doit.observe.debug_log import configure
+
+        configure(getattr(args, "log_level", None))
         code: int = handler(args)
     except UetError as exc:
         print(exc.render(), file=sys.stderr)

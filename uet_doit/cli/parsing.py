@@ -48,6 +48,16 @@ class UetParser(argparse.ArgumentParser):
             self._parsing_intermixed = False
 
 
+def add_log_level(parser: argparse.ArgumentParser) -> None:
+    """`--log-level`, on `uet` and on `uet run` alike (SUPPRESS: neither hides the other)."""
+    parser.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="DEBUG, INFO or WARNING: uet's decisions on stderr (also UET_LOG_LEVEL)",
+    )
+
+
 def add_command(
     sub: Subcommands, name: str, help: str, description: str | None = None, **kwargs: Any
 ) -> UetParser:

@@ -51,8 +51,13 @@ def task_table(rows: Sequence[Mapping[str, str]], as_json: bool) -> str:
     width = max((len(r["task"]) for r in rows), default=10)
     return "\n".join(
         f"{r['task']:<{width}}  {r['ws_id']:<20} {r['tool']:<8} {r['status']:<12} {r['name']}"
+        + (f"  ({RUNS_WORDS[r['runs']]})" if r.get("runs") else "")
         for r in rows
     )
+
+
+#: `parallel_ok: false` as `uet list` and `--dry-run` say it
+RUNS_WORDS = {"alone": "runs alone", "in turn": "one at a time in its workstream"}
 
 
 def criteria_lines(criteria: Iterable[Mapping[str, Any]], indent: str = "") -> list[str]:

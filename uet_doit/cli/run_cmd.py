@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uet_doit.cli.parsing import EXIT_CODES, Subcommands, add_command
+from uet_doit.cli.parsing import EXIT_CODES, Subcommands, add_command, add_log_level
 from uet_doit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def register(sub: Subcommands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.intermixed = True
+    add_log_level(p)
     p.add_argument("bundle", metavar="FILE", help="the workstream bundle (.json, .yaml or .yml)")
     p.add_argument(
         "tasks",

@@ -142,14 +142,18 @@ def print_forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> 
     forecasts: dict[str, StepForecast] = data["forecasts"]
     checks = {c.budget.label: c for c in data["budgets"]}
     for ws in bundle.workstreams:
-        print(f"{ws.ws_id}: {ws.title}")
+        serial = "" if ws.parallel_ok else " (parallel_ok: false: one step at a time, in order)"
+        background = " [background]" if ws.priority == "background" else ""
+        print(f"{ws.ws_id}: {ws.title}{background}{serial}")
         for step in ws.steps:
             f = forecasts.get(step.step_id)
             cost = span(f.low_usd, f.high_usd) if f else ""
             if f and f.cannot_run:
                 cost = "CANNOT RUN (no tool)"
             unpriced = " (no price: not counted)" if f and not f.priced else ""
-            print(f"  {step.step_id:<32} {states[step.step_id]:<14} {cost}{unpriced}")
+            alone = " (parallel_ok: false: runs alone)" if step.parallel_ok is False else ""
+            line = f"  {step.step_id:<32} {states[step.step_id]:<14} {cost}{unpriced}{alone}"
+            print(line)
             if f is not None:
                 print(f"      {describe(f)}")
                 for note in f.assumptions if verbosity >= 2 else ():

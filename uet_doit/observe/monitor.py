@@ -113,6 +113,8 @@ def _step_line(step: StepStatus, now: float) -> Text:
         detail = f"{label}: {step.last_error.splitlines()[0][:80]}"
     elif step.status != StepState.SUCCEEDED:
         detail = label
+    if step.silent_seconds is not None:
+        detail += f", silent {format_duration(step.silent_seconds)}"
     if step.attempts > 1:
         detail += f", attempt {step.attempts}"
     if step.cost_usd is None:
@@ -187,7 +189,11 @@ def _footer(status: RunStatus, bundle: Bundle | None) -> list[Text]:
     run = f"run {status.run_id}: {status.status} ({format_duration(end - status.started)})"
     if status.reason:
         run += f" - {status.reason}"
-    return [Text(""), Text(" | ".join(parts), style="bold"), Text(run, style="dim")]
+    lines = [Text(""), Text(" | ".join(parts), style="bold")]
+    if status.concurrency:
+        limits = ", ".join(f"{c['provider']} {c['limit']}" for c in status.concurrency)
+        lines.append(Text(f"Concurrency (adapts to rate limits): {limits}", style="dim"))
+    return [*lines, Text(run, style="dim")]
 
 
 def status_text(status: RunStatus, bundle: Bundle | None = None, expand: str = "all") -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -95,6 +98,8 @@ class StepStatus:
     known_cost_usd: float = 0.0  # the attempts whose cost is known
     cost_unknown_attempts: int = 0
     cost_unknown_reason: str | None = None
+    # running with no output for at least half its stall_timeout_seconds: for how long
+    silent_seconds: float | None = None
 
 
 @dataclass
@@ -128,8 +133,35 @@ class RunStatus:
         """`$1.2345`, or `$1.2345 + 2 steps of unknown cost`."""
         return cost_with_unknown(self.total_cost_usd, self.unknown_cost_steps)
 
+    # each provider's adaptive concurrency: [{provider, limit, why}], where it changed
+    concurrency: list[dict[str, Any]] = field(default_factory=list)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def silent_for(stall_timeout: float | None, last_sign: float, now: float) -> float | None:
+    """How long a running attempt has been silent, once that is half its stall timeout."""
+    if not stall_timeout:
+        return None
+    quiet = now - last_sign
+    return round(quiet, 1) if quiet >= stall_timeout / 2 else None
+
+
+def _silence(store: RunStore, attempt: AttemptRecord | None) -> float | None:
+    """A running attempt's silence: since its logs last grew (or it started)."""
+    if attempt is None or attempt.outcome != AttemptOutcome.RUNNING:
+        return None
+    try:
+        stall = json.loads(store.attempt_spec(attempt.id) or "{}").get("stall_timeout")
+    except ValueError:
+        return None
+    signs = [attempt.started]
+    for log in (attempt.stdout_path, attempt.stderr_path):
+        if log:
+            with contextlib.suppress(OSError):
+                signs.append(os.stat(log).st_mtime)
+    return silent_for(stall, max(signs), time.time())
 
 
 def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
@@ -177,6 +209,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 attempt_classes=[a.failure_class for a in started],
                 cached=any(a.outcome == AttemptOutcome.CACHED for a in attempts),
                 saved_usd=round(sum(a.saved_usd or 0.0 for a in attempts), 6),
+                silent_seconds=_silence(store, last) if s.status == StepState.RUNNING else None,
             )
         )
     total = len(steps)
@@ -205,6 +238,7 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
         cached_count=sum(1 for s in steps if s.cached),
         saved_usd=round(sum(s.saved_usd for s in steps), 6),
         unknown_cost_steps=sum(1 for s in steps if s.cost_unknown_attempts),
+        concurrency=_latest_events(store, run_id, (EventKind.CONCURRENCY,), ("provider",)),
     )
 
 

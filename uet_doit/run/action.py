@@ -26,9 +26,10 @@ from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor, LocalExecutor
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import SlotProvider, StepOutcome, StepPolicy, local_slots
+from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import SystemClock
 from uet_doit.run.step_spec import GateSpec, StepSpec
-from uet_doit.state.records import StepState
+from uet_doit.state.records import EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import AdapterRegistry
 
@@ -56,6 +57,7 @@ class Runtime:
         self.executor: Executor = executor or _executor_for(ctx, self.tools)
         self.slots: SlotProvider = local_slots(root / ".uet")
         self.clock = SystemClock()
+        self.providers = ProviderGate(self._concurrency_changed)
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
         from uet_doit.cache.extension import cache_extension
 
@@ -71,6 +73,11 @@ class Runtime:
         self.extensions.append(Confinement(ctx, self.store))  # after the worktree is made
         self.registered = False
         self.broken: str | None = None  # the store failed: no new step starts
+
+    def _concurrency_changed(self, provider: str, limit: int, why: str) -> None:
+        self.store.event(
+            self.ctx.run_id, EventKind.CONCURRENCY, None, provider=provider, limit=limit, why=why
+        )
 
     @classmethod
     def for_context(cls, ctx: RunContext) -> Runtime:
@@ -134,6 +141,7 @@ class StepAction:
                 runtime.executor,
                 runtime.slots,
                 runtime.extensions,
+                runtime.providers,
             )
             outcome = policy.run()
         except StateError as exc:  # e.g. disk full: stop cleanly, keep what is recorded

@@ -64,6 +64,8 @@ class AttemptSpec:
     max_log_bytes: int | None = None
     scratch_dir: str | None = None  # the tool's own writable folder (history files, temp)
     sandbox: dict[str, Any] | None = None  # tools/sandbox.py SandboxSpec.to_data()
+    stall_timeout: float | None = None  # stop the tool after this long without a sign of life
+    resume_session: str | None = None  # the tool's own session this attempt continues
 
     def to_json(self) -> str:
         data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
@@ -104,6 +106,7 @@ class AttemptResult:
     duration_s: float = 0.0
     worker: str = ""
     notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
+    tool_session: str | None = None  # the tool's own session id (what a resume continues)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -158,6 +161,9 @@ def step_request(
         on_start=on_start,
         scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None,
         sandbox=SandboxSpec.from_data(spec.sandbox) if spec.sandbox else None,
+        stall_timeout=spec.stall_timeout,
+        resume_session=spec.resume_session,
+        run_id=spec.run_id,
     )
 
 
@@ -246,6 +252,7 @@ def complete_attempt(
         duration_s=duration,
         worker=worker_name(),
         notes=tuple(notes),
+        tool_session=raw.session_id,
     )
     return _redacted(spec, result, env)
 

@@ -6,6 +6,7 @@ policy does when a budget says no depends on the budget's policy: warn, fail or 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from uet_doit.run.budget import RESERVATION_FLOOR_USD
@@ -16,6 +17,8 @@ from uet_doit.tools.failures import FailureClass
 if TYPE_CHECKING:
     from uet_doit.run.attempt import AttemptResult
     from uet_doit.run.policy import StepOutcome, StepPolicy
+
+_log = logging.getLogger(__name__)
 
 
 def reserve_budget(policy: StepPolicy, tool: str) -> tuple[int | None, StepOutcome | None]:
@@ -30,7 +33,9 @@ def reserve_budget(policy: StepPolicy, tool: str) -> tuple[int | None, StepOutco
         spec.bundle_id, spec.ws_id, spec.step_id, run_id, spec.budgets, estimate
     )
     if over is None:
+        _log.debug("budget %s: reserved $%.4f", spec.step_id, estimate)
         return reservation, None
+    _log.debug("budget %s: %s (%s)", spec.step_id, over.message, over.budget.policy)
     data = {
         "budget": over.budget.label,
         "spent": over.spent,

@@ -23,6 +23,7 @@ from uet_doit.bundle.effective import (
     effective_breaker,
     effective_isolation,
     effective_resilience,
+    effective_stall_timeout,
     effective_timeout,
     effective_tool,
     effective_workspace,
@@ -30,6 +31,7 @@ from uet_doit.bundle.effective import (
 from uet_doit.bundle.graph import normalise_path
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
+from uet_doit.run.scheduling import StepSchedule, plan_schedule
 from uet_doit.run.step_spec import (
     GateSpec,
     StepSpec,
@@ -165,6 +167,7 @@ def build_spec(
         project_root=str(root),
         signature=signature_text,
         timeout=effective_timeout(bundle, ws, step),
+        stall_timeout=effective_stall_timeout(bundle, ws, step),
         task_kind=step.task_kind or ws.kind,
         budgets=budgets_for(bundle, ws, step),
         estimated_cost_usd=step.estimated_cost_usd,
@@ -186,6 +189,9 @@ def build_spec(
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),
+        best_of=step.attempts.best_of if step.attempts else 1,
+        best_of_tools=tuple(step.attempts.tools) if step.attempts else (),
+        best_of_pick=step.attempts.pick if step.attempts else "first",
         **_isolation(bundle, ws, step, root),
     )
 
@@ -272,6 +278,7 @@ def compile_tasks(
     skip: frozenset[str] = frozenset(),
     is_dir: Callable[[str], bool] = _is_dir_spelling,
     signatures: Mapping[str, str] | None = None,
+    schedule: Mapping[str, StepSchedule] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """doit task dicts (sub-tasks of the bundle's group task), in bundle order.
 
@@ -282,7 +289,11 @@ def compile_tasks(
     later run without the skip still sees them as never run. Folders named as inputs are
     passed to the tool but not tracked (doit tracks files); `is_dir` tells them apart.
     `actions` makes each task's actions (NoActions for listing: nothing is built).
+    `schedule` (run/scheduling.py) ranks the steps for the dispatcher; without it every
+    step is expected to take the same time.
     """
+    if schedule is None:
+        schedule = plan_schedule(bundle)
     base = bundle.task_basename
     outputs: dict[str, list[str]] = {
         s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
@@ -338,7 +349,13 @@ def compile_tasks(
                 "task_dep": task_dep,
                 # the signature (a hash of the definition) is what doit stores: one encoding
                 "uptodate": [DefinitionUnchanged(signature_text)],
-                "meta": {"uet": {"ws_id": ws.ws_id, "tool": tool}},
+                "meta": {
+                    "uet": {
+                        "ws_id": ws.ws_id,
+                        "tool": tool,
+                        "sched": schedule[step.step_id].to_meta(),
+                    }
+                },
                 "verbosity": 1,
             }
         ws_files = list(dict.fromkeys(ws_files))

@@ -45,6 +45,7 @@ class RunContext:
     git_top: str | None = None
     cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
     cache_store: str | None = None  # the configured store's URL (None: only .uet/cache)
+    jobs: int = 64  # `-n`: the most attempts in flight, the cap of provider limits
 
     @property
     def root_path(self) -> Path:

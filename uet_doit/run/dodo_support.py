@@ -109,6 +109,16 @@ def tasks_from_bundle(
     """
     from uet_doit.run.action import RunActions
     from uet_doit.run.compiler import compile_tasks
+    from uet_doit.run.dispatch import install
+
+    install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
+    from uet_doit.observe.debug_log import configure
+
+    try:
+        configure()  # UET_LOG_LEVEL
+    except UetError as exc:
+        sys.stderr.write(exc.render() + "\n")
+        raise SystemExit(exc.exit_code) from None
 
     project = (Path(root) if root is not None else Path.cwd()).resolve()
     bundle = _load_or_exit(Path(path), project)
@@ -116,8 +126,15 @@ def tasks_from_bundle(
     ctx = _RUNS.context(project, bundle.bundle_id)
 
     def generator() -> Iterator[dict[str, Any]]:
+        from uet_doit.run.scheduling import learned_schedule
+        from uet_doit.state.store import RunStore
+
         yield from compile_tasks(
-            bundle, project, RunActions(ctx), is_dir=lambda p: (project / p).is_dir()
+            bundle,
+            project,
+            RunActions(ctx),
+            is_dir=lambda p: (project / p).is_dir(),
+            schedule=learned_schedule(bundle, RunStore(project)),
         )
 
     generator.__doc__ = bundle.bundle_name or bundle.bundle_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from doit.loader import generate_tasks
 
 from uet_doit.bundle.model import Bundle
 from uet_doit.run.compiler import NoActions, TaskActions, compile_tasks
+from uet_doit.run.scheduling import StepSchedule
 
 DEP_FILE = ".doit.db"
 BACKEND = "uet-sqlite"
@@ -30,6 +31,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         reporter: Any = None,
         extra_config: dict[str, Any] | None = None,
         signatures: dict[str, str] | None = None,
+        schedule: Mapping[str, StepSchedule] | None = None,
     ) -> None:
         super().__init__()
         self.bundle = bundle
@@ -39,6 +41,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         self.reporter = reporter
         self.extra_config = extra_config or {}
         self.signatures = signatures
+        self.schedule = schedule
 
     def _is_dir(self, path: str) -> bool:
         return (self.root / path).is_dir()
@@ -68,6 +71,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
                 skip=self.skip,
                 is_dir=self._is_dir,
                 signatures=self.signatures,
+                schedule=self.schedule,
             )
         )
         tasks: list[Any] = generate_tasks(
@@ -81,8 +85,10 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 def run_doit(loader: BundleTaskLoader, args: Sequence[str]) -> int:
     """Run a doit command (`run`, `list`, ...) in-process with our loader and config."""
     from uet_doit.run.action import install_worker_setup
+    from uet_doit.run.dispatch import install
 
     install_worker_setup()
+    install()
     main = DoitMain(loader, config_filenames=())
     code: int = main.run(list(args))
     return code

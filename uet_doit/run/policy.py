@@ -8,8 +8,9 @@ executor, without a process or a real sleep.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +23,24 @@ from uet_doit.run.budget_gate import charge_unknown, note_spend, reserve_budget
 from uet_doit.run.context import RunContext
 from uet_doit.run.executor import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
 from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+
+_log = logging.getLogger(__name__)
+
+#: what a resumed session is told after a stall (its own session holds the task)
+CONTINUE_PROMPT = (
+    "You were stopped because you showed no sign of progress for a while. Continue the "
+    "task where you left off and finish it."
+)
+
+#: a rate-limited step is requeued this often at least (its own count, not max_retries')
+RATE_LIMIT_REQUEUES = 5
 
 #: fix prompts carry at most this much of the validation output
 FIX_OUTPUT_CHARS = 3000
@@ -61,6 +74,7 @@ class StepPolicy:
         executor: Executor,
         slots: SlotProvider | None = None,
         extensions: Sequence[StepExtension] = (),
+        providers: ProviderGate | None = None,
     ) -> None:
         self.spec = spec
         self.ctx = ctx
@@ -70,9 +84,10 @@ class StepPolicy:
         self.executor = executor
         self.slots = slots
         self.extensions = tuple(extensions)
+        self.providers = providers
         self._latest: AttemptRecord | None = None
         self._latest_read = False
-        self._last_attempt: int | None = None
+        self.last_attempt: int | None = None
         self.root = Path(spec.project_root)
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
@@ -120,6 +135,11 @@ class StepPolicy:
             return self.fail(FailureClass.PERMANENT, exc.render())
         if not chain:
             return self.fail(FailureClass.PERMANENT, f"no tool for this step: {why}")
+        from uet_doit.run.best_of import run_best_of
+
+        best = run_best_of(self, chain[0])
+        if best is not None:
+            return best
         outcome: StepOutcome | None = None
         previous: str | None = None
         for index, tool in enumerate(chain):
@@ -143,14 +163,17 @@ class StepPolicy:
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""
         spec = self.spec
         uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
-        first = self._attempts_so_far()
+        first = self.attempts_so_far()
         attempt_no, fix_round, instruction = first, 0, spec.instruction
+        resume: str | None = None  # the tool session a stalled attempt left to continue
+        rate_limits = 0  # requeued apart from the retries of other failures
         fixes_allowed = self._fix_attempts(tool)
         while True:
             attempt_no += 1
             if uses_breaker:
                 allowed, _probe, reason = self.breakers.admit(tool, spec.breaker, self.clock.now())
                 if not allowed:
+                    _log.debug("breaker %s refuses %s: %s", tool, spec.step_id, reason)
                     self._record_refusal(tool, attempt_no, reason)
                     return self.fail(FailureClass.CIRCUIT_OPEN, reason, tool), True
             reservation, refusal = reserve_budget(self, tool)
@@ -158,15 +181,18 @@ class StepPolicy:
                 return refusal, False
             note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
             try:
-                result = self._attempt(tool, attempt_no, instruction, fallback_from, note)
+                result = self._attempt(tool, attempt_no, instruction, fallback_from, note, resume)
             finally:
                 self.ledger.release(reservation)
             note_spend(self, result)
             if uses_breaker:
-                self._tell_breaker(tool, result)
+                self.tell_breaker(tool, result)
             if result.success:  # the step's state was recorded with the attempt
                 return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
             cls = result.failure_class or FailureClass.UNKNOWN
+            resume, instruction = None, spec.instruction
+            if cls == FailureClass.STALLED and result.tool_session:
+                resume, instruction = result.tool_session, CONTINUE_PROMPT
             if cls == FailureClass.VALIDATION and fix_round < fixes_allowed:
                 fix_round += 1
                 instruction = (
@@ -177,12 +203,27 @@ class StepPolicy:
                     self.ctx.run_id, EventKind.FIX_ATTEMPT, spec.step_id, round=fix_round
                 )
                 continue
-            retries_used = attempt_no - first - fix_round
+            if cls == FailureClass.RATE_LIMIT:
+                rate_limits += 1
+                retries_used = min(rate_limits, spec.retry.max_retries)
+                most = spec.retry.max_retries
+                if rate_limits > (max(most, RATE_LIMIT_REQUEUES) if most else 0):
+                    retries_used = spec.retry.max_retries + 1  # none left
+            else:
+                retries_used = attempt_no - first - fix_round - rate_limits
             if spec.retry.should_retry(cls, retries_used):
                 wait = (
                     0.0
                     if cls in RETRIED_AT_ONCE
                     else spec.retry.delay(retries_used, result.retry_after_s)
+                )
+                _log.debug(
+                    "retry %s after %s (retry %d of %d): waiting %.1fs",
+                    spec.step_id,
+                    cls,
+                    retries_used,
+                    spec.retry.max_retries,
+                    wait,
                 )
                 self.state(StepState.RETRYING, f"{cls}: waiting {wait:.1f}s", tool)
                 self.store.event(
@@ -194,6 +235,7 @@ class StepPolicy:
                 )
                 self.clock.sleep(wait)
                 continue
+            _log.debug("%s fails with %s: %s, no retry left", spec.step_id, tool, cls)
             failed = self.fail(cls, result.message, tool)
             message = (
                 f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s) "
@@ -206,11 +248,14 @@ class StepPolicy:
             )
             return StepOutcome(failed.state, message, tool, attempt_no - first), fall_back
 
-    def _tell_breaker(self, tool: str, result: AttemptResult) -> None:
+    def tell_breaker(self, tool: str, result: AttemptResult) -> None:
         tool_failed = not result.success and result.failure_class in TOOL_FAILURES
+        if self.providers is not None and result.failure_class == FailureClass.RATE_LIMIT:
+            tool_failed = False  # the provider's adaptive limit answers a storm, not the breaker
         if result.success or tool_failed:
             state = self.breakers.record(tool, self.spec.breaker, result.success, self.clock.now())
             if state == BreakerStatus.OPEN and tool_failed:
+                _log.debug("breaker %s opens after %s failed", tool, self.spec.step_id)
                 self.store.event(
                     self.ctx.run_id, EventKind.BREAKER_OPEN, self.spec.step_id, tool=tool
                 )
@@ -228,7 +273,7 @@ class StepPolicy:
             session=self.ctx.session,
             outcome=AttemptOutcome.REFUSED,
         )
-        self._last_attempt = attempt_no
+        self.last_attempt = attempt_no
         self.store.finish_attempt(
             attempt_id,
             AttemptOutcome.REFUSED,
@@ -261,9 +306,11 @@ class StepPolicy:
             remote: Callable[[str], bool] | None = getattr(self.executor, "tool_available", None)
             available = remote or availability(config, self.root)
             decision = route_step(self.spec.task_kind, files, config, available, auto=True)
+            _log.debug("route %s: %s (%s)", self.spec.step_id, decision.tools, decision.reason)
             return decision.tools, decision.reason
         decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
         fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []
+        _log.debug("route %s: %s, fallbacks %s", self.spec.step_id, tool, fallbacks)
         return [tool, *fallbacks], ""
 
     def settings(self, tool: str) -> ToolSettings:
@@ -283,7 +330,9 @@ class StepPolicy:
         return 0 if tool in LOCAL_TOOLS else 1
 
     # -- one attempt ---------------------------------------------------------------------------
-    def attempt_spec(self, tool: str, attempt_no: int, instruction: str) -> AttemptSpec:
+    def attempt_spec(
+        self, tool: str, attempt_no: int, instruction: str, resume: str | None = None
+    ) -> AttemptSpec:
         spec, ctx = self.spec, self.ctx
         logs = self.root / ".uet" / "runs" / ctx.run_id / "steps"
         stem = f"{spec.step_id}.{attempt_no}"
@@ -319,15 +368,17 @@ class StepPolicy:
             validation=spec.validation,
             max_log_bytes=spec.max_log_bytes,
             scratch_dir=str(scratch),
+            stall_timeout=spec.stall_timeout or settings.stall_timeout_seconds,
+            resume_session=resume,
         )
 
-    def _attempts_so_far(self) -> int:
+    def attempts_so_far(self) -> int:
         """The number of the step's last attempt in this run (one query per step)."""
-        if self._last_attempt is None:
+        if self.last_attempt is None:
             latest = self.latest_attempt()
             same_run = latest is not None and latest.run_id == self.ctx.run_id
-            self._last_attempt = latest.attempt if latest is not None and same_run else 0
-        return self._last_attempt
+            self.last_attempt = latest.attempt if latest is not None and same_run else 0
+        return self.last_attempt
 
     def latest_attempt(self) -> AttemptRecord | None:
         """The step's newest attempt in this project, read once per step."""
@@ -343,9 +394,12 @@ class StepPolicy:
         instruction: str,
         fallback_from: str | None,
         success_note: str | None = None,
+        resume: str | None = None,
     ) -> AttemptResult:
         store = self.store
-        aspec = self.attempt_spec(tool, attempt_no, instruction)
+        aspec = self.attempt_spec(tool, attempt_no, instruction, resume)
+        if resume:
+            _log.debug("resume %s: %s session %s", self.spec.step_id, tool, resume)
         unrun: AttemptResult | None = None  # an extension could not prepare the attempt
         try:
             for extension in self.extensions:
@@ -357,11 +411,15 @@ class StepPolicy:
             if unrun is not None:
                 result = unrun
             else:
-                with self._slot(tool):
+                with self.slot(tool), self.provider_place(aspec) as provider:
                     handle = self.executor.submit(
                         aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
                     )
                     result = handle.result()
+                    if provider is not None and self.providers is not None:
+                        limited = result.failure_class == FailureClass.RATE_LIMIT
+                        if result.success or limited:
+                            self.providers.report(provider, limited)
                 for extension in self.extensions:
                     result = extension.conclude_attempt(self, aspec, result)
         except BaseException as exc:
@@ -375,8 +433,8 @@ class StepPolicy:
             )
             self.state(StepState.INTERRUPTED, None, tool)
             raise
-        self._last_attempt = attempt_no
-        self.finish(attempt_id, result, success_note, tool)
+        self.last_attempt = attempt_no
+        self.finish(attempt_id, result, success_note, aspec)
         if result.success:
             for extension in self.extensions:
                 extension.after_success(self, aspec, result)
@@ -405,7 +463,7 @@ class StepPolicy:
             outcome=outcome,
         )
 
-    def _slot(self, tool: str) -> AbstractContextManager[None]:
+    def slot(self, tool: str) -> AbstractContextManager[None]:
         """One of the tool's `max_parallel` slots, across workers and runs."""
         limit = self.settings(tool).max_parallel
         if not limit or self.slots is None:
@@ -413,11 +471,29 @@ class StepPolicy:
         note = f"waiting for a free {tool} slot (max_parallel {limit})"
         return self.slots(tool, limit, lambda: self.state(StepState.WAITING, note, tool))
 
+    @contextmanager
+    def provider_place(self, aspec: AttemptSpec) -> Iterator[str | None]:
+        """A place under the provider's adaptive limit (AI tools only); yields its name."""
+        if self.providers is None or aspec.tool in LOCAL_TOOLS:
+            yield None
+            return
+        import os
+
+        from uet_doit.run.providers import provider_of
+
+        provider = provider_of(aspec.tool, aspec.model, {**os.environ, **aspec.env})
+        cap = min(self.ctx.jobs, self.settings(aspec.tool).max_parallel or self.ctx.jobs)
+        note = f"waiting for {provider} (concurrency lowered after rate limits)"
+        waiting = lambda: self.state(StepState.WAITING, note, aspec.tool)  # noqa: E731
+        with self.providers.hold(provider, cap, waiting):
+            yield provider
+
     def finish(
         self,
         attempt_id: int,
         result: AttemptResult,
         success_note: str | None = None,
+        aspec: AttemptSpec | None = None,
         tool: str | None = None,
     ) -> None:
         """Record an attempt's result (and its notes, e.g. a rejected cost) in the store;
@@ -427,7 +503,8 @@ class StepPolicy:
             self.store.event(
                 self.ctx.run_id, EventKind.COST_REJECTED, self.spec.step_id, message=note
             )
-        charged = charge_unknown(self, result, tool or self.spec.tool)
+        tool = tool or (aspec.tool if aspec is not None else self.spec.tool)
+        charged = charge_unknown(self, result, tool)
         self.store.finish_attempt(
             attempt_id,
             result.outcome,
@@ -443,6 +520,8 @@ class StepPolicy:
             signature=self.spec.signature,
             fingerprint=fingerprint(self.root, self.spec.paths) if result.success else None,
             worker=result.worker or None,
+            tool_session=result.tool_session,
+            resumed_session=None if aspec is None else aspec.resume_session,
             step_state=StepState.SUCCEEDED if result.success else None,
             step_message=success_note,
         )

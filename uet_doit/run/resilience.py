@@ -43,7 +43,7 @@ class RetryPolicy:
     initial_delay: float = 1.0
     max_delay: float = 60.0
     jitter: float = 0.1
-    retry_on: frozenset[str] = frozenset({"timeout", "rate_limit", "transient_error"})
+    retry_on: frozenset[str] = frozenset({"timeout", "rate_limit", "transient_error", "stalled"})
 
     def should_retry(self, failure: FailureClass | None, attempt: int) -> bool:
         """`attempt` is the number of the attempt that just failed (1-based). A lost worker

@@ -6,6 +6,7 @@ Run statuses: running, succeeded, failed, interrupted, paused. Exit codes follow
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import signal
@@ -161,6 +162,7 @@ def execute(
     with project_lock(root, run_id), ExitStack() as cluster:
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
         jobs = effective_jobs(opts.jobs, sum(1 for _, s in bundle.steps() if s.step_id not in skip))
+        ctx = dataclasses.replace(ctx, jobs=jobs)
         executor = _open_executor(cluster, ctx, jobs, out)
         if changed is not None:
             out.write(
@@ -277,8 +279,16 @@ def _run_doit(
     base = bundle.task_basename
     args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
     reporter = recorded(choose_reporter(opts.reporter, sys.stdout))
+    from uet_doit.run.scheduling import learned_schedule
+
     loader = BundleTaskLoader(
-        bundle, root, RunActions(ctx), skip=skip, reporter=reporter, signatures=signatures
+        bundle,
+        root,
+        RunActions(ctx),
+        skip=skip,
+        reporter=reporter,
+        signatures=signatures,
+        schedule=learned_schedule(bundle, store),
     )
     previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
     try:

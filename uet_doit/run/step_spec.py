@@ -150,6 +150,7 @@ class StepSpec:
     project_root: str
     signature: str
     timeout: float | None  # None: the tool's router setting, else DEFAULT_TIMEOUT_SECONDS
+    stall_timeout: float | None = None  # None: the tool's router setting, else no watch
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     breaker_explicit: bool = False
@@ -175,6 +176,9 @@ class StepSpec:
     cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
     cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
     upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on
+    best_of: int = 1  # attempts run at once (run/best_of.py); 1: one at a time
+    best_of_tools: tuple[str, ...] = ()  # their tools in turn (empty: the step's own)
+    best_of_pick: str = "first"  # or "cheapest"
 
     @property
     def paths(self) -> tuple[str, ...]:

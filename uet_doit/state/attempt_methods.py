@@ -27,6 +27,8 @@ _FINISH_FIELDS = frozenset(
         "saved_usd",
         "cache_key",
         "charged_usd",
+        "tool_session",
+        "resumed_session",
     }
 )
 
@@ -181,6 +183,17 @@ class AttemptMethods:
         for r in rows:
             per.setdefault(r["step_id"], []).append(float(r["d"]))
         return {k: sorted(v)[len(v) // 2] for k, v in per.items()}
+
+    @stored
+    def tool_durations(self, limit: int = 5000) -> list[tuple[str, str | None, float]]:
+        """(step_id, tool, seconds) of the newest succeeded attempts of any bundle: what
+        the scheduler expects of steps with no history of their own."""
+        rows = self._db.get().execute(
+            "SELECT step_id, tool, ended - started AS d FROM attempts WHERE outcome=? AND "
+            "ended IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (AttemptOutcome.SUCCEEDED, limit),
+        )
+        return [(r["step_id"], r["tool"], float(r["d"])) for r in rows]
 
     @stored
     def history(self, step_id: str | None = None) -> list[AttemptRecord]:

@@ -54,6 +54,7 @@ class AttemptOutcome(StrEnum):
     INTERRUPTED = "interrupted"
     REFUSED = "refused"  # never started: the tool's circuit breaker was open
     CACHED = "cached"  # the outputs came from the step cache; the tool did not run
+    SUPERSEDED = "superseded"  # best-of-N: it ran (and cost), another attempt landed
 
 
 #: outcomes of attempts that started a tool (counted as attempts in status and the summary)
@@ -63,6 +64,7 @@ STARTED_OUTCOMES = frozenset(
         AttemptOutcome.SUCCEEDED,
         AttemptOutcome.FAILED,
         AttemptOutcome.INTERRUPTED,
+        AttemptOutcome.SUPERSEDED,
     }
 )
 
@@ -95,6 +97,7 @@ class EventKind(StrEnum):
     CACHE_HIT = "cache_hit"  # a step's outputs restored from the step cache
     CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
     CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
+    CONCURRENCY = "concurrency"  # a provider's adaptive limit changed (run/providers.py)
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)
@@ -183,6 +186,9 @@ class AttemptRecord:
     def cost_unknown(self) -> bool:
         """Its cost could not be known (state/unknown_cost.py): never shown as $0."""
         return is_unknown(self.cost_usd, self.cost_source)
+
+    tool_session: str | None = None  # the AI tool's own session id, as it reported it
+    resumed_session: str | None = None  # the tool session this attempt resumed (a stall)
 
     @property
     def is_running(self) -> bool:

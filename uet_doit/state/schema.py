@@ -7,7 +7,7 @@ from pathlib import Path
 
 from uet_doit.errors import StateError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -78,6 +78,11 @@ MIGRATIONS: dict[int, str] = {
     # what budgets count for an attempt whose cost is unknown (state/unknown_cost.py)
     7: """
     ALTER TABLE attempts ADD COLUMN charged_usd REAL;
+    """,
+    # the AI tool's own session (claude/codex/gemini) and the one an attempt resumed
+    8: """
+    ALTER TABLE attempts ADD COLUMN tool_session TEXT;
+    ALTER TABLE attempts ADD COLUMN resumed_session TEXT;
     """,
 }
 

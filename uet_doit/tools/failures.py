@@ -28,6 +28,7 @@ class FailureClass(StrEnum):
     UNCOMMITTED_EDIT = "uncommitted_edit"  # the user edits a file the step changed
     TAMPERED = "tampered"  # the tool changed git's config/hooks or moved the landing branch
     SANDBOX_DENIED = "sandbox_denied"  # the tool wrote where its sandbox does not let it
+    STALLED = "stalled"  # alive but silent: no output and no file change for a while
     UNKNOWN = "unknown"
 
 

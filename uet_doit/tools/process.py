@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from uet_doit.tools.stall import StallWatch
+
 #: how long a process group gets between SIGTERM and SIGKILL
 DEFAULT_GRACE_SECONDS = 3.0
 #: how much of each stream is kept in memory for classification and messages
@@ -35,6 +37,8 @@ class ProcessResult:
     stderr: str
     duration_s: float
     timed_out: bool = False
+    stalled: bool = False  # stopped for `stall_timeout` without output or file change
+    stall_timeout: float = 0.0
 
     @property
     def output(self) -> str:
@@ -132,6 +136,14 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> None:
     proc.wait()
 
 
+def _ended(proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    try:
+        _wait(proc, seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def kill_group(proc: subprocess.Popen[bytes], grace: float = DEFAULT_GRACE_SECONDS) -> None:
     """SIGTERM the child's process group, then SIGKILL whatever is left after `grace`."""
     try:
@@ -165,6 +177,7 @@ def run_process(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     exit_file: Path | None = None,
     on_start: Callable[[int], None] | None = None,
+    stall_timeout: float | None = None,
 ) -> ProcessResult:
     """Run `argv` (never through a shell unless argv says `sh -c`) and wait for it.
 
@@ -173,6 +186,8 @@ def run_process(
     session. With `exit_file`, the runner's reaper starts it (tools/reaper.py): it survives
     a kill -9 of the runner and its exit code still lands in `exit_file`. A timeout, Ctrl-C
     or SIGTERM kills its whole process group and what it started outside the group.
+    With `stall_timeout`, a child that writes nothing to stdout or stderr and changes no
+    file under `cwd` for that long is stopped the same way, as `stalled`.
     """
     if STOPPING.is_set():
         raise KeyboardInterrupt  # the runner is stopping: start nothing new
@@ -191,11 +206,12 @@ def run_process(
             folder.mkdir(parents=True, exist_ok=True)
     launch = _Launch(argv, cwd, child_env, stdout_path, stderr_path, stdin_data, on_start, token)
     start = time.monotonic()
+    watch = StallWatch(stall_timeout, (stdout_path, stderr_path), cwd) if stall_timeout else None
     try:
         if exit_file is not None:
-            code, timed_out = _run_reaped(launch, timeout, grace_seconds, exit_file)
+            code, timed_out = _run_reaped(launch, timeout, grace_seconds, exit_file, watch)
         else:
-            code, timed_out = _run_direct(launch, timeout, grace_seconds)
+            code, timed_out = _run_direct(launch, timeout, grace_seconds, watch)
         if STOPPING.is_set():
             raise KeyboardInterrupt  # killed by stop_all(): not a failure of the tool
         return ProcessResult(
@@ -204,7 +220,9 @@ def run_process(
             stdout=read_tail(stdout_path),
             stderr=read_tail(stderr_path),
             duration_s=time.monotonic() - start,
-            timed_out=timed_out,
+            timed_out=timed_out,  # a stall is stopped as a timeout is, and says so
+            stalled=watch is not None and watch.stalled,
+            stall_timeout=stall_timeout or 0.0,
         )
     finally:
         if tmpdir is not None:
@@ -232,7 +250,9 @@ def _kill_tree(pgid: int, token: str) -> None:
     kill_tokened(token)
 
 
-def _run_direct(launch: _Launch, timeout: float | None, grace: float) -> tuple[int | None, bool]:
+def _run_direct(
+    launch: _Launch, timeout: float | None, grace: float, watch: StallWatch | None = None
+) -> tuple[int | None, bool]:
     proc: subprocess.Popen[bytes] | None = None
     timed_out = False
     try:
@@ -255,7 +275,10 @@ def _run_direct(launch: _Launch, timeout: float | None, grace: float) -> tuple[i
                     with contextlib.suppress(BrokenPipeError):
                         proc.stdin.write(launch.stdin_data)
                         proc.stdin.close()
-                _wait(proc, timeout)
+                if watch is None:
+                    _wait(proc, timeout)
+                elif not watch.wait(lambda s: _ended(proc, s), timeout):
+                    raise subprocess.TimeoutExpired(proc.args, timeout or 0)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 kill_group(proc, grace)
@@ -276,7 +299,11 @@ def _run_direct(launch: _Launch, timeout: float | None, grace: float) -> tuple[i
 
 
 def _run_reaped(
-    launch: _Launch, timeout: float | None, grace: float, exit_file: Path
+    launch: _Launch,
+    timeout: float | None,
+    grace: float,
+    exit_file: Path,
+    watch: StallWatch | None = None,
 ) -> tuple[int | None, bool]:
     from uet_doit.tools.spawner import Spawner
 
@@ -296,7 +323,7 @@ def _run_reaped(
             raise KeyboardInterrupt
         if launch.on_start is not None:
             launch.on_start(child.pid)
-        if child.wait(timeout):
+        if child.wait(timeout) if watch is None else watch.wait(child.wait, timeout):
             return child.code, False
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGTERM)

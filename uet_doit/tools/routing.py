@@ -55,6 +55,7 @@ class ToolSettings(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     max_parallel: int | None = Field(None, ge=1)
     timeout_seconds: float | None = Field(None, gt=0)
+    stall_timeout_seconds: float | None = Field(None, gt=0)
     max_fix_attempts: int | None = Field(None, ge=0, le=10)
 
 

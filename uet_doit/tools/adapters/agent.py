@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass
@@ -22,13 +22,24 @@ CREATE_HEADER = "Files to create or update:"
 
 
 class AgentAdapter(ToolAdapter):
-    """Base of the AI CLI adapters: carries the prices (the chain forecasts use too)."""
+    """Base of the AI CLI adapters: carries the prices (the chain forecasts use too).
+    Adapters that can resume their own session set `resumes` and read `resume_session`."""
+
+    resumes: ClassVar[bool] = False
+    plans_session: ClassVar[bool] = False  # given its session id up front (`--session-id`)
 
     def __init__(self, prices: PriceTable | LayeredPrices | None = None) -> None:
         self.prices = prices if prices is not None else forecast_prices()
 
     def execute(self, request: StepRequest) -> ToolResult:
-        return scrub_secrets(request, super().execute(request))
+        result = super().execute(request)
+        if self.resumes and result.session_id is None:
+            from uet_doit.tools.adapters.sessions import planned_session, reported_session
+
+            result.session_id = reported_session(request.stdout_path, request.stderr_path)
+            if result.session_id is None and self.plans_session and request.stall_timeout:
+                result.session_id = request.resume_session or planned_session(request)
+        return scrub_secrets(request, result)
 
 
 def scrub_secrets(request: StepRequest, result: ToolResult) -> ToolResult:

@@ -38,6 +38,9 @@ class StepRequest:
     on_start: Callable[[int], None] | None = field(default=None, compare=False)
     scratch_dir: Path | None = None  # the attempt's own folder, outside what lands
     sandbox: SandboxSpec | None = None  # what the tool may write (tools/sandbox.py)
+    stall_timeout: float | None = None  # no output and no file change this long: stopped
+    resume_session: str | None = None  # continue this session of the tool's own
+    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,18 @@ class ToolResult:
     files_changed: tuple[str, ...] = ()
     retry_after_s: float | None = None
     output_tail: str = ""
+    session_id: str | None = None  # the tool's own session, for resuming it
 
 
 def failed_process(proc: ProcessResult, message: str | None = None) -> ToolResult:
     """A generic failure built from a finished process: classified from its output."""
     text = proc.output
     cls = classify(proc.exit_code, text, timed_out=proc.timed_out)
+    if proc.stalled:
+        cls = FailureClass.STALLED
+        message = message or (
+            f"stalled: no output and no file change for {proc.stall_timeout:.0f}s; stopped"
+        )
     if message is None:
         if proc.timed_out:
             message = f"timed out after {proc.duration_s:.0f}s"
@@ -166,6 +175,7 @@ class ToolAdapter(ABC):
                 stdin_data=invocation.stdin_data,
                 exit_file=request.exit_file,
                 on_start=request.on_start,
+                stall_timeout=request.stall_timeout,
             )
         except FileNotFoundError:
             return self.missing_result()

@@ -26,6 +26,7 @@ from uet_doit.tools.adapters.agent import (
     written_outputs,
 )
 from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
+from uet_doit.tools.adapters.sessions import planned_session
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.process import ProcessResult
 
@@ -53,6 +54,7 @@ class ClaudeAdapter(AgentAdapter):
     name = "claude"
     executable = "claude"
     install_hint = "npm install -g @anthropic-ai/claude-code"
+    resumes = plans_session = True
 
     def home_state(self, env: Mapping[str, str]) -> list[Path]:
         home = Path(env.get("HOME") or Path.home())
@@ -68,6 +70,10 @@ class ClaudeAdapter(AgentAdapter):
             argv += ["--max-turns", str(opts["max_turns"])]
         if opts.get("max_budget_usd") is not None:
             argv += ["--max-budget-usd", str(opts["max_budget_usd"])]
+        if request.resume_session:
+            argv += ["--resume", request.resume_session]
+        elif request.stall_timeout:  # a stalled claude prints nothing: know its id before
+            argv += ["--session-id", planned_session(request)]
         argv += extra_args(request)
         # the prompt last, after commander's `--`: never read as an option, and never
         # swallowed by a variadic option such as `--allowedTools Write Edit` in `args`

@@ -112,6 +112,7 @@ class CodexAdapter(AgentAdapter):
     name = "codex"
     executable = "codex"
     install_hint = "npm install -g @openai/codex"
+    resumes = True
 
     def home_state(self, env: Mapping[str, str]) -> list[Path]:
         return [Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")]
@@ -122,7 +123,10 @@ class CodexAdapter(AgentAdapter):
         if model := model_name(request):
             argv += ["-m", model]
         argv += extra_args(request)
-        argv += ["-C", str(request.project_root), "--", agent_prompt(request)]  # clap's `--`
+        argv += ["-C", str(request.project_root)]
+        if request.resume_session:  # `codex exec [OPTIONS] resume SESSION_ID [PROMPT]`
+            argv += ["resume", request.resume_session]
+        argv += ["--", agent_prompt(request)]  # clap's `--`
         return Invocation(argv=argv, env=dict(request.env), cwd=request.project_root)
 
     def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:

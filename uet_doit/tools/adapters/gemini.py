@@ -108,6 +108,7 @@ class GeminiAdapter(AgentAdapter):
     name = "gemini"
     executable = "gemini"
     install_hint = "npm install -g @google/gemini-cli"
+    resumes = True
 
     def home_state(self, env: Mapping[str, str]) -> list[Path]:
         return [Path(env.get("HOME") or Path.home()) / ".gemini"]
@@ -117,6 +118,8 @@ class GeminiAdapter(AgentAdapter):
         # after `--` the text would be the positional query, which runs interactive
         argv = ["gemini", f"--prompt={agent_prompt(request)}", "--output-format", "json"]
         argv += ["--skip-trust", "--approval-mode", "auto_edit"]
+        if request.resume_session:
+            argv += ["--resume", request.resume_session]
         if model := model_name(request):
             argv += ["-m", model]
         argv += extra_args(request)

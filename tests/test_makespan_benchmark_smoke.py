@@ -1,0 +1,39 @@
+"""benchmarks/makespan.py without running it: its workloads and lower bounds are what the
+README says (the 4-free + 4-chain example is bounded by 4 s at -n 2)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+import pytest
+
+from support import REPO
+
+
+@pytest.fixture(scope="module")
+def makespan() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "uet_benchmarks_makespan", REPO / "benchmarks" / "makespan.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_issue_example_is_bounded_by_its_chain(makespan: ModuleType) -> None:
+    work = makespan.issue_example()
+    assert work.jobs == 2 and work.lower_bound() == 4.0
+    assert list(work.durations)[:4] == ["f1", "f2", "f3", "f4"]  # listed before the chain
+
+
+def test_random_dags_are_reproducible_and_acyclic(makespan: ModuleType) -> None:
+    a, b = makespan.random_dag(1), makespan.random_dag(1)
+    assert a == b
+    made = sorted(a.durations)
+    for step, deps in a.deps.items():
+        assert all(made.index(d) < made.index(step) for d in deps)
+    assert a.lower_bound() >= sum(a.durations.values()) / a.jobs
