@@ -50,7 +50,7 @@ def test_best_of_two_lands_the_cheapest_and_records_both_costs(repo: Project) ->
 
 def test_best_of_lands_the_one_that_passes(repo: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "no_write")  # claude "succeeds" without the file
-    bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"]))
+    bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"], pick="cheapest"))
     result = run(repo)
     assert result.code == 0, result.out + result.err
     outcomes = {r["tool"]: (r["outcome"], r["failure_class"]) for r in attempt_rows(repo, "s1")}

@@ -153,7 +153,7 @@ def render_status_tree(
         head = Text(name + " ", style="bold" if style != "dim" else "dim", no_wrap=True)
         head.append("." * max(3, _LEADER_WIDTH - len(name)) + " ", style="dim")
         head.append(state, style=style)
-        cost = sum(s.known_cost_usd for s in steps)
+        cost = sum(s.cost_usd if s.cost_usd is not None else s.known_cost_usd for s in steps)
         unknown = sum(1 for s in steps if s.cost_usd is None)
         budget = budgets.get(ws_id)
         if cost or budget or unknown:
