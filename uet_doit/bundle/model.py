@@ -258,6 +258,11 @@ class Step(Strict):
         "at the same time as a step with an overlapping scope",
     )
     cache: CacheSetting | None = Field(None, description="step cache: true, false, read-only")
+    skip: Line | None = Field(
+        None,
+        description="why the step is not run (e.g. 'done': done in the plan it was converted "
+        "from); its dependents run as if it had succeeded",
+    )
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
