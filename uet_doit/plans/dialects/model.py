@@ -191,3 +191,28 @@ def as_list(value: object) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in re.split(r"[,\s]+", value) if v.strip()]
     return [str(value)]
+
+
+_MAKES = re.compile(r"(?i)^(create|add|write|implement|build|generate|scaffold|new|make)\b")
+
+
+def item_files(title: str, body: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(create, edit, folders) of an item: a body line's own verb (`- Update src/a.ts`)
+    decides for the paths on it, else the title's verb."""
+    creates, edits, folders = split_files(title, paths_of(title))
+    title_edits = not creates and bool(edits)
+    for line in body:
+        text = re.sub(r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\[.\]\s*)?", "", line)
+        paths = paths_of(text)
+        if not paths:
+            continue
+        own_edit = EDIT.match(text) or re.match(r"(?i)(verify|test|run|check|ensure)\b", text)
+        c, e, f = split_files(text if (own_edit or _MAKES.match(text)) else title, paths)
+        if title_edits and not _MAKES.match(text):
+            c, e = [], e + c
+        creates += c
+        edits += e
+        folders += f
+    edits = list(dict.fromkeys(edits))
+    creates = [p for p in dict.fromkeys(creates) if p not in edits]
+    return creates, edits, list(dict.fromkeys(folders))

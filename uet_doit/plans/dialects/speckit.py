@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import Entry, body_text, checkbox_sync, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, paths_of, split_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files
 
 NAME = "spec-kit"
 TITLE = "spec-kit tasks.md"
@@ -146,7 +146,7 @@ def _item(e: Entry, m: re.Match[str], source: str) -> Item:
         item.metadata["tags"] = other
     item.status = e.status
     item.body = body_text(e.body)
-    creates, edits, folders = split_files(item.title, paths_of(" ".join([item.title, *item.body])))
+    creates, edits, folders = item_files(item.title, item.body)
     item.creates, item.edits = creates, edits
     if folders:
         item.metadata["output_dirs"] = folders
