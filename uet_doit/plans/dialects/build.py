@@ -40,8 +40,13 @@ def _ids(doc: PlanDoc, keep: dict[str, str]) -> tuple[dict[str, str], dict[str, 
     used: set[str] = set()
     groups: dict[str, str] = {}
     items: dict[str, str] = {}
+    seen: set[str] = set()
     for group in doc.groups:
         for item in group.items:
+            if item.key in seen:  # a plan that repeats an id: the first keeps it
+                doc.warnings.append(f"{item.where}: id {item.key!r} is used twice; renamed")
+                item.key = unique(item.key, seen)
+            seen.add(item.key)
             wanted = keep.get(f"item:{item.key}") or sanitise(item.key)
             items[item.key] = unique(wanted, used)
     for group in doc.groups:

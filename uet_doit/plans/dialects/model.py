@@ -216,3 +216,21 @@ def item_files(title: str, body: list[str]) -> tuple[list[str], list[str], list[
     edits = list(dict.fromkeys(edits))
     creates = [p for p in dict.fromkeys(creates) if p not in edits]
     return creates, edits, list(dict.fromkeys(folders))
+
+
+_TEST_RUNNER = re.compile(
+    r"^(?:(?:npx|pnpm|yarn|bun|uv run|poetry run|python3? -m)\s+)?(?:pytest|jest|vitest|mocha"
+    r"|tox|nox|ruff|mypy|eslint|tsc|go test|cargo test|cargo clippy|make (?:test|check|lint)"
+    r"|npm (?:run )?test|pnpm (?:run )?test|yarn test|bun test|dotnet test|mvn test|gradle test"
+    r"|rspec|phpunit|playwright test|\./gradlew test)\b"
+)
+
+
+def test_command(text: str) -> str | None:
+    """The first command in backticks that runs tests or checks (`npm test`, `pytest -q`):
+    a plan's verification, runnable as the step's validation. Prose is never a command."""
+    for raw in re.findall(r"`([^`\n]+)`", text):
+        span = str(raw).strip().removeprefix("$ ").strip()
+        if _TEST_RUNNER.match(span):
+            return span
+    return None
