@@ -17,7 +17,7 @@ from uet_doit.errors import UsageError
 from uet_doit.plans.dialects.model import PlanDoc
 
 #: module names under uet_doit.plans.dialects, in detection order
-REGISTRY = ("taskmaster", "beads", "speckit", "kiro", "openspec")
+REGISTRY = ("taskmaster", "beads", "speckitty", "backlog", "speckit", "kiro", "openspec")
 
 
 @dataclass(frozen=True)

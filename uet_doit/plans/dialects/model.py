@@ -234,3 +234,31 @@ def test_command(text: str) -> str | None:
         if _TEST_RUNNER.match(span):
             return span
     return None
+
+
+def merge_docs(docs: list[PlanDoc], title: str | None) -> PlanDoc:
+    """One plan from one-task-per-file plans: groups with the same key are one group."""
+    out = PlanDoc(title)
+    groups: dict[str, Group] = {}
+    for doc in docs:
+        out.warnings += doc.warnings
+        for group in doc.groups:
+            if group.key in groups:
+                groups[group.key].items += group.items
+            else:
+                groups[group.key] = group
+                out.groups.append(group)
+    return out
+
+
+def sections(body: str, offset: int) -> list[tuple[str, int, list[str]]]:
+    """(title, line, lines) of each `## Title` section of a markdown body that starts at line
+    `offset + 1`, outside fences; the text before the first heading has the title ''."""
+    out: list[tuple[str, int, list[str]]] = [("", offset + 1, [])]
+    for number, line in outside_fences(body):
+        m = re.match(r"^#{1,3}\s+(.*?)\s*#*\s*$", line)
+        if m:
+            out.append((m.group(1), offset + number, []))
+        else:
+            out[-1][2].append(line)
+    return out
