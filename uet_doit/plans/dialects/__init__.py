@@ -17,7 +17,22 @@ from uet_doit.errors import UsageError
 from uet_doit.plans.dialects.model import PlanDoc
 
 #: module names under uet_doit.plans.dialects, in detection order
-REGISTRY = ("taskmaster", "beads", "speckitty", "backlog", "speckit", "kiro", "openspec")
+REGISTRY = (
+    "taskmaster",
+    "beads",
+    "todo",
+    "cursor",
+    "speckitty",
+    "backlog",
+    "speckit",
+    "kiro",
+    "openspec",
+    "conductor",
+    "superpowers",
+    "bmad",
+    "execplan",
+    "ralph",
+)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,12 @@ def split_files(title: str, paths: list[str]) -> tuple[list[str], list[str], lis
     creates or implements makes them; folders are left to the instruction."""
     files = [p for p in paths if not p.endswith("/")]
     folders = [p for p in paths if p.endswith("/")]
+    # `Add the route to src/api.py`: the file is there already, the item changes it
+    into = [p for p in files if re.search(rf"(?i)\b(?:to|into)\s+`?(?:\./)?{re.escape(p)}", title)]
+    if into:
+        rest = [p for p in files if p not in into]
+        made, changed, _ = split_files(title, rest) if rest else ([], [], [])
+        return made, into + changed, folders
     verb = re.sub(r"^\W*(?:[A-Z]+-?\d+(?:\.\d+)*\s+)?(?:\[[^\]]*\]\s*)*", "", title)
     if EDIT.match(verb) or re.match(r"(?i)(verify|test|run|check|ensure|confirm|document)\b", verb):
         return [], files, folders
@@ -193,6 +199,7 @@ def as_list(value: object) -> list[str]:
     return [str(value)]
 
 
+_LABEL = re.compile(r"(?i)^\**(?:sub-?)?(?:task|step)\s*[\d.]+\**\s*[:.\-]?\s*\**\s*")
 _MAKES = re.compile(r"(?i)^(create|add|write|implement|build|generate|scaffold|new|make)\b")
 
 
@@ -203,6 +210,7 @@ def item_files(title: str, body: list[str]) -> tuple[list[str], list[str], list[
     title_edits = not creates and bool(edits)
     for line in body:
         text = re.sub(r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\[.\]\s*)?", "", line)
+        text = _LABEL.sub("", text)
         paths = paths_of(text)
         if not paths:
             continue
