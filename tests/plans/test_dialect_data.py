@@ -40,6 +40,8 @@ def test_taskmaster_tagged(project: Project) -> None:
         "kind": "json",
         "pointer": ["master", "tasks", 1, "subtasks", 1],
         "id": 2,
+        "done": "done",
+        "file": "taskmaster-tagged.json",
     }
     assert bundle["workstreams"][0]["priority"] == "high"
 

@@ -74,6 +74,12 @@ def register(sub: Subcommands) -> None:
     )
     p.add_argument("--resume", metavar="RUN_ID", help="continue that run under its id")
     p.add_argument(
+        "--sync-plan",
+        action="store_true",
+        help="mark done, in the plan the bundle was converted from (uet convert), the items "
+        "whose steps succeeded (also: bundle metadata sync_plan: true)",
+    )
+    p.add_argument(
         "--skip-workstream",
         action="append",
         metavar="WS",
@@ -260,4 +266,9 @@ def run(args: argparse.Namespace) -> int:
 
     if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
         print(warning, file=sys.stderr)
-    return execute(bundle, path, root, opts)
+    code = execute(bundle, path, root, opts)
+    if args.sync_plan or bundle.metadata.get("sync_plan") is True:
+        from uet_doit.plans.sync import sync_after_run
+
+        print("\n".join(sync_after_run(bundle, root).lines()))
+    return code

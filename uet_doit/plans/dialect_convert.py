@@ -91,14 +91,23 @@ def _read(path: Path, name: str | None) -> tuple[dialects.Detected, PlanDoc, lis
     if path.is_dir():
         found, files = _folder(path, name)
         merge = getattr(found.module, "merge", None)
-        docs = [found.read(read_text(f), f.name) for f in files]
+        docs = [_located(found.read(read_text(f), f.name), f) for f in files]
         doc = merge(docs) if merge else docs[0]
         return found, doc, files
     text = read_text(path)
     one = pick(path, text, name)
     if one is None:
         raise UsageError(f"{path}: no dialect recognised", "give --dialect NAME")
-    return one, one.read(text, path.name), [path]
+    return one, _located(one.read(text, path.name), path), [path]
+
+
+def _located(doc: PlanDoc, path: Path) -> PlanDoc:
+    """Each item's `--sync-plan` place names its file, as given to `uet convert`."""
+    for group in doc.groups:
+        for item in group.items:
+            if item.sync is not None:
+                item.sync["file"] = path.as_posix()
+    return doc
 
 
 def _keep(previous: str | None) -> dict[str, str]:

@@ -82,7 +82,7 @@ def read(text: str, source: str) -> PlanDoc:
     for field in ("labels", "assignee", "priority", "parent_task_id"):
         if meta.get(field):
             item.metadata[field] = meta[field]
-    item.sync = {"kind": "frontmatter", "field": "status", "value": meta.get("status")}
+    item.sync = {"kind": "frontmatter", "field": "status", "done": "Done"}
     group = Group("backlog", "Backlog", f"{source}:1", [item], depends=[], rule="Backlog.md tasks")
     return PlanDoc(str(meta.get("title") or key), [group])
 

@@ -122,5 +122,5 @@ def _item(r: dict[str, Any], where: str, number: int) -> Item:
         item.metadata["priority"] = r["priority"]
     if r.get("close_reason"):
         item.metadata["close_reason"] = r["close_reason"]
-    item.sync = {"kind": "jsonl", "line": number, "id": r["id"]}
+    item.sync = {"kind": "jsonl", "line": number, "id": r["id"], "done": "closed"}
     return item

@@ -70,8 +70,8 @@ def read(text: str, source: str) -> PlanDoc:
     target = meta.get("merge_target_branch")
     if target:
         item.metadata["merge_target_branch"] = target
-    field = "lane" if "lane" in meta else "status"
-    item.sync = {"kind": "frontmatter", "field": field, "value": meta.get(field)}
+    if "lane" in meta:
+        item.sync = {"kind": "frontmatter", "field": "lane", "done": "done"}
     phase = str(meta.get("phase") or "Work packages")
     name = slug(phase, 40)
     group = Group(

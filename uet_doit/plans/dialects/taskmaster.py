@@ -139,7 +139,7 @@ def _item(
         item.metadata["output_dirs"] = folders
     if task.get("priority"):
         item.metadata["priority"] = task["priority"]
-    item.sync = {"kind": "json", "pointer": pointer, "id": task["id"]}
+    item.sync = {"kind": "json", "pointer": pointer, "id": task["id"], "done": "done"}
     return item
 
 

@@ -68,7 +68,7 @@ def read(text: str, source: str) -> PlanDoc:
         item = Item(key, name, f"{source} [{i}]", rule="agent todo")
         item.status = status_of(todo.get("status"))
         item.creates, item.edits, _ = item_files(name, [])
-        item.sync = {"kind": "json", "pointer": [*at, i], "id": todo.get("id", i)}
+        item.sync = {"kind": "json", "pointer": [*at, i], "id": todo.get("id"), "done": "completed"}
         group.items.append(item)
     doc.groups.append(group)
     return doc
