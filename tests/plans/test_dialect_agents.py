@@ -120,3 +120,26 @@ def test_agent_todo_lists(project: Project) -> None:
     assert skipped(bundle) == {ids[0]: "done"}
     bundle, err = _convert(project, "TODO.md", DIALECTS / "TODO.md")
     assert "TODO" in err and len(steps(bundle)) == 2 and len(skipped(bundle)) == 1
+
+
+def test_update_keeps_the_ids_of_unchanged_items(project: Project) -> None:
+    import json
+
+    plan = "# Plan\n\n## Now\n\n- [ ] Fix the parser\n- [ ] Fix the parser\n- [ ] Ship it\n"
+    project.write("TODO.md", plan)
+    assert project.uet("convert", "TODO.md", "-o", "bundle.json").code == 0
+    before = json.loads(project.read("bundle.json"))
+    old = {s["metadata"]["source_id"]: s["step_id"] for s in steps(before).values()}
+    project.write("TODO.md", plan.replace("- [ ] Ship it", "- [ ] Add a changelog\n- [ ] Ship it"))
+    result = project.uet("convert", "TODO.md", "-o", "bundle.json", "--update")
+    assert result.code == 0, result.err
+    after = json.loads(project.read("bundle.json"))
+    new = {s["metadata"]["source_id"]: s["step_id"] for s in steps(after).values()}
+    assert {k: new[k] for k in old} == old
+    assert len(new) == 4
+
+
+def test_update_needs_the_output_bundle(project: Project) -> None:
+    project.write("TODO.md", "- [ ] a\n- [ ] b\n")
+    result = project.uet("convert", "TODO.md", "--update")
+    assert result.code == 3 and "-o" in result.err
