@@ -49,7 +49,10 @@ def test_superpowers_plan(project: Project) -> None:
     by_id = steps(bundle)
     assert by_id["task-1"]["context"]["create_files"] == ["src/slugs/slug.py", "tests/test_slug.py"]
     assert by_id["task-2"]["context"]["files"] == ["src/app/router.py"]
-    assert by_id["task-2"]["validation"] == {"test_command": "pytest tests/test_router.py -v"}
+    assert by_id["task-2"]["validation"] == {
+        "test_command": "UV_PROJECT_ENVIRONMENT=.venv uv run pytest tests/test_router.py -v"
+    }
+    assert 'assert route("A B") == "/a-b"' in by_id["task-2"]["context"]["instruction"]
 
 
 def test_conductor_track(project: Project) -> None:
@@ -62,6 +65,7 @@ def test_conductor_track(project: Project) -> None:
     assert skipped(bundle) == {"1.1": "done", "1.2": "done"}
     by_id = steps(bundle)
     assert by_id["1.1"]["metadata"]["commit"] == "a1b2c3d"
+    assert by_id["1.2"]["metadata"]["commit"] == "9f8e7d6"  # Conductor also writes it bare
     assert by_id["2.1"]["metadata"]["status"] == "in-progress"
     assert "Write tests" in by_id["2.1"]["context"]["instruction"]
     assert by_id["2.2"]["context"]["files"] == ["src/app.py"]

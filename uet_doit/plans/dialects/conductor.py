@@ -14,7 +14,7 @@ NAME = "conductor"
 TITLE = "Conductor track plan.md"
 EXAMPLE = "## Phase 1: Storage\n- [ ] Task: Create the schema in db/schema.sql"
 
-_TASK = re.compile(r"^Task:\s*(?P<title>.+?)(?:\s+\[(?P<sha>[0-9a-f]{7,40})\])?$")
+_TASK = re.compile(r"^Task:\s*(?P<title>.+?)(?:\s+\[?(?P<sha>[0-9a-f]{7,40})\]?)?$")
 _PHASE = re.compile(
     r"(?i)^phase\s+(?P<num>\d+)\s*[:.\-]?\s*(?P<title>.*?)(?:\s+\[checkpoint:[^\]]*\])?$"
 )

@@ -227,7 +227,8 @@ def item_files(title: str, body: list[str]) -> tuple[list[str], list[str], list[
 
 
 _TEST_RUNNER = re.compile(
-    r"^(?:(?:npx|pnpm|yarn|bun|uv run|poetry run|python3? -m)\s+)?(?:pytest|jest|vitest|mocha"
+    r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*"  # `UV_PROJECT_ENVIRONMENT=.venv uv run pytest`
+    r"(?:(?:npx|pnpm|yarn|bun|uv run|poetry run|python3? -m)\s+)?(?:pytest|jest|vitest|mocha"
     r"|tox|nox|ruff|mypy|eslint|tsc|go test|cargo test|cargo clippy|make (?:test|check|lint)"
     r"|npm (?:run )?test|pnpm (?:run )?test|yarn test|bun test|dotnet test|mvn test|gradle test"
     r"|rspec|phpunit|playwright test|\./gradlew test)\b"

@@ -21,7 +21,7 @@ _GROUP = re.compile(r"(?i)^(phase|chunk|part|milestone)\s+(?P<num>\d+)\b")
 _FILE = re.compile(
     r"(?i)^\s*[-*]\s+(?P<verb>create|modify|test|delete|update|edit)s?\s*:\s*(?P<rest>.+)$"
 )
-_RUN = re.compile(r"(?i)^\s*(?:[-*]\s+)?run:\s*(?P<rest>.+)$")
+_RUN = re.compile(r"(?i)^\s*(?:[-*]\s+)?run:\s*(?P<rest>.*)$")
 
 
 def detect(path: Path, text: str) -> str | None:
@@ -35,43 +35,53 @@ def detect(path: Path, text: str) -> str | None:
 
 def read(text: str, source: str) -> PlanDoc:
     found = entries(text)
+    raw = text.replace("\r\n", "\n").split("\n")
     title = next((e.text for e in found if e.kind == "heading" and e.level == 1), None)
     doc = PlanDoc((title and re.sub(r"(?i)\s*implementation plan$", "", title)) or title)
     doc.chain_items = doc.chain_groups = True
     group: Group | None = None
-    item: Item | None = None
-    steps: list[Entry] = []
-    for e in found:
-        if e.kind == "heading":
-            if item is not None and (_TASK.match(e.text) or e.level <= 2):
-                _finish(item, steps)
-                item, steps = None, []
-            if m := _GROUP.match(e.text):
-                group = Group(
-                    f"{m.group(1).lower()}-{m.group('num')}", e.text, f"{source}:{e.line}"
-                )
-                group.rule = "superpowers plan section"
-                doc.groups.append(group)
-            elif m := _TASK.match(e.text):
-                if group is None:
-                    group = Group(
-                        "plan", title or "Plan", f"{source}:{e.line}", rule="superpowers plan"
-                    )
-                    doc.groups.append(group)
-                item = Item(f"task-{m.group('num')}", m.group("title"), f"{source}:{e.line}")
-                item.rule = "superpowers `### Task N:` section"
-                item.body = [t for _, t in e.body]
-                group.items.append(item)
-            elif item is not None:
-                item.body += [f"{'#' * e.level} {e.text}", *(t for _, t in e.body)]
+    heads = [e for e in found if e.kind == "heading"]
+    for n, e in enumerate(heads):
+        if m := _GROUP.match(e.text):
+            group = Group(f"{m.group(1).lower()}-{m.group('num')}", e.text, f"{source}:{e.line}")
+            group.rule = "superpowers plan section"
+            doc.groups.append(group)
             continue
-        if item is not None:
-            steps.append(e)
-            item.body += [e.raw, *(t for _, t in e.body)]
-    if item is not None:
+        m = _TASK.match(e.text)
+        if not m:
+            continue
+        if group is None:
+            group = Group("plan", title or "Plan", f"{source}:{e.line}", rule="superpowers plan")
+            doc.groups.append(group)
+        end = next(
+            (h.line for h in heads[n + 1 :] if _TASK.match(h.text) or h.level <= e.level),
+            len(raw) + 1,
+        )
+        item = Item(f"task-{m.group('num')}", m.group("title"), f"{source}:{e.line}")
+        item.rule = "superpowers `### Task N:` section"
+        item.body = raw[e.line : end - 1]  # the section as written, code included
+        steps = [x for x in found if x.kind == "check" and e.line < x.line < end]
         _finish(item, steps)
+        group.items.append(item)
     doc.groups = [g for g in doc.groups if g.items]
     return doc
+
+
+def _run_commands(lines: list[str]) -> list[str]:
+    r"""`Run: \`cmd\`` lines, and `Run:` lines followed by a fenced command."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        m = _RUN.match(line)
+        if not m:
+            continue
+        rest = m.group("rest").strip()
+        if rest:
+            out.append(rest)
+            continue
+        after = [ln for ln in lines[i + 1 : i + 4] if ln.strip()]
+        if len(after) >= 2 and after[0].lstrip().startswith("```"):
+            out.append(f"`{after[1].strip()}`")
+    return out
 
 
 def _finish(item: Item, steps: list[Entry]) -> None:
@@ -85,8 +95,7 @@ def _finish(item: Item, steps: list[Entry]) -> None:
         (item.creates if verb in ("create", "test") else item.edits).extend(paths)
     item.creates = [p for p in dict.fromkeys(item.creates) if p not in item.edits]
     item.edits = list(dict.fromkeys(item.edits))
-    runs = [m.group("rest") for line in item.body if (m := _RUN.match(line))]
-    commands = [c for r in runs if (c := test_command(r))]
+    commands = [c for r in _run_commands(item.body) if (c := test_command(r))]
     item.validation = commands[-1] if commands else None
     while item.body and not item.body[-1].strip():
         item.body.pop()
@@ -96,8 +105,5 @@ def _finish(item: Item, steps: list[Entry]) -> None:
             item.status = "done"
         elif any(m == "done" for m in marks):
             item.status = "in-progress"
-        item.sync = {
-            "kind": "checkboxes",
-            "lines": [s.line for s in steps],
-            "texts": [s.raw for s in steps],
-        }
+        lines = [s.line for s in steps]
+        item.sync = {"kind": "checkboxes", "lines": lines, "texts": [s.raw for s in steps]}
