@@ -88,3 +88,12 @@ def test_corpus_file(project: Project) -> None:
     assert e["ws:phase-8"] == ["phase-3"] and e["ws:phase-7"] == ["phase-4"]
     assert e["T005"] == ["T001"]  # `T004 and T005 can run in parallel after T001`
     assert e["T025"] == ["T022", "T023", "T024"]
+
+
+def test_prose_tables_ranges_and_asides(project: Project) -> None:
+    e = edges(convert(project, DIALECTS / "speckit-prose.md"))
+    assert e["ws:phase-1"] == [] and e["ws:phase-2"] == ["phase-1"]  # no section: the order
+    assert e["ws:phase-3"] == ["phase-2"]  # the table's Depends On column
+    assert e["ws:phase-4"] == ["phase-2"]  # `(independent from US1 ...)` is no dependency
+    assert e["ws:phase-5"] == ["phase-3", "phase-4"]  # `Phases 3-4` written with an en dash
+    assert e["ws:phase-6"] == [f"phase-{n}" for n in range(1, 6)]  # `all prior phases`

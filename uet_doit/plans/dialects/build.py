@@ -49,7 +49,12 @@ def _ids(doc: PlanDoc, keep: dict[str, str]) -> tuple[dict[str, str], dict[str, 
             seen.add(item.key)
             wanted = keep.get(f"item:{item.key}") or sanitise(item.key)
             items[item.key] = unique(wanted, used)
+    taken: set[str] = set()
     for group in doc.groups:
+        if group.key in taken:  # `11.` twice: the second is a group of its own
+            doc.warnings.append(f"{group.where}: id {group.key!r} is used twice; renamed")
+            group.key = unique(group.key, taken)
+        taken.add(group.key)
         wanted = keep.get(f"group:{group.key}") or sanitise(group.key)
         groups[group.key] = unique(wanted, used)
     return groups, items

@@ -30,7 +30,13 @@ _TRIGGER = re.compile(
     r"|needs|waits?\s+for)\b"
 )
 _REVERSE = re.compile(r"(?i)\b(blocks|before|precedes?|must\s+complete\s+before)\b")
-_CUT = re.compile(r"\s[-\u2013\u2014]\s|;|\.\s|\(needs\b|\bbut\b|\bcan\s+run\b", re.I)
+_CUT = re.compile(
+    r"\s[-\u2013\u2014]\s|;|\.\s|\(needs\b|\bbut\b|\bonly\b|\bcan\s+run\b|\bin\s+parallel\b"
+    r"|\bparallel\s+with\b|\bsince\b|\bbecause\b",
+    re.I,
+)
+#: `(US3 and US6 are independent)`, `(not US1)`: a remark that names what it is NOT after
+_ASIDE = re.compile(r"\([^()]*\b(independent|not|no|without|but|parallel)\b[^()]*\)", re.I)
 _RANGE = re.compile(r"\bT-?(\d{2,4})\s*(?:-|\u2013|\u2014|\.\.|to|through)\s*T-?(\d{2,4})\b")
 _TASK_REF = re.compile(r"\bT-?(\d{2,4}[a-z]?)\b")
 
@@ -170,12 +176,22 @@ def _expand(text: str) -> list[str]:
     return out
 
 
-def _refs(text: str, doc: PlanDoc) -> list[str]:
+def _index(doc: PlanDoc, key: str) -> int:
+    return next((i for i, g in enumerate(doc.groups) if g.key == key), 0)
+
+
+def _refs(text: str, doc: PlanDoc, before: str | None = None) -> list[str]:
     """Groups and items a phrase names: Phase 3, US2 / User Story 2, Setup, Foundational,
     Polish, `all user stories`, task ids and ranges."""
     keys: list[str] = []
+    for m in re.finditer(r"(?i)\bphases?\s+(\d+)\s*(?:-|\u2013|\u2014|to|through)\s*(\d+)\b", text):
+        keys += [f"phase-{n}" for n in range(int(m.group(1)), int(m.group(2)) + 1)]
     for m in re.finditer(r"(?i)\bphases?\s+(\d+(?:\.\d+)*)", text):
         keys.append(f"phase-{m.group(1)}")
+    if re.search(
+        r"(?i)\ball\s+(?:the\s+)?(?:prior|previous|preceding|earlier|other)\s+phases", text
+    ):
+        keys += [g.key for g in doc.groups[: _index(doc, before)]] if before else []
     for m in _STORY.finditer(text):
         keys += [g.key for g in doc.groups if g.metadata.get("story") == f"US{m.group('n')}"]
     if re.search(r"(?i)\ball\b[\w\s]*\b(user\s+)?stories\b", text):
@@ -197,8 +213,21 @@ def _subjects(label: str, doc: PlanDoc) -> list[str]:
 def _dependencies(doc: PlanDoc, lines: list[tuple[int, str]]) -> None:
     groups = {g.key: g for g in doc.groups}
     items = {i.key: i for g in doc.groups for i in g.items}
+    column: int | None = None  # the `Depends On` column of the table being read
     for _, line in lines:
         text = line.strip()
+        if text.startswith("|"):
+            cells = [c.strip() for c in text.strip("|").split("|")]
+            if all(re.fullmatch(r":?-+:?", c) for c in cells if c):
+                continue
+            heads = [i for i, c in enumerate(cells) if re.search(r"(?i)depends|blocked by", c)]
+            if heads and column is None:
+                column = heads[0]
+            elif column is not None and column < len(cells):
+                subjects = _subjects(cells[0], doc)
+                _edges(subjects, f"depends on {cells[column]}", doc, groups, items)
+            continue
+        column = None
         if not text or text.startswith("#"):
             continue
         label = _LABEL.match(text)
@@ -236,11 +265,12 @@ def _edges(
     reverse = _REVERSE.search(rest)
     if trigger and (not reverse or trigger.start() < reverse.start()):
         before = subjects if subjects else _refs(rest[: trigger.start()], doc)
-        named = _refs(_CUT.split(rest[trigger.end() :])[0], doc)
-        _add(before, named, groups, items)
+        said = _CUT.split(_ASIDE.sub(" ", rest[trigger.end() :]))[0]
+        for subject in before:
+            _add([subject], _refs(said, doc, subject), groups, items)
     elif reverse:
         first = _refs(rest[: reverse.start()], doc) or subjects
-        then = _refs(_CUT.split(rest[reverse.end() :])[0], doc)
+        then = _refs(_CUT.split(_ASIDE.sub(" ", rest[reverse.end() :]))[0], doc)
         _add(then, first, groups, items)
 
 
@@ -249,6 +279,8 @@ def _add(
 ) -> None:
     for key in subjects:
         wanted = [d for d in deps if d != key]
+        if not wanted:
+            continue  # a phrase naming nothing we know: the order stays
         if key in groups:
             group = groups[key]
             inside = {i.key for i in group.items}
