@@ -36,6 +36,8 @@ def test_cursor_plan(project: Project) -> None:
     assert steps(bundle)["indexer"]["metadata"]["status"] == "in-progress"
     assert steps(bundle)["api"]["context"]["files"] == ["src/api/routes.py"]
     assert bundle["workstreams"][0]["description"].startswith("Full-text search")
+    assert bundle["workstreams"][0]["completion_criteria"][0] == "A query returns matching notes"
+    assert "flowchart TD" in steps(bundle)["api"]["context"]["instruction"]  # the plan goes along
 
 
 def test_superpowers_plan(project: Project) -> None:

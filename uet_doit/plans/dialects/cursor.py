@@ -18,6 +18,7 @@ from uet_doit.plans.dialects.model import (
     as_list,
     front_matter,
     item_files,
+    sections,
     status_of,
 )
 
@@ -51,16 +52,22 @@ def read(text: str, source: str) -> PlanDoc:
     group.description = str(meta.get("overview") or "") or None
     doc = PlanDoc(group.title, [group])
     ids = {str(t.get("id")) for t in todos if t.get("id")}
+    body = "\n".join(text.replace("\r\n", "\n").split("\n")[lines:])
+    for name, _, part in sections(body, lines):
+        if re.search(r"(?i)acceptance criteria|definition of done|success criteria", name):
+            group.criteria += [re.sub(r"^\s*[-*]\s+(\[.\]\s+)?", "", ln).strip()
+                               for ln in part if re.match(r"^\s*[-*]\s+", ln)]  # fmt: skip
+    context = ["", f"This is one todo of the Cursor plan {source}; the plan:", body.strip()]
     for i, todo in enumerate(todos):
         key = str(todo.get("id") or f"todo-{i + 1}")
         item = Item(key, str(todo["content"]), f"{source} todos[{i}]", rule="Cursor todo")
         item.status = status_of(todo.get("status"))
         item.depends = as_list(todo.get("dependencies"))
         item.creates, item.edits, _ = item_files(item.title, [])
+        item.body = context if body.strip() else []
         item.sync = {"kind": "cursor-todo", "id": key}
         group.items.append(item)
     edges = 0
-    body = "\n".join(text.split("\n")[lines:])
     by_key = {i.key: i for i in group.items}
     for chart in _MERMAID.finditer(body):
         for line in chart.group("body").split("\n"):
