@@ -67,12 +67,12 @@ def test_taskmaster_statuses_that_landed_are_done(project: Project) -> None:
     assert result.code == 1
     expected = (
         TASKMASTER.replace('"One", "status":   "pending"', '"One", "status":   "done"')
+        .replace('"Two", "status": "pending"', '"Two", "status": "done"')
         .replace('"Two a", "status": "pending"', '"Two a", "status": "done"')
         .replace('"Two b", "status" : "pending"', '"Two b", "status" : "done"')
         .replace('"Three \\u00e9", "status": "pending"', '"Three \\u00e9", "status": "done"')
     )
-    assert project.read(".taskmaster/tasks/tasks.json") == expected
-    # the parent task 2 is a workstream, not a step: its own status is left to the user
+    assert project.read(".taskmaster/tasks/tasks.json") == expected  # task 2: all its subtasks
 
 
 def test_a_changed_item_is_reported_not_overwritten(project: Project) -> None:
@@ -97,3 +97,22 @@ def test_beads_issue_is_closed(project: Project) -> None:
     project.uet("run", "bundle.json", "--sync-plan", "-c")
     closed = line1.replace('"status":"open"', '"status":"closed"')
     assert project.read(".beads/issues.jsonl") == f"{closed}\n{line2}\n"
+
+
+KIRO = """# Implementation Plan
+
+- [ ] 1. Storage
+- [ ] 1.1 Create the schema
+- [ ] 1.2 Add the migration
+- [ ] 2. API
+- [ ] 2.1 Add the endpoint
+"""
+
+
+def test_kiro_parent_is_ticked_when_all_its_items_land(project: Project) -> None:
+    project.write(".kiro/specs/x/tasks.md", KIRO)
+    assert project.uet("convert", ".kiro/specs/x/tasks.md", "-o", "bundle.json").code == 0
+    _as_shell(project, {"2.1": "exit 1"})
+    project.uet("run", "bundle.json", "--sync-plan", "-c")
+    expected = KIRO.replace("- [ ] 1.", "- [x] 1.")  # 1., 1.1, 1.2; not 2. nor 2.1
+    assert project.read(".kiro/specs/x/tasks.md") == expected

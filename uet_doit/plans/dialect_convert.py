@@ -104,6 +104,8 @@ def _read(path: Path, name: str | None) -> tuple[dialects.Detected, PlanDoc, lis
 def _located(doc: PlanDoc, path: Path) -> PlanDoc:
     """Each item's `--sync-plan` place names its file, as given to `uet convert`."""
     for group in doc.groups:
+        if isinstance(group.metadata.get("source_item"), dict):
+            group.metadata["source_item"]["file"] = path.as_posix()
         for item in group.items:
             if item.sync is not None:
                 item.sync["file"] = path.as_posix()

@@ -214,6 +214,12 @@ def sync_plan(bundle: Bundle, root: Path, done: set[str]) -> SyncReport:
         where = step.metadata.get("source_item")
         if step.step_id in done and isinstance(where, dict) and where.get("file"):
             by_file.setdefault(str(where["file"]), []).append((step.step_id, where))
+    for ws in bundle.workstreams:  # a parent (Kiro `1.`, a Task Master task): when all are
+        where = ws.metadata.get("source_item")
+        finished = all(s.step_id in done or s.skip == "done" for s in ws.steps)
+        landed = finished and any(s.step_id in done for s in ws.steps)
+        if landed and isinstance(where, dict) and where.get("file"):
+            by_file.setdefault(str(where["file"]), []).append((ws.ws_id, where))
     for name, items in by_file.items():
         path = root / name
         try:

@@ -50,6 +50,7 @@ def read_numbered(text: str, source: str, rule: str, headings: bool) -> PlanDoc:
         if "." not in num and not headings:
             current = _group(groups, doc, top, m.group("title"), e, source, rule)
             current.metadata["status"] = e.status
+            current.metadata["source_item"] = checkbox_sync(e)  # ticked when its items are
             last = _item(num, m.group("title"), e, source, rule)
             last.metadata["_whole_group"] = True
             current.items.append(last)

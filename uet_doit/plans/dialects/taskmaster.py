@@ -101,6 +101,13 @@ def _task(task: dict[str, Any], pointer: list[str | int], where: str, prefix: st
         group.items.append(item)
         return group
     siblings = {str(s["id"]) for s in subtasks}
+    # `--sync-plan` marks the task done once all its subtasks are
+    group.metadata["source_item"] = {
+        "kind": "json",
+        "pointer": pointer,
+        "id": task["id"],
+        "done": "done",
+    }
     for j, sub in enumerate(subtasks):
         sid = f"{tid}.{sub['id']}"
         own = status_of(sub.get("status"))
