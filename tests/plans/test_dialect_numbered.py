@@ -72,3 +72,20 @@ def test_kiro_corpus_file(project: Project) -> None:
     assert len(steps(bundle)) == 37
     assert len(skipped(bundle)) == 37  # every item is ticked
     assert edges(bundle)["ws:task-14"] == ["task-13"]
+
+
+def test_openspec_plain_checkboxes(project: Project) -> None:
+    rel = "openspec/changes/plain/tasks.md"
+    target = project.write(
+        rel, (DIALECTS / "openspec" / "changes" / "plain" / "tasks.md").read_text()
+    )
+    result = project.uet("convert", str(target.relative_to(project.root)), "-o", "b.json")
+    assert result.code == 0 and "OpenSpec" in result.err, result.err
+    import json
+
+    bundle = json.loads(project.read("b.json"))
+    assert [ws["name"] for ws in bundle["workstreams"]] == ["Spec tasks", "Implementation tasks"]
+    ids = list(steps(bundle))
+    assert len(ids) == 4  # the nested checkboxes are the instruction of `Tests: ...`
+    assert "downgrades are rejected" in steps(bundle)[ids[3]]["context"]["instruction"]
+    assert edges(bundle)[ids[3]] == [ids[2]] and len(skipped(bundle)) == 1
