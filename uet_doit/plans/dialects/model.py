@@ -128,6 +128,96 @@ def outside_fences(text: str) -> Iterator[tuple[int, str]]:
 
 
 _SPAN = re.compile(r"`([^`\n]+)`")
+#: a bare `name.ext` in a code span is a file only with an extension files have: `sys.exit`,
+#: `Document.path` and `Vector2d.distanceWith` are code
+_FILE_EXT = frozenset(
+    [
+        "py",
+        "pyi",
+        "ts",
+        "tsx",
+        "js",
+        "jsx",
+        "mjs",
+        "cjs",
+        "md",
+        "mdx",
+        "rst",
+        "txt",
+        "json",
+        "jsonl",
+        "yaml",
+        "yml",
+        "toml",
+        "cfg",
+        "ini",
+        "env",
+        "lock",
+        "sh",
+        "bash",
+        "zsh",
+        "ps1",
+        "go",
+        "rs",
+        "java",
+        "kt",
+        "kts",
+        "cs",
+        "fs",
+        "rb",
+        "php",
+        "c",
+        "h",
+        "cc",
+        "cpp",
+        "hpp",
+        "m",
+        "mm",
+        "swift",
+        "dart",
+        "vue",
+        "svelte",
+        "css",
+        "scss",
+        "sass",
+        "less",
+        "html",
+        "htm",
+        "xml",
+        "svg",
+        "sql",
+        "proto",
+        "graphql",
+        "gql",
+        "prisma",
+        "tf",
+        "hcl",
+        "gradle",
+        "ex",
+        "exs",
+        "erl",
+        "clj",
+        "cljs",
+        "cljc",
+        "edn",
+        "lua",
+        "r",
+        "jl",
+        "scala",
+        "ipynb",
+        "csv",
+        "tsv",
+        "conf",
+        "properties",
+        "dockerfile",
+        "mk",
+        "cmake",
+        "nix",
+        "zig",
+        "astro",
+        "sol",
+    ]
+)
 _WHERE = re.compile(r"(?i)\b(?:in|at|to|into|under|inside|from|file|create|update|modify)\s+$")
 
 
@@ -137,7 +227,8 @@ def paths_of(text: str) -> list[str]:
     found: list[str] = []
     for raw in _SPAN.findall(text):
         span = re.sub(r":\d+(?:-\d+)?$", "", raw.strip()).removeprefix("./")
-        if is_path(span, strict=False) and ("/" in span or "." in span.lstrip(".")):
+        bare_ok = span.rsplit(".", 1)[-1].lower() in _FILE_EXT or span.startswith(".")
+        if is_path(span, strict=False) and ("/" in span or ("." in span.lstrip(".") and bare_ok)):
             found.append(span)
     plain = _SPAN.sub(" ", text)
     plain = re.sub(r"(\S):\d+(?:-\d+)?\b", r"\1", plain)
@@ -157,7 +248,7 @@ def split_files(title: str, paths: list[str]) -> tuple[list[str], list[str], lis
         made, changed, _ = split_files(title, rest) if rest else ([], [], [])
         return made, into + changed, folders
     verb = re.sub(r"^\W*(?:[A-Z]+-?\d+(?:\.\d+)*\s+)?(?:\[[^\]]*\]\s*)*", "", title)
-    if EDIT.match(verb) or re.match(r"(?i)(verify|test|run|check|ensure|confirm|document)\b", verb):
+    if EDIT.match(verb) or _CHANGES.match(verb):
         return [], files, folders
     return files, [], folders
 
@@ -199,6 +290,10 @@ def as_list(value: object) -> list[str]:
     return [str(value)]
 
 
+_CHANGES = re.compile(
+    r"(?i)(verify|test|run|check|ensure|confirm|document|remove|delete|drop|replace|rewrite"
+    r"|clean|integrate|wire|migrate|port|convert|rework|tighten|harden|deprecate)\b"
+)
 _LABEL = re.compile(r"(?i)^\**(?:sub-?)?(?:task|step)\s*[\d.]+\**\s*[:.\-]?\s*\**\s*")
 _MAKES = re.compile(r"(?i)^(create|add|write|implement|build|generate|scaffold|new|make)\b")
 
@@ -214,7 +309,7 @@ def item_files(title: str, body: list[str]) -> tuple[list[str], list[str], list[
         paths = paths_of(text)
         if not paths:
             continue
-        own_edit = EDIT.match(text) or re.match(r"(?i)(verify|test|run|check|ensure)\b", text)
+        own_edit = EDIT.match(text) or _CHANGES.match(text)
         c, e, f = split_files(text if (own_edit or _MAKES.match(text)) else title, paths)
         if title_edits and not _MAKES.match(text):
             c, e = [], e + c
