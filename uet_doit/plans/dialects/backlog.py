@@ -12,16 +12,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from uet_doit.plans.dialects.files import item_files, test_command
 from uet_doit.plans.dialects.model import (
     Group,
     Item,
     PlanDoc,
     as_list,
     front_matter,
-    item_files,
     merge_docs,
     status_of,
-    test_command,
 )
 
 NAME = "backlog"

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import UsageError
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files, status_of
+from uet_doit.plans.dialects.files import item_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc, status_of
 
 NAME = "beads"
 TITLE = "Beads issues.jsonl"

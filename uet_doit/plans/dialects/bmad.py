@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import body_text, checkbox_sync, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files, status_of
+from uet_doit.plans.dialects.files import item_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc, status_of
 
 NAME = "bmad"
 TITLE = "BMAD story"

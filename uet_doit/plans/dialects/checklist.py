@@ -106,7 +106,8 @@ def read_loose(text: str, source: str, rule: str) -> PlanDoc:
     """A prioritised checklist (Ralph's IMPLEMENTATION_PLAN.md, an agent's TODO.md): the
     headings over items are groups, checkbox items (else top-level bullets) are items, in
     order; nested lines are their instruction."""
-    from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files
+    from uet_doit.plans.dialects.files import item_files
+    from uet_doit.plans.dialects.model import Group, Item, PlanDoc
     from uet_doit.plans.plan_markdown import priority_of, slug
 
     found = entries(text, bullets=True)

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import body_text, checkbox_sync, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files
+from uet_doit.plans.dialects.files import item_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 
 NAME = "conductor"
 TITLE = "Conductor track plan.md"

@@ -11,13 +11,13 @@ import itertools
 import re
 from pathlib import Path
 
+from uet_doit.plans.dialects.files import item_files
 from uet_doit.plans.dialects.model import (
     Group,
     Item,
     PlanDoc,
     as_list,
     front_matter,
-    item_files,
     sections,
     status_of,
 )

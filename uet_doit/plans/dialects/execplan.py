@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import checkbox_sync, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files, test_command
+from uet_doit.plans.dialects.files import item_files, test_command
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 from uet_doit.plans.plan_markdown import slug
 
 NAME = "execplan"

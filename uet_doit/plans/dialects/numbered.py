@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from uet_doit.plans.dialects.checklist import Entry, body_text, checkbox_sync, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files, paths_of
+from uet_doit.plans.dialects.files import item_files, paths_of
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 
 NUMBERED = re.compile(r"^(?P<num>\d+(?:\.\d+)*)[.)]?\s+(?P<title>\S.*)$")
 _HEADING_NUM = re.compile(r"^(?P<num>\d+)[.)]?\s+(?P<title>\S.*)$")

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import Entry, body_text, checkbox_sync, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files
+from uet_doit.plans.dialects.files import item_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 
 NAME = "spec-kit"
 TITLE = "spec-kit tasks.md"

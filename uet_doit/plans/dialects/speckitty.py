@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from uet_doit.plans.dialects.files import test_command
 from uet_doit.plans.dialects.model import (
     Group,
     Item,
@@ -21,7 +22,6 @@ from uet_doit.plans.dialects.model import (
     merge_docs,
     sections,
     status_of,
-    test_command,
 )
 from uet_doit.plans.plan_markdown import slug
 

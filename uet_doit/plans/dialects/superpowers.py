@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import Entry, entries
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, paths_of, test_command
+from uet_doit.plans.dialects.files import paths_of, test_command
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 
 NAME = "superpowers"
 TITLE = "superpowers implementation plan"

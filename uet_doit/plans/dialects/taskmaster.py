@@ -15,15 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import UsageError
-from uet_doit.plans.dialects.model import (
-    SKIPPED,
-    Group,
-    Item,
-    PlanDoc,
-    item_files,
-    status_of,
-    test_command,
-)
+from uet_doit.plans.dialects.files import item_files, test_command
+from uet_doit.plans.dialects.model import SKIPPED, Group, Item, PlanDoc, status_of
 
 NAME = "taskmaster"
 TITLE = "Task Master tasks.json"

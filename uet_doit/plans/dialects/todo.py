@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.plans.dialects.checklist import read_loose
-from uet_doit.plans.dialects.model import Group, Item, PlanDoc, item_files, status_of
+from uet_doit.plans.dialects.files import item_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc, status_of
 from uet_doit.plans.plan_markdown import slug
 
 NAME = "todo"
