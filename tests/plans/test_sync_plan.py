@@ -116,3 +116,53 @@ def test_kiro_parent_is_ticked_when_all_its_items_land(project: Project) -> None
     project.uet("run", "bundle.json", "--sync-plan", "-c")
     expected = KIRO.replace("- [ ] 1.", "- [x] 1.")  # 1., 1.1, 1.2; not 2. nor 2.1
     assert project.read(".kiro/specs/x/tasks.md") == expected
+
+
+BACKLOG = """---
+id: task-7
+title: Add the export
+status: To Do
+dependencies: []
+---
+
+Write the exporter.
+"""
+
+CURSOR = """---
+name: Search
+todos:
+  - id: index
+    content: Build the index
+    status: pending
+  - id: api
+    content: Add the API
+    status: pending
+    dependencies: [index]
+---
+
+# Search
+"""
+
+
+def test_front_matter_statuses_are_set(project: Project) -> None:
+    project.write("backlog/tasks/task-7 - Add-the-export.md", BACKLOG)
+    assert project.uet("convert", "backlog/tasks", "-o", "bundle.json").code == 0
+    data = json.loads(project.read("bundle.json"))
+    data["metadata"]["sync_plan"] = True  # the bundle setting instead of --sync-plan
+    project.write("bundle.json", json.dumps(data))
+    _as_shell(project, {})
+    assert project.uet("run", "bundle.json").code == 0
+    expected = BACKLOG.replace("status: To Do", "status: Done")
+    assert project.read("backlog/tasks/task-7 - Add-the-export.md") == expected
+
+
+def test_cursor_todo_status_is_completed(project: Project) -> None:
+    project.write(".cursor/plans/search.plan.md", CURSOR)
+    assert project.uet("convert", ".cursor/plans/search.plan.md", "-o", "bundle.json").code == 0
+    _as_shell(project, {"api": "exit 1"})
+    project.uet("run", "bundle.json", "--sync-plan", "-c")
+    expected = CURSOR.replace(
+        "content: Build the index\n    status: pending",
+        "content: Build the index\n    status: completed",
+    )
+    assert project.read(".cursor/plans/search.plan.md") == expected
