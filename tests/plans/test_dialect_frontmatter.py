@@ -70,3 +70,16 @@ def test_corpus_files(project: Project) -> None:
     assert "src/specify_cli/coordination/commit_router.py" in wp["scope"]
     assert wp["metadata"]["subtasks"] == ["T020", "T021", "T022", "T023"]
     assert wp["validation"]["test_command"].startswith("pytest ")
+
+
+def test_scope_outside_the_project_is_left_out(project: Project) -> None:
+    import json
+
+    project.write(
+        "kitty-specs/m/tasks/WP01-x.md",
+        "---\nwork_package_id: WP01\ntitle: X\n"
+        "owned_files: [src/a.py, /etc/passwd, ../up.py]\n---\n",
+    )
+    result = project.uet("convert", "kitty-specs/m/tasks/WP01-x.md", "-o", "b.json")
+    assert result.code == 0 and "outside the project" in result.err
+    assert steps(json.loads(project.read("b.json")))["WP01"]["scope"] == ["src/a.py"]

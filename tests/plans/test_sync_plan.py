@@ -166,3 +166,21 @@ def test_cursor_todo_status_is_completed(project: Project) -> None:
         "content: Build the index\n    status: completed",
     )
     assert project.read(".cursor/plans/search.plan.md") == expected
+
+
+def test_a_plan_outside_the_project_is_never_written(
+    project: Project, tmp_path_factory: Any
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere") / "tasks.md"
+    outside.write_bytes(SPECKIT.encode())
+    project.write("specs/001/tasks.md", SPECKIT)
+    assert project.uet("convert", "specs/001/tasks.md", "-o", "bundle.json").code == 0
+    data = json.loads(project.read("bundle.json"))
+    for ws in data["workstreams"]:
+        for step in ws["steps"]:
+            step["metadata"]["source_item"]["file"] = str(outside)
+    project.write("bundle.json", json.dumps(data))
+    _as_shell(project, {})
+    result = project.uet("run", "bundle.json", "--sync-plan")
+    assert "outside the project" in result.out
+    assert outside.read_bytes() == SPECKIT.encode()

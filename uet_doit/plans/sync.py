@@ -222,6 +222,12 @@ def sync_plan(bundle: Bundle, root: Path, done: set[str]) -> SyncReport:
             by_file.setdefault(str(where["file"]), []).append((ws.ws_id, where))
     for name, items in by_file.items():
         path = root / name
+        if not path.resolve().is_relative_to(root.resolve()):
+            # a bundle only ever names the plan inside the project it was converted in
+            report.changed += [
+                f"{sid} ({name}: outside the project, not written)" for sid, _ in items
+            ]
+            continue
         try:
             text = path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -156,6 +156,17 @@ def _in(group: Group, step_id: str, item_ids: dict[str, str]) -> bool:
     return any(item_ids[i.key] == step_id for i in group.items)
 
 
+def _inside(path: str) -> bool:
+    """A path a plan gives for the step to change stays in the project: relative, no `..`."""
+    parts = path.replace("\\", "/").split("/")
+    return (
+        bool(path.strip())
+        and not path.startswith(("/", "~", "-"))
+        and ".." not in parts
+        and (":" not in parts[0])
+    )
+
+
 def _step(
     item: Item, step_id: str, deps: list[str], created: dict[str, str], out: Built
 ) -> dict[str, Any]:
@@ -182,8 +193,12 @@ def _step(
     if deps:
         step["depends_on"] = deps
     step["context"] = context
-    if item.scope:
-        step["scope"] = list(dict.fromkeys(item.scope))
+    scope = [p for p in dict.fromkeys(item.scope) if _inside(p)]
+    for path in dict.fromkeys(item.scope):
+        if not _inside(path):
+            out.warnings.append(f"{step_id}: scope {path!r} is outside the project; left out")
+    if scope:
+        step["scope"] = scope
     if item.validation:
         step["validation"] = {"test_command": item.validation}
     if item.parallel:
