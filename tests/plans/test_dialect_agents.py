@@ -52,7 +52,15 @@ def test_superpowers_plan(project: Project) -> None:
     assert by_id["task-1"]["context"]["create_files"] == ["src/slugs/slug.py", "tests/test_slug.py"]
     assert by_id["task-2"]["context"]["files"] == ["src/app/router.py"]
     assert by_id["task-2"]["validation"] == {
-        "test_command": "UV_PROJECT_ENVIRONMENT=.venv uv run pytest tests/test_router.py -v"
+        "test_command": [
+            "env",
+            "UV_PROJECT_ENVIRONMENT=.venv",
+            "uv",
+            "run",
+            "pytest",
+            "tests/test_router.py",
+            "-v",
+        ]
     }
     assert 'assert route("A B") == "/a-b"' in by_id["task-2"]["context"]["instruction"]
 
@@ -82,7 +90,7 @@ def test_execplan(project: Project) -> None:
     assert skipped(bundle) == {ids[0]: "done"}
     by_id = steps(bundle)
     assert by_id[ids[1]]["metadata"]["status"] == "in-progress"
-    assert by_id[ids[2]]["validation"] == {"test_command": "pytest tests/test_health.py"}
+    assert by_id[ids[2]]["validation"] == {"test_command": ["pytest", "tests/test_health.py"]}
     assert "Plan of Work" in by_id[ids[1]]["context"]["instruction"]
     assert len(bundle["workstreams"][0]["completion_criteria"]) == 2
 

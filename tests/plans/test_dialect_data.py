@@ -31,7 +31,7 @@ def test_taskmaster_tagged(project: Project) -> None:
         "master-5": "deferred",
     }
     by_id = steps(bundle)
-    assert by_id["master-1"]["validation"] == {"test_command": "pytest -q"}
+    assert by_id["master-1"]["validation"] == {"test_command": ["pytest", "-q"]}
     assert "validation" not in by_id["master-2.1"]  # `Manual check` is no command
     assert bundle["workstreams"][1]["completion_criteria"] == ["Manual check of the endpoints."]
     assert by_id["master-2.1"]["context"]["create_files"] == ["src/app/routes.py"]

@@ -26,7 +26,7 @@ def test_backlog_tasks_folder(project: Project) -> None:
     assert skipped(bundle) == {"TASK-1": "done"}
     by_id = steps(bundle)
     assert by_id["TASK-2"]["scope"] == ["src/cli.ts"]
-    assert by_id["TASK-2"]["validation"] == {"test_command": "bun test"}
+    assert by_id["TASK-2"]["validation"] == {"test_command": ["bun", "test"]}
     assert by_id["TASK-2"]["metadata"]["criteria"] == ["`--config` is read", "`bun test` passes"]
     assert by_id["TASK-2"]["context"]["create_files"] == ["src/cli/main.ts"]
     assert by_id["TASK-3"]["context"]["create_files"] == ["docs/cli.md"]
@@ -52,7 +52,7 @@ def test_speckitty_tasks_folder(project: Project) -> None:
     assert skipped(bundle) == {"WP01": "done"}
     by_id = steps(bundle)
     assert by_id["WP02"]["scope"] == ["src/api/users.py", "src/api/**"]
-    assert by_id["WP02"]["validation"] == {"test_command": "pytest tests/api -q"}
+    assert by_id["WP02"]["validation"] == {"test_command": ["pytest", "tests/api", "-q"]}
     assert by_id["WP01"]["metadata"]["criteria"][0] == "The model validates e-mail addresses"
     assert by_id["WP03"]["metadata"]["status"] == "in-progress"
 
@@ -69,7 +69,7 @@ def test_corpus_files(project: Project) -> None:
     wp = steps(kitty)["WP05"]
     assert "src/specify_cli/coordination/commit_router.py" in wp["scope"]
     assert wp["metadata"]["subtasks"] == ["T020", "T021", "T022", "T023"]
-    assert wp["validation"]["test_command"].startswith("pytest ")
+    assert wp["validation"]["test_command"][0] == "pytest"
 
 
 def test_scope_outside_the_project_is_left_out(project: Project) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from uet_doit.plans.dialects.files import item_files, test_command
+from uet_doit.plans.dialects.files import item_files, verify_command
 from uet_doit.plans.dialects.model import (
     Group,
     Item,
@@ -77,7 +77,7 @@ def read(text: str, source: str) -> PlanDoc:
     item.depends = [_key(d) for d in as_list(meta.get("dependencies"))]
     item.scope = as_list(meta.get("modified_files"))
     item.creates, item.edits, _ = item_files(item.title, item.body)
-    item.validation = test_command("\n".join(item.criteria))
+    item.validation = verify_command("\n".join(item.criteria))
     for field in ("labels", "assignee", "priority", "parent_task_id"):
         if meta.get(field):
             item.metadata[field] = meta[field]

@@ -13,6 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from uet_doit.plans.dialects.files import verify_argv
 from uet_doit.plans.dialects.model import SKIPPED, Group, Item, PlanDoc, sanitise
 from uet_doit.plans.plan_bundle import unique
 
@@ -199,8 +200,9 @@ def _step(
             out.warnings.append(f"{step_id}: scope {path!r} is outside the project; left out")
     if scope:
         step["scope"] = scope
-    if item.validation:
-        step["validation"] = {"test_command": item.validation}
+    argv = verify_argv(item.validation) if item.validation else None
+    if argv:
+        step["validation"] = {"test_command": argv}  # argv: no shell reads a plan's words
     if item.parallel:
         step["parallel_ok"] = True
     if item.status in SKIPPED:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import checkbox_sync, entries
-from uet_doit.plans.dialects.files import item_files, test_command
+from uet_doit.plans.dialects.files import item_files, verify_command
 from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 from uet_doit.plans.plan_markdown import slug
 
@@ -82,7 +82,7 @@ def read(text: str, source: str) -> PlanDoc:
     validation = parts.get("validation and acceptance", (0, [""]))[1][1:]
     group.criteria = [re.sub(r"^\s*[-*]\s+", "", ln).strip() for ln in validation
                       if re.match(r"^\s*[-*]\s+", ln)]  # fmt: skip
-    command = test_command("\n".join(validation))
+    command = verify_command("\n".join(validation))
     for item in group.items:
         item.creates, item.edits, _ = item_files(item.title, item.body)
         item.body += ["", f"This is one step of the ExecPlan {source}; its context:", *context]

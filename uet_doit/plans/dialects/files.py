@@ -173,11 +173,29 @@ _TEST_RUNNER = re.compile(
 )
 
 
-def test_command(text: str) -> str | None:
+#: a plan is untrusted: a command that needs a shell (`pytest; curl ... | sh`) is not taken
+_SHELL = re.compile(r"[;&|<>$`\\(){}\n]")
+
+
+def verify_command(text: str) -> str | None:
     """The first command in backticks that runs tests or checks (`npm test`, `pytest -q`):
-    a plan's verification, runnable as the step's validation. Prose is never a command."""
+    a plan's verification, runnable as the step's validation. Prose is never a command, nor
+    is anything that needs a shell."""
     for raw in re.findall(r"`([^`\n]+)`", text):
         span = str(raw).strip().removeprefix("$ ").strip()
-        if _TEST_RUNNER.match(span):
+        if _TEST_RUNNER.match(span) and not _SHELL.search(span) and verify_argv(span):
             return span
     return None
+
+
+def verify_argv(command: str) -> list[str] | None:
+    """The command as argv (run without a shell); `VAR=x cmd` becomes `env VAR=x cmd`."""
+    import shlex
+
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        return None
+    if parts and re.match(r"^[A-Z_][A-Z0-9_]*=", parts[0]):
+        parts = ["env", *parts]
+    return parts or None

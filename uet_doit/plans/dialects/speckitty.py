@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from uet_doit.plans.dialects.files import test_command
+from uet_doit.plans.dialects.files import verify_command
 from uet_doit.plans.dialects.model import (
     Group,
     Item,
@@ -57,7 +57,7 @@ def read(text: str, source: str) -> PlanDoc:
         if _DONE_SECTION.search(name):
             item.criteria += bullets
         if _TEST_SECTION.search(name) or _DONE_SECTION.search(name):
-            item.validation = item.validation or test_command("\n".join(part))
+            item.validation = item.validation or verify_command("\n".join(part))
     item.depends = as_list(meta.get("dependencies"))
     item.scope = as_list(meta.get("owned_files"))
     surface = str(meta.get("authoritative_surface") or "").strip()

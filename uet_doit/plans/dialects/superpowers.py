@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from uet_doit.plans.dialects.checklist import Entry, entries
-from uet_doit.plans.dialects.files import paths_of, test_command
+from uet_doit.plans.dialects.files import paths_of, verify_command
 from uet_doit.plans.dialects.model import Group, Item, PlanDoc
 
 NAME = "superpowers"
@@ -96,7 +96,7 @@ def _finish(item: Item, steps: list[Entry]) -> None:
         (item.creates if verb in ("create", "test") else item.edits).extend(paths)
     item.creates = [p for p in dict.fromkeys(item.creates) if p not in item.edits]
     item.edits = list(dict.fromkeys(item.edits))
-    commands = [c for r in _run_commands(item.body) if (c := test_command(r))]
+    commands = [c for r in _run_commands(item.body) if (c := verify_command(r))]
     item.validation = commands[-1] if commands else None
     while item.body and not item.body[-1].strip():
         item.body.pop()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import UsageError
-from uet_doit.plans.dialects.files import item_files, test_command
+from uet_doit.plans.dialects.files import item_files, verify_command
 from uet_doit.plans.dialects.model import SKIPPED, Group, Item, PlanDoc, status_of
 
 NAME = "taskmaster"
@@ -133,7 +133,7 @@ def _item(
     strategy = str(task.get("testStrategy") or "")
     if strategy:
         item.criteria = [strategy]
-        item.validation = test_command(strategy)
+        item.validation = verify_command(strategy)
     item.creates, item.edits, folders = item_files(item.title, item.body)
     if folders:
         item.metadata["output_dirs"] = folders
