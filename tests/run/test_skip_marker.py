@@ -48,3 +48,10 @@ def test_dry_run_shows_the_reason(project: Project) -> None:
     assert result.code == 0, result.out + result.err
     assert "skipped: done" in result.out
     assert not (project.root / "b.txt").exists()
+
+
+def test_naming_a_done_step_says_why_it_will_not_run(project: Project) -> None:
+    _bundle(project)
+    result = project.uet("run", "bundle.yaml", "a")
+    assert result.code == 3
+    assert "'a' (skip: done)" in result.err and "remove the step's `skip`" in result.err

@@ -218,6 +218,15 @@ def check_tasks(
         )
         names = ", ".join(repr(t) for t in unknown)
         raise UsageError(f"{bundle_file}: bundle {bundle.bundle_id} has no task {names}", hint)
+    marked = {s.step_id: s.skip for _, s in bundle.steps() if s.skip}
+    if skipped_named and all(t.removeprefix(f"{base}:") in marked for t in skipped_named):
+        names = ", ".join(
+            f"{t!r} (skip: {marked[t.removeprefix(f'{base}:')]})" for t in skipped_named
+        )
+        raise UsageError(
+            f"{names}: marked not to run in {bundle_file} (done in the plan it was converted from)",
+            "remove the step's `skip` to run it again",
+        )
     if skipped_named:
         names = ", ".join(repr(t) for t in skipped_named)
         raise UsageError(
