@@ -38,6 +38,8 @@ def test_done_steps_are_not_run_and_their_dependents_are(project: Project) -> No
     assert project.read("b.txt") == "b\n"
     assert project.read("d.txt") == "d\n"
     assert "a (done)" in result.out and "c (cancelled)" in result.out
+    text = project.uet("status").out
+    assert "skip: done" in text and "skip: cancelled" in text
     states = {s["step_id"]: s["status"] for s in project.status()["steps"]}
     assert states == {"a": "skipped", "b": "succeeded", "c": "skipped", "d": "succeeded"}
 

@@ -210,6 +210,13 @@ def execute(
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
         marked = [f"{s.step_id} ({s.skip})" for _, s in bundle.steps() if s.skip]
+        store.set_step_states(
+            [
+                (run_id, s.step_id, StepState.SKIPPED, ws.ws_id, None, f"skip: {s.skip}")
+                for ws, s in bundle.steps()
+                if s.skip
+            ]
+        )
         if marked:
             out.write(f"marked in the bundle, not run: {', '.join(marked)}\n")
         out.flush()
