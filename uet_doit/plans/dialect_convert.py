@@ -75,7 +75,8 @@ def pick(path: Path, text: str, name: str | None) -> dialects.Detected | None:
 
 def _folder(path: Path, name: str | None) -> tuple[dialects.Detected, list[Path]]:
     """The dialect of the task files in a folder, and those files (in name order)."""
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".md")
+    # older spec-kitty keeps work packages in lane folders (tasks/planned/, tasks/done/, ...)
+    files = sorted(p for p in path.rglob("*.md") if p.is_file())
     seen = [(f, pick(f, read_text(f), name)) for f in files]
     per_file = [(f, d) for f, d in seen if d is not None and getattr(d.module, "PER_FILE", False)]
     if not per_file:
@@ -91,7 +92,9 @@ def _read(path: Path, name: str | None) -> tuple[dialects.Detected, PlanDoc, lis
     if path.is_dir():
         found, files = _folder(path, name)
         merge = getattr(found.module, "merge", None)
-        docs = [_located(found.read(read_text(f), f.name), f) for f in files]
+        docs = [
+            _located(found.read(read_text(f), f.relative_to(path).as_posix()), f) for f in files
+        ]
         doc = merge(docs) if merge else docs[0]
         return found, doc, files
     text = read_text(path)

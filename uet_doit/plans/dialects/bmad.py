@@ -25,7 +25,7 @@ def detect(path: Path, text: str) -> str | None:
     h1 = re.search(r"(?m)^#\s+(.+)$", text)
     story = bool(h1 and _STORY.match(h1.group(1).strip()))
     tasks = re.search(r"(?im)^##\s+tasks\s*/\s*subtasks", text)
-    if story and (tasks or re.search(r"(?im)^##\s+status", text)):
+    if story and (tasks or re.search(r"(?im)^(##\s+status|status:\s*\S)", text)):
         return "a `# Story N.M:` file with Status and Tasks / Subtasks sections"
     return None
 
@@ -45,7 +45,10 @@ def read(text: str, source: str) -> PlanDoc:
     group.rule = "BMAD story"
     doc.title = group.title
     section = ""
-    status = None
+    line = re.search(r"(?im)^status:\s*(?P<word>\S.*?)\s*$", text)  # BMAD v6: `Status: done`
+    status = status_of(line.group("word")) if line else None
+    if line:
+        group.metadata["status"] = line.group("word")
     last: Item | None = None
     for e in found:
         if e.kind == "heading":

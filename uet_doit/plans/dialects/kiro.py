@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from uet_doit.plans.dialects.checklist import entries, read_loose
 from uet_doit.plans.dialects.model import PlanDoc
 from uet_doit.plans.dialects.numbered import count, read_numbered
 
@@ -17,8 +18,9 @@ EXAMPLE = "- [ ] 1. Set up the API\n- [ ] 1.1 Add GET /api/items  _Requirements:
 
 def detect(path: Path, text: str) -> str | None:
     numbered = count(text)
-    if ".kiro/specs/" in path.as_posix() and numbered:
-        return f"a tasks file under .kiro/specs/ with {numbered} numbered checkbox items"
+    checks = sum(1 for e in entries(text) if e.kind == "check")
+    if ".kiro/specs/" in path.as_posix() and (numbered or checks):
+        return f"a tasks file under .kiro/specs/ with {numbered or checks} checkbox items"
     if numbered >= 2 and re.search(r"(?m)^\s*[-*]?\s*_Requirements:", text):
         return f"{numbered} numbered checkbox items with `_Requirements: ..._` lines"
     if numbered >= 2 and re.search(r"(?m)^#\s+Implementation Plan\s*$", text):
@@ -27,4 +29,6 @@ def detect(path: Path, text: str) -> str | None:
 
 
 def read(text: str, source: str) -> PlanDoc:
-    return read_numbered(text, source, "Kiro numbered task", headings=False)
+    if count(text):
+        return read_numbered(text, source, "Kiro numbered task", headings=False)
+    return read_loose(text, source, "Kiro task")  # a tasks.md written without numbers

@@ -19,7 +19,7 @@ NAME = "spec-kit"
 TITLE = "spec-kit tasks.md"
 EXAMPLE = "## Phase 1: Setup\n- [ ] T001 [P] [US1] Create the model in src/models/user.py"
 
-_TASK = re.compile(r"^(?P<id>T-?\d{2,4}[a-z]?)\b[:.]?\s*(?P<rest>.*)$")
+_TASK = re.compile(r"^\**(?P<id>T-?\d{2,4}[a-z]?)\b\**[:.]?\**\s*(?P<rest>.*)$")
 _TAG = re.compile(r"^\[(?P<tag>[^\]]+)\]\s*")
 _PHASE = re.compile(r"(?i)^phase\s+(?P<num>\d+(?:\.\d+)*)\s*[:.\-\u2013\u2014]?\s*(?P<title>.*)$")
 _STORY = re.compile(r"(?i)\b(?:user\s+story|US)\s*-?(?P<n>\d+)\b")

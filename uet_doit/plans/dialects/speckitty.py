@@ -63,7 +63,11 @@ def read(text: str, source: str) -> PlanDoc:
     surface = str(meta.get("authoritative_surface") or "").strip()
     if surface:
         item.scope.append(surface.rstrip("/") + "/**" if surface.endswith("/") else surface)
-    item.status = status_of(meta.get("lane") or meta.get("status"))
+    folder = Path(source).parent.name  # `tasks/done/WP01.md`: the lane is the folder
+    lanes = ("planned", "doing", "for_review", "done")
+    item.status = status_of(
+        meta.get("lane") or meta.get("status") or (folder if folder in lanes else None)
+    )
     for field in ("subtasks", "requirement_refs", "agent", "role", "execution_mode"):
         if meta.get(field):
             item.metadata[field] = meta[field]

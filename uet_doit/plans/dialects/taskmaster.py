@@ -81,7 +81,10 @@ def read(text: str, source: str) -> PlanDoc:
 def _task(task: dict[str, Any], pointer: list[str | int], where: str, prefix: str) -> Group:
     tid = str(task["id"])
     group = Group(f"{prefix}task-{tid}", f"{tid}. {task['title']}", where, rule="Task Master task")
-    group.depends = [f"{prefix}task-{d}" for d in _ids(task.get("dependencies"))]
+    # `"3.1"`: a subtask of another task; `3`: the task
+    group.depends = [
+        f"{prefix}{d}" if "." in d else f"{prefix}task-{d}" for d in _ids(task.get("dependencies"))
+    ]
     group.priority = _PRIORITY.get(str(task.get("priority", "")).lower())
     if task.get("description"):
         group.description = str(task["description"])
@@ -102,7 +105,7 @@ def _task(task: dict[str, Any], pointer: list[str | int], where: str, prefix: st
         "done": "done",
     }
     for j, sub in enumerate(subtasks):
-        sid = f"{tid}.{sub['id']}"
+        sid = str(sub["id"]) if "." in str(sub["id"]) else f"{tid}.{sub['id']}"
         own = status_of(sub.get("status"))
         item = _item(
             sub,
