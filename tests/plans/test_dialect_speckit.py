@@ -97,3 +97,21 @@ def test_prose_tables_ranges_and_asides(project: Project) -> None:
     assert e["ws:phase-4"] == ["phase-2"]  # `(independent from US1 ...)` is no dependency
     assert e["ws:phase-5"] == ["phase-3", "phase-4"]  # `Phases 3-4` written with an en dash
     assert e["ws:phase-6"] == [f"phase-{n}" for n in range(1, 6)]  # `all prior phases`
+
+
+def test_the_help_names_every_dialect(project: Project) -> None:
+    import contextlib
+    import io
+
+    from uet_doit.cli.main import main
+    from uet_doit.plans import dialects
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main(["convert", "--help"])
+    text = " ".join(out.getvalue().split())
+    for name in dialects.names():
+        assert name in text
+    project.write("tasks.md", (DIALECTS / "speckit-tasks.md").read_text())
+    forced = project.uet("convert", "tasks.md", "--dialect", "speckit", "--explain")
+    assert forced.code == 0 and "forced by --dialect" in forced.out

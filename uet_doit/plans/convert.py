@@ -286,8 +286,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--dialect",
         metavar="NAME",
-        help="read the plan as this dialect instead of detecting it (markdown: a generic "
-        "plan); --explain says which one was detected and why",
+        help="read the plan as this dialect instead of detecting it: spec-kit, kiro, openspec, "
+        "taskmaster, beads, backlog, spec-kitty, cursor, superpowers, conductor, bmad, execplan, "
+        "ralph, todo, or markdown (a generic plan); --explain says which was detected and why",
     )
     parser.add_argument(
         "--update",

@@ -67,9 +67,10 @@ def detect(path: Path, text: str) -> Detected | None:
 
 
 def forced(name: str) -> Detected:
-    """`--dialect NAME`."""
+    """`--dialect NAME` (`speckit` and `spec-kit` are one name)."""
+    wanted = name.lower().replace("-", "").replace("_", "")
     for module in modules():
-        if name == module.NAME:
+        if module.NAME.replace("-", "") == wanted:
             return Detected(module.NAME, module.TITLE, "forced by --dialect", module)
     raise UsageError(
         f"--dialect {name!r} is not a dialect uet knows",
