@@ -280,6 +280,11 @@ class Step(Strict):
     attempts: BestOf | None = Field(
         None, description="best-of-N: attempts run at once in their own worktrees"
     )
+    skip: Line | None = Field(
+        None,
+        description="why the step is not run (e.g. 'done': done in the plan it was converted "
+        "from); its dependents run as if it had succeeded",
+    )
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

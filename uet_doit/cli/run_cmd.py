@@ -75,6 +75,12 @@ def register(sub: Subcommands) -> None:
     )
     p.add_argument("--resume", metavar="RUN_ID", help="continue that run under its id")
     p.add_argument(
+        "--sync-plan",
+        action="store_true",
+        help="mark done, in the plan the bundle was converted from (uet convert), the items "
+        "whose steps succeeded (also: bundle metadata sync_plan: true)",
+    )
+    p.add_argument(
         "--skip-workstream",
         action="append",
         metavar="WS",
@@ -213,6 +219,15 @@ def check_tasks(
         )
         names = ", ".join(repr(t) for t in unknown)
         raise UsageError(f"{bundle_file}: bundle {bundle.bundle_id} has no task {names}", hint)
+    marked = {s.step_id: s.skip for _, s in bundle.steps() if s.skip}
+    if skipped_named and all(t.removeprefix(f"{base}:") in marked for t in skipped_named):
+        names = ", ".join(
+            f"{t!r} (skip: {marked[t.removeprefix(f'{base}:')]})" for t in skipped_named
+        )
+        raise UsageError(
+            f"{names}: marked not to run in {bundle_file} (done in the plan it was converted from)",
+            "remove the step's `skip` to run it again",
+        )
     if skipped_named:
         names = ", ".join(repr(t) for t in skipped_named)
         raise UsageError(
@@ -261,4 +276,9 @@ def run(args: argparse.Namespace) -> int:
 
     if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
         print(warning, file=sys.stderr)
-    return execute(bundle, path, root, opts)
+    code = execute(bundle, path, root, opts)
+    if args.sync_plan or bundle.metadata.get("sync_plan") is True:
+        from uet_doit.plans.sync import sync_after_run
+
+        print("\n".join(sync_after_run(bundle, root).lines()))
+    return code

@@ -63,7 +63,7 @@ def verdicts(bundle: Bundle, root: Path, skip_ws: tuple[str, ...]) -> dict[str, 
     skip = skipped_steps(bundle, skip_ws)
     status = task_status(bundle, root, skip)
     return {
-        s.step_id: "skipped"
+        s.step_id: (f"skipped: {s.skip}" if s.skip else "skipped")
         if s.step_id in skip
         else _VERDICTS.get(status.get(s.step_id, "run"), "would run")
         for _, s in bundle.steps()

@@ -200,7 +200,13 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
                 last_error=(
                     s.message
                     if s.status
-                    in (StepState.FAILED, StepState.PAUSED, StepState.BLOCKED, StepState.RETRYING)
+                    in (
+                        StepState.FAILED,
+                        StepState.PAUSED,
+                        StepState.BLOCKED,
+                        StepState.RETRYING,
+                        StepState.SKIPPED,  # `skip: done`: why it was not run
+                    )
                     else None
                 ),
                 started=started[0].started if started else None,

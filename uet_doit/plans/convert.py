@@ -192,6 +192,11 @@ def summary(bundle: dict[str, Any]) -> list[str]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from uet_doit.plans.dialect_convert import run_dialect
+
+    code = run_dialect(args)  # spec-kit, Task Master, Beads, ...: read as their format says
+    if code is not None:
+        return code
     try:
         text = Path(args.plan).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -238,7 +243,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "their deliverable paths the files those steps create. Each workstream and step "
         "carries x-source: PLAN:LINE.",
     )
-    parser.add_argument("plan", metavar="PLAN.md", help="the markdown plan")
+    parser.add_argument(
+        "plan",
+        metavar="PLAN",
+        help="the plan: markdown, a known dialect (tasks.md, tasks.json, issues.jsonl, ...) "
+        "or a folder of one-task-per-file plans",
+    )
     parser.add_argument(
         "-o", "--output", metavar="BUNDLE", help="*.json or *.yaml (default: stdout)"
     )
@@ -272,6 +282,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="with --with: how many times a draft with problems is sent back (default: "
         "max_fix_attempts of the tool in router_config.json, else 2)",
+    )
+    parser.add_argument(
+        "--dialect",
+        metavar="NAME",
+        help="read the plan as this dialect instead of detecting it: spec-kit, kiro, openspec, "
+        "taskmaster, beads, backlog, spec-kitty, cursor, superpowers, conductor, bmad, execplan, "
+        "ralph, todo, or markdown (a generic plan); --explain says which was detected and why",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="re-convert into the -o bundle, keeping the step ids it gave unchanged items",
     )
     parser.add_argument("--tool", help="default tool_profile_id of every step (e.g. aider)")
     parser.add_argument("--bundle-id", help="bundle id (default: from the file name)")

@@ -106,6 +106,7 @@ def place(unit: Unit, warnings: list[str], prefix: str) -> list[Task]:
             task = Task(
                 text, [], deliverable.paths, set(), None, deliverable.line, deliverable.rule
             )
+            task.done = deliverable.done
             tasks.append(task)
             how = "as a step of its own (no task matches it)"
         task.deliverables.append(deliverable.text)
@@ -157,6 +158,8 @@ def _step(
         context["create_files"] = creates
     step: dict[str, Any] = {"step_id": step_id, "name": task.name[:200], "context": context}
     step["x-source"] = f"{source}:{task.line}"
+    if task.done:
+        step["skip"] = "done"  # ticked in the plan: kept, shown as skipped, not run again
     metadata: dict[str, Any] = {}
     if task.section:
         metadata["section"] = task.section

@@ -106,6 +106,7 @@ class Deliverable:
     words: set[str]
     line: int = 0
     rule: str = "deliverable"
+    done: bool = False  # `- [x]`: the plan says it is done
 
 
 @dataclass
@@ -124,6 +125,7 @@ class Task:
     output_dirs: list[str] = field(default_factory=list)
     text: str = ""  # everything the task says, for dependency phrases
     key: tuple[str, str] | None = None  # `WS-02` when the task is a heading of that shape
+    done: bool = False  # `- [x]`: kept as a step with `skip: done`, not run again
 
 
 def role_of(title: str) -> str | None:
@@ -328,6 +330,7 @@ def task_from(item: SyntaxTreeNode, section: str | None, rule: str) -> Task:
     paths = paths_in(item)
     task = Task(name or "Task", lines, paths, words_of(full), section, line_of(item), rule)
     task.text = full
+    task.done = is_ticked(item)
     return task
 
 
@@ -344,7 +347,15 @@ def deliverable_from(item: SyntaxTreeNode, rule: str, labelled: bool) -> Deliver
     # a command in a deliverable says how to check it, not what it is about
     about = re.sub(r"`[^`]*\s[^`]*`", " ", text)
     edit = bool(EDIT.match(_CHECKBOX.sub("", plain)))
-    return Deliverable(text, with_dirs(paths), edit, words_of(about), line_of(item), rule)
+    found = Deliverable(text, with_dirs(paths), edit, words_of(about), line_of(item), rule)
+    found.done = is_ticked(item)
+    return found
+
+
+def is_ticked(item: SyntaxTreeNode) -> bool:
+    """`- [x] ...`: an item the plan marks done."""
+    head = first_inline(item)
+    return bool(head is not None and re.match(r"^\[[xX]\]\s+", head.content))
 
 
 def is_checkbox(item: SyntaxTreeNode) -> bool:

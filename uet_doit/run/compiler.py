@@ -299,7 +299,8 @@ def compile_tasks(
         s.step_id: [normalise_path(p) for p in s.context.create_files] for _, s in bundle.steps()
     }
     owned_later = _shared_inputs_owned_later(bundle)
-    ws_ids = {ws.ws_id for ws in bundle.workstreams}
+    # a workstream all of whose steps are skipped (`skip: done`) is not a task: nothing waits on it
+    ws_ids = {ws.ws_id for ws in bundle.workstreams if any(s.step_id not in skip for s in ws.steps)}
     yield {
         "basename": base,
         "name": None,
@@ -334,6 +335,8 @@ def compile_tasks(
             ws_files.extend([*file_dep, *targets])
             task_dep: list[str] = []
             for dep in step.depends_on:
+                if dep in skip or (dep not in outputs and dep not in ws_ids):
+                    continue  # done already (`skip: done`), or a workstream of such steps
                 task_dep.append(f"{base}:{dep}")
                 file_dep.extend(p for p in outputs.get(dep, ()) if p not in file_dep)
             task_dep.extend(

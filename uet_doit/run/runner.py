@@ -79,13 +79,15 @@ def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
                 else f"workstreams: {', '.join(sorted(known))}"
             )
             raise UsageError(f"--skip-workstream {ws_id}: no such workstream", hint)
+    # `skip: done` (done in the plan it came from): not run, its dependents still are
+    marked = frozenset(s.step_id for _, s in bundle.steps() if s.skip)
     if not workstreams:
-        return frozenset()
+        return marked
     roots = {ws.ws_id for ws in bundle.workstreams if ws.ws_id in workstreams}
     roots |= {s.step_id for ws in bundle.workstreams if ws.ws_id in roots for s in ws.steps}
     graph = build_graph(bundle)
     affected = dependents_of(graph, roots)
-    return frozenset(n for n in affected if graph.kinds.get(n) == "step")
+    return marked | frozenset(n for n in affected if graph.kinds.get(n) == "step")
 
 
 def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
@@ -209,6 +211,16 @@ def execute(
             store.event(run_id, EventKind.WORKSTREAM_SKIPPED, None, ws_id=ws_id)
         if skip:
             out.write(f"skipping {len(skip)} step(s): {', '.join(sorted(skip))}\n")
+        marked = [f"{s.step_id} ({s.skip})" for _, s in bundle.steps() if s.skip]
+        store.set_step_states(
+            [
+                (run_id, s.step_id, StepState.SKIPPED, ws.ws_id, None, f"skip: {s.skip}")
+                for ws, s in bundle.steps()
+                if s.skip
+            ]
+        )
+        if marked:
+            out.write(f"marked in the bundle, not run: {', '.join(marked)}\n")
         out.flush()
         code = _run_doit(bundle, root, opts, ctx, skip, store, signatures)
         end_isolation(ctx, store)
