@@ -99,9 +99,21 @@ class AttemptResult:
     duration_s: float = 0.0
     worker: str = ""
     notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
+    reviewed_by: str = ""  # `tool model` of the reviewer that passed it (run/review.py)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    def failed_as(self, cls: FailureClass, message: str, **more: Any) -> AttemptResult:
+        """This attempt, judged a failure after the tool ran (by a check around it)."""
+        return replace(
+            self,
+            success=False,
+            outcome=AttemptOutcome.FAILED,
+            failure_class=cls,
+            message=message,
+            **more,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> AttemptResult:

@@ -22,6 +22,7 @@ from uet_doit.bundle.effective import (
     effective_breaker,
     effective_isolation,
     effective_resilience,
+    effective_review,
     effective_timeout,
     effective_tool,
     effective_workspace,
@@ -31,6 +32,7 @@ from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.step_spec import (
     GateSpec,
+    ReviewerSpec,
     StepSpec,
     ValidationSpec,
     budgets_for,
@@ -184,7 +186,22 @@ def build_spec(
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),
+        review=step_reviewer(bundle, ws, step),
         **_isolation(bundle, ws, step),
+    )
+
+
+def step_reviewer(bundle: Bundle, ws: Workstream, step: Step) -> ReviewerSpec | None:
+    """The reviewer of the step's change, when the nearest `review` has `steps: true`."""
+    review = effective_review(bundle, ws, step)
+    if review is None or not review.steps or review.tool is None:
+        return None
+    return ReviewerSpec(
+        tool=review.tool,
+        model=review.model,
+        max_cost_usd=review.max_cost_usd,
+        max_fix_attempts=1 if review.max_fix_attempts is None else review.max_fix_attempts,
+        timeout=review.timeout_seconds or 600.0,
     )
 
 

@@ -29,8 +29,14 @@ from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
 from uet_doit.tools.routing import AdapterRegistry, ToolSettings
 
-#: fix prompts carry at most this much of the validation output
+#: fix prompts carry at most this much of the validation output (or the review's reasons)
 FIX_OUTPUT_CHARS = 3000
+#: what the fix loop tells the tool, before the output that says what is wrong
+FIX_PROMPTS = {
+    FailureClass.VALIDATION: "The validation command failed after your change. Fix the "
+    "problem. Its output:",
+    FailureClass.REVIEW_REJECTED: "A reviewer rejected your change. Fix what it found:",
+}
 
 SlotProvider = Callable[[str, int, Callable[[], None]], AbstractContextManager[None]]
 
@@ -144,8 +150,12 @@ class StepPolicy:
         spec = self.spec
         uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
         first = self._attempts_so_far()
-        attempt_no, fix_round, instruction = first, 0, spec.instruction
-        fixes_allowed = self._fix_attempts(tool)
+        attempt_no, instruction = first, spec.instruction
+        fixes_allowed = {
+            FailureClass.VALIDATION: self._fix_attempts(tool),
+            FailureClass.REVIEW_REJECTED: spec.review.max_fix_attempts if spec.review else 0,
+        }
+        fixes_used = dict.fromkeys(fixes_allowed, 0)
         while True:
             attempt_no += 1
             if uses_breaker:
@@ -167,17 +177,22 @@ class StepPolicy:
             if result.success:  # the step's state was recorded with the attempt
                 return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
             cls = result.failure_class or FailureClass.UNKNOWN
-            if cls == FailureClass.VALIDATION and fix_round < fixes_allowed:
-                fix_round += 1
+            if cls in FIX_PROMPTS and fixes_used[cls] < fixes_allowed[cls]:
+                fixes_used[cls] += 1
                 instruction = (
-                    f"{spec.instruction}\n\nThe validation command failed after your change. "
-                    f"Fix the problem. Its output:\n{result.output_tail[-FIX_OUTPUT_CHARS:]}"
+                    f"{spec.instruction}\n\n{FIX_PROMPTS[cls]}\n"
+                    f"{result.output_tail[-FIX_OUTPUT_CHARS:]}"
                 )
+                why = {} if cls == FailureClass.VALIDATION else {"reason": str(cls)}
                 self.store.event(
-                    self.ctx.run_id, EventKind.FIX_ATTEMPT, spec.step_id, round=fix_round
+                    self.ctx.run_id,
+                    EventKind.FIX_ATTEMPT,
+                    spec.step_id,
+                    round=fixes_used[cls],
+                    **why,
                 )
                 continue
-            retries_used = attempt_no - first - fix_round
+            retries_used = attempt_no - first - sum(fixes_used.values())
             if spec.retry.should_retry(cls, retries_used):
                 wait = (
                     0.0

@@ -304,7 +304,7 @@ def _close(
     """Completion criteria, the run's final state and reason, the exit code."""
     run_id = ctx.run_id
     states = {row.status for row in store.run_steps(run_id)}
-    unmet = _report_criteria(bundle, root, store, run_id, out)
+    unmet = _report_criteria(bundle, root, store, ctx, out)
     if code == 0 and unmet:
         code = EXIT_FAILED
     failed = StepState.FAILED in states or bool(unmet)
@@ -333,12 +333,17 @@ def _close(
 
 
 def _report_criteria(
-    bundle: Bundle, root: Path, store: RunStore, run_id: str, out: TextIO
+    bundle: Bundle, root: Path, store: RunStore, ctx: RunContext, out: TextIO
 ) -> list[str]:
-    """Evaluate completion criteria; print the checklist; return the unmet ones."""
+    """Evaluate completion criteria (sentences by their reviewer, through the run's
+    runtime); print the checklist; return the unmet ones."""
+    from uet_doit.run.action import Runtime
+    from uet_doit.run.criteria_review import CriterionJudge
     from uet_doit.run.gates import evaluate_criteria
 
-    results = evaluate_criteria(bundle, root, store, run_id)
+    reviews = bundle.review is not None or any(ws.review for ws in bundle.workstreams)
+    judge = CriterionJudge(bundle, root, Runtime.for_context(ctx)) if reviews else None
+    results = evaluate_criteria(bundle, root, store, ctx.run_id, judge)
     if not results:
         return []
     from uet_doit.observe.status import criterion_line

@@ -29,6 +29,17 @@ class ValidationSpec:
 
 
 @dataclass(frozen=True)
+class ReviewerSpec:
+    """Who reviews a step's change before it lands (run/review.py), as plain data."""
+
+    tool: str
+    model: str | None = None
+    max_cost_usd: float | None = None
+    max_fix_attempts: int = 1
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
 class Budget:
     scope: str  # step | workstream | bundle
     scope_id: str
@@ -173,6 +184,7 @@ class StepSpec:
     cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
     cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
     upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on
+    review: ReviewerSpec | None = None  # `review: {steps: true}`: judged before it lands
 
     @property
     def paths(self) -> tuple[str, ...]:

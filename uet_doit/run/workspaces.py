@@ -342,6 +342,7 @@ class WorktreeIsolation(StepExtension):
         if result.cost_source == "cache":  # restored from the step cache: nothing was paid
             cost = f"{0.0:.6f}"
         prompt = hashlib.sha256(spec.instruction.encode()).hexdigest()
+        reviewed = [("Uet-Reviewed-By", result.reviewed_by)] if result.reviewed_by else []
         return [
             ("Uet-Step", spec.step_id),
             ("Uet-Workstream", spec.ws_id),
@@ -351,6 +352,7 @@ class WorktreeIsolation(StepExtension):
             ("Uet-Model", result.model or spec.model or "unknown"),
             ("Uet-Cost-USD", cost),
             ("Uet-Prompt-SHA256", prompt),
+            *reviewed,
         ]
 
     # -- afterwards ----------------------------------------------------------------------------

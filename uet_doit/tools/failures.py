@@ -26,6 +26,9 @@ class FailureClass(StrEnum):
     SCOPE_VIOLATION = "scope_violation"  # changed paths outside files/create_files/scope
     MERGE_CONFLICT = "merge_conflict"  # the step's change conflicts with the landed tip
     UNCOMMITTED_EDIT = "uncommitted_edit"  # the user edits a file the step changed
+    # `review: {steps: true}` (run/review.py): judged by a reviewer model before landing
+    REVIEW_REJECTED = "review_rejected"  # its reasons go back to the step's tool (fix loop)
+    NO_VERDICT = "no_verdict"  # the reviewer gave no usable answer: the step is not landed
     UNKNOWN = "unknown"
 
 
@@ -40,6 +43,8 @@ NEVER_RETRIED = frozenset(
         FailureClass.NOT_INSTALLED,
         FailureClass.BUNDLE,
         FailureClass.UNCOMMITTED_EDIT,
+        FailureClass.REVIEW_REJECTED,  # the fix loop, not a retry, answers a rejection
+        FailureClass.NO_VERDICT,  # the reviewer's own attempts were retried already
     }
 )
 

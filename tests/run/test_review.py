@@ -1,0 +1,203 @@
+"""Reviews through `uet run` with the fake CLIs: sentence criteria judged by a reviewer, and
+steps judged before they land (verdicts met, unmet, malformed, timeout)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import FAKE_TOOLS, Project, attempt_rows, event_rows, shell_step
+
+REVIEWERS = ("claude", "codex", "gemini", "aider")
+NO_RETRY = {"max_retries": 0}
+
+
+class Calls:
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def __call__(self, tool: str | None = None) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
+        return [r for r in rows if not r.get("version") and tool in (None, r["tool"])]
+
+
+@pytest.fixture
+def calls(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Calls:
+    outside = tmp_path_factory.mktemp("fakes")
+    for name in list(os.environ):
+        if name.startswith("FAKE_"):
+            monkeypatch.delenv(name)
+    home = outside / "home"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex" / "config.toml").write_text('model = "gpt-5-codex"\n')
+    monkeypatch.setenv("HOME", str(home))
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
+    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "calls.jsonl"))
+    monkeypatch.setenv("FAKE_STATE_DIR", str(outside / "state"))
+    return Calls(outside / "calls.jsonl")
+
+
+def criteria_bundle(review: dict[str, Any], **ws: Any) -> dict[str, Any]:
+    return {
+        "bundle_id": "r",
+        "resilience": NO_RETRY,
+        "workstreams": [
+            {
+                "ws_id": "W",
+                "review": review,
+                "steps": [
+                    shell_step(
+                        "adr",
+                        "mkdir -p docs; echo '# ADR 1' > docs/adr.md",
+                        create_files=["docs/adr.md"],
+                    )
+                ],
+                "completion_criteria": [
+                    "One ADR created",
+                    {"description": "x", "files_exist": ["docs/adr.md"]},
+                ],
+                **ws,
+            }
+        ],
+    }
+
+
+def criteria(project: Project) -> dict[str, dict[str, Any]]:
+    return {c["description"]: c for c in project.status()["criteria"]}
+
+
+@pytest.mark.parametrize("tool", REVIEWERS)
+def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
+    project: Project, calls: Calls, tool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_EVIDENCE", "docs/adr.md holds ADR 1")
+    project.bundle(criteria_bundle({"tool": tool}))
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 0, result.out + result.err
+    assert "[x] W: One ADR created" in result.out
+    crit = criteria(project)["One ADR created"]
+    assert crit["state"] == "met"
+    assert crit["detail"] == "docs/adr.md holds ADR 1"
+    reviewer_calls = calls(tool)
+    assert len(reviewer_calls) == 1
+    call = reviewer_calls[0]
+    assert "# ADR 1" in call["prompt"] and "One ADR created" in call["prompt"]
+    assert call["written"] == []
+    rows = attempt_rows(project, "W.criterion-1")
+    assert [(r["tool"], r["outcome"], r["ws_id"]) for r in rows] == [(tool, "succeeded", "W")]
+    cost = json.loads(project.uet("cost", "--by", "workstream", "--json").out)
+    (ws_cost,) = cost["run"]
+    assert ws_cost["workstream"] == "W" and ws_cost["attempts"] == 2  # the step + the review
+    assert ws_cost["tokens_in"] > 0
+    if tool in ("claude", "aider"):  # they report dollars; codex and gemini are priced
+        assert ws_cost["cost_usd"] > 0
+
+
+@pytest.mark.parametrize("tool", REVIEWERS)
+def test_an_unmet_verdict_fails_the_run_with_its_evidence(
+    project: Project, calls: Calls, tool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VERDICTS", "unmet")
+    project.bundle(criteria_bundle({"tool": tool}))
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 1
+    assert "[!] W: One ADR created (UNMET: the file lacks the section asked for)" in result.out
+    crit = criteria(project)["One ADR created"]
+    assert crit["state"] == "unmet" and crit["files"] == ["docs/adr.md"]
+    assert crit["reviewer"] == tool
+    assert "completion criteria unmet: One ADR created" in project.status()["reason"]
+
+
+@pytest.mark.parametrize("tool", REVIEWERS)
+def test_a_malformed_answer_is_unmet_with_no_verdict_and_the_reply(
+    project: Project, calls: Calls, tool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VERDICTS", "malformed")
+    project.bundle(criteria_bundle({"tool": tool}))
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 1
+    detail = criteria(project)["One ADR created"]["detail"]
+    assert detail.startswith("no verdict: ")
+    assert "The work looks fine to me overall" in detail
+    # an answer that is no verdict is not kept: the next run asks again
+    assert project.uet("run", "bundle.yaml").code == 1
+    assert len(calls(tool)) == 2
+
+
+def test_a_reviewer_that_times_out_is_unmet_with_no_verdict(
+    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "slow")
+    monkeypatch.setenv("FAKE_SLEEP", "30")
+    project.bundle(criteria_bundle({"tool": "claude", "timeout_seconds": 0.5}))
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 1
+    crit = criteria(project)["One ADR created"]
+    assert crit["state"] == "unmet"
+    assert crit["detail"].startswith("no verdict: ") and "timeout" in crit["detail"]
+    (row,) = attempt_rows(project, "W.criterion-1")
+    assert row["failure_class"] == "timeout"
+
+
+def test_a_rerun_with_nothing_changed_makes_no_reviewer_call(
+    project: Project, calls: Calls
+) -> None:
+    project.bundle(criteria_bundle({"tool": "claude"}))
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert len(calls("claude")) == 1
+    assert criteria(project)["One ADR created"]["state"] == "met"
+    rows = attempt_rows(project, "W.criterion-1")
+    assert [r["outcome"] for r in rows] == ["succeeded", "cached"]
+    assert rows[1]["cost_usd"] == 0 and rows[1]["saved_usd"] == rows[0]["cost_usd"]
+    # the work changed: the review runs again
+    project.write("docs/adr.md", "# ADR 1, edited\n")
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert len(calls("claude")) == 2
+
+
+def test_without_a_reviewer_sentences_stay_to_confirm_and_a_step_level_review_is_nearest(
+    project: Project, calls: Calls
+) -> None:
+    bundle = criteria_bundle({"steps": True})  # no tool at any level: no reviewer
+    project.bundle(bundle)
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 0
+    assert "[ ] W: One ADR created (to confirm)" in result.out
+    assert calls() == []
+
+
+def test_what_a_reviewer_writes_never_reaches_the_project(
+    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_WRITE_ALSO", "docs/adr.md")  # relative: in the reviewer's folder
+    project.bundle(criteria_bundle({"tool": "claude"}))
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert project.read("docs/adr.md") == "# ADR 1\n"
+    (wrote,) = event_rows(project, "review_wrote")
+    assert wrote["files"] == ["docs/adr.md"]
+    assert criteria(project)["One ADR created"]["refused_writes"] == ["docs/adr.md"]
+    assert not (project.root / ".uet" / "reviews" / "work").exists() or not any(
+        (project.root / ".uet" / "reviews" / "work").rglob("*.md")
+    )
+
+
+def test_a_review_budget_too_small_is_no_verdict_without_a_call(
+    project: Project, calls: Calls
+) -> None:
+    project.bundle(criteria_bundle({"tool": "claude", "max_cost_usd": 0}))
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 1
+    detail = criteria(project)["One ADR created"]["detail"]
+    assert detail.startswith("no verdict: ") and "budget" in detail
+    assert calls("claude") == []
