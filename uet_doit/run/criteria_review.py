@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from uet_doit.bundle.effective import effective_review
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.compiler import build_spec
-from uet_doit.run.review import Reviewer, ReviewRequest, files_material
+from uet_doit.run.review import Reviewer, ReviewRequest
+from uet_doit.run.review_material import files_material
 from uet_doit.run.step_spec import ReviewerSpec
 from uet_doit.state.records import CriterionState
 

@@ -12,7 +12,6 @@ review again is a cached attempt that calls nothing.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, worker_name
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import StepPolicy
+from uet_doit.run.review_material import change_material
 from uet_doit.run.step_spec import Budget, ReviewerSpec, StepSpec
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.tools.failures import FailureClass
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
     from uet_doit.run.action import Runtime
     from uet_doit.run.context import RunContext
 
-#: what of the work a reviewer gets in its prompt (the files themselves are in its folder)
-MATERIAL_CHARS = 40_000
-FILE_CHARS = 12_000
 REVIEWS_DIR = ".uet/reviews"
 
 
@@ -330,52 +327,6 @@ def _read(path: str | None) -> str:
         return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-
-
-# -- what a reviewer is shown ---------------------------------------------------------------
-def _capped(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n[... {len(text) - limit} more characters; the whole file is there]"
-
-
-def _text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-def files_material(sections: list[tuple[str, str, tuple[str, ...]]], root: Path) -> str:
-    """Steps (id, instruction, files) with the files as they are now in `root`."""
-    parts: list[str] = []
-    for step_id, instruction, paths in sections:
-        parts.append(f"## Step {step_id}\nAsked: {instruction}")
-        for rel in paths:
-            text = _text(root / rel)
-            shown = "(does not exist)" if text is None else _capped(text, FILE_CHARS)
-            parts.append(f"### {rel}\n{shown}")
-    return _capped("\n\n".join(parts), MATERIAL_CHARS)
-
-
-def change_material(paths: tuple[str, ...], before: Path, after: Path) -> str:
-    """The step's change: a unified diff per file from `before` to `after` (the attempt's
-    tree); in place (the same folder) the files as the step left them."""
-    if before.resolve() == after.resolve():
-        return files_material([("(in place)", "see above", paths)], after)
-    parts: list[str] = []
-    for rel in paths:
-        old, new = _text(before / rel), _text(after / rel)
-        if old == new:
-            continue
-        diff = difflib.unified_diff(
-            (old or "").splitlines(keepends=True),
-            (new or "").splitlines(keepends=True),
-            fromfile=f"a/{rel}" if old is not None else "/dev/null",
-            tofile=f"b/{rel}" if new is not None else "/dev/null",
-        )
-        parts.append(_capped("".join(diff), FILE_CHARS))
-    return _capped("\n".join(parts), MATERIAL_CHARS) or "(the step changed none of its files)"
 
 
 class StepReview(StepExtension):
