@@ -84,7 +84,7 @@ def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
     project.bundle(criteria_bundle({"tool": tool}))
     result = project.uet("run", "bundle.yaml")
     assert result.code == 0, result.out + result.err
-    assert "[x] W: One ADR created" in result.out
+    assert "[x] W: One ADR created (" + tool + ": docs/adr.md holds ADR 1)" in result.out
     crit = criteria(project)["One ADR created"]
     assert crit["state"] == "met"
     assert crit["detail"] == "docs/adr.md holds ADR 1"
@@ -116,6 +116,10 @@ def test_an_unmet_verdict_fails_the_run_with_its_evidence(
     assert crit["state"] == "unmet" and crit["files"] == ["docs/adr.md"]
     assert crit["reviewer"] == tool
     assert "completion criteria unmet: One ADR created" in project.status()["reason"]
+    assert project.uet("report", "-o", "report.html").code == 0
+    report = project.read("report.html")
+    assert "the file lacks the section asked for" in report
+    assert f"{tool} on docs/adr.md" in report
 
 
 @pytest.mark.parametrize("tool", REVIEWERS)
@@ -201,3 +205,25 @@ def test_a_review_budget_too_small_is_no_verdict_without_a_call(
     detail = criteria(project)["One ADR created"]["detail"]
     assert detail.startswith("no verdict: ") and "budget" in detail
     assert calls("claude") == []
+
+
+def test_the_dry_run_forecasts_each_review_until_its_verdict_is_kept(
+    project: Project, calls: Calls
+) -> None:
+    bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 1})
+    bundle["workstreams"][0]["max_cost_usd"] = 5
+    project.bundle(bundle)
+    dry = project.uet("run", "bundle.yaml", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    line = next(ln for ln in dry.out.splitlines() if "W.criterion-1" in ln)
+    assert "review" in line and "$" in line
+    assert "1 step(s) and 1 review(s) would run" in dry.out
+    forecast = json.loads(project.uet("cost", "--forecast", "bundle.yaml", "--json").out)
+    (review,) = [s for s in forecast["steps"] if s["step_id"] == "W.criterion-1"]
+    assert review["tool"] == "claude" and review["high_usd"] > 0
+    (ws_budget,) = [b for b in forecast["budgets"] if b["budget"] == "workstream W"]
+    assert ws_budget["forecast_high_usd"] >= review["high_usd"]
+    assert calls() == []
+    assert project.uet("run", "bundle.yaml").code == 0
+    again = project.uet("run", "bundle.yaml", "--dry-run")
+    assert "W.criterion-1" not in again.out

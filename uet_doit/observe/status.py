@@ -66,6 +66,9 @@ def criterion_line(criterion: dict[str, Any]) -> str:
         "to_confirm": " (to confirm)",
         "not_evaluated": " (not evaluated: steps not done)",
         "unmet": f" (UNMET: {detail})" if detail else " (UNMET)",
+        "met": f" ({criterion['reviewer']}: {detail})"
+        if detail and criterion.get("reviewer")
+        else "",
     }.get(state, "")
     mark = CRITERION_MARKS.get(state, "[?]")
     return f"{mark} {criterion.get('scope')}: {criterion.get('description')}{note}"
