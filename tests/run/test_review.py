@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, attempt_rows, event_rows, shell_step
+from uet_doit.bundle.model import Bundle
+
+from support import FAKE_TOOLS, REPO, Project, attempt_rows, event_rows, shell_step
 
 REVIEWERS = ("claude", "codex", "gemini", "aider")
 NO_RETRY = {"max_retries": 0}
@@ -170,14 +172,25 @@ def test_a_rerun_with_nothing_changed_makes_no_reviewer_call(
     assert len(calls("claude")) == 2
 
 
-def test_without_a_reviewer_sentences_stay_to_confirm_and_a_step_level_review_is_nearest(
-    project: Project, calls: Calls
+@pytest.mark.parametrize(
+    ("review", "where", "says"),
+    [
+        ({"steps": True}, "workstreams[0].review", "names no tool here or at a level above"),
+        ({"tool": "shell"}, "workstreams[0].review.tool", "'shell' cannot review"),
+        ({"tool": "claud"}, "workstreams[0].review.tool", "did you mean 'claude'"),
+        ({"tool": "claude", "max_cost_usd": -1}, "workstreams[0].review.max_cost_usd", ""),
+    ],
+)
+def test_a_review_setting_that_cannot_work_is_refused_before_any_run(
+    project: Project, calls: Calls, review: dict[str, Any], where: str, says: str
 ) -> None:
-    bundle = criteria_bundle({"steps": True})  # no tool at any level: no reviewer
-    project.bundle(bundle)
-    result = project.uet("run", "bundle.yaml")
-    assert result.code == 0
-    assert "[ ] W: One ADR created (to confirm)" in result.out
+    project.bundle(criteria_bundle(review))
+    result = project.uet("validate", "bundle.yaml")
+    assert result.code == 3
+    text = result.out + result.err
+    assert where in text and says in text
+    assert "Traceback" not in text
+    assert project.uet("run", "bundle.yaml").code == 3
     assert calls() == []
 
 
@@ -227,3 +240,40 @@ def test_the_dry_run_forecasts_each_review_until_its_verdict_is_kept(
     assert project.uet("run", "bundle.yaml").code == 0
     again = project.uet("run", "bundle.yaml", "--dry-run")
     assert "W.criterion-1" not in again.out
+
+
+def test_the_phase_k_plus_criteria_are_forecast_and_judged(project: Project, calls: Calls) -> None:
+    """The real plan, with a reviewer at bundle level; its validations and gates call
+    scripts of another repository, so they are left out, and its inputs are placeholders."""
+    data = json.loads((REPO / "workstreams" / "phase-k-plus-bundle.json").read_text())
+    data.pop("$schema")
+    data.pop("test_gates", None)
+    data["review"] = {"tool": "claude"}
+    for ws in data["workstreams"]:
+        ws.pop("test_gates", None)
+        for step in ws["steps"]:
+            step.pop("validation", None)
+    bundle = Bundle.model_validate(data)
+    made = {f for _, s in bundle.steps() for f in s.context.create_files}
+    for _, step in bundle.steps():
+        for path in step.context.files:
+            if path not in made and not path.endswith("/"):
+                project.write(path, f"placeholder of {path}\n")
+    project.bundle(data, "phase.json")
+    sentences = [
+        (ws.ws_id, c)
+        for ws in bundle.workstreams
+        for c in ws.completion_criteria
+        if isinstance(c, str)
+    ] + [("bundle", c) for c in bundle.completion_criteria if isinstance(c, str)]
+    assert len(sentences) >= 10
+    dry = project.uet("run", "phase.json", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert f"and {len(sentences)} review(s) would run" in dry.out
+    result = project.uet("run", "phase.json", "-c", "-n", "4")
+    judged = {(c["scope"], c["description"]): c for c in project.status()["criteria"]}
+    for scope, sentence in sentences:
+        assert judged[(scope, sentence)]["state"] == "met", (result.out, judged[(scope, sentence)])
+        assert judged[(scope, sentence)]["evidence"] == "every part asked for is there"
+    assert len(calls("claude")) == len(sentences)
+    assert "(to confirm)" not in result.out
