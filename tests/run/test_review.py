@@ -166,10 +166,12 @@ def test_a_rerun_with_nothing_changed_makes_no_reviewer_call(
     rows = attempt_rows(project, "W.criterion-1")
     assert [r["outcome"] for r in rows] == ["succeeded", "cached"]
     assert rows[1]["cost_usd"] == 0 and rows[1]["saved_usd"] == rows[0]["cost_usd"]
+    assert project.uet("run", "bundle.yaml", "--no-cache").code == 0
+    assert len(calls("claude")) == 2  # --no-cache asks again
     # the work changed: the review runs again
     project.write("docs/adr.md", "# ADR 1, edited\n")
     assert project.uet("run", "bundle.yaml").code == 0
-    assert len(calls("claude")) == 2
+    assert len(calls("claude")) == 3
 
 
 @pytest.mark.parametrize(
@@ -277,3 +279,24 @@ def test_the_phase_k_plus_criteria_are_forecast_and_judged(project: Project, cal
         assert judged[(scope, sentence)]["evidence"] == "every part asked for is there"
     assert len(calls("claude")) == len(sentences)
     assert "(to confirm)" not in result.out
+
+
+def test_a_failing_reviewer_is_redacted_and_opens_its_breaker(
+    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-ant-test-REVIEWSECRET1234"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "leak")  # an auth error echoing the key
+    bundle = criteria_bundle({"tool": "claude"}, circuit_breaker={"failure_threshold": 1})
+    bundle["workstreams"][0]["completion_criteria"] = ["First sentence", "Second sentence"]
+    project.bundle(bundle)
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 1
+    judged = criteria(project)
+    assert judged["First sentence"]["detail"].startswith("no verdict: ")
+    assert "claude API error (401)" in judged["First sentence"]["detail"]
+    assert "circuit open for claude" in judged["Second sentence"]["detail"]
+    assert len(calls("claude")) == 1  # the open breaker let no second call through
+    everything = result.out + json.dumps(project.status())
+    everything += "".join(p.read_text() for p in (project.root / ".uet" / "runs").rglob("*.std*"))
+    assert secret not in everything and "***" in everything

@@ -242,12 +242,14 @@ class VerdictBook:
 class Reviewer:
     """Runs reviews with a run's collaborators (store, adapters, executor, clock, slots)."""
 
-    def __init__(self, runtime: Runtime, reuse: bool = True) -> None:
+    def __init__(self, runtime: Runtime) -> None:
+        from uet_doit.cache.settings import RunCacheFlag
+
         self.runtime = runtime
         self.ctx: RunContext = replace(runtime.ctx, stop_on_failure=False)
         self.root = runtime.ctx.root_path
         self.book = VerdictBook(self.root)
-        self.reuse = reuse
+        self.reuse = runtime.ctx.cache != RunCacheFlag.OFF  # `--no-cache` asks again
 
     def review(self, base: StepSpec, reviewer: ReviewerSpec, req: ReviewRequest) -> ReviewDone:
         rt = self.runtime
