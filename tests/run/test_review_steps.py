@@ -133,3 +133,21 @@ def test_a_step_level_review_wins_over_the_workstreams(
     assert [c["tool"] for c in reviews] == ["gemini"]
     assert "LINE ONE" in reviews[0]["prompt"]
     assert "--approval-mode" in reviews[0]["argv"] and "plan" in reviews[0]["argv"]
+
+
+def test_parallel_reviewed_steps_each_land_with_their_own_review(repo: Project) -> None:
+    steps = [
+        edit_step("one", "a.md", "alpha", "ALPHA"),
+        edit_step("two", "b.md", "beta", "BETA"),
+        edit_step("three", "notes.md", "some", "SOME"),
+    ]
+    bundle(repo, *steps, **reviewed())
+    result = run(repo, "-n", "3")
+    assert result.code == 0, result.out + result.err
+    commits = {c["Uet-Step"]: c for c in step_commits(repo)}
+    assert sorted(commits) == ["one", "three", "two"]
+    assert all(c["Uet-Reviewed-By"] == "claude" for c in commits.values())
+    reviews = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
+    assert sorted(
+        r["prompt"].count("+ALPHA") + 2 * r["prompt"].count("+BETA") for r in reviews
+    ) == [0, 1, 2]

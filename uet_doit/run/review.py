@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,8 +175,7 @@ class ReviewSandbox(StepExtension):
         self.before = _contents(work)
         schema = self.root / REVIEWS_DIR / "verdict.schema.json"
         if not schema.exists():
-            schema.parent.mkdir(parents=True, exist_ok=True)
-            schema.write_text(json.dumps(VERDICT_SCHEMA, indent=2) + "\n", encoding="utf-8")
+            _write_whole(schema, json.dumps(VERDICT_SCHEMA, indent=2) + "\n")
         given = spec.options.get("args") or []
         args = [*([given] if isinstance(given, str) else given)]
         args += read_only_options(spec.tool).get("args", [])
@@ -233,10 +233,15 @@ class VerdictBook:
         return data if isinstance(data, dict) and isinstance(data.get("met"), bool) else None
 
     def put(self, key: str, data: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temp = self.folder / f".{key}.{os.getpid()}.tmp"
-        temp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        temp.replace(self.folder / f"{key}.json")
+        _write_whole(self.folder / f"{key}.json", json.dumps(data, sort_keys=True))
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Readers (another thread's reviewer, a later run) see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)
 
 
 class Reviewer:
