@@ -211,6 +211,19 @@ def test_what_a_reviewer_writes_never_reaches_the_project(
     )
 
 
+def test_a_judged_file_the_reviewer_changes_in_the_project_is_put_back(
+    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_WRITE_ALSO", str(project.root / "docs" / "adr.md"))  # absolute
+    bundle = criteria_bundle({"tool": "claude"})
+    bundle["workstreams"][0]["steps"][0]["command"] = "mkdir -p docs; echo '# ADR 1' > docs/adr.md"
+    project.bundle(bundle)
+    assert project.uet("run", "bundle.yaml").code == 0
+    assert project.read("docs/adr.md") == "# ADR 1\n"
+    refused = criteria(project)["One ADR created"]["refused_writes"]
+    assert refused == ["docs/adr.md (at its real place; put back)"]
+
+
 def test_a_review_budget_too_small_is_no_verdict_without_a_call(
     project: Project, calls: Calls
 ) -> None:

@@ -151,12 +151,14 @@ class ReviewPolicy(StepPolicy):
 
 class ReviewSandbox(StepExtension):
     """The reviewer's working directory: a scratch folder with copies of what it reads.
-    Whatever it changes there is named in an event and thrown away."""
+    Whatever it changes there is named in an event and thrown away; a file it judges that it
+    changed at its real place (an absolute path) is put back as it was."""
 
     def __init__(self, req: ReviewRequest, root: Path) -> None:
         self.req = req
         self.root = root
         self.before: dict[str, str] = {}
+        self.originals: dict[str, bytes] = {}  # the judged files where they really are
         self.wrote: tuple[str, ...] = ()
 
     def folder(self, spec: AttemptSpec) -> Path:
@@ -171,7 +173,8 @@ class ReviewSandbox(StepExtension):
             src = source / rel
             if src.is_file() and not src.is_symlink():
                 (work / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, work / rel)
+                self.originals[rel] = src.read_bytes()
+                (work / rel).write_bytes(self.originals[rel])
         self.before = _contents(work)
         schema = self.root / REVIEWS_DIR / "verdict.schema.json"
         if not schema.exists():
@@ -187,9 +190,9 @@ class ReviewSandbox(StepExtension):
     ) -> AttemptResult:
         work = self.folder(spec)
         after = _contents(work)
-        self.wrote = tuple(
-            sorted(p for p in {*self.before, *after} if after.get(p) != self.before.get(p))
-        )
+        wrote = sorted(p for p in {*self.before, *after} if after.get(p) != self.before.get(p))
+        wrote += [f"{rel} (at its real place; put back)" for rel in self._put_back()]
+        self.wrote = tuple(wrote)
         if self.wrote:
             policy.store.event(
                 spec.run_id,
@@ -201,7 +204,23 @@ class ReviewSandbox(StepExtension):
         shutil.rmtree(work, ignore_errors=True)
         return result
 
+    def _put_back(self) -> list[str]:
+        source = Path(self.req.source)
+        restored = []
+        for rel, data in self.originals.items():
+            path = source / rel
+            try:
+                same = path.read_bytes() == data
+            except OSError:
+                same = False
+            if not same:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                restored.append(rel)
+        return restored
+
     def abandon_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> None:
+        self._put_back()
         shutil.rmtree(self.folder(spec), ignore_errors=True)
 
 
