@@ -52,7 +52,7 @@ def test_a_rejected_step_is_fixed_with_the_reasons_and_lands_reviewed(
     assert "+Write ADR 1" in reviews[0]["prompt"]
     assert "--permission-mode" in reviews[0]["argv"] and "plan" in reviews[0]["argv"]
     (commit,) = step_commits(repo)
-    assert commit["Uet-Reviewed-By"] == "claude"
+    assert commit["Uet-Reviewed-By"] == "claude claude-sonnet-4-5-20250929"  # as it reported
     assert commit["Uet-Attempt"] == "2"
     assert "A reviewer rejected your change" in repo.read("docs/adr.md")
     rows = attempt_rows(repo, "top.review")
@@ -73,7 +73,9 @@ def test_a_step_rejected_past_its_fix_attempts_fails_and_nothing_lands(
     top = step(repo, "top")
     assert top["status"] == "failed"
     assert top["attempt_classes"] == ["review_rejected", "review_rejected"]
-    assert "the reviewer (claude) rejected the change" in top["last_error"]
+    assert (
+        "the reviewer (claude claude-sonnet-4-5-20250929) rejected the change" in top["last_error"]
+    )
     assert step_commits(repo) == []
     assert repo.read("doc.md") == DOC
 
@@ -146,7 +148,7 @@ def test_parallel_reviewed_steps_each_land_with_their_own_review(repo: Project) 
     assert result.code == 0, result.out + result.err
     commits = {c["Uet-Step"]: c for c in step_commits(repo)}
     assert sorted(commits) == ["one", "three", "two"]
-    assert all(c["Uet-Reviewed-By"] == "claude" for c in commits.values())
+    assert all(c["Uet-Reviewed-By"].startswith("claude ") for c in commits.values())
     reviews = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
     assert sorted(
         r["prompt"].count("+ALPHA") + 2 * r["prompt"].count("+BETA") for r in reviews

@@ -288,14 +288,15 @@ class Reviewer:
             return self._reuse(policy, reviewer, key, kept)
         outcome = policy.run()
         verdict = no_verdict(outcome.message or "the review did not finish")
-        if outcome.ok:
-            row = rt.store.latest_attempt(spec.bundle_id, spec.step_id)
-            stdout = _read(row.stdout_path) if row is not None else ""
-            verdict = read_verdict(reviewer.tool, stdout)
+        model = reviewer.model
+        row = rt.store.latest_attempt(spec.bundle_id, spec.step_id) if outcome.ok else None
+        if row is not None:
+            model = row.model or model  # the model the tool says it used
+            verdict = read_verdict(reviewer.tool, _read(row.stdout_path))
             if verdict.usable:
-                cost = row.cost_usd if row is not None else None
-                self.book.put(key, {**verdict.to_data(), "run_id": self.ctx.run_id, "cost": cost})
-        done = ReviewDone(verdict, reviewer.tool, reviewer.model, wrote=sandbox.wrote)
+                kept_data = {"run_id": self.ctx.run_id, "cost": row.cost_usd, "model": model}
+                self.book.put(key, {**verdict.to_data(), **kept_data})
+        done = ReviewDone(verdict, reviewer.tool, model, wrote=sandbox.wrote)
         self._event(spec, done)
         return done
 
@@ -329,7 +330,8 @@ class Reviewer:
             str(kept.get("evidence") or ""),
             tuple(map(str, files)) if isinstance(files, list) else (),
         )
-        done = ReviewDone(verdict, reviewer.tool, reviewer.model, cached=True)
+        model = kept.get("model") if isinstance(kept.get("model"), str) else reviewer.model
+        done = ReviewDone(verdict, reviewer.tool, model, cached=True)
         self._event(spec, done)
         return done
 
