@@ -3,6 +3,7 @@ rejection goes back to the step's tool with the reviewer's reasons."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,22 @@ def test_parallel_reviewed_steps_each_land_with_their_own_review(repo: Project) 
     assert sorted(
         r["prompt"].count("+ALPHA") + 2 * r["prompt"].count("+BETA") for r in reviews
     ) == [0, 1, 2]
+
+
+def test_a_reviewer_timing_out_is_no_verdict_and_costs_are_counted(
+    repo: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "slow")
+    monkeypatch.setenv("FAKE_SLEEP", "30")
+    bundle(repo, write_step(), **reviewed(timeout_seconds=0.5))
+    result = run(repo)
+    assert result.code == 1
+    top = step(repo, "top")
+    assert top["attempt_classes"] == ["no_verdict"]
+    assert "no verdict" in top["last_error"] and "timeout" in top["last_error"]
+    (review,) = attempt_rows(repo, "top.review")
+    assert review["failure_class"] == "timeout"
+    cost = json.loads(repo.uet("cost", "--by", "workstream", "--json").out)
+    (ws_cost,) = cost["run"]
+    assert ws_cost["attempts"] == 2  # the step's attempt and its review's
+    assert ws_cost["cost_usd"] == pytest.approx(0.0081)  # aider's; the killed review reported none
