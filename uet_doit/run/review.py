@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uet_doit.run.attempt import AttemptResult, AttemptSpec, worker_name
+from uet_doit.run.executor import Executor, LocalExecutor
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import StepPolicy
 from uet_doit.run.review_material import change_material
@@ -274,6 +275,11 @@ class Reviewer:
         self.root = runtime.ctx.root_path
         self.book = VerdictBook(self.root)
         self.reuse = runtime.ctx.cache != RunCacheFlag.OFF  # `--no-cache` asks again
+        self.executor: Executor = runtime.executor
+        if not runtime.ctx.shared_fs:
+            # a worker without the project's filesystem would run the reviewer in a clone
+            # and send its edits back as a patch: reviews run here, read-only
+            self.executor = LocalExecutor(runtime.tools.resolver())
 
     def review(self, base: StepSpec, reviewer: ReviewerSpec, req: ReviewRequest) -> ReviewDone:
         rt = self.runtime
@@ -281,7 +287,7 @@ class Reviewer:
         spec = review_spec(base, reviewer, req, key)
         sandbox = ReviewSandbox(req, self.root)
         policy = ReviewPolicy(
-            spec, self.ctx, rt.store, rt.tools, rt.clock, rt.executor, rt.slots, [sandbox]
+            spec, self.ctx, rt.store, rt.tools, rt.clock, self.executor, rt.slots, [sandbox]
         )
         kept = self.book.get(key) if self.reuse else None
         if kept is not None:
