@@ -173,3 +173,25 @@ def test_a_reviewer_timing_out_is_no_verdict_and_costs_are_counted(
     (ws_cost,) = cost["run"]
     assert ws_cost["attempts"] == 2  # the step's attempt and its review's
     assert ws_cost["cost_usd"] == pytest.approx(0.0081)  # aider's; the killed review reported none
+
+
+def test_a_criterion_reviewer_is_shown_the_changes_the_steps_landed(repo: Project) -> None:
+    plan = {
+        "bundle_id": "iso",
+        "review": {"tool": "claude"},
+        "workstreams": [
+            {
+                "ws_id": "W",
+                "steps": [edit_step("top", "doc.md", "line1\n", "LINE ONE\n")],
+                "completion_criteria": ["The first line is upper case"],
+            }
+        ],
+    }
+    repo.bundle(plan)
+    result = run(repo)
+    assert result.code == 0, result.out + result.err
+    (review,) = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
+    assert "Landed change:\n" in review["prompt"]
+    assert "-line1\n+LINE ONE" in review["prompt"]
+    assert run(repo).code == 0  # nothing changed: the verdict is kept
+    assert len([c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]) == 1

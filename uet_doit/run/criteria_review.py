@@ -15,7 +15,7 @@ from uet_doit.bundle.effective import effective_review
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.compiler import build_spec
 from uet_doit.run.review import Reviewer, ReviewRequest
-from uet_doit.run.review_material import files_material
+from uet_doit.run.review_material import criterion_material
 from uet_doit.run.step_spec import ReviewerSpec
 from uet_doit.state.records import CriterionState
 
@@ -66,20 +66,12 @@ class CriterionJudge:
         assert reviewer is not None
         scope = ws.ws_id if ws is not None else BUNDLE_SCOPE
         steps = [s for _, s in self.bundle.steps()] if ws is None else list(ws.steps)
-        sections = [(s.step_id, s.instruction, _made(s)) for s in steps]
         rid = review_id(scope, index)
         base_ws = ws if ws is not None else Workstream(ws_id=BUNDLE_SCOPE)
-        base = build_spec(
-            self.bundle, base_ws, Step(step_id=rid, tool_profile_id=reviewer.tool), self.root
-        )
-        req = ReviewRequest(
-            review_id=rid,
-            kind="criterion",
-            question=sentence,
-            material=files_material(sections, self.root),
-            source=str(self.root),
-            copies=tuple(dict.fromkeys(p for _, _, paths in sections for p in paths)),
-        )
+        own = Step(step_id=rid, tool_profile_id=reviewer.tool)
+        base = build_spec(self.bundle, base_ws, own, self.root)
+        material, copies = criterion_material(steps, self.root)
+        req = ReviewRequest(rid, "criterion", sentence, material, str(self.root), copies)
         done = self.reviewer.review(base, reviewer, req)
         verdict = done.verdict
         extra: dict[str, Any] = {
@@ -92,8 +84,3 @@ class CriterionJudge:
             extra["refused_writes"] = list(done.wrote)
         state = CriterionState.MET if verdict.met else CriterionState.UNMET
         return Judged(state, verdict.evidence, extra)
-
-
-def _made(step: Step) -> tuple[str, ...]:
-    """What a step made or edited: its outputs, else its inputs (a step editing in place)."""
-    return tuple(step.context.create_files) or tuple(step.context.files)

@@ -25,7 +25,7 @@ from uet_doit.run.forecasting import (
     tool_default,
 )
 from uet_doit.run.review import ReviewRequest, VerdictBook, review_key
-from uet_doit.run.review_material import files_material
+from uet_doit.run.review_material import criterion_material, made_by
 from uet_doit.run.step_spec import ReviewerSpec
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import load_router_config
@@ -49,11 +49,6 @@ def _plan(
     )
 
 
-def _made(steps: list[Step]) -> tuple[str, ...]:
-    paths = (tuple(s.context.create_files) or tuple(s.context.files) for s in steps)
-    return tuple(dict.fromkeys(p for group in paths for p in group))
-
-
 def review_plans(bundle: Bundle, root: Path, states: dict[str, str]) -> list[tuple[StepPlan, int]]:
     """(plan, retries) of every review the run would make."""
     would = {k for k, v in states.items() if v in ("would run", "missing input")}
@@ -71,20 +66,19 @@ def review_plans(bundle: Bundle, root: Path, states: dict[str, str]) -> list[tup
         scope = ws.ws_id if ws is not None else BUNDLE_SCOPE
         own = Step(step_id=f"{scope}.criteria")
         retries = effective_resilience(bundle, ws or Workstream(ws_id=scope), own).max_retries
-        sections = [(s.step_id, s.instruction, _made([s])) for s in steps]
-        material = files_material(sections, root)
+        material, copies = criterion_material(steps, root)
         changes = any(s.step_id in would for s in steps)
         for index, sentence in enumerate(sentences):
             rid = review_id(scope, index)
-            req = ReviewRequest(rid, "criterion", sentence, material, str(root))
+            req = ReviewRequest(rid, "criterion", sentence, material, str(root), copies)
             if changes or book.get(review_key(reviewer, req)) is None:
-                plans.append((_plan(rid, scope, reviewer, sentence, _made(steps)), retries or 0))
+                plans.append((_plan(rid, scope, reviewer, sentence, copies), retries or 0))
     for ws, step in bundle.steps():
         step_review = step_reviewer(bundle, ws, step)
         if step_review is None or step.step_id not in would:
             continue
         plan = _plan(
-            f"{step.step_id}.review", ws.ws_id, step_review, step.instruction, _made([step])
+            f"{step.step_id}.review", ws.ws_id, step_review, step.instruction, made_by(step)
         )
         retries = effective_resilience(bundle, ws, step).max_retries or 0
         plans.append((replace(plan, max_fix_attempts=step_review.max_fix_attempts), retries))

@@ -7,7 +7,10 @@ a single argument may hold); the files themselves are in the reviewer's folder.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
+
+from uet_doit.bundle.model import Step
 
 MATERIAL_CHARS = 40_000
 FILE_CHARS = 12_000
@@ -35,15 +38,6 @@ def _file_sections(paths: tuple[str, ...], root: Path) -> list[str]:
     return sections
 
 
-def files_material(sections: list[tuple[str, str, tuple[str, ...]]], root: Path) -> str:
-    """Steps (id, instruction, files) with the files as they are now in `root`."""
-    parts: list[str] = []
-    for step_id, instruction, paths in sections:
-        parts.append(f"## Step {step_id}\nAsked: {instruction}")
-        parts.extend(_file_sections(paths, root))
-    return _capped("\n\n".join(parts), MATERIAL_CHARS)
-
-
 def change_material(paths: tuple[str, ...], before: Path, after: Path) -> str:
     """The step's change: a unified diff per file from `before` to `after` (the attempt's
     tree); in place (the same folder) the files as the step left them."""
@@ -63,3 +57,40 @@ def change_material(paths: tuple[str, ...], before: Path, after: Path) -> str:
         )
         parts.append(_capped("".join(diff), FILE_CHARS))
     return _capped("\n".join(parts), MATERIAL_CHARS) or "(the step changed none of its files)"
+
+
+def made_by(step: Step) -> tuple[str, ...]:
+    """What a step made or edited: its outputs, else its inputs (a step editing in place)."""
+    return tuple(step.context.create_files) or tuple(step.context.files)
+
+
+def _landed_diffs(root: Path, step_ids: set[str]) -> dict[str, str]:
+    """The change each step landed on the checked-out branch (isolated steps), by step."""
+    from uet_doit.errors import UetError
+    from uet_doit.run.provenance import landings, repository, step_commits
+
+    try:
+        found = landings(step_commits(root))
+        repo = repository(root)
+    except UetError:
+        return {}  # not a git repository: the files tell what the steps made
+    return {
+        step_id: repo.run("show", "--format=", "--patch", commit.sha).out
+        for step_id, commit in found.items()
+        if step_id in step_ids
+    }
+
+
+def criterion_material(steps: Sequence[Step], root: Path) -> tuple[str, tuple[str, ...]]:
+    """A criterion's material (its scope's steps, each with the change it landed, else the
+    files it made as they are now) and the files a reviewer gets copies of."""
+    diffs = _landed_diffs(root, {s.step_id for s in steps})
+    parts: list[str] = []
+    for step in steps:
+        parts.append(f"## Step {step.step_id}\nAsked: {step.instruction}")
+        if step.step_id in diffs:
+            parts.append("Landed change:\n" + _capped(diffs[step.step_id], FILE_CHARS))
+        else:
+            parts.extend(_file_sections(made_by(step), root))
+    copies = tuple(dict.fromkeys(p for s in steps for p in made_by(s)))
+    return _capped("\n\n".join(parts), MATERIAL_CHARS), copies
