@@ -314,3 +314,16 @@ def test_a_failing_reviewer_is_redacted_and_opens_its_breaker(
     everything = result.out + json.dumps(project.status())
     everything += "".join(p.read_text() for p in (project.root / ".uet" / "runs").rglob("*.std*"))
     assert secret not in everything and "***" in everything
+
+
+def test_a_workstream_id_of_the_longest_kind_is_reviewed_too(
+    project: Project, calls: Calls
+) -> None:
+    bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 1})
+    long_id = "W" * 128
+    bundle["workstreams"][0]["ws_id"] = long_id
+    project.bundle(bundle)
+    assert project.uet("run", "bundle.yaml", "--dry-run").code == 0
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 0, result.out + result.err
+    assert len(attempt_rows(project, f"{long_id}.criterion-1")) == 1

@@ -83,8 +83,8 @@ def budget_checks(
     for f in forecasts.values():  # reviews: under their workstream's and the bundle's
         if f.step_id in steps:
             continue
-        ws = by_id.get(f.ws_id) or Workstream(ws_id=f.ws_id)
-        for budget in budgets_for(bundle, ws, Step(step_id=f.step_id)):
+        ws = by_id.get(f.ws_id) or Workstream.model_construct(ws_id=f.ws_id)
+        for budget in budgets_for(bundle, ws, Step.model_construct(step_id=f.step_id)):
             under.setdefault(budget.label, (budget, []))[1].append(f)
     order = ("bundle", "workstream", "step")
     checks = []

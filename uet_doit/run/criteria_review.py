@@ -67,8 +67,9 @@ class CriterionJudge:
         scope = ws.ws_id if ws is not None else BUNDLE_SCOPE
         steps = [s for _, s in self.bundle.steps()] if ws is None else list(ws.steps)
         rid = review_id(scope, index)
-        base_ws = ws if ws is not None else Workstream(ws_id=BUNDLE_SCOPE)
-        own = Step(step_id=rid, tool_profile_id=reviewer.tool)
+        base_ws = ws if ws is not None else Workstream.model_construct(ws_id=BUNDLE_SCOPE)
+        # not validated: an id of 128 characters plus `.criterion-N` is longer than ids may be
+        own = Step.model_construct(step_id=rid, tool_profile_id=reviewer.tool)
         base = build_spec(self.bundle, base_ws, own, self.root)
         material, copies = criterion_material(steps, self.root)
         req = ReviewRequest(rid, "criterion", sentence, material, str(self.root), copies)

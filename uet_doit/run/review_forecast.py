@@ -64,8 +64,10 @@ def review_plans(bundle: Bundle, root: Path, states: dict[str, str]) -> list[tup
         if reviewer is None or not sentences:
             continue
         scope = ws.ws_id if ws is not None else BUNDLE_SCOPE
-        own = Step(step_id=f"{scope}.criteria")
-        retries = effective_resilience(bundle, ws or Workstream(ws_id=scope), own).max_retries
+        own = Step.model_construct(step_id=f"{scope}.criteria")
+        retries = effective_resilience(
+            bundle, ws or Workstream.model_construct(ws_id=scope), own
+        ).max_retries
         material, copies = criterion_material(steps, root)
         changes = any(s.step_id in would for s in steps)
         for index, sentence in enumerate(sentences):
