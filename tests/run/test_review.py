@@ -327,3 +327,26 @@ def test_a_workstream_id_of_the_longest_kind_is_reviewed_too(
     result = project.uet("run", "bundle.yaml")
     assert result.code == 0, result.out + result.err
     assert len(attempt_rows(project, f"{long_id}.criterion-1")) == 1
+
+
+def test_verdicts_are_shared_through_the_step_cache_store(
+    project: Project,
+    calls: Calls,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    monkeypatch.setenv("UET_CACHE_STORE", str(tmp_path_factory.mktemp("team-store")))
+    project.bundle(criteria_bundle({"tool": "claude"}))
+    assert project.uet("run", "bundle.yaml").code == 0
+    # a fresh clone: no local state at all, the same work and the same question
+    shutil.rmtree(project.root / ".uet")
+    for db in project.root.glob(".doit.db*"):
+        db.unlink()
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 0, result.out + result.err
+    assert len(calls("claude")) == 1
+    assert criteria(project)["One ADR created"]["cached"] is True
+    stats = project.uet("cache", "stats")
+    assert stats.code == 0 and "Traceback" not in stats.out + stats.err

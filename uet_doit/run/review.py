@@ -12,6 +12,7 @@ review again is a cached attempt that calls nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -240,20 +241,48 @@ def _contents(folder: Path) -> dict[str, str]:
 
 
 class VerdictBook:
-    """Usable verdicts by review key, one JSON file each (written whole, then renamed)."""
+    """Usable verdicts in the step cache's store (`.uet/cache/`, or the shared one), an entry
+    without files each, under the review's key: a teammate's run with the same work and
+    question reuses them too. A store that cannot be read or a damaged entry is a miss."""
 
-    def __init__(self, root: Path) -> None:
-        self.folder = root / REVIEWS_DIR / "verdicts"
+    def __init__(self, root: Path, url: str | None = None) -> None:
+        from uet_doit.cache.stores import CacheStore
+
+        self.store = CacheStore.for_run(root, url)
 
     def get(self, key: str) -> dict[str, Any] | None:
+        from uet_doit.cache.entries import DamagedEntry
+        from uet_doit.errors import UetError
+
         try:
-            data = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entry = self.store.get_entry(key)
+        except (DamagedEntry, UetError):
             return None
+        data = entry.extra.get("verdict") if entry is not None else None
         return data if isinstance(data, dict) and isinstance(data.get("met"), bool) else None
 
-    def put(self, key: str, data: dict[str, Any]) -> None:
-        _write_whole(self.folder / f"{key}.json", json.dumps(data, sort_keys=True))
+    def put(self, key: str, spec: StepSpec, data: dict[str, Any]) -> None:
+        import time
+
+        from uet_doit.cache.entries import Entry
+        from uet_doit.errors import UetError
+
+        cost = data.get("cost")
+        entry = Entry(
+            key=key,
+            parts={"review": spec.step_id},
+            bundle_id=spec.bundle_id,
+            step_id=spec.step_id,
+            tool=spec.tool,
+            files=(),
+            model=data.get("model"),
+            cost_usd=cost if isinstance(cost, int | float) else None,
+            run_id=str(data.get("run_id") or ""),
+            created=time.time(),
+            extra={"verdict": data},
+        )
+        with contextlib.suppress(UetError):  # not kept: the next run asks again
+            self.store.put_entry(entry)
 
 
 def _write_whole(path: Path, text: str) -> None:
@@ -273,7 +302,7 @@ class Reviewer:
         self.runtime = runtime
         self.ctx: RunContext = replace(runtime.ctx, stop_on_failure=False)
         self.root = runtime.ctx.root_path
-        self.book = VerdictBook(self.root)
+        self.book = VerdictBook(self.root, runtime.ctx.cache_store)
         self.reuse = runtime.ctx.cache != RunCacheFlag.OFF  # `--no-cache` asks again
         self.executor: Executor = runtime.executor
         if not runtime.ctx.shared_fs:
@@ -301,7 +330,7 @@ class Reviewer:
             verdict = read_verdict(reviewer.tool, _read(row.stdout_path))
             if verdict.usable:
                 kept_data = {"run_id": self.ctx.run_id, "cost": row.cost_usd, "model": model}
-                self.book.put(key, {**verdict.to_data(), **kept_data})
+                self.book.put(key, spec, {**verdict.to_data(), **kept_data})
         done = ReviewDone(verdict, reviewer.tool, model, wrote=sandbox.wrote)
         self._event(spec, done)
         return done

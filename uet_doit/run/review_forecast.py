@@ -9,11 +9,13 @@ earlier reviews), its material counted as the files it reads.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from uet_doit.bundle.effective import effective_resilience
 from uet_doit.bundle.model import Bundle, Step, Workstream
+from uet_doit.cache.stores import configured_store
 from uet_doit.run.compiler import step_reviewer
 from uet_doit.run.criteria_review import BUNDLE_SCOPE, criterion_reviewer, review_id
 from uet_doit.run.forecast import History, StepForecast, StepPlan, forecast_step
@@ -52,7 +54,7 @@ def _plan(
 def review_plans(bundle: Bundle, root: Path, states: dict[str, str]) -> list[tuple[StepPlan, int]]:
     """(plan, retries) of every review the run would make."""
     would = {k for k, v in states.items() if v in ("would run", "missing input")}
-    book = VerdictBook(root)
+    book = VerdictBook(root, configured_store(root, None, dict(os.environ)))
     plans: list[tuple[StepPlan, int]] = []
     scopes: list[tuple[Workstream | None, list[Step]]] = [
         (ws, list(ws.steps)) for ws in bundle.workstreams
