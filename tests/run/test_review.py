@@ -350,3 +350,20 @@ def test_verdicts_are_shared_through_the_step_cache_store(
     assert criteria(project)["One ADR created"]["cached"] is True
     stats = project.uet("cache", "stats")
     assert stats.code == 0 and "Traceback" not in stats.out + stats.err
+
+
+def test_a_spent_workstream_budget_pauses_the_review_and_the_run(
+    project: Project, calls: Calls
+) -> None:
+    bundle = criteria_bundle({"tool": "claude"})
+    bundle["workstreams"][0]["max_cost_usd"] = 0.001  # below one review's forecast
+    project.bundle(bundle)
+    result = project.uet("run", "bundle.yaml")
+    assert result.code == 4, result.out + result.err
+    crit = criteria(project)["One ADR created"]
+    assert crit["state"] == "not_evaluated"
+    assert crit["detail"].startswith("review paused: ") and "workstream W" in crit["detail"]
+    assert "PAUSED" in result.out and calls() == []
+    raised = project.uet("run", "bundle.yaml", "--budget", "W=5")
+    assert raised.code == 0, raised.out
+    assert criteria(project)["One ADR created"]["state"] == "met"

@@ -83,5 +83,9 @@ class CriterionJudge:
         }
         if done.wrote:
             extra["refused_writes"] = list(done.wrote)
+        if done.paused:  # the run ends paused (exit 4): raise the budget and run again
+            extra["paused"] = True
+            detail = verdict.evidence.removeprefix("no verdict: ")
+            return Judged(CriterionState.NOT_EVALUATED, f"review paused: {detail}", extra)
         state = CriterionState.MET if verdict.met else CriterionState.UNMET
         return Judged(state, verdict.evidence, extra)

@@ -68,6 +68,7 @@ class ReviewDone:
     model: str | None
     cached: bool = False
     wrote: tuple[str, ...] = ()  # what the reviewer changed in its folder (thrown away)
+    paused: bool = False  # a budget around it is spent (pause_and_notify): not asked
 
     @property
     def reviewer(self) -> str:
@@ -331,7 +332,8 @@ class Reviewer:
             if verdict.usable:
                 kept_data = {"run_id": self.ctx.run_id, "cost": row.cost_usd, "model": model}
                 self.book.put(key, spec, {**verdict.to_data(), **kept_data})
-        done = ReviewDone(verdict, reviewer.tool, model, wrote=sandbox.wrote)
+        paused = outcome.state == StepState.PAUSED
+        done = ReviewDone(verdict, reviewer.tool, model, wrote=sandbox.wrote, paused=paused)
         self._event(spec, done)
         return done
 
