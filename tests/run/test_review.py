@@ -98,6 +98,7 @@ def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
     assert call["written"] == []
     rows = attempt_rows(project, "W.criterion-1")
     assert [(r["tool"], r["outcome"], r["ws_id"]) for r in rows] == [(tool, "succeeded", "W")]
+    assert [s["step_id"] for s in project.status()["steps"]] == ["adr"]  # a review: no step
     cost = json.loads(project.uet("cost", "--by", "workstream", "--json").out)
     (ws_cost,) = cost["run"]
     assert ws_cost["workstream"] == "W" and ws_cost["attempts"] == 2  # the step + the review

@@ -60,6 +60,10 @@ def test_a_rejected_step_is_fixed_with_the_reasons_and_lands_reviewed(
     assert [(r["outcome"], r["ws_id"]) for r in rows] == [("succeeded", "W")] * 2
     verdicts = [e["met"] for e in event_rows(repo, "reviewed")]
     assert verdicts == [False, True]
+    status = repo.status()  # reviews are attempts, not steps of the plan
+    assert [s["step_id"] for s in status["steps"]] == ["top"]
+    assert (status["completed_count"], status["total_count"]) == (1, 1)
+    assert status["total_cost_usd"] == pytest.approx(2 * 0.0081 + 2 * 0.01623)  # + reviews
 
 
 def test_a_step_rejected_past_its_fix_attempts_fails_and_nothing_lands(

@@ -174,7 +174,8 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
     done = sum(1 for s in steps if s.status in DONE_STEP_STATES)
     skipped = sum(1 for s in steps if s.status == StepState.SKIPPED)
     running = [s for s in steps if s.status in (StepState.RUNNING, StepState.RETRYING)]
-    cost = sum(s.cost_usd for s in steps)
+    # every attempt of the run, reviews included (they are attempts, not steps of the plan)
+    cost = sum(a.cost_usd or 0.0 for attempts in per_step.values() for a in attempts)
     eta = _eta(store, row.bundle_id, steps, row.jobs)
     return RunStatus(
         run_id=run_id,

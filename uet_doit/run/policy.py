@@ -57,6 +57,9 @@ class StepOutcome:
 
 
 class StepPolicy:
+    #: whether this policy's step is a step of the plan, with a state row (a review is not)
+    records_step = True
+
     def __init__(
         self,
         spec: StepSpec,
@@ -85,6 +88,8 @@ class StepPolicy:
 
     # -- recording ---------------------------------------------------------------------------
     def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
+        if not self.records_step:
+            return
         self.store.set_step_state(
             self.ctx.run_id, self.spec.step_id, state, message, self.spec.ws_id, tool
         )
@@ -415,6 +420,7 @@ class StepPolicy:
             fallback_from=fallback_from,
             spec=aspec.to_json(),
             outcome=outcome,
+            step_row=self.records_step,
         )
 
     def _slot(self, tool: str) -> AbstractContextManager[None]:

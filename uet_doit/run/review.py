@@ -148,8 +148,7 @@ class ReviewPolicy(StepPolicy):
     """The step policy for a review: a review is not a step of the plan, so it writes no
     step state (its attempts are all there is of it)."""
 
-    def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
-        return None
+    records_step = False
 
 
 class ReviewSandbox(StepExtension):
