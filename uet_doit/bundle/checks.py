@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from uet_doit.bundle.effective import effective_tool, explicit_isolation
+from uet_doit.bundle.effective import effective_review, effective_tool, explicit_isolation
 from uet_doit.bundle.graph import build_graph, normalise_path
 from uet_doit.bundle.model import Bundle, Step
 from uet_doit.errors import Problem
@@ -159,6 +159,7 @@ def check_bundle(
                         "one file, one creating step: let the later step list it in `files`",
                     )
                 creators.setdefault(norm, (step.step_id, ws.ws_id))
+    _check_reviewers(add, bundle, tools)
     problems.extend(_check_isolation(bundle, name, root))
     if not problems:
         graph = build_graph(bundle)
@@ -251,6 +252,35 @@ def _check_tool(
             "a python step needs `callable`",
             'e.g. "callable": "mypkg.tasks:build"',
         )
+
+
+#: tools that cannot judge a sentence: they run commands, not models
+_NOT_REVIEWERS = frozenset({"shell", "python", "pytest", "auto"})
+
+
+def _check_reviewers(add: Any, bundle: Bundle, tools: frozenset[str]) -> None:
+    """Each `review` names an AI tool uet knows, here or at a level above it."""
+    levels: list[tuple[str, Any, Any, Any]] = [("review", bundle.review, None, None)]
+    for wi, ws in enumerate(bundle.workstreams):
+        levels.append((f"workstreams[{wi}].review", ws.review, ws, None))
+        levels += [
+            (f"workstreams[{wi}].steps[{si}].review", st.review, ws, st)
+            for si, st in enumerate(ws.steps)
+        ]
+    for where, review, ws, step in levels:
+        if review is None:
+            continue
+        tool = review.tool
+        if tool is not None and (tool in _NOT_REVIEWERS or tool not in tools):
+            reviewers = sorted(tools - _NOT_REVIEWERS)
+            hint = _did_you_mean(tool, reviewers) or f"reviewers: {', '.join(reviewers)}"
+            add(f"{where}.tool", f"{tool!r} cannot review", hint)
+        elif effective_review(bundle, ws, step) is None:
+            add(
+                where,
+                "`review` names no tool here or at a level above",
+                'name the reviewer, e.g. "review": {"tool": "claude"}',
+            )
 
 
 def in_git_repository(root: Path) -> bool:

@@ -10,6 +10,7 @@ from uet_doit.bundle.model import (
     Bundle,
     CircuitBreakerPolicy,
     Resilience,
+    Review,
     Step,
     WorkspaceSetup,
     Workstream,
@@ -95,3 +96,18 @@ def effective_workspace(bundle: Bundle, ws: Workstream, step: Step) -> Workspace
     if nearest.dir or folder is None:
         return nearest
     return nearest.model_copy(update={"dir": folder})
+
+
+def effective_review(
+    bundle: Bundle, ws: Workstream | None, step: Step | None = None
+) -> Review | None:
+    """Each field from the nearest level that sets it (step, workstream, bundle); None when
+    no level names a reviewer tool. `ws` None: the bundle's own criteria."""
+    levels = (bundle.review, ws.review if ws else None, step.review if step else None)
+    layers = [r for r in levels if r is not None]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({k: getattr(layer, k) for k in layer.model_fields_set})
+    if not merged.get("tool"):
+        return None
+    return Review.model_construct(**{**dict.fromkeys(Review.model_fields), **merged})

@@ -100,6 +100,22 @@ class BestOf(Strict):
     pick: Literal["first", "cheapest"] = "first"
 
 
+class Review(Strict):
+    """A reviewer model: it judges sentence completion criteria, and with `steps: true`
+    each step's change before it lands. Unset fields come from the next level out."""
+
+    tool: Line | None = Field(
+        None, description="the reviewer: claude, codex, gemini, aider or a custom adapter"
+    )
+    model: Line | None = Field(None, description="model passed to the reviewer")
+    max_cost_usd: Usd | None = Field(None, description="budget of each review")
+    max_fix_attempts: int | None = Field(
+        None, ge=0, le=10, description="rejections sent back to the step's tool (default 1)"
+    )
+    steps: bool | None = Field(None, description="review each step's change before it lands")
+    timeout_seconds: Timeout | None = Field(None, description="of each review (default 600)")
+
+
 class StepContext(Strict):
     files: list[RelPath] = Field(default_factory=list, description="input files (file_dep)")
     create_files: list[RelPath] = Field(default_factory=list, description="outputs (targets)")
@@ -285,6 +301,7 @@ class Step(Strict):
         description="why the step is not run (e.g. 'done': done in the plan it was converted "
         "from); its dependents run as if it had succeeded",
     )
+    review: Review | None = None
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -358,6 +375,7 @@ class Workstream(Strict):
     workspace: WorkspaceSetup | None = None
     conflicts: Conflicts | None = None
     cache: CacheSetting | None = Field(None, description="default step cache of its steps")
+    review: Review | None = Field(None, description="reviewer of its criteria (and steps)")
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -444,6 +462,7 @@ class Bundle(Strict):
     sandbox: Sandbox | None = Field(None, description="default sandbox of every step")
     workspace: WorkspaceSetup | None = None
     conflicts: Conflicts | None = None
+    review: Review | None = Field(None, description="reviewer of sentence criteria (and steps)")
     doc_id: Line | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uet_doit.bundle.model import Bundle
+from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.budget import Budget, CostLedger, budgets_for
 from uet_doit.run.forecast import StepForecast, total
 from uet_doit.run.forecasting import bundle_forecasts
+from uet_doit.run.review_forecast import review_forecasts
 from uet_doit.state.store import RunStore
 
 _VERDICTS = {"up-to-date": "up to date", "error": "missing input"}
@@ -81,6 +82,14 @@ def budget_checks(
             entry = under.setdefault(budget.label, (budget, []))
             if step.step_id in forecasts:
                 entry[1].append(forecasts[step.step_id])
+    by_id = {ws.ws_id: ws for ws in bundle.workstreams}
+    steps = {s.step_id for _, s in bundle.steps()}
+    for f in forecasts.values():  # reviews: under their workstream's and the bundle's
+        if f.step_id in steps:
+            continue
+        ws = by_id.get(f.ws_id) or Workstream.model_construct(ws_id=f.ws_id)
+        for budget in budgets_for(bundle, ws, Step.model_construct(step_id=f.step_id)):
+            under.setdefault(budget.label, (budget, []))[1].append(f)
     order = ("bundle", "workstream", "step")
     checks = []
     for budget, items in sorted(under.values(), key=lambda e: order.index(e[0].scope)):
@@ -97,6 +106,9 @@ def forecast_data(bundle: Bundle, root: Path, skip_ws: tuple[str, ...] = ()) -> 
     states = verdicts(bundle, root, skip_ws)
     wanted = {k for k, v in states.items() if v in ("would run", "missing input")}
     forecasts = {f.step_id: f for f in bundle_forecasts(bundle, root, store, wanted)}
+    reviews = review_forecasts(bundle, root, store, states)
+    forecasts.update({f.step_id: f for f in reviews})
+    states.update({f.step_id: "review" for f in reviews})
     low, high = total(forecasts.values())
     return {
         "bundle_id": bundle.bundle_id,
@@ -161,16 +173,30 @@ def print_forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> 
             check = checks.get(f"step {step.step_id}")
             if check is not None and f is not None:
                 print(f"      {_against(check)}")
-        ws_items = [forecasts[s.step_id] for s in ws.steps if s.step_id in forecasts]
+        own = {s.step_id for s in ws.steps}
+        reviews = [f for f in forecasts.values() if f.ws_id == ws.ws_id and f.step_id not in own]
+        for f in reviews:
+            _print_review(f, verbosity)
+        ws_items = [forecasts[s.step_id] for s in ws.steps if s.step_id in forecasts] + reviews
         low, high = total(ws_items)
         check = checks.get(f"workstream {ws.ws_id}")
         tail = f" {_against(check)}" if check else ""
         print(f"  forecast {span(low, high)}{tail}")
     blocked = [f for f in forecasts.values() if f.cannot_run]
-    n = len(forecasts) - len(blocked)
+    mine = {s.step_id for _, s in bundle.steps()}
+    known = {ws.ws_id for ws in bundle.workstreams}
+    for f in forecasts.values():
+        if f.step_id not in mine and f.ws_id not in known:  # the bundle's own criteria
+            _print_review(f, verbosity)
+    n = len([f for f in forecasts if f in mine]) - len(blocked)
     check = checks.get(f"bundle {bundle.bundle_id}")
     tail = f" {_against(check)}" if check else " (no bundle budget)"
-    print(f"{n} step(s) would run; forecast {span(data['low_usd'], data['high_usd'])}{tail}")
+    asked = len(forecasts) - len([f for f in forecasts if f in mine])
+    reviews_note = f" and {asked} review(s)" if asked else ""
+    print(
+        f"{n} step(s){reviews_note} would run; forecast "
+        f"{span(data['low_usd'], data['high_usd'])}{tail}"
+    )
     if blocked:
         print(f"  ! {len(blocked)} step(s) cannot run: {blocked[0].cannot_run}")
     flagged = [c for c in data["budgets"] if c.verdict.startswith(("EXCEEDED", "HIGH END"))]
@@ -183,6 +209,14 @@ def print_forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> 
     if no_price:
         names = ", ".join(no_price)
         print(f"  no price for {names}: add them under `prices` in router_config.json")
+
+
+def _print_review(f: StepForecast, verbosity: int) -> None:
+    """A review the run would make: the reviewer's range, like a step's."""
+    print(f"  {f.step_id:<32} {'review':<14} {span(f.low_usd, f.high_usd)}")
+    print(f"      {describe(f)}")
+    for note in f.assumptions if verbosity >= 2 else ():
+        print(f"      - {note}")
 
 
 def _against(check: BudgetCheck) -> str:

@@ -270,10 +270,16 @@ class Report:
         if not latest:
             return '<p class="muted">No completion criteria were evaluated.</p>'
         rows = [
-            [self.esc(scope), self.esc(text), _badge(self.esc(d.get("state")))]
+            [
+                self.esc(scope),
+                self.esc(text),
+                _badge(self.esc(d.get("state"))),
+                self.esc(d.get("detail") or ""),
+                self.esc(_judged_by(d)),
+            ]
             for (scope, text), d in latest.items()
         ]
-        return _table("Scope|Criterion|State", rows)
+        return _table("Scope|Criterion|State|Evidence|Judged by", rows)
 
     def event_log(self) -> str:
         skip = {"gate_passed", "gate_failed", "gate_skipped", "criterion", "probe"}
@@ -283,6 +289,17 @@ class Report:
             if e.kind not in skip
         ][-300:]
         return _table("Time|Event|Step|Data", rows) if rows else '<p class="muted">No events.</p>'
+
+
+def _judged_by(criterion: dict[str, Any]) -> str:
+    """Who decided a criterion: its reviewer (and the files it named), or uet's own check."""
+    reviewer = criterion.get("reviewer")
+    if not reviewer:
+        return ""
+    files = criterion.get("files") or []
+    shown = f" on {', '.join(map(str, files))}" if files else ""
+    kept = " (verdict kept from an earlier run)" if criterion.get("cached") else ""
+    return f"{reviewer}{shown}{kept}"
 
 
 def _table(head: str, rows: list[list[str]], ids: list[str] | None = None) -> str:

@@ -70,6 +70,9 @@ def criterion_line(criterion: dict[str, Any]) -> str:
         "to_confirm": " (to confirm)",
         "not_evaluated": " (not evaluated: steps not done)",
         "unmet": f" (UNMET: {detail})" if detail else " (UNMET)",
+        "met": f" ({criterion['reviewer']}: {detail})"
+        if detail and criterion.get("reviewer")
+        else "",
     }.get(state, "")
     mark = CRITERION_MARKS.get(state, "[?]")
     return f"{mark} {criterion.get('scope')}: {criterion.get('description')}{note}"
@@ -222,7 +225,8 @@ def run_status(store: RunStore, run_id: str | None = None) -> RunStatus:
     done = sum(1 for s in steps if s.status in DONE_STEP_STATES)
     skipped = sum(1 for s in steps if s.status == StepState.SKIPPED)
     running = [s for s in steps if s.status in (StepState.RUNNING, StepState.RETRYING)]
-    cost = sum(s.known_cost_usd for s in steps)
+    # every attempt of the run whose cost is known, reviews included (they are attempts)
+    cost = sum(a.cost_usd or 0.0 for attempts in per_step.values() for a in attempts)
     eta = _eta(store, row.bundle_id, steps, row.jobs)
     return RunStatus(
         run_id=run_id,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,11 +26,11 @@ from typing import Any
 from uet_doit.errors import BundleError, UetError, UsageError
 from uet_doit.plans.draft_schema import draft_schema, without_nulls
 from uet_doit.tools.adapters.base import StepRequest, ToolResult
+from uet_doit.tools.structured import answer_text, json_object, structured_args
 
 WS_ID = "uet-convert"
 PROMPT_LIMIT = 96_000  # bytes; longer prompts put the JSON parts in files
 STEP_ID = "draft"
-_FENCE = re.compile(r"```(?:json)?\s*\n(?P<body>.*?)\n```", re.S)
 
 
 @dataclass
@@ -165,59 +164,15 @@ def _prompt(
     return "\n\n".join(parts)
 
 
-def _structured_args(tool: str, schema: Path, last: Path) -> list[str]:
-    if tool == "codex":
-        return ["--output-schema", str(schema), "--output-last-message", str(last)]
-    if tool == "claude":
-        return ["--json-schema", schema.read_text(encoding="utf-8")]
-    return []
-
-
 def _answer_text(call: _Call, last: Path, draft_file: Path) -> str | None:
     """The draft in the tool's answer: structured output where the CLI has it, else a file."""
     req = call.request
-    stdout = req.stdout_path.read_text(encoding="utf-8", errors="replace")
-    if req.tool == "codex" and last.exists():
-        return last.read_text(encoding="utf-8")
-    if req.tool == "claude":
-        from uet_doit.tools.adapters.claude import result_json
-
-        data = result_json(stdout) or {}
-        if isinstance(data.get("structured_output"), dict):
-            return json.dumps(data["structured_output"], indent=2, ensure_ascii=False)
-        return str(data["result"]) if data.get("result") else None
-    if req.tool == "gemini":
-        from uet_doit.tools.adapters.gemini import result_json as gemini_json
-
-        data = gemini_json(stdout) or {}
-        return str(data["response"]) if data.get("response") else None
+    if req.tool in ("codex", "claude", "gemini"):
+        stdout = req.stdout_path.read_text(encoding="utf-8", errors="replace")
+        return answer_text(req.tool, stdout, last)
     if draft_file.exists():
         return draft_file.read_text(encoding="utf-8")
     return None
-
-
-def _json_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The bundle object in an answer (bare, or in a ```json fence); else why not."""
-    candidates = [m.group("body") for m in _FENCE.finditer(text)] + [text]
-    last_error = "the answer holds no JSON object"
-    for candidate in candidates:
-        body = candidate.strip()
-        if not body.startswith("{"):
-            start = body.find("{")
-            if start < 0:
-                continue
-            body = body[start : body.rfind("}") + 1]
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as exc:
-            last_error = (
-                f"the answer is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            )
-            continue
-        if isinstance(data, dict):
-            return data, None
-        last_error = "the answer is JSON but not an object (a bundle is an object)"
-    return None, last_error
 
 
 def _keep_sources(draft: dict[str, Any], start: dict[str, Any] | None) -> None:
@@ -338,7 +293,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             stderr_path=work / f"{attempt}.stderr",
             attempt=attempt,
             model=settings.model,
-            options={"args": [*settings.args, *_structured_args(req.ai_tool, strict, last)]},
+            options={"args": [*settings.args, *structured_args(req.ai_tool, strict, last)]},
         )
         call = _Call(attempt, request, adapter.execute(request))
         record_state(root, run_id, bundle_id, call=call)
@@ -350,7 +305,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
                 f"{req.source}` (without --with) needs no tool",
             )
         previous = _answer_text(call, last, draft_file)
-        data, why = _json_object(previous or "")
+        data, why = json_object(previous or "")
         if data is None:
             problems = [why or "no answer"]
             continue

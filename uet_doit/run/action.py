@@ -64,6 +64,9 @@ class Runtime:
         cache = cache_extension(ctx, self.tools)
         if cache is not None:
             self.extensions.append(cache)
+        from uet_doit.run.review import StepReview
+
+        self.extensions.append(StepReview(self))  # before landing: judged, then landed
         if ctx.landing_branch:
             from uet_doit.run.workspaces import WorktreeIsolation
 

@@ -107,9 +107,21 @@ class AttemptResult:
     worker: str = ""
     notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
     tool_session: str | None = None  # the tool's own session id (what a resume continues)
+    reviewed_by: str = ""  # `tool model` of the reviewer that passed it (run/review.py)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    def failed_as(self, cls: FailureClass, message: str, **more: Any) -> AttemptResult:
+        """This attempt, judged a failure after the tool ran (by a check around it)."""
+        return replace(
+            self,
+            success=False,
+            outcome=AttemptOutcome.FAILED,
+            failure_class=cls,
+            message=message,
+            **more,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> AttemptResult:

@@ -53,6 +53,7 @@ OUTPUT_BY_KIND: dict[str, tuple[int, int]] = {
     "code": (400, 3_000),
     "testing": (400, 3_000),
     "refactor": (500, 4_000),
+    "review": (100, 800),  # a verdict: a few sentences of evidence
 }
 DEFAULT_OUTPUT = (500, 4_000)
 _KIND_ALIASES = {
@@ -321,7 +322,8 @@ def forecast_step(
     per_file = OUTPUT_BY_KIND.get(kind or "", DEFAULT_OUTPUT)
     n_out = max(1, len(plan.create_files))
     # an edit of inputs (nothing to create) may rewrite them whole (aider's whole format)
-    tout = (per_file[0] * n_out, per_file[1] * n_out + (0 if plan.create_files else files))
+    rewrite = 0 if plan.create_files or kind == "review" else files  # a reviewer only reads
+    tout = (per_file[0] * n_out, per_file[1] * n_out + rewrite)
     assumptions += [
         f"tokens counted with {counter.name}",
         f"{profile.overhead[0]:,}-{profile.overhead[1]:,} tokens of {plan.tool}'s own per call,"

@@ -138,11 +138,20 @@ def plan_for(
         max_retries=retries,
         max_fix_attempts=_fix_attempts(
             step.max_fix_attempts, tool, config, step.validation is not None
-        ),
+        )
+        + _review_fixes(bundle, ws, step),
         estimated_cost_usd=step.estimated_cost_usd,
         tool_default=tool_default(tool),
         context_tokens=ws.estimated_context_tokens,
     )
+
+
+def _review_fixes(bundle: Bundle, ws: Workstream, step: Step) -> int:
+    """A step reviewed before it lands may be sent back this many more times."""
+    from uet_doit.run.compiler import step_reviewer
+
+    reviewer = step_reviewer(bundle, ws, step)
+    return reviewer.max_fix_attempts if reviewer else 0
 
 
 def _option_model(options: dict[str, object]) -> str | None:
@@ -237,7 +246,8 @@ def spec_forecast(spec: StepSpec, tool: str, store: RunStore, config: RouterConf
         max_retries=spec.retry.max_retries,
         max_fix_attempts=_fix_attempts(
             spec.max_fix_attempts, tool, config, spec.validation is not None
-        ),
+        )
+        + (spec.review.max_fix_attempts if spec.review else 0),
         tool_default=tool_default(tool),
         context_tokens=spec.context_tokens,
     )

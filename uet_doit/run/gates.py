@@ -13,17 +13,20 @@ import inspect
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
-from uet_doit.bundle.model import Bundle, CriterionCommand, CriterionFiles
+from uet_doit.bundle.model import Bundle, CriterionCommand, CriterionFiles, Workstream
 from uet_doit.run.context import RunContext
 from uet_doit.run.step_spec import GateSpec
 from uet_doit.state.records import DONE_STEP_STATES, CriterionState, EventKind
 from uet_doit.state.store import RunStore
 from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import Redactor
+
+if TYPE_CHECKING:
+    from uet_doit.run.criteria_review import CriterionJudge
 
 #: how to get the tools gates usually call
 INSTALL_HINTS = {
@@ -121,11 +124,16 @@ def _installed(exe: str, root: Path) -> bool:
 
 
 def evaluate_criteria(
-    bundle: Bundle, root: Path, store: RunStore, run_id: str
+    bundle: Bundle,
+    root: Path,
+    store: RunStore,
+    run_id: str,
+    judge: CriterionJudge | None = None,
 ) -> list[dict[str, Any]]:
     """Check structured completion criteria of workstreams whose steps are all done (and of
     the bundle when all are); a skipped step is not done, so its workstream's criteria are
-    "not evaluated". Sentences are listed as "to confirm". Each result is an event."""
+    "not evaluated". Sentences are judged by the `judge` where a `review` names a reviewer,
+    else listed as "to confirm". Each result is an event."""
     from uet_doit.tools.process import run_process
 
     states = {r.step_id: r.status for r in store.run_steps(run_id)}
@@ -136,21 +144,31 @@ def evaluate_criteria(
     def finished(step_ids: list[str]) -> bool:
         return all(states.get(s) in DONE_STEP_STATES for s in step_ids)
 
-    scopes: list[tuple[str, list[Any], bool]] = [
-        (ws.ws_id, list(ws.completion_criteria), finished([s.step_id for s in ws.steps]))
+    scopes: list[tuple[str, Workstream | None, list[Any], bool]] = [
+        (ws.ws_id, ws, list(ws.completion_criteria), finished([s.step_id for s in ws.steps]))
         for ws in bundle.workstreams
     ]
     scopes.append(
         (
             "bundle",
+            None,
             list(bundle.completion_criteria),
             finished([s.step_id for _, s in bundle.steps()]),
         )
     )
-    for scope, criteria, done in scopes:
-        for crit in criteria:
-            if isinstance(crit, str):
+    for scope, ws, criteria, done in scopes:
+        reviewed = judge is not None and judge.reviews(ws)
+        for index, crit in enumerate(criteria):
+            extra: dict[str, Any] = {}
+            if isinstance(crit, str) and not reviewed:
                 state, description, detail = CriterionState.TO_CONFIRM, crit, ""
+            elif isinstance(crit, str) and not done:
+                state, description, detail = CriterionState.NOT_EVALUATED, crit, "steps not done"
+            elif isinstance(crit, str):
+                assert judge is not None
+                judged = judge.judge(ws, index, crit)
+                state, description, detail = judged.state, crit, judged.detail
+                extra = judged.extra
             elif not done:
                 state, description, detail = (
                     CriterionState.NOT_EVALUATED,
@@ -182,6 +200,7 @@ def evaluate_criteria(
                 "description": redactor.redact(description),
                 "state": state,
                 "detail": redactor.redact(detail),
+                **redactor.redact_data(extra),
             }
             store.event(run_id, EventKind.CRITERION, None, **result)
             results.append(result)

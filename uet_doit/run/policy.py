@@ -42,8 +42,14 @@ CONTINUE_PROMPT = (
 #: a rate-limited step is requeued this often at least (its own count, not max_retries')
 RATE_LIMIT_REQUEUES = 5
 
-#: fix prompts carry at most this much of the validation output
+#: fix prompts carry at most this much of the validation output (or the review's reasons)
 FIX_OUTPUT_CHARS = 3000
+#: what the fix loop tells the tool, before the output that says what is wrong
+FIX_PROMPTS = {
+    FailureClass.VALIDATION: "The validation command failed after your change. Fix the "
+    "problem. Its output:",
+    FailureClass.REVIEW_REJECTED: "A reviewer rejected your change. Fix what it found:",
+}
 
 SlotProvider = Callable[[str, int, Callable[[], None]], AbstractContextManager[None]]
 
@@ -64,6 +70,9 @@ class StepOutcome:
 
 
 class StepPolicy:
+    #: whether this policy's step is a step of the plan, with a state row (a review is not)
+    records_step = True
+
     def __init__(
         self,
         spec: StepSpec,
@@ -94,6 +103,8 @@ class StepPolicy:
 
     # -- recording ---------------------------------------------------------------------------
     def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
+        if not self.records_step:
+            return
         self.store.set_step_state(
             self.ctx.run_id, self.spec.step_id, state, message, self.spec.ws_id, tool
         )
@@ -164,10 +175,14 @@ class StepPolicy:
         spec = self.spec
         uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
         first = self.attempts_so_far()
-        attempt_no, fix_round, instruction = first, 0, spec.instruction
+        attempt_no, instruction = first, spec.instruction
         resume: str | None = None  # the tool session a stalled attempt left to continue
         rate_limits = 0  # requeued apart from the retries of other failures
-        fixes_allowed = self._fix_attempts(tool)
+        fixes_allowed = {
+            FailureClass.VALIDATION: self._fix_attempts(tool),
+            FailureClass.REVIEW_REJECTED: spec.review.max_fix_attempts if spec.review else 0,
+        }
+        fixes_used = dict.fromkeys(fixes_allowed, 0)
         while True:
             attempt_no += 1
             if uses_breaker:
@@ -193,14 +208,19 @@ class StepPolicy:
             resume, instruction = None, spec.instruction
             if cls == FailureClass.STALLED and result.tool_session:
                 resume, instruction = result.tool_session, CONTINUE_PROMPT
-            if cls == FailureClass.VALIDATION and fix_round < fixes_allowed:
-                fix_round += 1
+            if cls in FIX_PROMPTS and fixes_used[cls] < fixes_allowed[cls]:
+                fixes_used[cls] += 1
                 instruction = (
-                    f"{spec.instruction}\n\nThe validation command failed after your change. "
-                    f"Fix the problem. Its output:\n{result.output_tail[-FIX_OUTPUT_CHARS:]}"
+                    f"{spec.instruction}\n\n{FIX_PROMPTS[cls]}\n"
+                    f"{result.output_tail[-FIX_OUTPUT_CHARS:]}"
                 )
+                why = {} if cls == FailureClass.VALIDATION else {"reason": str(cls)}
                 self.store.event(
-                    self.ctx.run_id, EventKind.FIX_ATTEMPT, spec.step_id, round=fix_round
+                    self.ctx.run_id,
+                    EventKind.FIX_ATTEMPT,
+                    spec.step_id,
+                    round=fixes_used[cls],
+                    **why,
                 )
                 continue
             if cls == FailureClass.RATE_LIMIT:
@@ -210,7 +230,7 @@ class StepPolicy:
                 if rate_limits > (max(most, RATE_LIMIT_REQUEUES) if most else 0):
                     retries_used = spec.retry.max_retries + 1  # none left
             else:
-                retries_used = attempt_no - first - fix_round - rate_limits
+                retries_used = attempt_no - first - sum(fixes_used.values()) - rate_limits
             if spec.retry.should_retry(cls, retries_used):
                 wait = (
                     0.0
@@ -461,6 +481,7 @@ class StepPolicy:
             fallback_from=fallback_from,
             spec=aspec.to_json(),
             outcome=outcome,
+            step_row=self.records_step,
         )
 
     def slot(self, tool: str) -> AbstractContextManager[None]:

@@ -106,13 +106,22 @@ def landed_commit(repo: Git, branch: str, run_id: str, step_id: str, attempt: in
     return None
 
 
+def landings(commits: list[StepCommit]) -> dict[str, StepCommit]:
+    """Each step's newest commit (of `commits`, newest first) not undone by a later revert."""
+    reverted = {c.reverts for c in commits if c.reverts}
+    found: dict[str, StepCommit] = {}
+    for commit in commits:
+        if commit.reverts is None and commit.sha not in reverted:
+            found.setdefault(commit.step_id, commit)
+    return found
+
+
 def latest_landing(root: Path, step_id: str) -> StepCommit:
     """The step's newest commit on HEAD that is not undone by a later revert."""
     commits = step_commits(root)
-    reverted = {c.reverts for c in commits if c.reverts}
-    for commit in commits:
-        if commit.step_id == step_id and commit.reverts is None and commit.sha not in reverted:
-            return commit
+    found = landings(commits).get(step_id)
+    if found is not None:
+        return found
     steps = sorted({c.step_id for c in commits if c.reverts is None})
     hint = f"steps with commits here: {', '.join(steps)}" if steps else "see `uet log`"
     raise UsageError(f"no landed commit of step {step_id!r} on the current branch", hint)

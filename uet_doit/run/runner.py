@@ -326,11 +326,12 @@ def _close(
     """Completion criteria, the run's final state and reason, the exit code."""
     run_id = ctx.run_id
     states = {row.status for row in store.run_steps(run_id)}
-    unmet = _report_criteria(bundle, root, store, run_id, out)
+    unmet, paused = _report_criteria(bundle, root, store, ctx, out)
     if code == 0 and unmet:
         code = EXIT_FAILED
     failed = StepState.FAILED in states or bool(unmet)
-    if code != 0 and not failed and StepState.PAUSED in states:
+    step_paused = code != 0 and not failed and StepState.PAUSED in states
+    if step_paused or (code == 0 and paused):  # a paused review: its criterion not judged
         code = EXIT_PAUSED
     elif code != 0 and states & {StepState.FAILED, StepState.BLOCKED, StepState.NOT_STARTED}:
         code = EXIT_FAILED  # doit says 2 when dependents of a failed step could not run
@@ -355,22 +356,29 @@ def _close(
 
 
 def _report_criteria(
-    bundle: Bundle, root: Path, store: RunStore, run_id: str, out: TextIO
-) -> list[str]:
-    """Evaluate completion criteria; print the checklist; return the unmet ones."""
+    bundle: Bundle, root: Path, store: RunStore, ctx: RunContext, out: TextIO
+) -> tuple[list[str], list[str]]:
+    """Evaluate completion criteria (sentences by their reviewer, through the run's
+    runtime); print the checklist; return the unmet ones, and those whose review a spent
+    budget paused."""
+    from uet_doit.run.action import Runtime
+    from uet_doit.run.criteria_review import CriterionJudge
     from uet_doit.run.gates import evaluate_criteria
 
-    results = evaluate_criteria(bundle, root, store, run_id)
+    reviews = bundle.review is not None or any(ws.review for ws in bundle.workstreams)
+    judge = CriterionJudge(bundle, root, Runtime.for_context(ctx)) if reviews else None
+    results = evaluate_criteria(bundle, root, store, ctx.run_id, judge)
     if not results:
-        return []
+        return [], []
     from uet_doit.observe.status import criterion_line
 
     out.write("completion criteria:\n")
     for r in results:
         out.write(f"  {criterion_line(r)}\n")
-    return [
+    unmet = [
         f"{r['scope']}: {r['description']}" for r in results if r["state"] == CriterionState.UNMET
     ]
+    return unmet, [f"{r['scope']}: {r['detail']}" for r in results if r.get("paused")]
 
 
 def _failure_reason(store: RunStore, run_id: str) -> str:
@@ -384,6 +392,11 @@ def _failure_reason(store: RunStore, run_id: str) -> str:
     if unmet:
         parts.append(f"completion criteria unmet: {'; '.join(unmet)}")
     paused = {r.message for r in rows if r.status == StepState.PAUSED and r.message}
+    paused |= {
+        str(e.data.get("detail"))
+        for e in store.events(run_id, kinds=[EventKind.CRITERION])
+        if e.data.get("paused")
+    }
     parts.extend(sorted(paused))
     for state in (StepState.FAILED, StepState.BLOCKED, StepState.NOT_STARTED):
         steps = [r.step_id for r in rows if r.status == state]

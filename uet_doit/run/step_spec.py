@@ -29,6 +29,17 @@ class ValidationSpec:
 
 
 @dataclass(frozen=True)
+class ReviewerSpec:
+    """Who reviews a step's change before it lands (run/review.py), as plain data."""
+
+    tool: str
+    model: str | None = None
+    max_cost_usd: float | None = None
+    max_fix_attempts: int = 1
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
 class Budget:
     scope: str  # step | workstream | bundle
     scope_id: str
@@ -179,6 +190,7 @@ class StepSpec:
     best_of: int = 1  # attempts run at once (run/best_of.py); 1: one at a time
     best_of_tools: tuple[str, ...] = ()  # their tools in turn (empty: the step's own)
     best_of_pick: str = "first"  # or "cheapest"
+    review: ReviewerSpec | None = None  # `review: {steps: true}`: judged before it lands
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -594,6 +594,7 @@ class WorktreeIsolation(StepExtension):
         prompt = hashlib.sha256(spec.instruction.encode()).hexdigest()
         inputs = self.inputs_seen.pop((spec.step_id, spec.attempt), None)
         seen = [("Uet-Inputs-SHA256", inputs)] if inputs and spec.files else []
+        reviewed = [("Uet-Reviewed-By", result.reviewed_by)] if result.reviewed_by else []
         return [
             ("Uet-Step", spec.step_id),
             ("Uet-Workstream", spec.ws_id),
@@ -604,6 +605,7 @@ class WorktreeIsolation(StepExtension):
             ("Uet-Cost-USD", cost),
             ("Uet-Prompt-SHA256", prompt),
             *seen,
+            *reviewed,
         ]
 
     # -- afterwards ----------------------------------------------------------------------------

@@ -57,9 +57,11 @@ class AttemptMethods:
         spec: str | None = None,
         worker: str | None = None,
         outcome: AttemptOutcome = AttemptOutcome.RUNNING,
+        step_row: bool = True,
     ) -> int:
         """Recorded before the tool starts, with the file its exit code will land in, so a
-        runner killed at any instant leaves enough to find (and adopt) the tool."""
+        runner killed at any instant leaves enough to find (and adopt) the tool. A running
+        attempt marks its step running, unless `step_row` is False (a review: no step)."""
         now = time.time()
         with self._db.transaction() as conn:
             cur = conn.execute(
@@ -84,7 +86,7 @@ class AttemptMethods:
                     spec,
                 ),
             )
-            if outcome == AttemptOutcome.RUNNING:
+            if outcome == AttemptOutcome.RUNNING and step_row:
                 conn.execute(
                     "INSERT INTO run_steps (run_id, step_id, ws_id, tool, status, updated) "
                     "VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, step_id) DO UPDATE SET "

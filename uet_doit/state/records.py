@@ -98,6 +98,8 @@ class EventKind(StrEnum):
     CACHE_STORED = "cache_stored"  # a step's outputs put in the step cache
     CACHE_WARNING = "cache_warning"  # a store unreachable, an entry damaged: the step ran
     CONCURRENCY = "concurrency"  # a provider's adaptive limit changed (run/providers.py)
+    REVIEWED = "reviewed"  # a reviewer's verdict on a step's change or a criterion
+    REVIEW_WROTE = "review_wrote"  # a reviewer changed files: refused (thrown away)
 
 
 GATE_EVENTS = (EventKind.GATE_PASSED, EventKind.GATE_FAILED, EventKind.GATE_SKIPPED)

@@ -29,6 +29,9 @@ class FailureClass(StrEnum):
     TAMPERED = "tampered"  # the tool changed git's config/hooks or moved the landing branch
     SANDBOX_DENIED = "sandbox_denied"  # the tool wrote where its sandbox does not let it
     STALLED = "stalled"  # alive but silent: no output and no file change for a while
+    # `review: {steps: true}` (run/review.py): judged by a reviewer model before landing
+    REVIEW_REJECTED = "review_rejected"  # its reasons go back to the step's tool (fix loop)
+    NO_VERDICT = "no_verdict"  # the reviewer gave no usable answer: the step is not landed
     UNKNOWN = "unknown"
 
 
@@ -45,6 +48,8 @@ NEVER_RETRIED = frozenset(
         FailureClass.UNCOMMITTED_EDIT,
         FailureClass.TAMPERED,
         FailureClass.SANDBOX_DENIED,
+        FailureClass.REVIEW_REJECTED,  # the fix loop, not a retry, answers a rejection
+        FailureClass.NO_VERDICT,  # the reviewer's own attempts were retried already
     }
 )
 

@@ -118,7 +118,8 @@ class CodexAdapter(AgentAdapter):
         return [Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")]
 
     def build(self, request: StepRequest) -> Invocation:
-        argv = ["codex", "exec", "--json", "--sandbox", "workspace-write"]
+        sandbox = str(request.options.get("sandbox") or "workspace-write")  # read-only: reviews
+        argv = ["codex", "exec", "--json", "--sandbox", sandbox]
         argv.append("--skip-git-repo-check")
         if model := model_name(request):
             argv += ["-m", model]

@@ -117,7 +117,8 @@ class GeminiAdapter(AgentAdapter):
         # `--prompt=TEXT`, not `-p TEXT`: yargs would refuse a value that starts with '-', and
         # after `--` the text would be the positional query, which runs interactive
         argv = ["gemini", f"--prompt={agent_prompt(request)}", "--output-format", "json"]
-        argv += ["--skip-trust", "--approval-mode", "auto_edit"]
+        approval = str(request.options.get("approval_mode") or "auto_edit")  # plan: reviews
+        argv += ["--skip-trust", "--approval-mode", approval]
         if request.resume_session:
             argv += ["--resume", request.resume_session]
         if model := model_name(request):
