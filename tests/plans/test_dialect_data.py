@@ -86,3 +86,15 @@ def test_corpus_files(project: Project) -> None:
     eb = edges(beads)
     assert eb["skyhook-gld.6"] == [f"skyhook-gld.{n}" for n in range(1, 6)]
     assert len(skipped(beads)) == 6
+
+
+def test_broken_task_master_file_names_the_place(project: Project) -> None:
+    project.write(".taskmaster/tasks/tasks.json", '{"tasks": [\n  {"id": 1, "title": "A",}\n]}\n')
+    result = project.uet("convert", ".taskmaster/tasks/tasks.json")
+    assert result.code == 3 and "line 2" in result.err and "Traceback" not in result.err
+
+
+def test_broken_beads_line_is_named_without_forcing(project: Project) -> None:
+    project.write(".beads/issues.jsonl", '{"id":"a","title":"t","status":"open"}\n{oops\n')
+    result = project.uet("convert", ".beads/issues.jsonl")
+    assert result.code == 3 and "issues.jsonl:2" in result.err

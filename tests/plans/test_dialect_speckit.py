@@ -45,6 +45,11 @@ def test_current_template(project: Project) -> None:
     ]
     assert bundle["metadata"]["dialect"] == "spec-kit"
     assert by_id["T004"]["x-source"] == "speckit-tasks.md:21 (T004)"
+    # the tool sees only the instruction: it says which story and where the design is
+    instruction = by_id["T008"]["context"]["instruction"]
+    assert "Part of Phase 3: User Story 1 - Create albums" in instruction
+    assert "A user creates an album and sees it listed" in instruction
+    assert "Design documents from `/specs/001-photo-albums/`" in instruction
 
 
 def test_classic_template_ranges_and_blocks(project: Project) -> None:

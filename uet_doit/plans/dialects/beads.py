@@ -44,7 +44,12 @@ def detect(path: Path, text: str) -> str | None:
     try:
         rows = _lines(text)
     except ValueError:
-        return None
+        # the ledger's own place: read it as Beads, so the bad line is named
+        return (
+            "the file .beads/issues.jsonl"
+            if path.as_posix().endswith(".beads/issues.jsonl")
+            else None
+        )
     issues = rows and all("id" in r and "title" in r and "status" in r for _, r in rows)
     if issues and (".beads/" in path.as_posix() or any("issue_type" in r for _, r in rows)):
         return f"JSON lines of {len(rows)} issues with id, title, status, issue_type"
@@ -52,10 +57,19 @@ def detect(path: Path, text: str) -> str | None:
 
 
 def read(text: str, source: str) -> PlanDoc:
-    try:
-        rows = _lines(text)
-    except ValueError as exc:
-        raise UsageError(f"{source}: a line is not JSON: {exc}", "fix that line") from exc
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(
+                f"{source}:{number}: this line is not JSON ({exc.args[0]})",
+                "fix or remove that line (`bd` rewrites the file from its database: `bd export`)",
+            ) from exc
+        if isinstance(value, dict):
+            rows.append((number, value))
     rows = [(n, r) for n, r in rows if r.get("status") != "tombstone"]  # deleted issues
     ids = {str(r["id"]) for _, r in rows}
     parent: dict[str, str] = {}

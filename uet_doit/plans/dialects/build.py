@@ -136,7 +136,7 @@ def build(doc: PlanDoc, keep: dict[str, str] | None = None) -> Built:
             )
             if not any(d in item_ids.values() and _in(group, d, item_ids) for d in deps):
                 deps = list(dict.fromkeys([*entry_deps, *deps]))
-            steps.append(_step(item, step_id, deps, created, out))
+            steps.append(_step(item, step_id, deps, created, out, _context(doc, group, item)))
         ws: dict[str, Any] = {"ws_id": ws_id, "name": group.title[:200] or ws_id}
         if group.description:
             ws["description"] = group.description
@@ -168,8 +168,24 @@ def _inside(path: str) -> bool:
     )
 
 
+def _context(doc: PlanDoc, group: Group, item: Item) -> list[str]:
+    """What a tool needs besides the item's own words (it sees only the instruction): the
+    phase or parent it belongs to, and where the plan's design documents are."""
+    lines = []
+    if group.title and group.title != item.title and (len(group.items) > 1 or group.description):
+        part = f"Part of {group.title}" + (f": {group.description}" if group.description else "")
+        lines.append(part)
+    lines += doc.context
+    return ["", "Context:", *(f"- {line}" for line in lines)] if lines else []
+
+
 def _step(
-    item: Item, step_id: str, deps: list[str], created: dict[str, str], out: Built
+    item: Item,
+    step_id: str,
+    deps: list[str],
+    created: dict[str, str],
+    out: Built,
+    context_lines: list[str],
 ) -> dict[str, Any]:
     creates: list[str] = []
     files = list(item.edits)
@@ -184,6 +200,7 @@ def _step(
     lines = [item.title, *item.body]
     if item.criteria:
         lines += ["", "Acceptance criteria:", *(f"- {c}" for c in item.criteria)]
+    lines += context_lines
     context: dict[str, Any] = {"instruction": "\n".join(lines).strip()}
     files = [p for p in dict.fromkeys(files) if p not in creates]
     if files:

@@ -30,5 +30,8 @@ def detect(path: Path, text: str) -> str | None:
 
 def read(text: str, source: str) -> PlanDoc:
     if count(text):
-        return read_numbered(text, source, "Kiro numbered task", headings=False)
-    return read_loose(text, source, "Kiro task")  # a tasks.md written without numbers
+        doc = read_numbered(text, source, "Kiro numbered task", headings=False)
+    else:
+        doc = read_loose(text, source, "Kiro task")  # a tasks.md written without numbers
+    doc.context.append(f"the spec's requirements.md and design.md sit beside {source}")
+    return doc

@@ -107,6 +107,7 @@ class PlanDoc:
     chain_groups: bool = False  # groups without explicit dependencies follow the one before
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    context: list[str] = field(default_factory=list)  # told to every step: where the design is
 
 
 _FENCE = re.compile(r"^\s*(```|~~~)")

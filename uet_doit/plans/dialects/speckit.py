@@ -108,6 +108,12 @@ def read(text: str, source: str) -> PlanDoc:
         _fields(group, e.body)
     doc.groups = [g for g in doc.groups if g.items]
     _dependencies(doc, deps_lines)
+    m = re.search(r"(?m)^\*\*Input\*\*:?\s*(?P<input>.+)$", text)  # `Design documents from ...`
+    doc.context.append(
+        m.group("input").strip()
+        if m
+        else f"the design documents (spec.md, plan.md) beside {source}"
+    )
     return doc
 
 

@@ -46,7 +46,10 @@ def detect(path: Path, text: str) -> str | None:
     try:
         data = json.loads(text)
     except ValueError:
-        return None
+        # Task Master's own place: read it as Task Master, so the bad spot is named
+        where = path.as_posix()
+        known = where.endswith((".taskmaster/tasks/tasks.json", "tasks/tasks.json"))
+        return "the file tasks/tasks.json (Task Master's)" if known else None
     tags = _tags(data)
     if not tags or not all(_is_task(t) for _, tasks in tags for t in tasks):
         return None
@@ -59,7 +62,9 @@ def read(text: str, source: str) -> PlanDoc:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"{source}: not valid JSON: {exc}", "fix the file, then convert") from exc
+        raise UsageError(
+            f"{source}: not valid JSON: {exc}", "fix the file there, then convert again"
+        ) from exc
     tags = _tags(data) or []
     doc = PlanDoc(None)
     many = len(tags) > 1
