@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from uet_doit.cache.blobs import CHUNK, digest_bytes, temp_beside
+from uet_doit.cache.blobs import CHUNK, copy_hashed, temp_beside
 from uet_doit.cache.entries import DamagedEntry, Entry
 from uet_doit.errors import CacheStoreError
 
@@ -138,30 +138,57 @@ class CacheStore:
         data = self.read(self.entry_path(key))
         return None if data is None else Entry.from_bytes(data, key)
 
-    def fetch_blob(self, digest: str, target: Path) -> None:
-        """The blob's content into `target`, verified first, then renamed into place."""
+    def _open(self, path: str) -> BinaryIO:
+        if self.local:
+            return Path(path).open("rb")
+        handle: BinaryIO = self.fs.open(path, "rb")
+        return handle
+
+    def fetch_blob(self, digest: str, target: Path, size: int) -> None:
+        """The blob's content into `target`, in chunks, hashed on the way and never more
+        than the `size` the entry records; renamed into place only once it matches. An
+        OSError is the target's (a full disk, a folder in the way)."""
+        src = self._open_blob(digest)
         temp = temp_beside(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if self.local:
-                data = Path(self.blob_path(digest)).read_bytes()
-            else:
-                data = self.fs.cat_file(self.blob_path(digest))
+            with src, temp.open("wb") as dst:
+                try:
+                    found, length = copy_hashed(src, dst, size)
+                except OSError:
+                    raise
+                except Exception as exc:  # fsspec backends raise their own kinds
+                    raise self._fail(f"read blob {digest[:12]}", exc) from None
+            if found != digest or length != size:
+                with contextlib.suppress(CacheStoreError):
+                    self.remove(self.blob_path(digest))  # so the next store writes it anew
+                msg = f"blob {digest[:12]} does not match its hash (damaged; removed)"
+                raise DamagedEntry(msg)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return self._open(self.blob_path(digest))
         except FileNotFoundError:
             msg = f"blob {digest[:12]} named by the entry is missing from the store"
             raise DamagedEntry(msg) from None
         except Exception as exc:
             raise self._fail(f"read blob {digest[:12]}", exc) from None
-        if digest_bytes(data) != digest:
-            with contextlib.suppress(CacheStoreError):
-                self.remove(self.blob_path(digest))  # so the next store writes it anew
-            msg = f"blob {digest[:12]} does not match its hash (damaged; removed)"
-            raise DamagedEntry(msg)
+
+    def blob_problem(self, digest: str, size: int) -> str | None:
+        """What is wrong with a stored blob (missing, damaged), read in chunks; None if whole."""
         try:
-            temp.write_bytes(data)
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+            with self._open_blob(digest) as src:
+                found, length = copy_hashed(src, None, size)
+        except DamagedEntry:
+            return "is missing"
+        except CacheStoreError:
+            raise
+        except Exception as exc:
+            raise self._fail(f"read blob {digest[:12]}", exc) from None
+        return None if found == digest and length == size else "does not match its hash"
 
     def has(self, path: str) -> bool:
         try:
@@ -287,9 +314,6 @@ class CacheStore:
             return
         except Exception as exc:
             raise self._fail(f"remove {path}", exc) from None
-
-    def read_blob(self, digest: str) -> bytes | None:
-        return self.read(self.blob_path(digest))
 
 
 def _modified(info: dict[str, Any]) -> float:

@@ -18,13 +18,15 @@ import fcntl
 import hashlib
 import json
 import os
+import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from uet_doit.run.git import Git, name_status, trailers
+from uet_doit.run.git import Git, git_env, name_status, trailers
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
@@ -149,22 +151,35 @@ def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
     for status, path in name_status(top, old, new):
         if status != "M" or not path.startswith(prefix):
             continue
-        before = top.blob(f"{old}:{path}")
+        before = blob_md5(top, f"{old}:{path}")
         local = root / path[len(prefix) :]
         try:
             stat = local.stat()
-            content = local.read_bytes()
+            with local.open("rb") as fh:  # in chunks: an output may be gigabytes
+                content = hashlib.file_digest(fh, _md5).hexdigest()
         except OSError:
             continue
         if before is None:
             continue
-        after = (
-            stat.st_mtime,
-            stat.st_size,
-            hashlib.md5(content, usedforsecurity=False).hexdigest(),
-        )
-        moves[path[len(prefix) :]] = (hashlib.md5(before, usedforsecurity=False).hexdigest(), after)
+        moves[path[len(prefix) :]] = (before, (stat.st_mtime, stat.st_size, content))
     return follow_moves(root / ".doit.db", moves)
+
+
+def _md5() -> Any:
+    return hashlib.md5(usedforsecurity=False)
+
+
+def blob_md5(top: Git, rev_path: str) -> str | None:
+    """md5 of the bytes of `REV:PATH` as git streams them (never whole in memory), or None
+    when there is no such file."""
+    argv = ["git", "-C", str(top.cwd), "cat-file", "blob", rev_path]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env()
+    ) as proc:
+        digest = _md5()
+        while chunk := proc.stdout.read(1 << 20) if proc.stdout else b"":
+            digest.update(chunk)
+    return digest.hexdigest() if proc.returncode == 0 else None
 
 
 def user_edits(top: Git, paths: Sequence[str]) -> list[str]:
