@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from uet_doit.cache.blobs import CHUNK, copy_hashed, temp_beside
-from uet_doit.cache.entries import DamagedEntry, Entry
+from uet_doit.cache.entries import DamagedEntry, Entry, is_digest
+from uet_doit.cache.store_files import (
+    MAX_ENTRY_BYTES,
+    NotAStoreFile,
+    in_layout,
+    is_regular,
+    open_regular,
+    read_bounded,
+)
 from uet_doit.errors import CacheStoreError
 
 LOCAL_STORE = ".uet/cache"
@@ -109,10 +117,10 @@ class CacheStore:
 
     # -- paths -------------------------------------------------------------------------------
     def blob_path(self, digest: str) -> str:
-        return f"{self.base}/blobs/{digest[:2]}/{digest}"
+        return f"{self.base}/blobs/{digest[:2]}/{_named(digest)}"
 
     def entry_path(self, key: str) -> str:
-        return f"{self.base}/entries/{key[:2]}/{key}.json"
+        return f"{self.base}/entries/{key[:2]}/{_named(key)}.json"
 
     def _fail(self, action: str, exc: BaseException) -> CacheStoreError:
         return CacheStoreError(
@@ -121,15 +129,15 @@ class CacheStore:
         )
 
     # -- reading ----------------------------------------------------------------------------
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, limit: int = MAX_ENTRY_BYTES) -> bytes | None:
+        """A small file of the store (an entry, a step's latest key), None when absent;
+        DamagedEntry when it is not a regular file or is larger than `limit`."""
         try:
-            if self.local:
-                return Path(path).read_bytes()
-            data: bytes = self.fs.cat_file(path)
-            return data
+            with self._open(path) as handle:
+                return read_bounded(handle, limit, path.rsplit("/", 1)[-1][:16] + "…")
         except FileNotFoundError:
             return None
-        except CacheStoreError:
+        except (CacheStoreError, DamagedEntry):
             raise
         except Exception as exc:  # fsspec backends raise their own kinds
             raise self._fail(f"read {path}", exc) from None
@@ -140,7 +148,9 @@ class CacheStore:
 
     def _open(self, path: str) -> BinaryIO:
         if self.local:
-            return Path(path).open("rb")
+            if not in_layout(self.base, path, local=True):  # e.g. blobs/ab a symlink out
+                raise NotAStoreFile(path, "outside the store's own folders")
+            return open_regular(path)
         handle: BinaryIO = self.fs.open(path, "rb")
         return handle
 
@@ -174,6 +184,8 @@ class CacheStore:
         except FileNotFoundError:
             msg = f"blob {digest[:12]} named by the entry is missing from the store"
             raise DamagedEntry(msg) from None
+        except DamagedEntry:
+            raise
         except Exception as exc:
             raise self._fail(f"read blob {digest[:12]}", exc) from None
 
@@ -182,6 +194,8 @@ class CacheStore:
         try:
             with self._open_blob(digest) as src:
                 found, length = copy_hashed(src, None, size)
+        except NotAStoreFile as exc:
+            return exc.what
         except DamagedEntry:
             return "is missing"
         except CacheStoreError:
@@ -193,7 +207,7 @@ class CacheStore:
     def has(self, path: str) -> bool:
         try:
             if self.local:
-                return Path(path).exists()
+                return is_regular(path)  # a FIFO or symlink there is replaced, not trusted
             return bool(self.fs.exists(path))
         except Exception as exc:
             raise self._fail(f"look up {path}", exc) from None
@@ -247,15 +261,15 @@ class CacheStore:
         (or the record fails its hash)."""
         from uet_doit.cache.keys import text_digest
 
-        data = self.read(self.step_path(bundle_id, step_id))
-        if data is None:
-            return None
         try:
+            data = self.read(self.step_path(bundle_id, step_id))
+            if data is None:
+                return None
             envelope = json.loads(data)
             body = envelope["latest"]
             if text_digest(body) != envelope["sha256"]:
                 return None
-        except (ValueError, KeyError, TypeError):
+        except (DamagedEntry, ValueError, KeyError, TypeError, RecursionError):
             return None
         return body if isinstance(body, dict) else None
 
@@ -283,16 +297,18 @@ class CacheStore:
             yield path, _modified(info), int(info.get("size") or 0)
 
     def entries(self) -> Iterator[StoredEntry]:
+        """Every entry at its layout path (any other file is not uet's and left alone)."""
         for path, modified, size in self._listing("entries"):
-            name = path.rsplit("/", 1)[-1]
-            if name.endswith(".json") and not name.startswith("."):
-                yield StoredEntry(name.removesuffix(".json"), path, modified, size)
+            folder, _, name = path.rpartition("/")
+            key = name.removesuffix(".json")
+            if name.endswith(".json") and is_digest(key) and folder.endswith("/" + key[:2]):
+                yield StoredEntry(key, path, modified, size)
 
     def blobs(self) -> Iterator[tuple[str, str, float, int]]:
-        """(digest, path, modified, size) of every blob."""
+        """(digest, path, modified, size) of every blob at its layout path."""
         for path, modified, size in self._listing("blobs"):
-            name = path.rsplit("/", 1)[-1]
-            if not name.startswith("."):
+            folder, _, name = path.rpartition("/")
+            if is_digest(name) and folder.endswith("/" + name[:2]):
                 yield name, path, modified, size
 
     def temporaries(self) -> Iterator[tuple[str, float]]:
@@ -305,6 +321,9 @@ class CacheStore:
                     yield path, modified
 
     def remove(self, path: str) -> None:
+        """Delete one of the store's own files; any other path is left alone."""
+        if not in_layout(self.base, path, self.local):
+            return
         try:
             if self.local:
                 Path(path).unlink(missing_ok=True)
@@ -314,6 +333,14 @@ class CacheStore:
             return
         except Exception as exc:
             raise self._fail(f"remove {path}", exc) from None
+
+
+def _named(digest: str) -> str:
+    """A blob name or key, checked to be a sha256 so no path it makes leads out of the store."""
+    if not is_digest(digest):
+        msg = f"{digest[:40]!r} is not a sha256 (a foreign or poisoned entry)"
+        raise DamagedEntry(msg)
+    return digest
 
 
 def _modified(info: dict[str, Any]) -> float:
