@@ -1,0 +1,72 @@
+"""A tool's output as the attacker: a retry-after of years or of 400 digits, figures in its
+JSON that are not numbers. `uet run` with the fake CLIs: the wait is capped, an unreadable
+figure is unknown, and the attempt ends with what really happened."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import FAKE_TOOLS, Project, attempt_rows, event_rows
+
+
+@pytest.fixture
+def fake_tools(
+    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any
+) -> Path:
+    """The fake AI CLIs first on PATH, no real key or fake switch left from outside."""
+    outside = tmp_path_factory.mktemp("fakes")
+    for name in list(os.environ):
+        if name.startswith(("FAKE_", "UET_")) or name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(outside))
+    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
+    monkeypatch.setenv("FAKE_STATE_DIR", str(outside / "state"))
+    project.write("notes.md", "some notes\n")
+    return outside
+
+
+def ai_bundle(tool: str, **resilience: Any) -> dict[str, Any]:
+    step = {
+        "step_id": "s1",
+        "tool_profile_id": tool,
+        "files": ["notes.md"],
+        "create_files": ["out/summary.md"],
+        "instruction": "Write the summary",
+    }
+    if resilience:
+        step["resilience"] = resilience
+    return {"bundle_id": "hostile", "workstreams": [{"ws_id": "W", "steps": [step]}]}
+
+
+def uet_run(root: Path) -> subprocess.CompletedProcess[str]:
+    """In a child with a deadline: a wait of years fails the test instead of stalling it."""
+    return subprocess.run(
+        [sys.executable, "-m", "uet_doit", "run", "bundle.yaml", "--reporter", "plain"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("asked", ["999999999", "9" * 400])
+def test_a_tools_retry_after_is_capped_by_max_delay(
+    project: Project, fake_tools: Path, monkeypatch: pytest.MonkeyPatch, asked: str
+) -> None:
+    monkeypatch.setenv("FAKE_AIDER_MODE", "rate_limit")
+    monkeypatch.setenv("FAKE_RETRY_AFTER", asked)
+    retry = {"max_retries": 1, "initial_delay": 0, "max_delay": 0.2, "jitter": 0}
+    project.bundle(ai_bundle("aider", **retry))
+    result = uet_run(project.root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "rate_limit" in result.stdout
+    assert [e["seconds"] for e in event_rows(project, "retry_wait")] == [0.2]
+    assert [r["failure_class"] for r in attempt_rows(project)] == ["rate_limit"] * 2
