@@ -70,3 +70,60 @@ def test_a_tools_retry_after_is_capped_by_max_delay(
     assert "Traceback" not in result.stderr and "rate_limit" in result.stdout
     assert [e["seconds"] for e in event_rows(project, "retry_wait")] == [0.2]
     assert [r["failure_class"] for r in attempt_rows(project)] == ["rate_limit"] * 2
+
+
+@pytest.mark.parametrize(
+    ("tool", "patch", "tokens_known", "cost_known"),
+    [
+        ("gemini", 'stats.models.*.tokens.prompt="lots"', False, False),
+        ("gemini", "stats.models.*.tokens.candidates=1e999", False, False),
+        ("gemini", "stats.models.*.tokens.prompt=[12000]", False, False),
+        ("gemini", "stats.models=[1, 2]", False, False),  # no usage reported at all
+        ("gemini", 'stats.tools.totalFail="many"', True, True),
+        ("claude", 'modelUsage.*.costUSD="n/a"', True, True),
+        ("claude", 'usage.input_tokens="lots"', False, True),
+        ("claude", "usage.output_tokens=-5", False, True),
+        ("claude", 'total_cost_usd="free"', True, False),
+        ("codex", "usage.input_tokens=1e999", False, False),
+        ("codex", 'item.changes="everything"', True, True),
+    ],
+)
+def test_a_figure_that_is_not_a_number_is_unknown_and_the_attempt_succeeds(
+    project: Project,
+    fake_tools: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tool: str,
+    patch: str,
+    tokens_known: bool,
+    cost_known: bool,
+) -> None:
+    monkeypatch.setenv("FAKE_JSON_PATCH", patch)
+    if tool == "codex":
+        (fake_tools / ".codex").mkdir()
+        (fake_tools / ".codex" / "config.toml").write_text('model = "gpt-5-codex"\n')
+    project.bundle(ai_bundle(tool))
+    result = project.uet("run", "bundle.yaml", "--reporter", "plain")
+    assert result.code == 0, result.out + result.err
+    assert "PythonAction Error" not in result.out + result.err
+    [row] = attempt_rows(project)
+    assert row["outcome"] == "succeeded"
+    assert (None not in (row["tokens_in"], row["tokens_out"])) == tokens_known
+    assert (row["cost_usd"] is not None) == cost_known
+    assert project.read("out/summary.md").startswith(f"# written by fake {tool}")
+    again = project.uet("run", "bundle.yaml", "--reporter", "plain")
+    assert again.code == 0 and len(attempt_rows(project)) == 1  # done, nothing to adopt
+
+
+def test_aider_figures_that_are_no_numbers_are_unknown() -> None:
+    from uet_doit.tools.adapters.aider import parse_token_count, read_report
+
+    assert parse_token_count("1" * 400) is None and parse_token_count("1.2.3k") is None
+    report = read_report(
+        "Tokens: 1.2.3k sent, 150 received. Cost: $0.0.1 message, $0.01 session.\n"
+    )
+    assert (report.calls, report.tokens_in, report.tokens_out, report.cost_usd) == (
+        1,
+        None,
+        150,
+        None,
+    )
