@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uet_doit.errors import StateError
 from uet_doit.run.git import Git, git_env, name_status, trailers
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
@@ -210,15 +211,41 @@ def write_journal(path: Path, branch: str, old: str, new: str, in_tree: bool) ->
     tmp.replace(path)
 
 
-def recover_landing(top: Git, state_dir: Path) -> str | None:
-    """Finish a landing a killed runner left half done; say what was done (or None)."""
-    journal = state_dir / JOURNAL
+def read_journal(journal: Path) -> dict[str, Any] | None:
+    """The journal a killed landing left, None when there is none (or it was torn before
+    its rename: nothing had moved yet); a StateError when it is JSON but not a journal
+    (uet writes no such file: guessing what it means could move a branch)."""
     try:
         data = json.loads(journal.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except ValueError:
-        journal.unlink(missing_ok=True)  # torn before the rename: nothing had moved yet
+        journal.unlink(missing_ok=True)
+        return None
+    except OSError as exc:
+        raise StateError(f"{journal} cannot be read ({exc.strerror})", "check its mode") from None
+    wrong = None
+    if not isinstance(data, dict):
+        wrong = f"$ is {type(data).__name__ if data is not None else 'null'}, not an object"
+    else:
+        for name in ("branch", "old", "new"):
+            if not isinstance(data.get(name), str) or not data[name]:
+                wrong = f"$.{name} is missing or not text"
+                break
+    if wrong is not None:
+        raise StateError(
+            f"{journal} is not a landing journal ({wrong}); no step was started",
+            f"uet writes it only while landing a step; if no run was killed mid-landing, "
+            f"remove it (rm {journal}), else restore the file it was",
+        )
+    return dict(data)
+
+
+def recover_landing(top: Git, state_dir: Path) -> str | None:
+    """Finish a landing a killed runner left half done; say what was done (or None)."""
+    journal = state_dir / JOURNAL
+    data = read_journal(journal)
+    if data is None:
         return None
     branch, old, new = str(data["branch"]), str(data["old"]), str(data["new"])
     tip = top.rev(f"refs/heads/{branch}")
