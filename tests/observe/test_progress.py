@@ -245,8 +245,11 @@ def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
         )
     )
     session = f"uet-test-{os.getpid()}"
-    # the pane stays after the run (the session is killed below) so its last frame is read
-    env_cmd = f"cd {tmp_path} && env -u CI {sys.executable} -m uet_doit run b.yaml; sleep 600"
+    # the pane says when uet has exited, and stays (the session is killed below)
+    env_cmd = (
+        f"cd {tmp_path} && env -u CI {sys.executable} -m uet_doit run b.yaml; "
+        "echo uet-exited-$?; sleep 600"
+    )
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", env_cmd], check=True
     )
@@ -262,11 +265,11 @@ def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
     try:
         during = wait_for(frame, lambda text: "WS-T: Week 1" in text and "running" in text)
         (tmp_path / "go").touch()
-        after = wait_for(frame, lambda text: "Progress:" in text and "100%" in text)
+        after = wait_for(frame, lambda text: "uet-exited-" in text)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
     assert "WS-T: Week 1" in during and "running" in during, during
-    assert "Progress:" in after and "100%" in after, after
+    assert "uet-exited-0" in after and "Progress:" in after and "100%" in after, after
     # redrawn in place: each step appears once on the final screen, no plain "start" lines
     assert after.count("t3") == 1
     assert "start  tty:" not in after
