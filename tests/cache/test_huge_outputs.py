@@ -86,6 +86,8 @@ def test_an_entry_over_the_readers_max_bytes_is_a_miss(project: Project) -> None
     assert project.uet("run", "bundle.yaml").code == 0
     forget_outputs(project)
     project.bundle(sparse_bundle(10_000, mode=True, max_bytes=4096))  # the same key
+    planned = project.uet("run", "bundle.yaml", "--dry-run")
+    assert "over the step's cache max_bytes" in planned.out, planned.out + planned.err
     again = project.uet("run", "bundle.yaml", "--reporter", "plain")
     assert again.code == 0, again.out + again.err
     assert "over the step cache's max_bytes" in again.err and "the step runs" in again.err
