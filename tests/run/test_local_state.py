@@ -103,3 +103,7 @@ def test_a_doit_db_that_is_not_doits_is_a_clear_error_and_never_written(
     assert digest(db) == before
     assert not (project.root / ".doit.db-wal").exists()
     assert nothing_recorded(project) and not (project.root / "runs.log").exists()
+    for command in (("run", "bundle.yaml", "--dry-run"), ("why", "s", "--bundle", "bundle.yaml")):
+        read = project.uet(*command)
+        assert read.code == 2 and said in read.err, read.out + read.err
+    assert digest(db) == before

@@ -18,6 +18,8 @@ from typing import Any
 
 from doit.dependency import DatabaseException, JSONCodec
 
+from uet_doit.errors import StateError
+
 #: the key doit's Dependency.save_success writes last for every successful task
 _LAST_KEY_OF_SAVE = "deps:"
 #: backends open in this process, by file: a landing updates the one doit is using
@@ -60,13 +62,17 @@ def dep_file_problem(path: Path) -> str | None:
     return None
 
 
-def check_dep_file(path: Path) -> None:
-    """A StateError, before a run is recorded, when doit's state file is not doit's."""
-    from uet_doit.errors import StateError
+class DepFileError(StateError, DatabaseException):  # type: ignore[misc]  # doit is untyped
+    """doit's state file is not doit's: uet shows it as a StateError (no traceback), plain
+    doit as its own DatabaseException."""
 
+
+def check_dep_file(path: Path) -> None:
+    """A DepFileError when doit's state file is not doit's (uet run checks before it
+    records the run; every other reader when it opens the file)."""
     problem = dep_file_problem(path)
     if problem is not None:
-        raise StateError(
+        raise DepFileError(
             f"doit's state file {path} cannot be used: {problem}; nothing was written to it",
             f"if it is not doit's, move it elsewhere (mv {path.name} {path.name}.bak): doit's "
             "record is then rebuilt and every step runs once more (the run store and its "
@@ -85,9 +91,7 @@ class DurableSqliteDB:
         self._cache: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._raw: dict[str, str] | None = None  # rows read but not decoded yet
-        problem = dep_file_problem(Path(name))
-        if problem is not None:  # before connecting: WAL mode and our table would write
-            raise DatabaseException(f"doit's state file {name!r} cannot be used: {problem}")
+        check_dep_file(Path(name))  # before connecting: WAL mode and our table would write
         try:
             self._conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
