@@ -142,7 +142,7 @@ def register(sub: Subcommands) -> None:
 
 #: the largest `-n` / `--workers` taken (uet runs at most 64 steps at once anyway): a count
 #: past it is a typo, refused before anything is recorded
-MAX_COUNT = 10_000
+MAX_COUNT = 1_000_000
 
 
 def _positive_int(text: str) -> int:
