@@ -127,3 +127,28 @@ def test_aider_figures_that_are_no_numbers_are_unknown() -> None:
         150,
         None,
     )
+
+
+def test_output_an_adapter_did_not_foresee_fails_the_attempt_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult
+    from uet_doit.tools.process import ProcessResult
+
+    class Brittle(ToolAdapter):
+        name = "brittle"
+
+        def build(self, request: StepRequest) -> Invocation:
+            raise NotImplementedError
+
+        def parse(self, request: StepRequest, proc: ProcessResult) -> ToolResult:
+            return ToolResult(success=True, tokens_in=int(proc.stdout))  # "lots": ValueError
+
+    request = StepRequest(
+        "s", "W", "brittle", "do it", (), (), tmp_path, {}, 10.0,
+        tmp_path / "r.json", tmp_path / "o", tmp_path / "e",
+    )  # fmt: skip
+    proc = ProcessResult(("brittle",), 0, "lots", "", 0.1)
+    result = Brittle().read_result(request, proc)
+    assert not result.success and result.exit_code == 0
+    assert result.message.startswith("brittle: its output could not be read (invalid literal")
