@@ -107,7 +107,7 @@ def per_step_costs(steps: int, size: int) -> dict[str, float]:
             entry = store.get_entry(clone.key(spec).key)
             assert entry is not None
             for item in entry.files:
-                store.fetch_blob(item.sha256, root / item.path)
+                store.fetch_blob(item.sha256, root / item.path, item.size)
             times["hit"].append(time.perf_counter() - t0)
         return {k: statistics.median(v) * 1e6 for k, v in times.items()}
 

@@ -7,16 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 FAKE_TOOLS = FIXTURES / "fake_tools"
+T = TypeVar("T")
 
 
 @dataclass
@@ -128,6 +130,19 @@ def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
     for pid in pids:
         with suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 120.0) -> T:
+    """The first value `read` returns that is `done`, or the last one once `timeout` has
+    passed: tests wait on a condition with a deadline, never for a fixed time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 def wait_gone(pid: int, timeout: float = 5.0) -> bool:

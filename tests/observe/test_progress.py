@@ -18,7 +18,7 @@ from uet_doit.observe.progress import LiveReporter, choose_reporter
 from uet_doit.observe.reporting import JsonLinesReporter, PlainReporter
 from uet_doit.observe.status import RunStatus, StepStatus
 
-from support import Project, shell_step
+from support import Project, shell_step, wait_for
 
 ESC = "\x1b["
 
@@ -225,16 +225,19 @@ def test_tree_shows_every_state_eta_and_budget() -> None:
 
 
 def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
-    """In tmux (a real TTY) the tree is redrawn in place: one frame, not a scroll of lines."""
+    """In tmux (a real TTY) the tree is redrawn in place: one frame, not a scroll of lines.
+    Each frame is waited for (with a deadline), never expected after a fixed sleep: the
+    first step holds until the test has seen it running."""
     import shutil
     import subprocess
-    import time
 
     import yaml
 
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
-    steps = [{"step_id": f"t{i}", "command": "sleep 0.3"} for i in range(6)]
+    hold = f"while [ ! -e {tmp_path / 'go'} ]; do sleep 0.05; done"
+    steps = [{"step_id": "t0", "command": hold}]
+    steps += [{"step_id": f"t{i}", "command": "sleep 0.1"} for i in range(1, 6)]
     (tmp_path / "b.yaml").write_text(
         yaml.safe_dump(
             {
@@ -244,29 +247,31 @@ def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
         )
     )
     session = f"uet-test-{os.getpid()}"
-    env_cmd = f"cd {tmp_path} && env -u CI {sys.executable} -m uet_doit run b.yaml; sleep 5"
+    # the pane says when uet has exited, and stays (the session is killed below)
+    env_cmd = (
+        f"cd {tmp_path} && env -u CI {sys.executable} -m uet_doit run b.yaml; "
+        "echo uet-exited-$?; sleep 600"
+    )
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", env_cmd], check=True
     )
+
+    def frame() -> str:
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
     try:
-        time.sleep(1.0)
-        during = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", session],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        time.sleep(2.2)
-        after = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", session],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        during = wait_for(frame, lambda text: "WS-T: Week 1" in text and "running" in text)
+        (tmp_path / "go").touch()
+        after = wait_for(frame, lambda text: "uet-exited-" in text)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
-    assert "WS-T: Week 1" in during and "running" in during
-    assert "Progress:" in after and "100%" in after
+    assert "WS-T: Week 1" in during and "running" in during, during
+    assert "uet-exited-0" in after and "Progress:" in after and "100%" in after, after
     # redrawn in place: each step appears once on the final screen, no plain "start" lines
     assert after.count("t3") == 1
     assert "start  tty:" not in after

@@ -217,8 +217,12 @@ def test_group_sigint_ends_a_parallel_run_within_seconds(project: Project) -> No
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,
+            text=True,
         )
-        time.sleep(1.0)
+        assert proc.stdout is not None
+        for line in proc.stdout:  # interrupted once its steps run, however long start-up took
+            if line.startswith("start"):
+                break
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=30)

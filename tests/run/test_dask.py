@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -262,10 +262,9 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (project.root / "first.pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.1)
+        wait_for(project.root / "first.pid", a_line)
+        wait_for(project.root / "worker.pid", a_line)
+        wait_for(project.root / "daemon.pid", a_line)
         worker, tool = int(project.read("worker.pid")), int(project.read("first.pid"))
         daemon = int(project.read("daemon.pid"))  # left its process group with setsid
         os.kill(worker, signal.SIGKILL)  # the worker process, found by its pid
@@ -405,12 +404,25 @@ def start_uet(project: Project, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(path: Path, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists() and time.monotonic() < deadline:
+def wait_for(path: Path, whole: Callable[[str], bool] = lambda _text: True) -> None:
+    """Until `path` exists and its text is `whole` (a file is created before it is written:
+    a pid file holds a whole line, a JSON file parses)."""
+    deadline = time.monotonic() + 30
+    while not (path.exists() and whole(path.read_text())):
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
         time.sleep(0.05)
-    time.sleep(0.1)  # the pid is written before the file is closed
-    assert path.exists(), f"{path.name} never appeared"
+
+
+def a_line(text: str) -> bool:
+    return text.endswith("\n")
+
+
+def json_text(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def dead_soon(pid: int) -> bool:
@@ -431,8 +443,8 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
     project.bundle(one_ws(shell_step("l1", long.format("l1")), shell_step("l2", long.format("l2"))))
     proc = start_uet(project, "--scheduler", address(cluster), "-n", "2")
     try:
-        wait_for(project.root / "l1.pid")
-        wait_for(project.root / "l2.pid")
+        wait_for(project.root / "l1.pid", a_line)
+        wait_for(project.root / "l2.pid", a_line)
         tools = [int(project.read(f"{s}.pid")) for s in ("l1", "l2")]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -467,7 +479,7 @@ def own_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             **quiet,  # type: ignore[call-overload]
         )
         started.append(scheduler)
-        wait_for(info)
+        wait_for(info, json_text)
         addr = str(json.loads(info.read_text())["address"])
         worker = subprocess.Popen(
             [str(dask_cli), "worker", addr, "--nthreads", "2", "--host", "127.0.0.1", *WORKER_ARGS],

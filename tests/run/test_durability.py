@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kill_soak import STEPS, kill_and_resume
-from support import Project, kill_left_tools, start_run, wait_gone
+from support import Project, kill_left_tools, start_run, wait_for, wait_gone
 
 RNG = random.Random(20261125)
 KILL_TIMES = [round(RNG.uniform(0.35, 1.0), 2) for _ in range(2)]
@@ -55,7 +55,6 @@ def test_backend_commits_each_task_before_the_run_ends(project: Project) -> None
 
 def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
     import signal
-    import time
 
     project.bundle(
         {
@@ -74,7 +73,8 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
         }
     )
     proc = start_run(project.root, "start")
-    time.sleep(0.3)
+    pid_file = project.root / "bg.pid"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), bool, 60)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 130
     status = project.status()

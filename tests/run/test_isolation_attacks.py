@@ -201,25 +201,24 @@ def test_planted_git_hooks_and_config_never_run_and_are_put_back(
     assert repo.read("a.md") == "ALPHA\n" and not marker.exists()
 
 
-@pytest.mark.parametrize(
-    "journal",
-    ["forged", "{}", "[]", "null"],
-)
-def test_a_landing_journal_uet_did_not_record_is_refused(repo: Project, journal: str) -> None:
+def forge_journal(repo: Project, tip: str) -> Path:
+    """A well-formed journal naming a commit that adds evil.sh, as a tool could write it."""
+    path = repo.root / ".uet" / "landing.json"
+    (repo.root / "evil.sh").write_text("echo evil\n")
+    git(repo, "add", "evil.sh")
+    tree = git(repo, "write-tree").strip()
+    git(repo, "reset", "-q")
+    (repo.root / "evil.sh").unlink()
+    evil = git(repo, "commit-tree", tree, "-p", tip, "-m", "evil").strip()
+    write_journal(path, "main", tip, evil, True)
+    return path
+
+
+def test_a_landing_journal_uet_did_not_record_is_refused(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     assert run(repo).code == 0
     tip = git(repo, "rev-parse", "main").strip()
-    path = repo.root / ".uet" / "landing.json"
-    if journal == "forged":  # a tool's commit adding evil.sh, as a killed landing's journal
-        (repo.root / "evil.sh").write_text("echo evil\n")
-        git(repo, "add", "evil.sh")
-        tree = git(repo, "write-tree").strip()
-        git(repo, "reset", "-q")
-        (repo.root / "evil.sh").unlink()
-        evil = git(repo, "commit-tree", tree, "-p", tip, "-m", "evil").strip()
-        write_journal(path, "main", tip, evil, True)
-    else:
-        path.write_text(journal)
+    path = forge_journal(repo, tip)
     result = run(repo)
     assert result.code == 0, result.out + result.err
     assert "refused" in result.out and "landing.json" in result.out
@@ -316,7 +315,7 @@ def test_doctor_says_which_sandbox_auto_means_here_and_shows_a_refused_journal(
     text = repo.uet("doctor").out
     assert "sandbox: auto = " in text
     assert ("bwrap: available" in text) == (bwrap_problem() is None)
-    (repo.root / ".uet" / "landing.json").write_text("{}")
+    forge_journal(repo, git(repo, "rev-parse", "main").strip())
     run(repo)
     result = repo.uet("doctor")
     assert result.code == 2 and "landing journal uet refused" in result.out

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from uet_doit.run.resilience import BreakerPolicy, BreakerState, RetryPolicy
-from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
+from uet_doit.tools.failures import (
+    MAX_RETRY_AFTER_S,
+    FailureClass,
+    classify,
+    retry_after_seconds,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,10 +32,13 @@ def test_jitter_spreads_within_its_fraction() -> None:
     assert policy.delay(1, rand=lambda: 1.0) == pytest.approx(12)
 
 
-def test_tools_retry_after_wins_when_longer() -> None:
-    policy = RetryPolicy(initial_delay=1, max_delay=5, jitter=0)
+def test_tools_retry_after_wins_when_longer_up_to_max_delay() -> None:
+    policy = RetryPolicy(initial_delay=1, max_delay=45, jitter=0)
     assert policy.delay(1, retry_after=30) == 30
     assert policy.delay(1, retry_after=0.5) == 1
+    assert policy.delay(1, retry_after=999_999_999) == 45
+    assert policy.delay(1, retry_after=float("inf")) == 45
+    assert policy.delay(1, retry_after=float("nan")) == 1
 
 
 def test_only_listed_classes_are_retried_and_never_permanent() -> None:
@@ -74,6 +82,9 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("please try again in 2.5s") == 2.5
     assert retry_after_seconds("retry after 1500ms") == 1.5
     assert retry_after_seconds("Retrying in 0.2 seconds...") is None  # aider's own retries
+    assert retry_after_seconds("try again in 999999999s") == MAX_RETRY_AFTER_S
+    assert retry_after_seconds("Retry-After: " + "9" * 400) == MAX_RETRY_AFTER_S
+    assert retry_after_seconds("try again in " + "9" * 400 + ".5ms") == MAX_RETRY_AFTER_S
 
 
 def test_breaker_opens_probes_and_closes() -> None:

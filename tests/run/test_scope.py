@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from uet_doit.run.scope import Scope, ScopeGate, overlaps
+
+from support import wait_for
 
 
 @pytest.mark.parametrize(
@@ -61,8 +62,8 @@ def test_gate_holds_a_serialised_step_until_the_overlapping_one_leaves() -> None
 
     thread = threading.Thread(target=second)
     thread.start()
-    time.sleep(0.1)
-    assert not entered.is_set() and waited == ["first"]
+    assert wait_for(lambda: list(waited), bool, 30) == ["first"]  # it is held by "first"
+    assert not entered.is_set()
     gate.enter("other", Scope(["b.md"]), True, lambda _: None)  # no overlap: not held
     gate.leave("first")
     assert entered.wait(2)

@@ -164,18 +164,22 @@ def test_a_tool_that_finishes_after_its_runner_was_killed_is_landed_not_redone(
 ) -> None:
     import os
     import signal
-    import time
 
-    from support import start_run
+    from uet_doit.state.store import RunStore
 
-    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "1.5"}
+    from support import start_run, wait_for
+
+    slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "3"}
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", env=slow))
     first = start_run(repo.root, until="start")
-    deadline = time.monotonic() + 30
-    while not list((repo.root / ".uet" / "runs").glob("*/steps/s.1.stdout")):
-        assert time.monotonic() < deadline, "the tool never started"
-        time.sleep(0.05)
-    time.sleep(0.3)  # the tool is running in its worktree (it answers after 1.5 s)
+    store = RunStore(repo.root)
+
+    def tool_pids() -> list[int]:
+        run_id = store.latest_run_id()
+        return [a.pid for a in store.attempts(run_id) if a.pid] if run_id else []
+
+    # the tool is running in its worktree, its pid recorded (it answers after 3 s)
+    assert wait_for(tool_pids, bool, 30), "the tool never started"
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert first.stdout is not None

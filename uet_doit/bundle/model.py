@@ -220,6 +220,12 @@ class CacheOptions(Strict):
         description="environment variables whose values (hashed, never in clear) are part "
         "of every cache key",
     )
+    max_bytes: int | None = Field(
+        None,
+        ge=0,
+        le=2**50,
+        description="outputs totalling more than this are not stored, bytes (default 1 GiB)",
+    )
 
 
 def _cache_setting(value: Any) -> Any:

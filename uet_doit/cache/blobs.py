@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from uet_doit.cache.keys import MISSING
 
@@ -21,8 +22,20 @@ def digest_file(path: Path) -> str:
     return sha.hexdigest()
 
 
-def digest_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def copy_hashed(src: BinaryIO, dst: BinaryIO | None, limit: int) -> tuple[str, int]:
+    """Copy `src` to `dst` (or only read it) a chunk at a time: its sha256 and length, the
+    reading stopped one byte past `limit` (so an endless or oversized source costs nothing)."""
+    sha = hashlib.sha256()
+    length = 0
+    while length <= limit:
+        chunk = src.read(min(CHUNK, limit + 1 - length))
+        if not chunk:
+            break
+        length += len(chunk)
+        sha.update(chunk)
+        if dst is not None:
+            dst.write(chunk)
+    return sha.hexdigest(), length
 
 
 class FileHasher:

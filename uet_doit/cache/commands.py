@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uet_doit.cache.blobs import digest_bytes
 from uet_doit.cache.entries import DamagedEntry, Entry
 from uet_doit.cache.stores import STALE_TEMP_SECONDS, CacheStore, configured_store
 from uet_doit.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -102,12 +101,10 @@ def verify(store: CacheStore, repair: bool = False) -> VerifyReport:
         except DamagedEntry as exc:
             problem, entry = str(exc), None
         for item in entry.files if entry else ():
-            data = store.read_blob(item.sha256)
             report.blobs_checked += 1
-            if data is None:
-                problem = f"blob {item.sha256[:12]} of {item.path} is missing"
-            elif digest_bytes(data) != item.sha256:
-                problem = f"blob {item.sha256[:12]} of {item.path} does not match its hash"
+            wrong = store.blob_problem(item.sha256, item.size)
+            if wrong is not None:
+                problem = f"blob {item.sha256[:12]} of {item.path} {wrong}"
         if problem is None:
             continue
         report.damaged.append({"key": stored.key, "problem": problem})

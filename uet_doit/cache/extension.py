@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -100,6 +102,9 @@ class StepCache(StepExtension):
             # a shared store is not trusted to name files: only the step's own outputs
             self.warn(policy, f"entry {key.key[:12]} names other files than the step creates")
             return None
+        if entry.size > spec.cache_max_bytes:
+            self.warn(policy, f"entry {key.key[:12]} {_too_big(entry.size, spec)}; the step runs")
+            return None
         return self._restore(policy, key, entry)
 
     def _restore(self, policy: StepPolicy, key: StepKey, entry: Entry) -> StepOutcome | None:
@@ -114,27 +119,32 @@ class StepCache(StepExtension):
             if extension is not self:
                 aspec = extension.prepare_attempt(policy, aspec)
         workdir = Path(aspec.workdir)
-        before = _keep(workdir, entry.files)
+        before = _set_aside(workdir, entry.files)
         try:
             for item in entry.files:
                 target = workdir / item.path
-                self.store.fetch_blob(item.sha256, target)
+                self.store.fetch_blob(item.sha256, target, item.size)
                 with contextlib.suppress(OSError):
                     target.chmod(item.mode & 0o777)
             result = self._judge(policy, aspec, entry)
         except DamagedEntry as exc:
-            _put_back(workdir, before)
+            _put_back(before)
             self.warn(policy, f"{exc}; treated as a miss, the step runs")
             return None
         except CacheStoreError as exc:
-            _put_back(workdir, before)
+            _put_back(before)
             self._store_failed(policy, exc)
             return None
+        except OSError as exc:
+            _put_back(before)
+            self.warn(policy, f"outputs not restored ({exc}); the step runs")
+            return None
         if not result.success:
-            _put_back(workdir, before)
+            _put_back(before)
             first = result.message.splitlines()[0] if result.message else "failed"
             self.warn(policy, f"cached outputs failed the step's validation ({first}); it runs")
             return None
+        _drop(before)
         attempt_id = policy.begin(aspec, AttemptOutcome.CACHED)
         saved = entry.cost_usd or 0.0
         note = f"from the cache (entry {key.key[:12]} of run {entry.run_id}, saved ${saved:.4f})"
@@ -205,6 +215,13 @@ class StepCache(StepExtension):
             # symbolic links: storing would follow one to a file outside the project
             return
         try:
+            total = sum(p.stat().st_size for p in outputs)
+        except OSError:
+            return
+        if total > step.cache_max_bytes:
+            self.warn(policy, f"outputs not stored: they {_too_big(total, step)}")
+            return
+        try:
             files = []
             for rel, path in zip(step.create_files, outputs, strict=True):
                 digest = digest_file(path)
@@ -246,22 +263,44 @@ class StepCache(StepExtension):
         )
 
 
-def _keep(workdir: Path, files: tuple[EntryFile, ...]) -> dict[str, bytes | None]:
-    """What the restored files replace, to put back if the entry turns out unusable."""
-    kept: dict[str, bytes | None] = {}
+def _too_big(size: int, spec: StepSpec) -> str:
+    return (
+        f"hold {_mib(size)}, over the step cache's max_bytes ({_mib(spec.cache_max_bytes)}); "
+        "raise it with cache: {max_bytes: N} in the bundle to cache them"
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+def _set_aside(workdir: Path, files: tuple[EntryFile, ...]) -> dict[Path, Path | None]:
+    """What the restored files replace, renamed out of the way (never read: an output may be
+    gigabytes), to put back if the entry turns out unusable."""
+    kept: dict[Path, Path | None] = {}
     for item in files:
+        path = workdir / item.path
+        aside = path.with_name(f".{path.name}.uet-kept-{os.getpid()}-{threading.get_ident()}")
         try:
-            kept[item.path] = (workdir / item.path).read_bytes()
+            os.replace(path, aside)
         except OSError:
-            kept[item.path] = None
+            kept[path] = None
+        else:
+            kept[path] = aside
     return kept
 
 
-def _put_back(workdir: Path, kept: dict[str, bytes | None]) -> None:
-    for rel, data in kept.items():
-        path = workdir / rel
+def _put_back(kept: dict[Path, Path | None]) -> None:
+    for path, aside in kept.items():
         with contextlib.suppress(OSError):
-            if data is None:
+            if aside is None:
                 path.unlink(missing_ok=True)
             else:
-                path.write_bytes(data)
+                os.replace(aside, path)
+
+
+def _drop(kept: dict[Path, Path | None]) -> None:
+    for aside in kept.values():
+        if aside is not None:
+            with contextlib.suppress(OSError):
+                aside.unlink()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from uet_doit.bundle.model import Bundle, CacheOptions, Step, Workstream
+from uet_doit.run.step_spec import DEFAULT_CACHE_MAX_BYTES
 
 #: tools whose steps are cached only when a bundle or `--cache` asks
 UNCACHED_BY_DEFAULT = frozenset({"shell", "python", "pytest"})
@@ -46,6 +47,15 @@ def declared_mode(bundle: Bundle, ws: Workstream, step: Step) -> str | None:
         if mode is not None:
             return mode
     return None
+
+
+def max_bytes(bundle: Bundle, ws: Workstream, step: Step) -> int:
+    """The nearest `cache: {max_bytes: N}`: a step whose outputs total more is not stored
+    (or restored), so a huge output never fills a shared store or a reader's disk."""
+    for setting in (step.cache, ws.cache, bundle.cache):
+        if setting is not None and setting.max_bytes is not None:
+            return setting.max_bytes
+    return DEFAULT_CACHE_MAX_BYTES
 
 
 def key_env(bundle: Bundle, ws: Workstream, step: Step) -> tuple[str, ...]:

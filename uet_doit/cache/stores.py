@@ -19,10 +19,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from uet_doit.cache.blobs import CHUNK, digest_bytes, temp_beside
-from uet_doit.cache.entries import DamagedEntry, Entry
+from uet_doit.cache.blobs import CHUNK, copy_hashed, temp_beside
+from uet_doit.cache.entries import DamagedEntry, Entry, is_digest
+from uet_doit.cache.store_files import (
+    MAX_ENTRY_BYTES,
+    NotAStoreFile,
+    in_layout,
+    is_regular,
+    open_regular,
+    read_bounded,
+)
 from uet_doit.errors import CacheStoreError
 
 LOCAL_STORE = ".uet/cache"
@@ -109,10 +117,10 @@ class CacheStore:
 
     # -- paths -------------------------------------------------------------------------------
     def blob_path(self, digest: str) -> str:
-        return f"{self.base}/blobs/{digest[:2]}/{digest}"
+        return f"{self.base}/blobs/{digest[:2]}/{_named(digest)}"
 
     def entry_path(self, key: str) -> str:
-        return f"{self.base}/entries/{key[:2]}/{key}.json"
+        return f"{self.base}/entries/{key[:2]}/{_named(key)}.json"
 
     def _fail(self, action: str, exc: BaseException) -> CacheStoreError:
         return CacheStoreError(
@@ -121,15 +129,15 @@ class CacheStore:
         )
 
     # -- reading ----------------------------------------------------------------------------
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, limit: int = MAX_ENTRY_BYTES) -> bytes | None:
+        """A small file of the store (an entry, a step's latest key), None when absent;
+        DamagedEntry when it is not a regular file or is larger than `limit`."""
         try:
-            if self.local:
-                return Path(path).read_bytes()
-            data: bytes = self.fs.cat_file(path)
-            return data
+            with self._open(path) as handle:
+                return read_bounded(handle, limit, path.rsplit("/", 1)[-1][:16] + "…")
         except FileNotFoundError:
             return None
-        except CacheStoreError:
+        except (CacheStoreError, DamagedEntry):
             raise
         except Exception as exc:  # fsspec backends raise their own kinds
             raise self._fail(f"read {path}", exc) from None
@@ -138,35 +146,68 @@ class CacheStore:
         data = self.read(self.entry_path(key))
         return None if data is None else Entry.from_bytes(data, key)
 
-    def fetch_blob(self, digest: str, target: Path) -> None:
-        """The blob's content into `target`, verified first, then renamed into place."""
+    def _open(self, path: str) -> BinaryIO:
+        if self.local:
+            if not in_layout(self.base, path, local=True):  # e.g. blobs/ab a symlink out
+                raise NotAStoreFile(path, "outside the store's own folders")
+            return open_regular(path)
+        handle: BinaryIO = self.fs.open(path, "rb")
+        return handle
+
+    def fetch_blob(self, digest: str, target: Path, size: int) -> None:
+        """The blob's content into `target`, in chunks, hashed on the way and never more
+        than the `size` the entry records; renamed into place only once it matches. An
+        OSError is the target's (a full disk, a folder in the way)."""
+        src = self._open_blob(digest)
         temp = temp_beside(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if self.local:
-                data = Path(self.blob_path(digest)).read_bytes()
-            else:
-                data = self.fs.cat_file(self.blob_path(digest))
-        except FileNotFoundError:
-            msg = f"blob {digest[:12]} named by the entry is missing from the store"
-            raise DamagedEntry(msg) from None
-        except Exception as exc:
-            raise self._fail(f"read blob {digest[:12]}", exc) from None
-        if digest_bytes(data) != digest:
-            with contextlib.suppress(CacheStoreError):
-                self.remove(self.blob_path(digest))  # so the next store writes it anew
-            msg = f"blob {digest[:12]} does not match its hash (damaged; removed)"
-            raise DamagedEntry(msg)
-        try:
-            temp.write_bytes(data)
+            with src, temp.open("wb") as dst:
+                try:
+                    found, length = copy_hashed(src, dst, size)
+                except OSError:
+                    raise
+                except Exception as exc:  # fsspec backends raise their own kinds
+                    raise self._fail(f"read blob {digest[:12]}", exc) from None
+            if found != digest or length != size:
+                with contextlib.suppress(CacheStoreError):
+                    self.remove(self.blob_path(digest))  # so the next store writes it anew
+                msg = f"blob {digest[:12]} does not match its hash (damaged; removed)"
+                raise DamagedEntry(msg)
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
 
+    def _open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return self._open(self.blob_path(digest))
+        except FileNotFoundError:
+            msg = f"blob {digest[:12]} named by the entry is missing from the store"
+            raise DamagedEntry(msg) from None
+        except DamagedEntry:
+            raise
+        except Exception as exc:
+            raise self._fail(f"read blob {digest[:12]}", exc) from None
+
+    def blob_problem(self, digest: str, size: int) -> str | None:
+        """What is wrong with a stored blob (missing, damaged), read in chunks; None if whole."""
+        try:
+            with self._open_blob(digest) as src:
+                found, length = copy_hashed(src, None, size)
+        except NotAStoreFile as exc:
+            return exc.what
+        except DamagedEntry:
+            return "is missing"
+        except CacheStoreError:
+            raise
+        except Exception as exc:
+            raise self._fail(f"read blob {digest[:12]}", exc) from None
+        return None if found == digest and length == size else "does not match its hash"
+
     def has(self, path: str) -> bool:
         try:
             if self.local:
-                return Path(path).exists()
+                return is_regular(path)  # a FIFO or symlink there is replaced, not trusted
             return bool(self.fs.exists(path))
         except Exception as exc:
             raise self._fail(f"look up {path}", exc) from None
@@ -220,15 +261,15 @@ class CacheStore:
         (or the record fails its hash)."""
         from uet_doit.cache.keys import text_digest
 
-        data = self.read(self.step_path(bundle_id, step_id))
-        if data is None:
-            return None
         try:
+            data = self.read(self.step_path(bundle_id, step_id))
+            if data is None:
+                return None
             envelope = json.loads(data)
             body = envelope["latest"]
             if text_digest(body) != envelope["sha256"]:
                 return None
-        except (ValueError, KeyError, TypeError):
+        except (DamagedEntry, ValueError, KeyError, TypeError, RecursionError):
             return None
         return body if isinstance(body, dict) else None
 
@@ -256,16 +297,18 @@ class CacheStore:
             yield path, _modified(info), int(info.get("size") or 0)
 
     def entries(self) -> Iterator[StoredEntry]:
+        """Every entry at its layout path (any other file is not uet's and left alone)."""
         for path, modified, size in self._listing("entries"):
-            name = path.rsplit("/", 1)[-1]
-            if name.endswith(".json") and not name.startswith("."):
-                yield StoredEntry(name.removesuffix(".json"), path, modified, size)
+            folder, _, name = path.rpartition("/")
+            key = name.removesuffix(".json")
+            if name.endswith(".json") and is_digest(key) and folder.endswith("/" + key[:2]):
+                yield StoredEntry(key, path, modified, size)
 
     def blobs(self) -> Iterator[tuple[str, str, float, int]]:
-        """(digest, path, modified, size) of every blob."""
+        """(digest, path, modified, size) of every blob at its layout path."""
         for path, modified, size in self._listing("blobs"):
-            name = path.rsplit("/", 1)[-1]
-            if not name.startswith("."):
+            folder, _, name = path.rpartition("/")
+            if is_digest(name) and folder.endswith("/" + name[:2]):
                 yield name, path, modified, size
 
     def temporaries(self) -> Iterator[tuple[str, float]]:
@@ -278,6 +321,9 @@ class CacheStore:
                     yield path, modified
 
     def remove(self, path: str) -> None:
+        """Delete one of the store's own files; any other path is left alone."""
+        if not in_layout(self.base, path, self.local):
+            return
         try:
             if self.local:
                 Path(path).unlink(missing_ok=True)
@@ -288,8 +334,13 @@ class CacheStore:
         except Exception as exc:
             raise self._fail(f"remove {path}", exc) from None
 
-    def read_blob(self, digest: str) -> bytes | None:
-        return self.read(self.blob_path(digest))
+
+def _named(digest: str) -> str:
+    """A blob name or key, checked to be a sha256 so no path it makes leads out of the store."""
+    if not is_digest(digest):
+        msg = f"{digest[:40]!r} is not a sha256 (a foreign or poisoned entry)"
+        raise DamagedEntry(msg)
+    return digest
 
 
 def _modified(info: dict[str, Any]) -> float:

@@ -125,6 +125,9 @@ def look_up(
         entry = store.get_entry(key.key)
     except (DamagedEntry, CacheStoreError) as exc:
         return CacheLook(mode, why, key, problem=str(exc))
+    if entry is not None and entry.size > spec.cache_max_bytes:  # a run would not restore it
+        problem = f"miss: the entry holds {entry.size} bytes, over the step's cache max_bytes"
+        return CacheLook(mode, why, key, problem=problem)
     return CacheLook(mode, why, key, entry)
 
 

@@ -45,7 +45,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument(
         "-n",
         "--jobs",
-        type=int,
+        type=_positive_int,
         default=1,
         help="steps in flight at once (default 1; at most the steps that can run, and 64)",
     )
@@ -147,13 +147,19 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(handler=run)
 
 
+#: the largest `-n` / `--workers` taken (uet runs at most 64 steps at once anyway): a count
+#: past it is a typo, refused before anything is recorded
+MAX_COUNT = 1_000_000
+
+
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    """A whole number from 1 to MAX_COUNT (a longer one is refused unparsed)."""
+    digits = text.strip()
+    value = int(digits) if digits.isdigit() and len(digits) <= len(str(MAX_COUNT)) else 0
+    if not 1 <= value <= MAX_COUNT:
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        msg = f"expected a whole number from 1 to {MAX_COUNT}, got {shown!r}"
+        raise argparse.ArgumentTypeError(msg)
     return value
 
 

@@ -231,7 +231,7 @@ def adopt_attempt(
         stderr=read_tail(Path(spec.stderr_path)),
         duration_s=0.0,
     )
-    raw = adapter.parse(step_request(spec, env), proc)
+    raw = adapter.read_result(step_request(spec, env), proc)
     return complete_attempt(spec, raw, env, 0.0)
 
 

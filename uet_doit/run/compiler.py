@@ -143,7 +143,7 @@ def build_spec(
     outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> StepSpec:
     """`outputs` (step_id -> create_files) is given by callers that build many specs."""
-    from uet_doit.cache.settings import declared_mode, key_env
+    from uet_doit.cache.settings import declared_mode, key_env, max_bytes
 
     tool = effective_tool(bundle, ws, step)
     if signature_text is None:
@@ -190,6 +190,7 @@ def build_spec(
         max_log_bytes=bundle.max_log_bytes,
         cache_mode=declared_mode(bundle, ws, step),
         cache_env=key_env(bundle, ws, step),
+        cache_max_bytes=max_bytes(bundle, ws, step),
         upstream_outputs=upstream_outputs(bundle, step, outputs),
         best_of=step.attempts.best_of if step.attempts else 1,
         best_of_tools=tuple(step.attempts.tools) if step.attempts else (),

@@ -26,14 +26,16 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
-from uet_doit.run.git import Git, name_status, trailers
+from uet_doit.errors import StateError
+from uet_doit.run.git import Git, git_env, name_status, trailers
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
@@ -209,22 +211,35 @@ def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
     for status, path in name_status(top, old, new):
         if status != "M" or not path.startswith(prefix):
             continue
-        before = top.blob(f"{old}:{path}")
+        before = blob_md5(top, f"{old}:{path}")
         local = root / path[len(prefix) :]
         try:
             stat = local.stat()
-            content = local.read_bytes()
+            with local.open("rb") as fh:  # in chunks: an output may be gigabytes
+                content = hashlib.file_digest(fh, _md5).hexdigest()
         except OSError:
             continue
         if before is None:
             continue
-        after = (
-            stat.st_mtime,
-            stat.st_size,
-            hashlib.md5(content, usedforsecurity=False).hexdigest(),
-        )
-        moves[path[len(prefix) :]] = (hashlib.md5(before, usedforsecurity=False).hexdigest(), after)
+        moves[path[len(prefix) :]] = (before, (stat.st_mtime, stat.st_size, content))
     return follow_moves(root / ".doit.db", moves)
+
+
+def _md5() -> Any:
+    return hashlib.md5(usedforsecurity=False)
+
+
+def blob_md5(top: Git, rev_path: str) -> str | None:
+    """md5 of the bytes of `REV:PATH` as git streams them (never whole in memory), or None
+    when there is no such file."""
+    argv = top.argv("cat-file", "blob", rev_path)
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env()
+    ) as proc:
+        digest = _md5()
+        while chunk := proc.stdout.read(1 << 20) if proc.stdout else b"":
+            digest.update(chunk)
+    return digest.hexdigest() if proc.returncode == 0 else None
 
 
 @overload
@@ -280,15 +295,22 @@ def read_journal(journal: Path) -> dict[str, object] | None:
         data = json.loads(journal.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) and _not_a_journal(data) is None else None
+
+
+def _not_a_journal(data: object) -> str | None:
+    """Where a JSON value fails to be a journal (a JSON path and what is wrong), or None."""
     if not isinstance(data, dict):
-        return None
-    branch, old, new = data.get("branch"), data.get("old"), data.get("new")
-    shas_ok = all(isinstance(v, str) and _SHA.match(v) for v in (old, new))
-    if not (isinstance(branch, str) and branch and shas_ok):
-        return None
+        return f"$ is {type(data).__name__ if data is not None else 'null'}, not an object"
+    if not isinstance(data.get("branch"), str) or not data["branch"]:
+        return "$.branch is missing or not text"
+    for name in ("old", "new"):
+        value = data.get(name)
+        if not (isinstance(value, str) and _SHA.match(value)):
+            return f"$.{name} is not a commit id"
     if not isinstance(data.get("in_tree", False), bool):
-        return None
-    return data
+        return "$.in_tree is not true or false"
+    return None
 
 
 def refuse_journal(journal: Path, why: str) -> str:
@@ -314,8 +336,15 @@ def recover_landing(
             journal.unlink(missing_ok=True)  # torn before the rename: nothing had moved yet
             return None
         except OSError as exc:
-            return refuse_journal(journal, f"it cannot be read ({exc})")
-        return refuse_journal(journal, "it is not a landing journal uet wrote")
+            raise StateError(
+                f"{journal} cannot be read ({exc.strerror})", "check its mode"
+            ) from None
+        wrong = _not_a_journal(json.loads(journal.read_text(encoding="utf-8")))
+        raise StateError(
+            f"{journal} is not a landing journal ({wrong}); no step was started",
+            "uet writes it only while landing a step; if no run was killed mid-landing, "
+            f"remove it (rm {journal}), else restore the file it was",
+        )
     branch, old, new = str(data["branch"]), str(data["old"]), str(data["new"])
     if recorded is not None and not recorded(new):
         return refuse_journal(journal, f"it names commit {new[:12]}, which no uet landing recorded")

@@ -5,6 +5,7 @@ Clocks and sleeps are injected, so tests never really wait.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -61,7 +62,8 @@ class RetryPolicy:
         retry_after: float | None = None,
         rand: Callable[[], float] = random.random,
     ) -> float:
-        """Wait before attempt `attempt + 1`; a tool's own "retry after" wins when longer."""
+        """Wait before attempt `attempt + 1`; a tool's own "retry after" wins when longer,
+        up to `max_delay` (what the bundle allows any single wait to be)."""
         base = self.initial_delay
         if self.backoff_strategy == "exponential":
             base = self.initial_delay * (2 ** (attempt - 1))
@@ -70,8 +72,8 @@ class RetryPolicy:
         wait = min(base, self.max_delay)
         if self.jitter:
             wait += wait * self.jitter * (2 * rand() - 1)
-        if retry_after is not None:
-            wait = max(wait, retry_after)  # honour the tool's own "retry after N s"
+        if retry_after is not None and not math.isnan(retry_after):
+            wait = max(wait, min(retry_after, self.max_delay))  # the tool's own "retry after"
         return max(0.0, wait)
 
 

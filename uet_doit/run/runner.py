@@ -123,12 +123,15 @@ def execute(
     bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
 ) -> int:
     from uet_doit.run.budget import CostLedger, apply_overrides
+    from uet_doit.run.doit_bridge import DEP_FILE
+    from uet_doit.state.doit_backend import check_dep_file
     from uet_doit.tools.routing import load_router_config
 
     out = out or sys.stdout
     router = load_router_config(root)  # a broken router_config.json stops us here, clearly
     if opts.budgets:
         bundle = apply_overrides(bundle, dict(opts.budgets))
+    check_dep_file(root / DEP_FILE)  # never written into when it is not doit's
     store = RunStore(root)
     store.check_writable()
     store.mark_dead_runs()

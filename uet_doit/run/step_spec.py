@@ -15,6 +15,9 @@ from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
 
+#: a step whose outputs total more is not cached (`cache: {max_bytes: N}` changes it)
+DEFAULT_CACHE_MAX_BYTES = 1 << 30
+
 DEFAULT_POLICY = "pause_and_notify"
 
 #: tools whose failures are the step's own (a breaker on them only when a bundle asks)
@@ -186,6 +189,7 @@ class StepSpec:
     serialize: bool = False  # conflicts: serialize (never alongside an overlapping scope)
     cache_mode: str | None = None  # the nearest `cache:` the bundle sets (None: defaults)
     cache_env: tuple[str, ...] = ()  # variables whose hashed values enter the cache key
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES  # outputs totalling more are not cached
     upstream_outputs: tuple[str, ...] = ()  # outputs of the steps it depends on
     best_of: int = 1  # attempts run at once (run/best_of.py); 1: one at a time
     best_of_tools: tuple[str, ...] = ()  # their tools in turn (empty: the step's own)
@@ -203,7 +207,12 @@ def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
     for rel in sorted(set(paths)):
         digest.update(rel.encode())
         try:
-            digest.update(hashlib.md5((root / rel).read_bytes(), usedforsecurity=False).digest())
+            with (root / rel).open("rb") as fh:  # in chunks: an output may be gigabytes
+                digest.update(hashlib.file_digest(fh, _md5).digest())
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             digest.update(b"-")
     return digest.hexdigest()
+
+
+def _md5() -> Any:
+    return hashlib.md5(usedforsecurity=False)

@@ -38,7 +38,12 @@ def check_store(root: Path) -> list[Finding]:
     found.extend(_check_db(db))
     doit_db = root / ".doit.db"
     if doit_db.exists():
+        from uet_doit.state.doit_backend import dep_file_problem
+
         try:
+            problem = dep_file_problem(doit_db)
+            if problem is not None:
+                raise sqlite3.DatabaseError(problem)
             with _read_only(doit_db) as conn:
                 conn.execute("SELECT count(*) FROM doit_tasks").fetchone()
             found.append(Finding(True, f"{doit_db}: doit's task state is readable"))

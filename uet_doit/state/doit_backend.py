@@ -18,12 +18,66 @@ from typing import Any
 
 from doit.dependency import DatabaseException, JSONCodec
 
+from uet_doit.errors import StateError
+
 #: the key doit's Dependency.save_success writes last for every successful task
 _LAST_KEY_OF_SAVE = "deps:"
 #: backends open in this process, by file: a landing updates the one doit is using
 _OPEN: weakref.WeakValueDictionary[str, DurableSqliteDB] = weakref.WeakValueDictionary()
 #: a file's new state, keyed by path: (md5 before, (mtime, size, md5) after)
 FileMoves = Mapping[str, tuple[str, tuple[float, int, str]]]
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_COLUMNS = ["task_id", "data"]
+
+
+def dep_file_problem(path: Path) -> str | None:
+    """Why `path` is not doit's uet-sqlite state (garbage, another program's SQLite file),
+    found by reading only; None when it is ours, empty or absent (then it is made anew)."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if not header:
+        return None
+    if header != SQLITE_HEADER:
+        return "it is not a SQLite database (damaged, or another kind of file)"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            tables = sorted(r[0] for r in rows)
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(doit_tasks)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"SQLite cannot read it ({exc})"
+    if [t for t in tables if t != "doit_tasks"] or (tables and columns != _COLUMNS):
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        return f"it is a SQLite database of another program (tables: {shown})"
+    return None
+
+
+class DepFileError(StateError, DatabaseException):  # type: ignore[misc]  # doit is untyped
+    """doit's state file is not doit's: uet shows it as a StateError (no traceback), plain
+    doit as its own DatabaseException."""
+
+
+def check_dep_file(path: Path) -> None:
+    """A DepFileError when doit's state file is not doit's (uet run checks before it
+    records the run; every other reader when it opens the file)."""
+    problem = dep_file_problem(path)
+    if problem is not None:
+        raise DepFileError(
+            f"doit's state file {path} cannot be used: {problem}; nothing was written to it",
+            f"if it is not doit's, move it elsewhere (mv {path.name} {path.name}.bak): doit's "
+            "record is then rebuilt and every step runs once more (the run store and its "
+            "spend in .uet/ are kept)",
+        )
 
 
 class DurableSqliteDB:
@@ -37,6 +91,7 @@ class DurableSqliteDB:
         self._cache: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._raw: dict[str, str] | None = None  # rows read but not decoded yet
+        check_dep_file(Path(name))  # before connecting: WAL mode and our table would write
         try:
             self._conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")

@@ -87,6 +87,10 @@ _PATTERNS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
     ),
 )
 
+#: the longest wait a tool's "retry after" can ask for (a day, max_delay's own bound); the
+#: step's `resilience.max_delay` caps it further
+MAX_RETRY_AFTER_S = 24 * 3600.0
+_MAX_DIGITS = 9  # more digits in the whole seconds than a day has: the ceiling, unparsed
 _RETRY_AFTER = re.compile(
     r"retry[- ]after[:=]?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?|"
     r"(?:try again|retry) in\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)",
@@ -109,11 +113,16 @@ def classify(exit_code: int | None, output: str, *, timed_out: bool = False) -> 
 
 
 def retry_after_seconds(output: str) -> float | None:
-    """The wait a tool asked for ("Retry-After: 30", "try again in 2.5s"), if it said one."""
+    """The wait a tool asked for ("Retry-After: 30", "try again in 2.5s"), if it said one,
+    at most MAX_RETRY_AFTER_S: a tool's output is not trusted to park a run for years (or
+    to overflow a timer with a 400-digit number)."""
     match = _RETRY_AFTER.search(output)
     if not match:
         return None
     number = match.group(1) or match.group(3)
     unit = (match.group(2) or match.group(4) or "s").lower()
-    value = float(number)
-    return value / 1000 if unit == "ms" else value
+    whole = number.partition(".")[0]
+    if len(whole) > _MAX_DIGITS:
+        return MAX_RETRY_AFTER_S
+    value = float(number) / (1000 if unit == "ms" else 1)
+    return min(value, MAX_RETRY_AFTER_S)

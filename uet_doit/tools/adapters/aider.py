@@ -9,6 +9,7 @@ empty before the model is called; a Traceback on stderr at exit is harmless.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from uet_doit.tools.adapters.agent import (
     written_outputs,
 )
 from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
+from uet_doit.tools.adapters.figures import count
 from uet_doit.tools.failures import FailureClass, retry_after_seconds
 from uet_doit.tools.process import ProcessResult
 
@@ -64,12 +66,23 @@ _API_ERRORS: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
 )
 
 
-def parse_token_count(text: str) -> int:
-    """aider's token figures: `950`, `2.3k`, `12k`, `1500k`."""
+def parse_token_count(text: str) -> int | None:
+    """aider's token figures: `950`, `2.3k`, `12k`, `1500k`; None for what is no count
+    (`1.2.3`, a 400-digit run)."""
     text = text.replace(",", "")
-    if text.endswith("k"):
-        return round(float(text[:-1]) * 1000)
-    return int(float(text))
+    scale = 1000 if text.endswith("k") else 1
+    return count(_number(text.removesuffix("k")) * scale)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _plus(total: int | None, found: int | None) -> int | None:
+    return None if total is None or found is None else total + found
 
 
 @dataclass
@@ -78,9 +91,9 @@ class AiderReport:
 
     calls: int = 0
     priced_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
+    tokens_in: int | None = 0  # None: a figure was no count, so the total is unknown
+    tokens_out: int | None = 0
+    cost_usd: float | None = 0.0
     model: str | None = None
     edited: list[str] = field(default_factory=list)
     error_class: FailureClass | None = None
@@ -94,11 +107,13 @@ def read_report(stdout: str) -> AiderReport:
         line = raw.strip()
         if match := _TOKENS.match(line):
             report.calls += 1
-            report.tokens_in += parse_token_count(match["sent"])
-            report.tokens_out += parse_token_count(match["recv"])
+            report.tokens_in = _plus(report.tokens_in, parse_token_count(match["sent"]))
+            report.tokens_out = _plus(report.tokens_out, parse_token_count(match["recv"]))
             if match["msg"] is not None:
                 report.priced_calls += 1
-                report.cost_usd += float(match["msg"].replace(",", ""))
+                cost = _number(match["msg"].replace(",", ""))
+                so_far = report.cost_usd
+                report.cost_usd = so_far + cost if so_far is not None and cost >= 0 else None
             report.error_class, report.error_lines = None, []
         elif _RETRYING.match(line):
             report.error_class, report.error_lines = None, []
@@ -220,7 +235,13 @@ class AiderAdapter(AgentAdapter):
             return
         result.tokens_in, result.tokens_out = report.tokens_in, report.tokens_out
         if report.priced_calls:
+            if report.cost_usd is None:
+                result.message += "; its cost line is not a number: cost unknown"
+                return
             result.cost_usd, result.cost_source = report.cost_usd, "reported"
+            return
+        if report.tokens_in is None or report.tokens_out is None:
+            result.message += "; its token figures are not numbers: tokens and cost unknown"
             return
         estimate = self.prices.estimate(result.model, report.tokens_in, report.tokens_out)
         result.cost_usd = estimate.cost_usd

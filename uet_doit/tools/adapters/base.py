@@ -179,10 +179,20 @@ class ToolAdapter(ABC):
             )
         except FileNotFoundError:
             return self.missing_result()
-        result = self.parse(request, proc)
+        result = self.read_result(request, proc)
         if sandbox is not None and not result.success:
             return sandbox_denial(result, proc) or result
         return result
+
+    def read_result(self, request: StepRequest, proc: ProcessResult) -> ToolResult:
+        """`parse`, with output it did not foresee a failed attempt that says why, never an
+        exception that would leave the attempt recorded as interrupted."""
+        try:
+            return self.parse(request, proc)
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+            result = failed_process(proc, f"{self.name}: its output could not be read ({exc})")
+            result.message = result.message[:500]
+            return result
 
     @abstractmethod
     def build(self, request: StepRequest) -> Invocation:

@@ -9,6 +9,7 @@ to the prompt unless it is closed, and the CLI computes `total_cost_usd` itself.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from uet_doit.tools.adapters.agent import (
     written_outputs,
 )
 from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
+from uet_doit.tools.adapters.figures import dollars, mapping, total
 from uet_doit.tools.adapters.sessions import planned_session
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.process import ProcessResult
@@ -44,10 +46,6 @@ def result_json(stdout: str) -> dict[str, Any] | None:
         if isinstance(data, dict) and data.get("type") == "result":
             return data
     return None
-
-
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else 0
 
 
 class ClaudeAdapter(AgentAdapter):
@@ -125,25 +123,26 @@ class ClaudeAdapter(AgentAdapter):
 
     @staticmethod
     def _add_usage(data: dict[str, Any], result: ToolResult) -> None:
+        """Tokens and cost as reported; a figure that is not a number stays unknown."""
         usage = data.get("usage")
         if isinstance(usage, dict):
-            result.tokens_in = (
-                _int(usage.get("input_tokens"))
-                + _int(usage.get("cache_creation_input_tokens"))
-                + _int(usage.get("cache_read_input_tokens"))
+            result.tokens_in = total(
+                usage.get("input_tokens"),
+                usage.get("cache_creation_input_tokens"),
+                usage.get("cache_read_input_tokens"),
             )
-            result.tokens_out = _int(usage.get("output_tokens"))
-        cost = data.get("total_cost_usd")
-        if isinstance(cost, int | float):
-            result.cost_usd, result.cost_source = float(cost), "reported"
-        models = data.get("modelUsage")
-        if isinstance(models, dict) and models:
+            result.tokens_out = total(usage.get("output_tokens"))
+        cost = dollars(data.get("total_cost_usd"))
+        if cost is not None:
+            result.cost_usd, result.cost_source = cost, "reported"
+        models = mapping(data.get("modelUsage"))
+        if models:
 
             def spent(name: str) -> float:
-                entry = models[name]
-                return float(entry.get("costUSD") or 0) if isinstance(entry, dict) else 0.0
+                value = dollars(mapping(models[name]).get("costUSD"))
+                return value if value is not None and math.isfinite(value) else 0.0
 
-            result.model = max(models, key=spent)
+            result.model = str(max(models, key=spent))
 
 
 def _denied(denials: list[Any]) -> str:

@@ -28,6 +28,7 @@ from uet_doit.tools.adapters.agent import (
     written_outputs,
 )
 from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
+from uet_doit.tools.adapters.figures import count, mapping
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.prices import CLI_DEFAULT_MODELS
 from uet_doit.tools.process import ProcessResult
@@ -52,8 +53,8 @@ class CodexEvents:
     """What the JSONL stream says happened."""
 
     turns: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_in: int | None = 0
+    tokens_out: int | None = 0
     files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     turn_failed: str | None = None
@@ -71,26 +72,33 @@ def read_events(stdout: str, root: Path) -> CodexEvents:
             continue
         kind = event.get("type")
         if kind == "turn.completed":
-            usage = event.get("usage") or {}
+            usage = mapping(event.get("usage"))
             events.turns += 1
-            events.tokens_in += int(usage.get("input_tokens") or 0)
-            events.tokens_out += int(usage.get("output_tokens") or 0)
+            events.tokens_in = _add(events.tokens_in, usage.get("input_tokens"))
+            events.tokens_out = _add(events.tokens_out, usage.get("output_tokens"))
         elif kind == "turn.failed":
-            error = event.get("error") or {}
+            error = mapping(event.get("error"))
             events.turn_failed = str(error.get("message") or "turn failed")
         elif kind == "error":
             events.errors.append(str(event.get("message") or ""))
         elif kind == "item.completed":
-            _read_item(event.get("item") or {}, root, events)
+            _read_item(mapping(event.get("item")), root, events)
     return events
 
 
-def _read_item(item: dict[str, Any], root: Path, events: CodexEvents) -> None:
+def _add(sum_so_far: int | None, value: Any) -> int | None:
+    """A running token total; once one figure is not a count, the total is unknown."""
+    found = count(value or 0)
+    return None if sum_so_far is None or found is None else sum_so_far + found
+
+
+def _read_item(item: Mapping[str, Any], root: Path, events: CodexEvents) -> None:
     if item.get("type") == "agent_message":
         events.last_message = str(item.get("text") or "")
     elif item.get("type") == "file_change" and item.get("status") != "failed":
-        for change in item.get("changes") or []:
-            path = Path(str(change.get("path") or ""))
+        changes = item.get("changes")
+        for change in changes if isinstance(changes, list) else []:
+            path = Path(str(mapping(change).get("path") or ""))
             if path.is_absolute() and path.is_relative_to(root):
                 path = path.relative_to(root)
             if str(path) not in events.files:
@@ -161,8 +169,13 @@ class CodexAdapter(AgentAdapter):
                     f"; model {result.model} assumed ({CLI_DEFAULT_MODELS['codex'][1]})"
                 )
             result.tokens_in, result.tokens_out = events.tokens_in, events.tokens_out
-            estimate = self.prices.estimate(result.model, events.tokens_in, events.tokens_out)
-            result.cost_usd = estimate.cost_usd
-            result.cost_source = "price_table" if estimate.cost_usd is not None else UNPRICED
-            result.message = f"{result.message}; {estimate.note}"
+            if events.tokens_in is None or events.tokens_out is None:
+                note = "its token figures are not numbers: tokens and cost unknown"
+                result.cost_source = UNPRICED
+            else:
+                estimate = self.prices.estimate(result.model, events.tokens_in, events.tokens_out)
+                result.cost_usd = estimate.cost_usd
+                result.cost_source = "price_table" if estimate.cost_usd is not None else UNPRICED
+                note = estimate.note
+            result.message = f"{result.message}; {note}"
         return check_outputs(request, result, "codex")

@@ -28,6 +28,7 @@ from uet_doit.tools.adapters.agent import (
     written_outputs,
 )
 from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolResult, failed_process
+from uet_doit.tools.adapters.figures import count, mapping
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.process import ProcessResult
 
@@ -57,23 +58,27 @@ FIXED_EXIT_CODES: dict[int, tuple[FailureClass, str]] = {
 
 @dataclass
 class GeminiStats:
-    """Token use per model and tool failures from the JSON result."""
+    """Token use per model and tool failures from the JSON result; a figure that is not a
+    count makes the tokens (or the failure count) unknown instead of a crash."""
 
     tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
-    tools_failed: int = 0
+    tools_failed: int | None = 0
     response: str = ""
+    unreadable: bool = False  # some model's token figures are not counts
 
 
 def read_stats(data: dict[str, Any]) -> GeminiStats:
-    stats = data.get("stats") if isinstance(data.get("stats"), dict) else None
+    stats = mapping(data.get("stats"))
     found = GeminiStats(response=str(data.get("response") or ""))
-    if stats is None:
-        return found
-    for model, entry in (stats.get("models") or {}).items():
-        tokens = (entry.get("tokens") if isinstance(entry, dict) else None) or {}
-        tokens_in = int(tokens.get("prompt") or tokens.get("input") or 0)
-        found.tokens[str(model)] = (tokens_in, int(tokens.get("candidates") or 0))
-    found.tools_failed = int((stats.get("tools") or {}).get("totalFail") or 0)
+    for model, entry in mapping(stats.get("models")).items():
+        tokens = mapping(mapping(entry).get("tokens"))
+        tokens_in = count(tokens.get("prompt") or tokens.get("input") or 0)
+        tokens_out = count(tokens.get("candidates") or 0)
+        if tokens_in is None or tokens_out is None:
+            found.unreadable = True
+            continue
+        found.tokens[str(model)] = (tokens_in, tokens_out)
+    found.tools_failed = count(mapping(stats.get("tools")).get("totalFail") or 0)
     return found
 
 
@@ -136,7 +141,9 @@ class GeminiAdapter(AgentAdapter):
         result = ToolResult(
             success=True, exit_code=0, message="gemini: done", output_tail=tail(proc)
         )
-        if stats.tools_failed:
+        if stats.tools_failed is None:
+            result.message = "gemini: done (its count of failed tool calls is not a number)"
+        elif stats.tools_failed:
             result.message = f"gemini: {stats.tools_failed} tool call(s) failed"
         result.files_changed = written_outputs(request)
         self._add_usage(request, stats, result)
@@ -177,6 +184,9 @@ class GeminiAdapter(AgentAdapter):
         )
 
     def _add_usage(self, request: StepRequest, stats: GeminiStats, result: ToolResult) -> None:
+        if stats.unreadable:
+            result.message += "; its token figures are not numbers: tokens and cost unknown"
+            return
         if not stats.tokens:
             return
         result.tokens_in = sum(t[0] for t in stats.tokens.values())
