@@ -240,8 +240,9 @@ def test_a_review_budget_too_small_is_no_verdict_without_a_call(
 def test_the_dry_run_forecasts_each_review_until_its_verdict_is_kept(
     project: Project, calls: Calls
 ) -> None:
-    bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 1})
-    bundle["workstreams"][0]["max_cost_usd"] = 5
+    # room for one review at the forecast's high end (claude's default model is priced)
+    bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 5})
+    bundle["workstreams"][0]["max_cost_usd"] = 10
     project.bundle(bundle)
     dry = project.uet("run", "bundle.yaml", "--dry-run")
     assert dry.code == 0, dry.out + dry.err
@@ -320,7 +321,7 @@ def test_a_failing_reviewer_is_redacted_and_opens_its_breaker(
 def test_a_workstream_id_of_the_longest_kind_is_reviewed_too(
     project: Project, calls: Calls
 ) -> None:
-    bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 1})
+    bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 5})
     long_id = "W" * 128
     bundle["workstreams"][0]["ws_id"] = long_id
     project.bundle(bundle)

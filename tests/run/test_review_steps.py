@@ -176,7 +176,9 @@ def test_a_reviewer_timing_out_is_no_verdict_and_costs_are_counted(
     cost = json.loads(repo.uet("cost", "--by", "workstream", "--json").out)
     (ws_cost,) = cost["run"]
     assert ws_cost["attempts"] == 2  # the step's attempt and its review's
-    assert ws_cost["cost_usd"] == pytest.approx(0.0081)  # aider's; the killed review reported none
+    # aider's is known; the killed review reported none: unknown, never counted as $0
+    assert ws_cost["known_cost_usd"] == pytest.approx(0.0081)
+    assert ws_cost["cost_usd"] is None and ws_cost["unknown_cost_attempts"] == 1
 
 
 def test_a_criterion_reviewer_is_shown_the_changes_the_steps_landed(repo: Project) -> None:

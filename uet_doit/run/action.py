@@ -91,6 +91,13 @@ class Runtime:
                 runtime = cls._by_key[key] = cls(ctx)
         return runtime
 
+    @classmethod
+    def forget(cls, ctx: RunContext) -> None:
+        """The run is over: its runtime (and the store connections it holds) goes, so a
+        process running many runs (tests, a library user) keeps no descriptors of old ones."""
+        with cls._lock:
+            cls._by_key.pop((ctx.root, ctx.session, os.getpid()), None)
+
     def register_run(self) -> None:
         """Plain `doit` runs have no run record until their first step: make it."""
         if not self.registered:

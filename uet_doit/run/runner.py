@@ -165,6 +165,9 @@ def execute(
         cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
     )
     with project_lock(root, run_id), ExitStack() as cluster:
+        from uet_doit.run.action import Runtime
+
+        cluster.callback(Runtime.forget, ctx)
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
         jobs = effective_jobs(opts.jobs, sum(1 for _, s in bundle.steps() if s.step_id not in skip))
         ctx = dataclasses.replace(ctx, jobs=jobs)

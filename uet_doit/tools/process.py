@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import select
 import signal
@@ -127,8 +128,10 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> None:
     except (AttributeError, OSError):  # not Linux 5.3+
         proc.wait(timeout=timeout)
         return
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
+    try:  # poll, not select: select fails on a descriptor numbered 1024 or more
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        ready = poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
     finally:
         os.close(fd)
     if not ready:

@@ -119,7 +119,10 @@ class Reaper:
         reading = True
         while reading or self.children:
             watch = [*self.children, *([stdin] if reading else [])]
-            ready, _, _ = select.select(watch, [], [])
+            poller = select.poll()  # not select: it fails on descriptors numbered 1024 or more
+            for fd in watch:
+                poller.register(fd, select.POLLIN)
+            ready = [fd for fd, _ in poller.poll()]
             for fd in ready:
                 if fd == stdin:
                     chunk = os.read(stdin, 1 << 16)
