@@ -21,7 +21,7 @@ from uet_doit.bundle.limits import (
     load_yaml,
 )
 from uet_doit.bundle.model import Bundle
-from uet_doit.bundle.schema import json_path, locate_line, problems_from_validation
+from uet_doit.bundle.schema import LineFinder, json_path, problems_from_validation
 from uet_doit.errors import BundleError, Problem
 
 BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -222,8 +222,9 @@ def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
     if not text:
         return problems
     out = []
+    finder = LineFinder(text)
     for p in problems:
-        line = locate_line(text, p.where)
+        line = finder.line(p.where)
         out.append(Problem(p.file, f"{p.where} (line {line})", p.message, p.hint) if line else p)
     return out
 
