@@ -266,9 +266,11 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     """Ask the tool, check, send the problems back; the first valid draft wins."""
     from uet_doit.bundle.schema import schema_text
     from uet_doit.plans.convert import convert_plan
+    from uet_doit.plans.plan_limits import check_plan_text
     from uet_doit.plans.plan_markdown import slug
     from uet_doit.tools.routing import get_adapter, load_router_config
 
+    check_plan_text(req.plan_text, req.source)  # before convert_plan, whose refusals are notes
     notes: list[str] = []
     try:
         start: dict[str, Any] | None = convert_plan(

@@ -25,6 +25,7 @@ from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
 from uet_doit.plans.plan_bundle import Trace, assemble, notes
+from uet_doit.plans.plan_limits import check_plan_file, check_plan_text
 from uet_doit.plans.plan_markdown import slug
 from uet_doit.plans.plan_reading import Plan, read_plan
 
@@ -84,6 +85,7 @@ def convert_plan(
         raise UsageError(
             f"--bundle-id {bundle_id!r} is not a valid id", "use letters, digits, '-', '_', '.'"
         )
+    check_plan_text(text, source)
     plan = read_plan(text, unit_pattern=pattern, tasks_section=tasks_section)
     if not plan.reading.units:
         raise _nothing_found(plan, source, unit_pattern)
@@ -192,6 +194,7 @@ def summary(bundle: dict[str, Any]) -> list[str]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    check_plan_file(Path(args.plan))
     try:
         text = Path(args.plan).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
