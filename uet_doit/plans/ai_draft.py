@@ -280,6 +280,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             tasks_section=req.tasks_section,
             tool=req.tool,
             bundle_id=req.bundle_id,
+            root=root,
         ).bundle
     except UsageError as exc:
         start = None

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from uet_doit.bundle.checks import PathChecker
 from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
@@ -78,8 +79,10 @@ def convert_plan(
     tasks_section: str | None = None,
     tool: str | None = None,
     bundle_id: str | None = None,
+    root: Path | None = None,
 ) -> Conversion:
-    """The bundle made from a plan's text; UsageError (exit 3) when no structure is found."""
+    """The bundle made from a plan's text; UsageError (exit 3) when no structure is found.
+    Paths `uet validate` would refuse in `root` (default: the cwd) are left out."""
     pattern = _pattern(unit_pattern)
     if bundle_id is not None and not re.match(ID_PATTERN, bundle_id):
         raise UsageError(
@@ -90,7 +93,8 @@ def convert_plan(
     if not plan.reading.units:
         raise _nothing_found(plan, source, unit_pattern)
     name = Path(source).name
-    built = assemble(plan.reading.units, name)
+    project = root or Path.cwd()
+    built = assemble(plan.reading.units, name, PathChecker(project))
     stem = Path(source).stem
     bundle: dict[str, Any] = {
         "bundle_id": bundle_id or slug(stem, 60),
@@ -102,7 +106,7 @@ def convert_plan(
     bundle["metadata"] = {"converted_from": name, "recognised_by": plan.reading.mode}
     if plan.reading.notes:
         bundle["metadata"]["notes"] = notes(plan.reading.notes, name)
-    check_bundle(bundle, source)
+    check_bundle(bundle, source, project)
     traces = built.traces + [
         Trace(line, 0, "skipped", text, reason) for line, text, reason in plan.reading.skipped
     ]
@@ -150,16 +154,23 @@ def explain(conversion: Conversion, source: str) -> list[str]:
     return lines
 
 
-def check_bundle(data: dict[str, Any], source: str) -> Bundle:
-    """Validate a bundle we made; a failure lists every field at fault."""
+def check_bundle(data: dict[str, Any], source: str, root: Path | None = None) -> Bundle:
+    """Check a bundle we made against the model and, given `root`, exactly as `uet validate`
+    will there, so convert never writes one it refuses; a failure lists every field at fault."""
+    from uet_doit.bundle import checks
+
     try:
-        return Bundle.model_validate(data)
+        bundle = Bundle.model_validate(data)
     except ValidationError as exc:
         problems = [
             Problem(source, ".".join(str(p) for p in err["loc"]), err["msg"])
             for err in exc.errors()
         ]
         raise BundleError(problems) from exc
+    problems = checks.check_bundle(bundle, data, source, root) if root is not None else []
+    if problems:
+        raise BundleError(problems)
+    return bundle
 
 
 def write_output(data: dict[str, Any], output: str | None) -> None:
