@@ -196,7 +196,8 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     """A total line, then one per workstream: what a user checks before running."""
     lines, steps, files = [], 0, 0
     for ws in bundle["workstreams"]:
-        n = sum(len(s["context"].get("create_files", [])) for s in ws["steps"])
+        # a draft may spell a step's keys at step level, without `context`
+        n = sum(len((s.get("context") or s).get("create_files") or []) for s in ws["steps"])
         steps, files = steps + len(ws["steps"]), files + n
         tag = f" [{ws['priority']}]" if ws.get("priority") else ""
         lines.append(f"  {ws['ws_id']}{tag}: {len(ws['steps'])} steps, {n} files to create")
@@ -227,6 +228,7 @@ def run_convert(args: argparse.Namespace) -> int:
             plan_text=text,
             output=args.output,
             max_fix_attempts=args.max_fix_attempts,
+            allow_commands=args.allow_commands,
             **options,
         )
         drafted = draft_bundle(request, Path.cwd())
@@ -286,6 +288,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="with --with: how many times a draft with problems is sent back (default: "
         "max_fix_attempts of the tool in router_config.json, else 2)",
+    )
+    parser.add_argument(
+        "--allow-commands",
+        action="store_true",
+        help="with --with: accept commands, gates, notify, isolation, scope, non-AI tools and "
+        "tool options the plan's own conversion does not have (each one is listed)",
     )
     parser.add_argument("--tool", help="default tool_profile_id of every step (e.g. aider)")
     parser.add_argument("--bundle-id", help="bundle id (default: from the file name)")
