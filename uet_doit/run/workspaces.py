@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
+from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env, redacted_result
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.git import Git, commit_message, identity_for, name_status
 from uet_doit.run.landing import Landed, land, landing_lock, step_tree
@@ -256,7 +256,8 @@ class WorktreeIsolation(StepExtension):
             cls = result.failure_class or FailureClass.UNKNOWN
             self.store.workspaces.mark_failed(record.path, cls, result.message)
             return result
-        verdict = self._land(policy, spec, result, record)
+        # a landing message names paths, and a tool can name a file after a secret
+        verdict = redacted_result(self._land(policy, spec, result, record), child_env(spec))
         if verdict.success:
             return verdict
         cls = verdict.failure_class or FailureClass.UNKNOWN
