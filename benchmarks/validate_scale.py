@@ -1,6 +1,7 @@
 """How `uet validate` grows with the number of workstreams: N one-step workstreams (the
-shape that used to be quadratic), valid, and with every step id duplicated (each one a
-problem the CLI locates by line). Each run is a fresh `uet validate` process.
+shape that used to be quadratic), valid, with every step id duplicated (each one a
+problem the CLI locates by line) and with no step ids (each a schema problem). Each run is
+a fresh `uet validate` process.
 
     python benchmarks/validate_scale.py                    # 10k, 50k, 100k
     python benchmarks/validate_scale.py --sizes 1000 5000 --no-errors
@@ -18,9 +19,11 @@ import time
 from pathlib import Path
 
 
-def bundle_dict(n: int, *, duplicate_ids: bool = False) -> dict[str, object]:
-    """N workstreams of one shell step each; with `duplicate_ids` every step is `s`."""
-    return {
+def bundle_dict(n: int, *, duplicate_ids: bool = False, no_ids: bool = False) -> dict[str, object]:
+    """N workstreams of one shell step each; with `duplicate_ids` every step is `s`, with
+    `no_ids` no step has one (a schema problem each: the bad parts are dropped, the rest
+    checked)."""
+    data: dict[str, object] = {
         "bundle_id": "scale",
         "workstreams": [
             {
@@ -37,6 +40,10 @@ def bundle_dict(n: int, *, duplicate_ids: bool = False) -> dict[str, object]:
             for i in range(n)
         ],
     }
+    if no_ids:
+        for ws in data["workstreams"]:  # type: ignore[attr-defined]
+            del ws["steps"][0]["step_id"]
+    return data
 
 
 def measure(path: Path) -> tuple[float, float, int]:
@@ -62,15 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         "--no-errors", action="store_true", help="skip the all-duplicate-ids bundles"
     )
     args = parser.parse_args(argv)
-    shapes = [("valid", False)] + ([] if args.no_errors else [("duplicate ids", True)])
+    shapes = [("valid", {})]
+    if not args.no_errors:
+        shapes += [("duplicate ids", {"duplicate_ids": True}), ("no step ids", {"no_ids": True})]
     print(
         f"{'bundle':<14} {'workstreams':>11} {'MB':>6} {'wall s':>7} {'cpu s':>7} {'us/ws':>6} exit"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        for label, duplicate in shapes:
+        for label, shape in shapes:
             for n in args.sizes:
                 path = Path(tmp) / f"b{n}.json"
-                path.write_text(json.dumps(bundle_dict(n, duplicate_ids=duplicate), indent=1))
+                path.write_text(json.dumps(bundle_dict(n, **shape), indent=1))
                 mb = path.stat().st_size / 1e6
                 wall, cpu, code = measure(path)
                 print(

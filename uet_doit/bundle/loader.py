@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ def _without_bad_parts(data: Any, exc: ValidationError) -> tuple[Bundle | None, 
         for err in exc.errors():
             loc = [p for p in err["loc"] if not (isinstance(p, str) and ":" in p)]
             _drop(current, loc, err["type"] == "missing", dropped)
+        _compact(current)  # once per round: every error's place is in the data it came from
         try:
             return Bundle.model_validate(current), dropped
         except ValidationError as again:
@@ -184,6 +186,8 @@ def _drop(data: Any, loc: list[Any], missing: bool, dropped: set[str]) -> None:
     parents: list[tuple[Any, Any]] = []
     node = data
     for part in loc:
+        if node is None:
+            return  # inside an item an earlier error of this round dropped
         parents.append((node, part))
         try:
             node = node[part]
@@ -199,12 +203,21 @@ def _drop(data: Any, loc: list[Any], missing: bool, dropped: set[str]) -> None:
             item = container[key]
             if "step_id" in item or "ws_id" in item or missing:
                 dropped.add(str(item.get("step_id") or item.get("ws_id") or ""))
-                container[key] = None
-                _compact(data)
+                container[key] = None  # compacted after the round (per drop was quadratic)
                 return
         if isinstance(container, dict) and not missing and key in container:
             container.pop(key)
             return
+
+
+#: ids as messages quote them (`{id!r}`)
+_QUOTED_IDS = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+def _names_dropped(message: str, dropped: set[str]) -> bool:
+    """Does a problem name an item dropped for its schema problems? (A set lookup per quoted
+    id: scanning every dropped id for every problem was quadratic.)"""
+    return any((a or b) in dropped for a, b in _QUOTED_IDS.findall(message) if a or b)
 
 
 def _compact(data: Any) -> None:
@@ -254,7 +267,7 @@ def load_bundle(
             problems += [
                 p
                 for p in more
-                if not any(f"{d!r}" in p.message for d in dropped if d)
+                if not _names_dropped(p.message, dropped)
                 and not (dropped and p.message.startswith("a workstream needs at least one step"))
             ]
         raise BundleError(_with_lines(problems, text)) from None
