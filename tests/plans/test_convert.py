@@ -213,3 +213,49 @@ def test_cli_stdout_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("convert", str(PLAN)) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["workstreams"]) == 5
+
+
+STATE_PLAN = """# Plan
+
+## Week 1: Build
+
+- [ ] Write the store `.uet/state.db`
+- [ ] Write the doit db `.doit.db`
+- [ ] Write a hook `.git/hooks/pre-commit.sh`
+- [ ] Write outside `../../etc/x.conf`
+- [ ] Write absolute `/etc/x.conf`
+- [ ] Write through a link `outside/x.md`
+- [ ] Write the real one `src/app.py`
+- [ ] Update `.uet/landing.json`
+"""
+
+
+def test_what_convert_writes_passes_validate_and_explain_lists_the_refused(
+    project: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    (project.root / "outside").symlink_to(tmp_path_factory.mktemp("elsewhere"))
+    project.write("plan.md", STATE_PLAN)
+    res = project.uet("convert", "plan.md", "-o", "bundle.json")
+    assert res.code == 0, res.err
+    assert project.uet("validate", "bundle.json").code == 0
+    data = json.loads(project.read("bundle.json"))
+    named = {
+        p
+        for s in data["workstreams"][0]["steps"]
+        for k in ("files", "create_files")
+        for p in s["context"].get(k, [])
+    }
+    assert named == {"src/app.py"}
+    assert "line 5: '.uet/state.db' is in .uet/" in res.err
+    explained = project.uet("convert", "plan.md", "--explain").out
+    left_out = explained.split("left out:\n", 1)[1].split("warnings:", 1)[0]
+    for line, path in [
+        (5, ".uet/state.db"),
+        (6, ".doit.db"),
+        (7, ".git/hooks/pre-commit.sh"),
+        (8, "../../etc/x.conf"),
+        (9, "/etc/x.conf"),
+        (10, "outside/x.md"),
+        (12, ".uet/landing.json"),
+    ]:
+        assert f"plan.md:{line:<5} {path}  [" in left_out, left_out

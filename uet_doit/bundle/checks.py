@@ -25,6 +25,26 @@ def _did_you_mean(name: str, choices: list[str], itself: str | None = None) -> s
     return f"did you mean {close[0]!r}?" if close else None
 
 
+class _Suggestions:
+    """Did-you-mean hints for the first few misses only: each compares the name with every
+    id, so a hint per miss made a bundle of thousands of misses quadratic."""
+
+    LIMIT = 20
+
+    def __init__(self, choices: set[str]) -> None:
+        self.choices = choices
+        self._sorted: list[str] | None = None
+        self._left = self.LIMIT
+
+    def hint(self, name: str, itself: str) -> str | None:
+        if self._left <= 0:
+            return None
+        self._left -= 1
+        if self._sorted is None:
+            self._sorted = sorted(self.choices)
+        return _did_you_mean(name, self._sorted, itself)
+
+
 #: uet's, doit's and git's own state: a step that reads or writes there can corrupt a run's
 #: records, doit's up-to-date checks or the repository (first path component, any case)
 STATE_DIRS = (".uet", ".git")
@@ -109,7 +129,9 @@ def check_bundle(
     ws_ids = [ws.ws_id for ws in bundle.workstreams]
     step_ids = [s.step_id for _, s in bundle.steps()]
     ws_counts, step_counts = Counter(ws_ids), Counter(step_ids)
-    all_ids = set(ws_ids) | set(step_ids)
+    # built once: a set per workstream made 60k workstreams take minutes
+    known_ws = _Suggestions(set(ws_counts))
+    all_ids = _Suggestions(known_ws.choices | set(step_counts))
     creators: dict[str, tuple[str, str]] = {}
     paths = PathChecker(root)
 
@@ -125,7 +147,7 @@ def check_bundle(
                 f"ws_id {ws.ws_id!r} is also a step_id",
                 "ids name doit tasks: keep them unique",
             )
-        _check_depends_on(add, wpath, "workstream", ws.ws_id, ws.depends_on, set(ws_counts))
+        _check_depends_on(add, wpath, "workstream", ws.ws_id, ws.depends_on, known_ws)
         if not ws.steps:
             add(f"{wpath}.steps", "a workstream needs at least one step (or `tasks`)")
         for si, step in enumerate(ws.steps):
@@ -216,15 +238,15 @@ def missing_inputs(
 
 
 def _check_depends_on(
-    add: Any, where: str, kind: str, own_id: str, deps: list[str], known: set[str]
+    add: Any, where: str, kind: str, own_id: str, deps: list[str], known: _Suggestions
 ) -> None:
     """Each dependency names something that exists, and not the item itself."""
     for di, dep in enumerate(deps):
-        if dep not in known:
+        if dep not in known.choices:
             add(
                 f"{where}.depends_on[{di}]",
                 f"depends on unknown {kind} {dep!r}",
-                _did_you_mean(dep, sorted(known), own_id),
+                known.hint(dep, own_id),
             )
         elif dep == own_id:
             add(f"{where}.depends_on[{di}]", f"{kind} {dep!r} depends on itself")

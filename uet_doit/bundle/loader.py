@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from uet_doit.bundle.limits import (
     load_yaml,
 )
 from uet_doit.bundle.model import Bundle
-from uet_doit.bundle.schema import json_path, locate_line, problems_from_validation
+from uet_doit.bundle.schema import LineFinder, json_path, problems_from_validation
 from uet_doit.errors import BundleError, Problem
 
 BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -172,6 +173,7 @@ def _without_bad_parts(data: Any, exc: ValidationError) -> tuple[Bundle | None, 
         for err in exc.errors():
             loc = [p for p in err["loc"] if not (isinstance(p, str) and ":" in p)]
             _drop(current, loc, err["type"] == "missing", dropped)
+        _compact(current)  # once per round: every error's place is in the data it came from
         try:
             return Bundle.model_validate(current), dropped
         except ValidationError as again:
@@ -184,6 +186,8 @@ def _drop(data: Any, loc: list[Any], missing: bool, dropped: set[str]) -> None:
     parents: list[tuple[Any, Any]] = []
     node = data
     for part in loc:
+        if node is None:
+            return  # inside an item an earlier error of this round dropped
         parents.append((node, part))
         try:
             node = node[part]
@@ -199,12 +203,21 @@ def _drop(data: Any, loc: list[Any], missing: bool, dropped: set[str]) -> None:
             item = container[key]
             if "step_id" in item or "ws_id" in item or missing:
                 dropped.add(str(item.get("step_id") or item.get("ws_id") or ""))
-                container[key] = None
-                _compact(data)
+                container[key] = None  # compacted after the round (per drop was quadratic)
                 return
         if isinstance(container, dict) and not missing and key in container:
             container.pop(key)
             return
+
+
+#: ids as messages quote them (`{id!r}`)
+_QUOTED_IDS = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+def _names_dropped(message: str, dropped: set[str]) -> bool:
+    """Does a problem name an item dropped for its schema problems? (A set lookup per quoted
+    id: scanning every dropped id for every problem was quadratic.)"""
+    return any((a or b) in dropped for a, b in _QUOTED_IDS.findall(message) if a or b)
 
 
 def _compact(data: Any) -> None:
@@ -222,8 +235,9 @@ def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
     if not text:
         return problems
     out = []
+    finder = LineFinder(text)
     for p in problems:
-        line = locate_line(text, p.where)
+        line = finder.line(p.where)
         out.append(Problem(p.file, f"{p.where} (line {line})", p.message, p.hint) if line else p)
     return out
 
@@ -253,7 +267,7 @@ def load_bundle(
             problems += [
                 p
                 for p in more
-                if not any(f"{d!r}" in p.message for d in dropped if d)
+                if not _names_dropped(p.message, dropped)
                 and not (dropped and p.message.startswith("a workstream needs at least one step"))
             ]
         raise BundleError(_with_lines(problems, text)) from None

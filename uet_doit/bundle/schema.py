@@ -188,39 +188,55 @@ def _as_written(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
     return loc
 
 
-def locate_line(text: str, where: str) -> int | None:
-    """1-based line of a JSON path like `workstreams[1].steps[0].depends_on` in JSON/YAML text."""
-    parts: list[str | int] = []
-    for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", where.split(" ", maxsplit=1)[0]):
-        parts.append(int(index) if index else key)
-    if not parts or parts == ["$"]:
-        return None
-    node: Any = None
-    # libyaml first (fast, and deep nesting costs no stack); the Python parser also reads
-    # JSON escapes libyaml refuses, such as a lone surrogate
-    for loader in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader):
-        try:
-            node = yaml.compose(text, Loader=loader)
-            break
-        except (yaml.YAMLError, RecursionError):
-            continue
-    if node is None:
-        return None
-    line = None
-    for part in parts:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            for key_node, value_node in node.value:
-                if key_node.value == part:
-                    line = key_node.start_mark.line + 1
-                    node = value_node
+class LineFinder:
+    """Lines of many JSON paths in one text, which is composed once (composing per problem
+    made a bundle with thousands of problems quadratic in its size)."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._node: Any = None
+        self._composed = False
+
+    def _root(self) -> Any:
+        if not self._composed:
+            self._composed = True
+            # libyaml first (fast, and deep nesting costs no stack); the Python parser also
+            # reads JSON escapes libyaml refuses, such as a lone surrogate
+            for loader in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader):
+                try:
+                    self._node = yaml.compose(self._text, Loader=loader)
                     break
+                except (yaml.YAMLError, RecursionError):
+                    continue
+        return self._node
+
+    def line(self, where: str) -> int | None:
+        """The line `where` starts on, or the deepest part of it the text has."""
+        parts: list[str | int] = []
+        for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", where.split(" ", maxsplit=1)[0]):
+            parts.append(int(index) if index else key)
+        if not parts or parts == ["$"]:
+            return None
+        node = self._root()
+        if node is None:
+            return None
+        line = None
+        for part in parts:
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+                for key_node, value_node in node.value:
+                    if key_node.value == part:
+                        line = key_node.start_mark.line + 1
+                        node = value_node
+                        break
+                else:
+                    return line
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
+                node = node.value[part]
+                line = node.start_mark.line + 1
             else:
                 return line
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
+        return line

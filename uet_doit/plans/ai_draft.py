@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import BundleError, UetError, UsageError
+from uet_doit.plans.draft_guard import TreeGuard
 from uet_doit.plans.draft_schema import draft_schema, without_nulls
-from uet_doit.tools.adapters.base import StepRequest, ToolResult
+from uet_doit.plans.draft_trust import added_powers
+from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt, step_request
+from uet_doit.tools.adapters.base import StepRequest, ToolAdapter
 from uet_doit.tools.structured import answer_text, json_object, structured_args
 
 WS_ID = "uet-convert"
@@ -46,6 +49,7 @@ class DraftRequest:
     tasks_section: str | None = None
     tool: str | None = None  # default tool_profile_id of the bundle's steps
     bundle_id: str | None = None
+    allow_commands: bool = False  # accept commands, gates, scope... the conversion lacks
 
 
 @dataclass
@@ -62,7 +66,7 @@ class _Call:
 
     attempt: int
     request: StepRequest
-    result: ToolResult
+    result: AttemptResult
 
 
 def record_state(
@@ -77,7 +81,7 @@ def record_state(
     """Every state write of `uet convert --with`, in one place, through the store's public
     methods: the run starts (`start` = the bundle file), each call is an attempt, the run
     ends (`end` = succeeded, reason). Nothing else in this module knows the store."""
-    from uet_doit.state.records import AttemptOutcome, RunState
+    from uet_doit.state.records import EventKind, RunState
     from uet_doit.state.store import RunStore
 
     store = RunStore(root)
@@ -96,9 +100,11 @@ def record_state(
             stdout_path=str(req.stdout_path),
             stderr_path=str(req.stderr_path),
         )
+        for note in res.notes:  # e.g. a rejected cost, as a run records it
+            store.event(run_id, EventKind.COST_REJECTED, STEP_ID, message=note)
         store.finish_attempt(
             attempt_id,
-            AttemptOutcome.SUCCEEDED if res.success else AttemptOutcome.FAILED,
+            res.outcome,
             exit_code=res.exit_code,
             failure_class=str(res.failure_class) if res.failure_class else None,
             message=res.message[:500],
@@ -110,6 +116,16 @@ def record_state(
         )
     if end is not None:
         store.end_run(run_id, RunState.SUCCEEDED if end[0] else RunState.FAILED, end[1])
+
+
+def _drafting_call(spec: AttemptSpec, adapter: ToolAdapter) -> _Call:
+    """One call of the tool through the attempt pipeline every step uses: its reported cost
+    checked (a negative or NaN one is unknown), its logs capped and redacted, its message
+    redacted before the store sees it."""
+    from uet_doit.run.attempt import child_env
+
+    result = run_attempt(spec, lambda _tool, _root: adapter)
+    return _Call(spec.attempt, step_request(spec, child_env(spec)), result)
 
 
 def _numbered(text: str) -> str:
@@ -221,9 +237,11 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     """Ask the tool, check, send the problems back; the first valid draft wins."""
     from uet_doit.bundle.schema import schema_text
     from uet_doit.plans.convert import convert_plan
+    from uet_doit.plans.plan_limits import check_plan_text
     from uet_doit.plans.plan_markdown import slug
     from uet_doit.tools.routing import get_adapter, load_router_config
 
+    check_plan_text(req.plan_text, req.source)  # before convert_plan, whose refusals are notes
     notes: list[str] = []
     try:
         start: dict[str, Any] | None = convert_plan(
@@ -233,6 +251,7 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             tasks_section=req.tasks_section,
             tool=req.tool,
             bundle_id=req.bundle_id,
+            root=root,
         ).bundle
     except UsageError as exc:
         start = None
@@ -278,33 +297,49 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             previous_file.write_text(previous or "", encoding="utf-8")
             reads = (rel(start_file, root), rel(previous_file, root))
             prompt = _prompt(req, start, problems, previous, rel(schema, root), answer, reads)
-        request = StepRequest(
-            step_id=STEP_ID,
+        spec = AttemptSpec(
+            run_id=run_id,
+            bundle_id=bundle_id,
             ws_id=WS_ID,
+            step_id=STEP_ID,
+            attempt=attempt,
             tool=req.ai_tool,
             instruction=prompt,
             files=reads,
             create_files=creates,
-            project_root=root,
-            env={**os.environ, **settings.env, "UET_STEP_ID": STEP_ID, "UET_WS_ID": WS_ID},
+            workdir=str(root),
+            config_root=str(root),
             timeout=settings.timeout_seconds or 900.0,
-            result_file=work / f"{attempt}.result.json",
-            stdout_path=work / f"{attempt}.stdout",
-            stderr_path=work / f"{attempt}.stderr",
-            attempt=attempt,
+            stdout_path=str(work / f"{attempt}.stdout"),
+            stderr_path=str(work / f"{attempt}.stderr"),
+            result_file=str(work / f"{attempt}.result.json"),
+            env={**settings.env, "UET_STEP_ID": STEP_ID, "UET_WS_ID": WS_ID},
             model=settings.model,
             options={"args": [*settings.args, *structured_args(req.ai_tool, strict, last)]},
         )
-        call = _Call(attempt, request, adapter.execute(request))
+        guard = TreeGuard(root, work / "before")
+        guard.snapshot()
+        try:
+            call = _drafting_call(spec, adapter)
+        finally:
+            undone = guard.restore()
+        if undone:
+            notes.append(
+                f"{req.ai_tool} changed files while drafting (it may change none); refused: "
+                + "; ".join(undone)
+            )
         record_state(root, run_id, bundle_id, call=call)
         if not call.result.success:
             record_state(root, run_id, bundle_id, end=(False, call.result.message[:200]))
             raise UetError(
                 f"{req.ai_tool} failed drafting the bundle: {call.result.message}",
-                f"its output is in {rel(request.stdout_path, root)}; `uet convert "
+                f"its output is in {rel(call.request.stdout_path, root)}; `uet convert "
                 f"{req.source}` (without --with) needs no tool",
             )
-        previous = _answer_text(call, last, draft_file)
+        try:
+            previous = _answer_text(call, last, draft_file)
+        except RecursionError:  # a structured answer nested too deep for the CLI's JSON
+            previous = None
         data, why = json_object(previous or "")
         if data is None:
             problems = [why or "no answer"]
@@ -316,6 +351,12 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         if req.bundle_id:
             data["bundle_id"] = req.bundle_id  # --bundle-id wins over the draft's
         problems = _check(data, work / f"draft-{attempt}.json", root)
+        if not problems:
+            added = added_powers(data, start)
+            if req.allow_commands:
+                notes += [p.note() for p in added]
+            else:
+                problems = [p.problem() for p in added]
         if not problems:
             record_state(root, run_id, bundle_id, end=(True, None))
             notes.append(f"{req.ai_tool} drafted it in {attempt} call(s); run {run_id} (uet cost)")

@@ -21,10 +21,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from uet_doit.bundle.checks import PathChecker
 from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
 from uet_doit.plans.plan_bundle import Trace, assemble, notes
+from uet_doit.plans.plan_limits import check_plan_file, check_plan_text
 from uet_doit.plans.plan_markdown import slug
 from uet_doit.plans.plan_reading import Plan, read_plan
 
@@ -77,18 +79,22 @@ def convert_plan(
     tasks_section: str | None = None,
     tool: str | None = None,
     bundle_id: str | None = None,
+    root: Path | None = None,
 ) -> Conversion:
-    """The bundle made from a plan's text; UsageError (exit 3) when no structure is found."""
+    """The bundle made from a plan's text; UsageError (exit 3) when no structure is found.
+    Paths `uet validate` would refuse in `root` (default: the cwd) are left out."""
     pattern = _pattern(unit_pattern)
     if bundle_id is not None and not re.match(ID_PATTERN, bundle_id):
         raise UsageError(
             f"--bundle-id {bundle_id!r} is not a valid id", "use letters, digits, '-', '_', '.'"
         )
+    check_plan_text(text, source)
     plan = read_plan(text, unit_pattern=pattern, tasks_section=tasks_section)
     if not plan.reading.units:
         raise _nothing_found(plan, source, unit_pattern)
     name = Path(source).name
-    built = assemble(plan.reading.units, name)
+    project = root or Path.cwd()
+    built = assemble(plan.reading.units, name, PathChecker(project))
     stem = Path(source).stem
     bundle: dict[str, Any] = {
         "bundle_id": bundle_id or slug(stem, 60),
@@ -100,7 +106,7 @@ def convert_plan(
     bundle["metadata"] = {"converted_from": name, "recognised_by": plan.reading.mode}
     if plan.reading.notes:
         bundle["metadata"]["notes"] = notes(plan.reading.notes, name)
-    check_bundle(bundle, source)
+    check_bundle(bundle, source, project)
     traces = built.traces + [
         Trace(line, 0, "skipped", text, reason) for line, text, reason in plan.reading.skipped
     ]
@@ -148,16 +154,23 @@ def explain(conversion: Conversion, source: str) -> list[str]:
     return lines
 
 
-def check_bundle(data: dict[str, Any], source: str) -> Bundle:
-    """Validate a bundle we made; a failure lists every field at fault."""
+def check_bundle(data: dict[str, Any], source: str, root: Path | None = None) -> Bundle:
+    """Check a bundle we made against the model and, given `root`, exactly as `uet validate`
+    will there, so convert never writes one it refuses; a failure lists every field at fault."""
+    from uet_doit.bundle import checks
+
     try:
-        return Bundle.model_validate(data)
+        bundle = Bundle.model_validate(data)
     except ValidationError as exc:
         problems = [
             Problem(source, ".".join(str(p) for p in err["loc"]), err["msg"])
             for err in exc.errors()
         ]
         raise BundleError(problems) from exc
+    problems = checks.check_bundle(bundle, data, source, root) if root is not None else []
+    if problems:
+        raise BundleError(problems)
+    return bundle
 
 
 def write_output(data: dict[str, Any], output: str | None) -> None:
@@ -183,7 +196,8 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     """A total line, then one per workstream: what a user checks before running."""
     lines, steps, files = [], 0, 0
     for ws in bundle["workstreams"]:
-        n = sum(len(s["context"].get("create_files", [])) for s in ws["steps"])
+        # a draft may spell a step's keys at step level, without `context`
+        n = sum(len((s.get("context") or s).get("create_files") or []) for s in ws["steps"])
         steps, files = steps + len(ws["steps"]), files + n
         tag = f" [{ws['priority']}]" if ws.get("priority") else ""
         lines.append(f"  {ws['ws_id']}{tag}: {len(ws['steps'])} steps, {n} files to create")
@@ -192,6 +206,7 @@ def summary(bundle: dict[str, Any]) -> list[str]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    check_plan_file(Path(args.plan))
     from uet_doit.plans.dialect_convert import run_dialect
 
     code = run_dialect(args)  # spec-kit, Task Master, Beads, ...: read as their format says
@@ -218,6 +233,7 @@ def run_convert(args: argparse.Namespace) -> int:
             plan_text=text,
             output=args.output,
             max_fix_attempts=args.max_fix_attempts,
+            allow_commands=args.allow_commands,
             **options,
         )
         drafted = draft_bundle(request, Path.cwd())
@@ -294,6 +310,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--update",
         action="store_true",
         help="re-convert into the -o bundle, keeping the step ids it gave unchanged items",
+    )
+    parser.add_argument(
+        "--allow-commands",
+        action="store_true",
+        help="with --with: accept commands, gates, notify, isolation, scope, non-AI tools and "
+        "tool options the plan's own conversion does not have (each one is listed)",
     )
     parser.add_argument("--tool", help="default tool_profile_id of every step (e.g. aider)")
     parser.add_argument("--bundle-id", help="bundle id (default: from the file name)")

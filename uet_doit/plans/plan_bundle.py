@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from uet_doit.bundle.checks import PathChecker
 from uet_doit.plans.plan_markdown import EDIT, EXTENSION, MARKS, Deliverable, Task, slug
 from uet_doit.plans.plan_units import Unit, ref_key
 
@@ -184,7 +185,24 @@ def unique(candidate: str, used: set[str]) -> str:
     return result
 
 
-def assemble(units: list[Unit], source: str) -> Assembly:
+def _allowed(
+    paths: list[str], checker: PathChecker, line_of: dict[str, int], line: int, out: Assembly
+) -> list[str]:
+    """The paths `uet validate` accepts (the validator's own rule); the others are left out,
+    said by --explain and a warning."""
+    kept = []
+    for path in paths:
+        why = checker.problem(path)
+        if why is None:
+            kept.append(path)
+            continue
+        at = line_of.get(path, line)
+        out.traces.append(Trace(at, 0, "skipped", path, why))
+        out.warnings.append(f"line {at}: {why}: left out")
+    return kept
+
+
+def assemble(units: list[Unit], source: str, checker: PathChecker) -> Assembly:
     """Workstreams (dicts in bundle order) with x-source, dependencies and --explain traces."""
     out = Assembly()
     created: dict[str, str] = {}
@@ -197,6 +215,7 @@ def assemble(units: list[Unit], source: str) -> Assembly:
         ws_id = unique(f"{prefix}-{slug(title)}", used)
         out.traces.append(Trace(unit.line, 0, "workstream", f"{ws_id}: {unit.name}", unit.rule))
         tasks = place(unit, out.warnings, ws_id)
+        reads = _allowed(unit.reads, checker, {}, unit.line, out)
         if not tasks:
             out.warnings.append(f"{ws_id}: no tasks or deliverables found; one step does it all")
             task = Task(unit.name, [unit.raw or unit.description or ""], [], set(), None)
@@ -205,7 +224,10 @@ def assemble(units: list[Unit], source: str) -> Assembly:
         steps = []
         for i, task in enumerate(tasks, start=1):
             step_id = unique(f"{prefix}-{i:02d}-{slug(task.name, 32)}", used)
-            step = _step(task, step_id, created, unit.reads, out.warnings, source)
+            lines = {p: d.line for d, _ in task.placed for p in d.paths if d.line}
+            task.creates = _allowed(task.creates, checker, lines, task.line, out)
+            task.edits = _allowed(task.edits, checker, lines, task.line, out)
+            step = _step(task, step_id, created, reads, out.warnings, source)
             deps = _step_deps(task, step_ids, ws_id)
             if deps:
                 step["depends_on"] = deps

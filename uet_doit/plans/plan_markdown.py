@@ -69,7 +69,7 @@ _PLAIN_NAMES = frozenset(
         "CODEOWNERS",
     ]
 )
-_PATHISH = re.compile(r"^(\./)?[\w.\-]+(/[\w.\-]*)*$")
+_PATHISH = re.compile(r"^(\./|/)?[\w.\-]+(/[\w.\-]*)*$")
 _FILES_LINE = re.compile(
     r"(?i)^\W*(files?( created| to create)?|outputs?|creates?|writes?)\W*:\s*(?P<rest>.+)$"
 )
@@ -191,8 +191,9 @@ def _code_spans(node: SyntaxTreeNode | None) -> list[str]:
 
 
 def is_path(text: str, strict: bool) -> bool:
-    """A relative file or folder path; `strict` (plain text) also wants '/' and an extension."""
-    if not _PATHISH.match(text) or text.startswith(("-", "/")) or ".." in text.split("/"):
+    """A file or folder path; `strict` (plain text) also wants '/' and an extension. Absolute
+    and `..` paths are paths too: the bundle refuses them where `--explain` can say so."""
+    if not _PATHISH.match(text) or text.startswith("-"):
         return False
     if re.fullmatch(r"[\d.]+", text.rstrip("/")) or text.endswith("."):
         return False

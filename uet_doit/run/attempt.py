@@ -399,12 +399,20 @@ def _redacted(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) 
             cap_log(path, cap)
     if redactor.secret_count:
         _redact_result_file(Path(spec.result_file), redactor)
+    return redacted_result(result, env)
+
+
+def redacted_result(result: AttemptResult, env: Mapping[str, str]) -> AttemptResult:
+    """Every text of a result with the secrets of `env` masked, file paths too (a tool can
+    name a file after a secret): call it on any message made after the attempt ended."""
+    redactor = Redactor.cached_for(env)
     return replace(
         result,
         message=redactor.redact(result.message),
         output_tail=redactor.redact(result.output_tail),
         model=redactor.redact(result.model) if result.model else result.model,
         notes=tuple(redactor.redact(n) for n in result.notes),
+        files_changed=tuple(redactor.redact(p) for p in result.files_changed),
     )
 
 

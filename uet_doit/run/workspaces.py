@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env
+from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env, redacted_result
 from uet_doit.run.attempt_git import (
     admin_dir,
     drop_private_git,
@@ -414,7 +414,8 @@ class WorktreeIsolation(StepExtension):
             cls = result.failure_class or FailureClass.UNKNOWN
             self.store.workspaces.mark_failed(record.path, cls, result.message)
             return result
-        verdict = self._land(policy, spec, result, record)
+        # a landing message names paths, and a tool can name a file after a secret
+        verdict = redacted_result(self._land(policy, spec, result, record), child_env(spec))
         if verdict.success:
             return verdict
         cls = verdict.failure_class or FailureClass.UNKNOWN

@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.limits import LimitError, load_json
+
 _FENCE = re.compile(r"```(?:json)?\s*\n(?P<body>.*?)\n```", re.S)
 #: aider's own lines around the model's reply on stdout (banner, files, cost, warnings)
 _AIDER_OWN = re.compile(
@@ -70,7 +72,11 @@ def json_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
                 continue
             body = body[start : body.rfind("}") + 1]
         try:
-            data = json.loads(body)
+            data = load_json(body, None)  # the bundle's bounds: depth, size (never RecursionError)
+        except LimitError as exc:
+            where = f"line {exc.line}: " if exc.line else ""
+            last_error = f"the answer is refused: {where}{exc.message}"
+            continue
         except json.JSONDecodeError as exc:
             last_error = (
                 f"the answer is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
