@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from uet_doit.plans.dialects.files import verify_argv
@@ -93,6 +94,22 @@ def _resolve(
         elif target != own:
             out.append(target)
     return list(dict.fromkeys(out))
+
+
+def _allowed(paths: list[str], item: Item, out: Built) -> list[str]:
+    """The paths `uet validate` accepts (the validator's own rule, in the current folder as
+    the project); the others are left out, with a warning."""
+    from uet_doit.bundle.checks import PathChecker
+
+    checker = PathChecker(Path.cwd())
+    kept = []
+    for path in paths:
+        why = checker.problem(path)
+        if why is None:
+            kept.append(path)
+        else:
+            out.warnings.append(f"{item.title[:60]}: {why}: left out")
+    return kept
 
 
 def build(doc: PlanDoc, keep: dict[str, str] | None = None) -> Built:
@@ -188,14 +205,14 @@ def _step(
     context_lines: list[str],
 ) -> dict[str, Any]:
     creates: list[str] = []
-    files = list(item.edits)
-    for path in dict.fromkeys(item.creates):
+    files = _allowed(item.edits, item, out)
+    for path in dict.fromkeys(_allowed(item.creates, item, out)):
         if path in created:
             files.append(path)  # made by an earlier step: this one works on it
         else:
             created[path] = step_id
             creates.append(path)
-    for path in item.edits:
+    for path in files:
         created.setdefault(path, "")  # it exists already: a later item naming it works on it
     lines = [item.title, *item.body]
     if item.criteria:
