@@ -17,6 +17,7 @@ _PUBLIC = {
     "BundleError": "uet_doit.errors",
     "UetError": "uet_doit.errors",
     "RunMonitor": "uet_doit.observe.monitor",
+    "DOIT_CONFIG": "uet_doit.run.doit_config",
     "bundle_task_generators": "uet_doit.run.dodo_support",
     "tasks_from_bundle": "uet_doit.run.dodo_support",
     "load_bundle": "uet_doit.bundle.loader",
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from uet_doit.observe.outcome import RunOutcome
     from uet_doit.observe.status import RunStatus, StepStatus
     from uet_doit.run.dodo_support import bundle_task_generators, tasks_from_bundle
+    from uet_doit.run.doit_config import DOIT_CONFIG
     from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult
 
 
@@ -52,6 +54,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DOIT_CONFIG",
     "Bundle",
     "BundleError",
     "Invocation",
