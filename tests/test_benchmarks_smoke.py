@@ -41,6 +41,7 @@ def test_workloads_mirror_each_other(bench: ModuleType) -> None:
     assert chain[2]["task_dep"] == ["bench:s00001"]
 
 
+@pytest.mark.slow
 def test_tiny_run_fills_table_and_json(bench: ModuleType, tmp_path: Path) -> None:
     cfg = bench.Config(sizes=[5], chain_sizes=[5], shapes=["fan"], groups=["run"], reps=1)
     lines: list[str] = []

@@ -14,6 +14,7 @@ import pytest
 from support import FAKE_TOOLS, REPO
 
 
+@pytest.mark.slow
 def test_worktree_cost_prints_every_figure(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

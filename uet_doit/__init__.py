@@ -17,9 +17,15 @@ _PUBLIC = {
     "BundleError": "uet_doit.errors",
     "UetError": "uet_doit.errors",
     "RunMonitor": "uet_doit.observe.monitor",
+    "DOIT_CONFIG": "uet_doit.run.doit_config",
     "bundle_task_generators": "uet_doit.run.dodo_support",
     "tasks_from_bundle": "uet_doit.run.dodo_support",
     "load_bundle": "uet_doit.bundle.loader",
+    # run a bundle from Python: run_bundle(path, **options) -> RunOutcome, printing nothing
+    "run_bundle": "uet_doit.api",
+    "RunOutcome": "uet_doit.observe.outcome",
+    "RunStatus": "uet_doit.observe.status",
+    "StepStatus": "uet_doit.observe.status",
     # for custom adapters: `class MyTool(uet_doit.ToolAdapter)` with build() and parse()
     "ToolAdapter": "uet_doit.tools.adapters.base",
     "StepRequest": "uet_doit.tools.adapters.base",
@@ -28,11 +34,15 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:
+    from uet_doit.api import run_bundle
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.bundle.model import Bundle, Step, Workstream
     from uet_doit.errors import BundleError, UetError
     from uet_doit.observe.monitor import RunMonitor
+    from uet_doit.observe.outcome import RunOutcome
+    from uet_doit.observe.status import RunStatus, StepStatus
     from uet_doit.run.dodo_support import bundle_task_generators, tasks_from_bundle
+    from uet_doit.run.doit_config import DOIT_CONFIG
     from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult
 
 
@@ -44,12 +54,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DOIT_CONFIG",
     "Bundle",
     "BundleError",
     "Invocation",
     "RunMonitor",
+    "RunOutcome",
+    "RunStatus",
     "Step",
     "StepRequest",
+    "StepStatus",
     "ToolAdapter",
     "ToolResult",
     "UetError",
@@ -57,5 +71,6 @@ __all__ = [
     "__version__",
     "bundle_task_generators",
     "load_bundle",
+    "run_bundle",
     "tasks_from_bundle",
 ]

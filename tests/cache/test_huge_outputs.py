@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from support import Project, shell_step
 
 #: the output is larger than the address space the run may use: reading it whole fails
@@ -49,6 +51,7 @@ def forget_outputs(project: Project) -> None:
         db.unlink()
 
 
+@pytest.mark.slow
 def test_an_output_larger_than_memory_is_stored_restored_and_verified(project: Project) -> None:
     project.bundle(sparse_bundle(OUTPUT_BYTES, mode=True))
     made = capped_uet(project.root, "run", "bundle.yaml", "--reporter", "plain")

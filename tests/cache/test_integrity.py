@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cache.clones import Clones, ai_bundle, every_file_text, seed
 
 from uet_doit.cache.entries import Entry, EntryFile
@@ -50,6 +51,7 @@ def test_a_half_written_entry_is_a_miss_with_a_warning(clones: Clones, tmp_path:
     assert outcomes == ["cached", "cached", "cached", "succeeded"]
 
 
+@pytest.mark.slow
 def test_a_tampered_entry_or_blob_fails_its_hash_and_is_a_miss(
     clones: Clones, tmp_path: Path
 ) -> None:
@@ -118,6 +120,7 @@ def test_cached_outputs_that_fail_validation_or_name_other_files_are_a_miss(
     assert project.lines("runs.log") == ["ran", "ran", "ran"]
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_storing_leaves_no_entry_a_later_run_reads(tmp_path: Path) -> None:
     store = tmp_path / "shared"
     writer, reader = tmp_path / "writer", tmp_path / "reader"

@@ -159,6 +159,7 @@ def test_ages_and_modes() -> None:
     assert step_mode("aider", "on", "off", True)[0] == CacheMode.OFF
 
 
+@pytest.mark.slow
 def test_plain_doit_runs_use_the_local_cache_the_bundle_asks_for(project: Project) -> None:
     import subprocess
     import sys

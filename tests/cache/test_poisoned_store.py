@@ -99,6 +99,7 @@ def assert_a_miss(project: Project, result: subprocess.CompletedProcess[str], sa
     assert project.read("out.txt") == "made\n"
 
 
+@pytest.mark.slow
 def test_a_blob_name_that_is_a_path_reads_and_deletes_nothing_outside(stored: Project) -> None:
     victim = stored.root / "victim.txt"
     victim.write_text("keep me\n")
@@ -126,6 +127,7 @@ def test_a_blob_name_that_is_a_path_reads_and_deletes_nothing_outside(stored: Pr
         ("blob", "symlink", "is a symbolic link"),
     ],
 )
+@pytest.mark.slow
 def test_an_entry_or_blob_that_is_no_regular_file_is_a_miss_without_waiting(
     stored: Project, which: str, kind: str, said: str
 ) -> None:

@@ -112,6 +112,7 @@ def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "aider"]
 
 
+@pytest.mark.slow
 def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     clones: Clones, tmp_path: Path
 ) -> None:
@@ -205,12 +206,14 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_second_clone_on_an_s3_compatible_store_calls_no_tool(
     clones: Clones, s3_server: str
 ) -> None:
     paid_then_reused(clones, "s3://team-cache/uet")
 
 
+@pytest.mark.slow
 def test_an_unreachable_store_is_a_warning_and_the_steps_run(
     clones: Clones, monkeypatch: pytest.MonkeyPatch
 ) -> None:

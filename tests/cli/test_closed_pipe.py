@@ -94,6 +94,7 @@ def test_reading_commands_into_a_closed_pipe(ran: Project, argv: tuple[str, ...]
 
 
 @pytest.mark.parametrize("mode", [("-P", "thread"), ("-P", "process"), ()])
+@pytest.mark.slow
 def test_run_goes_on_when_its_reader_leaves(project: Project, mode: tuple[str, ...]) -> None:
     steps = [shell_step(f"s{i}", f"sleep 0.1 && echo {i} > out{i}.txt") for i in range(5)]
     project.bundle({"bundle_id": "piped", "workstreams": [{"ws_id": "ws", "steps": steps}]})
@@ -114,6 +115,7 @@ def test_run_goes_on_when_its_reader_leaves(project: Project, mode: tuple[str, .
 
 
 @pytest.mark.parametrize("fmt", [(), ("--json",)])
+@pytest.mark.slow
 def test_watch_stops_when_its_reader_leaves(project: Project, fmt: tuple[str, ...]) -> None:
     """`uet status --watch | grep -m1 FAILED`: once grep is done, the watch ends, long before
     the run it watches (which goes on undisturbed)."""

@@ -121,6 +121,7 @@ def test_a_second_forecast_is_calibrated_and_the_report_compares(
     assert "calibrated from 2 attempt(s)" in section
 
 
+@pytest.mark.slow
 def test_steps_admitted_together_reserve_their_forecasts(
     project: Project, fake_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,6 +47,7 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_progress_is_readable_from_another_process_during_a_run(project: Project) -> None:
     bundle = project.bundle(
         {
@@ -140,6 +141,7 @@ def test_watch_status_prints_the_tree_when_not_a_terminal(
     assert "run r-1: failed" in text
 
 
+@pytest.mark.slow
 def test_eta_of_a_second_identical_run_is_close_at_halfway(tmp_path: Path) -> None:
     """ETA from past durations: at the halfway point of a re-run, within 25% of the truth."""
     import subprocess

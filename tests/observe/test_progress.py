@@ -224,6 +224,7 @@ def test_tree_shows_every_state_eta_and_budget() -> None:
     assert "later" not in active
 
 
+@pytest.mark.slow
 def test_live_tree_redraws_in_place_in_a_real_terminal(tmp_path: Path) -> None:
     """In tmux (a real TTY) the tree is redrawn in place: one frame, not a scroll of lines.
     Each frame is waited for (with a deadline), never expected after a fixed sleep: the

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from uet_doit.cli import plan_cmds
 from uet_doit.errors import EXIT_USAGE
 from uet_doit.plans import bootstrap
 
-from support import run_plugin
+from support import Project, run_plugin, shell_step
 
 SECRET = "sk-test-value-never-written-0123456789"
 ARTEFACTS = ("PROJECT_PROFILE.yaml", "router_config.json", "dodo.py", ".gitignore")
@@ -58,9 +61,8 @@ def test_fresh_project_gets_profile_router_and_dodo(
     assert routes["testing"]["tools"] == ["pytest"]
     assert set(router["tools"]) == {"aider", "pytest"}
     dodo = (env / "dodo.py").read_text(encoding="utf-8")
-    assert "from uet_doit.run.dodo_support import bundle_task_generators" in dodo
+    assert "from uet_doit import DOIT_CONFIG, bundle_task_generators" in dodo
     assert 'globals().update(bundle_task_generators("workstreams"))' in dodo
-    assert 'DOIT_CONFIG = {"backend": "uet-sqlite", "dep_file": ".doit.db", "verbosity": 1}' in dodo
     compile(dodo, "dodo.py", "exec")
     assert (env / ".uet").is_dir() and (env / "workstreams").is_dir()
     assert (env / ".gitignore").read_text(encoding="utf-8").splitlines()[-2:] == [
@@ -156,3 +158,37 @@ def test_node_project_uses_npm_test_and_no_ai_tool_tip(
 
 def test_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
     assert run("bootstrap", str(tmp_path / "nope")) == EXIT_USAGE
+
+
+def test_plain_doit_on_the_written_dodo_is_durable_and_records_blocked_steps(
+    project: Project,
+) -> None:
+    """The dodo.py bootstrap writes uses the one DOIT_CONFIG: uet's backend and the
+    recording `uet` reporter, without which a blocked step would not be recorded."""
+    assert project.uet("bootstrap", ".").code == 0
+    steps = [
+        shell_step("make", "echo x >> made.log; exit 1"),
+        shell_step("after", "true", depends_on=["make"]),
+    ]
+    project.bundle(
+        {"bundle_id": "boot", "workstreams": [{"ws_id": "W", "steps": steps}]},
+        "workstreams/boot.yaml",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UET_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "doit", "run", "--continue", "boot"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr  # doit's word for "blocked"
+    assert project.lines("made.log") == ["x"]
+    assert (project.root / ".doit.db").exists()  # uet-sqlite's file, not dbm's .doit.db.db
+    status = project.status()
+    assert status["status"] == "failed"
+    assert {s["step_id"]: s["status"] for s in status["steps"]} == {
+        "make": "failed",
+        "after": "blocked",
+    }

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+import pytest
+
 from support import Project, event_rows, kill_left_tools, shell_step, start_run
 
 COST = """echo $UET_STEP_ID >> ran.log; echo '{"cost_usd": 0.02}' > $UET_RESULT_FILE"""
@@ -160,6 +162,7 @@ def test_dry_run_estimates_against_budgets(project: Project) -> None:
     assert not (project.root / "ran.log").exists()
 
 
+@pytest.mark.slow
 def test_spend_survives_kill_9(project: Project) -> None:
     project.bundle(
         {

@@ -40,6 +40,7 @@ def doit(root: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_plain_doit_records_the_run_of_the_bundle_it_runs(project: Project) -> None:
     project.bundle(one_ws("a", shell_step("a1", "echo a >> a.log")), "a.yaml")
     project.bundle(one_ws("b", shell_step("b1", "echo b >> b.log")), "b.yaml")
@@ -185,6 +186,7 @@ def test_a_negative_cost_is_rejected_not_subtracted(project: Project) -> None:
     assert '"cost_usd": -5' not in out
 
 
+@pytest.mark.slow
 def test_a_timeout_kills_what_the_step_started_outside_its_group(project: Project) -> None:
     code = "import os,time; os.setsid(); open('d.pid','w').write(str(os.getpid())); time.sleep(60)"
     daemon = f'{PY} -c "{code}" & wait'
@@ -205,6 +207,7 @@ def test_huge_n_is_capped_at_the_runnable_steps(project: Project) -> None:
     assert effective_jobs(100000, 3) == 3 and effective_jobs(100000, 10**6) == MAX_JOBS
 
 
+@pytest.mark.slow
 def test_group_sigint_ends_a_parallel_run_within_seconds(project: Project) -> None:
     steps = [shell_step(f"s{i}", "sleep 30") for i in range(4)]
     project.bundle(one_ws("g", *steps))
@@ -283,6 +286,7 @@ def _run_child(cwd: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_one_run_per_project_from_a_subfolder_and_without_the_lock_note(
     project: Project,
 ) -> None:
@@ -336,6 +340,7 @@ def test_doctor_names_a_damaged_store_and_changes_nothing(project: Project) -> N
     assert db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_lost_reaper_is_one_worker_lost_attempt_then_a_retry(project: Project) -> None:
     from uet_doit.state.store import RunStore
 

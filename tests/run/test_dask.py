@@ -22,6 +22,9 @@ import pytest
 
 from support import FAKE_TOOLS, Project, Result, attempt_rows, event_rows, shell_step
 
+#: a real Dask cluster: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("distributed")
 
 FAST_RETRY = {"max_retries": 2, "initial_delay": 0, "max_delay": 0, "jitter": 0}

@@ -38,6 +38,7 @@ def test_generated_bundles_are_valid(bench: ModuleType, project: Project) -> Non
     assert "3 steps" in result.out and "4 steps" in result.out
 
 
+@pytest.mark.slow
 def test_a_dask_run_of_the_benchmark_does_the_work(bench: ModuleType, tmp_path: Path) -> None:
     wall = bench.run_uet(bench.fan_bundle(2), tmp_path, "--executor", "dask", "--workers", "1")
     assert wall > 0

@@ -10,6 +10,9 @@ import pytest
 from kill_soak import STEPS, kill_and_resume
 from support import Project, kill_left_tools, start_run, wait_for, wait_gone
 
+#: runs killed at random instants: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
+
 RNG = random.Random(20261125)
 KILL_TIMES = [round(RNG.uniform(0.35, 1.0), 2) for _ in range(2)]
 

@@ -192,6 +192,7 @@ def test_parallel_runs_match_serial(project: Project, ptype: str) -> None:
     assert status["completed_count"] == status["total_count"] == 13
 
 
+@pytest.mark.slow
 def test_doit_sees_the_same_tasks_through_a_dodo_file(project: Project) -> None:
     import subprocess
     import sys

@@ -324,6 +324,7 @@ def test_doctor_says_which_sandbox_auto_means_here_and_shows_a_refused_journal(
 # -- one repository, two projects -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_projects_in_one_repository_land_at_the_same_time_without_racing(
     repo: Project,
 ) -> None:

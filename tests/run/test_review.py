@@ -260,6 +260,7 @@ def test_the_dry_run_forecasts_each_review_until_its_verdict_is_kept(
     assert "W.criterion-1" not in again.out
 
 
+@pytest.mark.slow
 def test_the_phase_k_plus_criteria_are_forecast_and_judged(project: Project, calls: Calls) -> None:
     """The real plan, with a reviewer at bundle level; its validations and gates call
     scripts of another repository, so they are left out, and its inputs are placeholders."""

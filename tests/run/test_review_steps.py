@@ -160,6 +160,7 @@ def test_parallel_reviewed_steps_each_land_with_their_own_review(repo: Project) 
     ) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_reviewer_timing_out_is_no_verdict_and_costs_are_counted(
     repo: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

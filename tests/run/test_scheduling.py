@@ -11,6 +11,8 @@ import os
 import subprocess
 from typing import Any
 
+import pytest
+
 from support import PY, Project
 
 DODO = """
@@ -75,6 +77,7 @@ def test_parallel_ok_false_runs_a_workstream_in_turn_and_a_step_alone(project: P
     check_serial_and_alone(events(project))
 
 
+@pytest.mark.slow
 def test_plain_doit_honours_parallel_ok_too(project: Project) -> None:
     project.bundle(serial_bundle(), "b.yaml")
     project.write("dodo.py", DODO)
@@ -138,6 +141,7 @@ def test_foreground_steps_start_before_background_ones(project: Project) -> None
     assert starts(project) == ["fg1", "fg2", "bg1", "bg2"]
 
 
+@pytest.mark.slow
 def test_the_longest_remaining_path_starts_first(project: Project) -> None:
     """4 free steps listed before a 4-step chain: listing order would start the free ones."""
     chain = [logged("c1")] + [logged(f"c{i}", depends_on=[f"c{i - 1}"]) for i in (2, 3, 4)]

@@ -6,6 +6,8 @@ import sqlite3
 import time
 from typing import Any
 
+import pytest
+
 from support import Project, shell_step, start_run
 
 FLAKY = (
@@ -78,6 +80,7 @@ def test_timed_out_step_is_killed_with_its_grandchildren(project: Project) -> No
     assert not pid_alive(pid)
 
 
+@pytest.mark.slow
 def test_breaker_opens_after_threshold_then_lets_one_probe_through(project: Project) -> None:
     breaker = {"failure_threshold": 2, "timeout_seconds": 60, "half_open_after": 1}
     steps = [

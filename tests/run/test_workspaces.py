@@ -69,6 +69,7 @@ def test_parallel_steps_editing_different_parts_of_one_file_both_land(repo: Proj
     assert_nothing_left(repo)
 
 
+@pytest.mark.slow
 def test_same_line_conflict_is_retried_on_the_new_tip_and_lands(repo: Project) -> None:
     slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "1.5"}
     bundle(
@@ -172,6 +173,7 @@ def test_scope_globs_allow_more_paths(repo: Project) -> None:
 # -- provenance and revert ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_log_show_and_revert_of_one_step(repo: Project) -> None:
     bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"), edit_step("sb", "b.md", "beta", "BETA"))
     assert run(repo, "-n", "2").code == 0
@@ -302,6 +304,7 @@ def test_into_lands_on_another_branch_without_touching_the_working_tree(repo: Pr
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "bundle"
 
 
+@pytest.mark.slow
 def test_steps_editing_one_file_do_not_make_each_other_out_of_date(repo: Project) -> None:
     """Up-to-date tracking of a shared input follows each step's own change: another
     step's landing or revert leaves it done, a user's edit does not."""
@@ -326,6 +329,7 @@ def test_steps_editing_one_file_do_not_make_each_other_out_of_date(repo: Project
     assert "2 ran" in run(repo, "-n", "2").out
 
 
+@pytest.mark.slow
 def test_conflicts_serialize_never_runs_overlapping_steps_together(repo: Project) -> None:
     slow = {"FAKE_AIDER_MODE": "slow", "FAKE_SLEEP": "0.5"}
     bundle(
@@ -395,6 +399,7 @@ def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
     assert_nothing_left(repo)
 
 
+@pytest.mark.slow
 def test_worktrees_in_a_configured_folder_leave_nothing_behind(repo: Project) -> None:
     bundle(
         repo,

@@ -19,6 +19,9 @@ from uet_doit.state.store import RunStore
 
 from support import REPO, Project
 
+#: git repositories and runs killed mid-landing: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def repo(

@@ -380,6 +380,7 @@ def test_custom_adapters_from_router_config_run_steps(
 # -- slots -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_max_parallel_one_serialises_a_tool_across_worker_processes(
     project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -432,6 +433,7 @@ STALL_RETRY = {"max_retries": 1, "initial_delay": 0, "max_delay": 0, "jitter": 0
 
 
 @pytest.mark.parametrize("tool", ["claude", "codex"])
+@pytest.mark.slow
 def test_a_stalled_ai_attempt_resumes_its_recorded_session(
     project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
@@ -451,6 +453,7 @@ def test_a_stalled_ai_attempt_resumes_its_recorded_session(
     assert call["prompt"].startswith("You were stopped because you showed no sign of progress")
 
 
+@pytest.mark.slow
 def test_a_stalled_gemini_without_a_session_id_starts_over(
     project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -467,6 +470,7 @@ def test_a_stalled_gemini_without_a_session_id_starts_over(
 # -- rate limits ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_429_storm_at_n8_shrinks_concurrency_and_no_step_fails(
     project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,6 +58,7 @@ def uet_run(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("asked", ["999999999", "9" * 400])
+@pytest.mark.slow
 def test_a_tools_retry_after_is_capped_by_max_delay(
     project: Project, fake_tools: Path, monkeypatch: pytest.MonkeyPatch, asked: str
 ) -> None:

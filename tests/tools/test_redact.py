@@ -193,6 +193,7 @@ def test_rewrite_is_atomic_and_a_clean_log_is_left_untouched(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.log"]  # no temp file left
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_on_a_large_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from support import Project, attempt_rows
+
+#: tools left silent until their stall timeout: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
 
 
 def one_ws(*steps: dict[str, Any]) -> dict[str, Any]:

@@ -8,18 +8,15 @@ no run id is spent and no resume hint is printed for a typo.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from uet_doit.cli.parsing import EXIT_CODES, Subcommands, add_command, add_log_level
 from uet_doit.errors import UsageError
+from uet_doit.run.task_names import check_tasks, task_names
 
-if TYPE_CHECKING:
-    from uet_doit.bundle.model import Bundle
+__all__ = ["check_tasks", "register", "run", "task_names"]  # task names: run/task_names.py
 
 
 def register(sub: Subcommands) -> None:
@@ -185,81 +182,25 @@ def executor_choice(args: argparse.Namespace) -> str:
     return args.executor or ("dask" if dask_options else "local")
 
 
-def task_names(bundle: Bundle, skipped: frozenset[str] = frozenset()) -> dict[str, bool]:
-    """Every name `uet run` accepts for a bundle (without the `BASE:` prefix), each with
-    whether this run has it: a workstream whose steps are all skipped is left out, with its
-    gates, as the compiler leaves it out of doit's tasks; a workstream without steps is none."""
-    from uet_doit.run.step_spec import gate_task_name
-
-    names = {bundle.task_basename: True}
-    for ws in bundle.workstreams:
-        if not ws.steps:
-            continue
-        kept = any(step.step_id not in skipped for step in ws.steps)
-        names.update({step.step_id: step.step_id not in skipped for step in ws.steps})
-        names.update({gate_task_name(ws.ws_id, i, g): kept for i, g in enumerate(ws.test_gates)})
-        names[ws.ws_id] = kept
-    names.update({gate_task_name("bundle", i, g): True for i, g in enumerate(bundle.test_gates)})
-    return names
-
-
-def check_tasks(
-    bundle: Bundle, bundle_file: str, tasks: Sequence[str], skipped: frozenset[str]
-) -> None:
-    """UsageError naming every TASK the bundle does not have, or that the run would skip."""
-    base = bundle.task_basename
-    known = task_names(bundle, skipped)
-    unknown, skipped_named = [], []
-    for task in tasks:
-        name = task.removeprefix(f"{base}:") if task != base else task
-        if name not in known:
-            unknown.append(task)
-        elif not known[name]:
-            skipped_named.append(task)
-    if unknown:
-        bare = [t.removeprefix(f"{base}:") for t in unknown]
-        close = [m for t in bare for m in difflib.get_close_matches(t, list(known), n=1)]
-        hint = (f"did you mean {' or '.join(map(repr, close))}? " if close else "") + (
-            f"`uet list {bundle_file}` lists its steps; workstream ids, gates and "
-            f"{base!r} (everything) are tasks too"
-        )
-        names = ", ".join(repr(t) for t in unknown)
-        raise UsageError(f"{bundle_file}: bundle {bundle.bundle_id} has no task {names}", hint)
-    marked = {s.step_id: s.skip for _, s in bundle.steps() if s.skip}
-    if skipped_named and all(t.removeprefix(f"{base}:") in marked for t in skipped_named):
-        names = ", ".join(
-            f"{t!r} (skip: {marked[t.removeprefix(f'{base}:')]})" for t in skipped_named
-        )
-        raise UsageError(
-            f"{names}: marked not to run in {bundle_file} (done in the plan it was converted from)",
-            "remove the step's `skip` to run it again",
-        )
-    if skipped_named:
-        names = ", ".join(repr(t) for t in skipped_named)
-        raise UsageError(
-            f"{names}: skipped by --skip-workstream (or depends on a skipped workstream)",
-            "drop the task or the --skip-workstream",
-        )
-
-
 def run(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.loader import load_bundle
+    """The command line as `run_bundle` options; progress printed to stdout."""
     from uet_doit.run.budget import parse_budget_args
-    from uet_doit.run.runner import RunOptions, execute, skipped_steps
 
     root = Path.cwd()
     path = Path(args.bundle)
     budgets = parse_budget_args(args.budget)  # a bad --budget is reported before anything
     executor = executor_choice(args)
-    bundle = load_bundle(path, root, remember=not args.dry_run)
-    skipped = skipped_steps(bundle, args.skip_workstream or ())
-    check_tasks(bundle, str(path), args.tasks, skipped)
     if args.dry_run:
-        from uet_doit.observe.dry_run import dry_run
+        return _dry_run(args, root, path)
+    from uet_doit.api import run_bundle
+    from uet_doit.tools.redact import short_secret_warning
 
-        cache = (args.cache, args.cache_store)
-        return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity, cache)
-    opts = RunOptions(
+    if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
+        print(warning, file=sys.stderr)
+    outcome = run_bundle(
+        path,
+        root,
+        out=sys.stdout,
         jobs=args.jobs,
         parallel_type=args.parallel_type,
         keep_going=args.keep_going,
@@ -278,13 +219,21 @@ def run(args: argparse.Namespace) -> int:
         shared_fs=not args.no_shared_fs,
         into=args.into,
     )
-    from uet_doit.tools.redact import short_secret_warning
-
-    if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
-        print(warning, file=sys.stderr)
-    code = execute(bundle, path, root, opts)
-    if args.sync_plan or bundle.metadata.get("sync_plan") is True:
+    bundle = outcome.bundle
+    if bundle is not None and (args.sync_plan or bundle.metadata.get("sync_plan") is True):
         from uet_doit.plans.sync import sync_after_run
 
         print("\n".join(sync_after_run(bundle, root).lines()))
-    return code
+    return outcome.exit_code
+
+
+def _dry_run(args: argparse.Namespace, root: Path, path: Path) -> int:
+    """What would run and cost, checked as a run would be; nothing recorded."""
+    from uet_doit.bundle.loader import load_bundle
+    from uet_doit.observe.dry_run import dry_run
+    from uet_doit.run.runner import skipped_steps
+
+    bundle = load_bundle(path, root)
+    check_tasks(bundle, str(path), args.tasks, skipped_steps(bundle, args.skip_workstream or ()))
+    cache = (args.cache, args.cache_store)
+    return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity, cache)

@@ -75,11 +75,11 @@ OWN_FILES = frozenset(["PROJECT_PROFILE.yaml", "router_config.json", "dodo.py", 
 GITIGNORE_ENTRIES = (".doit.db*", ".uet/")
 DODO = '''"""doit entry point written by `uet bootstrap`: each bundle in workstreams/ is tasks."""
 
-from uet_doit.run.dodo_support import bundle_task_generators
-
-DOIT_CONFIG = {"backend": "uet-sqlite", "dep_file": ".doit.db", "verbosity": 1}
+from uet_doit import DOIT_CONFIG, bundle_task_generators
 
 globals().update(bundle_task_generators("workstreams"))
+
+__all__ = ["DOIT_CONFIG"]  # doit reads it from here: durable backend, recording reporter
 '''
 MAX_FILES = 200_000
 

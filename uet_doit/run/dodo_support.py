@@ -19,18 +19,10 @@ from typing import Any
 from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
 from uet_doit.errors import EXIT_INTERRUPTED, UetError
 from uet_doit.run.context import RunContext, new_run_id
+from uet_doit.run.doit_config import DOIT_CONFIG
 
-#: doit settings that make plain `doit` durable (per-task commits: state/doit_backend.py),
-#: keep the run store in step with doit's decisions (the `uet` reporter records them), and
-#: run `-n N` on threads by default (each tool is a process anyway; doit's process runner
-#: waits for ever for a worker that was killed)
-DOIT_CONFIG: dict[str, Any] = {
-    "backend": "uet-sqlite",
-    "dep_file": ".doit.db",
-    "verbosity": 1,
-    "reporter": "uet",
-    "par_type": "thread",
-}
+#: DOIT_CONFIG lives in doit_config.py; dodo files that import it from here keep working
+__all__ = ["DOIT_CONFIG", "bundle_task_generators", "tasks_from_bundle"]
 
 
 class PlainDoitRuns:

@@ -13,10 +13,10 @@ from doit.loader import generate_tasks
 
 from uet_doit.bundle.model import Bundle
 from uet_doit.run.compiler import NoActions, TaskActions, compile_tasks
+from uet_doit.run.doit_config import BACKEND, DEP_FILE, DOIT_CONFIG
 from uet_doit.run.scheduling import StepSchedule
 
-DEP_FILE = ".doit.db"
-BACKEND = "uet-sqlite"
+__all__ = ["BACKEND", "DEP_FILE", "BundleTaskLoader", "run_doit", "task_status"]
 
 
 class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
@@ -51,12 +51,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 
     def load_doit_config(self) -> dict[str, Any]:
         # doit binds its default output to sys.stdout at import; use the current one
-        config: dict[str, Any] = {
-            "backend": BACKEND,
-            "dep_file": DEP_FILE,
-            "verbosity": 1,
-            "outfile": sys.stdout,
-        }
+        config: dict[str, Any] = {**DOIT_CONFIG, "outfile": sys.stdout}
         if self.reporter is not None:
             config["reporter"] = self.reporter
         config.update(self.extra_config)

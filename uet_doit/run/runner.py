@@ -122,12 +122,20 @@ def _new_run_id(store: RunStore, bundle_id: str) -> str:
 def execute(
     bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
 ) -> int:
+    """`run_loaded` for callers that only want the exit code (progress is printed to `out`)."""
+    return run_loaded(bundle, bundle_file, root, opts, out or sys.stdout)[1]
+
+
+def run_loaded(
+    bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO
+) -> tuple[str, int]:
+    """Run a loaded bundle: its run id and exit code; progress and the doit reporter write to
+    `out` only (`uet_doit.run_bundle` reads the outcome from the store)."""
     from uet_doit.run.budget import CostLedger, apply_overrides
     from uet_doit.run.doit_bridge import DEP_FILE
     from uet_doit.state.doit_backend import check_dep_file
     from uet_doit.tools.routing import load_router_config
 
-    out = out or sys.stdout
     router = load_router_config(root)  # a broken router_config.json stops us here, clearly
     if opts.budgets:
         bundle = apply_overrides(bundle, dict(opts.budgets))
@@ -228,14 +236,14 @@ def execute(
         if marked:
             out.write(f"marked in the bundle, not run: {', '.join(marked)}\n")
         out.flush()
-        code = _run_doit(bundle, root, opts, ctx, skip, store, signatures)
+        code = _run_doit(bundle, root, opts, ctx, skip, store, signatures, out)
         end_isolation(ctx, store)
         if executor is not None and executor.lost is not None:
-            return _scheduler_lost(executor.lost, bundle_file, store, ctx, out)
+            return run_id, _scheduler_lost(executor.lost, bundle_file, store, ctx, out)
         if code == EXIT_INTERRUPTED:
             out.write(f"\ninterrupted; resume with: uet run {bundle_file} --resume {run_id}\n")
-            return code
-        return _close(bundle, bundle_file, root, store, ctx, code, router, out)
+            return run_id, code
+        return run_id, _close(bundle, bundle_file, root, store, ctx, code, router, out)
 
 
 def _open_executor(
@@ -278,6 +286,7 @@ def _run_doit(
     skip: frozenset[str],
     store: RunStore,
     signatures: dict[str, str],
+    out: TextIO,
 ) -> int:
     """doit keeps going (--continue); steps stop themselves after a failure unless -c, so
     steps outside an exhausted budget still run. Steps run in threads: each tool is its own
@@ -296,7 +305,7 @@ def _run_doit(
         args += ["--verbosity", str(opts.verbosity)]
     base = bundle.task_basename
     args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
-    reporter = recorded(choose_reporter(opts.reporter, sys.stdout))
+    reporter = recorded(choose_reporter(opts.reporter, out))
     from uet_doit.run.scheduling import learned_schedule
 
     loader = BundleTaskLoader(
@@ -307,6 +316,7 @@ def _run_doit(
         reporter=reporter,
         signatures=signatures,
         schedule=learned_schedule(bundle, store),
+        extra_config={"outfile": out},  # the reporter prints where the caller asked
     )
     previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
     try:
