@@ -72,16 +72,10 @@ class SandboxSpec:
         return SandboxSpec(self.level, (*self.binds, *((str(p), "own") for p in paths)))
 
     def writable(self) -> list[str]:
-        """What Landlock can grant (it cannot take back part of a granted folder): the own
-        folders, and the shared ones that neither lie beneath nor hold a later read-only
-        one (granting /tmp would grant a project inside it)."""
-        kept = []
-        for i, (path, kind) in enumerate(self.binds):
-            later = [p for p, k in self.binds[i + 1 :] if k == "ro"]
-            overlaps = any(_beneath(path, p) or _beneath(p, path) for p in later)
-            if kind == "own" or (kind == "rw" and not overlaps):
-                kept.append(path)
-        return kept
+        """What Landlock can grant. It cannot take back part of a granted folder, so the
+        folders the user allows (UET_SANDBOX_ALLOW_WRITE) are granted whole, even when a
+        project lies inside one: allowing a folder is the user's explicit choice."""
+        return [path for path, kind in self.binds if kind in ("own", "rw")]
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """`argv` run inside the sandbox."""
@@ -94,10 +88,6 @@ class SandboxSpec:
         helper = Path(__file__).with_name("landlock_exec.py")
         writes = [arg for path in [*self.writable(), "/dev"] for arg in ("--write", path)]
         return [sys.executable, "-I", "-S", str(helper), *writes, "--", *argv]
-
-
-def _beneath(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 @functools.cache
