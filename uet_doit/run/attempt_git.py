@@ -41,12 +41,6 @@ def admin_dir(common: Path, path: Path) -> Path | None:
     return None
 
 
-def worktree_git(top: Git, path: Path) -> Git | None:
-    """uet's git for the worktree at `path`: its administrative dir named explicitly."""
-    admin = admin_dir(top.common_dir(), path)
-    return None if admin is None else Git(path, top.identity, git_dir=admin)
-
-
 def private_git_dir(state_dir: Path, path: Path) -> Path:
     return state_dir / PRIVATE_DIR / path.parent.name / path.name
 
