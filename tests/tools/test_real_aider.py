@@ -47,13 +47,13 @@ def mock_model(
 
 
 def test_git_mode_cost_is_every_call_the_model_was_asked(project: Project, mock_model: Any) -> None:
-    # aider's own files kept out of the worktree (the lead makes the adapter do this itself)
-    own = ["--no-gitignore", "--map-tokens", "0", *mock_model.own_files]
+    """In git mode, in its worktree and sandbox, with only the adapter's own flags: one
+    commit holding only the step's output lands, aider's files stay out of the project."""
     step = {
         "step_id": "s",
         "tool_profile_id": "aider",
         "model": "gpt-4o",
-        "tool_options": {"git": True, "edit_format": "whole", "args": own},
+        "tool_options": {"git": True, "edit_format": "whole"},
         "timeout_seconds": 300,
         "context": {"files": ["notes.md"], "create_files": ["out/summary.md"],
                     "instruction": "Write the summary"},
@@ -63,6 +63,9 @@ def test_git_mode_cost_is_every_call_the_model_was_asked(project: Project, mock_
     git(project, "commit", "-q", "-m", "bundle")
     result = project.uet("run", "bundle.yaml")
     assert result.code == 0, result.out + result.err
+    landed = git(project, "show", "--format=", "--name-only", "main").split()
+    assert landed == ["out/summary.md"]
+    assert not list(project.root.glob(".aider*")) and not (project.root / ".gitignore").exists()
     calls = mock_model.calls
     assert calls and all(c["model"] == "gpt-4o" for c in calls), calls  # no commit messages
     asked = sum(c["prompt_tokens"] * GPT_4O[0] + c["completion_tokens"] * GPT_4O[1] for c in calls)
