@@ -93,6 +93,19 @@ class PathChecker:
             real = self._real_dirs[rel_dir] = os.path.realpath(os.path.join(self.root, rel_dir))
         return real
 
+    def partition(self, paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+        """The paths that may be used, and the others with why not (for plan converters,
+        which leave out what `uet validate` would refuse)."""
+        kept: list[str] = []
+        refused: list[tuple[str, str]] = []
+        for path in paths:
+            why = self.problem(path)
+            if why is None:
+                kept.append(path)
+            else:
+                refused.append((path, why))
+        return kept, refused
+
     def problem(self, path: str) -> str | None:
         """Why `path` may not be used (absolute, or outside the project root), else None."""
         if not path.strip():

@@ -190,12 +190,8 @@ def _allowed(
 ) -> list[str]:
     """The paths `uet validate` accepts (the validator's own rule); the others are left out,
     said by --explain and a warning."""
-    kept = []
-    for path in paths:
-        why = checker.problem(path)
-        if why is None:
-            kept.append(path)
-            continue
+    kept, refused = checker.partition(paths)
+    for path, why in refused:
         at = line_of.get(path, line)
         out.traces.append(Trace(at, 0, "skipped", path, why))
         out.warnings.append(f"line {at}: {why}: left out")

@@ -76,13 +76,9 @@ class Confinement(StepExtension):
 
 def _git_dir(start: Path) -> Path | None:
     """The project's git common dir (never a worktree's `.git` file), if any."""
-    from uet_doit.run.git import Git
+    from uet_doit.run.git import Git, GitError
 
     try:
-        result = Git(start).run("rev-parse", "--git-common-dir", check=False)
-    except FileNotFoundError:  # no git installed
+        return Git(start).common_dir()
+    except (GitError, FileNotFoundError):  # not a repository, or no git installed
         return None
-    if result.code != 0:
-        return None
-    path = Path(result.out.strip())
-    return path if path.is_absolute() else (start / path).resolve()

@@ -119,12 +119,6 @@ class Git:
             raise GitError(msg, "see `git status` in that folder")
         return GitResult(proc.returncode, proc.stdout, proc.stderr)
 
-    def blob(self, rev_path: str) -> bytes | None:
-        """The bytes of `REV:PATH`, or None when there is no such file."""
-        argv = self.argv("cat-file", "blob", rev_path)
-        proc = subprocess.run(argv, capture_output=True, env=git_env(), check=False)
-        return proc.stdout if proc.returncode == 0 else None
-
     def out(self, *args: str) -> str:
         return self.run(*args).out.strip()
 

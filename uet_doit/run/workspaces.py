@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,13 +41,13 @@ from uet_doit.run.git import Git, GitSurface, commit_message, identity_for, name
 from uet_doit.run.landing import (
     BranchGuard,
     Landed,
-    checked_out_branch,
     land,
     landing_lock,
     lock_dir,
     step_tree,
 )
 from uet_doit.run.scope import Scope, ScopeGate
+from uet_doit.run.worktree_files import BranchFiles, differs, escaping_links, inputs_digest
 from uet_doit.run.worktree_pool import WorktreePool
 from uet_doit.state.records import (
     AttemptOutcome,
@@ -120,6 +119,7 @@ class WorktreeIsolation(StepExtension):
         self.pool = WorktreePool(self.top, self.state_dir, store)
         self.common = self.top.common_dir()
         self.guard = BranchGuard(self.top, self.branch)
+        self.files = BranchFiles(self.top, self.branch, self.root, self.prefix)
         self.surfaces: dict[tuple[str, int], GitSurface] = {}
         self.inputs_seen: dict[tuple[str, int], str] = {}
         self._own: dict[str, tuple[str, ...]] = {}
@@ -144,17 +144,6 @@ class WorktreeIsolation(StepExtension):
         ]
         wt.run("add", "-A", "--", ".", *excluded)
 
-    def inputs_digest(self, base: Path, files: tuple[str, ...]) -> str:
-        """sha256 over the step's inputs as they are under `base` (a missing one counts)."""
-        digest = hashlib.sha256()
-        for rel in sorted(set(files)):
-            digest.update(rel.encode() + b"\0")
-            try:
-                digest.update(_file_sha256(base / rel).encode())
-            except OSError:
-                digest.update(b"-")
-        return digest.hexdigest()
-
     # -- before the tool ---------------------------------------------------------------------
     def before_step(self, policy: StepPolicy) -> StepOutcome | None:
         if policy.spec.isolation != "worktree":
@@ -170,7 +159,7 @@ class WorktreeIsolation(StepExtension):
 
         step = policy.spec
         missing = [p for p in step.create_files if not os.path.lexists(self.root / p)]
-        if not missing or checked_out_branch(self.top) != self.branch:
+        if not missing or not self.files.checked_out():
             return None
         row = self.store.latest_attempt(step.bundle_id, step.step_id)
         if row is None or row.outcome != AttemptOutcome.SUCCEEDED:
@@ -184,22 +173,15 @@ class WorktreeIsolation(StepExtension):
         from uet_doit.run.git import trailers
 
         seen = trailers(message).get("Uet-Inputs-SHA256")
-        if step.files and seen != self.inputs_digest(self.root, step.files):
+        if step.files and seen != inputs_digest(self.root, step.files):
             return None
-        blobs = {}
-        for rel in missing:
-            now = self.top.blob(f"refs/heads/{self.branch}:{self.prefix}{rel}")
-            if now is None or now != self.top.blob(f"{sha}:{self.prefix}{rel}"):
-                return None
-            blobs[rel] = now
-        for rel, data in blobs.items():
-            target = self.root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        if not self.files.same_at_tip(sha, missing):
+            return None
+        restored = [rel for rel in missing if self.files.write(rel)]
         self.store.event(
-            self.ctx.run_id, EventKind.RESTORED, step.step_id, commit=sha, paths=sorted(blobs)
+            self.ctx.run_id, EventKind.RESTORED, step.step_id, commit=sha, paths=sorted(restored)
         )
-        note = f"restored {shown(sorted(blobs))} from its commit {sha[:12]} (no tool call)"
+        note = f"restored {shown(sorted(restored))} from its commit {sha[:12]} (no tool call)"
         policy.state(StepState.SUCCEEDED, note, row.tool)
         return StepOutcome(StepState.SUCCEEDED, note, row.tool, 0, origin=row.run_id)
 
@@ -298,7 +280,7 @@ class WorktreeIsolation(StepExtension):
             self._add_all(wt, spec.tool)
             self.store.workspaces.set_prepared(str(path), wt.out("write-tree"))
         key = (spec.step_id, spec.attempt)
-        self.inputs_seen[key] = self.inputs_digest(workdir, step.files)
+        self.inputs_seen[key] = inputs_digest(workdir, step.files)
         give_private_git(
             self.top,
             wt,
@@ -372,7 +354,7 @@ class WorktreeIsolation(StepExtension):
         """`workspace.copy`, plus the step's input files that the tip does not hold or holds
         otherwise (made by a step that runs in place, edited and not committed): the tool
         reads what doit tracks."""
-        extra = [p for p in inputs if _differs(self.root / p, workdir / p)]
+        extra = [p for p in inputs if differs(self.root / p, workdir / p)]
         return list(dict.fromkeys([*listed, *extra]))
 
     def _setup_failed(self, spec: AttemptSpec, message: str) -> AttemptResult:
@@ -442,39 +424,6 @@ class WorktreeIsolation(StepExtension):
             "or hooks; run it with `sandbox: auto` to make them read-only"
         )
 
-    def _escaping_links(self, tree: Path, changes: list[tuple[str, str]]) -> list[str]:
-        """Changed paths that are symbolic links leading out of the worktree or into a
-        `.git` or `.uet` folder: landed, they would reach what no step may touch."""
-        found = []
-        top = tree.resolve()
-        for status, rel in changes:
-            path = tree / rel
-            if status == "D" or not path.is_symlink():
-                continue
-            target = Path(os.path.realpath(path))
-            try:
-                inner = target.relative_to(top).parts
-            except ValueError:
-                found.append(f"{rel} -> {os.readlink(path)}")
-                continue
-            if ".git" in inner or ".uet" in inner:
-                found.append(f"{rel} -> {os.readlink(path)}")
-        return found
-
-    def _materialise(self, outputs: tuple[str, ...]) -> None:
-        """Outputs missing from the working tree that the branch holds: written, so a step
-        that re-ran is seen to have made them even when the tip had the same bytes."""
-        if checked_out_branch(self.top) != self.branch:
-            return
-        for rel in outputs:
-            target = self.root / rel
-            if os.path.lexists(target):
-                continue
-            data = self.top.blob(f"refs/heads/{self.branch}:{self.prefix}{rel}")
-            if data is not None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-
     def _land(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult, record: WorkspaceRecord
     ) -> AttemptResult:
@@ -504,7 +453,7 @@ class WorktreeIsolation(StepExtension):
                 f"attempt landed (its worktree is kept: {record.path}). Add them to the step's "
                 "`files`, `create_files` or `scope`, or tell the tool not to touch them",
             )
-        links = self._escaping_links(Path(record.path), changes)
+        links = escaping_links(Path(record.path), changes)
         if links:
             return self._failed(
                 result,
@@ -514,7 +463,7 @@ class WorktreeIsolation(StepExtension):
                 "outputs must be files, or links within the project",
             )
         if not changes:
-            self._materialise(policy.spec.create_files)
+            self.files.materialise(policy.spec.create_files)
             return result  # nothing to land: done as it is
         keys = {"Uet-Run": spec.run_id, "Uet-Step": spec.step_id, "Uet-Attempt": str(spec.attempt)}
         message = commit_message(policy.spec.title, self._trailers(policy, spec, result))
@@ -537,7 +486,7 @@ class WorktreeIsolation(StepExtension):
             witness=witness,
         )
         if landed.ok:
-            self._materialise(policy.spec.create_files)
+            self.files.materialise(policy.spec.create_files)
         return self._verdict(policy, spec, result, landed)
 
     def _verdict(
@@ -628,29 +577,3 @@ class WorktreeIsolation(StepExtension):
                 self.pool.park(Path(record.path), record.branch)
             else:
                 remove_worktree(self.top, self.store, record)
-
-
-def _file_sha256(path: Path) -> str:
-    """A file's sha256, read in chunks (an input may be large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _differs(user: Path, tip: Path) -> bool:
-    """The user's file exists and the worktree's copy (the tip's) is missing or other."""
-    try:
-        mine = user.stat()
-    except OSError:
-        return False
-    if not stat.S_ISREG(mine.st_mode):
-        return not tip.exists()
-    try:
-        theirs = tip.stat()
-    except OSError:
-        return True
-    if mine.st_size != theirs.st_size:
-        return True
-    return _file_sha256(user) != _file_sha256(tip)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.checks import PathChecker
 from uet_doit.plans.dialects.files import verify_argv
 from uet_doit.plans.dialects.model import SKIPPED, Group, Item, PlanDoc, sanitise
 from uet_doit.plans.plan_bundle import unique
@@ -96,25 +97,18 @@ def _resolve(
     return list(dict.fromkeys(out))
 
 
-def _allowed(paths: list[str], item: Item, out: Built) -> list[str]:
-    """The paths `uet validate` accepts (the validator's own rule, in the current folder as
-    the project); the others are left out, with a warning."""
-    from uet_doit.bundle.checks import PathChecker
-
-    checker = PathChecker(Path.cwd())
-    kept = []
-    for path in paths:
-        why = checker.problem(path)
-        if why is None:
-            kept.append(path)
-        else:
-            out.warnings.append(f"{item.title[:60]}: {why}: left out")
+def _allowed(paths: list[str], item: Item, checker: PathChecker, out: Built) -> list[str]:
+    """The paths `uet validate` accepts (the validator's own rule); the others are left out,
+    with a warning."""
+    kept, refused = checker.partition(paths)
+    out.warnings += [f"{item.title[:60]}: {why}: left out" for _, why in refused]
     return kept
 
 
 def build(doc: PlanDoc, keep: dict[str, str] | None = None) -> Built:
     """Workstreams in plan order, with every edge the plan gives, and --explain traces."""
     out = Built()
+    checker = PathChecker(Path.cwd())  # the project convert writes for: the current folder
     group_ids, item_ids = _ids(doc, keep or {})
     created: dict[str, str] = {}
     previous: str | None = None
@@ -153,7 +147,9 @@ def build(doc: PlanDoc, keep: dict[str, str] | None = None) -> Built:
             )
             if not any(d in item_ids.values() and _in(group, d, item_ids) for d in deps):
                 deps = list(dict.fromkeys([*entry_deps, *deps]))
-            steps.append(_step(item, step_id, deps, created, out, _context(doc, group, item)))
+            steps.append(
+                _step(item, step_id, deps, created, checker, out, _context(doc, group, item))
+            )
         ws: dict[str, Any] = {"ws_id": ws_id, "name": group.title[:200] or ws_id}
         if group.description:
             ws["description"] = group.description
@@ -201,12 +197,13 @@ def _step(
     step_id: str,
     deps: list[str],
     created: dict[str, str],
+    checker: PathChecker,
     out: Built,
     context_lines: list[str],
 ) -> dict[str, Any]:
     creates: list[str] = []
-    files = _allowed(item.edits, item, out)
-    for path in dict.fromkeys(_allowed(item.creates, item, out)):
+    files = _allowed(item.edits, item, checker, out)
+    for path in dict.fromkeys(_allowed(item.creates, item, checker, out)):
         if path in created:
             files.append(path)  # made by an earlier step: this one works on it
         else:
