@@ -201,6 +201,28 @@ def test_planted_git_hooks_and_config_never_run_and_are_put_back(
     assert repo.read("a.md") == "ALPHA\n" and not marker.exists()
 
 
+def test_a_hooks_folder_turned_into_a_link_is_put_back_without_touching_its_target(
+    repo: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The tool points .git/hooks at a folder of the user's: uet neither runs what is there
+    nor deletes it when it puts the hooks folder back."""
+    yours = tmp_path_factory.mktemp("yours")
+    (yours / "post-checkout").write_text("#!/bin/sh\ntouch " + str(yours / "ran") + "\n")
+    (yours / "post-checkout").chmod(0o755)
+    hooks = repo.root / ".git" / "hooks"
+    before = sorted(p.name for p in hooks.iterdir())
+    attack = (
+        f"import shutil\nh = {ROOT} / '.git' / 'hooks'\nshutil.rmtree(h)\n"
+        f"os.symlink({str(yours)!r}, h)\n"
+    )
+    bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", env={"FAKE_RUN_ALSO": attack}, **NONE))
+    out = fails_with(repo, "s", "tampered")
+    assert "hooks" in out
+    assert (yours / "post-checkout").exists() and not (yours / "ran").exists()
+    assert not hooks.is_symlink() and sorted(p.name for p in hooks.iterdir()) == before
+    assert step_commits(repo) == []
+
+
 def forge_journal(repo: Project, tip: str) -> Path:
     """A well-formed journal naming a commit that adds evil.sh, as a tool could write it."""
     path = repo.root / ".uet" / "landing.json"

@@ -15,6 +15,8 @@ snapshot taken before it ran (`GitSurface`).
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,45 +192,71 @@ class GitSurface:
         self.files = self._read()
 
     def _paths(self) -> list[Path]:
+        """The surface's files, links and folders, never looked into through a link (a tool
+        could point `hooks` at a folder of yours: uet must neither read nor delete there)."""
         found = [self.git_dir / name for name in _SURFACE_FILES]
         for name in _SURFACE_DIRS:
             folder = self.git_dir / name
-            if folder.is_dir():
-                found += [p for p in sorted(folder.rglob("*")) if not p.is_dir()]
+            if folder.is_symlink() or not folder.is_dir():
+                found.append(folder)
+                continue
+            for top, dirs, files in os.walk(folder, followlinks=False):
+                base = Path(top)
+                found += [base / d for d in dirs if (base / d).is_symlink()]
+                found += [base / f for f in files]
         if self.admin is not None:
             found += [self.admin / name for name in ("config.worktree", "commondir", "gitdir")]
-        return found
+        return sorted(found)
+
+    @staticmethod
+    def _entry(path: Path) -> bytes | None:
+        """What a path is, as bytes: its content, or a marker for a link, folder or big file."""
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return b"\0unreadable"
+        if stat.S_ISLNK(info.st_mode):
+            return b"\0link:" + os.fsencode(os.readlink(path))
+        if stat.S_ISDIR(info.st_mode):
+            return b"\0dir"
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _SURFACE_LIMIT:
+            return f"\0other:{info.st_mode}:{info.st_size}:{info.st_mtime_ns}".encode()
+        try:
+            return path.read_bytes()
+        except OSError:
+            return b"\0unreadable"
 
     def _read(self) -> dict[str, bytes | None]:
-        files: dict[str, bytes | None] = {}
-        for path in self._paths():
-            rel = str(path.relative_to(self.git_dir))
-            try:
-                if path.is_symlink() or path.stat().st_size > _SURFACE_LIMIT:
-                    files[rel] = b"\0uet: not a small regular file"
-                else:
-                    files[rel] = path.read_bytes()
-            except FileNotFoundError:
-                files[rel] = None
-            except OSError:
-                files[rel] = b"\0uet: unreadable"
-        return files
+        return {str(p.relative_to(self.git_dir)): self._entry(p) for p in self._paths()}
 
     def changes(self) -> list[str]:
-        """The surface files that differ from the snapshot (added, changed or removed)."""
+        """The surface entries that differ from the snapshot (added, changed or removed)."""
         now = self._read()
         names = sorted(set(now) | set(self.files))
         return [n for n in names if now.get(n) != self.files.get(n)]
 
     def restore(self, names: list[str]) -> None:
-        """Put the snapshot back: what the tool added goes, what it changed is rewritten."""
-        for name in names:
+        """Put the snapshot back: what the tool added goes, what it changed is rewritten.
+        Links are removed, never followed; a folder's parents are put back first."""
+        for name in sorted(names):
             path = self.git_dir / name
             before = self.files.get(name)
+            if before is not None and before.startswith(b"\0other:"):
+                continue  # a big or special file uet did not copy: left for the user
             if path.is_symlink() or path.is_file():
                 path.unlink()
-            if before is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+            elif path.is_dir() and before != b"\0dir":
+                shutil.rmtree(path)
+            if before is None:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if before.startswith(b"\0link:"):
+                os.symlink(os.fsdecode(before[len(b"\0link:") :]), path)
+            elif before == b"\0dir":
+                path.mkdir(exist_ok=True)
+            elif before != b"\0unreadable":
                 path.write_bytes(before)
 
 
