@@ -73,6 +73,13 @@ class AttemptSpec:
             data["validation"] = dict(self.validation.__dict__)
         return json.dumps(data, sort_keys=True)
 
+    def to_record(self) -> str:
+        """The spec as the state store keeps it: the bundle's and tool settings' env values
+        (passwords, tokens) stay out; recovery takes them from the bundle again."""
+        return replace(
+            self, env={k: v for k, v in self.env.items() if k.startswith("UET_")}
+        ).to_json()
+
     @classmethod
     def from_json(cls, text: str) -> AttemptSpec:
         data = json.loads(text)

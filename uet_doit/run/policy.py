@@ -479,7 +479,7 @@ class StepPolicy:
             stderr_path=aspec.stderr_path,
             exit_file=aspec.exit_file if outcome == AttemptOutcome.RUNNING else None,
             fallback_from=fallback_from,
-            spec=aspec.to_json(),
+            spec=aspec.to_record(),
             outcome=outcome,
             step_row=self.records_step,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,11 +88,12 @@ def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
         )
         return None
     text = store.attempt_spec(row.id)
-    aspec = (
-        AttemptSpec.from_json(text)
-        if text
-        else policy.attempt_spec(tool, row.attempt, policy.spec.instruction)
-    )
+    fresh = policy.attempt_spec(tool, row.attempt, policy.spec.instruction)
+    if text:  # the record keeps only uet's own env: the bundle's values come back from it
+        kept = AttemptSpec.from_json(text)
+        aspec = replace(kept, env={**fresh.env, **kept.env})
+    else:
+        aspec = fresh
     result = adopt_attempt(aspec, code, policy.tools.resolver())
     for extension in policy.extensions:  # e.g. land what an isolated attempt left
         result = extension.conclude_attempt(policy, aspec, result)
