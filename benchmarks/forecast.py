@@ -100,8 +100,8 @@ def main() -> None:
 def measure(root: Path, size: int, history: int, reps: int) -> None:
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.run.budget import CostLedger
-    from uet_doit.run.compiler import build_spec
-    from uet_doit.run.forecasting import bundle_forecasts
+    from uet_doit.run.doit.compiler import build_spec
+    from uet_doit.run.forecast.inputs import bundle_forecasts
     from uet_doit.state.store import RunStore
 
     os.chdir(root)

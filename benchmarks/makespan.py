@@ -28,7 +28,7 @@ _CHILD = r"""
 import sys
 if sys.argv[1] == "fifo":
     import doit.cmd_run, doit.control
-    import uet_doit.run.dispatch as d
+    import uet_doit.run.doit.dispatch as d
     d.install = lambda: setattr(doit.cmd_run, "TaskControl", doit.control.TaskControl)
 from uet_doit.cli.main import main
 sys.exit(main(sys.argv[2:]))

@@ -52,7 +52,7 @@ _NO_EXIT_WRAPPER = (
 )
 _UET_PATCHES = {
     "": "",
-    "dbm": "import uet_doit.run.doit_config as c; c.DOIT_CONFIG['backend'] = 'dbm'\n",
+    "dbm": "import uet_doit.run.doit.config as c; c.DOIT_CONFIG['backend'] = 'dbm'\n",
     "console": "import uet_doit.observe.progress as r; r.choose_reporter = lambda *a, **k: None\n",
     "no-exit-wrapper": _NO_EXIT_WRAPPER,
 }

@@ -76,8 +76,8 @@ def timed(fn: object, *args: object) -> float:
 
 def phases(files: int, steps: int) -> dict[str, list[float]]:
     """Each git operation of an isolated attempt, for `steps` attempts in a row."""
-    from uet_doit.run.landing import land
-    from uet_doit.run.worktree_pool import WorktreePool
+    from uet_doit.run.workspaces.landing import land
+    from uet_doit.run.workspaces.pool import WorktreePool
     from uet_doit.state.store import RunStore
 
     took: dict[str, list[float]] = {
@@ -90,7 +90,7 @@ def phases(files: int, steps: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="uet-wt-cost-") as tmp:
         root = Path(tmp)
         make_repo(root, files, steps, "worktree")
-        from uet_doit.run.git import FALLBACK_IDENTITY, Git
+        from uet_doit.run.workspaces.git import FALLBACK_IDENTITY, Git
 
         top = Git(root, FALLBACK_IDENTITY)
         state = root / ".uet"

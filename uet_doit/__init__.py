@@ -17,9 +17,9 @@ _PUBLIC = {
     "BundleError": "uet_doit.errors",
     "UetError": "uet_doit.errors",
     "RunMonitor": "uet_doit.observe.monitor",
-    "DOIT_CONFIG": "uet_doit.run.doit_config",
-    "bundle_task_generators": "uet_doit.run.dodo_support",
-    "tasks_from_bundle": "uet_doit.run.dodo_support",
+    "DOIT_CONFIG": "uet_doit.run.doit.config",
+    "bundle_task_generators": "uet_doit.run.doit.dodo_support",
+    "tasks_from_bundle": "uet_doit.run.doit.dodo_support",
     "load_bundle": "uet_doit.bundle.loader",
     # run a bundle from Python: run_bundle(path, **options) -> RunOutcome, printing nothing
     "run_bundle": "uet_doit.api",
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from uet_doit.observe.monitor import RunMonitor
     from uet_doit.observe.outcome import RunOutcome
     from uet_doit.observe.status import RunStatus, StepStatus
-    from uet_doit.run.dodo_support import bundle_task_generators, tasks_from_bundle
-    from uet_doit.run.doit_config import DOIT_CONFIG
+    from uet_doit.run.doit.config import DOIT_CONFIG
+    from uet_doit.run.doit.dodo_support import bundle_task_generators, tasks_from_bundle
     from uet_doit.tools.adapters.base import Invocation, StepRequest, ToolAdapter, ToolResult
 
 

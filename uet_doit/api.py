@@ -17,8 +17,8 @@ from typing import Any, TextIO
 
 from uet_doit.bundle.loader import load_bundle
 from uet_doit.observe.outcome import RunOutcome, read_outcome
+from uet_doit.run.doit.task_names import check_tasks
 from uet_doit.run.runner import RunOptions, run_loaded, skipped_steps
-from uet_doit.run.task_names import check_tasks
 from uet_doit.state.store import RunStore
 
 #: the keyword options `run_bundle` takes: RunOptions' fields (README: Python API)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from uet_doit.bundle.model import Bundle
 from uet_doit.cache.keys import MISSING, ToolFacts, changes, secret_digest, step_key
-from uet_doit.run.compiler import build_spec
+from uet_doit.run.doit.compiler import build_spec
 
 BUNDLE = {
     "bundle_id": "k",

@@ -42,7 +42,7 @@ def test_debug_prints_scheduling_and_retry_decisions(
     monkeypatch.setenv("UET_LOG_LEVEL", "debug")
     res = project.uet("run", "bundle.yaml")
     assert res.code == 0, res.out + res.err
-    assert "DEBUG uet_doit.run.dispatch: dispatch b:flaky" in res.err
+    assert "DEBUG uet_doit.run.doit.dispatch: dispatch b:flaky" in res.err
     assert "DEBUG uet_doit.run.policy: retry flaky after missing_output (retry 1 of 1)" in res.err
 
 

@@ -128,7 +128,7 @@ def test_steps_admitted_together_reserve_their_forecasts(
     """No estimated_cost_usd: each attempt reserves its forecast's high end, so a budget
     of 2.5 forecasts lets at most two steps run at once (with 0 reserved, all four would)."""
     from uet_doit.bundle.loader import load_bundle
-    from uet_doit.run.forecasting import bundle_forecasts
+    from uet_doit.run.forecast.inputs import bundle_forecasts
 
     project.write("notes.md", "notes\n")
     path = project.bundle(aider_bundle(4))

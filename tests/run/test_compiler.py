@@ -6,9 +6,9 @@ from pathlib import Path
 import cloudpickle
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.run.action import RunActions
-from uet_doit.run.compiler import NoActions, compile_tasks
 from uet_doit.run.context import RunContext
+from uet_doit.run.doit.action import RunActions
+from uet_doit.run.doit.compiler import NoActions, compile_tasks
 
 CTX = RunContext.create("phase-k-plus-1", "phase-k-plus", Path("/proj"))
 

@@ -294,7 +294,7 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
 
 
 def attempt_spec(project: Project, tool: str, command: str = "true") -> Any:
-    from uet_doit.run.attempt import AttemptSpec
+    from uet_doit.run.executors.attempt import AttemptSpec
 
     logs = project.root / ".uet" / "runs" / "r" / "steps"
     return AttemptSpec(
@@ -318,8 +318,8 @@ def attempt_spec(project: Project, tool: str, command: str = "true") -> Any:
 
 
 def test_a_scheduler_gone_between_steps_stops_the_next_ones(project: Project) -> None:
-    from uet_doit.run.dask_cluster import Cluster
-    from uet_doit.run.dask_executor import DaskExecutor, SchedulerLost
+    from uet_doit.run.executors.dask.cluster import Cluster
+    from uet_doit.run.executors.dask.executor import DaskExecutor, SchedulerLost
 
     class GoneScheduler:
         status = "running"  # the client has not noticed yet
@@ -343,8 +343,8 @@ def test_a_scheduler_gone_between_steps_stops_the_next_ones(project: Project) ->
 
 def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
     """What a scheduler that re-runs a lost worker's task gets: worker_lost, no second run."""
-    from uet_doit.run.attempt import AttemptResult
-    from uet_doit.run.dask_worker import run_claimed_attempt_json
+    from uet_doit.run.executors.attempt import AttemptResult
+    from uet_doit.run.executors.dask.worker import run_claimed_attempt_json
 
     spec = attempt_spec(project, "shell", "echo ran >> ran.log")
     first = AttemptResult.from_json(run_claimed_attempt_json(spec.to_json()))
@@ -562,7 +562,7 @@ def test_an_unreachable_scheduler_is_a_clear_error_and_records_no_run(
 ) -> None:
     import socket
 
-    from uet_doit.run import dask_cluster
+    from uet_doit.run.executors.dask import cluster as dask_cluster
 
     monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1.0)
     with socket.socket() as sock:  # a port nobody listens on
@@ -589,7 +589,7 @@ def test_without_the_dask_extra_the_error_says_what_to_install(
 
 def test_other_uet_versions_on_the_cluster_are_refused() -> None:
     from uet_doit.errors import StateError
-    from uet_doit.run.dask_cluster import check_versions
+    from uet_doit.run.executors.dask.cluster import check_versions
 
     class OldWorkers:
         def get_versions(self, check: bool, packages: list[str]) -> dict[str, Any]:

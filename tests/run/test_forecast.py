@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from uet_doit.run.forecast import (
+from uet_doit.run.forecast.estimate import (
     HIGH_PERCENTILE,
     Observation,
     StepPlan,

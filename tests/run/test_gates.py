@@ -110,7 +110,7 @@ def test_gates_are_doit_tasks(project: Project) -> None:
     listed = project.uet("list", "bundle.yaml", "--json").out
     assert "gate" not in listed  # uet list shows steps
     from uet_doit.bundle.loader import load_bundle
-    from uet_doit.run.compiler import NoActions, compile_tasks
+    from uet_doit.run.doit.compiler import NoActions, compile_tasks
 
     names = [
         t["name"]

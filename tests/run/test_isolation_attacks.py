@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from git_support import bundle, calls, edit_step, git, make_repo, run, step, step_commits
 
-from uet_doit.run.landing import write_journal
+from uet_doit.run.workspaces.landing import write_journal
 from uet_doit.state.records import EventKind
 from uet_doit.state.store import RunStore
 from uet_doit.tools.sandbox import bwrap_problem, landlock_problem

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.context import RunContext
-from uet_doit.run.executor import DoneHandle
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
+from uet_doit.run.executors.base import DoneHandle
 from uet_doit.run.policy import StepPolicy
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.step_spec import Budget, StepSpec

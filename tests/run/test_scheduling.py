@@ -17,7 +17,7 @@ from support import PY, Project
 
 DODO = """
 from uet_doit import tasks_from_bundle
-from uet_doit.run.dodo_support import DOIT_CONFIG
+from uet_doit.run.doit.dodo_support import DOIT_CONFIG
 task_b = tasks_from_bundle("b.yaml")
 """
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from uet_doit.run.scope import Scope, ScopeGate, overlaps
+from uet_doit.run.workspaces.scope import Scope, ScopeGate, overlaps
 
 from support import wait_for
 

@@ -12,8 +12,8 @@ from types import ModuleType
 import pytest
 from git_support import bundle, edit_step, git, make_repo, run
 
-from uet_doit.run.git import Git
-from uet_doit.run.landing import recover_landing, write_journal
+from uet_doit.run.workspaces.git import Git
+from uet_doit.run.workspaces.landing import recover_landing, write_journal
 from uet_doit.state.records import EventKind
 from uet_doit.state.store import RunStore
 
@@ -133,7 +133,7 @@ def test_a_landed_success_a_killed_run_recorded_is_not_redone(repo: Project) -> 
     changed the step's file since: its commit on the branch says it is done."""
     import sqlite3
 
-    from uet_doit.run.provenance import forget_step
+    from uet_doit.run.workspaces.provenance import forget_step
 
     bundle(
         repo,

@@ -25,8 +25,8 @@ from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore
 from uet_doit.errors import CacheStoreError, UetError
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env, complete_attempt
 from uet_doit.run.context import RunContext
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, child_env, complete_attempt
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.step_spec import StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
@@ -108,7 +108,7 @@ class StepCache(StepExtension):
         return self._restore(policy, key, entry)
 
     def _restore(self, policy: StepPolicy, key: StepKey, entry: Entry) -> StepOutcome | None:
-        from uet_doit.run.attempt import worker_name
+        from uet_doit.run.executors.attempt import worker_name
         from uet_doit.run.policy import StepOutcome
 
         spec, ctx, store = policy.spec, self.ctx, policy.store

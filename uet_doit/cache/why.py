@@ -43,8 +43,8 @@ def doit_reasons(bundle: Bundle, root: Path) -> dict[str, tuple[str, list[str]]]
     from doit.dependency import Dependency, JSONCodec, MD5Checker
     from doit.loader import generate_tasks
 
-    from uet_doit.run.compiler import NoActions, compile_tasks
-    from uet_doit.run.doit_bridge import DEP_FILE
+    from uet_doit.run.doit.compiler import NoActions, compile_tasks
+    from uet_doit.run.doit.loader import DEP_FILE
     from uet_doit.state.doit_backend import DurableSqliteDB
 
     dicts = list(compile_tasks(bundle, root, NoActions(), is_dir=lambda p: (root / p).is_dir()))
@@ -134,7 +134,7 @@ def look_up(
 def explain(
     bundle: Bundle, root: Path, step_id: str, flag: str, store_url: str | None
 ) -> dict[str, Any]:
-    from uet_doit.run.compiler import build_spec
+    from uet_doit.run.doit.compiler import build_spec
 
     ws, step = find_step(bundle, step_id)
     spec = build_spec(bundle, ws, step, root)
@@ -262,7 +262,7 @@ def cache_verdicts(
     """For `uet run --dry-run`: each step that would run, hit or miss. A hit upstream is
     played forward (its entry's file hashes stand for its outputs); a miss upstream makes
     the steps after it unknowable until it has run."""
-    from uet_doit.run.compiler import build_spec, step_outputs
+    from uet_doit.run.doit.compiler import build_spec, step_outputs
 
     if flag == RunCacheFlag.OFF:
         return {}
@@ -355,7 +355,7 @@ def apply_cache_to_forecast(
     leaves the forecast (and the budgets under it); returns the lines that list the hits,
     what each saves, and the misses. A store that cannot be reached is one warning line."""
     from uet_doit.observe.dry_run import budget_checks
-    from uet_doit.run.forecast import total
+    from uet_doit.run.forecast.estimate import total
 
     states: dict[str, str] = data["states"]
     would = {step_id for step_id, state in states.items() if state == "would run"}

@@ -80,7 +80,7 @@ def validate(args: argparse.Namespace) -> int:
 def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
     """Each step as `uet list` shows it: its doit task name, workstream, tool and state."""
     from uet_doit.bundle.effective import effective_tool
-    from uet_doit.run.doit_bridge import task_status
+    from uet_doit.run.doit.loader import task_status
     from uet_doit.run.scheduling import plan_schedule
 
     status = task_status(bundle, root)

@@ -11,7 +11,7 @@ from uet_doit.errors import EXIT_OK
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
-    from uet_doit.run.provenance import step_commits
+    from uet_doit.run.workspaces.provenance import step_commits
 
     commits = step_commits(Path.cwd(), args.ref, args.limit)
     if args.json:
@@ -32,7 +32,7 @@ def _cmd_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from uet_doit.run.provenance import show_step
+    from uet_doit.run.workspaces.provenance import show_step
 
     commit, diff = show_step(Path.cwd(), args.step)
     if args.json:
@@ -51,7 +51,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_revert(args: argparse.Namespace) -> int:
-    from uet_doit.run.provenance import revert_step
+    from uet_doit.run.workspaces.provenance import revert_step
 
     commit, sha = revert_step(Path.cwd(), args.step)
     print(
@@ -80,10 +80,10 @@ def _cmd_workspaces(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
-    from uet_doit.run.git import Git, toplevel
-    from uet_doit.run.isolation import sweep
     from uet_doit.run.project import project_lock
-    from uet_doit.run.workspaces import remove_worktree
+    from uet_doit.run.workspaces.git import Git, toplevel
+    from uet_doit.run.workspaces.isolation import sweep
+    from uet_doit.run.workspaces.worktrees import remove_worktree
     from uet_doit.state.store import RunStore
 
     root = Path.cwd()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from uet_doit.cli.parsing import EXIT_CODES, Subcommands, add_command, add_log_level
 from uet_doit.errors import UsageError
-from uet_doit.run.task_names import check_tasks, task_names
+from uet_doit.run.doit.task_names import check_tasks, task_names
 
-__all__ = ["check_tasks", "register", "run", "task_names"]  # task names: run/task_names.py
+__all__ = ["check_tasks", "register", "run", "task_names"]  # task names: run/doit/task_names.py
 
 
 def register(sub: Subcommands) -> None:

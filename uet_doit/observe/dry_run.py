@@ -10,9 +10,9 @@ from typing import Any
 
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.budget import Budget, CostLedger, budgets_for
-from uet_doit.run.forecast import StepForecast, total
-from uet_doit.run.forecasting import bundle_forecasts
-from uet_doit.run.review_forecast import review_forecasts
+from uet_doit.run.forecast.estimate import StepForecast, total
+from uet_doit.run.forecast.inputs import bundle_forecasts
+from uet_doit.run.forecast.reviews import review_forecasts
 from uet_doit.state.store import RunStore
 
 _VERDICTS = {"up-to-date": "up to date", "error": "missing input"}
@@ -58,7 +58,7 @@ class BudgetCheck:
 
 def verdicts(bundle: Bundle, root: Path, skip_ws: tuple[str, ...]) -> dict[str, str]:
     """step_id -> would run | up to date | missing input | skipped."""
-    from uet_doit.run.doit_bridge import task_status
+    from uet_doit.run.doit.loader import task_status
     from uet_doit.run.runner import skipped_steps
 
     skip = skipped_steps(bundle, skip_ws)
@@ -269,7 +269,7 @@ def forecast_vs_actual(
     """Per step that ran (step_id -> actual cost or None when unknown, attempts): its
     forecast from the history before `started`, what it cost and where that fell; a last
     row totals them (the known costs)."""
-    from uet_doit.run.forecasting import bundle_forecasts
+    from uet_doit.run.forecast.inputs import bundle_forecasts
 
     rows: list[dict[str, Any]] = []
     for f in bundle_forecasts(bundle, store.root, store, set(ran), before=started):

@@ -107,7 +107,7 @@ class LiveReporter(PlainReporter):
 
         ReporterBase.add_failure(self, task, fail)
         # doit fails a task whose dependency failed without running it: that step is blocked
-        from uet_doit.run.action import StepNotStarted, StepPaused
+        from uet_doit.run.doit.action import StepNotStarted, StepPaused
 
         if isinstance(fail, StepPaused):
             state = StepState.PAUSED

@@ -1,7 +1,7 @@
 """doit reporters: plain one-line-per-event output, and JSON lines for machines.
 
 They only print. What doit decides about steps (up to date, blocked, failed before the
-action ran) is recorded by the run core, which wraps them (run/decisions.py).
+action ran) is recorded by the run core, which wraps them (run/doit/decisions.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from doit.exceptions import UnmetDependency
 
-from uet_doit.run.action import StepNotStarted, StepPaused
+from uet_doit.run.doit.action import StepNotStarted, StepPaused
 
 
 def _step_of(task: Any) -> str | None:

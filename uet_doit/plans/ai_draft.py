@@ -27,7 +27,7 @@ from uet_doit.errors import BundleError, UetError, UsageError
 from uet_doit.plans.draft_guard import TreeGuard
 from uet_doit.plans.draft_schema import draft_schema, without_nulls
 from uet_doit.plans.draft_trust import added_powers
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt, step_request
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt, step_request
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter
 from uet_doit.tools.structured import answer_text, json_object, structured_args
 
@@ -122,7 +122,7 @@ def _drafting_call(spec: AttemptSpec, adapter: ToolAdapter) -> _Call:
     """One call of the tool through the attempt pipeline every step uses: its reported cost
     checked (a negative or NaN one is unknown), its logs capped and redacted, its message
     redacted before the store sees it."""
-    from uet_doit.run.attempt import child_env
+    from uet_doit.run.executors.attempt import child_env
 
     result = run_attempt(spec, lambda _tool, _root: adapter)
     return _Call(spec.attempt, step_request(spec, child_env(spec)), result)

@@ -26,7 +26,7 @@ from uet_doit.state.records import AttemptOutcome, StepState
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
-    from uet_doit.run.attempt import AttemptResult, AttemptSpec
+    from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
     from uet_doit.run.policy import StepOutcome, StepPolicy
 
 _log = logging.getLogger(__name__)

@@ -92,7 +92,7 @@ class CostLedger:
         if step_estimate is not None:
             return step_estimate
         if spec is not None:
-            from uet_doit.run.forecasting import spec_forecast
+            from uet_doit.run.forecast.inputs import spec_forecast
             from uet_doit.tools.routing import RouterConfig, load_router_config
 
             config = RouterConfig() if tool in LOCAL_TOOLS else load_router_config(self.store.root)

@@ -15,7 +15,7 @@ from uet_doit.state.unknown_cost import is_unknown, unknown_reason
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
-    from uet_doit.run.attempt import AttemptResult
+    from uet_doit.run.executors.attempt import AttemptResult
     from uet_doit.run.policy import StepOutcome, StepPolicy
 
 _log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ class RunContext:
     scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
     dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
     shared_fs: bool = True  # dask: workers see the project at its path (else: --no-shared-fs)
-    # isolation (run/isolation.py): the branch isolated steps land on, and the git work
+    # isolation (run/workspaces/isolation.py): the branch isolated steps land on, and the git work
     # tree holding the project; None when no step is isolated (and in plain doit runs)
     landing_branch: str | None = None
     git_top: str | None = None

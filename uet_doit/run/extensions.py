@@ -1,7 +1,7 @@
 """Extension points of the step policy: what isolated workspaces and the step cache plug in.
 
 The policy calls every extension at four moments; the base class does nothing at each, so
-an extension overrides only what it needs. The runtime (run/action.py) decides which
+an extension overrides only what it needs. The runtime (run/doit/action.py) decides which
 extensions a run has, from its RunContext.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from uet_doit.run.attempt import AttemptResult, AttemptSpec
+    from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
     from uet_doit.run.policy import StepOutcome, StepPolicy
 
 

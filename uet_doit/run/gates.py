@@ -26,7 +26,7 @@ from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import Redactor
 
 if TYPE_CHECKING:
-    from uet_doit.run.criteria_review import CriterionJudge
+    from uet_doit.run.review.criteria import CriterionJudge
 
 #: how to get the tools gates usually call
 INSTALL_HINTS = {
@@ -55,7 +55,7 @@ class GateAction:
         return f"<uet gate {self.spec.label}>"
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
-        from uet_doit.run.action import Runtime
+        from uet_doit.run.doit.action import Runtime
         from uet_doit.tools.process import read_tail, run_process
 
         spec = self.spec

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from uet_doit.bundle.effective import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.errors import UetError
-from uet_doit.run.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
 from uet_doit.run.budget_gate import charge_unknown, note_spend, reserve_budget
 from uet_doit.run.context import RunContext
-from uet_doit.run.executor import Executor
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
+from uet_doit.run.executors.base import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
@@ -115,8 +115,8 @@ class StepPolicy:
 
     # -- the whole step ----------------------------------------------------------------------
     def run(self) -> StepOutcome:
-        from uet_doit.run.paths import unsafe_paths
-        from uet_doit.run.recovery import left_behind
+        from uet_doit.run.executors.recovery import left_behind
+        from uet_doit.run.workspaces.paths import unsafe_paths
 
         spec = self.spec
         done = left_behind(self)

@@ -28,16 +28,16 @@ from uet_doit.errors import (
     EXIT_PAUSED,
     UsageError,
 )
-from uet_doit.run.compiler import signature, step_definition
 from uet_doit.run.context import RunContext, new_run_id
-from uet_doit.run.isolation import end_isolation, start_isolation
+from uet_doit.run.doit.compiler import signature, step_definition
 from uet_doit.run.project import project_lock
+from uet_doit.run.workspaces.isolation import end_isolation, start_isolation
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.process import kill_active_groups
 
 if TYPE_CHECKING:
-    from uet_doit.run.dask_executor import DaskExecutor
+    from uet_doit.run.executors.dask.executor import DaskExecutor
 
 
 @dataclass
@@ -132,7 +132,7 @@ def run_loaded(
     """Run a loaded bundle: its run id and exit code; progress and the doit reporter write to
     `out` only (`uet_doit.run_bundle` reads the outcome from the store)."""
     from uet_doit.run.budget import CostLedger, apply_overrides
-    from uet_doit.run.doit_bridge import DEP_FILE
+    from uet_doit.run.doit.loader import DEP_FILE
     from uet_doit.state.doit_backend import check_dep_file
     from uet_doit.tools.routing import load_router_config
 
@@ -173,7 +173,7 @@ def run_loaded(
         cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
     )
     with project_lock(root, run_id), ExitStack() as cluster:
-        from uet_doit.run.action import Runtime
+        from uet_doit.run.doit.action import Runtime
 
         cluster.callback(Runtime.forget, ctx)
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
@@ -253,7 +253,7 @@ def _open_executor(
     and closed when the run ends, however it ends."""
     if ctx.executor != "dask":
         return None
-    from uet_doit.run.dask_executor import dask_session
+    from uet_doit.run.executors.dask.executor import dask_session
 
     executor = stack.enter_context(dask_session(ctx, jobs))
     where = f"scheduler {ctx.scheduler}" if ctx.scheduler else f"local cluster {executor.address}"
@@ -292,9 +292,9 @@ def _run_doit(
     steps outside an exhausted budget still run. Steps run in threads: each tool is its own
     process anyway, and a thread cannot be lost the way a killed doit worker process is."""
     from uet_doit.observe.progress import choose_reporter
-    from uet_doit.run.action import RunActions
-    from uet_doit.run.decisions import recorded
-    from uet_doit.run.doit_bridge import BundleTaskLoader, run_doit
+    from uet_doit.run.doit.action import RunActions
+    from uet_doit.run.doit.decisions import recorded
+    from uet_doit.run.doit.loader import BundleTaskLoader, run_doit
 
     runnable = sum(1 for _, s in bundle.steps() if s.step_id not in skip)
     jobs = effective_jobs(opts.jobs, runnable)
@@ -377,9 +377,9 @@ def _report_criteria(
     """Evaluate completion criteria (sentences by their reviewer, through the run's
     runtime); print the checklist; return the unmet ones, and those whose review a spent
     budget paused."""
-    from uet_doit.run.action import Runtime
-    from uet_doit.run.criteria_review import CriterionJudge
+    from uet_doit.run.doit.action import Runtime
     from uet_doit.run.gates import evaluate_criteria
+    from uet_doit.run.review.criteria import CriterionJudge
 
     reviews = bundle.review is not None or any(ws.review for ws in bundle.workstreams)
     judge = CriterionJudge(bundle, root, Runtime.for_context(ctx)) if reviews else None

@@ -7,7 +7,7 @@ makespan is set by its critical path rather than by listing order.
 
 `parallel_ok: false` on a workstream makes its steps a chain for scheduling (one at a time,
 in bundle order); on a step, the step runs with no other step of the run. The dispatcher
-(run/dispatch.py) enforces both; this module only computes them.
+(run/doit/dispatch.py) enforces both; this module only computes them.
 """
 
 from __future__ import annotations

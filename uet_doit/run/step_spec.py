@@ -33,7 +33,7 @@ class ValidationSpec:
 
 @dataclass(frozen=True)
 class ReviewerSpec:
-    """Who reviews a step's change before it lands (run/review.py), as plain data."""
+    """Who reviews a step's change before it lands (run/review/reviewer.py), as plain data."""
 
     tool: str
     model: str | None = None
@@ -179,7 +179,7 @@ class StepSpec:
     estimated_cost_usd: float | None = None
     context_tokens: int | None = None  # the workstream's estimated_context_tokens (forecasts)
     max_log_bytes: int | None = None
-    # isolation (run/workspaces.py): "worktree" where the project is a git repository
+    # isolation (run/workspaces/worktrees.py): "worktree" where the project is a git repository
     isolation: str = "none"
     sandbox: str = "auto"  # tools/sandbox.py: the nearest `sandbox:`, else the profile's
     scope: tuple[str, ...] = ()  # globs the step may change besides files/create_files

@@ -20,7 +20,7 @@ class FailureClass(StrEnum):
     NOT_INSTALLED = "not_installed"  # the tool is not on PATH: a set-up problem, not the tool's
     BUNDLE = "bundle_error"  # e.g. a validation command that does not exist
     WORKER_LOST = "worker_lost"  # the process running the attempt died
-    # isolated steps (run/workspaces.py), and remote attempts without a shared filesystem:
+    # isolated steps (run/workspaces/worktrees.py), and remote attempts without a shared filesystem:
     # what happened around the tool, not the tool itself
     WORKSPACE_SETUP = "workspace_setup"  # the attempt's tree could not be prepared
     SCOPE_VIOLATION = "scope_violation"  # changed paths outside files/create_files/scope
@@ -29,7 +29,7 @@ class FailureClass(StrEnum):
     TAMPERED = "tampered"  # the tool changed git's config/hooks or moved the landing branch
     SANDBOX_DENIED = "sandbox_denied"  # the tool wrote where its sandbox does not let it
     STALLED = "stalled"  # alive but silent: no output and no file change for a while
-    # `review: {steps: true}` (run/review.py): judged by a reviewer model before landing
+    # `review: {steps: true}` (run/review/reviewer.py): judged by a reviewer model before landing
     REVIEW_REJECTED = "review_rejected"  # its reasons go back to the step's tool (fix loop)
     NO_VERDICT = "no_verdict"  # the reviewer gave no usable answer: the step is not landed
     UNKNOWN = "unknown"

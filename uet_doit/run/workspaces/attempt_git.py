@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from uet_doit.run.git import Git
+from uet_doit.run.workspaces.git import Git
 
 PRIVATE_DIR = "attempt-git"
 

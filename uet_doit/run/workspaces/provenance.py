@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import UsageError
-from uet_doit.run.git import Git, commit_message, identity_for, toplevel, trailers
-from uet_doit.run.landing import follow_in_doit
+from uet_doit.run.workspaces.git import Git, commit_message, identity_for, toplevel, trailers
+from uet_doit.run.workspaces.landing import follow_in_doit
 
 _SEP = "\x1e"
 

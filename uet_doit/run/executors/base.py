@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from uet_doit.run.attempt import AdapterResolver, AttemptResult, AttemptSpec, run_attempt
+from uet_doit.run.executors.attempt import AdapterResolver, AttemptResult, AttemptSpec, run_attempt
 
 OnStart = Callable[[int], None]
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from uet_doit.errors import StateError
-from uet_doit.run.git import Git, git_env, name_status, trailers
+from uet_doit.run.workspaces.git import Git, git_env, name_status, trailers
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()

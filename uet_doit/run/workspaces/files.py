@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 
 from uet_doit.cache.blobs import CHUNK, digest_file
-from uet_doit.run.git import Git, git_env
-from uet_doit.run.landing import checked_out_branch
+from uet_doit.run.workspaces.git import Git, git_env
+from uet_doit.run.workspaces.landing import checked_out_branch
 
 
 def inputs_digest(base: Path, files: tuple[str, ...]) -> str:

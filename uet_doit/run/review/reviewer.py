@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, worker_name
-from uet_doit.run.executor import Executor, LocalExecutor
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, worker_name
+from uet_doit.run.executors.base import Executor, LocalExecutor
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import StepPolicy
-from uet_doit.run.review_material import change_material
+from uet_doit.run.review.material import change_material
 from uet_doit.run.step_spec import Budget, ReviewerSpec, StepSpec
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.tools.failures import FailureClass
@@ -41,8 +41,8 @@ from uet_doit.tools.verdict import (
 )
 
 if TYPE_CHECKING:
-    from uet_doit.run.action import Runtime
     from uet_doit.run.context import RunContext
+    from uet_doit.run.doit.action import Runtime
 
 REVIEWS_DIR = ".uet/reviews"
 

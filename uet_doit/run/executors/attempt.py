@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from uet_doit.run.forecast import TOOL_PROFILES
+from uet_doit.run.forecast.estimate import TOOL_PROFILES
 from uet_doit.run.step_spec import ValidationSpec
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.unknown_cost import REJECTED, UNREPORTED
@@ -114,7 +114,7 @@ class AttemptResult:
     worker: str = ""
     notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
     tool_session: str | None = None  # the tool's own session id (what a resume continues)
-    reviewed_by: str = ""  # `tool model` of the reviewer that passed it (run/review.py)
+    reviewed_by: str = ""  # `tool model` of the reviewer that passed it (run/review/reviewer.py)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

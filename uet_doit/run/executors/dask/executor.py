@@ -9,7 +9,7 @@ places and runs attempts. What Dask does on its own is switched off or checked:
   failed attempt of class `worker_lost`, which uet retries;
 - a tool no connected worker has fails at once, naming the tool and the workers, instead
   of waiting for ever for a resource no worker offers;
-- client, scheduler and worker versions are compared at start (run/dask_cluster.py);
+- client, scheduler and worker versions are compared at start (run/executors/dask/cluster.py);
 - every future is released as soon as its result is read, so no result is recomputed when
   the worker that held it dies.
 """
@@ -24,19 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import StateError, UetError
-from uet_doit.run.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.context import RunContext
-from uet_doit.run.dask_cluster import Cluster, open_cluster, threads_per_worker
-from uet_doit.run.dask_placement import WorkerBook
-from uet_doit.run.dask_worker import (
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
+from uet_doit.run.executors.base import AttemptHandle, DoneHandle, OnStart
+from uet_doit.run.executors.dask.cluster import Cluster, open_cluster, threads_per_worker
+from uet_doit.run.executors.dask.placement import WorkerBook
+from uet_doit.run.executors.dask.remote_tree import GitError, ProjectTree, RemoteAnswer
+from uet_doit.run.executors.dask.worker import (
     attempt_key,
     cancel_attempts,
     run_attempt_json,
     run_claimed_attempt_json,
     run_remote_attempt_json,
 )
-from uet_doit.run.executor import AttemptHandle, DoneHandle, OnStart
-from uet_doit.run.remote_tree import GitError, ProjectTree, RemoteAnswer
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uet_doit.run.attempt import AttemptSpec, adopt_attempt
+from uet_doit.run.executors.attempt import AttemptSpec, adopt_attempt
 from uet_doit.run.step_spec import fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, RunState, StepState
 from uet_doit.state.rows import pid_alive

@@ -16,9 +16,9 @@ import shutil
 import threading
 from pathlib import Path
 
-from uet_doit.run.attempt_git import admin_dir, restore_link
-from uet_doit.run.git import Git
-from uet_doit.run.landing import landing_lock, lock_dir
+from uet_doit.run.workspaces.attempt_git import admin_dir, restore_link
+from uet_doit.run.workspaces.git import Git
+from uet_doit.run.workspaces.landing import landing_lock, lock_dir
 from uet_doit.state.store import RunStore
 
 

@@ -18,9 +18,14 @@ from uet_doit.bundle.effective import effective_isolation, explicit_isolation
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
 from uet_doit.run.context import RunContext
-from uet_doit.run.git import Git, toplevel
-from uet_doit.run.landing import checked_out_branch, landing_lock, lock_dir, recover_landing
-from uet_doit.run.workspaces import DEFAULT_DIR, remove_worktree
+from uet_doit.run.workspaces.git import Git, toplevel
+from uet_doit.run.workspaces.landing import (
+    checked_out_branch,
+    landing_lock,
+    lock_dir,
+    recover_landing,
+)
+from uet_doit.run.workspaces.worktrees import DEFAULT_DIR, remove_worktree
 from uet_doit.state.records import AttemptOutcome, EventKind, WorkspaceRecord, WorkspaceState
 from uet_doit.state.store import RunStore
 

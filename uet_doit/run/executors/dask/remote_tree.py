@@ -10,7 +10,7 @@ changed the same lines meanwhile) fails the attempt as `merge_conflict`.
 
 An isolated step's attempt is snapshotted from its worktree, and its patch is applied in
 that worktree, never to the project: the coordinator then scope-checks, commits and lands
-it exactly as a local attempt (run/workspaces.py).
+it exactly as a local attempt (run/workspaces/worktrees.py).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from uet_doit.errors import UsageError
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt
-from uet_doit.run.git import SAFE_CONFIG
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt
+from uet_doit.run.workspaces.git import SAFE_CONFIG
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
 
@@ -135,7 +135,7 @@ class ProjectTree:
         return Snapshot(commit, self._bundle(f"refs/uet/attempts/{key}", commit, self.base))
 
     def _worktree_env(self, worktree: Path) -> dict[str, str]:
-        from uet_doit.run.attempt_git import admin_dir
+        from uet_doit.run.workspaces.attempt_git import admin_dir
 
         common = git(self.root, "rev-parse", "--path-format=absolute", "--git-common-dir")
         admin = admin_dir(Path(common), worktree)

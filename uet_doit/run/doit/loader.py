@@ -12,8 +12,8 @@ from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.run.compiler import NoActions, TaskActions, compile_tasks
-from uet_doit.run.doit_config import BACKEND, DEP_FILE, DOIT_CONFIG
+from uet_doit.run.doit.compiler import NoActions, TaskActions, compile_tasks
+from uet_doit.run.doit.config import BACKEND, DEP_FILE, DOIT_CONFIG
 from uet_doit.run.scheduling import StepSchedule
 
 __all__ = ["BACKEND", "DEP_FILE", "BundleTaskLoader", "run_doit", "task_status"]
@@ -79,8 +79,8 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 
 def run_doit(loader: BundleTaskLoader, args: Sequence[str]) -> int:
     """Run a doit command (`run`, `list`, ...) in-process with our loader and config."""
-    from uet_doit.run.action import install_worker_setup
-    from uet_doit.run.dispatch import install
+    from uet_doit.run.doit.action import install_worker_setup
+    from uet_doit.run.doit.dispatch import install
 
     install_worker_setup()
     install()

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
 from uet_doit.tools.spawner import ReaperLost
@@ -72,7 +72,7 @@ def run_remote_attempt_json(
     """`run_attempt_json` without a shared filesystem: the attempt runs in this worker's
     clone of the project at `commit` (sent as git bundles); the answer is a RemoteAnswer
     (the result, the change as a patch, the logs)."""
-    from uet_doit.run.remote_tree import GitError, RemoteAnswer, run_in_clone
+    from uet_doit.run.executors.dask.remote_tree import GitError, RemoteAnswer, run_in_clone
 
     spec = AttemptSpec.from_json(text)
 

@@ -15,8 +15,8 @@ from doit.exceptions import UnmetDependency
 
 from uet_doit.observe.progress import LiveReporter
 from uet_doit.observe.reporting import JsonLinesReporter, PlainReporter, ReporterBase, _step_of
-from uet_doit.run.action import Runtime, StepAction, StepNotStarted, StepPaused
 from uet_doit.run.context import RunContext
+from uet_doit.run.doit.action import Runtime, StepAction, StepNotStarted, StepPaused
 from uet_doit.state.records import StepState
 
 #: up-to-date steps are written in batches: a no-op re-run of 10k steps pays few commits

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from uet_doit.bundle.effective import effective_resilience, effective_tool
 from uet_doit.bundle.model import Bundle, Step, Workstream
-from uet_doit.run.forecast import (
+from uet_doit.run.forecast.estimate import (
     FileText,
     History,
     Observation,
@@ -148,7 +148,7 @@ def plan_for(
 
 def _review_fixes(bundle: Bundle, ws: Workstream, step: Step) -> int:
     """A step reviewed before it lands may be sent back this many more times."""
-    from uet_doit.run.compiler import step_reviewer
+    from uet_doit.run.doit.compiler import step_reviewer
 
     reviewer = step_reviewer(bundle, ws, step)
     return reviewer.max_fix_attempts if reviewer else 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import StateError
-from uet_doit.run.dask_worker import describe_worker
+from uet_doit.run.executors.dask.worker import describe_worker
 from uet_doit.run.step_spec import LOCAL_TOOLS
 
 #: how long the coordinator's picture of the workers is trusted before it asks again

@@ -1,7 +1,7 @@
 """Each attempt's OS sandbox (tools/sandbox.py), chosen from the step's `sandbox:` level.
 
 An isolated attempt (its own worktree) may write its worktree, its own git dir
-(run/attempt_git.py) and its scratch folder; the project, its git dir and `.uet/` are
+(run/workspaces/attempt_git.py) and its scratch folder; the project, its git dir and `.uet/` are
 read-only. An attempt in place gets a sandbox only when a level is named explicitly
 (`auto` leaves commands in the project as they were): the project is writable, its
 `.uet/`, `.doit.db*` and git dir read-only. The tool's own state under $HOME is added by
@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec
-from uet_doit.run.attempt_git import private_git_dir
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.workspaces.attempt_git import private_git_dir
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
@@ -76,7 +76,7 @@ class Confinement(StepExtension):
 
 def _git_dir(start: Path) -> Path | None:
     """The project's git common dir (never a worktree's `.git` file), if any."""
-    from uet_doit.run.git import Git, GitError
+    from uet_doit.run.workspaces.git import Git, GitError
 
     try:
         return Git(start).common_dir()

@@ -6,9 +6,9 @@ it, the change (the tool's own commits squashed) checked against the step's scop
 landed as one commit with provenance trailers, before the step is recorded done. A failed
 attempt's worktree is kept for inspection until the step lands or `uet clean`.
 
-The tool is the attacker here. It gets a git dir of its own (run/attempt_git.py); uet reads
-what it left as data, through the worktree's administrative dir, with hooks and helpers
-off (run/git.py); git's config, hooks and info files are compared with a snapshot taken
+The tool is the attacker here. It gets a git dir of its own (workspaces/attempt_git.py); uet
+reads what it left as data, through the worktree's administrative dir, with hooks and helpers
+off (run/workspaces/git.py); git's config, hooks and info files are compared with a snapshot taken
 before it ran and put back if it changed them (`tampered`, nothing lands); a changed path
 that is a symbolic link leading out of the worktree is a scope violation; the files the
 tool keeps for itself (its adapter's `own_files`) never land.
@@ -28,17 +28,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uet_doit.run.attempt import AttemptResult, AttemptSpec, child_env, redacted_result
-from uet_doit.run.attempt_git import (
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, child_env, redacted_result
+from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.workspaces.attempt_git import (
     admin_dir,
     drop_private_git,
     give_private_git,
     private_git_dir,
     restore_link,
 )
-from uet_doit.run.extensions import AttemptNotRun, StepExtension
-from uet_doit.run.git import Git, GitSurface, commit_message, identity_for, name_status
-from uet_doit.run.landing import (
+from uet_doit.run.workspaces.files import BranchFiles, differs, escaping_links, inputs_digest
+from uet_doit.run.workspaces.git import Git, GitSurface, commit_message, identity_for, name_status
+from uet_doit.run.workspaces.landing import (
     BranchGuard,
     Landed,
     land,
@@ -46,9 +47,8 @@ from uet_doit.run.landing import (
     lock_dir,
     step_tree,
 )
-from uet_doit.run.scope import Scope, ScopeGate
-from uet_doit.run.worktree_files import BranchFiles, differs, escaping_links, inputs_digest
-from uet_doit.run.worktree_pool import WorktreePool
+from uet_doit.run.workspaces.pool import WorktreePool
+from uet_doit.run.workspaces.scope import Scope, ScopeGate
 from uet_doit.state.records import (
     AttemptOutcome,
     EventKind,
@@ -155,7 +155,7 @@ class WorktreeIsolation(StepExtension):
         last success landed them, its definition and inputs are as they were then, and the
         tip still holds what it landed."""
         from uet_doit.run.policy import StepOutcome
-        from uet_doit.run.provenance import landed_commit
+        from uet_doit.run.workspaces.provenance import landed_commit
 
         step = policy.spec
         missing = [p for p in step.create_files if not os.path.lexists(self.root / p)]
@@ -170,7 +170,7 @@ class WorktreeIsolation(StepExtension):
         if sha is None:
             return None
         message = self.top.run("log", "-1", "--format=%B", sha).out
-        from uet_doit.run.git import trailers
+        from uet_doit.run.workspaces.git import trailers
 
         seen = trailers(message).get("Uet-Inputs-SHA256")
         if step.files and seen != inputs_digest(self.root, step.files):
@@ -188,9 +188,9 @@ class WorktreeIsolation(StepExtension):
     def _recovered(self, policy: StepPolicy) -> StepOutcome | None:
         """A success a killed run recorded and landed, before doit saved it, is not done
         twice, even when other steps' landings changed its files since (which defeats the
-        fingerprint check of run/recovery.py): its commit on the branch is the proof."""
+        fingerprint check of run/executors/recovery.py): its commit on the branch is the proof."""
         from uet_doit.run.policy import StepOutcome
-        from uet_doit.run.provenance import landed_commit
+        from uet_doit.run.workspaces.provenance import landed_commit
 
         step = policy.spec
         row = self.store.latest_attempt(step.bundle_id, step.step_id)

@@ -19,7 +19,7 @@ from typing import Any
 from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
 from uet_doit.errors import EXIT_INTERRUPTED, UetError
 from uet_doit.run.context import RunContext, new_run_id
-from uet_doit.run.doit_config import DOIT_CONFIG
+from uet_doit.run.doit.config import DOIT_CONFIG
 
 #: DOIT_CONFIG lives in doit_config.py; dodo files that import it from here keep working
 __all__ = ["DOIT_CONFIG", "bundle_task_generators", "tasks_from_bundle"]
@@ -39,7 +39,7 @@ class PlainDoitRuns:
         self.contexts.append(ctx)
         if not self._installed:
             self._installed = True
-            from uet_doit.run.action import install_worker_setup
+            from uet_doit.run.doit.action import install_worker_setup
 
             install_worker_setup()
             atexit.register(self.close)
@@ -99,9 +99,9 @@ def tasks_from_bundle(
 
     A bad bundle prints its problems and exits 3, like `uet validate`, instead of a traceback.
     """
-    from uet_doit.run.action import RunActions
-    from uet_doit.run.compiler import compile_tasks
-    from uet_doit.run.dispatch import install
+    from uet_doit.run.doit.action import RunActions
+    from uet_doit.run.doit.compiler import compile_tasks
+    from uet_doit.run.doit.dispatch import install
 
     install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
     from uet_doit.observe.debug_log import configure

@@ -23,7 +23,7 @@ from doit.exceptions import TaskFailed
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.errors import StateError, UetError
 from uet_doit.run.context import RunContext
-from uet_doit.run.executor import Executor, LocalExecutor
+from uet_doit.run.executors.base import Executor, LocalExecutor
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import SlotProvider, StepOutcome, StepPolicy, local_slots
 from uet_doit.run.providers import ProviderGate
@@ -64,14 +64,14 @@ class Runtime:
         cache = cache_extension(ctx, self.tools)
         if cache is not None:
             self.extensions.append(cache)
-        from uet_doit.run.review import StepReview
+        from uet_doit.run.review.reviewer import StepReview
 
         self.extensions.append(StepReview(self))  # before landing: judged, then landed
         if ctx.landing_branch:
-            from uet_doit.run.workspaces import WorktreeIsolation
+            from uet_doit.run.workspaces.worktrees import WorktreeIsolation
 
             self.extensions.append(WorktreeIsolation(ctx, self.store))
-        from uet_doit.run.confine import Confinement
+        from uet_doit.run.workspaces.confine import Confinement
 
         self.extensions.append(Confinement(ctx, self.store))  # after the worktree is made
         self.registered = False
@@ -165,7 +165,7 @@ class StepAction:
 def _executor_for(ctx: RunContext, tools: AdapterRegistry) -> Executor:
     """`uet run --executor dask` opened the run's cluster before doit started."""
     if ctx.executor == "dask":
-        from uet_doit.run.dask_executor import executor_for
+        from uet_doit.run.executors.dask.executor import executor_for
 
         return executor_for(ctx)
     return LocalExecutor(tools.resolver())
@@ -228,7 +228,7 @@ class RunActions:
     def step(
         self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
     ) -> list[Any]:
-        from uet_doit.run.compiler import build_spec, step_outputs
+        from uet_doit.run.doit.compiler import build_spec, step_outputs
 
         if self._outputs is None:
             self._outputs = step_outputs(bundle)

@@ -1,0 +1,1 @@
+"""Where attempts run: the executor seam, the local attempt, a killed run's orphans, Dask."""

@@ -1,0 +1,1 @@
+"""Attempts on Dask.distributed workers (`uet run --executor dask`), shared filesystem or not."""

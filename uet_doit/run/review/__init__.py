@@ -1,0 +1,1 @@
+"""Reviewer models: criteria and a step's change judged before it lands."""
