@@ -1,5 +1,5 @@
 """benchmarks/makespan.py without running it: its workloads and lower bounds are what the
-README says (the 4-free + 4-chain example is bounded by 4 s at -n 2)."""
+benchmarks/README.md says (the 4-free + 4-chain example is bounded by 4 s at -n 2)."""
 
 from __future__ import annotations
 

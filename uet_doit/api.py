@@ -21,7 +21,7 @@ from uet_doit.run.doit.task_names import check_tasks
 from uet_doit.run.runner import RunOptions, run_loaded, skipped_steps
 from uet_doit.state.store import RunStore
 
-#: the keyword options `run_bundle` takes: RunOptions' fields (README: Python API)
+#: the keyword options `run_bundle` takes: RunOptions' fields (README: From Python)
 OPTIONS = tuple(f.name for f in dataclasses.fields(RunOptions))
 
 

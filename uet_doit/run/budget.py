@@ -68,7 +68,7 @@ def parse_budget_args(values: list[str] | None) -> dict[str, float]:
 
 
 #: what a running step reserves when nothing better is known: steps admitted together can
-#: never all reserve $0 (README "Costs and budgets")
+#: never all reserve $0 (docs/runs.md, Budgets)
 RESERVATION_FLOOR_USD = 0.01
 
 

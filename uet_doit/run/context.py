@@ -82,7 +82,7 @@ class RunContext:
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:
-        """What a tool is told about its run (documented in README: the UET_* variables)."""
+        """What a tool is told about its run (docs/architecture.md: the UET_* variables)."""
         return {
             "UET_RUN_ID": self.run_id,
             "UET_STEP_ID": step_id,

@@ -101,7 +101,7 @@ def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
     return changed
 
 
-#: the most steps `uet run` runs at once (README): more only adds contention
+#: the most steps `uet run` runs at once (docs/runs.md): more only adds contention
 MAX_JOBS = 64
 
 

@@ -215,7 +215,7 @@ def run_attempt(
 
 
 def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
-    """A tool may write `out/report.md` without creating `out/` first (README)."""
+    """A tool may write `out/report.md` without creating `out/` first (docs/runs.md)."""
     for name in create_files:
         parent = (root / name).parent
         if parent != root and not parent.is_dir():

@@ -36,7 +36,7 @@ class ToolProfile:
     calls: tuple[int, int]
 
 
-#: Documented defaults (README "Costs and budgets"); calibration from the ledger replaces them.
+#: Documented defaults (docs/costs.md, "Forecast"); calibration from the ledger replaces them.
 TOOL_PROFILES: dict[str, ToolProfile] = {
     # system prompt + edit-format examples ~1.2k; repo map up to 1k (--map-tokens 1024);
     # up to 3 reflections when an edit does not apply

@@ -103,7 +103,7 @@ def sandbox_denial(result: ToolResult, proc: ProcessResult) -> ToolResult | None
             result.failure_class = FailureClass.SANDBOX_DENIED
             result.message = (
                 f"the sandbox refused a write: {line.strip()[:300]}; the tool may write only "
-                "its worktree, its scratch folder and the temp dir (README: Isolation)"
+                "its worktree, its scratch folder and the temp dir (see docs/isolation.md)"
             )
             return result
     return None
