@@ -16,22 +16,23 @@ from types import ModuleType
 from uet_doit.errors import UsageError
 from uet_doit.plans.dialects.model import PlanDoc
 
-#: module names under uet_doit.plans.dialects, in detection order
+#: reader modules under uet_doit.plans.dialects (data/: JSON or front matter; markdown/:
+#: markdown families), in detection order
 REGISTRY = (
-    "taskmaster",
-    "beads",
-    "todo",
-    "cursor",
-    "speckitty",
-    "backlog",
-    "speckit",
-    "kiro",
-    "openspec",
-    "conductor",
-    "superpowers",
-    "bmad",
-    "execplan",
-    "ralph",
+    "data.taskmaster",
+    "data.beads",
+    "data.todo",
+    "data.cursor",
+    "data.speckitty",
+    "data.backlog",
+    "markdown.speckit",
+    "markdown.kiro",
+    "markdown.openspec",
+    "markdown.conductor",
+    "markdown.superpowers",
+    "markdown.bmad",
+    "markdown.execplan",
+    "markdown.ralph",
 )
 
 

@@ -1,0 +1,1 @@
+"""Readers of markdown plan families: spec-kit, Kiro, OpenSpec, superpowers, Conductor, ..."""
