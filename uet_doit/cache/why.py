@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -348,23 +348,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=_cmd_why)
 
 
+@dataclass(frozen=True)
+class CacheForecast:
+    """What `--dry-run` says of the step cache: the steps it looked up (hit or miss), or
+    why the store could not be asked."""
+
+    looked: dict[str, DryRunVerdict] = field(default_factory=dict)
+    warning: str | None = None
+
+    @property
+    def hits(self) -> dict[str, DryRunVerdict]:
+        return {k: v for k, v in self.looked.items() if v.hit}
+
+
 def apply_cache_to_forecast(
     bundle: Bundle, root: Path, data: dict[str, Any], flag: str, store_flag: str | None
-) -> list[str]:
+) -> CacheForecast:
     """`--dry-run`'s step cache part: a step whose entry is there would not run, so it
-    leaves the forecast (and the budgets under it); returns the lines that list the hits,
-    what each saves, and the misses. A store that cannot be reached is one warning line."""
+    leaves the forecast (and the budgets under it); returns the hits, what each saves, and
+    the misses. A store that cannot be reached is a warning."""
     from uet_doit.observe.dry_run import budget_checks
     from uet_doit.run.forecast import total
 
     states: dict[str, str] = data["states"]
     would = {step_id for step_id, state in states.items() if state == "would run"}
     if not would or flag == RunCacheFlag.OFF:
-        return []
+        return CacheForecast()
     try:
         verdicts = cache_verdicts(bundle, root, would, flag, store_flag)
     except UetError as exc:
-        return [f"warning: step cache: {exc.message}"]
+        return CacheForecast(warning=f"step cache: {exc.message}")
     hits = {k: v for k, v in verdicts.items() if v.hit}
     for step_id in hits:
         states[step_id] = "cache hit"
@@ -372,12 +385,4 @@ def apply_cache_to_forecast(
     if hits:
         data["low_usd"], data["high_usd"] = total(data["forecasts"].values())
         data["budgets"] = budget_checks(bundle, RunStore(root), data["forecasts"])
-    looked = {k: v for k, v in verdicts.items() if v.note != "not cached"}
-    if not looked:
-        return []
-    saved = sum(v.saves_usd for v in hits.values())
-    lines = [
-        f"step cache: {len(hits)} hit(s) saving ${saved:.4f}, {len(looked) - len(hits)} miss(es)"
-    ]
-    lines.extend(f"  {step_id:<32} {v.note}" for step_id, v in looked.items())
-    return lines
+    return CacheForecast({k: v for k, v in verdicts.items() if v.note != "not cached"})

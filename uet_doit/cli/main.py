@@ -25,7 +25,7 @@ COMMAND_MODULES = (
 #: the command is used, or for help and typos, where every command must be listed
 LAZY_COMMANDS = {
     "convert": "uet_doit.cli.plan_cmds:register_convert",
-    "cost": "uet_doit.cli.state_cmds:register_cost",
+    "cost": "uet_doit.cli.cost_cmds:register",
     "cache": "uet_doit.cli.cache_cmds:register_cache",
     "why": "uet_doit.cli.cache_cmds:register_why",
 }
