@@ -8,8 +8,6 @@ makes it up to date. `--dry-run` asks the same per step (`cache_verdicts`).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ from uet_doit.cache.keys import StepKey, changes
 from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore, configured_store
-from uet_doit.errors import EXIT_OK, CacheStoreError, UetError, UsageError
+from uet_doit.errors import CacheStoreError, UetError, UsageError
 from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import AdapterRegistry
@@ -325,27 +323,16 @@ def _bundle_for(root: Path, given: str | None) -> tuple[Bundle, Path]:
     return load_bundle(Path(row.bundle_file), root), Path(row.bundle_file)
 
 
-def _cmd_why(args: argparse.Namespace) -> int:
-    root = Path.cwd()
-    bundle, _path = _bundle_for(root, args.bundle)
-    url = configured_store(root, args.cache_store, dict(os.environ))
-    flag = RunCacheFlag.ON if args.cache else RunCacheFlag.DEFAULT
-    report = explain(bundle, root, args.step, flag, url)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(report["verdict"])
-    return EXIT_OK
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("why", help="why a step would run or not (doit and the cache)")
-    p.add_argument("step", metavar="STEP")
-    p.add_argument("-b", "--bundle", metavar="FILE", help="default: the latest run's bundle")
-    p.add_argument("--cache-store", metavar="URL", help="as `uet run --cache-store`")
-    p.add_argument("--cache", action="store_true", help="as `uet run --cache`")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_why)
+def why(
+    root: Path, step_id: str, bundle_file: str | None, store_url: str | None, cache: bool
+) -> dict[str, Any]:
+    """`uet why STEP`: `explain` for the step of `bundle_file` (default: the latest run's
+    bundle), against the store `uet run` would use (`store_url`, as --cache-store), with
+    --cache (`cache`) or without it."""
+    bundle, _path = _bundle_for(root, bundle_file)
+    url = configured_store(root, store_url, dict(os.environ))
+    flag = RunCacheFlag.ON if cache else RunCacheFlag.DEFAULT
+    return explain(bundle, root, step_id, flag, url)
 
 
 @dataclass(frozen=True)

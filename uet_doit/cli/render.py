@@ -14,6 +14,7 @@ from uet_doit.state.unknown_cost import cost_with_unknown
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
+    from uet_doit.cache.commands import PruneReport, VerifyReport
     from uet_doit.errors import Problem
     from uet_doit.observe.status import RunStatus
     from uet_doit.state.records import BreakerRecord, RunRecord
@@ -182,3 +183,38 @@ def finding_line(ok: bool, what: str, advice: str) -> str:
     """One `uet doctor` finding: `ok   ...` or `FAIL ...` and what to do."""
     line = f"{'ok  ' if ok else 'FAIL'} {what}"
     return line + (f"\n     what to do: {advice}" if advice else "")
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def cache_stats(data: Mapping[str, Any], saved: float) -> str:
+    """`uet cache stats`: the store, its size and age, what it saved this project."""
+    return "\n".join(
+        [
+            f"store {data['store']}",
+            f"  {data['entries']} entries, {data['blobs']} blobs ({data['blob_bytes']} bytes)",
+            f"  oldest {_when(data['oldest'])}, newest {_when(data['newest'])}",
+            f"  this project: {data['cached_attempts_here']} cached attempt(s), saved ${saved:.4f}",
+        ]
+    )
+
+
+def cache_pruned(pruned: PruneReport) -> str:
+    return (
+        f"removed {pruned.entries} entries, {pruned.blobs} unused blobs and "
+        f"{pruned.temporaries} left-over temporary files ({pruned.freed_bytes} bytes); "
+        f"{pruned.kept_entries} entries kept"
+    )
+
+
+def cache_verified(checked: VerifyReport, store: str, repair: bool) -> str:
+    """`uet cache verify`: what was checked, each damaged entry, what to do or what was done."""
+    lines = [f"checked {checked.entries} entries and {checked.blobs_checked} blobs in {store}"]
+    lines += [f"  DAMAGED {item['key'][:16]}: {item['problem']}" for item in checked.damaged]
+    if checked.damaged and not repair:
+        lines.append("runs treat these as misses; remove them with `uet cache verify --repair`")
+    if checked.removed:
+        lines.append(f"removed {checked.removed} damaged entries")
+    return "\n".join(lines)

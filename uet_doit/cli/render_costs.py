@@ -31,7 +31,7 @@ def cost_report(report: CostReport) -> str:
     lines = [f"run {data['run_id']} ({data['bundle_id']}): {total_cost}"]
     if data["cached_attempts"]:
         lines.append(
-            f"saved by the step cache: ${data['saved_usd']:.4f} "
+            f"saved by the step cache: ${report.saved_usd:.4f} "
             f"({data['cached_attempts']} step(s) restored, not re-run)"
         )
     lines.append(f"\nspend by {by} (this run | all runs since the last reset)")

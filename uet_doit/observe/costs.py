@@ -82,6 +82,7 @@ class CostReport:
 
     data: dict[str, Any]
     budgets_known: bool
+    saved_usd: float  # what the cache saved, unrounded (data has it to 6 places)
 
 
 def cost_report(store: RunStore, run_id: str | None, by: str) -> CostReport:
@@ -112,7 +113,7 @@ def cost_report(store: RunStore, run_id: str | None, by: str) -> CostReport:
     }
     cached, saved = store.cache.saved_by_cache(bundle_id, run_id)
     report["cached_attempts"], report["saved_usd"] = cached, round(saved, 6)
-    return CostReport(report, bundle is not None)
+    return CostReport(report, bundle is not None, saved)
 
 
 def reset_spend(store: RunStore, bundle_id: str | None = None) -> list[str]:
