@@ -24,7 +24,7 @@ COMMAND_MODULES = (
 #: commands whose registration lives in (heavier) modules owned elsewhere: imported only when
 #: the command is used, or for help and typos, where every command must be listed
 LAZY_COMMANDS = {
-    "convert": "uet_doit.cli.plan_cmds:register_convert",
+    "convert": "uet_doit.cli.convert_cmd:register",
     "cost": "uet_doit.cli.cost_cmds:register",
     "cache": "uet_doit.cli.cache_cmds:register_cache",
     "why": "uet_doit.cli.cache_cmds:register_why",
