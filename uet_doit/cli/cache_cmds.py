@@ -12,7 +12,7 @@ from uet_doit.cli.parsing import Subcommands
 from uet_doit.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
-def register_cache(sub: Subcommands) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("cache", help="step cache store: stats, prune, verify")
     p.add_argument(
         "action",
@@ -26,8 +26,6 @@ def register_cache(sub: Subcommands) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
     p.set_defaults(handler=cache)
 
-
-def register_why(sub: Subcommands) -> None:
     p = sub.add_parser("why", help="why a step would run or not (doit and the cache)")
     p.add_argument("step", metavar="STEP", help="a step id of the bundle")
     p.add_argument("-b", "--bundle", metavar="FILE", help="default: the latest run's bundle")
