@@ -17,10 +17,6 @@ CLI_FILES = ("cli/", "__main__.py")
 QUIET_ROOMS = ("bundle/", "plans/", "cache/", "observe/", "state/")
 #: modules of those rooms that write to a standard stream, and why they may
 STREAM_WRITERS = {
-    # `uet status --watch`: the live tree, drawn on the terminal it is given (default stdout)
-    "observe/monitor.py",
-    # the doit reporter: it prints progress to the stream doit (or run_bundle's caller) gives
-    "observe/progress.py",
     # `--log-level`: the handler that writes log records to stderr
     "observe/debug_log.py",
     # a cache store warning during a run (known: it goes to stderr, not the run's stream)

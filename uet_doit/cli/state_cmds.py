@@ -82,7 +82,7 @@ def _watch(args: argparse.Namespace) -> int:
     from uet_doit.observe.status import RunStatus
 
     if not args.json and is_interactive(sys.stdout):
-        watch_status(args.run_id, args.interval)
+        watch_status(args.run_id, args.interval, sys.stdout)
         return EXIT_OK
     monitor = RunMonitor.latest() if args.run_id is None else RunMonitor(args.run_id)
 
