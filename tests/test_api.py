@@ -31,6 +31,7 @@ def test_a_run_returns_each_steps_state_and_prints_nothing(
     three_steps(project)
     outcome = uet_doit.run_bundle("bundle.yaml", keep_going=True)
     assert capfd.readouterr() == ("", "")
+    assert isinstance(outcome, uet_doit.RunResult)
     assert outcome.exit_code == 1 and not outcome.ok
     assert outcome.status == RunState.FAILED
     assert outcome.states == {
@@ -42,6 +43,7 @@ def test_a_run_returns_each_steps_state_and_prints_nothing(
     assert outcome.step("bad").failure_class is not None
     assert outcome.step("ok").failure_class is None
     assert outcome.cost_usd == 0.0 and outcome.step("ok").cost_unknown_attempts == 0
+    assert outcome.step("ok").cost_usd == 0.0  # each step's cost, None when unknown
     assert "bad" in (outcome.reason or "")
     assert RunStore(project.root).run(outcome.run_id) is not None  # `uet status` sees it
     assert (project.root / "made.txt").exists()

@@ -21,9 +21,9 @@ _PUBLIC = {
     "bundle_task_generators": "uet_doit.run.doit.dodo_support",
     "tasks_from_bundle": "uet_doit.run.doit.dodo_support",
     "load_bundle": "uet_doit.bundle.loader",
-    # run a bundle from Python: run_bundle(path, **options) -> RunOutcome, printing nothing
+    # run a bundle from Python: run_bundle(path, **options) -> RunResult, printing nothing
     "run_bundle": "uet_doit.api",
-    "RunOutcome": "uet_doit.observe.outcome",
+    "RunResult": "uet_doit.observe.outcome",
     "RunStatus": "uet_doit.observe.status",
     "StepStatus": "uet_doit.observe.status",
     # for custom adapters: `class MyTool(uet_doit.ToolAdapter)` with build() and parse()
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle, Step, Workstream
     from uet_doit.errors import BundleError, UetError
     from uet_doit.observe.monitor import RunMonitor
-    from uet_doit.observe.outcome import RunOutcome
+    from uet_doit.observe.outcome import RunResult
     from uet_doit.observe.status import RunStatus, StepStatus
     from uet_doit.run.doit.config import DOIT_CONFIG
     from uet_doit.run.doit.dodo_support import bundle_task_generators, tasks_from_bundle
@@ -59,7 +59,7 @@ __all__ = [
     "BundleError",
     "Invocation",
     "RunMonitor",
-    "RunOutcome",
+    "RunResult",
     "RunStatus",
     "Step",
     "StepRequest",

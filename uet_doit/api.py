@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uet_doit.bundle.loader import load_bundle
-from uet_doit.observe.outcome import RunOutcome, read_outcome
+from uet_doit.observe.outcome import RunResult, read_result
 from uet_doit.run.doit.task_names import check_tasks
 from uet_doit.run.runner import RunOptions, run_loaded, skipped_steps
 from uet_doit.state.store import RunStore
@@ -38,9 +38,9 @@ def run_bundle(
     *,
     out: TextIO | None = None,
     **options: Any,
-) -> RunOutcome:
+) -> RunResult:
     """Run the steps of the bundle at `path` that are not up to date, in project `root`
-    (default: the current directory), as `uet run` would; return its `RunOutcome`.
+    (default: the current directory), as `uet run` would; return its `RunResult`.
 
     `options` are `uet run`'s: jobs, keep_going, resume, tasks, skip_workstreams, budgets,
     cache, cache_store, executor, scheduler, dask_workers, shared_fs, into, reporter,
@@ -61,4 +61,4 @@ def run_bundle(
     check_tasks(bundle, str(bundle_file), opts.tasks, skipped_steps(bundle, opts.skip_workstreams))
     stream = out if out is not None else _Discard()
     run_id, code = run_loaded(bundle, bundle_file, project, opts, stream)
-    return read_outcome(RunStore(project), run_id, code, bundle)
+    return read_result(RunStore(project), run_id, code, bundle)

@@ -12,6 +12,7 @@ import yaml
 
 from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.bundle.model import Bundle
+from uet_doit.cli import convert_cmd
 from uet_doit.errors import EXIT_USAGE, UsageError
 from uet_doit.plans import convert
 
@@ -22,7 +23,7 @@ PLAN = CORPUS / "phase-K-plus-decision-context.md"
 
 
 def run(*argv: str) -> int:
-    return run_plugin(convert, *argv)
+    return run_plugin(convert_cmd, *argv)
 
 
 def plan_bundle() -> tuple[dict[str, Any], list[str]]:

@@ -1,9 +1,8 @@
-"""`uet cache stats | prune --older-than 30d | verify`: look after a step cache store."""
+"""Looking after a step cache store: its figures, pruning old entries, verifying every entry
+and blob (`uet cache stats | prune --older-than 30d | verify`, in cli/cache_cmds.py)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import time
@@ -13,7 +12,7 @@ from typing import Any
 
 from uet_doit.cache.entries import DamagedEntry, Entry
 from uet_doit.cache.stores import STALE_TEMP_SECONDS, CacheStore, configured_store
-from uet_doit.errors import EXIT_FAILED, EXIT_OK, UsageError
+from uet_doit.errors import UsageError
 from uet_doit.state.store import RunStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -114,64 +113,18 @@ def verify(store: CacheStore, repair: bool = False) -> VerifyReport:
     return report
 
 
-def _store(args: argparse.Namespace) -> CacheStore:
-    root = Path.cwd()
-    url = None if args.local else configured_store(root, args.store, dict(os.environ))
-    return CacheStore.for_run(root, url)
+def open_store(root: Path, url: str | None, local: bool = False) -> CacheStore:
+    """The store `uet cache` looks after: `url`, else the one `uet run` would use (config,
+    $UET_CACHE_STORE); `local` is the project's .uet/cache whatever is configured."""
+    configured = None if local else configured_store(root, url, dict(os.environ))
+    return CacheStore.for_run(root, configured)
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
-
-
-def _cmd_cache(args: argparse.Namespace) -> int:
-    store = _store(args)
-    if args.action == "stats":
-        data = stats(store)
-        runs = RunStore(Path.cwd())
-        count, saved = runs.cache.saved_by_cache() if runs.exists() else (0, 0.0)
-        data.update({"cached_attempts_here": count, "saved_usd_here": round(saved, 6)})
-        if args.json:
-            print(json.dumps(data, indent=2))
-            return EXIT_OK
-        print(f"store {data['store']}")
-        print(f"  {data['entries']} entries, {data['blobs']} blobs ({data['blob_bytes']} bytes)")
-        print(f"  oldest {_when(data['oldest'])}, newest {_when(data['newest'])}")
-        print(f"  this project: {count} cached attempt(s), saved ${saved:.4f}")
-        return EXIT_OK
-    if args.action == "prune":
-        if args.older_than is None:
-            raise UsageError("uet cache prune needs --older-than", "e.g. --older-than 30d")
-        pruned = prune(store, parse_age(args.older_than))
-        if args.json:
-            print(json.dumps(pruned.__dict__, indent=2))
-        else:
-            print(
-                f"removed {pruned.entries} entries, {pruned.blobs} unused blobs and "
-                f"{pruned.temporaries} left-over temporary files ({pruned.freed_bytes} bytes); "
-                f"{pruned.kept_entries} entries kept"
-            )
-        return EXIT_OK
-    checked = verify(store, repair=args.repair)
-    if args.json:
-        print(json.dumps(checked.__dict__, indent=2))
-    else:
-        print(f"checked {checked.entries} entries and {checked.blobs_checked} blobs in {store}")
-        for item in checked.damaged:
-            print(f"  DAMAGED {item['key'][:16]}: {item['problem']}")
-        if checked.damaged and not args.repair:
-            print("runs treat these as misses; remove them with `uet cache verify --repair`")
-        if checked.removed:
-            print(f"removed {checked.removed} damaged entries")
-    return EXIT_FAILED if checked.damaged and not args.repair else EXIT_OK
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("cache", help="step cache store: stats, prune, verify")
-    p.add_argument("action", choices=("stats", "prune", "verify"))
-    p.add_argument("--older-than", metavar="AGE", help="prune: e.g. 30d, 12h, 2w")
-    p.add_argument("--repair", action="store_true", help="verify: remove damaged entries")
-    p.add_argument("--store", metavar="URL", help="default: as `uet run` (else .uet/cache)")
-    p.add_argument("--local", action="store_true", help="the project's .uet/cache only")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_cache)
+def project_stats(store: CacheStore, root: Path) -> tuple[dict[str, Any], float]:
+    """`stats` with what the cache saved this project's runs (`uet cache stats`), and that
+    saving unrounded (the text rounds it its own way)."""
+    data = stats(store)
+    runs = RunStore(root)
+    count, saved = runs.cache.saved_by_cache() if runs.exists() else (0, 0.0)
+    data.update({"cached_attempts_here": count, "saved_usd_here": round(saved, 6)})
+    return data, saved

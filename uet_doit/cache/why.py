@@ -8,11 +8,9 @@ makes it up to date. `--dry-run` asks the same per step (`cache_verdicts`).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from uet_doit.cache.keys import StepKey, changes
 from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore, configured_store
-from uet_doit.errors import EXIT_OK, CacheStoreError, UetError, UsageError
+from uet_doit.errors import CacheStoreError, UetError, UsageError
 from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import AdapterRegistry
@@ -325,46 +323,48 @@ def _bundle_for(root: Path, given: str | None) -> tuple[Bundle, Path]:
     return load_bundle(Path(row.bundle_file), root), Path(row.bundle_file)
 
 
-def _cmd_why(args: argparse.Namespace) -> int:
-    root = Path.cwd()
-    bundle, _path = _bundle_for(root, args.bundle)
-    url = configured_store(root, args.cache_store, dict(os.environ))
-    flag = RunCacheFlag.ON if args.cache else RunCacheFlag.DEFAULT
-    report = explain(bundle, root, args.step, flag, url)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(report["verdict"])
-    return EXIT_OK
+def why(
+    root: Path, step_id: str, bundle_file: str | None, store_url: str | None, cache: bool
+) -> dict[str, Any]:
+    """`uet why STEP`: `explain` for the step of `bundle_file` (default: the latest run's
+    bundle), against the store `uet run` would use (`store_url`, as --cache-store), with
+    --cache (`cache`) or without it."""
+    bundle, _path = _bundle_for(root, bundle_file)
+    url = configured_store(root, store_url, dict(os.environ))
+    flag = RunCacheFlag.ON if cache else RunCacheFlag.DEFAULT
+    return explain(bundle, root, step_id, flag, url)
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("why", help="why a step would run or not (doit and the cache)")
-    p.add_argument("step", metavar="STEP")
-    p.add_argument("-b", "--bundle", metavar="FILE", help="default: the latest run's bundle")
-    p.add_argument("--cache-store", metavar="URL", help="as `uet run --cache-store`")
-    p.add_argument("--cache", action="store_true", help="as `uet run --cache`")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_why)
+@dataclass(frozen=True)
+class CacheForecast:
+    """What `--dry-run` says of the step cache: the steps it looked up (hit or miss), or
+    why the store could not be asked."""
+
+    looked: dict[str, DryRunVerdict] = field(default_factory=dict)
+    warning: str | None = None
+
+    @property
+    def hits(self) -> dict[str, DryRunVerdict]:
+        return {k: v for k, v in self.looked.items() if v.hit}
 
 
 def apply_cache_to_forecast(
     bundle: Bundle, root: Path, data: dict[str, Any], flag: str, store_flag: str | None
-) -> list[str]:
+) -> CacheForecast:
     """`--dry-run`'s step cache part: a step whose entry is there would not run, so it
-    leaves the forecast (and the budgets under it); returns the lines that list the hits,
-    what each saves, and the misses. A store that cannot be reached is one warning line."""
+    leaves the forecast (and the budgets under it); returns the hits, what each saves, and
+    the misses. A store that cannot be reached is a warning."""
     from uet_doit.observe.dry_run import budget_checks
     from uet_doit.run.forecast.estimate import total
 
     states: dict[str, str] = data["states"]
     would = {step_id for step_id, state in states.items() if state == "would run"}
     if not would or flag == RunCacheFlag.OFF:
-        return []
+        return CacheForecast()
     try:
         verdicts = cache_verdicts(bundle, root, would, flag, store_flag)
     except UetError as exc:
-        return [f"warning: step cache: {exc.message}"]
+        return CacheForecast(warning=f"step cache: {exc.message}")
     hits = {k: v for k, v in verdicts.items() if v.hit}
     for step_id in hits:
         states[step_id] = "cache hit"
@@ -372,12 +372,4 @@ def apply_cache_to_forecast(
     if hits:
         data["low_usd"], data["high_usd"] = total(data["forecasts"].values())
         data["budgets"] = budget_checks(bundle, RunStore(root), data["forecasts"])
-    looked = {k: v for k, v in verdicts.items() if v.note != "not cached"}
-    if not looked:
-        return []
-    saved = sum(v.saves_usd for v in hits.values())
-    lines = [
-        f"step cache: {len(hits)} hit(s) saving ${saved:.4f}, {len(looked) - len(hits)} miss(es)"
-    ]
-    lines.extend(f"  {step_id:<32} {v.note}" for step_id, v in looked.items())
-    return lines
+    return CacheForecast({k: v for k, v in verdicts.items() if v.note != "not cached"})

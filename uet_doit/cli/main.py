@@ -14,25 +14,21 @@ from uet_doit.cli.streams import pipe_safe_output
 from uet_doit.errors import EXIT_INTERRUPTED, EXIT_USAGE, UetError
 
 #: command modules, in the order `uet --help` lists their commands; each has `register(sub)`
+#: and imports the library only inside the command that needs it
 COMMAND_MODULES = (
     "uet_doit.cli.bundle_cmds",
     "uet_doit.cli.run_cmd",
     "uet_doit.cli.state_cmds",
     "uet_doit.cli.plan_cmds",
     "uet_doit.cli.provenance",
+    "uet_doit.cli.convert_cmd",
+    "uet_doit.cli.cost_cmds",
+    "uet_doit.cli.cache_cmds",
 )
-#: commands whose registration lives in (heavier) modules owned elsewhere: imported only when
-#: the command is used, or for help and typos, where every command must be listed
-LAZY_COMMANDS = {
-    "convert": "uet_doit.cli.plan_cmds:register_convert",
-    "cost": "uet_doit.cli.state_cmds:register_cost",
-    "cache": "uet_doit.cli.cache_cmds:register_cache",
-    "why": "uet_doit.cli.cache_cmds:register_why",
-}
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The whole parser; with `argv`, only the lazily registered command it names is loaded."""
+def build_parser() -> argparse.ArgumentParser:
+    """The whole parser: every command, its arguments and their help."""
     parser = UetParser(
         prog="uet",
         description="Run workstream bundles as incremental, parallel doit tasks.",
@@ -46,15 +42,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
-    words = [a for a in (argv or ()) if not a.startswith("-")]
-    named = bool(words) and (words[0] in sub.choices or words[0] in LAZY_COMMANDS)
-    if argv is not None and (named or (not words and "--version" in argv)):
-        lazy = [LAZY_COMMANDS[words[0]]] if words and words[0] in LAZY_COMMANDS else []
-    else:  # help, or a typo: list them all
-        lazy = list(LAZY_COMMANDS.values())
-    for target in lazy:
-        module, _, func = target.partition(":")
-        getattr(importlib.import_module(module), func)(sub)
     return parser
 
 
@@ -88,7 +75,7 @@ def _enter_project(args: argparse.Namespace) -> None:
 
 
 def _dispatch(argv: list[str]) -> int:
-    parser = build_parser(argv)
+    parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     command = getattr(args, "command", None)
     if extras:

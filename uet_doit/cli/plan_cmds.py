@@ -1,5 +1,4 @@
-"""Commands that write bundles or project files: import, bootstrap (and convert, registered
-by plans.convert itself)."""
+"""Commands that write bundles or project files: import, bootstrap (convert: convert_cmd)."""
 
 from __future__ import annotations
 
@@ -7,6 +6,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from uet_doit.cli import render
 from uet_doit.cli.parsing import Subcommands, add_command
@@ -38,16 +38,9 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(handler=bootstrap)
 
 
-def register_convert(sub: Subcommands) -> None:
-    """`uet convert`, registered by plans.convert as it is."""
-    from uet_doit.plans import convert
-
-    convert.register(sub)
-
-
 def import_legacy(args: argparse.Namespace) -> int:
     from uet_doit.bundle.fields import ID_PATTERN
-    from uet_doit.plans.convert import check_bundle, write_output
+    from uet_doit.plans.convert import check_bundle
     from uet_doit.plans.legacy_import import import_files
 
     if args.bundle_id is not None and not re.match(ID_PATTERN, args.bundle_id):
@@ -64,9 +57,20 @@ def import_legacy(args: argparse.Namespace) -> int:
             "each file must be JSON holding a workstream object (with `id` and `tasks`) or a list",
         )
     check_bundle(bundle, args.output or "<import>")
-    write_output(bundle, args.output)
+    emit_bundle(bundle, args.output)
     print(render.import_report(bundle, problems, warnings, args.output), file=sys.stderr)
     return EXIT_OK
+
+
+def emit_bundle(data: dict[str, Any], output: str | None) -> None:
+    """The bundle to the file `output` names (JSON or YAML by its extension), else JSON on
+    stdout."""
+    from uet_doit.plans.convert import bundle_text, write_bundle
+
+    if output is None:
+        sys.stdout.write(bundle_text(data))
+    else:
+        write_bundle(data, output)
 
 
 def bootstrap(args: argparse.Namespace) -> int:

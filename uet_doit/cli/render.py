@@ -8,14 +8,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uet_doit.state.unknown_cost import cost_with_unknown
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
+    from uet_doit.cache.commands import PruneReport, VerifyReport
     from uet_doit.errors import Problem
     from uet_doit.observe.status import RunStatus
+    from uet_doit.plans.convert import Conversion
+    from uet_doit.plans.dialect_convert import DialectConversion
     from uet_doit.state.records import BreakerRecord, RunRecord
     from uet_doit.tools.routing import StepRoute
 
@@ -182,3 +186,85 @@ def finding_line(ok: bool, what: str, advice: str) -> str:
     """One `uet doctor` finding: `ok   ...` or `FAIL ...` and what to do."""
     line = f"{'ok  ' if ok else 'FAIL'} {what}"
     return line + (f"\n     what to do: {advice}" if advice else "")
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def cache_stats(data: Mapping[str, Any], saved: float) -> str:
+    """`uet cache stats`: the store, its size and age, what it saved this project."""
+    return "\n".join(
+        [
+            f"store {data['store']}",
+            f"  {data['entries']} entries, {data['blobs']} blobs ({data['blob_bytes']} bytes)",
+            f"  oldest {_when(data['oldest'])}, newest {_when(data['newest'])}",
+            f"  this project: {data['cached_attempts_here']} cached attempt(s), saved ${saved:.4f}",
+        ]
+    )
+
+
+def cache_pruned(pruned: PruneReport) -> str:
+    return (
+        f"removed {pruned.entries} entries, {pruned.blobs} unused blobs and "
+        f"{pruned.temporaries} left-over temporary files ({pruned.freed_bytes} bytes); "
+        f"{pruned.kept_entries} entries kept"
+    )
+
+
+def cache_verified(checked: VerifyReport, store: str, repair: bool) -> str:
+    """`uet cache verify`: what was checked, each damaged entry, what to do or what was done."""
+    lines = [f"checked {checked.entries} entries and {checked.blobs_checked} blobs in {store}"]
+    lines += [f"  DAMAGED {item['key'][:16]}: {item['problem']}" for item in checked.damaged]
+    if checked.damaged and not repair:
+        lines.append("runs treat these as misses; remove them with `uet cache verify --repair`")
+    if checked.removed:
+        lines.append(f"removed {checked.removed} damaged entries")
+    return "\n".join(lines)
+
+
+def bundle_summary(bundle: Mapping[str, Any]) -> list[str]:
+    """`uet convert` on stderr: a total line, then one per workstream: what a user checks
+    before running."""
+    lines, steps, files = [], 0, 0
+    for ws in bundle["workstreams"]:
+        # a draft may spell a step's keys at step level, without `context`
+        n = sum(len((s.get("context") or s).get("create_files") or []) for s in ws["steps"])
+        steps, files = steps + len(ws["steps"]), files + n
+        tag = f" [{ws['priority']}]" if ws.get("priority") else ""
+        lines.append(f"  {ws['ws_id']}{tag}: {len(ws['steps'])} steps, {n} files to create")
+    total = f"{len(bundle['workstreams'])} workstreams, {steps} steps, {files} files to create"
+    return [f"bundle {bundle['bundle_id']}: {total}", *lines]
+
+
+def convert_explained(conversion: Conversion, source: str) -> list[str]:
+    """`uet convert --explain`: the recognised tree, one item a line
+    (`plan.md:35  step  id: name  [rule]`), then what was left out and the warnings."""
+    name = Path(source).name
+    lines = [f"{name}: recognised by {conversion.mode}"]
+    for t in conversion.traces:
+        if t.what == "skipped":
+            continue
+        where = f"{name}:{t.line}"
+        lines.append(f"{where:<{len(name) + 6}} {'  ' * t.depth}{t.what} {t.text}  [{t.rule}]")
+    skipped = sorted((t for t in conversion.traces if t.what == "skipped"), key=lambda t: t.line)
+    if skipped:
+        lines.append("left out:")
+        lines += [f"{name}:{t.line:<5} {t.text}  [{t.rule}]" for t in skipped]
+    if conversion.warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in conversion.warnings]
+    return lines
+
+
+def dialect_explained(done: DialectConversion) -> list[str]:
+    """`uet convert --explain` of a dialect: which one and why, then each workstream and step
+    with where it came from."""
+    d = done.detected
+    lines = [f"{', '.join(done.files)}: dialect {d.name} ({d.title}): {d.reason}"]
+    for t in done.traces:
+        lines.append(f"{t.where:<28} {'  ' * t.depth}{t.what} {t.text}  [{t.rule}]")
+    if done.warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in done.warnings]
+    return lines

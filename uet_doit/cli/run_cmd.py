@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from uet_doit.cli.parsing import EXIT_CODES, Subcommands, add_command, add_log_level
-from uet_doit.errors import UsageError
+from uet_doit.errors import EXIT_OK, UsageError
 from uet_doit.run.doit.task_names import check_tasks, task_names
 
 __all__ = ["check_tasks", "register", "run", "task_names"]  # task names: run/doit/task_names.py
@@ -230,10 +230,14 @@ def run(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace, root: Path, path: Path) -> int:
     """What would run and cost, checked as a run would be; nothing recorded."""
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.cli import render_costs
     from uet_doit.observe.dry_run import dry_run
     from uet_doit.run.runner import skipped_steps
 
     bundle = load_bundle(path, root)
     check_tasks(bundle, str(path), args.tasks, skipped_steps(bundle, args.skip_workstream or ()))
-    cache = (args.cache, args.cache_store)
-    return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity, cache)
+    found = dry_run(bundle, root, args.budget, args.skip_workstream, (args.cache, args.cache_store))
+    verbosity = args.verbosity if args.verbosity is not None else 1
+    lines = render_costs.forecast(found.bundle, found.data, verbosity)
+    print("\n".join(lines + render_costs.cache_forecast(found.cache)))
+    return EXIT_OK

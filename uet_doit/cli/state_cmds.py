@@ -1,4 +1,4 @@
-"""Commands that read what runs recorded: status, runs, breakers, report, cost."""
+"""Commands that read what runs recorded: status, runs, breakers, report (cost: cost_cmds)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from uet_doit.cli import render
-from uet_doit.cli.parsing import Subcommands, add_command, fill_help
+from uet_doit.cli.parsing import Subcommands, add_command
 from uet_doit.errors import EXIT_OK, UsageError
 
 RUN_ID_HELP = "a run id as `uet runs` lists it (default: the latest run)"
@@ -57,23 +57,6 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(handler=doctor)
 
 
-#: help for `uet cost` arguments its module leaves undescribed (its own text wins when set)
-_COST_HELP = {
-    "run_id": f"{RUN_ID_HELP}; or `reset` to start budgets afresh (history is kept)",
-    "by": "group spend by step, workstream (default) or tool",
-    "json": "print the spend and budgets as JSON, for scripts",
-    "bundle_id": "with reset: only this bundle's spend (default: every bundle)",
-}
-
-
-def register_cost(sub: Subcommands) -> None:
-    """`uet cost`, registered by observe.costs as it is."""
-    from uet_doit.observe import costs
-
-    costs.register(sub)
-    fill_help(sub.choices["cost"], _COST_HELP)
-
-
 def status(args: argparse.Namespace) -> int:
     from uet_doit.observe.status import run_status
     from uet_doit.state.store import RunStore
@@ -99,7 +82,7 @@ def _watch(args: argparse.Namespace) -> int:
     from uet_doit.observe.status import RunStatus
 
     if not args.json and is_interactive(sys.stdout):
-        watch_status(args.run_id, args.interval)
+        watch_status(args.run_id, args.interval, sys.stdout)
         return EXIT_OK
     monitor = RunMonitor.latest() if args.run_id is None else RunMonitor(args.run_id)
 

@@ -3,10 +3,9 @@ per step, workstream and bundle against every budget (flagging those the high en
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.budget import Budget, CostLedger, budgets_for
@@ -14,6 +13,9 @@ from uet_doit.run.forecast.estimate import StepForecast, total
 from uet_doit.run.forecast.inputs import bundle_forecasts
 from uet_doit.run.forecast.reviews import review_forecasts
 from uet_doit.state.store import RunStore
+
+if TYPE_CHECKING:
+    from uet_doit.cache.why import CacheForecast
 
 _VERDICTS = {"up-to-date": "up to date", "error": "missing input"}
 
@@ -149,84 +151,8 @@ def describe(f: StepForecast) -> str:
     return " | ".join(parts)
 
 
-def print_forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> None:
-    states: dict[str, str] = data["states"]
-    forecasts: dict[str, StepForecast] = data["forecasts"]
-    checks = {c.budget.label: c for c in data["budgets"]}
-    for ws in bundle.workstreams:
-        serial = "" if ws.parallel_ok else " (parallel_ok: false: one step at a time, in order)"
-        background = " [background]" if ws.priority == "background" else ""
-        print(f"{ws.ws_id}: {ws.title}{background}{serial}")
-        for step in ws.steps:
-            f = forecasts.get(step.step_id)
-            cost = span(f.low_usd, f.high_usd) if f else ""
-            if f and f.cannot_run:
-                cost = "CANNOT RUN (no tool)"
-            unpriced = " (no price: not counted)" if f and not f.priced else ""
-            alone = " (parallel_ok: false: runs alone)" if step.parallel_ok is False else ""
-            line = f"  {step.step_id:<32} {states[step.step_id]:<14} {cost}{unpriced}{alone}"
-            print(line)
-            if f is not None:
-                print(f"      {describe(f)}")
-                for note in f.assumptions if verbosity >= 2 else ():
-                    print(f"      - {note}")
-            check = checks.get(f"step {step.step_id}")
-            if check is not None and f is not None:
-                print(f"      {_against(check)}")
-        own = {s.step_id for s in ws.steps}
-        reviews = [f for f in forecasts.values() if f.ws_id == ws.ws_id and f.step_id not in own]
-        for f in reviews:
-            _print_review(f, verbosity)
-        ws_items = [forecasts[s.step_id] for s in ws.steps if s.step_id in forecasts] + reviews
-        low, high = total(ws_items)
-        check = checks.get(f"workstream {ws.ws_id}")
-        tail = f" {_against(check)}" if check else ""
-        print(f"  forecast {span(low, high)}{tail}")
-    blocked = [f for f in forecasts.values() if f.cannot_run]
-    mine = {s.step_id for _, s in bundle.steps()}
-    known = {ws.ws_id for ws in bundle.workstreams}
-    for f in forecasts.values():
-        if f.step_id not in mine and f.ws_id not in known:  # the bundle's own criteria
-            _print_review(f, verbosity)
-    n = len([f for f in forecasts if f in mine]) - len(blocked)
-    check = checks.get(f"bundle {bundle.bundle_id}")
-    tail = f" {_against(check)}" if check else " (no bundle budget)"
-    asked = len(forecasts) - len([f for f in forecasts if f in mine])
-    reviews_note = f" and {asked} review(s)" if asked else ""
-    print(
-        f"{n} step(s){reviews_note} would run; forecast "
-        f"{span(data['low_usd'], data['high_usd'])}{tail}"
-    )
-    if blocked:
-        print(f"  ! {len(blocked)} step(s) cannot run: {blocked[0].cannot_run}")
-    flagged = [c for c in data["budgets"] if c.verdict.startswith(("EXCEEDED", "HIGH END"))]
-    for c in flagged:
-        print(
-            f"  ! {c.budget.label}: forecast {span(c.low, c.high)} > {money(c.left)} left "
-            f"({c.budget.policy}): steps may be paused; raise it with --budget"
-        )
-    no_price = sorted({f.model or "?" for f in forecasts.values() if not f.priced})
-    if no_price:
-        names = ", ".join(no_price)
-        print(f"  no price for {names}: add them under `prices` in router_config.json")
-
-
-def _print_review(f: StepForecast, verbosity: int) -> None:
-    """A review the run would make: the reviewer's range, like a step's."""
-    print(f"  {f.step_id:<32} {'review':<14} {span(f.low_usd, f.high_usd)}")
-    print(f"      {describe(f)}")
-    for note in f.assumptions if verbosity >= 2 else ():
-        print(f"      - {note}")
-
-
-def _against(check: BudgetCheck) -> str:
-    return (
-        f"against {check.budget.label} budget {money(check.budget.limit)} "
-        f"({money(check.left)} left): {check.verdict}"
-    )
-
-
-def to_json(data: dict[str, Any]) -> str:
+def forecast_report(data: dict[str, Any]) -> dict[str, Any]:
+    """`forecast_data` as `uet cost --forecast --json` prints it."""
     steps = []
     for f in data["forecasts"].values():
         steps.append(
@@ -252,7 +178,7 @@ def to_json(data: dict[str, Any]) -> str:
                 "cannot_run": f.cannot_run,
             }
         )
-    report = {
+    return {
         "bundle_id": data["bundle_id"],
         "low_usd": round(data["low_usd"], 6),
         "high_usd": round(data["high_usd"], 6),
@@ -260,7 +186,6 @@ def to_json(data: dict[str, Any]) -> str:
         "steps": steps,
         "budgets": [c.to_dict() for c in data["budgets"]],
     }
-    return json.dumps(report, indent=2)
 
 
 def forecast_vs_actual(
@@ -305,9 +230,19 @@ def forecast_vs_actual(
     return [*rows, total_row]
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """What `uet run FILE --dry-run` found: the bundle with the `--budget` overrides, the
+    forecast of what would run (`forecast_data`'s shape, step cache hits taken out of it)
+    and what the step cache would restore."""
+
+    bundle: Bundle
+    data: dict[str, Any]
+    cache: CacheForecast
+
+
 def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list[str] | None,
-            verbosity: int | None = None,
-            cache: tuple[str, str | None] | None = None) -> int:  # fmt: skip
+            cache: tuple[str, str | None] | None = None) -> DryRun:  # fmt: skip
     """`uet run FILE --dry-run`: nothing runs; what would, and what it would cost.
     `cache` is `uet run`'s (--cache flag, --cache-store URL)."""
     from uet_doit.run.budget import apply_overrides, parse_budget_args
@@ -318,7 +253,4 @@ def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list
     from uet_doit.cache.why import apply_cache_to_forecast
 
     cached = apply_cache_to_forecast(bundle, root, data, *(cache or ("default", None)))
-    print_forecast(bundle, data, verbosity if verbosity is not None else 1)
-    for line in cached:
-        print(line)
-    return 0
+    return DryRun(bundle, data, cached)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -272,15 +271,12 @@ class RunMonitor:
 
 
 def watch_status(
-    run_id: str | None = None,
-    interval: float = 2.0,
-    stream: TextIO | None = None,
-    root: Path | None = None,
+    run_id: str | None, interval: float, out: TextIO, root: Path | None = None
 ) -> RunStatus:
-    """`uet status --watch`: a live tree on a terminal, else the tree printed per refresh."""
+    """`uet status --watch`: a live tree when `out` is a terminal, else the tree printed to
+    it per refresh (the caller names the stream: the library has no default one)."""
     from rich.live import Live
 
-    out = stream or sys.stdout
     monitor = RunMonitor.latest(root) if run_id is None else RunMonitor(run_id, root)
     if not is_interactive(out):
 

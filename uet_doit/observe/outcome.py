@@ -16,7 +16,7 @@ from uet_doit.state.store import RunStore
 
 
 @dataclass(frozen=True)
-class RunOutcome:
+class RunResult:
     """The exit code `uet run` would exit with, and the run as the store has it."""
 
     exit_code: int
@@ -66,6 +66,6 @@ class RunOutcome:
         raise KeyError(msg)
 
 
-def read_outcome(store: RunStore, run_id: str, code: int, bundle: Bundle | None) -> RunOutcome:
-    """The outcome of run `run_id`, once it has ended."""
-    return RunOutcome(exit_code=code, run=run_status(store, run_id), bundle=bundle)
+def read_result(store: RunStore, run_id: str, code: int, bundle: Bundle | None) -> RunResult:
+    """The result of run `run_id`, once it has ended."""
+    return RunResult(exit_code=code, run=run_status(store, run_id), bundle=bundle)

@@ -3,7 +3,7 @@
 The models are those this project's attempts recorded, the ones router_config.json names,
 and the four CLIs' defaults; each is looked up through the one price chain (router_config
 `prices`, litellm's map when installed, the packaged table) that actual costs and forecasts
-use, so what this prints is what uet charges.
+use, so what it shows is what uet charges (cli/render_costs.py prints the table).
 """
 
 from __future__ import annotations
@@ -50,20 +50,3 @@ def price_rows(root: Path, store: RunStore | None) -> list[dict[str, Any]]:
 
 def _configured(config: RouterConfig) -> list[tuple[str, str]]:
     return [(name, t.model) for name, t in sorted(config.tools.items()) if t.model]
-
-
-def print_prices(rows: list[dict[str, Any]]) -> None:
-    """A table a person reads: model, price in/out, source (or unknown), where it was seen."""
-    print("price chain: router_config.json `prices`, litellm's map (when installed), uet's table")
-    width = max([len(r["model"]) for r in rows] + [5])
-    for r in rows:
-        if r["source"] is None:
-            price = "unknown (no price)"
-        else:
-            price = f"${r['input_per_mtok']:g}/${r['output_per_mtok']:g} per Mtok in/out"
-        alias = f" (as {r['looked_up_as']})" if r["looked_up_as"] and r["source"] else ""
-        print(f"  {r['model']:<{width}}  {price}  {r['source'] or ''}{alias}")
-        print(f"  {'':<{width}}  seen: {'; '.join(r['seen'])}")
-    unknown = [r["model"] for r in rows if r["source"] is None]
-    if unknown:
-        print(f"no price for {', '.join(unknown)}: add them under `prices` in router_config.json")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -271,8 +270,9 @@ class LiveReporter(PlainReporter):
         )
 
 
-def choose_reporter(name: str | None, stream: TextIO = sys.stdout) -> type[ReporterBase]:
-    """`--reporter json|plain|live`; by default live on a terminal, plain in pipes and CI."""
+def choose_reporter(name: str | None, stream: TextIO) -> type[ReporterBase]:
+    """`--reporter json|plain|live`; by default live when `stream` (where the reporter will
+    write) is a terminal, plain in pipes and CI."""
     if name == "json":
         return JsonLinesReporter
     if name == "plain":

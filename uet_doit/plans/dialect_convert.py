@@ -8,9 +8,7 @@ between the files are kept.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,22 +37,14 @@ _GENERIC = frozenset(
 
 @dataclass
 class DialectConversion:
+    """The bundle (checked), what could not be placed, the --explain tree, the dialect and
+    why it was recognised, and the files read."""
+
     bundle: dict[str, Any]
     warnings: list[str]
     traces: list[Trace]
     detected: dialects.Detected
     files: list[str] = field(default_factory=list)
-
-    def explain(self) -> list[str]:
-        """Which dialect and why, then each workstream and step with where it came from."""
-        d = self.detected
-        lines = [f"{', '.join(self.files)}: dialect {d.name} ({d.title}): {d.reason}"]
-        for t in self.traces:
-            lines.append(f"{t.where:<28} {'  ' * t.depth}{t.what} {t.text}  [{t.rule}]")
-        if self.warnings:
-            lines.append("warnings:")
-            lines += [f"  {w}" for w in self.warnings]
-        return lines
 
 
 def read_text(path: Path) -> str:
@@ -191,35 +181,12 @@ def _check(bundle: dict[str, Any], source: str) -> None:
         raise BundleError(problems)
 
 
-def run_dialect(args: argparse.Namespace) -> int | None:
-    """`uet convert` when the plan is in a known dialect (or a folder of task files); None
-    when it is a generic markdown plan, for plans.convert to read."""
-    from uet_doit.plans.convert import summary, write_output
-
-    path = Path(args.plan)
-    wants_markdown = args.unit_pattern or args.heading_pattern or args.tasks_section
-    if args.with_tool or (wants_markdown and not args.dialect) or args.dialect == "markdown":
-        return None
-    if not path.is_dir() and pick(path, read_text(path), args.dialect) is None:
-        return None
-    if args.update and not args.output:
-        raise UsageError("--update needs -o BUNDLE: the bundle an earlier convert wrote")
-    done = convert_dialect(
-        path,
-        dialect=args.dialect,
-        tool=args.tool,
-        bundle_id=args.bundle_id,
-        update=args.output if args.update else None,
-    )
-    if args.explain:
-        print("\n".join(done.explain()))
-        return 0
-    write_output(done.bundle, args.output)
-    lines = summary(done.bundle) + [f"warning: {w}" for w in done.warnings]
-    skipped = sum(1 for ws in done.bundle["workstreams"] for s in ws["steps"] if s.get("skip"))
-    head = f"read as {done.detected.title} ({done.detected.reason})"
-    if skipped:
-        head += f"; {skipped} step(s) already done or cancelled are kept with `skip`"
-    wrote = [f"wrote {args.output}"] if args.output else []
-    print("\n".join([head, *lines, *wrote]), file=sys.stderr)
-    return 0
+def reads_as_dialect(
+    path: Path, dialect: str | None, *, markdown_options: bool = False, with_tool: bool = False
+) -> bool:
+    """Whether `uet convert` reads the plan as a known dialect (or a folder of task files);
+    False for a generic markdown plan, which plans.convert reads. Options only the markdown
+    reader knows (`markdown_options`) or an AI draft (`with_tool`) mean markdown."""
+    if with_tool or (markdown_options and not dialect) or dialect == "markdown":
+        return False
+    return path.is_dir() or pick(path, read_text(path), dialect) is not None

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import os
 import signal
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -119,11 +118,10 @@ def _new_run_id(store: RunStore, bundle_id: str) -> str:
     return run_id
 
 
-def execute(
-    bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO | None = None
-) -> int:
-    """`run_loaded` for callers that only want the exit code (progress is printed to `out`)."""
-    return run_loaded(bundle, bundle_file, root, opts, out or sys.stdout)[1]
+def execute(bundle: Bundle, bundle_file: Path, root: Path, opts: RunOptions, out: TextIO) -> int:
+    """`run_loaded` for callers that only want the exit code: progress goes to `out`, the
+    stream the caller gives (never a default stdout: the library prints nothing of itself)."""
+    return run_loaded(bundle, bundle_file, root, opts, out)[1]
 
 
 def run_loaded(
