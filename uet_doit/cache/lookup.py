@@ -11,7 +11,8 @@ from pathlib import Path
 from uet_doit.cache.blobs import FileHasher
 from uet_doit.cache.keys import StepKey, ToolFacts, step_key
 from uet_doit.errors import UetError
-from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
+from uet_doit.run.step_spec import StepSpec
+from uet_doit.tools.adapters import ROUTED_TOOL
 from uet_doit.tools.routing import AdapterRegistry, ToolSettings
 
 
@@ -26,7 +27,7 @@ class ToolVersions:
         self._lock = threading.Lock()
 
     def get(self, tool: str) -> str | None:
-        if tool in LOCAL_TOOLS or tool == "auto":
+        if tool == ROUTED_TOOL or self.tools.traits(tool).local:
             return None
         with self._lock:  # one question per tool, even when steps start together
             if tool not in self._known:
@@ -52,7 +53,7 @@ class KeyMaker:
         self.hasher = FileHasher(root)
 
     def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
+        return ToolSettings() if self.tools.traits(tool).local else self.tools.settings(tool)
 
     def facts(self, spec: StepSpec) -> ToolFacts:
         settings = self.settings(spec.tool)

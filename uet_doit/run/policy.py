@@ -25,7 +25,7 @@ from uet_doit.run.executors.base import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
-from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
+from uet_doit.run.step_spec import StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
@@ -173,7 +173,7 @@ class StepPolicy:
         """Attempts of one tool with retries and the fix loop. On failure, also says whether
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""
         spec = self.spec
-        uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
+        uses_breaker = spec.breaker_explicit or not self.tools.traits(tool).local
         first = self.attempts_so_far()
         attempt_no, instruction = first, spec.instruction
         resume: str | None = None  # the tool session a stalled attempt left to continue
@@ -317,7 +317,7 @@ class StepPolicy:
         from uet_doit.tools.routing import availability, route_step
 
         tool = self.spec.tool
-        if tool in LOCAL_TOOLS:
+        if self.tools.traits(tool).local:
             return [tool], ""
         config = self.tools.config
         files = self.spec.paths
@@ -334,7 +334,7 @@ class StepPolicy:
         return [tool, *fallbacks], ""
 
     def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
+        return ToolSettings() if self.tools.traits(tool).local else self.tools.settings(tool)
 
     def timeout(self, tool: str) -> float:
         """The step's own timeout, else its tool's in router_config.json, else the default."""
@@ -347,7 +347,7 @@ class StepPolicy:
         configured = self.settings(tool).max_fix_attempts
         if configured is not None:
             return configured
-        return 0 if tool in LOCAL_TOOLS else 1
+        return 0 if self.tools.traits(tool).local else 1
 
     # -- one attempt ---------------------------------------------------------------------------
     def attempt_spec(
@@ -495,7 +495,7 @@ class StepPolicy:
     @contextmanager
     def provider_place(self, aspec: AttemptSpec) -> Iterator[str | None]:
         """A place under the provider's adaptive limit (AI tools only); yields its name."""
-        if self.providers is None or aspec.tool in LOCAL_TOOLS:
+        if self.providers is None or self.tools.traits(aspec.tool).local:
             yield None
             return
         import os

@@ -20,9 +20,6 @@ DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 DEFAULT_POLICY = "pause_and_notify"
 
-#: tools whose failures are the step's own (a breaker on them only when a bundle asks)
-LOCAL_TOOLS = frozenset({"shell", "python"})
-
 
 @dataclass(frozen=True)
 class ValidationSpec:

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from uet_doit.run.forecast.estimate import TOOL_PROFILES
 from uet_doit.run.step_spec import ValidationSpec
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.unknown_cost import REJECTED, UNREPORTED
-from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.tools.adapters import tool_traits
+from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult, ToolTraits
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, read_tail, run_process
 from uet_doit.tools.redact import Redactor
@@ -211,7 +211,7 @@ def run_attempt(
             message=f"{exc}: the attempt's outcome is unknown, so it counts as failed",
             failure_class=FailureClass.WORKER_LOST,
         )
-    return complete_attempt(spec, raw, env, time.monotonic() - started)
+    return complete_attempt(spec, raw, env, time.monotonic() - started, adapter)
 
 
 def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
@@ -239,17 +239,22 @@ def adopt_attempt(
         duration_s=0.0,
     )
     raw = adapter.read_result(step_request(spec, env), proc)
-    return complete_attempt(spec, raw, env, 0.0)
+    return complete_attempt(spec, raw, env, 0.0, adapter)
 
 
 def complete_attempt(
-    spec: AttemptSpec, raw: ToolResult, env: Mapping[str, str], duration: float
+    spec: AttemptSpec,
+    raw: ToolResult,
+    env: Mapping[str, str],
+    duration: float,
+    traits: ToolTraits | type[ToolTraits] | None = None,
 ) -> AttemptResult:
-    """The one post-attempt pipeline: reported cost, outputs, validation, then redaction."""
+    """The one post-attempt pipeline: reported cost, outputs, validation, then redaction.
+    `traits`: the adapter that ran (else the tool's by name)."""
     notes: list[str] = []
     _merge_result_file(raw, Path(spec.result_file), notes)
     _reject_bad_cost(raw, notes)
-    _note_unreported(spec.tool, raw)
+    _note_unreported(traits or tool_traits(spec.tool), raw)
     if raw.success:
         _check_outputs(spec, raw)
     if raw.success and spec.validation is not None:
@@ -309,12 +314,12 @@ def _reject_bad_cost(result: ToolResult, notes: list[str]) -> None:
     result.cost_usd, result.cost_source = None, REJECTED
 
 
-def _note_unreported(tool: str, result: ToolResult) -> None:
+def _note_unreported(tool: ToolTraits | type[ToolTraits], result: ToolResult) -> None:
     """An AI tool that finished, or was stopped at its timeout, without saying what it used
     has spent an unknown amount, not nothing."""
     said_nothing = result.cost_usd is None and result.tokens_in is None
     ran = result.success or result.failure_class == FailureClass.TIMEOUT
-    if tool in TOOL_PROFILES and said_nothing and ran and result.cost_source == "none":
+    if tool.ai and said_nothing and ran and result.cost_source == "none":
         result.cost_source = UNREPORTED
 
 

@@ -25,6 +25,7 @@ class AgentAdapter(ToolAdapter):
     """Base of the AI CLI adapters: carries the prices (the chain forecasts use too).
     Adapters that can resume their own session set `resumes` and read `resume_session`."""
 
+    ai = True
     resumes: ClassVar[bool] = False
     plans_session: ClassVar[bool] = False  # given its session id up front (`--session-id`)
 

@@ -109,16 +109,36 @@ def sandbox_denial(result: ToolResult, proc: ProcessResult) -> ToolResult | None
     return None
 
 
-class ToolAdapter(ABC):
-    """One tool. Subclasses say how to call it (`build`) and how to read it (`parse`)."""
+class ToolTraits:
+    """What uet assumes about a tool before it runs, declared by its adapter class (the one
+    place these answers live: `tool_traits(name)`). The defaults are a custom adapter's: it
+    edits files in a worktree, is cached, may review, and is neither an AI CLI uet prices
+    nor a command of the step's own."""
+
+    #: an AI coding tool: edits files from an instruction, spends tokens it should report
+    ai: ClassVar[bool] = False
+    #: runs the step's own command: its failures are the step's (no breaker unless the bundle
+    #: asks, no fix round), router_config.json has no settings for it, it runs on any worker
+    local: ClassVar[bool] = False
+    #: runs in the project root unless the bundle says otherwise (commands, not edits)
+    in_place: ClassVar[bool] = False
+    #: its step is cached unless the bundle or the run says otherwise
+    cached_by_default: ClassVar[bool] = True
+    #: can judge another step's change (`review: {tool: ...}`)
+    reviewer: ClassVar[bool] = True
+    #: globs of files the tool leaves in its working directory for itself (aider's chat
+    #: history, its tags cache): never the step's change, never landed
+    own_files: ClassVar[tuple[str, ...]] = ()
+
+
+class ToolAdapter(ToolTraits, ABC):
+    """One tool. Subclasses say how to call it (`build`) and how to read it (`parse`), and
+    declare their traits (ToolTraits) as class attributes."""
 
     name: ClassVar[str] = ""
     executable: ClassVar[str | None] = None
     install_hint: ClassVar[str] = ""
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
-    #: globs of files the tool leaves in its working directory for itself (aider's chat
-    #: history, its tags cache): never the step's change, never landed
-    own_files: ClassVar[tuple[str, ...]] = ()
 
     def home_state(self, env: Mapping[str, str]) -> list[Path]:
         """Folders outside the project the tool must write to work (its config and session
