@@ -11,9 +11,9 @@ from pathlib import Path
 from uet_doit.cache.blobs import FileHasher
 from uet_doit.cache.keys import StepKey, ToolFacts, step_key
 from uet_doit.errors import UetError
-from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.step_spec import StepSpec, tool_setup
 from uet_doit.tools.adapters import ROUTED_TOOL
-from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+from uet_doit.tools.routing import AdapterRegistry
 
 
 class ToolVersions:
@@ -52,19 +52,15 @@ class KeyMaker:
         self.versions = ToolVersions(tools, root)
         self.hasher = FileHasher(root)
 
-    def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if self.tools.traits(tool).local else self.tools.settings(tool)
-
     def facts(self, spec: StepSpec) -> ToolFacts:
-        settings = self.settings(spec.tool)
-        options: dict[str, object] = {"args": list(settings.args)} if settings.args else {}
-        options.update(spec.tool_options)
+        tool = spec.tool
+        setup = tool_setup(spec, tool, self.tools)
         return ToolFacts(
-            tool=spec.tool,
-            version=self.versions.get(spec.tool),
-            model=spec.model or settings.model,
-            options=options,
-            tool_env=dict(settings.env),
+            tool=tool,
+            version=self.versions.get(tool),
+            model=setup.model,
+            options=setup.options,
+            tool_env=setup.tool_env,
         )
 
     def key(

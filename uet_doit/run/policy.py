@@ -14,7 +14,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from uet_doit.bundle.effective import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.errors import UetError
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
@@ -25,11 +24,11 @@ from uet_doit.run.executors.base import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
-from uet_doit.run.step_spec import StepSpec, fingerprint
+from uet_doit.run.step_spec import StepSpec, ToolSetup, fingerprint, tool_setup
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
-from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+from uet_doit.tools.routing import AdapterRegistry
 
 _log = logging.getLogger(__name__)
 
@@ -179,7 +178,7 @@ class StepPolicy:
         resume: str | None = None  # the tool session a stalled attempt left to continue
         rate_limits = 0  # requeued apart from the retries of other failures
         fixes_allowed = {
-            FailureClass.VALIDATION: self._fix_attempts(tool),
+            FailureClass.VALIDATION: self.setup(tool).fix_rounds,
             FailureClass.REVIEW_REJECTED: spec.review.max_fix_attempts if spec.review else 0,
         }
         fixes_used = dict.fromkeys(fixes_allowed, 0)
@@ -333,21 +332,12 @@ class StepPolicy:
         _log.debug("route %s: %s, fallbacks %s", self.spec.step_id, tool, fallbacks)
         return [tool, *fallbacks], ""
 
-    def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if self.tools.traits(tool).local else self.tools.settings(tool)
+    def setup(self, tool: str) -> ToolSetup:
+        """The step run with `tool`: model, options, timeout, fix rounds (one resolution)."""
+        return tool_setup(self.spec, tool, self.tools)
 
     def timeout(self, tool: str) -> float:
-        """The step's own timeout, else its tool's in router_config.json, else the default."""
-        return self.spec.timeout or self.settings(tool).timeout_seconds or DEFAULT_TIMEOUT_SECONDS
-
-    def _fix_attempts(self, tool: str) -> int:
-        """Validation failures of AI tools get a fix round by default; shell steps do not."""
-        if self.spec.max_fix_attempts is not None:
-            return self.spec.max_fix_attempts
-        configured = self.settings(tool).max_fix_attempts
-        if configured is not None:
-            return configured
-        return 0 if self.tools.traits(tool).local else 1
+        return self.setup(tool).timeout
 
     # -- one attempt ---------------------------------------------------------------------------
     def attempt_spec(
@@ -359,10 +349,8 @@ class StepPolicy:
         # the attempt's own folder: the one place under .uet/ its sandbox lets it write
         scratch = self.root / ".uet" / "runs" / ctx.run_id / "scratch" / stem
         result_file = str(scratch / "result.json")
-        settings = self.settings(tool)
-        options: dict[str, object] = {"args": list(settings.args)} if settings.args else {}
-        options.update(spec.tool_options)
-        env = {**settings.env, **spec.env}
+        setup = self.setup(tool)
+        env = {**setup.tool_env, **spec.env}
         env.update(ctx.tool_env(spec.step_id, spec.ws_id, attempt_no, result_file))
         return AttemptSpec(
             run_id=ctx.run_id,
@@ -376,19 +364,19 @@ class StepPolicy:
             create_files=spec.create_files,
             workdir=str(self.root),
             config_root=str(self.root),
-            timeout=self.timeout(tool),
+            timeout=setup.timeout,
             stdout_path=str(logs / f"{stem}.stdout"),
             stderr_path=str(logs / f"{stem}.stderr"),
             result_file=result_file,
             exit_file=str(logs / f"{stem}.exit"),
             env=env,
-            model=spec.model or settings.model,
-            options=options,
+            model=setup.model,
+            options=setup.options,
             context=dict(spec.context),
             validation=spec.validation,
             max_log_bytes=spec.max_log_bytes,
             scratch_dir=str(scratch),
-            stall_timeout=spec.stall_timeout or settings.stall_timeout_seconds,
+            stall_timeout=setup.stall_timeout,
             resume_session=resume,
         )
 
@@ -486,7 +474,7 @@ class StepPolicy:
 
     def slot(self, tool: str) -> AbstractContextManager[None]:
         """One of the tool's `max_parallel` slots, across workers and runs."""
-        limit = self.settings(tool).max_parallel
+        limit = self.setup(tool).max_parallel
         if not limit or self.slots is None:
             return nullcontext()
         note = f"waiting for a free {tool} slot (max_parallel {limit})"
@@ -503,7 +491,7 @@ class StepPolicy:
         from uet_doit.run.providers import provider_of
 
         provider = provider_of(aspec.tool, aspec.model, {**os.environ, **aspec.env})
-        cap = min(self.ctx.jobs, self.settings(aspec.tool).max_parallel or self.ctx.jobs)
+        cap = min(self.ctx.jobs, self.setup(aspec.tool).max_parallel or self.ctx.jobs)
         note = f"waiting for {provider} (concurrency lowered after rate limits)"
         waiting = lambda: self.state(StepState.WAITING, note, aspec.tool)  # noqa: E731
         with self.providers.hold(provider, cap, waiting):

@@ -23,7 +23,7 @@ from uet_doit.run.forecast.estimate import (
     auto_forecast,
     forecast_step,
 )
-from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.step_spec import StepSpec, fix_rounds
 from uet_doit.state.store import RunStore
 from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.prices import LayeredPrices
@@ -94,13 +94,7 @@ def history(
 def _fix_attempts(own: int | None, tool: str, config: RouterConfig, validated: bool) -> int:
     if not validated:
         return 0
-    if own is not None:
-        return own
-    local = tool_traits(tool).local
-    configured = None if local else config.tool(tool).max_fix_attempts
-    if configured is not None:
-        return configured
-    return 0 if local else 1
+    return fix_rounds(own, tool_traits(tool).local, config.tool(tool).max_fix_attempts)
 
 
 def auto_choices(
