@@ -24,7 +24,8 @@ from uet_doit.run.executors.base import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
-from uet_doit.run.step_spec import StepSpec, ToolSetup, fingerprint, tool_setup
+from uet_doit.run.step_spec import StepSpec, fingerprint
+from uet_doit.run.tool_setup import ToolSetup, tool_setup
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
@@ -348,10 +349,10 @@ class StepPolicy:
         stem = f"{spec.step_id}.{attempt_no}"
         # the attempt's own folder: the one place under .uet/ its sandbox lets it write
         scratch = self.root / ".uet" / "runs" / ctx.run_id / "scratch" / stem
-        result_file = str(scratch / "result.json")
+        result_file = scratch / "result.json"
         setup = self.setup(tool)
         env = {**setup.tool_env, **spec.env}
-        env.update(ctx.tool_env(spec.step_id, spec.ws_id, attempt_no, result_file))
+        env.update(ctx.tool_env(spec.step_id, spec.ws_id, attempt_no, str(result_file)))
         return AttemptSpec(
             run_id=ctx.run_id,
             bundle_id=spec.bundle_id,
@@ -362,20 +363,20 @@ class StepPolicy:
             instruction=instruction,
             files=spec.files,
             create_files=spec.create_files,
-            workdir=str(self.root),
-            config_root=str(self.root),
+            project_root=self.root,
+            config_root=self.root,
             timeout=setup.timeout,
-            stdout_path=str(logs / f"{stem}.stdout"),
-            stderr_path=str(logs / f"{stem}.stderr"),
+            stdout_path=logs / f"{stem}.stdout",
+            stderr_path=logs / f"{stem}.stderr",
             result_file=result_file,
-            exit_file=str(logs / f"{stem}.exit"),
+            exit_file=logs / f"{stem}.exit",
             env=env,
             model=setup.model,
             options=setup.options,
             context=dict(spec.context),
             validation=spec.validation,
             max_log_bytes=spec.max_log_bytes,
-            scratch_dir=str(scratch),
+            scratch_dir=scratch,
             stall_timeout=setup.stall_timeout,
             resume_session=resume,
         )
@@ -463,9 +464,9 @@ class StepPolicy:
             aspec.tool,
             aspec.attempt,
             session=self.ctx.session,
-            stdout_path=aspec.stdout_path,
-            stderr_path=aspec.stderr_path,
-            exit_file=aspec.exit_file if outcome == AttemptOutcome.RUNNING else None,
+            stdout_path=str(aspec.stdout_path),
+            stderr_path=str(aspec.stderr_path),
+            exit_file=str(aspec.exit_file) if outcome == AttemptOutcome.RUNNING else None,
             fallback_from=fallback_from,
             spec=aspec.to_record(),
             outcome=outcome,

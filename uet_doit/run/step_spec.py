@@ -10,24 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uet_doit.bundle.effective import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
+from uet_doit.tools.attempt import ValidationSpec
 from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
-from uet_doit.tools.routing import AdapterRegistry, ToolSettings
 
 #: a step whose outputs total more is not cached (`cache: {max_bytes: N}` changes it)
 DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 DEFAULT_POLICY = "pause_and_notify"
-
-
-@dataclass(frozen=True)
-class ValidationSpec:
-    command: str | tuple[str, ...]
-    expected_exit_code: int = 0
-    timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -198,53 +190,6 @@ class StepSpec:
     @property
     def paths(self) -> tuple[str, ...]:
         return (*self.files, *self.create_files)
-
-
-@dataclass(frozen=True)
-class ToolSetup:
-    """How a step runs one tool: the step's own settings, else router_config.json's
-    `tools.<tool>` (never for a local tool), else the defaults. Attempts, cache keys, budgets
-    and forecasts all read it, so they never disagree on a model or a fix round."""
-
-    tool: str
-    model: str | None
-    options: dict[str, Any]  # router `args`, then the step's tool_options over them
-    tool_env: dict[str, str]  # router `env` (the step's own env goes over it)
-    timeout: float
-    stall_timeout: float | None
-    max_parallel: int | None
-    fix_rounds: int  # times a validation failure goes back to the tool to fix
-
-
-_NO_SETTINGS = ToolSettings()
-
-
-def tool_setup(spec: StepSpec, tool: str, tools: AdapterRegistry) -> ToolSetup:
-    """`spec` run with `tool`, in the project of `tools` (its router_config.json and adapters)."""
-    local = tools.traits(tool).local
-    settings = _NO_SETTINGS if local else tools.settings(tool)
-    options: dict[str, Any] = {"args": list(settings.args)} if settings.args else {}
-    options.update(spec.tool_options)
-    return ToolSetup(
-        tool=tool,
-        model=spec.model or settings.model,
-        options=options,
-        tool_env=dict(settings.env),
-        timeout=spec.timeout or settings.timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
-        stall_timeout=spec.stall_timeout or settings.stall_timeout_seconds,
-        max_parallel=settings.max_parallel,
-        fix_rounds=fix_rounds(spec.max_fix_attempts, local, settings.max_fix_attempts),
-    )
-
-
-def fix_rounds(own: int | None, local: bool, configured: int | None) -> int:
-    """How often a failed validation goes back to the tool: the step's own count, else the
-    router's, else one for AI tools and none for local ones."""
-    if own is not None:
-        return own
-    if configured is not None and not local:
-        return configured
-    return 0 if local else 1
 
 
 def fingerprint(root: Path, paths: tuple[str, ...]) -> str:

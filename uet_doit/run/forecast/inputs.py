@@ -23,7 +23,8 @@ from uet_doit.run.forecast.estimate import (
     auto_forecast,
     forecast_step,
 )
-from uet_doit.run.step_spec import StepSpec, fix_rounds
+from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.tool_setup import fix_rounds
 from uet_doit.state.store import RunStore
 from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.prices import LayeredPrices

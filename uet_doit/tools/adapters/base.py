@@ -1,46 +1,23 @@
-"""The adapter protocol: a step request in, a ToolResult out, via the one process module."""
+"""The adapter protocol: an attempt's spec in, its result filled, via the one process module."""
 
 from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from uet_doit.tools.attempt import AttemptResult, AttemptSpec
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.process import ProcessResult, run_process
-from uet_doit.tools.sandbox import DENIED_MARKERS, SandboxSpec
+from uet_doit.tools.sandbox import DENIED_MARKERS
 
-
-@dataclass(frozen=True)
-class StepRequest:
-    """Everything a tool needs to run one attempt of one step."""
-
-    step_id: str
-    ws_id: str
-    tool: str
-    instruction: str
-    files: tuple[str, ...]
-    create_files: tuple[str, ...]
-    project_root: Path
-    env: Mapping[str, str]  # the child's whole environment (os.environ + step env + UET_*)
-    timeout: float
-    result_file: Path  # $UET_RESULT_FILE: a tool may write {"cost_usd", "tokens_in", ...}
-    stdout_path: Path
-    stderr_path: Path
-    attempt: int = 1
-    model: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # step tool_options over router
-    context: Mapping[str, Any] = field(default_factory=dict)  # command, callable, params
-    exit_file: Path | None = None  # where the tool's exit code is recorded (see process.py)
-    on_start: Callable[[int], None] | None = field(default=None, compare=False)
-    scratch_dir: Path | None = None  # the attempt's own folder, outside what lands
-    sandbox: SandboxSpec | None = None  # what the tool may write (tools/sandbox.py)
-    stall_timeout: float | None = None  # no output and no file change this long: stopped
-    resume_session: str | None = None  # continue this session of the tool's own
-    run_id: str = ""
+#: what an adapter reads and what it fills: the attempt's own spec and result, by the names
+#: custom adapters know (README: custom adapters)
+StepRequest = AttemptSpec
+ToolResult = AttemptResult
 
 
 @dataclass(frozen=True)
@@ -49,25 +26,6 @@ class Invocation:
     env: Mapping[str, str]
     cwd: Path
     stdin_data: bytes | None = None
-
-
-@dataclass
-class ToolResult:
-    """What one attempt did, in the terms retry, breakers and the cost ledger need."""
-
-    success: bool
-    exit_code: int | None = None
-    message: str = ""
-    failure_class: FailureClass | None = None
-    cost_usd: float | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    model: str | None = None
-    cost_source: str = "none"  # reported | price_table | result_file | none
-    files_changed: tuple[str, ...] = ()
-    retry_after_s: float | None = None
-    output_tail: str = ""
-    session_id: str | None = None  # the tool's own session, for resuming it
 
 
 def failed_process(proc: ProcessResult, message: str | None = None) -> ToolResult:

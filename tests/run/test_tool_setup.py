@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from uet_doit.bundle.effective import DEFAULT_TIMEOUT_SECONDS
-from uet_doit.run.step_spec import StepSpec, tool_setup
+from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.tool_setup import tool_setup
 from uet_doit.tools.routing import AdapterRegistry
 
 ROUTER = {
