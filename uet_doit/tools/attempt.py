@@ -82,6 +82,8 @@ class AttemptSpec:
     def to_json(self) -> str:
         data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
         del data["on_start"]
+        for key in ("env", "options", "context"):  # any Mapping, as a JSON object
+            data[key] = dict(data[key])
         if self.validation is not None:
             data["validation"] = dict(self.validation.__dict__)
         if self.sandbox is not None:
