@@ -466,7 +466,9 @@ class StepPolicy:
             session=self.ctx.session,
             stdout_path=str(aspec.stdout_path),
             stderr_path=str(aspec.stderr_path),
-            exit_file=str(aspec.exit_file) if outcome == AttemptOutcome.RUNNING else None,
+            exit_file=str(aspec.exit_file)
+            if aspec.exit_file and outcome == AttemptOutcome.RUNNING
+            else None,
             fallback_from=fallback_from,
             spec=aspec.to_record(),
             outcome=outcome,
