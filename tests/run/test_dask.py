@@ -307,12 +307,13 @@ def attempt_spec(project: Project, tool: str, command: str = "true") -> Any:
         instruction="do it",
         files=(),
         create_files=(),
-        workdir=str(project.root),
-        config_root=str(project.root),
+        project_root=project.root,
+        config_root=project.root,
+        env={},
         timeout=30,
-        stdout_path=str(logs / "s.1.stdout"),
-        stderr_path=str(logs / "s.1.stderr"),
-        result_file=str(logs / "s.1.result.json"),
+        stdout_path=logs / "s.1.stdout",
+        stderr_path=logs / "s.1.stderr",
+        result_file=logs / "s.1.result.json",
         context={"command": command},
     )
 

@@ -1,4 +1,5 @@
-"""router_config.json: loading, route decisions, adapter lookup, custom adapters, `uet route`."""
+"""router_config.json: loading, route decisions, adapter lookup, custom adapters, tool traits,
+`uet route`."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pytest
 from uet_doit.cli.main import main
 from uet_doit.errors import UsageError
 from uet_doit.tools import routing
+from uet_doit.tools.adapters import ToolTraits, ai_tools, builtin_tool_names, tool_traits
 from uet_doit.tools.adapters.aider import AiderAdapter
 from uet_doit.tools.adapters.base import StepRequest
 from uet_doit.tools.adapters.custom import LegacyAdapter
 from uet_doit.tools.routing import (
+    AdapterRegistry,
     RouterConfig,
     get_adapter,
     known_tool_names,
@@ -344,3 +347,77 @@ def test_guide_shape_without_framework_import_gets_a_hint(tmp_path: Path) -> Non
     finally:
         sys.modules.pop("legacy_mod", None)
     assert "execute(self, context)" in (info.value.hint or "")
+
+
+TRAITS_ADAPTER = """
+from uet_doit.tools.adapters.base import Invocation, ToolAdapter, ToolResult
+
+class Lint(ToolAdapter):
+    name = "lint"
+    local = True
+    in_place = True
+    cached_by_default = False
+    reviewer = False
+
+    def build(self, request):
+        return Invocation(argv=["true"], env=request.env, cwd=request.project_root)
+
+    def parse(self, request, proc):
+        return ToolResult(success=True)
+
+class Plain(Lint):
+    local = ToolAdapter.local
+    in_place = ToolAdapter.in_place
+    cached_by_default = ToolAdapter.cached_by_default
+    reviewer = ToolAdapter.reviewer
+"""
+
+
+def test_builtin_traits_are_what_uet_always_assumed() -> None:
+    table = {
+        name: (t.ai, t.local, t.in_place, t.cached_by_default, t.reviewer)
+        for name in sorted(builtin_tool_names())
+        for t in [tool_traits(name)]
+    }
+    assert table == {
+        "aider": (True, False, False, True, True),
+        "auto": (True, False, False, True, False),
+        "claude": (True, False, False, True, True),
+        "codex": (True, False, False, True, True),
+        "gemini": (True, False, False, True, True),
+        "pytest": (False, False, True, False, False),
+        "python": (False, True, True, False, False),
+        "shell": (False, True, True, False, False),
+    }
+    assert ai_tools() == ("aider", "claude", "codex", "gemini")  # the `auto` fallback order
+    assert tool_traits("aider").own_files == (".aider*",)
+
+
+@pytest.mark.usefixtures("clean_modules")
+def test_a_custom_adapter_declares_its_traits_or_has_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "lint_adapter.py").write_text(TRAITS_ADAPTER, encoding="utf-8")
+    (tmp_path / "router_config.json").write_text(
+        '{"custom_adapters": {"lint": {"module": "lint_adapter", "class": "Lint"},'
+        ' "plain": {"module": "lint_adapter", "class": "Plain"},'
+        ' "broken": {"module": "no_such_module_xyz", "class": "X"}}}',
+        encoding="utf-8",
+    )
+    registry = AdapterRegistry(tmp_path)
+    lint = registry.traits("lint")
+    assert (lint.local, lint.in_place, lint.cached_by_default, lint.reviewer) == (
+        True,
+        True,
+        False,
+        False,
+    )
+    for name in ("plain", "broken"):  # the defaults: edits in a worktree, cached, may review
+        got = registry.traits(name)
+        assert (got.ai, got.local, got.in_place, got.cached_by_default, got.reviewer) == (
+            False,
+            False,
+            False,
+            True,
+            True,
+        )
+    assert tool_traits("lint") is ToolTraits  # by name alone: not loaded, the defaults
+    assert registry.traits("shell") is tool_traits("shell")

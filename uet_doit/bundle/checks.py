@@ -13,9 +13,7 @@ from uet_doit.bundle.effective import effective_review, effective_tool, explicit
 from uet_doit.bundle.graph import build_graph, normalise_path
 from uet_doit.bundle.model import Bundle, Step
 from uet_doit.errors import Problem
-
-#: tools every installation knows; adapters add theirs through `known_tools`
-CORE_TOOLS = frozenset({"shell", "python", "auto"})
+from uet_doit.tools.adapters import builtin_tool_names, tool_traits
 
 
 def _did_you_mean(name: str, choices: list[str], itself: str | None = None) -> str | None:
@@ -138,7 +136,9 @@ def check_bundle(
     def add(where: str, message: str, hint: str | None = None) -> None:
         problems.append(Problem(name, where, message, hint))
 
-    tools = CORE_TOOLS | (known_tools if known_tools is not None else default_known_tools())
+    tools = builtin_tool_names() | (
+        known_tools if known_tools is not None else default_known_tools()
+    )
     ws_ids = [ws.ws_id for ws in bundle.workstreams]
     step_ids = [s.step_id for _, s in bundle.steps()]
     ws_counts, step_counts = Counter(ws_ids), Counter(step_ids)
@@ -289,10 +289,6 @@ def _check_tool(
         )
 
 
-#: tools that cannot judge a sentence: they run commands, not models
-_NOT_REVIEWERS = frozenset({"shell", "python", "pytest", "auto"})
-
-
 def _check_reviewers(add: Any, bundle: Bundle, tools: frozenset[str]) -> None:
     """Each `review` names an AI tool uet knows, here or at a level above it."""
     levels: list[tuple[str, Any, Any, Any]] = [("review", bundle.review, None, None)]
@@ -306,8 +302,8 @@ def _check_reviewers(add: Any, bundle: Bundle, tools: frozenset[str]) -> None:
         if review is None:
             continue
         tool = review.tool
-        if tool is not None and (tool in _NOT_REVIEWERS or tool not in tools):
-            reviewers = sorted(tools - _NOT_REVIEWERS)
+        if tool is not None and (not tool_traits(tool).reviewer or tool not in tools):
+            reviewers = sorted(t for t in tools if tool_traits(t).reviewer)
             hint = _did_you_mean(tool, reviewers) or f"reviewers: {', '.join(reviewers)}"
             add(f"{where}.tool", f"{tool!r} cannot review", hint)
         elif effective_review(bundle, ws, step) is None:
@@ -353,8 +349,6 @@ def _check_isolation(bundle: Bundle, name: str, root: Path) -> list[Problem]:
 
 def default_known_tools() -> frozenset[str]:
     """Built-in adapters plus whatever router_config.json in the cwd declares."""
-    from uet_doit.tools.adapters import builtin_tool_names
-
     names = set(builtin_tool_names())
     try:
         from uet_doit.tools.routing import (  # type: ignore[import-not-found,unused-ignore]

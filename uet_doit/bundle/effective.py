@@ -15,6 +15,7 @@ from uet_doit.bundle.model import (
     WorkspaceSetup,
     Workstream,
 )
+from uet_doit.tools.adapters import tool_traits
 
 # Effective settings: step, then workstream, then bundle, then these defaults.
 DEFAULT_RESILIENCE = Resilience(
@@ -65,10 +66,6 @@ def effective_breaker(bundle: Bundle, ws: Workstream) -> CircuitBreakerPolicy:
     return ws.circuit_breaker or bundle.circuit_breaker or DEFAULT_BREAKER
 
 
-#: tools that only run commands: they run in the project root unless a bundle says otherwise
-IN_PLACE_TOOLS = frozenset({"shell", "python", "pytest"})
-
-
 def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation:
     """Step over workstream over bundle; by default AI tools (and custom adapters, which
     edit files) get a worktree, commands run in place. Whether the project is a git
@@ -76,7 +73,7 @@ def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation
     named = step.isolation or ws.isolation or bundle.isolation
     if named is not None:
         return named
-    return "none" if effective_tool(bundle, ws, step) in IN_PLACE_TOOLS else "worktree"
+    return "none" if tool_traits(effective_tool(bundle, ws, step)).in_place else "worktree"
 
 
 def explicit_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation | None:

@@ -118,7 +118,7 @@ class StepCache(StepExtension):
         for extension in policy.extensions:
             if extension is not self:
                 aspec = extension.prepare_attempt(policy, aspec)
-        workdir = Path(aspec.workdir)
+        workdir = aspec.project_root
         before = _set_aside(workdir, entry.files)
         try:
             for item in entry.files:
@@ -208,7 +208,7 @@ class StepCache(StepExtension):
         )
         if mode != CacheMode.ON or self.unreachable:
             return
-        workdir = Path(spec.workdir)
+        workdir = spec.project_root
         outputs = [workdir / p for p in step.create_files]
         if not all(p.is_file() and not p.is_symlink() for p in outputs):
             # folders are not stored (a hit must restore exactly what the step made), nor

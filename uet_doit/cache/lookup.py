@@ -11,8 +11,10 @@ from pathlib import Path
 from uet_doit.cache.blobs import FileHasher
 from uet_doit.cache.keys import StepKey, ToolFacts, step_key
 from uet_doit.errors import UetError
-from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
-from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.tool_setup import tool_setup
+from uet_doit.tools.adapters import ROUTED_TOOL
+from uet_doit.tools.routing import AdapterRegistry
 
 
 class ToolVersions:
@@ -26,7 +28,7 @@ class ToolVersions:
         self._lock = threading.Lock()
 
     def get(self, tool: str) -> str | None:
-        if tool in LOCAL_TOOLS or tool == "auto":
+        if tool == ROUTED_TOOL or self.tools.traits(tool).local:
             return None
         with self._lock:  # one question per tool, even when steps start together
             if tool not in self._known:
@@ -51,19 +53,15 @@ class KeyMaker:
         self.versions = ToolVersions(tools, root)
         self.hasher = FileHasher(root)
 
-    def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
-
     def facts(self, spec: StepSpec) -> ToolFacts:
-        settings = self.settings(spec.tool)
-        options: dict[str, object] = {"args": list(settings.args)} if settings.args else {}
-        options.update(spec.tool_options)
+        tool = spec.tool
+        setup = tool_setup(spec, tool, self.tools)
         return ToolFacts(
-            tool=spec.tool,
-            version=self.versions.get(spec.tool),
-            model=spec.model or settings.model,
-            options=options,
-            tool_env=dict(settings.env),
+            tool=tool,
+            version=self.versions.get(tool),
+            model=setup.model,
+            options=setup.options,
+            tool_env=setup.tool_env,
         )
 
     def key(

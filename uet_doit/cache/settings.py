@@ -12,9 +12,7 @@ from enum import StrEnum
 
 from uet_doit.bundle.model import Bundle, CacheOptions, Step, Workstream
 from uet_doit.run.step_spec import DEFAULT_CACHE_MAX_BYTES
-
-#: tools whose steps are cached only when a bundle or `--cache` asks
-UNCACHED_BY_DEFAULT = frozenset({"shell", "python", "pytest"})
+from uet_doit.tools.adapters import tool_traits
 
 
 class CacheMode(StrEnum):
@@ -79,7 +77,7 @@ def step_mode(
         return mode, f"the bundle says cache: {spelled}"
     if flag == RunCacheFlag.ON:
         return CacheMode.ON, "the run was started with --cache"
-    if tool in UNCACHED_BY_DEFAULT:
+    if not tool_traits(tool).cached_by_default:
         return CacheMode.OFF, (
             f"{tool} steps are cached only when asked (cache: true in the bundle, or --cache)"
         )

@@ -74,13 +74,13 @@ def emit_bundle(data: dict[str, Any], output: str | None) -> None:
 
 
 def bootstrap(args: argparse.Namespace) -> int:
-    from uet_doit.plans.bootstrap import AI_TOOLS
     from uet_doit.plans.bootstrap import bootstrap as write_project_files
+    from uet_doit.tools.adapters import ai_tools
 
     root = Path(args.dir)
     try:
         report, profile = write_project_files(root, force=args.force)
     except PermissionError as exc:
         raise UetError(f"cannot write in {root}: {exc.strerror}") from exc
-    print(render.bootstrap_report(report, profile["ai_tools"]["available"], AI_TOOLS))
+    print(render.bootstrap_report(report, profile["ai_tools"]["available"], ai_tools()))
     return EXIT_OK

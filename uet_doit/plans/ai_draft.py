@@ -27,8 +27,8 @@ from uet_doit.errors import BundleError, UetError, UsageError
 from uet_doit.plans.draft_guard import TreeGuard
 from uet_doit.plans.draft_schema import draft_schema, without_nulls
 from uet_doit.plans.draft_trust import added_powers
-from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt, step_request
-from uet_doit.tools.adapters.base import StepRequest, ToolAdapter
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt
+from uet_doit.tools.adapters.base import ToolAdapter
 from uet_doit.tools.structured import answer_text, json_object, structured_args
 
 WS_ID = "uet-convert"
@@ -65,7 +65,7 @@ class _Call:
     """One call of the tool, as the run store records an attempt."""
 
     attempt: int
-    request: StepRequest
+    request: AttemptSpec
     result: AttemptResult
 
 
@@ -122,10 +122,8 @@ def _drafting_call(spec: AttemptSpec, adapter: ToolAdapter) -> _Call:
     """One call of the tool through the attempt pipeline every step uses: its reported cost
     checked (a negative or NaN one is unknown), its logs capped and redacted, its message
     redacted before the store sees it."""
-    from uet_doit.run.executors.attempt import child_env
-
     result = run_attempt(spec, lambda _tool, _root: adapter)
-    return _Call(spec.attempt, step_request(spec, child_env(spec)), result)
+    return _Call(spec.attempt, spec, result)
 
 
 def _numbered(text: str) -> str:
@@ -307,12 +305,12 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             instruction=prompt,
             files=reads,
             create_files=creates,
-            workdir=str(root),
-            config_root=str(root),
+            project_root=root,
+            config_root=root,
             timeout=settings.timeout_seconds or 900.0,
-            stdout_path=str(work / f"{attempt}.stdout"),
-            stderr_path=str(work / f"{attempt}.stderr"),
-            result_file=str(work / f"{attempt}.result.json"),
+            stdout_path=work / f"{attempt}.stdout",
+            stderr_path=work / f"{attempt}.stderr",
+            result_file=work / f"{attempt}.result.json",
             env={**settings.env, "UET_STEP_ID": STEP_ID, "UET_WS_ID": WS_ID},
             model=settings.model,
             options={"args": [*settings.args, *structured_args(req.ai_tool, strict, last)]},

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from uet_doit.errors import UetError, UsageError
+from uet_doit.tools.adapters import ai_tools
 
-AI_TOOLS = ("aider", "claude", "codex", "gemini")
 API_KEY_VARS = (
     "ANTHROPIC_API_KEY",
     "OPENAI_API_KEY",
@@ -208,7 +208,7 @@ def detect(root: Path) -> dict[str, Any]:
         "linters": _linters(root, pyproject, package),
         "git": (root / ".git").exists(),
         "ai_tools": {
-            "available": [t for t in AI_TOOLS if shutil.which(t)],
+            "available": [t for t in ai_tools() if shutil.which(t)],
             "api_keys_set": [v for v in API_KEY_VARS if os.environ.get(v)],
         },
     }

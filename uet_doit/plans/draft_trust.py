@@ -16,9 +16,7 @@ from typing import Any
 
 from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.model import Bundle
-
-#: tools that edit files from an instruction; every other tool runs what the bundle says
-AI_TOOLS = frozenset({"auto", "aider", "claude", "codex", "gemini"})
+from uet_doit.tools.adapters import tool_traits
 
 _LEVEL_POWERS = {
     "notify": "notify command",
@@ -87,7 +85,7 @@ def powers(bundle: Bundle) -> list[Power]:
             if step.context.callable is not None:
                 found.append(Power("callable", _value(step.context.callable), f"{place}.callable"))
             tool = effective_tool(bundle, ws, step)
-            if tool not in AI_TOOLS:
+            if not tool_traits(tool).ai:  # the others run what the bundle says
                 found.append(Power("tool", _value(tool), f"{place}.tool_profile_id"))
     return found
 

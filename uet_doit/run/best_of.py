@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from uet_doit.run.budget_gate import note_spend, reserve_budget
 from uet_doit.run.extensions import AttemptNotRun
-from uet_doit.run.step_spec import LOCAL_TOOLS
 from uet_doit.state.records import AttemptOutcome, StepState
 from uet_doit.tools.failures import FailureClass
 
@@ -117,7 +116,7 @@ def run_best_of(policy: StepPolicy, tool: str) -> StepOutcome | None:
 def _run_candidate(policy: StepPolicy, candidate: Candidate) -> None:
     """One attempt up to its result (outputs and validation checked), not concluded."""
     spec, tool = policy.spec, candidate.tool
-    if spec.breaker_explicit or tool not in LOCAL_TOOLS:
+    if spec.breaker_explicit or not policy.tools.traits(tool).local:
         allowed, _probe, reason = policy.breakers.admit(tool, spec.breaker, policy.clock.now())
         if not allowed:
             _log.debug("best-of %s: %s refused by its breaker: %s", spec.step_id, tool, reason)

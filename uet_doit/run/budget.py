@@ -12,10 +12,11 @@ from __future__ import annotations
 import statistics
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.run.step_spec import LOCAL_TOOLS, Budget, Overrun, StepSpec, budgets_for
+from uet_doit.run.step_spec import Budget, Overrun, StepSpec, budgets_for
 from uet_doit.state.ledger import ScopeSpend
 from uet_doit.state.records import EventKind
 from uet_doit.state.store import RunStore
+from uet_doit.tools.adapters import tool_traits
 
 
 def apply_overrides(bundle: Bundle, overrides: dict[str, float]) -> Bundle:
@@ -95,13 +96,14 @@ class CostLedger:
             from uet_doit.run.forecast.inputs import spec_forecast
             from uet_doit.tools.routing import RouterConfig, load_router_config
 
-            config = RouterConfig() if tool in LOCAL_TOOLS else load_router_config(self.store.root)
+            local = tool_traits(tool).local
+            config = RouterConfig() if local else load_router_config(self.store.root)
             high = spec_forecast(spec, tool, self.store, config).attempt_usd[1]
-            return high if high > 0 or tool in LOCAL_TOOLS else RESERVATION_FLOOR_USD
+            return high if high > 0 or local else RESERVATION_FLOOR_USD
         costs = self.store.ledger.recent_costs(tool)
         if costs:
             return float(statistics.median(costs))
-        return 0.0 if tool in ("shell", "python") else RESERVATION_FLOOR_USD
+        return 0.0 if tool_traits(tool).local else RESERVATION_FLOOR_USD
 
     def reserve(
         self,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 
 def new_session() -> str:
@@ -27,24 +28,36 @@ def new_run_id(bundle_id: str, now: float | None = None, unique: bool = False) -
     return f"{run_id}-{secrets.token_hex(2)}" if unique else run_id
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """Where a run's attempts run and how it uses the cache, as its caller chose: declared
+    once for the request (RunOptions) and for what every step is told (RunContext)."""
+
+    executor: str = "local"  # where attempts run: "local" or "dask" (`uet run --executor`)
+    scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
+    dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
+    shared_fs: bool = True  # dask: workers see the project at its path (else: --no-shared-fs)
+    cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
+    # RunOptions: `--cache-store URL`; RunContext: the configured store's URL (None: .uet/cache)
+    cache_store: str | None = None
+
+    def run_settings(self) -> dict[str, Any]:
+        """These settings alone, as keywords (of a RunContext made from RunOptions)."""
+        return {f.name: getattr(self, f.name) for f in fields(RunSettings)}
+
+
 @dataclass(frozen=True)
-class RunContext:
+class RunContext(RunSettings):
     run_id: str
     bundle_id: str
     root: str  # the project root, absolute
     session: str
     runner_pid: int
     stop_on_failure: bool = False  # `uet run` without -c: no new step after a failure
-    executor: str = "local"  # where attempts run: "local" or "dask" (`uet run --executor`)
-    scheduler: str | None = None  # --executor dask: the scheduler's address, else a LocalCluster
-    dask_workers: int = 2  # --executor dask without --scheduler: worker processes to start
-    shared_fs: bool = True  # dask: workers see the project at its path (else: --no-shared-fs)
     # isolation (run/workspaces/isolation.py): the branch isolated steps land on, and the git work
     # tree holding the project; None when no step is isolated (and in plain doit runs)
     landing_branch: str | None = None
     git_top: str | None = None
-    cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
-    cache_store: str | None = None  # the configured store's URL (None: only .uet/cache)
     jobs: int = 64  # `-n`: the most attempts in flight, the cap of provider limits
 
     @property
@@ -57,15 +70,11 @@ class RunContext:
         run_id: str,
         bundle_id: str,
         root: Path,
+        settings: RunSettings | None = None,
         *,
         stop_on_failure: bool = False,
-        executor: str = "local",
-        scheduler: str | None = None,
-        dask_workers: int = 2,
-        shared_fs: bool = True,
-        cache: str = "default",
-        cache_store: str | None = None,
     ) -> RunContext:
+        """A new run's context in this process, with the caller's `settings`."""
         return cls(
             run_id=run_id,
             bundle_id=bundle_id,
@@ -73,12 +82,7 @@ class RunContext:
             session=new_session(),
             runner_pid=os.getpid(),
             stop_on_failure=stop_on_failure,
-            executor=executor,
-            scheduler=scheduler,
-            dask_workers=dask_workers,
-            shared_fs=shared_fs,
-            cache=cache,
-            cache_store=cache_store,
+            **(settings or RunSettings()).run_settings(),
         )
 
     def tool_env(self, step_id: str, ws_id: str, attempt: int, result_file: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from uet_doit.bundle.effective import DEFAULT_TIMEOUT_SECONDS
 from uet_doit.errors import UetError
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
@@ -25,11 +24,12 @@ from uet_doit.run.executors.base import Executor
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
-from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec, fingerprint
+from uet_doit.run.step_spec import StepSpec, fingerprint
+from uet_doit.run.tool_setup import ToolSetup, tool_setup
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
-from uet_doit.tools.routing import AdapterRegistry, ToolSettings
+from uet_doit.tools.routing import AdapterRegistry
 
 _log = logging.getLogger(__name__)
 
@@ -173,13 +173,13 @@ class StepPolicy:
         """Attempts of one tool with retries and the fix loop. On failure, also says whether
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""
         spec = self.spec
-        uses_breaker = spec.breaker_explicit or tool not in LOCAL_TOOLS
+        uses_breaker = spec.breaker_explicit or not self.tools.traits(tool).local
         first = self.attempts_so_far()
         attempt_no, instruction = first, spec.instruction
         resume: str | None = None  # the tool session a stalled attempt left to continue
         rate_limits = 0  # requeued apart from the retries of other failures
         fixes_allowed = {
-            FailureClass.VALIDATION: self._fix_attempts(tool),
+            FailureClass.VALIDATION: self.setup(tool).fix_rounds,
             FailureClass.REVIEW_REJECTED: spec.review.max_fix_attempts if spec.review else 0,
         }
         fixes_used = dict.fromkeys(fixes_allowed, 0)
@@ -317,7 +317,7 @@ class StepPolicy:
         from uet_doit.tools.routing import availability, route_step
 
         tool = self.spec.tool
-        if tool in LOCAL_TOOLS:
+        if self.tools.traits(tool).local:
             return [tool], ""
         config = self.tools.config
         files = self.spec.paths
@@ -333,21 +333,12 @@ class StepPolicy:
         _log.debug("route %s: %s, fallbacks %s", self.spec.step_id, tool, fallbacks)
         return [tool, *fallbacks], ""
 
-    def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
+    def setup(self, tool: str) -> ToolSetup:
+        """The step run with `tool`: model, options, timeout, fix rounds (one resolution)."""
+        return tool_setup(self.spec, tool, self.tools)
 
     def timeout(self, tool: str) -> float:
-        """The step's own timeout, else its tool's in router_config.json, else the default."""
-        return self.spec.timeout or self.settings(tool).timeout_seconds or DEFAULT_TIMEOUT_SECONDS
-
-    def _fix_attempts(self, tool: str) -> int:
-        """Validation failures of AI tools get a fix round by default; shell steps do not."""
-        if self.spec.max_fix_attempts is not None:
-            return self.spec.max_fix_attempts
-        configured = self.settings(tool).max_fix_attempts
-        if configured is not None:
-            return configured
-        return 0 if tool in LOCAL_TOOLS else 1
+        return self.setup(tool).timeout
 
     # -- one attempt ---------------------------------------------------------------------------
     def attempt_spec(
@@ -358,12 +349,10 @@ class StepPolicy:
         stem = f"{spec.step_id}.{attempt_no}"
         # the attempt's own folder: the one place under .uet/ its sandbox lets it write
         scratch = self.root / ".uet" / "runs" / ctx.run_id / "scratch" / stem
-        result_file = str(scratch / "result.json")
-        settings = self.settings(tool)
-        options: dict[str, object] = {"args": list(settings.args)} if settings.args else {}
-        options.update(spec.tool_options)
-        env = {**settings.env, **spec.env}
-        env.update(ctx.tool_env(spec.step_id, spec.ws_id, attempt_no, result_file))
+        result_file = scratch / "result.json"
+        setup = self.setup(tool)
+        env = {**setup.tool_env, **spec.env}
+        env.update(ctx.tool_env(spec.step_id, spec.ws_id, attempt_no, str(result_file)))
         return AttemptSpec(
             run_id=ctx.run_id,
             bundle_id=spec.bundle_id,
@@ -374,21 +363,21 @@ class StepPolicy:
             instruction=instruction,
             files=spec.files,
             create_files=spec.create_files,
-            workdir=str(self.root),
-            config_root=str(self.root),
-            timeout=self.timeout(tool),
-            stdout_path=str(logs / f"{stem}.stdout"),
-            stderr_path=str(logs / f"{stem}.stderr"),
+            project_root=self.root,
+            config_root=self.root,
+            timeout=setup.timeout,
+            stdout_path=logs / f"{stem}.stdout",
+            stderr_path=logs / f"{stem}.stderr",
             result_file=result_file,
-            exit_file=str(logs / f"{stem}.exit"),
+            exit_file=logs / f"{stem}.exit",
             env=env,
-            model=spec.model or settings.model,
-            options=options,
+            model=setup.model,
+            options=setup.options,
             context=dict(spec.context),
             validation=spec.validation,
             max_log_bytes=spec.max_log_bytes,
-            scratch_dir=str(scratch),
-            stall_timeout=spec.stall_timeout or settings.stall_timeout_seconds,
+            scratch_dir=scratch,
+            stall_timeout=setup.stall_timeout,
             resume_session=resume,
         )
 
@@ -475,9 +464,11 @@ class StepPolicy:
             aspec.tool,
             aspec.attempt,
             session=self.ctx.session,
-            stdout_path=aspec.stdout_path,
-            stderr_path=aspec.stderr_path,
-            exit_file=aspec.exit_file if outcome == AttemptOutcome.RUNNING else None,
+            stdout_path=str(aspec.stdout_path),
+            stderr_path=str(aspec.stderr_path),
+            exit_file=str(aspec.exit_file)
+            if aspec.exit_file and outcome == AttemptOutcome.RUNNING
+            else None,
             fallback_from=fallback_from,
             spec=aspec.to_record(),
             outcome=outcome,
@@ -486,7 +477,7 @@ class StepPolicy:
 
     def slot(self, tool: str) -> AbstractContextManager[None]:
         """One of the tool's `max_parallel` slots, across workers and runs."""
-        limit = self.settings(tool).max_parallel
+        limit = self.setup(tool).max_parallel
         if not limit or self.slots is None:
             return nullcontext()
         note = f"waiting for a free {tool} slot (max_parallel {limit})"
@@ -495,7 +486,7 @@ class StepPolicy:
     @contextmanager
     def provider_place(self, aspec: AttemptSpec) -> Iterator[str | None]:
         """A place under the provider's adaptive limit (AI tools only); yields its name."""
-        if self.providers is None or aspec.tool in LOCAL_TOOLS:
+        if self.providers is None or self.tools.traits(aspec.tool).local:
             yield None
             return
         import os
@@ -503,7 +494,7 @@ class StepPolicy:
         from uet_doit.run.providers import provider_of
 
         provider = provider_of(aspec.tool, aspec.model, {**os.environ, **aspec.env})
-        cap = min(self.ctx.jobs, self.settings(aspec.tool).max_parallel or self.ctx.jobs)
+        cap = min(self.ctx.jobs, self.setup(aspec.tool).max_parallel or self.ctx.jobs)
         note = f"waiting for {provider} (concurrency lowered after rate limits)"
         waiting = lambda: self.state(StepState.WAITING, note, aspec.tool)  # noqa: E731
         with self.providers.hold(provider, cap, waiting):

@@ -27,7 +27,7 @@ from uet_doit.errors import (
     EXIT_PAUSED,
     UsageError,
 )
-from uet_doit.run.context import RunContext, new_run_id
+from uet_doit.run.context import RunContext, RunSettings, new_run_id
 from uet_doit.run.doit.compiler import signature, step_definition
 from uet_doit.run.project import project_lock
 from uet_doit.run.workspaces.isolation import end_isolation, start_isolation
@@ -39,8 +39,10 @@ if TYPE_CHECKING:
     from uet_doit.run.executors.dask.executor import DaskExecutor
 
 
-@dataclass
-class RunOptions:
+@dataclass(frozen=True)
+class RunOptions(RunSettings):
+    """What a caller asks of one run (`uet run`'s options, `run_bundle(**options)`)."""
+
     jobs: int = 1
     parallel_type: str = "process"
     keep_going: bool = False
@@ -51,13 +53,7 @@ class RunOptions:
     verbosity: int | None = None
     budgets: dict[str, float] = field(default_factory=dict)
     argv: Sequence[str] = field(default_factory=list)
-    executor: str = "local"  # or "dask": attempts run on Dask workers
-    scheduler: str | None = None  # dask: connect here instead of starting a LocalCluster
-    dask_workers: int = 2  # dask without a scheduler: LocalCluster worker processes
-    shared_fs: bool = True  # dask: False sends the project to the workers with git
     into: str | None = None  # the branch isolated steps land on (default: the checked-out one)
-    cache: str = "default"  # --cache "on", --no-cache "off"
-    cache_store: str | None = None  # --cache-store URL
 
 
 def bundle_hash(bundle: Bundle) -> str:
@@ -158,16 +154,10 @@ def run_loaded(
     skip = skipped_steps(bundle, opts.skip_workstreams)
     from uet_doit.cache.stores import configured_store
 
-    ctx = RunContext.create(
-        run_id,
-        bundle.bundle_id,
-        root,
-        stop_on_failure=not opts.keep_going,
-        executor=opts.executor,
-        scheduler=opts.scheduler,
-        dask_workers=opts.dask_workers,
-        shared_fs=opts.shared_fs,
-        cache=opts.cache,
+    ctx = dataclasses.replace(
+        RunContext.create(
+            run_id, bundle.bundle_id, root, opts, stop_on_failure=not opts.keep_going
+        ),
         cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
     )
     with project_lock(root, run_id), ExitStack() as cluster:

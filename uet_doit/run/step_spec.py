@@ -12,6 +12,7 @@ from typing import Any
 
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
+from uet_doit.tools.attempt import ValidationSpec
 from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
 
@@ -19,16 +20,6 @@ from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
 DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 DEFAULT_POLICY = "pause_and_notify"
-
-#: tools whose failures are the step's own (a breaker on them only when a bundle asks)
-LOCAL_TOOLS = frozenset({"shell", "python"})
-
-
-@dataclass(frozen=True)
-class ValidationSpec:
-    command: str | tuple[str, ...]
-    expected_exit_code: int = 0
-    timeout: float = 600.0
 
 
 @dataclass(frozen=True)

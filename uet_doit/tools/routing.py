@@ -3,7 +3,7 @@
 A step whose tool is `auto` is routed: routes whose `task_kind` equals the step's come first,
 then routes whose `file_patterns` match one of its files, then `default_tools`; the tools of
 every match, in that order and without the unavailable ones, are the fallback chain. When
-nothing is configured for the step, the installed AI tools are, in `AI_TOOLS` order.
+nothing is configured for the step, the installed AI tools are, in `ai_tools()` order.
 Adapters are looked up as built-ins, then `custom_adapters`, then the `uet_doit.tools.adapters`
 entry-point group; a broken custom adapter is a UsageError for that tool only.
 """
@@ -26,12 +26,18 @@ from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.fields import Strict
 from uet_doit.bundle.model import Bundle, Notify
 from uet_doit.errors import UsageError
-from uet_doit.tools.adapters import BUILTIN_ADAPTERS, ToolAdapter, load_builtin
+from uet_doit.tools.adapters import (
+    BUILTIN_ADAPTERS,
+    ROUTED_TOOL,
+    ToolAdapter,
+    ToolTraits,
+    ai_tools,
+    load_builtin,
+    tool_traits,
+)
 from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
 
 ROUTER_CONFIG_FILE = "router_config.json"
-#: what an `auto` step may use when router_config.json names nothing for it, in this order
-AI_TOOLS = ("aider", "claude", "codex", "gemini")
 ENTRY_POINT_GROUP = "uet_doit.adapters"  # the plugin group: a public name, kept stable
 _PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _FIX_HINT = (
@@ -194,7 +200,7 @@ def route_step(
             matches.append((i, f"file {hit[1]!r} matches {hit[0]!r}"))
     wanted = [t for i, _ in matches for t in config.routes[i].tools] + config.default_tools
     if not wanted and auto:  # nothing configured for it: any AI tool installed here may do it
-        wanted = list(AI_TOOLS)
+        wanted = list(ai_tools())
     ordered = list(dict.fromkeys(wanted))
     tools = [t for t in ordered if available(t)]
     skipped = [t for t in ordered if t not in tools]
@@ -216,7 +222,7 @@ def route_step(
     else:
         reason = (
             f"no route matches task_kind {task_kind!r} or the files, no default_tools, and no "
-            f"AI tool ({', '.join(AI_TOOLS)}) is installed: install one, add a route to "
+            f"AI tool ({', '.join(ai_tools())}) is installed: install one, add a route to "
             f"{ROUTER_CONFIG_FILE} or set tool_profile_id on the step"
         )
         skipped = []
@@ -351,6 +357,16 @@ class AdapterRegistry:
     def settings(self, name: str) -> ToolSettings:
         """router_config.json `tools.<name>`: model, args, env, max_parallel, timeout."""
         return self.config.tool(name)
+
+    def traits(self, name: str) -> type[ToolTraits]:
+        """A tool's traits in this project: a custom adapter's own class once it loads (one
+        that cannot load has the defaults: running it says why)."""
+        if name == ROUTED_TOOL or name in BUILTIN_ADAPTERS:
+            return tool_traits(name)
+        try:
+            return type(self.adapter(name))
+        except UsageError:
+            return ToolTraits
 
     def resolver(self) -> Callable[[str, Path], ToolAdapter]:
         """An adapter resolver for run_attempt that reuses this registry's adapters."""

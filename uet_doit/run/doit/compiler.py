@@ -37,11 +37,11 @@ from uet_doit.run.step_spec import (
     GateSpec,
     ReviewerSpec,
     StepSpec,
-    ValidationSpec,
     budgets_for,
     gate_spec,
     gate_task_name,
 )
+from uet_doit.tools.attempt import ValidationSpec
 
 
 class TaskActions(Protocol):

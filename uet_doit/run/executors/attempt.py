@@ -14,133 +14,20 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from uet_doit.run.forecast.estimate import TOOL_PROFILES
-from uet_doit.run.step_spec import ValidationSpec
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.unknown_cost import REJECTED, UNREPORTED
-from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.tools.adapters import tool_traits
+from uet_doit.tools.adapters.base import ToolAdapter, ToolTraits
+from uet_doit.tools.attempt import AttemptResult, AttemptSpec
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, read_tail, run_process
 from uet_doit.tools.redact import Redactor
-from uet_doit.tools.sandbox import SandboxSpec
 from uet_doit.tools.spawner import ReaperLost
 
-
-@dataclass(frozen=True)
-class AttemptSpec:
-    """Everything one attempt needs, as plain JSON-serialisable data.
-
-    `workdir` is where the tool runs (the project root, or an isolated workspace);
-    `config_root` is where router_config.json and custom adapters are found. `env` holds only
-    what the step adds to the worker's own environment (step env, router tool env, UET_*),
-    so no secret of the coordinator travels with a spec.
-    """
-
-    run_id: str
-    bundle_id: str
-    ws_id: str
-    step_id: str
-    attempt: int
-    tool: str
-    instruction: str
-    files: tuple[str, ...]
-    create_files: tuple[str, ...]
-    workdir: str
-    config_root: str
-    timeout: float
-    stdout_path: str
-    stderr_path: str
-    result_file: str
-    exit_file: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    model: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)  # command, callable, params
-    validation: ValidationSpec | None = None
-    max_log_bytes: int | None = None
-    scratch_dir: str | None = None  # the tool's own writable folder (history files, temp)
-    sandbox: dict[str, Any] | None = None  # tools/sandbox.py SandboxSpec.to_data()
-    stall_timeout: float | None = None  # stop the tool after this long without a sign of life
-    resume_session: str | None = None  # the tool's own session this attempt continues
-
-    def to_json(self) -> str:
-        data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
-        if self.validation is not None:
-            data["validation"] = dict(self.validation.__dict__)
-        return json.dumps(data, sort_keys=True)
-
-    def to_record(self) -> str:
-        """The spec as the state store keeps it: the bundle's and tool settings' env values
-        (passwords, tokens) stay out; recovery takes them from the bundle again."""
-        return replace(
-            self, env={k: v for k, v in self.env.items() if k.startswith("UET_")}
-        ).to_json()
-
-    @classmethod
-    def from_json(cls, text: str) -> AttemptSpec:
-        data = json.loads(text)
-        for key in ("files", "create_files"):
-            data[key] = tuple(data[key])
-        if data.get("validation") is not None:
-            val = dict(data["validation"])
-            if isinstance(val["command"], list):
-                val["command"] = tuple(val["command"])
-            data["validation"] = ValidationSpec(**val)
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    """What one attempt did, in the terms retry, breakers and the cost ledger need."""
-
-    success: bool
-    outcome: AttemptOutcome
-    exit_code: int | None = None
-    failure_class: FailureClass | None = None
-    message: str = ""
-    cost_usd: float | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    model: str | None = None
-    cost_source: str = "none"
-    files_changed: tuple[str, ...] = ()
-    retry_after_s: float | None = None
-    output_tail: str = ""
-    duration_s: float = 0.0
-    worker: str = ""
-    notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
-    tool_session: str | None = None  # the tool's own session id (what a resume continues)
-    reviewed_by: str = ""  # `tool model` of the reviewer that passed it (run/review/reviewer.py)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    def failed_as(self, cls: FailureClass, message: str, **more: Any) -> AttemptResult:
-        """This attempt, judged a failure after the tool ran (by a check around it)."""
-        return replace(
-            self,
-            success=False,
-            outcome=AttemptOutcome.FAILED,
-            failure_class=cls,
-            message=message,
-            **more,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> AttemptResult:
-        data = json.loads(text)
-        data["outcome"] = AttemptOutcome(data["outcome"])
-        if data.get("failure_class"):
-            data["failure_class"] = FailureClass(data["failure_class"])
-        for key in ("files_changed", "notes"):
-            data[key] = tuple(data.get(key) or ())
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
+__all__ = ["AttemptResult", "AttemptSpec", "adopt_attempt", "complete_attempt", "run_attempt"]
 
 AdapterResolver = Callable[[str, Path], ToolAdapter]
 
@@ -156,36 +43,6 @@ def child_env(spec: AttemptSpec, base: Mapping[str, str] | None = None) -> dict[
     return env
 
 
-def step_request(
-    spec: AttemptSpec, env: Mapping[str, str], on_start: Callable[[int], None] | None = None
-) -> StepRequest:
-    return StepRequest(
-        step_id=spec.step_id,
-        ws_id=spec.ws_id,
-        tool=spec.tool,
-        instruction=spec.instruction,
-        files=spec.files,
-        create_files=spec.create_files,
-        project_root=Path(spec.workdir),
-        env=env,
-        timeout=spec.timeout,
-        result_file=Path(spec.result_file),
-        stdout_path=Path(spec.stdout_path),
-        stderr_path=Path(spec.stderr_path),
-        attempt=spec.attempt,
-        model=spec.model,
-        options=spec.options,
-        context=spec.context,
-        exit_file=Path(spec.exit_file) if spec.exit_file else None,
-        on_start=on_start,
-        scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None,
-        sandbox=SandboxSpec.from_data(spec.sandbox) if spec.sandbox else None,
-        stall_timeout=spec.stall_timeout,
-        resume_session=spec.resume_session,
-        run_id=spec.run_id,
-    )
-
-
 def run_attempt(
     spec: AttemptSpec,
     resolve: AdapterResolver | None = None,
@@ -195,23 +52,23 @@ def run_attempt(
     from uet_doit.tools.routing import resolve_adapter
 
     started = time.monotonic()
-    adapter = (resolve or resolve_adapter)(spec.tool, Path(spec.config_root))
+    adapter = (resolve or resolve_adapter)(spec.tool, spec.config_dir)
     env = child_env(spec)
-    Path(spec.result_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(spec.result_file).unlink(missing_ok=True)
-    Path(spec.stdout_path).parent.mkdir(parents=True, exist_ok=True)
+    spec.result_file.parent.mkdir(parents=True, exist_ok=True)
+    spec.result_file.unlink(missing_ok=True)
+    spec.stdout_path.parent.mkdir(parents=True, exist_ok=True)
     if spec.scratch_dir:
-        Path(spec.scratch_dir).mkdir(parents=True, exist_ok=True)
-    _make_parent_folders(Path(spec.workdir), spec.create_files)
-    try:
-        raw = adapter.execute(step_request(spec, env, on_start))
+        spec.scratch_dir.mkdir(parents=True, exist_ok=True)
+    _make_parent_folders(spec.project_root, spec.create_files)
+    try:  # the adapter sees the spec with the child's whole environment
+        raw = adapter.execute(replace(spec, env=env, on_start=on_start))
     except ReaperLost as exc:
-        raw = ToolResult(
+        raw = AttemptResult(
             success=False,
             message=f"{exc}: the attempt's outcome is unknown, so it counts as failed",
             failure_class=FailureClass.WORKER_LOST,
         )
-    return complete_attempt(spec, raw, env, time.monotonic() - started)
+    return complete_attempt(spec, raw, env, time.monotonic() - started, adapter)
 
 
 def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
@@ -229,54 +86,47 @@ def adopt_attempt(
     are on disk): the same reading and checks as a live attempt."""
     from uet_doit.tools.routing import resolve_adapter
 
-    adapter = (resolve or resolve_adapter)(spec.tool, Path(spec.config_root))
+    adapter = (resolve or resolve_adapter)(spec.tool, spec.config_dir)
     env = child_env(spec)
     proc = ProcessResult(
         argv=(),
         exit_code=exit_code,
-        stdout=read_tail(Path(spec.stdout_path)),
-        stderr=read_tail(Path(spec.stderr_path)),
+        stdout=read_tail(spec.stdout_path),
+        stderr=read_tail(spec.stderr_path),
         duration_s=0.0,
     )
-    raw = adapter.read_result(step_request(spec, env), proc)
-    return complete_attempt(spec, raw, env, 0.0)
+    raw = adapter.read_result(replace(spec, env=env), proc)
+    return complete_attempt(spec, raw, env, 0.0, adapter)
 
 
 def complete_attempt(
-    spec: AttemptSpec, raw: ToolResult, env: Mapping[str, str], duration: float
+    spec: AttemptSpec,
+    result: AttemptResult,
+    env: Mapping[str, str],
+    duration: float,
+    traits: ToolTraits | type[ToolTraits] | None = None,
 ) -> AttemptResult:
-    """The one post-attempt pipeline: reported cost, outputs, validation, then redaction."""
-    notes: list[str] = []
-    _merge_result_file(raw, Path(spec.result_file), notes)
-    _reject_bad_cost(raw, notes)
-    _note_unreported(spec.tool, raw)
-    if raw.success:
-        _check_outputs(spec, raw)
-    if raw.success and spec.validation is not None:
-        _validate(spec, raw, env)
-    result = AttemptResult(
-        success=raw.success,
-        outcome=AttemptOutcome.SUCCEEDED if raw.success else AttemptOutcome.FAILED,
-        exit_code=raw.exit_code,
-        failure_class=None if raw.success else (raw.failure_class or FailureClass.UNKNOWN),
-        message=raw.message,
-        cost_usd=raw.cost_usd,
-        tokens_in=raw.tokens_in,
-        tokens_out=raw.tokens_out,
-        model=raw.model,
-        cost_source=raw.cost_source,
-        files_changed=raw.files_changed,
-        retry_after_s=raw.retry_after_s,
-        output_tail=raw.output_tail,
-        duration_s=duration,
-        worker=worker_name(),
-        notes=tuple(notes),
-        tool_session=raw.session_id,
-    )
+    """The one post-attempt pipeline, on the result the adapter filled: reported cost,
+    outputs, validation, the outcome, then redaction. `traits`: the adapter that ran (else
+    the tool's by name)."""
+    notes: list[str] = list(result.notes)
+    _merge_result_file(result, spec.result_file, notes)
+    _reject_bad_cost(result, notes)
+    _note_unreported(traits or tool_traits(spec.tool), result)
+    if result.success:
+        _check_outputs(spec, result)
+    if result.success and spec.validation is not None:
+        _validate(spec, result, env)
+    if result.success:
+        result.outcome, result.failure_class = AttemptOutcome.SUCCEEDED, None
+    else:
+        result.outcome = AttemptOutcome.FAILED
+        result.failure_class = result.failure_class or FailureClass.UNKNOWN
+    result.duration_s, result.worker, result.notes = duration, worker_name(), tuple(notes)
     return _redacted(spec, result, env)
 
 
-def _merge_result_file(result: ToolResult, path: Path, notes: list[str]) -> None:
+def _merge_result_file(result: AttemptResult, path: Path, notes: list[str]) -> None:
     """Shell and python tools report cost through $UET_RESULT_FILE."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -299,7 +149,7 @@ def _merge_result_file(result: ToolResult, path: Path, notes: list[str]) -> None
         result.model = data["model"][:200]
 
 
-def _reject_bad_cost(result: ToolResult, notes: list[str]) -> None:
+def _reject_bad_cost(result: AttemptResult, notes: list[str]) -> None:
     """A negative, NaN or infinite cost would lower spend or poison every sum: it is
     recorded as unknown (the budget then counts the step at its estimate)."""
     cost = result.cost_usd
@@ -309,17 +159,17 @@ def _reject_bad_cost(result: ToolResult, notes: list[str]) -> None:
     result.cost_usd, result.cost_source = None, REJECTED
 
 
-def _note_unreported(tool: str, result: ToolResult) -> None:
+def _note_unreported(tool: ToolTraits | type[ToolTraits], result: AttemptResult) -> None:
     """An AI tool that finished, or was stopped at its timeout, without saying what it used
     has spent an unknown amount, not nothing."""
     said_nothing = result.cost_usd is None and result.tokens_in is None
     ran = result.success or result.failure_class == FailureClass.TIMEOUT
-    if tool in TOOL_PROFILES and said_nothing and ran and result.cost_source == "none":
+    if tool.ai and said_nothing and ran and result.cost_source == "none":
         result.cost_source = UNREPORTED
 
 
-def _check_outputs(spec: AttemptSpec, result: ToolResult) -> None:
-    root = Path(spec.workdir)
+def _check_outputs(spec: AttemptSpec, result: AttemptResult) -> None:
+    root = spec.project_root
     missing = [p for p in spec.create_files if not (root / p).exists()]
     if missing:
         result.success = False
@@ -327,17 +177,17 @@ def _check_outputs(spec: AttemptSpec, result: ToolResult) -> None:
         result.message = "the tool finished but did not create: " + ", ".join(missing)
 
 
-def _validate(spec: AttemptSpec, result: ToolResult, env: Mapping[str, str]) -> None:
+def _validate(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) -> None:
     from uet_doit.tools.adapters.shell import command_argv
 
     val = spec.validation
     assert val is not None
     command = val.command if isinstance(val.command, str) else list(val.command)
-    out = Path(spec.stdout_path)
+    out = spec.stdout_path
     try:
         proc = run_process(
             command_argv(command),
-            cwd=Path(spec.workdir),
+            cwd=spec.project_root,
             env=env,
             timeout=val.timeout,
             stdout_path=out.with_suffix(".validation.stdout"),
@@ -393,7 +243,7 @@ def _redacted(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) 
 
     redactor = Redactor.cached_for(env)
     cap = spec.max_log_bytes or DEFAULT_MAX_LOG_BYTES
-    out, err = Path(spec.stdout_path), Path(spec.stderr_path)
+    out, err = spec.stdout_path, spec.stderr_path
     logs = (out, err, out.with_suffix(".validation.stdout"), out.with_suffix(".validation.stderr"))
     for path in logs:
         try:
@@ -405,7 +255,7 @@ def _redacted(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) 
         elif size > cap:
             cap_log(path, cap)
     if redactor.secret_count:
-        _redact_result_file(Path(spec.result_file), redactor)
+        _redact_result_file(spec.result_file, redactor)
     return redacted_result(result, env)
 
 

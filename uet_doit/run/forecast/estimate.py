@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.prices import CLI_DEFAULT_MODELS, ModelPrice
 from uet_doit.tools.tokens import BYTES_PER_TOKEN, TokenCounter
 
@@ -297,7 +298,7 @@ def forecast_step(
     if profile is None:
         note = (
             "no AI tokens: a local tool costs what it reports in $UET_RESULT_FILE"
-            if plan.tool in ("shell", "python")
+            if tool_traits(plan.tool).local
             else f"no token model for tool {plan.tool!r}: forecast from its history only"
         )
         return StepForecast(

@@ -23,8 +23,10 @@ from uet_doit.run.forecast.estimate import (
     auto_forecast,
     forecast_step,
 )
-from uet_doit.run.step_spec import LOCAL_TOOLS, StepSpec
+from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.tool_setup import fix_rounds
 from uet_doit.state.store import RunStore
+from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.prices import LayeredPrices
 from uet_doit.tools.routing import (
     RouterConfig,
@@ -93,12 +95,7 @@ def history(
 def _fix_attempts(own: int | None, tool: str, config: RouterConfig, validated: bool) -> int:
     if not validated:
         return 0
-    if own is not None:
-        return own
-    configured = config.tool(tool).max_fix_attempts if tool not in LOCAL_TOOLS else None
-    if configured is not None:
-        return configured
-    return 0 if tool in LOCAL_TOOLS else 1
+    return fix_rounds(own, tool_traits(tool).local, config.tool(tool).max_fix_attempts)
 
 
 def auto_choices(

@@ -185,7 +185,7 @@ class ReviewSandbox(StepExtension):
         args = [*([given] if isinstance(given, str) else given)]
         args += read_only_options(spec.tool).get("args", [])
         args += structured_args(spec.tool, schema)
-        return replace(spec, workdir=str(work), options={**spec.options, "args": args})
+        return replace(spec, project_root=work, options={**spec.options, "args": args})
 
     def conclude_attempt(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
@@ -415,8 +415,8 @@ class StepReview(StepExtension):
             review_id=f"{step.step_id}.review",
             kind="step",
             question=step.instruction,
-            material=change_material(step.paths, policy.root, Path(spec.workdir)),
-            source=spec.workdir,
+            material=change_material(step.paths, policy.root, spec.project_root),
+            source=str(spec.project_root),
             copies=step.paths,
         )
         done = self._reviewer.review(step, reviewer, req)

@@ -37,7 +37,7 @@ class Confinement(StepExtension):
 
     def prepare_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
         level = policy.spec.sandbox
-        isolated = Path(spec.workdir) != self.root
+        isolated = spec.project_root != self.root
         if not isolated and level == "auto":
             return spec
         try:
@@ -53,12 +53,12 @@ class Confinement(StepExtension):
             ) from None
         if mechanism is None:
             return spec
-        scratch = Path(spec.scratch_dir or spec.workdir)
+        scratch = spec.scratch_dir or spec.project_root
         temp = scratch / "tmp"
         layers: list[tuple[list[Path], BindKind]]
         if isolated:
             record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
-            tree = Path(record.path) if record is not None else Path(spec.workdir)
+            tree = Path(record.path) if record is not None else spec.project_root
             readonly = [self.git_top or self.root, self.root]
             if self.git_dir is not None:
                 readonly.append(self.git_dir)
@@ -71,7 +71,7 @@ class Confinement(StepExtension):
             layers = [([self.root], "own"), (state, "ro"), ([scratch, temp], "own")]
         sandbox = attempt_spec(mechanism, layers)
         env = {**spec.env, "TMPDIR": str(temp)}
-        return replace(spec, sandbox=sandbox.to_data(), env=env)
+        return replace(spec, sandbox=sandbox, env=env)
 
 
 def _git_dir(start: Path) -> Path | None:

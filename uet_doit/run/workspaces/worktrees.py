@@ -256,7 +256,7 @@ class WorktreeIsolation(StepExtension):
         if wt is None:
             raise AttemptNotRun(self._setup_failed(spec, problem or f"no worktree at {path}"))
         workdir = path / self.prefix if self.prefix else path
-        spec = replace(spec, workdir=str(workdir))
+        spec = replace(spec, project_root=workdir)
         ignored = self._ignored_outputs(wt, step.create_files)
         if ignored:
             raise AttemptNotRun(

@@ -25,6 +25,7 @@ class AgentAdapter(ToolAdapter):
     """Base of the AI CLI adapters: carries the prices (the chain forecasts use too).
     Adapters that can resume their own session set `resumes` and read `resume_session`."""
 
+    ai = True
     resumes: ClassVar[bool] = False
     plans_session: ClassVar[bool] = False  # given its session id up front (`--session-id`)
 
@@ -33,12 +34,12 @@ class AgentAdapter(ToolAdapter):
 
     def execute(self, request: StepRequest) -> ToolResult:
         result = super().execute(request)
-        if self.resumes and result.session_id is None:
+        if self.resumes and result.tool_session is None:
             from uet_doit.tools.adapters.sessions import planned_session, reported_session
 
-            result.session_id = reported_session(request.stdout_path, request.stderr_path)
-            if result.session_id is None and self.plans_session and request.stall_timeout:
-                result.session_id = request.resume_session or planned_session(request)
+            result.tool_session = reported_session(request.stdout_path, request.stderr_path)
+            if result.tool_session is None and self.plans_session and request.stall_timeout:
+                result.tool_session = request.resume_session or planned_session(request)
         return scrub_secrets(request, result)
 
 

@@ -1,46 +1,23 @@
-"""The adapter protocol: a step request in, a ToolResult out, via the one process module."""
+"""The adapter protocol: an attempt's spec in, its result filled, via the one process module."""
 
 from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from uet_doit.tools.attempt import AttemptResult, AttemptSpec
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
 from uet_doit.tools.process import ProcessResult, run_process
-from uet_doit.tools.sandbox import DENIED_MARKERS, SandboxSpec
+from uet_doit.tools.sandbox import DENIED_MARKERS
 
-
-@dataclass(frozen=True)
-class StepRequest:
-    """Everything a tool needs to run one attempt of one step."""
-
-    step_id: str
-    ws_id: str
-    tool: str
-    instruction: str
-    files: tuple[str, ...]
-    create_files: tuple[str, ...]
-    project_root: Path
-    env: Mapping[str, str]  # the child's whole environment (os.environ + step env + UET_*)
-    timeout: float
-    result_file: Path  # $UET_RESULT_FILE: a tool may write {"cost_usd", "tokens_in", ...}
-    stdout_path: Path
-    stderr_path: Path
-    attempt: int = 1
-    model: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # step tool_options over router
-    context: Mapping[str, Any] = field(default_factory=dict)  # command, callable, params
-    exit_file: Path | None = None  # where the tool's exit code is recorded (see process.py)
-    on_start: Callable[[int], None] | None = field(default=None, compare=False)
-    scratch_dir: Path | None = None  # the attempt's own folder, outside what lands
-    sandbox: SandboxSpec | None = None  # what the tool may write (tools/sandbox.py)
-    stall_timeout: float | None = None  # no output and no file change this long: stopped
-    resume_session: str | None = None  # continue this session of the tool's own
-    run_id: str = ""
+#: what an adapter reads and what it fills: the attempt's own spec and result, by the names
+#: custom adapters know (README: custom adapters)
+StepRequest = AttemptSpec
+ToolResult = AttemptResult
 
 
 @dataclass(frozen=True)
@@ -49,25 +26,6 @@ class Invocation:
     env: Mapping[str, str]
     cwd: Path
     stdin_data: bytes | None = None
-
-
-@dataclass
-class ToolResult:
-    """What one attempt did, in the terms retry, breakers and the cost ledger need."""
-
-    success: bool
-    exit_code: int | None = None
-    message: str = ""
-    failure_class: FailureClass | None = None
-    cost_usd: float | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    model: str | None = None
-    cost_source: str = "none"  # reported | price_table | result_file | none
-    files_changed: tuple[str, ...] = ()
-    retry_after_s: float | None = None
-    output_tail: str = ""
-    session_id: str | None = None  # the tool's own session, for resuming it
 
 
 def failed_process(proc: ProcessResult, message: str | None = None) -> ToolResult:
@@ -109,16 +67,36 @@ def sandbox_denial(result: ToolResult, proc: ProcessResult) -> ToolResult | None
     return None
 
 
-class ToolAdapter(ABC):
-    """One tool. Subclasses say how to call it (`build`) and how to read it (`parse`)."""
+class ToolTraits:
+    """What uet assumes about a tool before it runs, declared by its adapter class (the one
+    place these answers live: `tool_traits(name)`). The defaults are a custom adapter's: it
+    edits files in a worktree, is cached, may review, and is neither an AI CLI uet prices
+    nor a command of the step's own."""
+
+    #: an AI coding tool: edits files from an instruction, spends tokens it should report
+    ai: ClassVar[bool] = False
+    #: runs the step's own command: its failures are the step's (no breaker unless the bundle
+    #: asks, no fix round), router_config.json has no settings for it, it runs on any worker
+    local: ClassVar[bool] = False
+    #: runs in the project root unless the bundle says otherwise (commands, not edits)
+    in_place: ClassVar[bool] = False
+    #: its step is cached unless the bundle or the run says otherwise
+    cached_by_default: ClassVar[bool] = True
+    #: can judge another step's change (`review: {tool: ...}`)
+    reviewer: ClassVar[bool] = True
+    #: globs of files the tool leaves in its working directory for itself (aider's chat
+    #: history, its tags cache): never the step's change, never landed
+    own_files: ClassVar[tuple[str, ...]] = ()
+
+
+class ToolAdapter(ToolTraits, ABC):
+    """One tool. Subclasses say how to call it (`build`) and how to read it (`parse`), and
+    declare their traits (ToolTraits) as class attributes."""
 
     name: ClassVar[str] = ""
     executable: ClassVar[str | None] = None
     install_hint: ClassVar[str] = ""
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
-    #: globs of files the tool leaves in its working directory for itself (aider's chat
-    #: history, its tags cache): never the step's change, never landed
-    own_files: ClassVar[tuple[str, ...]] = ()
 
     def home_state(self, env: Mapping[str, str]) -> list[Path]:
         """Folders outside the project the tool must write to work (its config and session

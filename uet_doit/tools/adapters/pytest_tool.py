@@ -48,6 +48,9 @@ class PytestAdapter(ToolAdapter):
     name = "pytest"
     executable = "pytest"
     install_hint = "pip install pytest"
+    in_place = True
+    cached_by_default = False
+    reviewer = False
 
     def build(self, request: StepRequest) -> Invocation:
         python = (

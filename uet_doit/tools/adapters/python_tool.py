@@ -33,6 +33,10 @@ def python_child_env(request: StepRequest) -> dict[str, str]:
 
 class PythonAdapter(ToolAdapter):
     name = "python"
+    local = True
+    in_place = True
+    cached_by_default = False
+    reviewer = False
 
     def build(self, request: StepRequest) -> Invocation:
         target = request.context.get("callable")

@@ -15,6 +15,10 @@ from uet_doit.tools.process import ProcessResult
 
 class ShellAdapter(ToolAdapter):
     name = "shell"
+    local = True
+    in_place = True
+    cached_by_default = False
+    reviewer = False
 
     def build(self, request: StepRequest) -> Invocation:
         command = request.context.get("command")

@@ -19,7 +19,7 @@ from typing import Any
 
 from uet_doit.errors import StateError
 from uet_doit.run.executors.dask.worker import describe_worker
-from uet_doit.run.step_spec import LOCAL_TOOLS
+from uet_doit.tools.adapters import tool_traits
 
 #: how long the coordinator's picture of the workers is trusted before it asks again
 REFRESH_SECONDS = 1.0
@@ -117,7 +117,7 @@ class WorkerBook:
     def placement(self, tool: str, *, force: bool = False) -> dict[str, Any] | None:
         """Where an attempt of `tool` may run, as `client.submit` keywords; None if no
         connected worker has it. Shell and python steps run anywhere."""
-        if tool in LOCAL_TOOLS:
+        if tool_traits(tool).local:
             return {}
         if force:
             self._refreshed_at = -math.inf

@@ -106,7 +106,7 @@ class ProjectTree:
 
     def isolated(self, spec: AttemptSpec) -> Path | None:
         """The worktree of an isolated attempt (its workdir), None for one in place."""
-        workdir = Path(spec.workdir)
+        workdir = spec.project_root
         return None if workdir.resolve() == self.root.resolve() else workdir
 
     def snapshot(self, key: str, worktree: Path | None = None) -> Snapshot:
@@ -298,32 +298,32 @@ def _fetch(repo: Path, bundle: bytes, refs: str) -> None:
 
 def _remapped(spec: AttemptSpec, tree: Path, logs: Path) -> AttemptSpec:
     """The spec with the worker's tree as project and its logs in a temp folder."""
-    name = Path(spec.stdout_path).name.removesuffix(".stdout")
-    result_file = str(logs / f"{name}.result.json")
+    name = spec.stdout_path.name.removesuffix(".stdout")
+    result_file = logs / f"{name}.result.json"
     env = dict(spec.env)
-    env.update({"UET_PROJECT_ROOT": str(tree), "UET_RESULT_FILE": result_file})
+    env.update({"UET_PROJECT_ROOT": str(tree), "UET_RESULT_FILE": str(result_file)})
     sandbox = spec.sandbox
     if sandbox is not None:  # the coordinator's paths mean nothing here: the worker's own
         from uet_doit.tools.sandbox import attempt_spec
 
         own = [tree, logs, logs / "tmp"]
-        sandbox = attempt_spec(str(sandbox["level"]), [(own, "own")]).to_data()
+        sandbox = attempt_spec(sandbox.level, [(own, "own")])
         env["TMPDIR"] = str(logs / "tmp")
     return replace(
         spec,
         sandbox=sandbox,
-        scratch_dir=str(logs / "scratch"),
-        workdir=str(tree),
-        config_root=str(tree),
-        stdout_path=str(logs / f"{name}.stdout"),
-        stderr_path=str(logs / f"{name}.stderr"),
+        scratch_dir=logs / "scratch",
+        project_root=tree,
+        config_root=tree,
+        stdout_path=logs / f"{name}.stdout",
+        stderr_path=logs / f"{name}.stderr",
         result_file=result_file,
         exit_file=None,
         env=env,
     )
 
 
-def _tail(path: str) -> str:
+def _tail(path: Path) -> str:
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
