@@ -94,3 +94,19 @@ def test_an_unknown_option_names_the_close_one(project: Project) -> None:
     three_steps(project)
     with pytest.raises(TypeError, match="did you mean keep_going"):
         uet_doit.run_bundle("bundle.yaml", keep_goin=True)
+
+
+def test_a_step_cache_warning_is_not_printed_either(
+    project: Project, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The cache warns on the step's stderr, which doit hides with the tool's output."""
+    big = shell_step(
+        "big",
+        "head -c 10000 /dev/zero > big.bin",
+        create_files=["big.bin"],
+        cache={"mode": True, "max_bytes": 4096},  # too big to store: the cache warns
+    )
+    project.bundle({"bundle_id": "warns", "workstreams": [{"ws_id": "W", "steps": [big]}]})
+    result = uet_doit.run_bundle("bundle.yaml")
+    assert result.exit_code == 0
+    assert capfd.readouterr() == ("", "")

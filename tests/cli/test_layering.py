@@ -19,7 +19,8 @@ QUIET_ROOMS = ("bundle/", "plans/", "cache/", "observe/", "state/")
 STREAM_WRITERS = {
     # `--log-level`: the handler that writes log records to stderr
     "observe/debug_log.py",
-    # a cache store warning during a run (known: it goes to stderr, not the run's stream)
+    # a step cache warning: on the step's stderr, which doit shows or hides with the tool's
+    # output (-v; run_bundle without `out` hides it)
     "cache/extension.py",
 }
 

@@ -17,7 +17,8 @@ from uet_doit.state.store import RunStore
 
 @dataclass(frozen=True)
 class RunResult:
-    """The exit code `uet run` would exit with, and the run as the store has it."""
+    """What `run_bundle` returns: the exit code `uet run` would exit with, and the run as the
+    store has it (run id, each step's state, attempts and cost, the criteria)."""
 
     exit_code: int
     run: RunStatus
