@@ -205,6 +205,15 @@ def summary(bundle: dict[str, Any]) -> list[str]:
     return [f"bundle {bundle['bundle_id']}: {total}", *lines]
 
 
+def _check_dollars(value: float | None) -> None:
+    """A budget is a finite amount of zero or more (NaN or inf would switch it off)."""
+    import math
+
+    if value is not None and (not math.isfinite(value) or value < 0):
+        msg = f"--max-cost-usd {value}: not a finite amount of dollars, zero or more"
+        raise UsageError(msg, "e.g. --max-cost-usd 0.50")
+
+
 def run_convert(args: argparse.Namespace) -> int:
     check_plan_file(Path(args.plan))
     from uet_doit.plans.dialect_convert import run_dialect
@@ -225,6 +234,7 @@ def run_convert(args: argparse.Namespace) -> int:
         "tool": args.tool,
         "bundle_id": args.bundle_id,
     }
+    _check_dollars(args.max_cost_usd)
     if args.with_tool and not args.explain:
         from uet_doit.plans.ai_draft import DraftRequest, draft_bundle
 
@@ -234,6 +244,7 @@ def run_convert(args: argparse.Namespace) -> int:
             output=args.output,
             max_fix_attempts=args.max_fix_attempts,
             allow_commands=args.allow_commands,
+            max_cost_usd=args.max_cost_usd,
             **options,
         )
         drafted = draft_bundle(request, Path.cwd())
@@ -298,6 +309,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="with --with: how many times a draft with problems is sent back (default: "
         "max_fix_attempts of the tool in router_config.json, else 2)",
+    )
+    parser.add_argument(
+        "--max-cost-usd",
+        type=float,
+        metavar="USD",
+        help="with --with: what the drafting calls may cost, as a budget of the draft step "
+        "(every draft of this bundle id counts, until `uet cost reset`): a call that would "
+        "go over is not made",
     )
     parser.add_argument(
         "--dialect",

@@ -169,6 +169,11 @@ class StepPolicy:
         assert outcome is not None
         return outcome
 
+    def run_tool(self, tool: str) -> StepOutcome:
+        """The step's attempts with this one tool (breaker, budget, retries, the fix loop),
+        no route and no fallback: a pseudo-step's run (a `uet convert --with` draft)."""
+        return self._run_with_tool(tool, None)[0]
+
     def _run_with_tool(self, tool: str, fallback_from: str | None) -> tuple[StepOutcome, bool]:
         """Attempts of one tool with retries and the fix loop. On failure, also says whether
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""

@@ -28,6 +28,8 @@ def left_behind(policy: StepPolicy) -> StepOutcome | None:
     row = policy.latest_attempt()
     if row is None or row.session == policy.ctx.session:
         return None  # nothing, or this very runner's own attempt
+    if row.ws_id is not None and row.ws_id != policy.spec.ws_id:
+        return None  # a pseudo-step's of the same id (a `uet convert --with` draft)
     if row.outcome in _UNFINISHED and row.exit_file:
         return adopt_orphan(policy, row)
     if row.outcome == AttemptOutcome.SUCCEEDED and row.run_status in (
