@@ -322,3 +322,53 @@ def test_a_draft_nested_200000_deep_is_a_located_refusal(project: Project, draft
     res = project.uet("convert", "plan.md", "--with", "aider", "-o", "bundle.json")
     assert res.code == 0, res.out + res.err
     assert "nested more than 64 levels deep" in calls(project)[1]["prompt"]
+
+
+SECRET_KEY = "sk-ant-draft-SECRET-7c6b5a"
+
+
+def every_text(folder: Path) -> str:
+    return "\n".join(
+        p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*") if p.is_file()
+    )
+
+
+def test_a_key_the_drafting_tool_prints_reaches_no_log_and_its_call_is_counted(
+    project: Project, drafts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draft is an attempt like a step's: its logs and message are redacted, and the
+    failed call is in the run store, where `uet cost` sees it."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET_KEY)
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "leak")  # an auth error that echoes the key
+    drafts(good())
+    res = project.uet("convert", "plan.md", "--with", "claude", "-o", "bundle.json")
+    assert res.code != 0
+    shown = res.out + res.err
+    assert "claude failed drafting the bundle" in shown and "Traceback" not in shown
+    assert SECRET_KEY not in shown
+    logs = list((project.root / ".uet" / "runs").rglob("draft.1.std*"))
+    assert logs, "the call's output is logged like a step's"
+    assert SECRET_KEY not in every_text(project.root / ".uet")
+    (attempt,) = attempt_rows(project)
+    assert (attempt["step_id"], attempt["outcome"]) == ("draft", "failed")
+    assert not (project.root / "bundle.json").exists()
+
+
+def test_a_drafting_budget_is_kept_and_the_cost_shown(project: Project, drafts: Any) -> None:
+    drafts(bad(), good())
+    over = project.uet(
+        "convert", "plan.md", "--with", "claude", "--max-cost-usd", "0", "-o", "b.json"
+    )
+    assert over.code != 0
+    assert "budget of step draft reached" in over.out + over.err
+    assert calls(project) == []  # refused before the tool was called
+    res = project.uet(
+        "convert", "plan.md", "--with", "claude", "--max-cost-usd", "5", "-o", "b.json"
+    )
+    assert res.code == 0, res.out + res.err
+    cost = json.loads(project.uet("cost", "--by", "tool", "--json").out)
+    (claude,) = cost["run"]
+    assert claude["attempts"] == 2
+    assert claude["cost_usd"] == pytest.approx(2 * 0.01623)
+    nan = project.uet("convert", "plan.md", "--with", "claude", "--max-cost-usd", "nan")
+    assert nan.code == 3 and "not a finite amount" in nan.err

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from uet_doit.run.context import RunContext
+from uet_doit.run.executors.adopted import AdoptedExecutor
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
-from uet_doit.run.executors.base import DoneHandle
+from uet_doit.run.executors.base import Declined, DoneHandle
+from uet_doit.run.executors.cached import CachedAnswer, CachedExecutor
 from uet_doit.run.policy import StepPolicy
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
-from uet_doit.run.step_spec import Budget, StepSpec
+from uet_doit.run.step_spec import Budget, StepSpec, ValidationSpec
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
@@ -221,3 +223,87 @@ def test_a_symlink_leaving_the_project_stops_the_step_before_its_tool(
     outcome = policy(tmp_path, store, executor, FakeClock(), step).run()
     assert outcome.state == StepState.FAILED and executor.submitted == []
     assert "docs/a.md" in outcome.message and str(outside) in outcome.message
+
+
+# -- the one attempt routine with the executors that start no tool ------------------------------
+# an answer from a cache is recorded only once it stands (else nothing is, and what it replaced
+# comes back); an attempt a killed runner left is finished on its own row
+
+
+def routine_policy(root: Path, store: RunStore, **extra: object) -> StepPolicy:
+    step = spec(root, "shell", **extra)
+    return policy(root, store, ScriptedExecutor(), FakeClock(), step)
+
+
+def answer(text: str) -> CachedAnswer:
+    def restore(workdir: Path) -> None:
+        (workdir / "out.md").write_text(text)
+
+    return CachedAnswer(
+        "from the cache", "key-1", saved_usd=0.5, files=("out.md",), restore=restore
+    )
+
+
+def test_a_cached_answer_that_stands_is_one_cached_attempt_of_cost_zero(
+    tmp_path: Path, store: RunStore
+) -> None:
+    (tmp_path / "out.md").write_text("mine\n")
+    p = routine_policy(tmp_path, store)
+    executor = CachedExecutor(answer("kept\n"))
+    result = p.attempt(p.attempt_spec("shell", 1, "write it"), executor, success_note="hit")
+    executor.close()
+    assert result.outcome == AttemptOutcome.CACHED and result.cost_usd == 0.0
+    (row,) = store.attempts("b-1")
+    assert (row.outcome, row.cost_usd, row.saved_usd, row.cache_key) == (
+        "cached",
+        0.0,
+        0.5,
+        "key-1",
+    )
+    assert store.run_steps("b-1")[0].status == StepState.SUCCEEDED
+    assert sorted(p.name for p in tmp_path.iterdir() if "uet-kept" in p.name) == []
+    assert (tmp_path / "out.md").read_text() == "kept\n"
+
+
+def test_a_cached_answer_that_fails_validation_records_nothing_and_puts_back(
+    tmp_path: Path, store: RunStore
+) -> None:
+    (tmp_path / "out.md").write_text("mine\n")
+    p = routine_policy(tmp_path, store, validation=ValidationSpec(("grep", "-q", "good", "out.md")))
+    executor = CachedExecutor(answer("bad\n"))
+    with pytest.raises(Declined) as declined:
+        p.attempt(p.attempt_spec("shell", 1, "write it"), executor)
+    executor.close()
+    assert declined.value.result is not None and "validation" in declined.value.message
+    assert store.attempts("b-1") == []
+    assert (tmp_path / "out.md").read_text() == "mine\n"
+
+
+def test_a_left_attempt_without_an_exit_code_is_finished_as_interrupted(
+    tmp_path: Path, store: RunStore
+) -> None:
+    p = routine_policy(tmp_path, store)
+    aspec = p.attempt_spec("shell", 1, "write it")
+    row = p.begin(aspec)
+    executor = AdoptedExecutor(Path(str(aspec.exit_file)), None, FakeClock(), 60.0)
+    with pytest.raises(Declined):
+        p.attempt(aspec, executor, attempt_id=row)
+    (left,) = store.attempts("b-1")
+    assert left.outcome == AttemptOutcome.INTERRUPTED
+    assert left.message == "the runner was killed while this attempt ran"
+
+
+def test_a_left_attempt_that_exited_is_judged_on_its_own_row(
+    tmp_path: Path, store: RunStore
+) -> None:
+    p = routine_policy(tmp_path, store, create_files=())
+    aspec = p.attempt_spec("shell", 1, "write it")
+    row = p.begin(aspec)
+    Path(str(aspec.exit_file)).parent.mkdir(parents=True, exist_ok=True)
+    Path(str(aspec.exit_file)).write_text("0\n")
+    executor = AdoptedExecutor(Path(str(aspec.exit_file)), None, FakeClock(), 60.0)
+    result = p.attempt(aspec, executor, attempt_id=row, success_note="adopted")
+    assert result.success
+    (done,) = store.attempts("b-1")
+    assert (done.id, done.outcome) == (row, AttemptOutcome.SUCCEEDED)
+    assert store.run_steps("b-1")[0].message == "adopted"

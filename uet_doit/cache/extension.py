@@ -1,8 +1,10 @@
 """The step cache as a step extension: look up before a step, store after its success.
 
-A hit puts the entry's files in the attempt's working directory (the policy's, so an
-isolated workspace gets them like any attempt's output), runs the step's validation on
-them, and records an attempt with outcome `cached`, cost 0 and the original cost as saved.
+A hit is an attempt of the policy's one sequence answered by the cached executor
+(run/executors/cached.py): the entry's files go in the attempt's working directory (an
+isolated workspace gets them like any attempt's output), the step's validation and the other
+extensions judge them, and the attempt is recorded as `cached`, cost 0, the original cost
+as saved.
 Nothing the cache does can fail a step: a store that cannot be reached, or an entry that
 fails its hash, is a warning and the step runs.
 """
@@ -11,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -26,11 +26,12 @@ from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore
 from uet_doit.errors import CacheStoreError, UetError
 from uet_doit.run.context import RunContext
-from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, child_env, complete_attempt
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
+from uet_doit.run.executors.base import Declined
+from uet_doit.run.executors.cached import CachedAnswer, CachedExecutor
 from uet_doit.run.extensions import StepExtension
-from uet_doit.run.step_spec import StepSpec, fingerprint
+from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
-from uet_doit.tools.adapters.base import ToolResult
 from uet_doit.tools.routing import AdapterRegistry
 
 _log = logging.getLogger(__name__)
@@ -108,64 +109,45 @@ class StepCache(StepExtension):
         return self._restore(policy, key, entry)
 
     def _restore(self, policy: StepPolicy, key: StepKey, entry: Entry) -> StepOutcome | None:
-        from uet_doit.run.executors.attempt import worker_name
+        """The hit as an attempt of the policy's one sequence, answered by the cached
+        executor; an entry that turns out unusable is a warning, and the step runs."""
         from uet_doit.run.policy import StepOutcome
 
-        spec, ctx, store = policy.spec, self.ctx, policy.store
-        attempt_no = store.max_attempt(ctx.run_id, spec.step_id) + 1
+        spec, ctx = policy.spec, self.ctx
+        attempt_no = policy.store.max_attempt(ctx.run_id, spec.step_id) + 1
         tool = entry.tool if spec.tool == "auto" else spec.tool
-        aspec = policy.attempt_spec(tool, attempt_no, spec.instruction)
-        for extension in policy.extensions:
-            if extension is not self:
-                aspec = extension.prepare_attempt(policy, aspec)
-        workdir = aspec.project_root
-        before = _set_aside(workdir, entry.files)
-        try:
-            for item in entry.files:
-                target = workdir / item.path
-                self.store.fetch_blob(item.sha256, target, item.size)
-                with contextlib.suppress(OSError):
-                    target.chmod(item.mode & 0o777)
-            result = self._judge(policy, aspec, entry)
-        except DamagedEntry as exc:
-            _put_back(before)
-            self.warn(policy, f"{exc}; treated as a miss, the step runs")
-            return None
-        except CacheStoreError as exc:
-            _put_back(before)
-            self._store_failed(policy, exc)
-            return None
-        except OSError as exc:
-            _put_back(before)
-            self.warn(policy, f"outputs not restored ({exc}); the step runs")
-            return None
-        if not result.success:
-            _put_back(before)
-            first = result.message.splitlines()[0] if result.message else "failed"
-            self.warn(policy, f"cached outputs failed the step's validation ({first}); it runs")
-            return None
-        _drop(before)
-        attempt_id = policy.begin(aspec, AttemptOutcome.CACHED)
         saved = entry.cost_usd or 0.0
         note = f"from the cache (entry {key.key[:12]} of run {entry.run_id}, saved ${saved:.4f})"
-        store.finish_attempt(
-            attempt_id,
-            AttemptOutcome.CACHED,
-            exit_code=0,
-            message=note,
-            cost_usd=0.0,
-            tokens_in=0,
-            tokens_out=0,
-            model=entry.model,
-            cost_source="cache",
-            signature=spec.signature,
-            fingerprint=fingerprint(policy.root, spec.paths),
-            worker=worker_name(),
-            saved_usd=entry.cost_usd,
-            cache_key=key.key,
+        log = (
+            f"[restored from the step cache: entry {entry.key[:12]}, made by run "
+            f"{entry.run_id} with {entry.tool} {entry.tool_version or ''}]\n{entry.output_tail}"
         )
-        store.cache.record_step_key(spec.bundle_id, spec.step_id, key.key, key.parts, ctx.run_id)
-        store.event(
+        answer = CachedAnswer(
+            message=note,
+            cache_key=key.key,
+            model=entry.model,
+            saved_usd=entry.cost_usd,
+            files=tuple(item.path for item in entry.files),
+            restore=lambda workdir: self._fetch(entry, workdir),
+            log=log,
+        )
+        executor = CachedExecutor(answer)
+        aspec = policy.attempt_spec(tool, attempt_no, spec.instruction)
+        try:
+            policy.attempt(aspec, executor, success_note=note)
+        except _Unreachable as exc:
+            self._store_failed(policy, exc.error)
+            return None
+        except Declined as exc:
+            if exc.result is None:
+                self.warn(policy, exc.message)
+            else:
+                first = exc.message.splitlines()[0] if exc.message else "failed"
+                self.warn(policy, f"cached outputs failed the step's validation ({first}); it runs")
+            return None
+        finally:
+            executor.close()
+        policy.store.event(
             ctx.run_id,
             EventKind.CACHE_HIT,
             spec.step_id,
@@ -174,25 +156,22 @@ class StepCache(StepExtension):
             saved_usd=saved,
             files=len(entry.files),
         )
-        policy.state(StepState.SUCCEEDED, note, tool)
         return StepOutcome(StepState.SUCCEEDED, note, tool, 0, origin="cache")
 
-    def _judge(self, policy: StepPolicy, aspec: AttemptSpec, entry: Entry) -> AttemptResult:
-        """The restored files go through the attempt pipeline (outputs, validation) and the
-        other extensions' judgement (e.g. landing a workspace), like a tool's would."""
-        logs = Path(aspec.stdout_path)
-        logs.parent.mkdir(parents=True, exist_ok=True)
-        logs.write_text(
-            f"[restored from the step cache: entry {entry.key[:12]}, made by run "
-            f"{entry.run_id} with {entry.tool} {entry.tool_version or ''}]\n{entry.output_tail}",
-            encoding="utf-8",
-        )
-        raw = ToolResult(success=True, exit_code=0, model=entry.model, cost_source="cache")
-        result = complete_attempt(aspec, raw, child_env(aspec), 0.0)
-        for extension in policy.extensions:
-            if extension is not self:
-                result = extension.conclude_attempt(policy, aspec, result)
-        return result
+    def _fetch(self, entry: Entry, workdir: Path) -> None:
+        """The entry's files into `workdir`, each checked against its hash as it comes."""
+        try:
+            for item in entry.files:
+                target = workdir / item.path
+                self.store.fetch_blob(item.sha256, target, item.size)
+                with contextlib.suppress(OSError):
+                    target.chmod(item.mode & 0o777)
+        except DamagedEntry as exc:
+            raise Declined(f"{exc}; treated as a miss, the step runs") from exc
+        except CacheStoreError as exc:
+            raise _Unreachable(exc) from exc
+        except OSError as exc:
+            raise Declined(f"outputs not restored ({exc}); the step runs") from exc
 
     # -- store -------------------------------------------------------------------------------
     def after_success(self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult) -> None:
@@ -206,6 +185,8 @@ class StepCache(StepExtension):
         policy.store.cache.record_step_key(
             step.bundle_id, step.step_id, key.key, key.parts, spec.run_id
         )
+        if result.outcome == AttemptOutcome.CACHED:
+            return  # the entry it came from is the one stored
         if mode != CacheMode.ON or self.unreachable:
             return
         workdir = spec.project_root
@@ -274,33 +255,9 @@ def _mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
-def _set_aside(workdir: Path, files: tuple[EntryFile, ...]) -> dict[Path, Path | None]:
-    """What the restored files replace, renamed out of the way (never read: an output may be
-    gigabytes), to put back if the entry turns out unusable."""
-    kept: dict[Path, Path | None] = {}
-    for item in files:
-        path = workdir / item.path
-        aside = path.with_name(f".{path.name}.uet-kept-{os.getpid()}-{threading.get_ident()}")
-        try:
-            os.replace(path, aside)
-        except OSError:
-            kept[path] = None
-        else:
-            kept[path] = aside
-    return kept
+class _Unreachable(Declined):
+    """The cache store failed while an entry was fetched: said once, the run goes on."""
 
-
-def _put_back(kept: dict[Path, Path | None]) -> None:
-    for path, aside in kept.items():
-        with contextlib.suppress(OSError):
-            if aside is None:
-                path.unlink(missing_ok=True)
-            else:
-                os.replace(aside, path)
-
-
-def _drop(kept: dict[Path, Path | None]) -> None:
-    for aside in kept.values():
-        if aside is not None:
-            with contextlib.suppress(OSError):
-                aside.unlink()
+    def __init__(self, error: CacheStoreError) -> None:
+        super().__init__(error.message)
+        self.error = error

@@ -5,6 +5,7 @@ an AI tool; this module reads the command line and prints what they return."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -64,6 +65,14 @@ def register(sub: Subcommands) -> None:
         "max_fix_attempts of the tool in router_config.json, else 2)",
     )
     parser.add_argument(
+        "--max-cost-usd",
+        type=float,
+        metavar="USD",
+        help="with --with: what the drafting calls may cost, as a budget of the draft step "
+        "(every draft of this bundle id counts, until `uet cost reset`): a call that would "
+        "go over is not made",
+    )
+    parser.add_argument(
         "--dialect",
         metavar="NAME",
         help="read the plan as this dialect instead of detecting it: spec-kit, kiro, openspec, "
@@ -84,6 +93,13 @@ def register(sub: Subcommands) -> None:
     parser.add_argument("--tool", help="default tool_profile_id of every step (e.g. aider)")
     parser.add_argument("--bundle-id", help="bundle id (default: from the file name)")
     parser.set_defaults(handler=convert)
+
+
+def _check_dollars(value: float | None) -> None:
+    """A budget is a finite amount of zero or more (NaN or inf would switch it off)."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        msg = f"--max-cost-usd {value}: not a finite amount of dollars, zero or more"
+        raise UsageError(msg, "e.g. --max-cost-usd 0.50")
 
 
 def convert(args: argparse.Namespace) -> int:
@@ -107,6 +123,7 @@ def convert(args: argparse.Namespace) -> int:
         "tool": args.tool,
         "bundle_id": args.bundle_id,
     }
+    _check_dollars(args.max_cost_usd)
     if args.with_tool and not args.explain:
         from uet_doit.plans.ai_draft import DraftRequest, draft_bundle
 
@@ -116,6 +133,7 @@ def convert(args: argparse.Namespace) -> int:
             output=args.output,
             max_fix_attempts=args.max_fix_attempts,
             allow_commands=args.allow_commands,
+            max_cost_usd=args.max_cost_usd,
             **options,
         )
         drafted = draft_bundle(request, Path.cwd())

@@ -4,7 +4,9 @@ The tool gets the plan (with line numbers), the bundle schema (`uet schema`) and
 deterministic conversion as a starting point. Each draft goes through exactly what `uet
 validate` does (uet_doit.bundle.loader.load_bundle: schema, ids, cycles, paths, duplicate
 outputs); its problems go back to the tool, up to `--max-fix-attempts` times. Only a valid
-bundle is returned. Every call is an attempt in the run store, so `uet cost` shows it.
+bundle is returned. Every call is a one-step run of the routine every step goes through
+(plans/draft_run.py): recorded in the run store, so `uet cost` shows it, redacted, reaped,
+under the tool's breaker and, with `--max-cost-usd`, a budget.
 
 Where a CLI has a structured-output option it is used, with the core of the format in the
 strict schema subset those accept (draft_schema): codex `--output-schema` (+ `-o`, the last
@@ -17,23 +19,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import BundleError, UetError, UsageError
-from uet_doit.plans.draft_guard import TreeGuard
+from uet_doit.plans.draft_run import DraftRun
 from uet_doit.plans.draft_schema import draft_schema, without_nulls
 from uet_doit.plans.draft_trust import added_powers
-from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt
-from uet_doit.tools.adapters.base import ToolAdapter
 from uet_doit.tools.structured import answer_text, json_object, structured_args
 
-WS_ID = "uet-convert"
 PROMPT_LIMIT = 96_000  # bytes; longer prompts put the JSON parts in files
-STEP_ID = "draft"
 
 
 @dataclass
@@ -50,6 +46,7 @@ class DraftRequest:
     tool: str | None = None  # default tool_profile_id of the bundle's steps
     bundle_id: str | None = None
     allow_commands: bool = False  # accept commands, gates, scope... the conversion lacks
+    max_cost_usd: float | None = None  # what the drafting calls may cost (a budget, fail)
 
 
 @dataclass
@@ -58,72 +55,6 @@ class Drafted:
     notes: list[str] = field(default_factory=list)
     calls: int = 0
     run_id: str = ""
-
-
-@dataclass
-class _Call:
-    """One call of the tool, as the run store records an attempt."""
-
-    attempt: int
-    request: AttemptSpec
-    result: AttemptResult
-
-
-def record_state(
-    root: Path,
-    run_id: str,
-    bundle_id: str,
-    *,
-    start: str | None = None,
-    call: _Call | None = None,
-    end: tuple[bool, str | None] | None = None,
-) -> None:
-    """Every state write of `uet convert --with`, in one place, through the store's public
-    methods: the run starts (`start` = the bundle file), each call is an attempt, the run
-    ends (`end` = succeeded, reason). Nothing else in this module knows the store."""
-    from uet_doit.state.records import EventKind, RunState
-    from uet_doit.state.store import RunStore
-
-    store = RunStore(root)
-    if start is not None:
-        store.start_run(run_id, bundle_id, bundle_file=start, argv=sys.argv)
-    if call is not None:
-        req, res = call.request, call.result
-        attempt_id = store.begin_attempt(
-            run_id,
-            bundle_id,
-            WS_ID,
-            STEP_ID,
-            req.tool,
-            call.attempt,
-            session=run_id,  # one convert, one session: its calls are not a killed runner's
-            stdout_path=str(req.stdout_path),
-            stderr_path=str(req.stderr_path),
-        )
-        for note in res.notes:  # e.g. a rejected cost, as a run records it
-            store.event(run_id, EventKind.COST_REJECTED, STEP_ID, message=note)
-        store.finish_attempt(
-            attempt_id,
-            res.outcome,
-            exit_code=res.exit_code,
-            failure_class=str(res.failure_class) if res.failure_class else None,
-            message=res.message[:500],
-            cost_usd=res.cost_usd,
-            tokens_in=res.tokens_in,
-            tokens_out=res.tokens_out,
-            model=res.model,
-            cost_source=res.cost_source,
-        )
-    if end is not None:
-        store.end_run(run_id, RunState.SUCCEEDED if end[0] else RunState.FAILED, end[1])
-
-
-def _drafting_call(spec: AttemptSpec, adapter: ToolAdapter) -> _Call:
-    """One call of the tool through the attempt pipeline every step uses: its reported cost
-    checked (a negative or NaN one is unknown), its logs capped and redacted, its message
-    redacted before the store sees it."""
-    result = run_attempt(spec, lambda _tool, _root: adapter)
-    return _Call(spec.attempt, spec, result)
 
 
 def _numbered(text: str) -> str:
@@ -178,12 +109,11 @@ def _prompt(
     return "\n\n".join(parts)
 
 
-def _answer_text(call: _Call, last: Path, draft_file: Path) -> str | None:
+def _answer_text(tool: str, stdout: Path | None, last: Path, draft_file: Path) -> str | None:
     """The draft in the tool's answer: structured output where the CLI has it, else a file."""
-    req = call.request
-    if req.tool in ("codex", "claude", "gemini"):
-        stdout = req.stdout_path.read_text(encoding="utf-8", errors="replace")
-        return answer_text(req.tool, stdout, last)
+    if tool in ("codex", "claude", "gemini"):
+        text = stdout.read_text(encoding="utf-8", errors="replace") if stdout else ""
+        return answer_text(tool, text, last)
     if draft_file.exists():
         return draft_file.read_text(encoding="utf-8")
     return None
@@ -237,6 +167,8 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     from uet_doit.plans.convert import convert_plan
     from uet_doit.plans.plan_limits import check_plan_text
     from uet_doit.plans.plan_markdown import slug
+    from uet_doit.run.context import new_run_id
+    from uet_doit.state.store import RunStore
     from uet_doit.tools.routing import get_adapter, load_router_config
 
     check_plan_text(req.plan_text, req.source)  # before convert_plan, whose refusals are notes
@@ -256,14 +188,16 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
         notes.append(f"no deterministic starting point: {exc.message}")
     bundle_id = req.bundle_id or (start or {}).get("bundle_id") or slug(Path(req.source).stem, 60)
     config = load_router_config(root)
-    adapter = get_adapter(req.ai_tool, config, root)
+    get_adapter(req.ai_tool, config, root)  # a broken custom adapter: said before any call
     settings = config.tool(req.ai_tool)
     rounds = req.max_fix_attempts
     if rounds is None:
         rounds = 2 if settings.max_fix_attempts is None else settings.max_fix_attempts
     if rounds < 0:
         raise UsageError("--max-fix-attempts must be 0 or more")
-    run_id = f"{bundle_id}-{time.strftime('%Y%m%d-%H%M%S')}-convert"
+    run_id = f"{new_run_id(bundle_id)}-convert"
+    if RunStore(root).run(run_id) is not None:  # another convert of it this very second
+        run_id = f"{new_run_id(bundle_id, unique=True)}-convert"
     work = root / ".uet" / "convert" / run_id
     work.mkdir(parents=True, exist_ok=True)
     schema = work / "bundle.schema.json"
@@ -279,9 +213,15 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     else:
         answer = f"Write the JSON object, and nothing else, to {rel(draft_file, root)}."
         creates = (rel(draft_file, root),)
-    record_state(
-        root, run_id, bundle_id, start=str(Path(req.output).resolve()) if req.output else ""
+    run = DraftRun(
+        root,
+        run_id,
+        bundle_id,
+        req.ai_tool,
+        timeout=settings.timeout_seconds,
+        max_cost_usd=req.max_cost_usd,
     )
+    run.start(str(Path(req.output).resolve()) if req.output else "")
     problems: list[str] = []
     previous: str | None = None
     for attempt in range(1, rounds + 2):
@@ -295,47 +235,27 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             previous_file.write_text(previous or "", encoding="utf-8")
             reads = (rel(start_file, root), rel(previous_file, root))
             prompt = _prompt(req, start, problems, previous, rel(schema, root), answer, reads)
-        spec = AttemptSpec(
-            run_id=run_id,
-            bundle_id=bundle_id,
-            ws_id=WS_ID,
-            step_id=STEP_ID,
-            attempt=attempt,
-            tool=req.ai_tool,
-            instruction=prompt,
-            files=reads,
-            create_files=creates,
-            project_root=root,
-            config_root=root,
-            timeout=settings.timeout_seconds or 900.0,
-            stdout_path=work / f"{attempt}.stdout",
-            stderr_path=work / f"{attempt}.stderr",
-            result_file=work / f"{attempt}.result.json",
-            env={**settings.env, "UET_STEP_ID": STEP_ID, "UET_WS_ID": WS_ID},
-            model=settings.model,
+        call = run.call(
+            prompt,
+            reads=reads,
+            creates=creates,
             options={"args": [*settings.args, *structured_args(req.ai_tool, strict, last)]},
+            keep=work / "before",
         )
-        guard = TreeGuard(root, work / "before")
-        guard.snapshot()
-        try:
-            call = _drafting_call(spec, adapter)
-        finally:
-            undone = guard.restore()
-        if undone:
+        if call.undone:
             notes.append(
                 f"{req.ai_tool} changed files while drafting (it may change none); refused: "
-                + "; ".join(undone)
+                + "; ".join(call.undone)
             )
-        record_state(root, run_id, bundle_id, call=call)
-        if not call.result.success:
-            record_state(root, run_id, bundle_id, end=(False, call.result.message[:200]))
+        if not call.outcome.ok:
+            run.end(False, call.outcome.message[:200])
+            where = f"its output is in {rel(call.stdout_path, root)}; " if call.stdout_path else ""
             raise UetError(
-                f"{req.ai_tool} failed drafting the bundle: {call.result.message}",
-                f"its output is in {rel(call.request.stdout_path, root)}; `uet convert "
-                f"{req.source}` (without --with) needs no tool",
+                f"{req.ai_tool} failed drafting the bundle: {call.outcome.message}",
+                f"{where}`uet convert {req.source}` (without --with) needs no tool",
             )
         try:
-            previous = _answer_text(call, last, draft_file)
+            previous = _answer_text(req.ai_tool, call.stdout_path, last, draft_file)
         except RecursionError:  # a structured answer nested too deep for the CLI's JSON
             previous = None
         data, why = json_object(previous or "")
@@ -356,11 +276,11 @@ def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
             else:
                 problems = [p.problem() for p in added]
         if not problems:
-            record_state(root, run_id, bundle_id, end=(True, None))
+            run.end(True)
             notes.append(f"{req.ai_tool} drafted it in {attempt} call(s); run {run_id} (uet cost)")
             return Drafted(data, notes, attempt, run_id)
         notes.append(f"draft {attempt}: {len(problems)} problem(s), sent back to {req.ai_tool}")
-    record_state(root, run_id, bundle_id, end=(False, "no valid draft"))
+    run.end(False, "no valid draft")
     shown = "\n".join(f"  {p}" for p in problems[:12])
     raise UetError(
         f"{req.ai_tool} gave no valid bundle in {rounds + 1} call(s); nothing "

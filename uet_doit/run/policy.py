@@ -20,7 +20,7 @@ from uet_doit.run.budget import CostLedger
 from uet_doit.run.budget_gate import charge_unknown, note_spend, reserve_budget
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
-from uet_doit.run.executors.base import Executor
+from uet_doit.run.executors.base import AttemptHandle, Declined, Executor, OnStart, starts_tools
 from uet_doit.run.extensions import AttemptNotRun, StepExtension
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
@@ -169,6 +169,11 @@ class StepPolicy:
         assert outcome is not None
         return outcome
 
+    def run_tool(self, tool: str) -> StepOutcome:
+        """The step's attempts with this one tool (breaker, budget, retries, the fix loop),
+        no route and no fallback: a pseudo-step's run (a `uet convert --with` draft)."""
+        return self._run_with_tool(tool, None)[0]
+
     def _run_with_tool(self, tool: str, fallback_from: str | None) -> tuple[StepOutcome, bool]:
         """Attempts of one tool with retries and the fix loop. On failure, also says whether
         the next tool of the route may take over (permanent failure, missing tool, breaker)."""
@@ -196,7 +201,8 @@ class StepPolicy:
                 return refusal, False
             note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
             try:
-                result = self._attempt(tool, attempt_no, instruction, fallback_from, note, resume)
+                aspec = self.attempt_spec(tool, attempt_no, instruction, resume)
+                result = self.attempt(aspec, fallback_from=fallback_from, success_note=note)
             finally:
                 self.ledger.release(reservation)
             note_spend(self, result)
@@ -396,58 +402,103 @@ class StepPolicy:
             self._latest_read = True
         return self._latest
 
-    def _attempt(
+    def attempt(
         self,
-        tool: str,
-        attempt_no: int,
-        instruction: str,
-        fallback_from: str | None,
+        aspec: AttemptSpec,
+        executor: Executor | None = None,
+        *,
+        attempt_id: int | None = None,
+        fallback_from: str | None = None,
         success_note: str | None = None,
-        resume: str | None = None,
     ) -> AttemptResult:
-        store = self.store
-        aspec = self.attempt_spec(tool, attempt_no, instruction, resume)
-        if resume:
-            _log.debug("resume %s: %s session %s", self.spec.step_id, tool, resume)
+        """The one sequence of every attempt: the extensions prepare it, it is recorded, an
+        executor runs or answers it, the extensions conclude it, its end is recorded.
+
+        `attempt_id` names an attempt a killed runner began and prepared (adopted): it is
+        finished, not begun again. An executor that starts no tool (the cache) answers at
+        once, so its attempt is recorded only when the answer stands; one that does not is
+        cancelled (what it put in place comes back) and `Declined` raised, as when an
+        executor cannot answer: the step then goes on as if it had not been tried.
+        """
+        executor = executor or self.executor
+        tools = starts_tools(executor)
+        kept = attempt_id is not None
         unrun: AttemptResult | None = None  # an extension could not prepare the attempt
-        try:
-            for extension in self.extensions:
-                aspec = extension.prepare_attempt(self, aspec)
-        except AttemptNotRun as exc:
-            unrun = exc.result
-        attempt_id = self.begin(aspec, fallback_from=fallback_from)
+        if not kept:
+            try:
+                for extension in self.extensions:
+                    aspec = extension.prepare_attempt(self, aspec)
+            except AttemptNotRun as exc:
+                if not tools:
+                    raise Declined(exc.result.message) from exc
+                unrun = exc.result
+        if aspec.resume_session:
+            _log.debug("resume %s: %s session %s", aspec.step_id, aspec.tool, aspec.resume_session)
+        if attempt_id is None and tools:
+            attempt_id = self.begin(aspec, fallback_from=fallback_from)
+        handle: AttemptHandle | None = None
         try:
             if unrun is not None:
                 result = unrun
             else:
-                with self.slot(tool), self.provider_place(aspec) as provider:
-                    handle = self.executor.submit(
-                        aspec, lambda pid: store.set_attempt_process(attempt_id, pid)
-                    )
-                    result = handle.result()
-                    if provider is not None and self.providers is not None:
-                        limited = result.failure_class == FailureClass.RATE_LIMIT
-                        if result.success or limited:
-                            self.providers.report(provider, limited)
+                handle, result = self._run(aspec, executor, attempt_id, tools)
                 for extension in self.extensions:
                     result = extension.conclude_attempt(self, aspec, result)
         except BaseException as exc:
-            for extension in self.extensions:
-                extension.abandon_attempt(self, aspec)
-            store.finish_attempt(
-                attempt_id,
-                AttemptOutcome.INTERRUPTED,
-                failure_class=str(FailureClass.INTERRUPTED),
-                message=f"interrupted ({type(exc).__name__})",
-            )
-            self.state(StepState.INTERRUPTED, None, tool)
+            declined = exc.message if isinstance(exc, Declined) else None  # the step goes on
+            if handle is not None and not tools:
+                handle.cancel()
+            self._abandon(aspec)
+            if attempt_id is not None:
+                self.store.finish_attempt(
+                    attempt_id,
+                    AttemptOutcome.INTERRUPTED,
+                    failure_class=str(FailureClass.INTERRUPTED),
+                    message=declined or f"interrupted ({type(exc).__name__})",
+                )
+            if declined is None:
+                self.state(StepState.INTERRUPTED, None, aspec.tool)
             raise
-        self.last_attempt = attempt_no
+        if attempt_id is None:  # an answer: recorded only now that it stands
+            if not result.success:
+                if handle is not None:
+                    handle.cancel()
+                raise Declined(result.message, result)
+            attempt_id = self.begin(aspec, result.outcome, fallback_from)
+        if not kept:
+            self.last_attempt = aspec.attempt
         self.finish(attempt_id, result, success_note, aspec)
         if result.success:
+            if kept or not tools:  # no attempt of it ran in this run: its step row is made here
+                self.state(StepState.SUCCEEDED, success_note, aspec.tool)
             for extension in self.extensions:
                 extension.after_success(self, aspec, result)
         return result
+
+    def _run(
+        self, aspec: AttemptSpec, executor: Executor, attempt_id: int | None, tools: bool
+    ) -> tuple[AttemptHandle, AttemptResult]:
+        """The executor's part; a tool runs in one of its slots and its provider's places."""
+        store = self.store
+        on_start: OnStart | None = None
+        if attempt_id is not None:
+            recorded = attempt_id
+            on_start = lambda pid: store.set_attempt_process(recorded, pid)  # noqa: E731
+        if not tools:
+            handle = executor.submit(aspec, on_start)
+            return handle, handle.result()
+        with self.slot(aspec.tool), self.provider_place(aspec) as provider:
+            handle = executor.submit(aspec, on_start)
+            result = handle.result()
+            if provider is not None and self.providers is not None:
+                limited = result.failure_class == FailureClass.RATE_LIMIT
+                if result.success or limited:
+                    self.providers.report(provider, limited)
+        return handle, result
+
+    def _abandon(self, aspec: AttemptSpec) -> None:
+        for extension in self.extensions:
+            extension.abandon_attempt(self, aspec)
 
     def begin(
         self,
@@ -534,6 +585,8 @@ class StepPolicy:
             worker=result.worker or None,
             tool_session=result.tool_session,
             resumed_session=None if aspec is None else aspec.resume_session,
+            saved_usd=result.saved_usd,
+            cache_key=result.cache_key,
             step_state=StepState.SUCCEEDED if result.success else None,
             step_message=success_note,
         )

@@ -142,6 +142,8 @@ class AttemptResult:
     notes: tuple[str, ...] = ()  # e.g. a rejected cost figure, said once in the record
     tool_session: str | None = None  # the tool's own session id (what a resume continues)
     reviewed_by: str = ""  # `tool model` of the reviewer that passed it (run/review/reviewer.py)
+    saved_usd: float | None = None  # an answer from a cache: what the original attempt cost
+    cache_key: str | None = None  # ... and the key it was kept under
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

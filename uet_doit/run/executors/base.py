@@ -1,6 +1,11 @@
 """The executor seam: where attempts run. The step policy submits an AttemptSpec and waits
 for its AttemptResult; it never knows whether the attempt ran in this thread or on another
-machine. `LocalExecutor` runs it right here (the doit worker's thread or process)."""
+machine. `LocalExecutor` runs it right here (the doit worker's thread or process); Dask runs
+it on a worker; `CachedExecutor` answers it from the step cache and `AdoptedExecutor` from a
+tool a killed runner left (run/executors/cached.py, adopted.py).
+
+An executor whose attempts start no tool says so with `starts_tools = False`: the policy
+then takes no tool slot for it and records its attempt only once the answer stands."""
 
 from __future__ import annotations
 
@@ -10,6 +15,18 @@ from typing import Protocol
 from uet_doit.run.executors.attempt import AdapterResolver, AttemptResult, AttemptSpec, run_attempt
 
 OnStart = Callable[[int], None]
+
+
+class Declined(Exception):
+    """An executor could not answer the attempt after all (a cache entry that turns out
+    unusable, a left attempt with no exit code): nothing new is recorded of it, and the
+    step goes on as if it had not been tried. `result` is the answer that did not stand,
+    when there was one."""
+
+    def __init__(self, message: str, result: AttemptResult | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.result = result
 
 
 class AttemptHandle(Protocol):
@@ -36,6 +53,12 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def starts_tools(executor: Executor) -> bool:
+    """Whether the executor's attempts start a tool (every executor but the answering ones,
+    which set `starts_tools = False`)."""
+    return bool(getattr(executor, "starts_tools", True))
+
+
 class DoneHandle:
     """An attempt that ran to the end when it was submitted."""
 
@@ -58,6 +81,7 @@ class LocalExecutor:
     Ctrl-C, timeouts and a killed runner behave as for any local tool."""
 
     name = "local"
+    starts_tools = True
 
     def __init__(self, resolve: AdapterResolver | None = None) -> None:
         self._resolve = resolve

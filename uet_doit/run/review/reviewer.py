@@ -22,13 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, worker_name
-from uet_doit.run.executors.base import Executor, LocalExecutor
+from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
+from uet_doit.run.executors.base import Declined, Executor, LocalExecutor
+from uet_doit.run.executors.cached import CachedAnswer, CachedExecutor
 from uet_doit.run.extensions import StepExtension
 from uet_doit.run.policy import StepPolicy
 from uet_doit.run.review.material import change_material
 from uet_doit.run.step_spec import Budget, ReviewerSpec, StepSpec
-from uet_doit.state.records import AttemptOutcome, EventKind, StepState
+from uet_doit.state.records import EventKind, StepState
 from uet_doit.tools.failures import FailureClass
 from uet_doit.tools.structured import structured_args
 from uet_doit.tools.verdict import (
@@ -314,13 +315,15 @@ class Reviewer:
         rt = self.runtime
         key = review_key(reviewer, req)
         spec = review_spec(base, reviewer, req, key)
+        kept = self.book.get(key) if self.reuse else None
+        if kept is not None:
+            reused = self._reuse(spec, reviewer, key, kept)
+            if reused is not None:
+                return reused
         sandbox = ReviewSandbox(req, self.root)
         policy = ReviewPolicy(
             spec, self.ctx, rt.store, rt.tools, rt.clock, self.executor, rt.slots, [sandbox]
         )
-        kept = self.book.get(key) if self.reuse else None
-        if kept is not None:
-            return self._reuse(policy, reviewer, key, kept)
         outcome = policy.run()
         verdict = no_verdict(outcome.message or "the review did not finish")
         model = reviewer.model
@@ -337,29 +340,27 @@ class Reviewer:
         return done
 
     def _reuse(
-        self, policy: StepPolicy, reviewer: ReviewerSpec, key: str, kept: dict[str, Any]
-    ) -> ReviewDone:
-        """The same question about the same work: the verdict kept, as a cached attempt."""
-        spec, store = policy.spec, self.runtime.store
-        number = store.max_attempt(self.ctx.run_id, spec.step_id) + 1
-        aspec = policy.attempt_spec(reviewer.tool, number, spec.instruction)
-        attempt_id = policy.begin(aspec, AttemptOutcome.CACHED)
+        self, spec: StepSpec, reviewer: ReviewerSpec, key: str, kept: dict[str, Any]
+    ) -> ReviewDone | None:
+        """The same question about the same work: the verdict kept, as an attempt of the
+        policy's one sequence answered by the cached executor (it reads no file, so no
+        sandbox); None when it could not be used after all (the reviewer is asked)."""
+        rt = self.runtime
+        policy = ReviewPolicy(spec, self.ctx, rt.store, rt.tools, rt.clock, self.executor)
         saved = kept.get("cost")
-        store.finish_attempt(
-            attempt_id,
-            AttemptOutcome.CACHED,
-            exit_code=0,
+        answer = CachedAnswer(
             message=f"verdict of run {kept.get('run_id')} reused: nothing changed since",
-            cost_usd=0.0,
-            tokens_in=0,
-            tokens_out=0,
-            model=reviewer.model,
-            cost_source="cache",
-            signature=spec.signature,
-            worker=worker_name(),
-            saved_usd=saved if isinstance(saved, int | float) else None,
             cache_key=key,
+            model=reviewer.model,
+            saved_usd=saved if isinstance(saved, int | float) else None,
         )
+        number = rt.store.max_attempt(self.ctx.run_id, spec.step_id) + 1
+        try:
+            policy.attempt(
+                policy.attempt_spec(reviewer.tool, number, spec.instruction), CachedExecutor(answer)
+            )
+        except Declined:
+            return None
         files = kept.get("files")
         verdict = Verdict(
             bool(kept["met"]),
