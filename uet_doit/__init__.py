@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from uet_doit.version import __version__
 
 _PUBLIC = {
     "Bundle": "uet_doit.bundle.model",
@@ -20,7 +20,7 @@ _PUBLIC = {
     "DOIT_CONFIG": "uet_doit.run.doit.config",
     "bundle_task_generators": "uet_doit.run.doit.dodo_support",
     "tasks_from_bundle": "uet_doit.run.doit.dodo_support",
-    "load_bundle": "uet_doit.bundle.loader",
+    "load_bundle": "uet_doit.api",
     # run a bundle from Python: run_bundle(path, **options) -> RunOutcome, printing nothing
     "run_bundle": "uet_doit.api",
     "RunOutcome": "uet_doit.observe.outcome",
@@ -34,8 +34,7 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:
-    from uet_doit.api import run_bundle
-    from uet_doit.bundle.loader import load_bundle
+    from uet_doit.api import load_bundle, run_bundle
     from uet_doit.bundle.model import Bundle, Step, Workstream
     from uet_doit.errors import BundleError, UetError
     from uet_doit.observe.monitor import RunMonitor

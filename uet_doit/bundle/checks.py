@@ -131,14 +131,16 @@ def check_bundle(
     raw: Any,
     name: str,
     root: Path,
-    known_tools: frozenset[str] | None = None,
+    known_tools: frozenset[str],
 ) -> list[Problem]:
+    """Every problem of `bundle` in project `root`; `known_tools` are the tools this
+    installation has (tools/routing.py: default_known_tools), besides the core ones."""
     problems: list[Problem] = []
 
     def add(where: str, message: str, hint: str | None = None) -> None:
         problems.append(Problem(name, where, message, hint))
 
-    tools = CORE_TOOLS | (known_tools if known_tools is not None else default_known_tools())
+    tools = CORE_TOOLS | known_tools
     ws_ids = [ws.ws_id for ws in bundle.workstreams]
     step_ids = [s.step_id for _, s in bundle.steps()]
     ws_counts, step_counts = Counter(ws_ids), Counter(step_ids)
@@ -349,20 +351,3 @@ def _check_isolation(bundle: Bundle, name: str, root: Path) -> list[Problem]:
             "run `git init` (and commit) in the project, or set `isolation: none`",
         )
     ]
-
-
-def default_known_tools() -> frozenset[str]:
-    """Built-in adapters plus whatever router_config.json in the cwd declares."""
-    from uet_doit.tools.adapters import builtin_tool_names
-
-    names = set(builtin_tool_names())
-    try:
-        from uet_doit.tools.routing import (  # type: ignore[import-not-found,unused-ignore]
-            known_tool_names,
-            load_router_config,
-        )
-
-        names |= set(known_tool_names(load_router_config(Path.cwd())))
-    except Exception:  # a broken router_config.json is reported by `uet run`, which reads it
-        pass
-    return frozenset(names)

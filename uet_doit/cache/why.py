@@ -313,16 +313,19 @@ def _in_order(bundle: Bundle) -> list[tuple[Workstream, Step]]:
 
 def _bundle_for(root: Path, given: str | None) -> tuple[Bundle, Path]:
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     if given:
-        return load_bundle(Path(given), root), Path(given)
+        return load_bundle(Path(given), root, known_tools=default_known_tools()), Path(given)
     store = RunStore(root)
     run_id = store.latest_run_id() if store.exists() else None
     row = store.run(run_id) if run_id else None
     if row is None or not row.bundle_file:
         msg = "no bundle given and no run recorded here to take it from"
         raise UsageError(msg, "name it: uet why STEP --bundle FILE")
-    return load_bundle(Path(row.bundle_file), root), Path(row.bundle_file)
+    return load_bundle(Path(row.bundle_file), root, known_tools=default_known_tools()), Path(
+        row.bundle_file
+    )
 
 
 def _cmd_why(args: argparse.Namespace) -> int:

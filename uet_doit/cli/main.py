@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from uet_doit.cli.parsing import EXIT_CODES, UetParser, add_log_level
 from uet_doit.cli.streams import pipe_safe_output
 from uet_doit.errors import EXIT_INTERRUPTED, EXIT_USAGE, UetError
+from uet_doit.version import __version__
 
 #: command modules, in the order `uet --help` lists their commands; each has `register(sub)`
 COMMAND_MODULES = (
@@ -59,8 +60,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from uet_doit import __version__
-
     return f"uet-doit {__version__}"
 
 

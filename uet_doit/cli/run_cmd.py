@@ -232,8 +232,9 @@ def _dry_run(args: argparse.Namespace, root: Path, path: Path) -> int:
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.observe.dry_run import dry_run
     from uet_doit.run.runner import skipped_steps
+    from uet_doit.tools.routing import default_known_tools
 
-    bundle = load_bundle(path, root)
+    bundle = load_bundle(path, root, known_tools=default_known_tools())
     check_tasks(bundle, str(path), args.tasks, skipped_steps(bundle, args.skip_workstream or ()))
     cache = (args.cache, args.cache_store)
     return dry_run(bundle, root, args.budget, args.skip_workstream, args.verbosity, cache)

@@ -18,12 +18,13 @@ from uet_doit.state.unknown_cost import cost_with_unknown
 def _run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     """The bundle a run ran, for its budgets; None when the file is gone or broken now."""
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     row = store.run(run_id)
     if row is None or not row.bundle_file:
         return None
     try:
-        return load_bundle(Path(row.bundle_file), store.root)
+        return load_bundle(Path(row.bundle_file), store.root, known_tools=default_known_tools())
     except UetError:
         return None
 
@@ -89,12 +90,15 @@ def _forecast(args: argparse.Namespace) -> int:
     """`uet cost --forecast BUNDLE`: what the steps that would run may cost, per budget."""
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.observe.dry_run import forecast_data, print_forecast, to_json
+    from uet_doit.tools.routing import default_known_tools
 
     if args.run_id:
         msg = f"`uet cost --forecast` takes no RUN_ID (got {args.run_id!r})"
         raise UsageError(msg, "use `uet cost --forecast BUNDLE` or `uet cost RUN_ID`")
     root = Path.cwd()
-    bundle = load_bundle(Path(args.forecast), root, remember=False)
+    bundle = load_bundle(
+        Path(args.forecast), root, known_tools=default_known_tools(), remember=False
+    )
     data = forecast_data(bundle, root)
     if args.json:
         print(to_json(data))

@@ -10,6 +10,7 @@ entry-point group; a broken custom adapter is a UsageError for that tool only.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import shutil
@@ -232,6 +233,16 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
 def known_tool_names(config: RouterConfig) -> list[str]:
     """Built-ins, custom adapters of router_config.json, and installed plugins."""
     return sorted({*BUILTIN_ADAPTERS, *config.custom_adapters, *_entry_points()})
+
+
+def default_known_tools() -> frozenset[str]:
+    """The tools a bundle may name here: built-in adapters plus whatever router_config.json
+    in the cwd declares (bundle checks are given these: the bundle knows no adapter)."""
+    names = set(BUILTIN_ADAPTERS)
+    # a broken router_config.json is reported by `uet run`, which reads it
+    with contextlib.suppress(Exception):
+        names |= set(known_tool_names(load_router_config(Path.cwd())))
+    return frozenset(names)
 
 
 def price_table(config: RouterConfig) -> LayeredPrices:

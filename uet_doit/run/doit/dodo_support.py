@@ -20,6 +20,7 @@ from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
 from uet_doit.errors import EXIT_INTERRUPTED, UetError
 from uet_doit.run.context import RunContext, new_run_id
 from uet_doit.run.doit.config import DOIT_CONFIG
+from uet_doit.tools.routing import default_known_tools
 
 #: DOIT_CONFIG lives in doit_config.py; dodo files that import it from here keep working
 __all__ = ["DOIT_CONFIG", "bundle_task_generators", "tasks_from_bundle"]
@@ -158,7 +159,7 @@ def bundle_task_generators(
 
 def _load_or_exit(path: Path, root: Path) -> Any:
     try:
-        return load_bundle(path, root)
+        return load_bundle(path, root, known_tools=default_known_tools())
     except UetError as exc:
         sys.stderr.write(exc.render() + "\n")
         raise SystemExit(exc.exit_code) from None
