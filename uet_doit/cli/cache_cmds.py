@@ -23,7 +23,7 @@ def register_cache(sub: Subcommands) -> None:
 
 
 def register_why(sub: Subcommands) -> None:
-    from uet_doit.cache import why
+    from uet_doit.observe import why
 
     why.register(sub)
     fill_help(sub.choices["why"], _WHY_HELP)

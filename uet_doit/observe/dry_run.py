@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.model import Bundle, Step, Workstream
+from uet_doit.cache.settings import RunCacheFlag
+from uet_doit.errors import UetError
+from uet_doit.observe.why import cache_verdicts
 from uet_doit.run.budget import Budget, CostLedger, budgets_for
 from uet_doit.run.forecast.estimate import StepForecast, total
 from uet_doit.run.forecast.inputs import bundle_forecasts
@@ -314,11 +317,41 @@ def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list
 
     bundle = apply_overrides(bundle, parse_budget_args(budgets))
     data = forecast_data(bundle, root, tuple(skip_ws or ()))
-    # the step cache (cache/why.py): hits leave the forecast; their savings are listed
-    from uet_doit.cache.why import apply_cache_to_forecast
-
+    # the step cache (observe/why.py): hits leave the forecast; their savings are listed
     cached = apply_cache_to_forecast(bundle, root, data, *(cache or ("default", None)))
     print_forecast(bundle, data, verbosity if verbosity is not None else 1)
     for line in cached:
         print(line)
     return 0
+
+
+def apply_cache_to_forecast(
+    bundle: Bundle, root: Path, data: dict[str, Any], flag: str, store_flag: str | None
+) -> list[str]:
+    """`--dry-run`'s step cache part: a step whose entry is there would not run, so it
+    leaves the forecast (and the budgets under it); returns the lines that list the hits,
+    what each saves, and the misses. A store that cannot be reached is one warning line."""
+    states: dict[str, str] = data["states"]
+    would = {step_id for step_id, state in states.items() if state == "would run"}
+    if not would or flag == RunCacheFlag.OFF:
+        return []
+    try:
+        found = cache_verdicts(bundle, root, would, flag, store_flag)
+    except UetError as exc:
+        return [f"warning: step cache: {exc.message}"]
+    hits = {k: v for k, v in found.items() if v.hit}
+    for step_id in hits:
+        states[step_id] = "cache hit"
+        data["forecasts"].pop(step_id, None)
+    if hits:
+        data["low_usd"], data["high_usd"] = total(data["forecasts"].values())
+        data["budgets"] = budget_checks(bundle, RunStore(root), data["forecasts"])
+    looked = {k: v for k, v in found.items() if v.note != "not cached"}
+    if not looked:
+        return []
+    saved = sum(v.saves_usd for v in hits.values())
+    lines = [
+        f"step cache: {len(hits)} hit(s) saving ${saved:.4f}, {len(looked) - len(hits)} miss(es)"
+    ]
+    lines.extend(f"  {step_id:<32} {v.note}" for step_id, v in looked.items())
+    return lines

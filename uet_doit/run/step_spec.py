@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
+from uet_doit.cache.settings import DEFAULT_CACHE_MAX_BYTES
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
-
-#: a step whose outputs total more is not cached (`cache: {max_bytes: N}` changes it)
-DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 DEFAULT_POLICY = "pause_and_notify"
 

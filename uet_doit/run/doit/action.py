@@ -59,7 +59,7 @@ class Runtime:
         self.clock = SystemClock()
         self.providers = ProviderGate(self._concurrency_changed)
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
-        from uet_doit.cache.extension import cache_extension
+        from uet_doit.run.step_cache.extension import cache_extension
 
         cache = cache_extension(ctx, self.tools)
         if cache is not None:

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from uet_doit.cache.blobs import digest_file
 from uet_doit.cache.entries import DamagedEntry, Entry, EntryFile
-from uet_doit.cache.keys import StepKey
-from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore
 from uet_doit.errors import CacheStoreError, UetError
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, child_env, complete_attempt
 from uet_doit.run.extensions import StepExtension
+from uet_doit.run.step_cache.keys import StepKey
+from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.run.step_spec import StepSpec, fingerprint
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.tools.adapters.base import ToolResult
