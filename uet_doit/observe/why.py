@@ -21,6 +21,8 @@ from uet_doit.cache.entries import DamagedEntry, Entry
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore, configured_store
 from uet_doit.errors import EXIT_OK, CacheStoreError, UetError, UsageError
+from uet_doit.run.forecast.budgets import budget_checks
+from uet_doit.run.forecast.estimate import total
 from uet_doit.run.step_cache.keys import StepKey, changes
 from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.run.step_spec import StepSpec
@@ -349,3 +351,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cache", action="store_true", help="as `uet run --cache`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_why)
+
+
+def apply_cache_to_forecast(
+    bundle: Bundle, root: Path, data: dict[str, Any], flag: str, store_flag: str | None
+) -> list[str]:
+    """`--dry-run`'s step cache part: a step whose entry is there would not run, so it
+    leaves the forecast (and the budgets under it); returns the lines that list the hits,
+    what each saves, and the misses. A store that cannot be reached is one warning line."""
+    states: dict[str, str] = data["states"]
+    would = {step_id for step_id, state in states.items() if state == "would run"}
+    if not would or flag == RunCacheFlag.OFF:
+        return []
+    try:
+        verdicts = cache_verdicts(bundle, root, would, flag, store_flag)
+    except UetError as exc:
+        return [f"warning: step cache: {exc.message}"]
+    hits = {k: v for k, v in verdicts.items() if v.hit}
+    for step_id in hits:
+        states[step_id] = "cache hit"
+        data["forecasts"].pop(step_id, None)
+    if hits:
+        data["low_usd"], data["high_usd"] = total(data["forecasts"].values())
+        data["budgets"] = budget_checks(bundle, RunStore(root), data["forecasts"])
+    looked = {k: v for k, v in verdicts.items() if v.note != "not cached"}
+    if not looked:
+        return []
+    saved = sum(v.saves_usd for v in hits.values())
+    lines = [
+        f"step cache: {len(hits)} hit(s) saving ${saved:.4f}, {len(looked) - len(hits)} miss(es)"
+    ]
+    lines.extend(f"  {step_id:<32} {v.note}" for step_id, v in looked.items())
+    return lines
