@@ -18,8 +18,8 @@ from typing import Any, TextIO
 from uet_doit.bundle import loader
 from uet_doit.bundle.model import Bundle
 from uet_doit.observe.outcome import RunOutcome, read_outcome
-from uet_doit.run.doit.task_names import check_tasks
-from uet_doit.run.runner import RunOptions, run_loaded, skipped_steps
+from uet_doit.run.doit.task_names import check_tasks, skipped_steps
+from uet_doit.runner import RunOptions, run_loaded
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import default_known_tools
 

@@ -56,7 +56,7 @@ def run_live(
 ) -> int:
     """`uet run` in-process with the live reporter writing to `stream` as its stdout."""
     from uet_doit.bundle.loader import load_bundle
-    from uet_doit.run.runner import RunOptions, execute
+    from uet_doit.runner import RunOptions, execute
     from uet_doit.tools.routing import default_known_tools
 
     monkeypatch.setattr(sys, "stdout", stream)

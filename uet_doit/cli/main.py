@@ -104,7 +104,7 @@ def _dispatch(argv: list[str]) -> int:
     if command not in _NOT_IN_A_PROJECT:
         _enter_project(args)
     try:
-        from uet_doit.observe.debug_log import configure
+        from uet_doit.tools.debug_log import configure
 
         configure(getattr(args, "log_level", None))
         code: int = handler(args)

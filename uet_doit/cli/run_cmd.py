@@ -231,7 +231,7 @@ def _dry_run(args: argparse.Namespace, root: Path, path: Path) -> int:
     """What would run and cost, checked as a run would be; nothing recorded."""
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.observe.dry_run import dry_run
-    from uet_doit.run.runner import skipped_steps
+    from uet_doit.run.doit.task_names import skipped_steps
     from uet_doit.tools.routing import default_known_tools
 
     bundle = load_bundle(path, root, known_tools=default_known_tools())

@@ -20,7 +20,7 @@ _VERDICTS = {"up-to-date": "up to date", "error": "missing input"}
 def verdicts(bundle: Bundle, root: Path, skip_ws: tuple[str, ...]) -> dict[str, str]:
     """step_id -> would run | up to date | missing input | skipped."""
     from uet_doit.run.doit.loader import task_status
-    from uet_doit.run.runner import skipped_steps
+    from uet_doit.run.doit.task_names import skipped_steps
 
     skip = skipped_steps(bundle, skip_ws)
     status = task_status(bundle, root, skip)

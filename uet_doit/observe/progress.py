@@ -21,13 +21,9 @@ from uet_doit.observe.monitor import (
     make_console,
     render_status_tree,
 )
-from uet_doit.observe.reporting import (
-    JsonLinesReporter,
-    PlainReporter,
-    ReporterBase,
-    _step_of,
-)
+from uet_doit.observe.reporting import JsonLinesReporter, PlainReporter, ReporterBase
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
+from uet_doit.run.doit.task_names import step_of as _step_of
 from uet_doit.state.records import FINISHED_STEP_STATES, RunState, StepState
 from uet_doit.state.store import RunStore
 

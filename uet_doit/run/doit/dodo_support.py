@@ -105,7 +105,7 @@ def tasks_from_bundle(
     from uet_doit.run.doit.dispatch import install
 
     install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
-    from uet_doit.observe.debug_log import configure
+    from uet_doit.tools.debug_log import configure
 
     try:
         configure()  # UET_LOG_LEVEL
