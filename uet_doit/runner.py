@@ -271,8 +271,8 @@ def _run_doit(
     process anyway, and a thread cannot be lost the way a killed doit worker process is."""
     from uet_doit.observe.progress import choose_reporter
     from uet_doit.observe.recorded import recorded
-    from uet_doit.run.doit.action import RunActions
     from uet_doit.run.doit.loader import BundleTaskLoader, run_doit
+    from uet_doit.run.doit.run_actions import RunActions
 
     runnable = sum(1 for _, s in bundle.steps() if s.step_id not in skip)
     jobs = effective_jobs(opts.jobs, runnable)

@@ -100,9 +100,9 @@ def tasks_from_bundle(
 
     A bad bundle prints its problems and exits 3, like `uet validate`, instead of a traceback.
     """
-    from uet_doit.run.doit.action import RunActions
     from uet_doit.run.doit.compiler import compile_tasks
     from uet_doit.run.doit.dispatch import install
+    from uet_doit.run.doit.run_actions import RunActions
 
     install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
     from uet_doit.tools.debug_log import configure
