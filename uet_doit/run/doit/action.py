@@ -21,8 +21,8 @@ from doit.exceptions import TaskFailed
 from uet_doit.errors import StateError, UetError
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.base import Executor, LocalExecutor
-from uet_doit.run.extensions import StepExtension
-from uet_doit.run.policy import SlotProvider, StepOutcome, StepPolicy, local_slots
+from uet_doit.run.extensions import StepExtension, StepOutcome
+from uet_doit.run.policy import SlotProvider, StepPolicy, local_slots
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import SystemClock
 from uet_doit.run.step_spec import StepSpec

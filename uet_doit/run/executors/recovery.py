@@ -12,16 +12,13 @@ import os
 import signal
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from uet_doit.run.executors.attempt import AttemptSpec, adopt_attempt
+from uet_doit.run.extensions import StepOutcome, StepPolicy
 from uet_doit.run.step_spec import fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, RunState, StepState
 from uet_doit.state.rows import pid_alive
 from uet_doit.tools.failures import FailureClass
-
-if TYPE_CHECKING:
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 _UNFINISHED = (AttemptOutcome.RUNNING, AttemptOutcome.INTERRUPTED)
 
@@ -43,8 +40,6 @@ def left_behind(policy: StepPolicy) -> StepOutcome | None:
 
 def recovered(policy: StepPolicy, prev: AttemptRecord) -> StepOutcome | None:
     """A success recorded by a run killed before doit saved it: not done twice."""
-    from uet_doit.run.policy import StepOutcome
-
     if prev.signature != policy.spec.signature:
         return None
     if prev.fingerprint != fingerprint(policy.root, policy.spec.paths):
@@ -59,8 +54,6 @@ def recovered(policy: StepPolicy, prev: AttemptRecord) -> StepOutcome | None:
 
 def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
     """A tool left running by a killed runner: wait for it, then judge what it did."""
-    from uet_doit.run.policy import StepOutcome
-
     store, clock = policy.store, policy.clock
     exit_file = Path(str(row.exit_file))
     pid = row.pid or _find_wrapper(exit_file)

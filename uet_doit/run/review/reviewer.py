@@ -27,11 +27,12 @@ from uet_doit.cache.entries import DamagedEntry, Entry
 from uet_doit.cache.settings import RunCacheFlag
 from uet_doit.cache.stores import CacheStore
 from uet_doit.errors import UetError
+from uet_doit.run import policy as step_policy
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, worker_name
 from uet_doit.run.executors.base import Executor, LocalExecutor
-from uet_doit.run.extensions import StepExtension
-from uet_doit.run.policy import SlotProvider, StepPolicy
+from uet_doit.run.extensions import StepExtension, StepPolicy
+from uet_doit.run.policy import SlotProvider
 from uet_doit.run.resilience import Clock
 from uet_doit.run.review.material import change_material
 from uet_doit.run.step_spec import Budget, ReviewerSpec, StepSpec
@@ -167,7 +168,7 @@ def review_spec(base: StepSpec, reviewer: ReviewerSpec, req: ReviewRequest, key:
     )
 
 
-class ReviewPolicy(StepPolicy):
+class ReviewPolicy(step_policy.StepPolicy):
     """The step policy for a review: a review is not a step of the plan, so it writes no
     step state (its attempts are all there is of it)."""
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from uet_doit.cache.blobs import digest_file
 from uet_doit.cache.entries import DamagedEntry, Entry, EntryFile
@@ -25,7 +25,7 @@ from uet_doit.cache.stores import CacheStore
 from uet_doit.errors import CacheStoreError, UetError
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, child_env, complete_attempt
-from uet_doit.run.extensions import StepExtension
+from uet_doit.run.extensions import StepExtension, StepOutcome, StepPolicy
 from uet_doit.run.step_cache.keys import StepKey
 from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.run.step_spec import StepSpec, fingerprint
@@ -34,9 +34,6 @@ from uet_doit.tools.adapters.base import ToolResult
 from uet_doit.tools.routing import AdapterRegistry
 
 _log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 
 def cache_extension(ctx: RunContext, tools: AdapterRegistry) -> StepCache | None:
@@ -109,7 +106,6 @@ class StepCache(StepExtension):
 
     def _restore(self, policy: StepPolicy, key: StepKey, entry: Entry) -> StepOutcome | None:
         from uet_doit.run.executors.attempt import worker_name
-        from uet_doit.run.policy import StepOutcome
 
         spec, ctx, store = policy.spec, self.ctx, policy.store
         attempt_no = store.max_attempt(ctx.run_id, spec.step_id) + 1
