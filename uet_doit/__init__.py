@@ -1,6 +1,12 @@
 """uet-doit: workstream bundles for AI coding tools, compiled into incremental doit tasks.
 
 The public names are imported on first use, so `uet --version` and plain `doit` stay quick.
+
+Imports point down only, in this order (tests/test_layers.py checks every import, and that
+none goes round in a circle): cli -> api, runner -> plans -> observe -> run -> cache ->
+tools -> bundle -> state -> errors, version. The cache's store sits below run and knows
+nothing of a run; run/step_cache/ is the cache in a run. This package's lazy names and
+__main__ sit on top.
 """
 
 from __future__ import annotations
