@@ -16,14 +16,14 @@ _WHY_HELP = {
 
 
 def register_cache(sub: Subcommands) -> None:
-    from uet_doit.cache import commands
+    from uet_doit.cache import commands  # lazy: start-up time
 
     commands.register(sub)
     fill_help(sub.choices["cache"], _CACHE_HELP)
 
 
 def register_why(sub: Subcommands) -> None:
-    from uet_doit.observe import why
+    from uet_doit.observe import why  # lazy: start-up time
 
     why.register(sub)
     fill_help(sub.choices["why"], _WHY_HELP)

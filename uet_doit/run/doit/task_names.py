@@ -19,7 +19,7 @@ def task_names(bundle: Bundle, skipped: frozenset[str] = frozenset()) -> dict[st
     """Every name `uet run` accepts for a bundle (without the `BASE:` prefix), each with
     whether this run has it: a workstream whose steps are all skipped is left out, with its
     gates, as the compiler leaves it out of doit's tasks; a workstream without steps is none."""
-    from uet_doit.run.step_spec import gate_task_name
+    from uet_doit.run.step_spec import gate_task_name  # lazy: start-up time
 
     names = {bundle.task_basename: True}
     for ws in bundle.workstreams:
