@@ -5,7 +5,7 @@ function, under `if TYPE_CHECKING:`, and module names written as strings ("modul
 what lazy tables hand to importlib). A module may import its own package or a lower layer.
 
 Layers, top to bottom (uet_doit/__init__.py's docstring says the same):
-  uet_doit (the lazy public names), __main__
+  uet_doit (the lazy public names), __main__, testing and fake_tools (fakes for tests)
   cli        arguments -> library calls -> renderers -> exit code
   api, runner   run_bundle, and the `uet run` it makes: they compose run, observe, cache
   plans      things that write bundles (convert, legacy import, bootstrap)
@@ -18,8 +18,8 @@ Layers, top to bottom (uet_doit/__init__.py's docstring says the same):
   state      the run store
   errors, version   leaves
 The cache sits below run: run asks it for stored results; it knows nothing of a run.
-A protocol stands in where a lower module is handed an object of a higher one (a
-StepExtension gets the StepPolicy: run/extensions.py says what it may use of it).
+Where a module is handed an object of a module that imports it, it names what it uses of
+that object in a Protocol (a StepExtension gets the StepPolicy: run/extensions.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ PACKAGE = Path(uet_doit.__file__).parent
 
 #: top to bottom; the names of one tuple are one layer
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("", "__main__"),
+    ("", "__main__", "testing", "fake_tools"),
     ("cli",),
     ("api", "runner"),
     ("plans",),
