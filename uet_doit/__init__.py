@@ -5,8 +5,8 @@ The public names are imported on first use, so `uet --version` and plain `doit` 
 Imports point down only, in this order (tests/test_layers.py checks every import, and that
 none goes round in a circle): cli -> api, runner -> plans -> observe -> run -> cache ->
 tools -> bundle -> state -> errors, version. The cache's store sits below run and knows
-nothing of a run; run/step_cache/ is the cache in a run. This package's lazy names and
-__main__ sit on top.
+nothing of a run; run/step_cache/ is the cache in a run. This package's lazy names,
+__main__ and uet_doit.testing sit on top.
 """
 
 from __future__ import annotations
