@@ -25,9 +25,9 @@ import yaml
 from uet_doit.bundle.model import Bundle
 from uet_doit.cache.blobs import digest_file
 from uet_doit.cache.entries import Entry, EntryFile
-from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.stores import CacheStore
 from uet_doit.run.doit.compiler import build_spec
+from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.tools.routing import AdapterRegistry
 
 

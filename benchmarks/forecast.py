@@ -103,12 +103,13 @@ def measure(root: Path, size: int, history: int, reps: int) -> None:
     from uet_doit.run.doit.compiler import build_spec
     from uet_doit.run.forecast.inputs import bundle_forecasts
     from uet_doit.state.store import RunStore
+    from uet_doit.tools.routing import default_known_tools
 
     os.chdir(root)
     path = write_project(root, size)
     if history:
         add_history(root, history)
-    bundle = load_bundle(path, root, remember=False)
+    bundle = load_bundle(path, root, known_tools=default_known_tools(), remember=False)
     store = RunStore(root)
     for tokenizer in (True, False):
         seconds = best(

@@ -1,6 +1,12 @@
 """uet-doit: workstream bundles for AI coding tools, compiled into incremental doit tasks.
 
 The public names are imported on first use, so `uet --version` and plain `doit` stay quick.
+
+Imports point down only, in this order (tests/test_layers.py checks every import, and that
+none goes round in a circle): cli -> api, runner -> plans -> observe -> run -> cache ->
+tools -> bundle -> state -> errors, version. The cache's store sits below run and knows
+nothing of a run; run/step_cache/ is the cache in a run. This package's lazy names,
+__main__ and uet_doit.testing sit on top.
 """
 
 from __future__ import annotations
@@ -8,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from uet_doit.version import __version__
 
 _PUBLIC = {
     "Bundle": "uet_doit.bundle.model",
@@ -20,7 +26,7 @@ _PUBLIC = {
     "DOIT_CONFIG": "uet_doit.run.doit.config",
     "bundle_task_generators": "uet_doit.run.doit.dodo_support",
     "tasks_from_bundle": "uet_doit.run.doit.dodo_support",
-    "load_bundle": "uet_doit.bundle.loader",
+    "load_bundle": "uet_doit.api",
     # run a bundle from Python: run_bundle(path, **options) -> RunResult, printing nothing
     "run_bundle": "uet_doit.api",
     "RunResult": "uet_doit.observe.outcome",
@@ -34,8 +40,7 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:
-    from uet_doit.api import run_bundle
-    from uet_doit.bundle.loader import load_bundle
+    from uet_doit.api import load_bundle, run_bundle
     from uet_doit.bundle.model import Bundle, Step, Workstream
     from uet_doit.errors import BundleError, UetError
     from uet_doit.observe.monitor import RunMonitor

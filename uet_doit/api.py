@@ -15,11 +15,13 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from uet_doit.bundle.loader import load_bundle
+from uet_doit.bundle import loader
+from uet_doit.bundle.model import Bundle
 from uet_doit.observe.outcome import RunResult, read_result
-from uet_doit.run.doit.task_names import check_tasks
-from uet_doit.run.runner import RunOptions, run_loaded, skipped_steps
+from uet_doit.run.doit.task_names import check_tasks, skipped_steps
+from uet_doit.runner import RunOptions, run_loaded
 from uet_doit.state.store import RunStore
+from uet_doit.tools.routing import default_known_tools
 
 #: the keyword options `run_bundle` takes: RunOptions' fields (README: From Python)
 OPTIONS = tuple(f.name for f in dataclasses.fields(RunOptions))
@@ -30,6 +32,13 @@ class _Discard(io.StringIO):
 
     def write(self, text: str) -> int:
         return len(text)
+
+
+def load_bundle(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Bundle:
+    """Read and check the bundle at `path` as `uet validate` does, against project `root`
+    (default: the current directory) and the tools installed here."""
+    project = Path(root) if root is not None else None
+    return loader.load_bundle(Path(path), project, known_tools=default_known_tools())
 
 
 def run_bundle(
@@ -57,7 +66,8 @@ def run_bundle(
     if out is None:
         options.setdefault("verbosity", 0)  # doit passes a step's stderr through at 1
     opts = RunOptions(**options)
-    bundle = load_bundle(bundle_file, project, remember=True)
+    known = default_known_tools()
+    bundle = loader.load_bundle(bundle_file, project, known_tools=known, remember=True)
     check_tasks(bundle, str(bundle_file), opts.tasks, skipped_steps(bundle, opts.skip_workstreams))
     stream = out if out is not None else _Discard()
     run_id, code = run_loaded(bundle, bundle_file, project, opts, stream)

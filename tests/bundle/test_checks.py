@@ -53,6 +53,7 @@ def test_valid_and_invalid_files_in_one_call(project: Project) -> None:
 def test_reading_another_steps_output_adds_the_edge(project: Project) -> None:
     from uet_doit.bundle.graph import build_graph
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     project.write(
         "b.yaml",
@@ -60,7 +61,7 @@ def test_reading_another_steps_output_adds_the_edge(project: Project) -> None:
         "      - {step_id: reader, command: 'true', files: [gen/a.txt]}\n"
         "      - {step_id: writer, command: 'true', create_files: [gen/a.txt]}\n",
     )
-    bundle = load_bundle(project.root / "b.yaml", project.root)
+    bundle = load_bundle(project.root / "b.yaml", project.root, known_tools=default_known_tools())
     graph = build_graph(bundle)
     assert graph.implied["reader"] == ["writer"]
     assert graph.order().index("writer") < graph.order().index("reader")

@@ -6,13 +6,14 @@ import pytest
 
 from uet_doit.bundle.loader import load_bundle
 from uet_doit.errors import BundleError
+from uet_doit.tools.routing import default_known_tools
 
 from support import FIXTURES, Project
 
 
 def problems_of(path: Path, root: Path) -> str:
     with pytest.raises(BundleError) as info:
-        load_bundle(path, root)
+        load_bundle(path, root, known_tools=default_known_tools())
     return info.value.render()
 
 
@@ -48,7 +49,7 @@ def test_missing_file_and_unknown_suffix(project: Project) -> None:
 
 def test_real_corpus_bundles_load() -> None:
     root = FIXTURES / "corpus"
-    bundle = load_bundle(root / "phase-k-plus-bundle.json", root)
+    bundle = load_bundle(root / "phase-k-plus-bundle.json", root, known_tools=default_known_tools())
     assert bundle.bundle_id == "phase-k-plus"
     assert len(bundle.steps()) == 16
 

@@ -7,8 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from uet_doit.bundle.model import Bundle
-from uet_doit.cache.keys import MISSING, ToolFacts, changes, secret_digest, step_key
+from uet_doit.cache.blobs import MISSING
 from uet_doit.run.doit.compiler import build_spec
+from uet_doit.run.step_cache.keys import ToolFacts, changes, secret_digest, step_key
 
 BUNDLE = {
     "bundle_id": "k",

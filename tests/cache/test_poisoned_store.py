@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from uet_doit.cache.keys import text_digest
+from uet_doit.cache.blobs import text_digest
 
 from support import Project, shell_step
 

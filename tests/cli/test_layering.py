@@ -15,14 +15,9 @@ PACKAGE = Path(uet_doit.__file__).parent
 CLI_FILES = ("cli/", "__main__.py")
 #: rooms whose modules return data or raise; the CLI renders what they give
 QUIET_ROOMS = ("bundle/", "plans/", "cache/", "observe/", "state/")
-#: modules of those rooms that write to a standard stream, and why they may
-STREAM_WRITERS = {
-    # `--log-level`: the handler that writes log records to stderr
-    "observe/debug_log.py",
-    # a step cache warning: on the step's stderr, which doit shows or hides with the tool's
-    # output (-v; run_bundle without `out` hides it)
-    "cache/extension.py",
-}
+#: modules of those rooms that write to a standard stream, and why they may (none now: the
+#: log handler is tools/debug_log.py, the step cache's warning run/step_cache/extension.py)
+STREAM_WRITERS: set[str] = set()
 
 
 @functools.cache

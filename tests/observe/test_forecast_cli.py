@@ -129,10 +129,11 @@ def test_steps_admitted_together_reserve_their_forecasts(
     of 2.5 forecasts lets at most two steps run at once (with 0 reserved, all four would)."""
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.run.forecast.inputs import bundle_forecasts
+    from uet_doit.tools.routing import default_known_tools
 
     project.write("notes.md", "notes\n")
     path = project.bundle(aider_bundle(4))
-    bundle = load_bundle(path, project.root, remember=False)
+    bundle = load_bundle(path, project.root, known_tools=default_known_tools(), remember=False)
     per_attempt = max(f.attempt_usd[1] for f in bundle_forecasts(bundle, project.root, None))
     limit = 2.5 * per_attempt
     assert limit < 4 * per_attempt

@@ -56,12 +56,19 @@ def run_live(
 ) -> int:
     """`uet run` in-process with the live reporter writing to `stream` as its stdout."""
     from uet_doit.bundle.loader import load_bundle
-    from uet_doit.run.runner import RunOptions, execute
+    from uet_doit.runner import RunOptions, execute
+    from uet_doit.tools.routing import default_known_tools
 
     monkeypatch.setattr(sys, "stdout", stream)
     opts = RunOptions(jobs=jobs, parallel_type="thread", keep_going=True, reporter="live")
     try:
-        return execute(load_bundle(bundle, root), bundle, root, opts, out=stream)
+        return execute(
+            load_bundle(bundle, root, known_tools=default_known_tools()),
+            bundle,
+            root,
+            opts,
+            out=stream,
+        )
     finally:
         os.environ.pop("UET_RUN_ID", None)
 

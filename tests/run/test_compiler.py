@@ -7,8 +7,8 @@ import cloudpickle
 
 from uet_doit.bundle.model import Bundle
 from uet_doit.run.context import RunContext
-from uet_doit.run.doit.action import RunActions
 from uet_doit.run.doit.compiler import NoActions, compile_tasks
+from uet_doit.run.doit.run_actions import RunActions
 
 CTX = RunContext.create("phase-k-plus-1", "phase-k-plus", Path("/proj"))
 

@@ -202,7 +202,7 @@ def test_huge_n_is_capped_at_the_runnable_steps(project: Project) -> None:
     project.bundle(one_ws("n", *[shell_step(f"s{i}", "true") for i in range(3)]))
     result = project.uet("run", "bundle.yaml", "-n", "100000")
     assert result.code == 0
-    from uet_doit.run.runner import MAX_JOBS, effective_jobs
+    from uet_doit.runner import MAX_JOBS, effective_jobs
 
     assert effective_jobs(100000, 3) == 3 and effective_jobs(100000, 10**6) == MAX_JOBS
 

@@ -111,10 +111,15 @@ def test_gates_are_doit_tasks(project: Project) -> None:
     assert "gate" not in listed  # uet list shows steps
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.run.doit.compiler import NoActions, compile_tasks
+    from uet_doit.tools.routing import default_known_tools
 
     names = [
         t["name"]
-        for t in compile_tasks(load_bundle(project.root / "bundle.yaml"), project.root, NoActions())
+        for t in compile_tasks(
+            load_bundle(project.root / "bundle.yaml", known_tools=default_known_tools()),
+            project.root,
+            NoActions(),
+        )
     ]
     assert "WS-DOCS.gate-2-docs" in names and "WS-DOCS.gate-1-lint" in names
 

@@ -6,6 +6,7 @@ import difflib
 import itertools
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ from uet_doit.bundle.effective import effective_review, effective_tool, explicit
 from uet_doit.bundle.graph import build_graph, normalise_path
 from uet_doit.bundle.model import Bundle, Step
 from uet_doit.errors import Problem
-from uet_doit.tools.adapters import builtin_tool_names, tool_traits
 
 
 def _did_you_mean(name: str, choices: list[str], itself: str | None = None) -> str | None:
@@ -124,21 +124,34 @@ class PathChecker:
         return f"{path!r} leads (through a symlink) into {_state_message(area)}" if area else None
 
 
+@dataclass(frozen=True)
+class KnownTools:
+    """The tools a bundle may name here, and which of them can review, as the layer that
+    knows the adapters says (tools/routing.py: default_known_tools): the bundle knows none."""
+
+    names: frozenset[str]
+    reviewers: frozenset[str]
+
+    def stamp(self) -> str:
+        """What a kept validation depends on: installing a tool changes it."""
+        return ",".join(sorted(self.names)) + ";" + ",".join(sorted(self.reviewers))
+
+
 def check_bundle(
     bundle: Bundle,
     raw: Any,
     name: str,
     root: Path,
-    known_tools: frozenset[str] | None = None,
+    known_tools: KnownTools,
 ) -> list[Problem]:
+    """Every problem of `bundle` in project `root`; `known_tools` are the tools this
+    installation has (tools/routing.py: default_known_tools)."""
     problems: list[Problem] = []
 
     def add(where: str, message: str, hint: str | None = None) -> None:
         problems.append(Problem(name, where, message, hint))
 
-    tools = builtin_tool_names() | (
-        known_tools if known_tools is not None else default_known_tools()
-    )
+    tools = known_tools.names
     ws_ids = [ws.ws_id for ws in bundle.workstreams]
     step_ids = [s.step_id for _, s in bundle.steps()]
     ws_counts, step_counts = Counter(ws_ids), Counter(step_ids)
@@ -194,7 +207,7 @@ def check_bundle(
                         "one file, one creating step: let the later step list it in `files`",
                     )
                 creators.setdefault(norm, (step.step_id, ws.ws_id))
-    _check_reviewers(add, bundle, tools)
+    _check_reviewers(add, bundle, known_tools)
     problems.extend(_check_isolation(bundle, name, root))
     if not problems:
         graph = build_graph(bundle)
@@ -289,7 +302,7 @@ def _check_tool(
         )
 
 
-def _check_reviewers(add: Any, bundle: Bundle, tools: frozenset[str]) -> None:
+def _check_reviewers(add: Any, bundle: Bundle, tools: KnownTools) -> None:
     """Each `review` names an AI tool uet knows, here or at a level above it."""
     levels: list[tuple[str, Any, Any, Any]] = [("review", bundle.review, None, None)]
     for wi, ws in enumerate(bundle.workstreams):
@@ -302,8 +315,8 @@ def _check_reviewers(add: Any, bundle: Bundle, tools: frozenset[str]) -> None:
         if review is None:
             continue
         tool = review.tool
-        if tool is not None and (not tool_traits(tool).reviewer or tool not in tools):
-            reviewers = sorted(t for t in tools if tool_traits(t).reviewer)
+        if tool is not None and tool not in tools.reviewers:
+            reviewers = sorted(tools.reviewers)
             hint = _did_you_mean(tool, reviewers) or f"reviewers: {', '.join(reviewers)}"
             add(f"{where}.tool", f"{tool!r} cannot review", hint)
         elif effective_review(bundle, ws, step) is None:
@@ -345,18 +358,3 @@ def _check_isolation(bundle: Bundle, name: str, root: Path) -> list[Problem]:
             "run `git init` (and commit) in the project, or set `isolation: none`",
         )
     ]
-
-
-def default_known_tools() -> frozenset[str]:
-    """Built-in adapters plus whatever router_config.json in the cwd declares."""
-    names = set(builtin_tool_names())
-    try:
-        from uet_doit.tools.routing import (  # type: ignore[import-not-found,unused-ignore]
-            known_tool_names,
-            load_router_config,
-        )
-
-        names |= set(known_tool_names(load_router_config(Path.cwd())))
-    except Exception:  # a broken router_config.json is reported by `uet run`, which reads it
-        pass
-    return frozenset(names)

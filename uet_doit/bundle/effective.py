@@ -15,7 +15,6 @@ from uet_doit.bundle.model import (
     WorkspaceSetup,
     Workstream,
 )
-from uet_doit.tools.adapters import tool_traits
 
 # Effective settings: step, then workstream, then bundle, then these defaults.
 DEFAULT_RESILIENCE = Resilience(
@@ -64,16 +63,6 @@ def effective_tool(bundle: Bundle, ws: Workstream, step: Step) -> str:
 
 def effective_breaker(bundle: Bundle, ws: Workstream) -> CircuitBreakerPolicy:
     return ws.circuit_breaker or bundle.circuit_breaker or DEFAULT_BREAKER
-
-
-def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation:
-    """Step over workstream over bundle; by default AI tools (and custom adapters, which
-    edit files) get a worktree, commands run in place. Whether the project is a git
-    repository is the runtime's question: outside one, the default means `none`."""
-    named = step.isolation or ws.isolation or bundle.isolation
-    if named is not None:
-        return named
-    return "none" if tool_traits(effective_tool(bundle, ws, step)).in_place else "worktree"
 
 
 def explicit_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation | None:

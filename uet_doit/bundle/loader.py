@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -22,8 +23,12 @@ from uet_doit.bundle.limits import (
     load_yaml,
 )
 from uet_doit.bundle.model import Bundle
+
+if TYPE_CHECKING:
+    from uet_doit.bundle.checks import KnownTools
 from uet_doit.bundle.schema import LineFinder, json_path, problems_from_validation
 from uet_doit.errors import BundleError, Problem
+from uet_doit.version import __version__
 
 BUNDLE_SUFFIXES = (".json", ".yaml", ".yml")
 #: keys of the older single-workstream files (`uet import` reads those)
@@ -245,16 +250,17 @@ def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
 def load_bundle(
     path: Path,
     root: Path | None = None,
-    known_tools: frozenset[str] | None = None,
     *,
+    known_tools: KnownTools,
     remember: bool = False,
 ) -> Bundle:
-    """Read, validate and check a bundle against its project root (cwd by default).
+    """Read, validate and check a bundle against its project root (cwd by default) and
+    the tools this installation has (`default_known_tools()` of tools/routing.py).
 
     With `remember` (uet run), a text that passed the semantic checks in this project
     before skips them (they stat every path); the schema is always validated.
     """
-    from uet_doit.bundle.checks import check_bundle
+    from uet_doit.bundle.checks import check_bundle  # lazy: start-up time (a stamped no-op)
 
     data, text = read_data(path)
     try:
@@ -286,14 +292,9 @@ def load_bundle(
     return bundle
 
 
-def _check_stamp(text: str, root: Path, known_tools: frozenset[str] | None) -> str:
+def _check_stamp(text: str, root: Path, known_tools: KnownTools) -> str:
     """What the semantic checks depend on: the text, the project, the tools, the version."""
-    import hashlib
-
-    from uet_doit import __version__
-    from uet_doit.bundle.checks import default_known_tools
-
-    tools = ",".join(sorted(known_tools if known_tools is not None else default_known_tools()))
+    tools = known_tools.stamp()
     key = "\0".join((__version__, str(root.resolve()), tools, text))
     return hashlib.sha256(key.encode()).hexdigest()
 

@@ -414,7 +414,7 @@ class Workstream(Strict):
                 msg = "give either `steps` or `tasks`/`files_scope`/`files_create`, not both"
                 raise ValueError(msg)
             return data
-        from uet_doit.bundle.legacy_tasks import tasks_to_step
+        from uet_doit.bundle.legacy_tasks import tasks_to_step  # lazy: start-up time
 
         data["steps"] = [tasks_to_step(data.get("ws_id"), legacy, data)]
         return data

@@ -1,6 +1,7 @@
-"""The step cache: a content-addressed store of step results, local or shared.
+"""The step cache's store: a content-addressed store of step results, local or shared.
 
-keys (what a key is made of), settings (which steps are cached), blobs and entries (what is
-stored), stores (a folder or an fsspec URL), lookup (keys where a run stands), extension
-(the StepExtension a run registers), why and commands (`uet why`, `uet cache`).
+blobs (content hashes), entries (what is stored), stores (a folder or an fsspec URL),
+settings (which steps are cached) and commands (`uet cache`). It sits below run/ and knows
+nothing of a run: keys, lookup and the StepExtension are in run/step_cache/, `uet why` in
+observe/why.py.
 """

@@ -1,17 +1,24 @@
-"""Content hashes of project files, and putting a restored file in place atomically."""
+"""Content hashes (of files, of JSON values), and putting a restored file in place atomically."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
-
-from uet_doit.cache.keys import MISSING
+from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
+#: the hash of a file that is not there
+MISSING = "missing"
+
+
+def text_digest(value: Any) -> str:
+    """sha256 of a JSON value: what a key holds instead of the value itself."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def digest_file(path: Path) -> str:

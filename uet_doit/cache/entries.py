@@ -13,6 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from uet_doit.cache.blobs import text_digest
+
 ENTRY_FORMAT = 1
 #: what a key and a blob name are: a sha256 in hex (never a path a store could be led out by)
 HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -79,8 +81,6 @@ class Entry:
         return data
 
     def to_bytes(self) -> bytes:
-        from uet_doit.cache.keys import text_digest
-
         manifest = self.manifest()
         return json.dumps(
             {"manifest": manifest, "sha256": text_digest(manifest)}, sort_keys=True
@@ -89,8 +89,6 @@ class Entry:
     @classmethod
     def from_bytes(cls, data: bytes, key: str) -> Entry:
         """Parse and verify; DamagedEntry says what is wrong."""
-        from uet_doit.cache.keys import text_digest
-
         try:
             envelope = json.loads(data)
             manifest = envelope["manifest"]

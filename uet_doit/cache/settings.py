@@ -11,8 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 from uet_doit.bundle.model import Bundle, CacheOptions, Step, Workstream
-from uet_doit.run.step_spec import DEFAULT_CACHE_MAX_BYTES
 from uet_doit.tools.adapters import tool_traits
+
+#: a step whose outputs total more is not cached (`cache: {max_bytes: N}` changes it)
+DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 
 class CacheMode(StrEnum):

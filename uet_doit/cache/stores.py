@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from uet_doit.cache.blobs import CHUNK, copy_hashed, temp_beside
+from uet_doit.cache.blobs import CHUNK, copy_hashed, temp_beside, text_digest
 from uet_doit.cache.entries import DamagedEntry, Entry, is_digest
 from uet_doit.cache.store_files import (
     MAX_ENTRY_BYTES,
@@ -243,8 +243,6 @@ class CacheStore:
         return f"{self.base}/steps/{bundle_id}/{step_id}.json"
 
     def put_latest(self, bundle_id: str, step_id: str, key: str, parts: dict[str, str]) -> None:
-        from uet_doit.cache.keys import text_digest
-
         body = {"key": key, "parts": parts, "written": time.time()}
         data = json.dumps({"latest": body, "sha256": text_digest(body)}, sort_keys=True).encode()
         path = self.step_path(bundle_id, step_id)
@@ -259,8 +257,6 @@ class CacheStore:
     def get_latest(self, bundle_id: str, step_id: str) -> dict[str, Any] | None:
         """The key and parts the step last stored here, from any clone; None when none did
         (or the record fails its hash)."""
-        from uet_doit.cache.keys import text_digest
-
         try:
             data = self.read(self.step_path(bundle_id, step_id))
             if data is None:

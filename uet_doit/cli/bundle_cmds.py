@@ -59,12 +59,13 @@ def validate(args: argparse.Namespace) -> int:
     from uet_doit.bundle.checks import missing_inputs
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.errors import BundleError
+    from uet_doit.tools.routing import default_known_tools
 
     failures: list[BundleError] = []
     root = Path.cwd()
     for name in args.files:
         try:
-            bundle = load_bundle(Path(name), root)
+            bundle = load_bundle(Path(name), root, known_tools=default_known_tools())
         except BundleError as exc:
             failures.append(exc)
             continue
@@ -102,9 +103,10 @@ def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
 
 def list_steps(args: argparse.Namespace) -> int:
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     root = Path.cwd()
-    bundle = load_bundle(Path(args.bundle), root)
+    bundle = load_bundle(Path(args.bundle), root, known_tools=default_known_tools())
     text = render.task_table(task_rows(bundle, root), args.json)
     if text:
         print(text)
@@ -122,9 +124,10 @@ def graph(args: argparse.Namespace) -> int:
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.observe.graph_export import graph_text
     from uet_doit.state.store import RunStore
+    from uet_doit.tools.routing import default_known_tools
 
     root = Path.cwd()
-    bundle = load_bundle(Path(args.bundle), root)
+    bundle = load_bundle(Path(args.bundle), root, known_tools=default_known_tools())
     durations: dict[str, float] = {}
     store = RunStore(root)
     if args.critical_path and store.path.exists():  # never create .uet just to draw a graph
@@ -138,14 +141,14 @@ def route(args: argparse.Namespace) -> int:
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.tools.routing import (
         availability,
-        known_tool_names,
+        known_tools,
         load_router_config,
         route_bundle,
     )
 
     root = (args.root or Path.cwd()).resolve()
     config = load_router_config(root)
-    bundle = load_bundle(args.bundle, root, frozenset(known_tool_names(config)))
+    bundle = load_bundle(args.bundle, root, known_tools=known_tools(config))
     table = route_bundle(bundle, config, availability(config, root))
     print(render.routes(table))
     return EXIT_OK if all(r.available for r in table) else EXIT_FAILED

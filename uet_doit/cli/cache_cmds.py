@@ -60,7 +60,7 @@ def cache(args: argparse.Namespace) -> int:
 
 
 def why(args: argparse.Namespace) -> int:
-    from uet_doit.cache.why import why as explain_step
+    from uet_doit.observe.why import why as explain_step
 
     report = explain_step(Path.cwd(), args.step, args.bundle, args.cache_store, args.cache)
     print(json.dumps(report, indent=2) if args.json else report["verdict"])

@@ -70,12 +70,15 @@ def _forecast(args: argparse.Namespace) -> int:
     """`uet cost --forecast BUNDLE`: what the steps that would run may cost, per budget."""
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.observe.dry_run import forecast_data, forecast_report
+    from uet_doit.tools.routing import default_known_tools
 
     if args.run_id:
         msg = f"`uet cost --forecast` takes no RUN_ID (got {args.run_id!r})"
         raise UsageError(msg, "use `uet cost --forecast BUNDLE` or `uet cost RUN_ID`")
     root = Path.cwd()
-    bundle = load_bundle(Path(args.forecast), root, remember=False)
+    bundle = load_bundle(
+        Path(args.forecast), root, known_tools=default_known_tools(), remember=False
+    )
     data = forecast_data(bundle, root)
     if args.json:
         print(json.dumps(forecast_report(data), indent=2))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from uet_doit.cli.parsing import EXIT_CODES, UetParser, add_log_level
 from uet_doit.cli.streams import pipe_safe_output
 from uet_doit.errors import EXIT_INTERRUPTED, EXIT_USAGE, UetError
+from uet_doit.version import __version__
 
 #: command modules, in the order `uet --help` lists their commands; each has `register(sub)`
 #: and imports the library only inside the command that needs it
@@ -46,8 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from uet_doit import __version__
-
     return f"uet-doit {__version__}"
 
 
@@ -92,7 +91,7 @@ def _dispatch(argv: list[str]) -> int:
     if command not in _NOT_IN_A_PROJECT:
         _enter_project(args)
     try:
-        from uet_doit.observe.debug_log import configure
+        from uet_doit.tools.debug_log import configure
 
         configure(getattr(args, "log_level", None))
         code: int = handler(args)

@@ -11,7 +11,7 @@ from uet_doit.errors import EXIT_OK
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
-    from uet_doit.run.workspaces.provenance import step_commits
+    from uet_doit.run.workspaces.provenance import step_commits  # lazy: start-up time
 
     commits = step_commits(Path.cwd(), args.ref, args.limit)
     if args.json:
@@ -32,7 +32,7 @@ def _cmd_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from uet_doit.run.workspaces.provenance import show_step
+    from uet_doit.run.workspaces.provenance import show_step  # lazy: start-up time
 
     commit, diff = show_step(Path.cwd(), args.step)
     if args.json:
@@ -51,7 +51,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_revert(args: argparse.Namespace) -> int:
-    from uet_doit.run.workspaces.provenance import revert_step
+    from uet_doit.run.workspaces.provenance import revert_step  # lazy: start-up time
 
     commit, sha = revert_step(Path.cwd(), args.step)
     print(
@@ -62,8 +62,8 @@ def _cmd_revert(args: argparse.Namespace) -> int:
 
 
 def _cmd_workspaces(args: argparse.Namespace) -> int:
-    from uet_doit.state.records import WorkspaceState
-    from uet_doit.state.store import RunStore
+    from uet_doit.state.records import WorkspaceState  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     store = RunStore(Path.cwd())
     rows = store.workspaces.all() if store.exists() else []
@@ -80,11 +80,11 @@ def _cmd_workspaces(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
-    from uet_doit.run.project import project_lock
-    from uet_doit.run.workspaces.git import Git, toplevel
-    from uet_doit.run.workspaces.isolation import sweep
-    from uet_doit.run.workspaces.worktrees import remove_worktree
-    from uet_doit.state.store import RunStore
+    from uet_doit.run.project import project_lock  # lazy: start-up time
+    from uet_doit.run.workspaces.git import Git, toplevel  # lazy: start-up time
+    from uet_doit.run.workspaces.isolation import sweep  # lazy: start-up time
+    from uet_doit.run.workspaces.worktrees import remove_worktree  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     root = Path.cwd()
     store = RunStore(root)

@@ -65,14 +65,14 @@ RUNS_WORDS = {"alone": "runs alone", "in turn": "one at a time in its workstream
 
 
 def criteria_lines(criteria: Iterable[Mapping[str, Any]], indent: str = "") -> list[str]:
-    from uet_doit.observe.status import criterion_line
+    from uet_doit.observe.status import criterion_line  # lazy: start-up time
 
     return [indent + criterion_line(dict(c)) for c in criteria]
 
 
 def run_status(st: RunStatus) -> str:
     """`uet status`: the run, its steps by workstream, gates, criteria and progress."""
-    from uet_doit.observe.status import step_mark
+    from uet_doit.observe.status import step_mark  # lazy: start-up time
 
     reason = f" - {st.reason}" if st.reason else ""
     lines = [f"run {st.run_id} ({st.bundle_id}): {st.status}{reason}"]

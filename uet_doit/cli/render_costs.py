@@ -10,9 +10,9 @@ from uet_doit.state.unknown_cost import cost_with_unknown
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
-    from uet_doit.cache.why import CacheForecast
     from uet_doit.observe.costs import CostReport
-    from uet_doit.observe.dry_run import BudgetCheck
+    from uet_doit.observe.why import CacheForecast
+    from uet_doit.run.forecast.budgets import BudgetCheck
     from uet_doit.run.forecast.estimate import StepForecast
 
 

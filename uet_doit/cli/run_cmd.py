@@ -184,7 +184,7 @@ def executor_choice(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """The command line as `run_bundle` options; progress printed to stdout."""
-    from uet_doit.run.budget import parse_budget_args
+    from uet_doit.run.budget import parse_budget_args  # lazy: start-up time
 
     root = Path.cwd()
     path = Path(args.bundle)
@@ -192,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
     executor = executor_choice(args)
     if args.dry_run:
         return _dry_run(args, root, path)
-    from uet_doit.api import run_bundle
-    from uet_doit.tools.redact import short_secret_warning
+    from uet_doit.api import run_bundle  # lazy: start-up time
+    from uet_doit.tools.redact import short_secret_warning  # lazy: start-up time
 
     if warning := short_secret_warning(os.environ):  # once per run, before any tool starts
         print(warning, file=sys.stderr)
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     )
     bundle = outcome.bundle
     if bundle is not None and (args.sync_plan or bundle.metadata.get("sync_plan") is True):
-        from uet_doit.plans.sync import sync_after_run
+        from uet_doit.plans.sync import sync_after_run  # lazy: start-up time
 
         print("\n".join(sync_after_run(bundle, root).lines()))
     return outcome.exit_code
@@ -232,9 +232,10 @@ def _dry_run(args: argparse.Namespace, root: Path, path: Path) -> int:
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.cli import render_costs
     from uet_doit.observe.dry_run import dry_run
-    from uet_doit.run.runner import skipped_steps
+    from uet_doit.run.doit.task_names import skipped_steps  # lazy: start-up time
+    from uet_doit.tools.routing import default_known_tools  # lazy: start-up time
 
-    bundle = load_bundle(path, root)
+    bundle = load_bundle(path, root, known_tools=default_known_tools())
     check_tasks(bundle, str(path), args.tasks, skipped_steps(bundle, args.skip_workstream or ()))
     found = dry_run(bundle, root, args.budget, args.skip_workstream, (args.cache, args.cache_store))
     verbosity = args.verbosity if args.verbosity is not None else 1

@@ -58,8 +58,8 @@ def register(sub: Subcommands) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    from uet_doit.observe.status import run_status
-    from uet_doit.state.store import RunStore
+    from uet_doit.observe.status import run_status  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     if args.watch:
         return _watch(args)
@@ -78,8 +78,9 @@ class _ReaderGone(Exception):
 def _watch(args: argparse.Namespace) -> int:
     """`--watch`: the live tree on a terminal; elsewhere one status (tree or JSON) per
     refresh, flushed as it comes, until the run ends or the reader goes away."""
+    # lazy: start-up time
     from uet_doit.observe.monitor import RunMonitor, is_interactive, status_text, watch_status
-    from uet_doit.observe.status import RunStatus
+    from uet_doit.observe.status import RunStatus  # lazy: start-up time
 
     if not args.json and is_interactive(sys.stdout):
         watch_status(args.run_id, args.interval, sys.stdout)
@@ -100,7 +101,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def runs(args: argparse.Namespace) -> int:
-    from uet_doit.state.store import RunStore
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     store = RunStore(Path.cwd())
     rows = []
@@ -112,8 +113,8 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def breakers(args: argparse.Namespace) -> int:
-    from uet_doit.run.breakers import BreakerBook
-    from uet_doit.state.store import RunStore
+    from uet_doit.run.breakers import BreakerBook  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     store = RunStore(Path.cwd())
     book = BreakerBook(store) if store.path.exists() else None  # none recorded: no .uet/
@@ -125,7 +126,7 @@ def breakers(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from uet_doit.observe.report import write_report
+    from uet_doit.observe.report import write_report  # lazy: start-up time
 
     target = write_report(Path.cwd(), args.run_id, Path(args.output) if args.output else None)
     print(f"wrote {target}")
@@ -134,8 +135,8 @@ def report(args: argparse.Namespace) -> int:
 
 def doctor(args: argparse.Namespace) -> int:
     """Read-only checks of `.uet/state.db` and `.doit.db`, each with what to do."""
-    from uet_doit.state.doctor import check_store
-    from uet_doit.tools.sandbox import describe
+    from uet_doit.state.doctor import check_store  # lazy: start-up time
+    from uet_doit.tools.sandbox import describe  # lazy: start-up time
 
     findings = check_store(Path.cwd())
     for finding in findings:

@@ -16,12 +16,13 @@ from uet_doit.state.store import RunStore
 def _run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     """The bundle a run ran, for its budgets; None when the file is gone or broken now."""
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     row = store.run(run_id)
     if row is None or not row.bundle_file:
         return None
     try:
-        return load_bundle(Path(row.bundle_file), store.root)
+        return load_bundle(Path(row.bundle_file), store.root, known_tools=default_known_tools())
     except UetError:
         return None
 

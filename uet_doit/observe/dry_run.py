@@ -7,61 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from uet_doit.bundle.model import Bundle, Step, Workstream
-from uet_doit.run.budget import Budget, CostLedger, budgets_for
+from uet_doit.bundle.model import Bundle
+from uet_doit.run.forecast.budgets import budget_checks
 from uet_doit.run.forecast.estimate import StepForecast, total
 from uet_doit.run.forecast.inputs import bundle_forecasts
 from uet_doit.run.forecast.reviews import review_forecasts
 from uet_doit.state.store import RunStore
 
 if TYPE_CHECKING:
-    from uet_doit.cache.why import CacheForecast
+    from uet_doit.observe.why import CacheForecast
 
 _VERDICTS = {"up-to-date": "up to date", "error": "missing input"}
-
-
-@dataclass(frozen=True)
-class BudgetCheck:
-    """A budget against the forecast of the steps under it that would run."""
-
-    budget: Budget
-    spent: float
-    low: float
-    high: float
-    cannot_run: int = 0  # steps under it that have no tool to run with (not in low/high)
-
-    @property
-    def left(self) -> float:
-        return max(0.0, self.budget.limit - self.spent)
-
-    @property
-    def verdict(self) -> str:
-        if self.low > self.left + 1e-9:
-            return "EXCEEDED even at the low end"
-        if self.high > self.left + 1e-9:
-            return "HIGH END EXCEEDS it"
-        if self.cannot_run:
-            return f"{self.cannot_run} step(s) cannot run (not counted)"
-        return "fits"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "budget": self.budget.label,
-            "limit_usd": self.budget.limit,
-            "spent_usd": round(self.spent, 6),
-            "left_usd": round(self.left, 6),
-            "forecast_low_usd": round(self.low, 6),
-            "forecast_high_usd": round(self.high, 6),
-            "verdict": self.verdict,
-            "cannot_run_steps": self.cannot_run,
-            "policy": self.budget.policy,
-        }
 
 
 def verdicts(bundle: Bundle, root: Path, skip_ws: tuple[str, ...]) -> dict[str, str]:
     """step_id -> would run | up to date | missing input | skipped."""
     from uet_doit.run.doit.loader import task_status
-    from uet_doit.run.runner import skipped_steps
+    from uet_doit.run.doit.task_names import skipped_steps
 
     skip = skipped_steps(bundle, skip_ws)
     status = task_status(bundle, root, skip)
@@ -71,35 +33,6 @@ def verdicts(bundle: Bundle, root: Path, skip_ws: tuple[str, ...]) -> dict[str, 
         else _VERDICTS.get(status.get(s.step_id, "run"), "would run")
         for _, s in bundle.steps()
     }
-
-
-def budget_checks(
-    bundle: Bundle, store: RunStore, forecasts: dict[str, StepForecast]
-) -> list[BudgetCheck]:
-    """Every budget of the bundle, outermost first, with the forecast under it."""
-    ledger = CostLedger(store)
-    under: dict[str, tuple[Budget, list[StepForecast]]] = {}
-    for ws, step in bundle.steps():
-        for budget in budgets_for(bundle, ws, step):
-            entry = under.setdefault(budget.label, (budget, []))
-            if step.step_id in forecasts:
-                entry[1].append(forecasts[step.step_id])
-    by_id = {ws.ws_id: ws for ws in bundle.workstreams}
-    steps = {s.step_id for _, s in bundle.steps()}
-    for f in forecasts.values():  # reviews: under their workstream's and the bundle's
-        if f.step_id in steps:
-            continue
-        ws = by_id.get(f.ws_id) or Workstream.model_construct(ws_id=f.ws_id)
-        for budget in budgets_for(bundle, ws, Step.model_construct(step_id=f.step_id)):
-            under.setdefault(budget.label, (budget, []))[1].append(f)
-    order = ("bundle", "workstream", "step")
-    checks = []
-    for budget, items in sorted(under.values(), key=lambda e: order.index(e[0].scope)):
-        low, high = total(items)
-        blocked = sum(1 for f in items if f.cannot_run)
-        spent = ledger.spent(bundle.bundle_id, budget)
-        checks.append(BudgetCheck(budget, spent, low, high, blocked))
-    return checks
 
 
 def forecast_data(bundle: Bundle, root: Path, skip_ws: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -249,8 +182,8 @@ def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list
 
     bundle = apply_overrides(bundle, parse_budget_args(budgets))
     data = forecast_data(bundle, root, tuple(skip_ws or ()))
-    # the step cache (cache/why.py): hits leave the forecast; their savings are listed
-    from uet_doit.cache.why import apply_cache_to_forecast
+    # the step cache (observe/why.py): hits leave the forecast; their savings are listed
+    from uet_doit.observe.why import apply_cache_to_forecast
 
     cached = apply_cache_to_forecast(bundle, root, data, *(cache or ("default", None)))
     return DryRun(bundle, data, cached)

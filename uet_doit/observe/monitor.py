@@ -207,6 +207,7 @@ def status_text(status: RunStatus, bundle: Bundle | None = None, expand: str = "
 def load_run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     """The bundle a run ran (runs.bundle_file), or None when it can no longer be read."""
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     row = store.run(run_id)
     if row is None or not row.bundle_file:
@@ -214,7 +215,7 @@ def load_run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     path = Path(row.bundle_file)
     path = path if path.is_absolute() else store.root / path
     try:
-        return load_bundle(path, store.root)
+        return load_bundle(path, store.root, known_tools=default_known_tools())
     except Exception:  # an edited, moved or broken bundle must not break monitoring
         return None
 

@@ -20,13 +20,10 @@ from uet_doit.observe.monitor import (
     make_console,
     render_status_tree,
 )
-from uet_doit.observe.reporting import (
-    JsonLinesReporter,
-    PlainReporter,
-    ReporterBase,
-    _step_of,
-)
+from uet_doit.observe.reporting import JsonLinesReporter, PlainReporter, ReporterBase
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
+from uet_doit.run.doit.action import StepNotStarted, StepPaused
+from uet_doit.run.doit.task_names import step_of as _step_of
 from uet_doit.state.records import FINISHED_STEP_STATES, RunState, StepState
 from uet_doit.state.store import RunStore
 
@@ -106,8 +103,6 @@ class LiveReporter(PlainReporter):
 
         ReporterBase.add_failure(self, task, fail)
         # doit fails a task whose dependency failed without running it: that step is blocked
-        from uet_doit.run.doit.action import StepNotStarted, StepPaused
-
         if isinstance(fail, StepPaused):
             state = StepState.PAUSED
         elif isinstance(fail, StepNotStarted):

@@ -16,6 +16,7 @@ from typing import Any
 
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
+from uet_doit.observe.monitor import load_run_bundle
 from uet_doit.observe.report_charts import graph_svg, secs, timeline_svg
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
 from uet_doit.state.records import AttemptOutcome, RunRecord, StepState
@@ -35,8 +36,6 @@ class Report:
     """Everything one run recorded, rendered to HTML; `esc` redacts before escaping."""
 
     def __init__(self, store: RunStore, run_id: str | None, bundle: Bundle | None = None) -> None:
-        from uet_doit.observe.monitor import load_run_bundle
-
         self.status: RunStatus = run_status(store, run_id)
         self.run_id = self.status.run_id
         run = store.run(self.run_id)

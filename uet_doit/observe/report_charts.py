@@ -5,14 +5,32 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from uet_doit.bundle.graph import build_graph
+from uet_doit.bundle.model import Bundle
 from uet_doit.observe.graph_export import critical_path, graph_edges
 from uet_doit.observe.monitor import format_duration
+from uet_doit.observe.status import RunStatus, StepStatus
+from uet_doit.state.records import AttemptRecord
 
-if TYPE_CHECKING:
-    from uet_doit.observe.report import Report
+
+class Report(Protocol):
+    """What the drawings read of a run's report (observe/report.py's `Report` is one)."""
+
+    @property
+    def attempts(self) -> Sequence[AttemptRecord]: ...
+    @property
+    def status(self) -> RunStatus: ...
+    @property
+    def steps(self) -> Sequence[StepStatus]: ...
+    @property
+    def bundle(self) -> Bundle | None: ...
+    @property
+    def now(self) -> float: ...
+    def esc(self, value: Any) -> str: ...
+    def durations(self) -> dict[str, float]: ...
 
 
 def timeline_svg(self: Report) -> str:

@@ -13,15 +13,7 @@ from typing import Any, TextIO
 from doit.exceptions import UnmetDependency
 
 from uet_doit.run.doit.action import StepNotStarted, StepPaused
-
-
-def _step_of(task: Any) -> str | None:
-    """Step tasks are `<base>:<step_id>` with a uet meta; group tasks are not steps."""
-    meta = getattr(task, "meta", None) or {}
-    if "uet" not in meta:
-        return None
-    name: str = task.name
-    return name.split(":", 1)[1]
+from uet_doit.run.doit.task_names import step_of as _step_of
 
 
 class ReporterBase:

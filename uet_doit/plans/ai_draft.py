@@ -152,10 +152,11 @@ def _keep_sources(draft: dict[str, Any], start: dict[str, Any] | None) -> None:
 def _check(data: dict[str, Any], path: Path, root: Path) -> list[str]:
     """Exactly `uet validate`: the draft as a file, loaded and checked against the project."""
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     try:
-        load_bundle(path, root)
+        load_bundle(path, root, known_tools=default_known_tools())
     except BundleError as exc:
         return [p.render().replace(f"{path}: ", "", 1) for p in exc.problems]
     return []

@@ -138,6 +138,7 @@ def check_bundle(data: dict[str, Any], source: str, root: Path | None = None) ->
     """Check a bundle we made against the model and, given `root`, exactly as `uet validate`
     will there, so convert never writes one it refuses; a failure lists every field at fault."""
     from uet_doit.bundle import checks
+    from uet_doit.tools.routing import default_known_tools
 
     try:
         bundle = Bundle.model_validate(data)
@@ -147,7 +148,11 @@ def check_bundle(data: dict[str, Any], source: str, root: Path | None = None) ->
             for err in exc.errors()
         ]
         raise BundleError(problems) from exc
-    problems = checks.check_bundle(bundle, data, source, root) if root is not None else []
+    problems = (
+        checks.check_bundle(bundle, data, source, root, default_known_tools())
+        if root is not None
+        else []
+    )
     if problems:
         raise BundleError(problems)
     return bundle

@@ -174,9 +174,10 @@ def _check(bundle: dict[str, Any], source: str) -> None:
     """The checks `uet validate` makes, so a converted bundle always passes it."""
     from uet_doit.bundle.checks import check_bundle
     from uet_doit.plans.convert import check_bundle as check_model
+    from uet_doit.tools.routing import default_known_tools
 
     model = check_model(bundle, source)
-    problems = check_bundle(model, bundle, source, Path.cwd())
+    problems = check_bundle(model, bundle, source, Path.cwd(), default_known_tools())
     if problems:
         raise BundleError(problems)
 

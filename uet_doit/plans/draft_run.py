@@ -20,8 +20,9 @@ from uet_doit.plans.draft_guard import TreeGuard
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import LocalExecutor
-from uet_doit.run.extensions import StepExtension
-from uet_doit.run.policy import StepOutcome, StepPolicy, local_slots
+from uet_doit.run.extensions import StepExtension, StepOutcome
+from uet_doit.run.extensions import StepPolicy as PolicyView
+from uet_doit.run.policy import StepPolicy, local_slots
 from uet_doit.run.resilience import SystemClock
 from uet_doit.run.step_spec import Budget, StepSpec
 from uet_doit.state.records import RunState
@@ -48,17 +49,17 @@ class DraftGuard(StepExtension):
         self.guard = TreeGuard(root, keep)
         self.undone: list[str] = []
 
-    def prepare_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> AttemptSpec:
+    def prepare_attempt(self, policy: PolicyView, spec: AttemptSpec) -> AttemptSpec:
         self.guard.snapshot()
         return spec
 
     def conclude_attempt(
-        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+        self, policy: PolicyView, spec: AttemptSpec, result: AttemptResult
     ) -> AttemptResult:
         self.undone += self.guard.restore()
         return result
 
-    def abandon_attempt(self, policy: StepPolicy, spec: AttemptSpec) -> None:
+    def abandon_attempt(self, policy: PolicyView, spec: AttemptSpec) -> None:
         self.undone += self.guard.restore()
 
 

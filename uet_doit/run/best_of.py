@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from uet_doit.run.budget_gate import note_spend, reserve_budget
-from uet_doit.run.extensions import AttemptNotRun
+from uet_doit.run.extensions import AttemptNotRun, StepOutcome, StepPolicy
 from uet_doit.state.records import AttemptOutcome, StepState
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
     from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -64,8 +63,6 @@ def applies(policy: StepPolicy) -> bool:
 
 def run_best_of(policy: StepPolicy, tool: str) -> StepOutcome | None:
     """The step's outcome after a best-of round; None when best-of does not apply."""
-    from uet_doit.run.policy import StepOutcome
-
     if not applies(policy):
         return None
     spec = policy.spec

@@ -10,21 +10,19 @@ import logging
 from typing import TYPE_CHECKING
 
 from uet_doit.run.budget import RESERVATION_FLOOR_USD
+from uet_doit.run.extensions import StepOutcome, StepPolicy
 from uet_doit.state.records import EventKind, StepState
 from uet_doit.state.unknown_cost import is_unknown, unknown_reason
 from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
     from uet_doit.run.executors.attempt import AttemptResult
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 _log = logging.getLogger(__name__)
 
 
 def reserve_budget(policy: StepPolicy, tool: str) -> tuple[int | None, StepOutcome | None]:
     """Before each attempt: every enclosing budget must have room for its estimate."""
-    from uet_doit.run.policy import StepOutcome
-
     spec, run_id = policy.spec, policy.ctx.run_id
     if not spec.budgets:
         return None, None

@@ -19,6 +19,7 @@ from doit.exceptions import TaskFailed
 
 from uet_doit.bundle.model import Bundle, CriterionCommand, CriterionFiles, Workstream
 from uet_doit.run.context import RunContext
+from uet_doit.run.doit.action import Runtime
 from uet_doit.run.step_spec import GateSpec
 from uet_doit.state.records import DONE_STEP_STATES, CriterionState, EventKind
 from uet_doit.state.store import RunStore
@@ -55,7 +56,6 @@ class GateAction:
         return f"<uet gate {self.spec.label}>"
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
-        from uet_doit.run.doit.action import Runtime
         from uet_doit.tools.process import read_tail, run_process
 
         spec = self.spec

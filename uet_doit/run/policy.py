@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 from uet_doit.errors import UetError
+from uet_doit.run.best_of import run_best_of
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
 from uet_doit.run.budget_gate import charge_unknown, note_spend, reserve_budget
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import AttemptHandle, Declined, Executor, OnStart, starts_tools
-from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.executors.recovery import left_behind
+from uet_doit.run.extensions import AttemptNotRun, StepExtension, StepOutcome
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import StepSpec, fingerprint
@@ -52,21 +53,6 @@ FIX_PROMPTS = {
 }
 
 SlotProvider = Callable[[str, int, Callable[[], None]], AbstractContextManager[None]]
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """How a step ended in this run, in uet's terms (the doit action translates it)."""
-
-    state: StepState  # SUCCEEDED, FAILED, PAUSED or NOT_STARTED
-    message: str = ""
-    tool: str | None = None
-    attempts: int = 0  # attempts this run started for the step
-    origin: str | None = None  # "recovered"/"adopted" from an earlier run, when it was
-
-    @property
-    def ok(self) -> bool:
-        return self.state == StepState.SUCCEEDED
 
 
 class StepPolicy:
@@ -115,7 +101,6 @@ class StepPolicy:
 
     # -- the whole step ----------------------------------------------------------------------
     def run(self) -> StepOutcome:
-        from uet_doit.run.executors.recovery import left_behind
         from uet_doit.run.workspaces.paths import unsafe_paths
 
         spec = self.spec
@@ -146,8 +131,6 @@ class StepPolicy:
             return self.fail(FailureClass.PERMANENT, exc.render())
         if not chain:
             return self.fail(FailureClass.PERMANENT, f"no tool for this step: {why}")
-        from uet_doit.run.best_of import run_best_of
-
         best = run_best_of(self, chain[0])
         if best is not None:
             return best

@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.effective import effective_tool, explicit_isolation
+from uet_doit.bundle.fields import Isolation
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
+from uet_doit.cache.settings import DEFAULT_CACHE_MAX_BYTES
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
+from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.attempt import ValidationSpec
 from uet_doit.tools.commands import command_argv
 from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES
-
-#: a step whose outputs total more is not cached (`cache: {max_bytes: N}` changes it)
-DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 DEFAULT_POLICY = "pause_and_notify"
 
@@ -207,3 +208,13 @@ def fingerprint(root: Path, paths: tuple[str, ...]) -> str:
 
 def _md5() -> Any:
     return hashlib.md5(usedforsecurity=False)
+
+
+def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation:
+    """Step over workstream over bundle; by default AI tools (and custom adapters, which
+    edit files) get a worktree, commands run in place. Whether the project is a git
+    repository is the runtime's question: outside one, the default means `none`."""
+    named = explicit_isolation(bundle, ws, step)
+    if named is not None:
+        return named
+    return "none" if tool_traits(effective_tool(bundle, ws, step)).in_place else "worktree"

@@ -10,6 +10,7 @@ entry-point group; a broken custom adapter is a UsageError for that tool only.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import shutil
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError
 
+from uet_doit.bundle.checks import KnownTools
 from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.fields import Strict
 from uet_doit.bundle.model import Bundle, Notify
@@ -32,6 +34,7 @@ from uet_doit.tools.adapters import (
     ToolAdapter,
     ToolTraits,
     ai_tools,
+    builtin_tool_names,
     load_builtin,
     tool_traits,
 )
@@ -238,6 +241,25 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
 def known_tool_names(config: RouterConfig) -> list[str]:
     """Built-ins, custom adapters of router_config.json, and installed plugins."""
     return sorted({*BUILTIN_ADAPTERS, *config.custom_adapters, *_entry_points()})
+
+
+def known_tools(config: RouterConfig | None) -> KnownTools:
+    """The tools a bundle may name with this router_config (None: the built-ins and `auto`),
+    and which of them can review, from their adapters' traits (bundle checks are given
+    these: the bundle knows no adapter)."""
+    names = set(builtin_tool_names())
+    if config is not None:
+        names |= set(known_tool_names(config))
+    return KnownTools(frozenset(names), frozenset(n for n in names if tool_traits(n).reviewer))
+
+
+def default_known_tools() -> KnownTools:
+    """`known_tools` of the router_config.json in the cwd."""
+    config = None
+    # a broken router_config.json is reported by `uet run`, which reads it
+    with contextlib.suppress(Exception):
+        config = load_router_config(Path.cwd())
+    return known_tools(config)
 
 
 def price_table(config: RouterConfig) -> LayeredPrices:

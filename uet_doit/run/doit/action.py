@@ -8,27 +8,24 @@ dict of values on success, TaskFailed (or one of its kinds below) otherwise.
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import multiprocessing.util
 import os
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 from doit.exceptions import TaskFailed
 
-from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.errors import StateError, UetError
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.base import Executor, LocalExecutor
-from uet_doit.run.extensions import StepExtension
-from uet_doit.run.policy import SlotProvider, StepOutcome, StepPolicy, local_slots
+from uet_doit.run.extensions import StepExtension, StepOutcome
+from uet_doit.run.policy import SlotProvider, StepPolicy, local_slots
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import SystemClock
-from uet_doit.run.step_spec import GateSpec, StepSpec
+from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.records import EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import AdapterRegistry
@@ -59,7 +56,7 @@ class Runtime:
         self.clock = SystemClock()
         self.providers = ProviderGate(self._concurrency_changed)
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
-        from uet_doit.cache.extension import cache_extension
+        from uet_doit.run.step_cache.extension import cache_extension
 
         cache = cache_extension(ctx, self.tools)
         if cache is not None:
@@ -214,30 +211,3 @@ _WORKER_SETUP = _WorkerSetup()
 def install_worker_setup() -> None:
     """Called by whoever starts doit (uet run, dodo.py), never at import."""
     multiprocessing.util.register_after_fork(_WORKER_SETUP, _WORKER_SETUP)
-
-
-class RunActions:
-    """The compiler's action factory for a real run: every step and gate gets the run's
-    context (policies shared by the steps of a workstream are built once)."""
-
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self._memo: dict[str, Any] = {}
-        self._outputs: dict[str, list[str]] | None = None
-
-    def step(
-        self, bundle: Bundle, ws: Workstream, step: Step, signature: str, root: Path
-    ) -> list[Any]:
-        from uet_doit.run.doit.compiler import build_spec, step_outputs
-
-        if self._outputs is None:
-            self._outputs = step_outputs(bundle)
-        build = functools.partial(
-            build_spec, bundle, ws, step, root, self._memo, signature, self._outputs
-        )
-        return [StepAction(None, self.ctx, build)]
-
-    def gate(self, spec: GateSpec) -> list[Any]:
-        from uet_doit.run.gates import GateAction
-
-        return [GateAction(spec, self.ctx)]

@@ -21,7 +21,6 @@ from doit.tools import config_changed
 
 from uet_doit.bundle.effective import (
     effective_breaker,
-    effective_isolation,
     effective_resilience,
     effective_review,
     effective_stall_timeout,
@@ -38,6 +37,7 @@ from uet_doit.run.step_spec import (
     ReviewerSpec,
     StepSpec,
     budgets_for,
+    effective_isolation,
     gate_spec,
     gate_task_name,
 )

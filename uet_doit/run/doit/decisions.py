@@ -3,24 +3,25 @@
 doit decides some things without calling a step's action: a step is up to date, blocked by
 a failed dependency, failed because an input file is missing, or ignored. doit tells only
 its reporter, so the reporters uet offers are the printing reporters of observe/ wrapped
-here by `recording()`, which writes those decisions to the store of each task's run.
-Printing reporters never write state.
+by `recording()`, which writes those decisions to the store of each task's run
+(observe/recorded.py makes them). Printing reporters never write state.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from doit.exceptions import UnmetDependency
+from doit.exceptions import TaskFailed, UnmetDependency
 
-from uet_doit.observe.progress import LiveReporter
-from uet_doit.observe.reporting import JsonLinesReporter, PlainReporter, ReporterBase, _step_of
 from uet_doit.run.context import RunContext
 from uet_doit.run.doit.action import Runtime, StepAction, StepNotStarted, StepPaused
+from uet_doit.run.doit.task_names import step_of
 from uet_doit.state.records import StepState
 
 #: up-to-date steps are written in batches: a no-op re-run of 10k steps pays few commits
 _BATCH = 500
+
+Reporter = TypeVar("Reporter", bound=type[Any])
 
 
 def _ctx_of(task: Any) -> RunContext | None:
@@ -44,7 +45,7 @@ class DecisionRecorder:
         return self._known[ctx]
 
     def record(self, task: Any, state: StepState, message: str | None = None) -> None:
-        step, ctx = _step_of(task), _ctx_of(task)
+        step, ctx = step_of(task), _ctx_of(task)
         if step is None or ctx is None:
             return
         meta = (getattr(task, "meta", None) or {}).get("uet", {})
@@ -67,8 +68,9 @@ class DecisionRecorder:
         return ""
 
 
-def recording(reporter: type[ReporterBase]) -> type[ReporterBase]:
-    """`reporter` that also records doit's decisions about steps in the run store."""
+def recording(reporter: Reporter) -> Reporter:
+    """`reporter` (a doit reporter class) that also records doit's decisions about steps
+    in the run store."""
 
     class Recording(reporter):  # type: ignore[valid-type,misc]
         desc = reporter.desc
@@ -107,26 +109,11 @@ def recording(reporter: type[ReporterBase]) -> type[ReporterBase]:
             super().complete_run()
 
     Recording.__name__ = Recording.__qualname__ = f"Recorded{reporter.__name__}"
-    return Recording
+    made: Reporter = Recording  # type: ignore[assignment]
+    return made
 
 
 def _action_did_not_run(fail: Any) -> bool:
     """doit's own failures (a missing file_dep, a broken dependency) happen before the
     action; the action records its own failures, which doit reports as TaskFailed."""
-    from doit.exceptions import TaskFailed
-
     return not isinstance(fail, TaskFailed)
-
-
-RecordedPlainReporter = recording(PlainReporter)
-RecordedJsonLinesReporter = recording(JsonLinesReporter)
-RecordedLiveReporter = recording(LiveReporter)
-
-
-def recorded(reporter: type[ReporterBase]) -> type[ReporterBase]:
-    """The recording form of one of uet's printing reporters."""
-    return {
-        PlainReporter: RecordedPlainReporter,
-        JsonLinesReporter: RecordedJsonLinesReporter,
-        LiveReporter: RecordedLiveReporter,
-    }.get(reporter) or recording(reporter)

@@ -20,6 +20,7 @@ from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
 from uet_doit.errors import EXIT_INTERRUPTED, UetError
 from uet_doit.run.context import RunContext, new_run_id
 from uet_doit.run.doit.config import DOIT_CONFIG
+from uet_doit.tools.routing import default_known_tools
 
 #: DOIT_CONFIG lives in doit_config.py; dodo files that import it from here keep working
 __all__ = ["DOIT_CONFIG", "bundle_task_generators", "tasks_from_bundle"]
@@ -99,12 +100,12 @@ def tasks_from_bundle(
 
     A bad bundle prints its problems and exits 3, like `uet validate`, instead of a traceback.
     """
-    from uet_doit.run.doit.action import RunActions
     from uet_doit.run.doit.compiler import compile_tasks
     from uet_doit.run.doit.dispatch import install
+    from uet_doit.run.doit.run_actions import RunActions
 
     install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
-    from uet_doit.observe.debug_log import configure
+    from uet_doit.tools.debug_log import configure
 
     try:
         configure()  # UET_LOG_LEVEL
@@ -158,7 +159,7 @@ def bundle_task_generators(
 
 def _load_or_exit(path: Path, root: Path) -> Any:
     try:
-        return load_bundle(path, root)
+        return load_bundle(path, root, known_tools=default_known_tools())
     except UetError as exc:
         sys.stderr.write(exc.render() + "\n")
         raise SystemExit(exc.exit_code) from None

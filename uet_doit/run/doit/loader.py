@@ -79,8 +79,8 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
 
 def run_doit(loader: BundleTaskLoader, args: Sequence[str]) -> int:
     """Run a doit command (`run`, `list`, ...) in-process with our loader and config."""
-    from uet_doit.run.doit.action import install_worker_setup
-    from uet_doit.run.doit.dispatch import install
+    from uet_doit.run.doit.action import install_worker_setup  # lazy: start-up time
+    from uet_doit.run.doit.dispatch import install  # lazy: start-up time
 
     install_worker_setup()
     install()

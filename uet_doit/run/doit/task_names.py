@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import Any
 
+from uet_doit.bundle.graph import build_graph, dependents_of
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
 
@@ -17,7 +19,7 @@ def task_names(bundle: Bundle, skipped: frozenset[str] = frozenset()) -> dict[st
     """Every name `uet run` accepts for a bundle (without the `BASE:` prefix), each with
     whether this run has it: a workstream whose steps are all skipped is left out, with its
     gates, as the compiler leaves it out of doit's tasks; a workstream without steps is none."""
-    from uet_doit.run.step_spec import gate_task_name
+    from uet_doit.run.step_spec import gate_task_name  # lazy: start-up time
 
     names = {bundle.task_basename: True}
     for ws in bundle.workstreams:
@@ -68,3 +70,35 @@ def check_tasks(
             f"{names}: skipped by --skip-workstream (or depends on a skipped workstream)",
             "drop the task or the --skip-workstream",
         )
+
+
+def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
+    """Steps of skipped workstreams and everything that depends on them."""
+    known = {ws.ws_id for ws in bundle.workstreams}
+    for ws_id in workstreams:
+        if ws_id not in known:
+            close = difflib.get_close_matches(ws_id, sorted(known), n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"workstreams: {', '.join(sorted(known))}"
+            )
+            raise UsageError(f"--skip-workstream {ws_id}: no such workstream", hint)
+    # `skip: done` (done in the plan it came from): not run, its dependents still are
+    marked = frozenset(s.step_id for _, s in bundle.steps() if s.skip)
+    if not workstreams:
+        return marked
+    roots = {ws.ws_id for ws in bundle.workstreams if ws.ws_id in workstreams}
+    roots |= {s.step_id for ws in bundle.workstreams if ws.ws_id in roots for s in ws.steps}
+    graph = build_graph(bundle)
+    affected = dependents_of(graph, roots)
+    return marked | frozenset(n for n in affected if graph.kinds.get(n) == "step")
+
+
+def step_of(task: Any) -> str | None:
+    """Step tasks are `<base>:<step_id>` with a uet meta; group tasks are not steps."""
+    meta = getattr(task, "meta", None) or {}
+    if "uet" not in meta:
+        return None
+    name: str = task.name
+    return name.split(":", 1)[1]

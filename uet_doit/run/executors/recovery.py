@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from uet_doit.run.executors.adopted import AdoptedExecutor
 from uet_doit.run.executors.attempt import AttemptSpec
 from uet_doit.run.executors.base import Declined
+from uet_doit.run.extensions import StepOutcome, StepPolicy
 from uet_doit.run.step_spec import fingerprint
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, RunState, StepState
-
-if TYPE_CHECKING:
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 _UNFINISHED = (AttemptOutcome.RUNNING, AttemptOutcome.INTERRUPTED)
 
@@ -42,8 +39,6 @@ def left_behind(policy: StepPolicy) -> StepOutcome | None:
 
 def recovered(policy: StepPolicy, prev: AttemptRecord) -> StepOutcome | None:
     """A success recorded by a run killed before doit saved it: not done twice."""
-    from uet_doit.run.policy import StepOutcome
-
     if prev.signature != policy.spec.signature:
         return None
     if prev.fingerprint != fingerprint(policy.root, policy.spec.paths):
@@ -59,7 +54,6 @@ def recovered(policy: StepPolicy, prev: AttemptRecord) -> StepOutcome | None:
 def adopt_orphan(policy: StepPolicy, row: AttemptRecord) -> StepOutcome | None:
     """A tool left running by a killed runner: its attempt, through the policy's one
     sequence with the adopted executor (wait for it, then judge what it did)."""
-    from uet_doit.run.policy import StepOutcome
 
     tool = row.tool or policy.spec.tool
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from uet_doit.bundle.effective import effective_review
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.run.doit.compiler import build_spec
 from uet_doit.run.review.material import criterion_material
-from uet_doit.run.review.reviewer import Reviewer, ReviewRequest
+from uet_doit.run.review.reviewer import Reviewer, ReviewRequest, Runtime
 from uet_doit.run.step_spec import ReviewerSpec
 from uet_doit.state.records import CriterionState
-
-if TYPE_CHECKING:
-    from uet_doit.run.doit.action import Runtime
 
 #: the scope name of the bundle's own criteria (as gates and criteria events spell it)
 BUNDLE_SCOPE = "bundle"

@@ -66,6 +66,7 @@ def made_by(step: Step) -> tuple[str, ...]:
 
 def _landed_diffs(root: Path, step_ids: set[str]) -> dict[str, str]:
     """The change each step landed on the checked-out branch (isolated steps), by step."""
+    # lazy: start-up time
     from uet_doit.errors import UetError
     from uet_doit.run.workspaces.provenance import landings, repository, step_commits
 

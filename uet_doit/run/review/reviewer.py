@@ -18,19 +18,29 @@ import json
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from uet_doit.cache.entries import DamagedEntry, Entry
+from uet_doit.cache.settings import RunCacheFlag
+from uet_doit.cache.stores import CacheStore
+from uet_doit.errors import UetError
+from uet_doit.run import policy as step_policy
+from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import Declined, Executor, LocalExecutor
 from uet_doit.run.executors.cached import CachedAnswer, CachedExecutor
-from uet_doit.run.extensions import StepExtension
-from uet_doit.run.policy import StepPolicy
+from uet_doit.run.extensions import StepExtension, StepPolicy
+from uet_doit.run.policy import SlotProvider
+from uet_doit.run.resilience import Clock
 from uet_doit.run.review.material import change_material
 from uet_doit.run.step_spec import Budget, ReviewerSpec, StepSpec
 from uet_doit.state.records import EventKind, StepState
+from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.routing import AdapterRegistry
 from uet_doit.tools.structured import structured_args
 from uet_doit.tools.verdict import (
     REVIEW_OPENING,
@@ -41,11 +51,25 @@ from uet_doit.tools.verdict import (
     read_verdict,
 )
 
-if TYPE_CHECKING:
-    from uet_doit.run.context import RunContext
-    from uet_doit.run.doit.action import Runtime
-
 REVIEWS_DIR = ".uet/reviews"
+
+
+class Runtime(Protocol):
+    """What reviews use of a run's collaborators in this process (run/doit/action.py's
+    Runtime is one): a review is an attempt like a step's, with the same store and slots."""
+
+    @property
+    def ctx(self) -> RunContext: ...
+    @property
+    def store(self) -> RunStore: ...
+    @property
+    def tools(self) -> AdapterRegistry: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def executor(self) -> Executor: ...
+    @property
+    def slots(self) -> SlotProvider: ...
 
 
 @dataclass(frozen=True)
@@ -145,7 +169,7 @@ def review_spec(base: StepSpec, reviewer: ReviewerSpec, req: ReviewRequest, key:
     )
 
 
-class ReviewPolicy(StepPolicy):
+class ReviewPolicy(step_policy.StepPolicy):
     """The step policy for a review: a review is not a step of the plan, so it writes no
     step state (its attempts are all there is of it)."""
 
@@ -247,14 +271,9 @@ class VerdictBook:
     question reuses them too. A store that cannot be read or a damaged entry is a miss."""
 
     def __init__(self, root: Path, url: str | None = None) -> None:
-        from uet_doit.cache.stores import CacheStore
-
         self.store = CacheStore.for_run(root, url)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        from uet_doit.cache.entries import DamagedEntry
-        from uet_doit.errors import UetError
-
         try:
             entry = self.store.get_entry(key)
         except (DamagedEntry, UetError):
@@ -263,11 +282,6 @@ class VerdictBook:
         return data if isinstance(data, dict) and isinstance(data.get("met"), bool) else None
 
     def put(self, key: str, spec: StepSpec, data: dict[str, Any]) -> None:
-        import time
-
-        from uet_doit.cache.entries import Entry
-        from uet_doit.errors import UetError
-
         cost = data.get("cost")
         entry = Entry(
             key=key,
@@ -298,8 +312,6 @@ class Reviewer:
     """Runs reviews with a run's collaborators (store, adapters, executor, clock, slots)."""
 
     def __init__(self, runtime: Runtime) -> None:
-        from uet_doit.cache.settings import RunCacheFlag
-
         self.runtime = runtime
         self.ctx: RunContext = replace(runtime.ctx, stop_on_failure=False)
         self.root = runtime.ctx.root_path

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
-from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.extensions import AttemptNotRun, StepExtension, StepPolicy
 from uet_doit.run.workspaces.attempt_git import private_git_dir
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.store import RunStore
@@ -25,7 +25,6 @@ from uet_doit.tools.sandbox import BindKind, SandboxUnavailable, attempt_spec, r
 
 if TYPE_CHECKING:
     from uet_doit.run.context import RunContext
-    from uet_doit.run.policy import StepPolicy
 
 
 class Confinement(StepExtension):

@@ -14,10 +14,11 @@ import shutil
 from pathlib import Path
 from typing import TextIO
 
-from uet_doit.bundle.effective import effective_isolation, explicit_isolation
+from uet_doit.bundle.effective import explicit_isolation
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
 from uet_doit.run.context import RunContext
+from uet_doit.run.step_spec import effective_isolation
 from uet_doit.run.workspaces.git import Git, toplevel
 from uet_doit.run.workspaces.landing import (
     checked_out_branch,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, child_env, redacted_result
-from uet_doit.run.extensions import AttemptNotRun, StepExtension
+from uet_doit.run.extensions import AttemptNotRun, StepExtension, StepOutcome, StepPolicy
 from uet_doit.run.workspaces.attempt_git import (
     admin_dir,
     drop_private_git,
@@ -62,7 +62,6 @@ from uet_doit.tools.failures import FailureClass
 
 if TYPE_CHECKING:
     from uet_doit.run.context import RunContext
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 DEFAULT_DIR = ".uet/worktrees"
 _SHOWN_PATHS = 10
@@ -154,7 +153,6 @@ class WorktreeIsolation(StepExtension):
         """Outputs the user deleted, put back from the branch at no cost: when the step's
         last success landed them, its definition and inputs are as they were then, and the
         tip still holds what it landed."""
-        from uet_doit.run.policy import StepOutcome
         from uet_doit.run.workspaces.provenance import landed_commit
 
         step = policy.spec
@@ -189,7 +187,6 @@ class WorktreeIsolation(StepExtension):
         """A success a killed run recorded and landed, before doit saved it, is not done
         twice, even when other steps' landings changed its files since (which defeats the
         fingerprint check of run/executors/recovery.py): its commit on the branch is the proof."""
-        from uet_doit.run.policy import StepOutcome
         from uet_doit.run.workspaces.provenance import landed_commit
 
         step = policy.spec

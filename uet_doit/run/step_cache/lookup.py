@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from uet_doit.cache.blobs import FileHasher
-from uet_doit.cache.keys import StepKey, ToolFacts, step_key
 from uet_doit.errors import UetError
+from uet_doit.run.step_cache.keys import StepKey, ToolFacts, step_key
 from uet_doit.run.step_spec import StepSpec
 from uet_doit.run.tool_setup import tool_setup
 from uet_doit.tools.adapters import ROUTED_TOOL

@@ -16,11 +16,13 @@ from typing import Any
 
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.cache.entries import DamagedEntry, Entry
-from uet_doit.cache.keys import StepKey, changes
-from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore, configured_store
 from uet_doit.errors import CacheStoreError, UetError, UsageError
+from uet_doit.run.forecast.budgets import budget_checks
+from uet_doit.run.forecast.estimate import total
+from uet_doit.run.step_cache.keys import StepKey, changes
+from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import AdapterRegistry
@@ -311,16 +313,19 @@ def _in_order(bundle: Bundle) -> list[tuple[Workstream, Step]]:
 
 def _bundle_for(root: Path, given: str | None) -> tuple[Bundle, Path]:
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.tools.routing import default_known_tools
 
     if given:
-        return load_bundle(Path(given), root), Path(given)
+        return load_bundle(Path(given), root, known_tools=default_known_tools()), Path(given)
     store = RunStore(root)
     run_id = store.latest_run_id() if store.exists() else None
     row = store.run(run_id) if run_id else None
     if row is None or not row.bundle_file:
         msg = "no bundle given and no run recorded here to take it from"
         raise UsageError(msg, "name it: uet why STEP --bundle FILE")
-    return load_bundle(Path(row.bundle_file), root), Path(row.bundle_file)
+    return load_bundle(Path(row.bundle_file), root, known_tools=default_known_tools()), Path(
+        row.bundle_file
+    )
 
 
 def why(
@@ -354,8 +359,6 @@ def apply_cache_to_forecast(
     """`--dry-run`'s step cache part: a step whose entry is there would not run, so it
     leaves the forecast (and the budgets under it); returns the hits, what each saves, and
     the misses. A store that cannot be reached is a warning."""
-    from uet_doit.observe.dry_run import budget_checks
-    from uet_doit.run.forecast.estimate import total
 
     states: dict[str, str] = data["states"]
     would = {step_id for step_id, state in states.items() if state == "would run"}

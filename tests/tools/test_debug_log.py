@@ -71,7 +71,7 @@ def test_a_bad_level_is_a_usage_error(project: Project, monkeypatch: pytest.Monk
 
 
 def test_debug_lines_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
-    from uet_doit.observe.debug_log import configure
+    from uet_doit.tools.debug_log import configure
 
     configure("DEBUG", {"ANTHROPIC_API_KEY": SECRET})
     try:

@@ -2,23 +2,22 @@
 
 Parts are hashes only, never values: the instruction, a command or an environment variable
 may hold a secret, and keys travel to shared stores. Pure: file contents are hashed by the
-callable the caller passes (cache/blobs.py `file_digest` on disk, or an entry's recorded
+callable the caller passes (cache/blobs.py `digest_file` on disk, or an entry's recorded
 hashes when `--dry-run` plays a hit forward).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from uet_doit.cache.blobs import MISSING, text_digest
 from uet_doit.run.step_spec import StepSpec
 
 #: bump when the meaning of a part changes: every older key then misses
 KEY_FORMAT = "uet-cache-1"
-MISSING = "missing"
 UNSET = "unset"
 
 #: part name prefixes and what `uet why` calls them
@@ -36,12 +35,6 @@ LABELS = {
     "outputs": "the files it creates",
     "step_env": "the step's environment",
 }
-
-
-def text_digest(value: Any) -> str:
-    """sha256 of a JSON value: what a key holds instead of the value itself."""
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def secret_digest(value: str | None) -> str:

@@ -1,5 +1,8 @@
 """One `uet run`: lock the project, open or resume a run, hand the bundle to doit, close it.
 
+It composes the layers below it, as api.py does: run/ runs, observe/ prints the progress
+and reads the run back, the cache's store is configured here.
+
 Run statuses: running, succeeded, failed, interrupted, paused. Exit codes follow doit
 (0 ok, 1 a step failed, 2 runtime error, 3 bad bundle/usage) plus 4 paused, 130 interrupted.
 """
@@ -18,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from uet_doit.bundle.checks import missing_inputs
 from uet_doit.bundle.effective import effective_tool
-from uet_doit.bundle.graph import build_graph, dependents_of
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import (
     EXIT_ERROR,
@@ -29,6 +31,7 @@ from uet_doit.errors import (
 )
 from uet_doit.run.context import RunContext, RunSettings, new_run_id
 from uet_doit.run.doit.compiler import signature, step_definition
+from uet_doit.run.doit.task_names import skipped_steps
 from uet_doit.run.project import project_lock
 from uet_doit.run.workspaces.isolation import end_isolation, start_isolation
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
@@ -58,31 +61,6 @@ class RunOptions(RunSettings):
 
 def bundle_hash(bundle: Bundle) -> str:
     return hashlib.sha256(bundle.model_dump_json().encode()).hexdigest()[:16]
-
-
-def skipped_steps(bundle: Bundle, workstreams: Sequence[str]) -> frozenset[str]:
-    """Steps of skipped workstreams and everything that depends on them."""
-    known = {ws.ws_id for ws in bundle.workstreams}
-    for ws_id in workstreams:
-        if ws_id not in known:
-            import difflib
-
-            close = difflib.get_close_matches(ws_id, sorted(known), n=1)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else f"workstreams: {', '.join(sorted(known))}"
-            )
-            raise UsageError(f"--skip-workstream {ws_id}: no such workstream", hint)
-    # `skip: done` (done in the plan it came from): not run, its dependents still are
-    marked = frozenset(s.step_id for _, s in bundle.steps() if s.skip)
-    if not workstreams:
-        return marked
-    roots = {ws.ws_id for ws in bundle.workstreams if ws.ws_id in workstreams}
-    roots |= {s.step_id for ws in bundle.workstreams if ws.ws_id in roots for s in ws.steps}
-    graph = build_graph(bundle)
-    affected = dependents_of(graph, roots)
-    return marked | frozenset(n for n in affected if graph.kinds.get(n) == "step")
 
 
 def changed_steps(store: RunStore, run_id: str, bundle: Bundle) -> list[str]:
@@ -280,9 +258,9 @@ def _run_doit(
     steps outside an exhausted budget still run. Steps run in threads: each tool is its own
     process anyway, and a thread cannot be lost the way a killed doit worker process is."""
     from uet_doit.observe.progress import choose_reporter
-    from uet_doit.run.doit.action import RunActions
-    from uet_doit.run.doit.decisions import recorded
+    from uet_doit.observe.recorded import recorded
     from uet_doit.run.doit.loader import BundleTaskLoader, run_doit
+    from uet_doit.run.doit.run_actions import RunActions
 
     runnable = sum(1 for _, s in bundle.steps() if s.step_id not in skip)
     jobs = effective_jobs(opts.jobs, runnable)

@@ -16,12 +16,10 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from uet_doit.cache.blobs import digest_file
 from uet_doit.cache.entries import DamagedEntry, Entry, EntryFile
-from uet_doit.cache.keys import StepKey
-from uet_doit.cache.lookup import KeyMaker
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore
 from uet_doit.errors import CacheStoreError, UetError
@@ -29,15 +27,14 @@ from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import Declined
 from uet_doit.run.executors.cached import CachedAnswer, CachedExecutor
-from uet_doit.run.extensions import StepExtension
+from uet_doit.run.extensions import StepExtension, StepOutcome, StepPolicy
+from uet_doit.run.step_cache.keys import StepKey
+from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.tools.routing import AdapterRegistry
 
 _log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from uet_doit.run.policy import StepOutcome, StepPolicy
 
 
 def cache_extension(ctx: RunContext, tools: AdapterRegistry) -> StepCache | None:
@@ -111,7 +108,6 @@ class StepCache(StepExtension):
     def _restore(self, policy: StepPolicy, key: StepKey, entry: Entry) -> StepOutcome | None:
         """The hit as an attempt of the policy's one sequence, answered by the cached
         executor; an entry that turns out unusable is a warning, and the step runs."""
-        from uet_doit.run.policy import StepOutcome
 
         spec, ctx = policy.spec, self.ctx
         attempt_no = policy.store.max_attempt(ctx.run_id, spec.step_id) + 1
