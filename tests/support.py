@@ -17,7 +17,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-FAKE_TOOLS = FIXTURES / "fake_tools"
+FAKE_TOOLS = REPO / "uet_doit" / "fake_tools"
 T = TypeVar("T")
 
 

@@ -17,9 +17,9 @@ from uet_doit.tools.adapters.codex import CodexAdapter
 from uet_doit.tools.adapters.gemini import GeminiAdapter
 from uet_doit.tools.failures import FailureClass
 
-from support import FIXTURES
+from support import FAKE_TOOLS
 
-FAKES = FIXTURES / "fake_tools"
+FAKES = FAKE_TOOLS
 ADAPTERS: dict[str, type[ToolAdapter]] = {
     "aider": AiderAdapter,
     "claude": ClaudeAdapter,
