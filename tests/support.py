@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from uet_doit import testing
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-FAKE_TOOLS = REPO / "uet_doit" / "fake_tools"
+FAKE_TOOLS = testing.FAKE_TOOLS  # the fake AI CLIs ship in the package (uet_doit.testing)
 T = TypeVar("T")
 
 
