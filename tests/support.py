@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import yaml
@@ -28,6 +29,11 @@ class Result:
     code: int
     out: str
     err: str
+
+    @property
+    def text(self) -> str:
+        """stdout then stderr, as a terminal shows them."""
+        return self.out + self.err
 
 
 class Project:
@@ -60,6 +66,16 @@ class Project:
         os.environ.pop("UET_RUN_ID", None)
         return Result(code, out.getvalue(), err.getvalue())
 
+    def run(self, *args: str, bundle: str = "bundle.yaml") -> Result:
+        """`uet run BUNDLE --reporter plain ARGS`."""
+        return self.uet("run", bundle, "--reporter", "plain", *args)
+
+    def run_ok(self, *args: str, bundle: str = "bundle.yaml") -> Result:
+        """`run`, which must succeed (its output is the assertion's message otherwise)."""
+        result = self.run(*args, bundle=bundle)
+        assert result.code == 0, result.out + result.err
+        return result
+
     def status(self, run_id: str | None = None) -> dict[str, Any]:
         res = self.uet("status", "--json", *([run_id] if run_id else []))
         assert res.code == 0, res.err
@@ -69,6 +85,21 @@ class Project:
     def lines(self, rel: str) -> list[str]:
         path = self.root / rel
         return path.read_text().splitlines() if path.exists() else []
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """benchmarks/NAME.py as a module (benchmarks/ is no package), registered in sys.modules
+    so its dataclasses resolve their annotations."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"uet_bench_{name}", REPO / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_plugin(module: Any, *argv: str) -> int:
@@ -106,6 +137,26 @@ def start_run(root: Path, until: str | None = None) -> subprocess.Popen[str]:
 
 def shell_step(step_id: str, command: str | list[str], **extra: Any) -> dict[str, Any]:
     return {"step_id": step_id, "tool_profile_id": "shell", "command": command, **extra}
+
+
+def one_ws(*steps: dict[str, Any], bundle_id: str = "b", **ws: Any) -> dict[str, Any]:
+    """A bundle of one workstream `W` holding `steps` (and `ws` as its other fields)."""
+    return {"bundle_id": bundle_id, "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
+
+
+#: a shell step that fails `fails` times with `message` on stderr, then succeeds; it counts
+#: its runs in NAME.count and logs each in NAME.calls
+FLAKY = (
+    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
+    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
+)
+
+
+def flaky(name: str, fails: int, message: str, retries: int = 3, **extra: Any) -> dict[str, Any]:
+    """A FLAKY step retried up to `retries` times at once (no backoff, no jitter)."""
+    fast = {"max_retries": retries, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+    extra.setdefault("resilience", fast)
+    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
 
 
 PY = sys.executable

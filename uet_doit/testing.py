@@ -119,8 +119,30 @@ class FakeTools:
     def log(self) -> Path:
         return self.folder / "calls.jsonl"
 
+    def link(self, *tools: str) -> None:
+        """Make exactly `tools` the fake tools installed: PATH names `bin_dir`, so the
+        others are gone from it (a test of a missing tool, or of a fallback)."""
+        unknown = sorted(set(tools) - set(FAKE_TOOL_NAMES))
+        if unknown:
+            msg = f"no fake tool {', '.join(unknown)}: there are {', '.join(FAKE_TOOL_NAMES)}"
+            raise ValueError(msg)
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        for tool in FAKE_TOOL_NAMES:
+            link = self.bin_dir / tool
+            if tool not in tools:
+                link.unlink(missing_ok=True)
+            elif not link.is_symlink():
+                link.symlink_to(FAKE_TOOLS / tool)  # the fakes find _fakelib.py by realpath
+
     def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
-        """Every logged invocation (argv, prompt, cwd, pid, times), oldest first."""
+        """Every logged invocation (argv, prompt, cwd, pid, times), oldest first; the
+        `--version` questions (uet asks them for cache keys) are in `versions()`."""
+        return [r for r in self._rows(tool) if not r.get("version")]
+
+    def versions(self, tool: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self._rows(tool) if r.get("version")]
+
+    def _rows(self, tool: str | None) -> list[dict[str, Any]]:
         if not self.log.exists():
             return []
         rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
@@ -139,17 +161,8 @@ def prepare_fake_tools(
     """Link `tools` into `folder`/bin and say the environment that uses them: PATH (the
     links, then `base_path()`), the call log and state folder, uet's sandbox allowed to write
     `folder`, and with `home` a HOME of its own whose codex config names a priced model."""
-    chosen = list(tools)
-    unknown = sorted(set(chosen) - set(FAKE_TOOL_NAMES))
-    if unknown:
-        msg = f"no fake tool {', '.join(unknown)}: there are {', '.join(FAKE_TOOL_NAMES)}"
-        raise ValueError(msg)
     fakes = FakeTools(folder.resolve())
-    fakes.bin_dir.mkdir(parents=True, exist_ok=True)
-    for tool in chosen:
-        link = fakes.bin_dir / tool
-        if not link.is_symlink():
-            link.symlink_to(FAKE_TOOLS / tool)  # the fakes find _fakelib.py by realpath
+    fakes.link(*tools)
     env = fakes.env
     env["PATH"] = f"{fakes.bin_dir}{os.pathsep}{base_path()}"
     env["FAKE_TOOL_LOG"] = str(fakes.log)

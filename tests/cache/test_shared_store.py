@@ -19,21 +19,15 @@ from pathlib import Path
 import pytest
 from cache.clones import Clones, ai_bundle, seed
 
-from support import Project, attempt_rows
+from support import attempt_rows
 
 OUTPUTS = ("out/a.md", "out/b.md", "out/c.md", "out/d.md")
-
-
-def run_ok(project: Project, *args: str) -> str:
-    result = project.uet("run", "bundle.yaml", "--reporter", "plain", *args)
-    assert result.code == 0, result.out + result.err
-    return result.out + result.err
 
 
 def paid_then_reused(clones: Clones, store: str) -> None:
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "claude", "codex", "gemini"]
     spent = first.status()["total_cost_usd"]
     assert spent > 0
@@ -41,7 +35,7 @@ def paid_then_reused(clones: Clones, store: str) -> None:
     clones.forget_calls()
     second = clones.use(clones.second)
     seed(second, ai_bundle())
-    out = run_ok(second, "--cache-store", store)
+    out = second.run_ok("--cache-store", store).text
 
     assert clones.calls() == []  # no tool did any work
     assert out.count(", from the cache)") == 4
@@ -64,7 +58,7 @@ def paid_then_reused(clones: Clones, store: str) -> None:
     assert "$0.0000" in text and f"saved by the step cache: ${spent:.4f}" in text
 
     # doit recorded the steps as done: a third run has nothing to do, not even a lookup
-    again = run_ok(second, "--cache-store", store)
+    again = second.run_ok("--cache-store", store).text
     assert "0 ran, 4 up to date" in again
 
 
@@ -79,13 +73,13 @@ def test_store_named_by_environment_and_by_profile(
     first = clones.use(clones.first)
     seed(first, ai_bundle())
     monkeypatch.setenv("UET_CACHE_STORE", str(shared))
-    run_ok(first)
+    first.run_ok()
     monkeypatch.delenv("UET_CACHE_STORE")
     clones.forget_calls()
     second = clones.use(clones.second)
     seed(second, ai_bundle())
     second.write("PROJECT_PROFILE.yaml", f"languages: [python]\ncache_store: {shared}\n")
-    run_ok(second)
+    second.run_ok()
     assert clones.calls() == []
 
 
@@ -97,7 +91,7 @@ def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     bundle = ai_bundle()
     bundle["workstreams"][0]["steps"][1]["tool_profile_id"] = "aider"  # two aider steps
     seed(first, bundle)
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     assert [c["tool"] for c in clones.version_calls()].count("aider") == 1
 
     clones.forget_calls()
@@ -107,7 +101,7 @@ def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     why = second.uet("why", "a", "--bundle", "bundle.yaml", "--cache-store", store, "--json")
     why = json.loads(why.out)
     assert why["would_run"] and not why["cache"]["hit"]
-    run_ok(second, "--cache-store", store)
+    second.run_ok("--cache-store", store)
     # the two aider steps miss; c (gemini) and d (codex) hit
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "aider"]
 
@@ -119,12 +113,12 @@ def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     store = str(tmp_path / "shared")
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     clones.forget_calls()
 
     second = clones.use(clones.second)
     seed(second, ai_bundle())
-    run_ok(second, "--cache-store", store)  # all hits: the clone knows each step's key now
+    second.run_ok("--cache-store", store)  # all hits: the clone knows each step's key now
     second.write("notes.md", "the notes, edited\n")
     for step in ("a", "c"):
         res = second.uet("why", step, "--cache-store", store, "--json")
@@ -140,7 +134,7 @@ def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     report = json.loads(second.uet("why", "b", "--cache-store", store, "--json").out)
     assert report["would_run"]
     assert [c["part"] for c in report["key_changes"]] == ["upstream:out/a.md"]
-    run_ok(second, "--cache-store", store)
+    second.run_ok("--cache-store", store)
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "claude", "gemini"]
     outcomes = {r["step_id"]: r["outcome"] for r in attempt_rows(second)[4:]}
     assert outcomes == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}  # d: up to date
@@ -152,7 +146,7 @@ def test_why_in_a_fresh_clone_compares_with_the_shared_store(
     store = str(tmp_path / "shared")
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     second = clones.use(clones.second)
     seed(second, ai_bundle())
     second.write("notes.md", "edited before this clone ever ran\n")

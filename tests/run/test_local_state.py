@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from git_support import bundle, edit_step, make_repo, run
+from git_support import bundle, edit_step, make_repo
 
 from uet_doit.state.store import RunStore
 
@@ -41,7 +41,7 @@ def test_a_landing_journal_that_is_no_journal_is_a_clear_error(
     repo = make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
     bundle(repo, edit_step("s", "notes.md", "some", "SOME"))
     journal = repo.write(".uet/landing.json", text)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 2, result.out + result.err
     shown = result.out + result.err
     assert f"{journal} is not a landing journal ({where}" in shown

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
 
 import pytest
 
-from support import Project, shell_step, start_run
+from support import Project, flaky, one_ws, shell_step, start_run
 
-FLAKY = (
-    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
-    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
-)
+#: what support.flaky retries with, for steps that add to it
 FAST_RETRY = {"max_retries": 3, "initial_delay": 0, "max_delay": 0, "jitter": 0}
-
-
-def flaky(name: str, fails: int, message: str, **extra: Any) -> dict[str, Any]:
-    extra.setdefault("resilience", FAST_RETRY)
-    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
-
-
-def one_ws(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
-    return {"bundle_id": "r", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
 
 
 def test_rate_limited_twice_then_passes_in_three_attempts(project: Project) -> None:

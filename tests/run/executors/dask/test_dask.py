@@ -20,7 +20,18 @@ from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, Result, attempt_rows, event_rows, shell_step
+from uet_doit.testing import base_path, use_fake_tools
+
+from support import (
+    FAKE_TOOLS,
+    Project,
+    Result,
+    attempt_rows,
+    event_rows,
+    flaky,
+    one_ws,
+    shell_step,
+)
 
 #: a real Dask cluster: `pytest -m "not slow"` leaves this module out
 pytestmark = pytest.mark.slow
@@ -83,10 +94,6 @@ def address(cluster: Any) -> str:
     return str(cluster.scheduler_address)
 
 
-def one_ws(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
-    return {"bundle_id": "d", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
-
-
 # -- the same behaviour as local runs ------------------------------------------------------
 
 
@@ -143,22 +150,11 @@ def test_incremental_runs_spread_over_both_workers_and_status_names_them(
     assert project.read("out/count.txt").strip() == "12"
 
 
-FLAKY = (
-    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
-    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
-)
-
-
-def flaky(name: str, fails: int, message: str, **extra: Any) -> dict[str, Any]:
-    extra.setdefault("resilience", FAST_RETRY)
-    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
-
-
 def test_retries_and_permanent_failures_are_decided_by_uet(project: Project, cluster: Any) -> None:
     project.bundle(
         one_ws(
-            flaky("rl", 2, "Error: 429 Too Many Requests"),
-            flaky("auth", 5, "401 Unauthorized: invalid API key"),
+            flaky("rl", 2, "Error: 429 Too Many Requests", retries=2),
+            flaky("auth", 5, "401 Unauthorized: invalid API key", retries=2),
         )
     )
     result = dask_run(project, cluster, "-n", "2", "-c")
@@ -362,16 +358,9 @@ def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
 def fake_path(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    outside = tmp_path_factory.mktemp("fakes")
-    for name in list(os.environ):
-        if name.startswith("FAKE_"):
-            monkeypatch.delenv(name)
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    log = outside / "calls.jsonl"
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(log))
+    fakes = use_fake_tools(tmp_path_factory.mktemp("fakes"), monkeypatch, home=False)
     project.write("notes.md", "some notes\n")
-    return log
+    return fakes.log
 
 
 def test_max_parallel_one_holds_across_two_workers(
@@ -670,10 +659,7 @@ def test_auto_routes_by_the_tools_the_workers_have_not_the_coordinator(
     import dask
     from distributed import LocalCluster
 
-    here = tmp_path_factory.mktemp("coordinator-bin")
-    (here / "claude").symlink_to(FAKE_TOOLS / "claude")
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{here}{os.pathsep}{base}")
+    use_fake_tools(tmp_path_factory.mktemp("coordinator"), monkeypatch, "claude", home=False)
     routes = [{"task_kind": "docs", "tools": ["aider", "claude"]}]
     project.write("router_config.json", json.dumps({"routes": routes}))
     project.write("notes.md", "some notes\n")
@@ -692,7 +678,7 @@ def test_auto_routes_by_the_tools_the_workers_have_not_the_coordinator(
             dashboard_address=None,
             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             resources={"aider": 1},
-            env={"PATH": f"{FAKE_TOOLS}{os.pathsep}{base}"},
+            env={"PATH": f"{FAKE_TOOLS}{os.pathsep}{base_path()}"},
             silence_logs=40,
         )
     try:
@@ -816,9 +802,7 @@ def test_without_a_shared_filesystem_isolated_steps_are_scope_checked_and_landed
     change fails as scope_violation with nothing landed, an in-scope one lands as one
     commit with provenance; `.uet/` and `.doit.db` ignored by the project change nothing."""
     monkeypatch.setenv("UET_DASK_CACHE", str(tmp_path_factory.mktemp("worker-cache")))
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path_factory.mktemp("log") / "calls.jsonl"))
+    use_fake_tools(tmp_path_factory.mktemp("fakes"), monkeypatch, home=False)
     git_project(project)
     project.write(".gitignore", "build/\n.uet/\n.doit.db*\n")
     project.write("README.md", "readme\n")
