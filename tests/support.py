@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
@@ -162,54 +163,69 @@ def flaky(name: str, fails: int, message: str, retries: int = 3, **extra: Any) -
 PY = sys.executable
 
 
-def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
-    """Kill the tools a killed runner left running (they run in their own sessions), by the
-    process groups the run store recorded for them."""
-    import os
-    import signal
-    import time
-
-    from uet_doit.state.store import RunStore
-
-    store = RunStore(root)
+def wait_until(pred: Callable[[], object], timeout: float = 60.0, every: float = 0.05) -> bool:
+    """Whether `pred()` came true within `timeout` seconds (asked every `every` seconds):
+    tests wait on a condition with a deadline, never for a fixed time. The deadline is
+    generous, as the machine may be loaded: it only bounds a test that would hang."""
     deadline = time.monotonic() + timeout
-    while True:
-        run_id = store.latest_run_id()
-        attempts = store.attempts(run_id) if run_id else []
-        pids = [a.pid for a in attempts if a.pid and a.ended is None]
-        if pids or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    for pid in pids:
-        with suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True
 
 
 def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 120.0) -> T:
     """The first value `read` returns that is `done`, or the last one once `timeout` has
-    passed: tests wait on a condition with a deadline, never for a fixed time."""
-    import time
+    passed."""
+    seen: list[T] = []
 
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+    def check() -> bool:
+        seen[:] = [read()]
+        return done(seen[0])
+
+    wait_until(check, timeout)
+    return seen[0]
 
 
-def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+def wait_file(
+    path: Path, whole: Callable[[str], bool] = lambda _text: True, timeout: float = 60.0
+) -> None:
+    """Until `path` exists and its text is `whole` (a file is created before it is written:
+    a pid file holds a whole line, a JSON file parses); fails the test after `timeout`."""
+    assert wait_until(lambda: path.exists() and whole(path.read_text()), timeout), (
+        f"{path.name} never appeared"
+    )
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> bool:
     """Whether `pid` has ended (or is a zombie) within `timeout` seconds."""
-    import time
-
     from uet_doit.state.rows import pid_alive
 
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_until(lambda: not pid_alive(pid), timeout)
+
+
+def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
+    """Kill the tools a killed runner left running (they run in their own sessions), by the
+    process groups the run store recorded for them (within `timeout`: a run may have none
+    left), and wait until they are gone."""
+    import signal
+
+    from uet_doit.state.store import RunStore
+
+    store = RunStore(root)
+
+    def running() -> list[int]:
+        run_id = store.latest_run_id()
+        attempts = store.attempts(run_id) if run_id else []
+        return [a.pid for a in attempts if a.pid and a.ended is None]
+
+    pids = wait_for(running, bool, timeout)
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    for pid in pids:
+        wait_gone(pid)
 
 
 def attempt_rows(project: Project, step_id: str | None = None) -> list[dict[str, Any]]:

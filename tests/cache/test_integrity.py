@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from cache.clones import Clones, ai_bundle, every_file_text, seed
 from uet_doit.cache.entries import Entry, EntryFile
 from uet_doit.cache.stores import CacheStore
 
-from support import Project, attempt_rows, shell_step
+from support import Project, attempt_rows, shell_step, wait_until
 
 
 def entry_files(store: Path) -> list[Path]:
@@ -136,13 +135,14 @@ def test_a_run_killed_while_storing_leaves_no_entry_a_later_run_reads(tmp_path: 
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+
+    def writing() -> bool:
+        return any("uet-tmp" in p.name for p in store.rglob("*"))
+
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any("uet-tmp" in p.name for p in store.rglob("*")):
-                os.killpg(proc.pid, signal.SIGKILL)  # mid-write of the 96 MiB blob
-                break
-            time.sleep(0.001)
+        wait_until(lambda: proc.poll() is not None or writing(), 60, every=0.001)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # mid-write of the 96 MiB blob
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

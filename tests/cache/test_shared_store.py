@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cache.clones import Clones, ai_bundle, seed
 
-from support import attempt_rows
+from support import attempt_rows, wait_until
 
 OUTPUTS = ("out/a.md", "out/b.md", "out/c.md", "out/d.md")
 
@@ -177,15 +177,16 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def listening() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
             except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.skip("moto's server did not start")
-                time.sleep(0.05)
+                return proc.poll() is not None  # it died: stop waiting
+            return True
+
+        if not wait_until(listening, 30) or proc.poll() is not None:
+            pytest.skip("moto's server did not start")
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from support import (
     flaky,
     one_ws,
     shell_step,
+    wait_file,
+    wait_gone,
 )
 
 #: a real Dask cluster: `pytest -m "not slow"` leaves this module out
@@ -261,9 +263,9 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
         text=True,
     )
     try:
-        wait_for(project.root / "first.pid", a_line)
-        wait_for(project.root / "worker.pid", a_line)
-        wait_for(project.root / "daemon.pid", a_line)
+        wait_file(project.root / "first.pid", a_line)
+        wait_file(project.root / "worker.pid", a_line)
+        wait_file(project.root / "daemon.pid", a_line)
         worker, tool = int(project.read("worker.pid")), int(project.read("first.pid"))
         daemon = int(project.read("daemon.pid"))  # left its process group with setsid
         os.kill(worker, signal.SIGKILL)  # the worker process, found by its pid
@@ -275,8 +277,8 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
     assert ("warning: the Dask scheduler re-runs tasks" in out) == (which != "cluster")
     assert project.read("victim.txt").strip() == "done"
     # the worker's watchdog stops the tool it left, and what the tool started
-    assert dead_soon(tool), "the tool outlived its worker"
-    assert dead_soon(daemon), "a process the tool started outlived the worker"
+    assert wait_gone(tool), "the tool outlived its worker"
+    assert wait_gone(daemon), "a process the tool started outlived the worker"
     rows = [r for r in attempt_rows(project) if r["step_id"] == "victim"]
     assert [(r["outcome"], r["failure_class"]) for r in rows] == [
         ("failed", "worker_lost"),
@@ -396,15 +398,6 @@ def start_uet(project: Project, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(path: Path, whole: Callable[[str], bool] = lambda _text: True) -> None:
-    """Until `path` exists and its text is `whole` (a file is created before it is written:
-    a pid file holds a whole line, a JSON file parses)."""
-    deadline = time.monotonic() + 30
-    while not (path.exists() and whole(path.read_text())):
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
-
-
 def a_line(text: str) -> bool:
     return text.endswith("\n")
 
@@ -417,16 +410,6 @@ def json_text(text: str) -> bool:
     return True
 
 
-def dead_soon(pid: int) -> bool:
-    from uet_doit.state.rows import pid_alive
-
-    for _ in range(100):
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
     project: Project, cluster: Any
 ) -> None:
@@ -435,8 +418,8 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
     project.bundle(one_ws(shell_step("l1", long.format("l1")), shell_step("l2", long.format("l2"))))
     proc = start_uet(project, "--scheduler", address(cluster), "-n", "2")
     try:
-        wait_for(project.root / "l1.pid", a_line)
-        wait_for(project.root / "l2.pid", a_line)
+        wait_file(project.root / "l1.pid", a_line)
+        wait_file(project.root / "l2.pid", a_line)
         tools = [int(project.read(f"{s}.pid")) for s in ("l1", "l2")]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -445,7 +428,7 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
             proc.kill()
     assert proc.returncode == 130, out
     assert "interrupted; resume with" in out and "Traceback" not in out
-    assert all(dead_soon(pid) for pid in tools), "a tool outlived the Ctrl-C of its run"
+    assert all(wait_gone(pid) for pid in tools), "a tool outlived the Ctrl-C of its run"
 
 
 SCHEDULER_ARGS = ("--host", "127.0.0.1", "--port", "0", "--no-dashboard")
@@ -471,7 +454,7 @@ def own_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             **quiet,  # type: ignore[call-overload]
         )
         started.append(scheduler)
-        wait_for(info, json_text)
+        wait_file(info, json_text)
         addr = str(json.loads(info.read_text())["address"])
         worker = subprocess.Popen(
             [str(dask_cli), "worker", addr, "--nthreads", "2", "--host", "127.0.0.1", *WORKER_ARGS],
@@ -501,7 +484,7 @@ def test_a_killed_scheduler_stops_the_run_and_resume_reruns_only_the_unlanded(
     addr, scheduler = own_scheduler()
     proc = start_uet(project, "--scheduler", addr)
     try:
-        wait_for(project.root / "b.started")
+        wait_file(project.root / "b.started")
         scheduler.kill()
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -639,7 +622,7 @@ def test_the_cluster_uet_starts_listens_on_127_0_0_1_only(project: Project) -> N
     project.bundle(one_ws(shell_step("s", "touch started; sleep 3")))
     proc = start_uet(project, "--workers", "2")
     try:
-        wait_for(project.root / "started")
+        wait_file(project.root / "started")
         listeners = listening_addresses(descendants(proc.pid))
         out, _ = proc.communicate(timeout=60)
     finally:
