@@ -8,13 +8,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 from uet_doit import testing
@@ -86,6 +87,15 @@ class Project:
     def lines(self, rel: str) -> list[str]:
         path = self.root / rel
         return path.read_text().splitlines() if path.exists() else []
+
+
+def quick_first(cases: Iterable[Any], unpack: bool = False) -> list[Any]:
+    """Parametrize cases of which only the first runs in the quick loop (`-m "not slow"`):
+    each case is a whole run, one shows the path works, the full suite runs every case.
+    `unpack`: each case is a tuple of several arguments."""
+    first, *rest = cases
+    slow = [pytest.param(*(c if unpack else (c,)), marks=pytest.mark.slow) for c in rest]
+    return [first, *slow]
 
 
 def load_benchmark(name: str) -> ModuleType:

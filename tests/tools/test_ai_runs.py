@@ -18,7 +18,7 @@ import pytest
 
 from uet_doit.testing import FakeTools, use_fake_tools
 
-from support import Project, attempt_rows, event_rows, one_ws
+from support import Project, attempt_rows, event_rows, one_ws, quick_first
 
 TOOLS = ("aider", "claude", "codex", "gemini")
 INSTALL_HINTS = {
@@ -112,7 +112,7 @@ def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str)
 # -- each tool ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_ai_step_runs_with_exact_argv_verbatim_instruction_and_cost(
     project: Project, fakes: FakeTools, tool: str
 ) -> None:
@@ -167,7 +167,7 @@ def test_aider_auto_commits_say_the_cost_is_a_lower_bound(
     assert "not in its Cost lines" in row["message"] and "lower bound" in row["message"]
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_rate_limit_is_retried_until_the_tool_answers(
     project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
@@ -182,7 +182,7 @@ def test_rate_limit_is_retried_until_the_tool_answers(
     assert [r["failure_class"] for r in rows] == ["rate_limit", "rate_limit", None]
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_auth_error_is_permanent_and_not_retried(
     project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
@@ -195,7 +195,7 @@ def test_auth_error_is_permanent_and_not_retried(
     assert len(fakes.calls()) == 1
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_missing_tool_fails_with_its_install_hint(
     project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:

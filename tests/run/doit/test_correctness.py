@@ -54,6 +54,7 @@ def test_plain_doit_records_the_run_of_the_bundle_it_runs(project: Project) -> N
     assert len({line.split()[0] for line in runs if line.startswith("b-")}) == 2
 
 
+@pytest.mark.slow  # plain doit in a child, interrupted
 def test_ctrl_c_under_plain_doit_records_the_interruption(project: Project) -> None:
     project.bundle(one_ws("a", shell_step("a1", "true")), "a.yaml")
     project.bundle(one_ws("b", shell_step("b1", "sleep 30 & echo $! > bg.pid; wait")), "b.yaml")

@@ -12,7 +12,7 @@ import pytest
 from uet_doit.bundle.model import Bundle
 from uet_doit.testing import FakeTools
 
-from support import REPO, Project, attempt_rows, event_rows, shell_step
+from support import REPO, Project, attempt_rows, event_rows, quick_first, shell_step
 
 REVIEWERS = ("claude", "codex", "gemini", "aider")
 NO_RETRY = {"max_retries": 0}
@@ -52,7 +52,7 @@ def criteria(project: Project) -> dict[str, dict[str, Any]]:
     return {c["description"]: c for c in project.status()["criteria"]}
 
 
-@pytest.mark.parametrize("tool", REVIEWERS)
+@pytest.mark.parametrize("tool", quick_first(REVIEWERS))
 def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
     project: Project,
     calls: Callable[..., list[dict[str, Any]]],
@@ -84,7 +84,7 @@ def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
         assert ws_cost["cost_usd"] > 0
 
 
-@pytest.mark.parametrize("tool", REVIEWERS)
+@pytest.mark.parametrize("tool", quick_first(REVIEWERS))
 def test_an_unmet_verdict_fails_the_run_with_its_evidence(
     project: Project,
     calls: Callable[..., list[dict[str, Any]]],
@@ -106,7 +106,7 @@ def test_an_unmet_verdict_fails_the_run_with_its_evidence(
     assert " on docs/adr.md" in report
 
 
-@pytest.mark.parametrize("tool", REVIEWERS)
+@pytest.mark.parametrize("tool", quick_first(REVIEWERS))
 def test_a_malformed_answer_is_unmet_with_no_verdict_and_the_reply(
     project: Project,
     calls: Callable[..., list[dict[str, Any]]],

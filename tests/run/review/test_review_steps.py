@@ -11,6 +11,9 @@ from git_support import DOC, bundle, calls, edit_step, make_repo, step, step_com
 
 from support import Project, attempt_rows, event_rows
 
+#: reviewed steps in git worktrees, each a whole run: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
+
 
 def write_step(step_id: str = "top") -> dict[str, object]:
     """An aider step writing a new file (its content is the prompt: a fix differs)."""

@@ -19,6 +19,9 @@ from uet_doit.tools.sandbox import bwrap_problem, landlock_problem
 
 from support import Project
 
+#: hostile tools in git worktrees, each a whole run: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
+
 NONE = {"sandbox": "none"}
 #: the project root, seen from a tool inside its worktree (.uet/worktrees/<run>/<step>.<n>)
 ROOT = "Path.cwd().parents[3]"
