@@ -32,6 +32,7 @@ def filled_store(clones: Clones, store: Path) -> None:
     seed(clones.use(clones.second), ai_bundle())
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_half_written_entry_is_a_miss_with_a_warning(clones: Clones, tmp_path: Path) -> None:
     store = tmp_path / "shared"
     filled_store(clones, store)

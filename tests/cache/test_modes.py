@@ -95,6 +95,7 @@ def test_ai_steps_are_cached_by_default_only_once_a_store_is_configured(
     assert "not cached: no cache store is configured" in why.out
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_dry_run_shows_hits_misses_and_what_a_hit_saves(clones: Clones, tmp_path: Path) -> None:
     store = str(tmp_path / "shared")
     first = clones.use(clones.first)

@@ -154,6 +154,7 @@ def test_an_entry_or_blob_that_is_no_regular_file_is_a_miss_without_waiting(
     assert uet(stored.root, "cache", "verify", "--store", "store").returncode == 0
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_an_oversized_entry_is_not_read(stored: Project) -> None:
     with entry_file(stored).open("r+b") as fh:
         fh.truncate(17 << 20)
@@ -183,6 +184,7 @@ def test_prune_deletes_only_the_stores_own_files(stored: Project) -> None:
     assert all(path.exists() for path in foreign)
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_store_folder_leading_out_is_neither_read_nor_deleted_from(stored: Project) -> None:
     outside = stored.root / "outside"
     outside.mkdir()

@@ -66,6 +66,7 @@ def test_second_clone_on_a_shared_folder_calls_no_tool(clones: Clones, tmp_path:
     paid_then_reused(clones, str(tmp_path / "shared-cache"))
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_store_named_by_environment_and_by_profile(
     clones: Clones, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,6 +84,7 @@ def test_store_named_by_environment_and_by_profile(
     assert clones.calls() == []
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     clones: Clones, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,6 +142,7 @@ def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     assert outcomes == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}  # d: up to date
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_why_in_a_fresh_clone_compares_with_the_shared_store(
     clones: Clones, tmp_path: Path
 ) -> None:

@@ -162,6 +162,7 @@ def test_codex_without_a_model_is_priced_at_its_default(project: Project, codex:
     assert step["cost_usd"] == pytest.approx((24763 * 5 + 122 * 30) / 1e6)
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_an_isolated_step_of_unknown_cost_says_so_in_its_commit(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,7 @@ def best_of_step(**attempts: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_best_of_two_lands_the_cheapest_and_records_both_costs(repo: Project) -> None:
     bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"], pick="cheapest"))
     result = repo.run()
@@ -51,6 +52,7 @@ def test_best_of_lands_the_one_that_passes(repo: Project, monkeypatch: pytest.Mo
     assert outcomes["claude"][0] == "failed"
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_pick_first_stops_the_others_once_one_passes(
     repo: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,6 +29,7 @@ from support import Project
 # -- landing --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_parallel_steps_editing_different_parts_of_one_file_both_land(repo: Project) -> None:
     bundle(
         repo,
@@ -79,6 +80,7 @@ def test_same_line_conflict_is_retried_on_the_new_tip_and_lands(repo: Project) -
     assert_nothing_left(repo)
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_tools_own_commits_are_squashed_into_one_step_commit(repo: Project) -> None:
     bundle(repo, edit_step("own", "a.md", "alpha", "ALPHA", env={"FAKE_AIDER_MODE": "commit"}))
     assert repo.run().code == 0
@@ -285,6 +287,7 @@ def test_unsafe_repository_states_stop_the_run_before_any_step(
     assert calls(repo) == []
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_into_lands_on_another_branch_without_touching_the_working_tree(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     git(repo, "branch", "ai")
@@ -352,6 +355,7 @@ def test_into_a_branch_checked_out_in_another_worktree_is_refused(
     assert calls(repo) == []
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
     """Worktrees of landed attempts are taken over by later ones: nothing of the previous
     step (not even ignored files) is left, and the landed change is there."""
@@ -404,6 +408,7 @@ def test_worktrees_in_a_configured_folder_leave_nothing_behind(repo: Project) ->
     assert not [p for p in (repo.root / "../elsewhere-wt").rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_inputs_the_tip_does_not_hold_are_copied_into_the_worktree(repo: Project) -> None:
     """An input made by a step that runs in place (git-ignored) or not committed yet is
     there for the tool; reading it is not a change of the step's."""
