@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from uet_doit.run.executors.attempt import AttemptSpec
 from uet_doit.testing import FAKE_TOOLS, ScriptedExecutor, fake_tools_on_path, use_fake_tools
 
 from support import Project, attempt_rows
@@ -76,10 +77,7 @@ def test_an_unknown_fake_tool_is_named(tmp_path: Path) -> None:
         fake_tools_on_path(tmp_path, "cursor").__enter__()
 
 
-def test_a_script_that_runs_out_says_which_tool_needs_one_more(tmp_path: Path) -> None:
-    out = str(tmp_path / "out")
-    spec = AttemptSpec(
-        "r", "b", "W", "s1", 2, "aider", "do it", (), (), out, out, 60, out, out, out
-    )
+def test_a_script_that_runs_out_says_which_tool_needs_one_more() -> None:
+    spec: Any = SimpleNamespace(tool="aider", attempt=2, step_id="s1")  # what it reads of one
     with pytest.raises(AssertionError, match=r"no result left for tool 'aider' \(attempt 2"):
         ScriptedExecutor(aider=[]).submit(spec)
