@@ -1,5 +1,5 @@
 """What reviews add to a run: `uet run` of W workstreams (one shell step each) with C sentence
-criteria per workstream, judged by the fake claude (tests/fixtures/fake_tools), then the
+criteria per workstream, judged by the fake claude (uet_doit/fake_tools), then the
 same run again with nothing changed (every verdict kept: no reviewer call), then without a
 reviewer (sentences "to confirm"), first and again, for comparison.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-FAKES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "fake_tools"
+FAKES = Path(__file__).resolve().parent.parent / "uet_doit" / "fake_tools"
 
 
 def bundle(workstreams: int, criteria: int, review: bool) -> dict[str, object]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-FAKE_TOOLS = REPO / "tests" / "fixtures" / "fake_tools"
+FAKE_TOOLS = REPO / "uet_doit" / "fake_tools"
 IDENT = ["-c", "user.name=Bench", "-c", "user.email=bench@localhost"]
 
 

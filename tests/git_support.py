@@ -3,16 +3,16 @@ aider steps that edit a file in place, and what git says about the result."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, Result
+from uet_doit.testing import FakeTools, use_fake_tools
+
+from support import Project
 
 DOC = "".join(f"line{i}\n" for i in range(1, 13))
 TRAILERS = (
@@ -43,12 +43,10 @@ def git(project: Project, *args: str, check: bool = True) -> str:
 def make_repo(project: Project, outside: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     """A git repository (main, one commit: doc.md, a.md, b.md, notes.md) and the fake tools."""
     for name in list(os.environ):
-        if name.startswith(("FAKE_", "GIT_")):
+        if name.startswith("GIT_"):
             monkeypatch.delenv(name)
+    use_fake_tools(outside, monkeypatch, home=False)
     monkeypatch.setenv("HOME", str(outside))  # no global git identity: uet supplies one
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "calls.jsonl"))
     project.write("doc.md", DOC)
     project.write("a.md", "alpha\n")
     project.write("b.md", "beta\n")
@@ -60,8 +58,8 @@ def make_repo(project: Project, outside: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def calls(project: Project) -> list[dict[str, Any]]:
-    log = Path(os.environ["FAKE_TOOL_LOG"])
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    """What the fake tools of `make_repo` were asked to do (their `--version` answers left out)."""
+    return FakeTools(Path(os.environ["FAKE_TOOL_LOG"]).parent).calls()
 
 
 def edit_step(step_id: str, path: str, old: str, new: str, **extra: Any) -> dict[str, Any]:
@@ -82,10 +80,6 @@ def bundle(project: Project, *steps: dict[str, Any], **top: Any) -> None:
     )
     git(project, "add", "bundle.yaml")
     git(project, "commit", "-q", "-m", "bundle")
-
-
-def run(project: Project, *args: str) -> Result:
-    return project.uet("run", "bundle.yaml", "--reporter", "plain", *args)
 
 
 def step_commits(project: Project) -> list[dict[str, str]]:

@@ -7,17 +7,22 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
+import pytest
 import yaml
+
+from uet_doit import testing
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-FAKE_TOOLS = FIXTURES / "fake_tools"
+FAKE_TOOLS = testing.FAKE_TOOLS  # the fake AI CLIs ship in the package (uet_doit.testing)
 T = TypeVar("T")
 
 
@@ -26,6 +31,11 @@ class Result:
     code: int
     out: str
     err: str
+
+    @property
+    def text(self) -> str:
+        """stdout then stderr, as a terminal shows them."""
+        return self.out + self.err
 
 
 class Project:
@@ -58,6 +68,16 @@ class Project:
         os.environ.pop("UET_RUN_ID", None)
         return Result(code, out.getvalue(), err.getvalue())
 
+    def run(self, *args: str, bundle: str = "bundle.yaml") -> Result:
+        """`uet run BUNDLE --reporter plain ARGS`."""
+        return self.uet("run", bundle, "--reporter", "plain", *args)
+
+    def run_ok(self, *args: str, bundle: str = "bundle.yaml") -> Result:
+        """`run`, which must succeed (its output is the assertion's message otherwise)."""
+        result = self.run(*args, bundle=bundle)
+        assert result.code == 0, result.out + result.err
+        return result
+
     def status(self, run_id: str | None = None) -> dict[str, Any]:
         res = self.uet("status", "--json", *([run_id] if run_id else []))
         assert res.code == 0, res.err
@@ -67,6 +87,30 @@ class Project:
     def lines(self, rel: str) -> list[str]:
         path = self.root / rel
         return path.read_text().splitlines() if path.exists() else []
+
+
+def quick_first(cases: Iterable[Any], unpack: bool = False) -> list[Any]:
+    """Parametrize cases of which only the first runs in the quick loop (`-m "not slow"`):
+    each case is a whole run, one shows the path works, the full suite runs every case.
+    `unpack`: each case is a tuple of several arguments."""
+    first, *rest = cases
+    slow = [pytest.param(*(c if unpack else (c,)), marks=pytest.mark.slow) for c in rest]
+    return [first, *slow]
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """benchmarks/NAME.py as a module (benchmarks/ is no package), registered in sys.modules
+    so its dataclasses resolve their annotations."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"uet_bench_{name}", REPO / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_plugin(module: Any, *argv: str) -> int:
@@ -106,57 +150,92 @@ def shell_step(step_id: str, command: str | list[str], **extra: Any) -> dict[str
     return {"step_id": step_id, "tool_profile_id": "shell", "command": command, **extra}
 
 
+def one_ws(*steps: dict[str, Any], bundle_id: str = "b", **ws: Any) -> dict[str, Any]:
+    """A bundle of one workstream `W` holding `steps` (and `ws` as its other fields)."""
+    return {"bundle_id": bundle_id, "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
+
+
+#: a shell step that fails `fails` times with `message` on stderr, then succeeds; it counts
+#: its runs in NAME.count and logs each in NAME.calls
+FLAKY = (
+    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
+    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
+)
+
+
+def flaky(name: str, fails: int, message: str, retries: int = 3, **extra: Any) -> dict[str, Any]:
+    """A FLAKY step retried up to `retries` times at once (no backoff, no jitter)."""
+    fast = {"max_retries": retries, "initial_delay": 0, "max_delay": 0, "jitter": 0}
+    extra.setdefault("resilience", fast)
+    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
+
+
 PY = sys.executable
 
 
-def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
-    """Kill the tools a killed runner left running (they run in their own sessions), by the
-    process groups the run store recorded for them."""
-    import os
-    import signal
-    import time
-
-    from uet_doit.state.store import RunStore
-
-    store = RunStore(root)
+def wait_until(pred: Callable[[], object], timeout: float = 60.0, every: float = 0.05) -> bool:
+    """Whether `pred()` came true within `timeout` seconds (asked every `every` seconds):
+    tests wait on a condition with a deadline, never for a fixed time. The deadline is
+    generous, as the machine may be loaded: it only bounds a test that would hang."""
     deadline = time.monotonic() + timeout
-    while True:
-        run_id = store.latest_run_id()
-        attempts = store.attempts(run_id) if run_id else []
-        pids = [a.pid for a in attempts if a.pid and a.ended is None]
-        if pids or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    for pid in pids:
-        with suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True
 
 
 def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 120.0) -> T:
     """The first value `read` returns that is `done`, or the last one once `timeout` has
-    passed: tests wait on a condition with a deadline, never for a fixed time."""
-    import time
+    passed."""
+    seen: list[T] = []
 
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+    def check() -> bool:
+        seen[:] = [read()]
+        return done(seen[0])
+
+    wait_until(check, timeout)
+    return seen[0]
 
 
-def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+def wait_file(
+    path: Path, whole: Callable[[str], bool] = lambda _text: True, timeout: float = 60.0
+) -> None:
+    """Until `path` exists and its text is `whole` (a file is created before it is written:
+    a pid file holds a whole line, a JSON file parses); fails the test after `timeout`."""
+    assert wait_until(lambda: path.exists() and whole(path.read_text()), timeout), (
+        f"{path.name} never appeared"
+    )
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> bool:
     """Whether `pid` has ended (or is a zombie) within `timeout` seconds."""
-    import time
-
     from uet_doit.state.rows import pid_alive
 
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_until(lambda: not pid_alive(pid), timeout)
+
+
+def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
+    """Kill the tools a killed runner left running (they run in their own sessions), by the
+    process groups the run store recorded for them (within `timeout`: a run may have none
+    left), and wait until they are gone."""
+    import signal
+
+    from uet_doit.state.store import RunStore
+
+    store = RunStore(root)
+
+    def running() -> list[int]:
+        run_id = store.latest_run_id()
+        attempts = store.attempts(run_id) if run_id else []
+        return [a.pid for a in attempts if a.pid and a.ended is None]
+
+    pids = wait_for(running, bool, timeout)
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    for pid in pids:
+        wait_gone(pid)
 
 
 def attempt_rows(project: Project, step_id: str | None = None) -> list[dict[str, Any]]:

@@ -5,27 +5,18 @@ Not a performance check: it only keeps the benchmark script runnable as uet-doit
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from support import REPO
-
-SCRIPT = REPO / "benchmarks" / "run.py"
+from support import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("uet_benchmarks_run", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("run")
 
 
 def test_workloads_mirror_each_other(bench: ModuleType) -> None:

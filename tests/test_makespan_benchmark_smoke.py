@@ -3,25 +3,16 @@ benchmarks/README.md says (the 4-free + 4-chain example is bounded by 4 s at -n 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from types import ModuleType
 
 import pytest
 
-from support import REPO
+from support import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def makespan() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "uet_benchmarks_makespan", REPO / "benchmarks" / "makespan.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("makespan")
 
 
 def test_issue_example_is_bounded_by_its_chain(makespan: ModuleType) -> None:

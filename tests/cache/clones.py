@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from uet_doit.testing import FakeTools
 
 from support import Project
 
@@ -18,7 +19,7 @@ class Clones:
 
     first: Project
     second: Project
-    log: Path
+    fakes: FakeTools
     monkeypatch: pytest.MonkeyPatch
 
     def use(self, project: Project) -> Project:
@@ -27,17 +28,13 @@ class Clones:
 
     def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
         """The fakes' real work (their `--version` answers left out)."""
-        if not self.log.exists():
-            return []
-        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
-        return [r for r in rows if not r.get("version") and (tool is None or r["tool"] == tool)]
+        return self.fakes.calls(tool)
 
     def version_calls(self) -> list[dict[str, Any]]:
-        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
-        return [r for r in rows if r.get("version")]
+        return self.fakes.versions()
 
     def forget_calls(self) -> None:
-        self.log.unlink(missing_ok=True)
+        self.fakes.log.unlink(missing_ok=True)
 
 
 def ai_bundle(**extra: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,7 @@ from cache.clones import Clones, ai_bundle, every_file_text, seed
 from uet_doit.cache.entries import Entry, EntryFile
 from uet_doit.cache.stores import CacheStore
 
-from support import Project, attempt_rows, shell_step
-
-
-def run(project: Project, *args: str) -> tuple[str, str]:
-    result = project.uet("run", "bundle.yaml", "--reporter", "plain", *args)
-    assert result.code == 0, result.out + result.err
-    return result.out, result.err
+from support import Project, attempt_rows, shell_step, wait_until
 
 
 def entry_files(store: Path) -> list[Path]:
@@ -34,17 +27,18 @@ def entry_files(store: Path) -> list[Path]:
 
 def filled_store(clones: Clones, store: Path) -> None:
     seed(clones.use(clones.first), ai_bundle())
-    run(clones.first, "--cache-store", str(store))
+    clones.first.run_ok("--cache-store", str(store))
     clones.forget_calls()
     seed(clones.use(clones.second), ai_bundle())
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_half_written_entry_is_a_miss_with_a_warning(clones: Clones, tmp_path: Path) -> None:
     store = tmp_path / "shared"
     filled_store(clones, store)
     torn = entry_files(store)[0]
     torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
-    _out, err = run(clones.second, "--cache-store", str(store))
+    err = clones.second.run_ok("--cache-store", str(store)).err
     assert "is not whole" in err and "treated as a miss" in err
     assert len(clones.calls()) == 1  # only the step whose entry was torn ran its tool
     outcomes = sorted(r["outcome"] for r in attempt_rows(clones.second))
@@ -65,7 +59,7 @@ def test_a_tampered_entry_or_blob_fails_its_hash_and_is_a_miss(
     blob = store / "blobs" / digest[:2] / digest
     blob.write_bytes(b"bit rot")
     clones.second.write("out/keep.md", "mine\n")
-    _out, err = run(clones.second, "--cache-store", str(store))
+    err = clones.second.run_ok("--cache-store", str(store)).err
     assert "does not match its hash" in err
     assert err.count("treated as a miss") == 2
     assert len(clones.calls()) == 2
@@ -94,7 +88,7 @@ def test_cached_outputs_that_fail_validation_or_name_other_files_are_a_miss(
         cache=True,
     )
     project.bundle({"bundle_id": "v", "workstreams": [{"ws_id": "W", "steps": [step]}]})
-    run(project, "--cache-store", str(store))
+    project.run_ok("--cache-store", str(store))
     [path] = entry_files(store)
     entry = Entry.from_bytes(path.read_bytes(), path.stem)
     bad = tmp_path / "bad.txt"
@@ -105,7 +99,7 @@ def test_cached_outputs_that_fail_validation_or_name_other_files_are_a_miss(
     forged = Entry(**{**entry.__dict__, "files": (EntryFile("out.txt", digest, 4),)})
     cache.put_entry(forged)
     (project.root / "out.txt").unlink()
-    _out, err = run(project, "--cache-store", str(store))
+    err = project.run_ok("--cache-store", str(store)).err
     assert "cached outputs failed the step's validation" in err
     assert project.read("out.txt") == "good\n"
     assert project.lines("runs.log") == ["ran", "ran"]
@@ -114,7 +108,7 @@ def test_cached_outputs_that_fail_validation_or_name_other_files_are_a_miss(
     outside = EntryFile("../escaped.txt", digest, 4)
     cache.put_entry(Entry(**{**entry.__dict__, "files": (outside,)}))
     (project.root / "out.txt").unlink()
-    _out, err = run(project, "--cache-store", str(store))
+    err = project.run_ok("--cache-store", str(store)).err
     assert "names other files than the step creates" in err
     assert not (project.root.parent / "escaped.txt").exists()
     assert project.lines("runs.log") == ["ran", "ran", "ran"]
@@ -142,13 +136,14 @@ def test_a_run_killed_while_storing_leaves_no_entry_a_later_run_reads(tmp_path: 
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+
+    def writing() -> bool:
+        return any("uet-tmp" in p.name for p in store.rglob("*"))
+
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any("uet-tmp" in p.name for p in store.rglob("*")):
-                os.killpg(proc.pid, signal.SIGKILL)  # mid-write of the 96 MiB blob
-                break
-            time.sleep(0.001)
+        wait_until(lambda: proc.poll() is not None or writing(), 60, every=0.001)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # mid-write of the 96 MiB blob
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -159,7 +154,7 @@ def test_a_run_killed_while_storing_leaves_no_entry_a_later_run_reads(tmp_path: 
     project = Project(reader)
     os.chdir(reader)
     try:
-        _out, err = run(project, "--cache-store", str(store))
+        err = project.run_ok("--cache-store", str(store)).err
         assert "warning" not in err
         assert project.lines("runs.log") == ["ran"]  # a miss: the step ran
         assert len(entry_files(store)) == 1
@@ -184,7 +179,7 @@ def test_no_secret_in_any_key_entry_or_why_output(
     bundle["workstreams"][0]["steps"][0]["env"] = {"SERVICE_PASSWORD": SECRET_STEP}
     first = clones.use(clones.first)
     seed(first, bundle)
-    run(first, "--cache-store", str(store))
+    first.run_ok("--cache-store", str(store))
     monkeypatch.setenv("DEPLOY_TOKEN", SECRET_ENV + "-rotated")
     why = first.uet("why", "a", "--cache-store", str(store), "--json")
     text = first.uet("why", "a", "--cache-store", str(store))

@@ -16,12 +16,6 @@ from uet_doit.errors import UsageError
 from support import Project, attempt_rows, shell_step
 
 
-def run(project: Project, *args: str) -> str:
-    result = project.uet("run", "bundle.yaml", "--reporter", "plain", *args)
-    assert result.code == 0, result.out + result.err
-    return result.out + result.err
-
-
 def counting_bundle(**step_extra: object) -> dict[str, object]:
     step = shell_step(
         "s", "echo made > out.txt; echo ran >> runs.log", create_files=["out.txt"], **step_extra
@@ -50,9 +44,9 @@ def test_shell_steps_are_cached_only_when_asked(
     project: Project, step_extra: dict[str, object], args: tuple[str, ...], cached: bool
 ) -> None:
     project.bundle(counting_bundle(**step_extra))
-    run(project, *args)
+    project.run_ok(*args)
     fresh(project)
-    run(project, *args)
+    project.run_ok(*args)
     assert project.lines("runs.log") == (["ran"] if cached else ["ran", "ran"])
     assert project.read("out.txt") == "made\n"
 
@@ -61,28 +55,28 @@ def test_workstream_and_bundle_levels_apply_to_their_steps(project: Project) -> 
     bundle = counting_bundle()
     bundle["workstreams"][0]["cache"] = True  # type: ignore[index]
     project.bundle(bundle)
-    run(project)
+    project.run_ok()
     fresh(project)
-    run(project)
+    project.run_ok()
     assert project.lines("runs.log") == ["ran"]
     bundle = counting_bundle(cache=False)
     bundle["cache"] = True
     project.bundle(bundle)
     fresh(project)
-    run(project)
+    project.run_ok()
     assert project.lines("runs.log") == ["ran", "ran"]  # the step's own false wins
 
 
 def test_read_only_looks_up_but_never_stores(project: Project) -> None:
     project.bundle(counting_bundle(cache="read-only"))
-    run(project)
+    project.run_ok()
     assert not (project.root / ".uet" / "cache" / "entries").exists()
     project.bundle(counting_bundle(cache=True))
     fresh(project)
-    run(project)
+    project.run_ok()
     project.bundle(counting_bundle(cache="read-only"))
     fresh(project)
-    run(project)
+    project.run_ok()
     assert project.lines("runs.log") == ["ran", "ran"]  # the read-only run was a hit
 
 
@@ -91,7 +85,7 @@ def test_ai_steps_are_cached_by_default_only_once_a_store_is_configured(
 ) -> None:
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run(first)
+    first.run_ok()
     assert not (first.root / ".uet" / "cache").exists()
     assert clones.version_calls() == []  # nothing asked when nothing is cached
     why = first.uet("why", "a")
@@ -101,11 +95,12 @@ def test_ai_steps_are_cached_by_default_only_once_a_store_is_configured(
     assert "not cached: no cache store is configured" in why.out
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_dry_run_shows_hits_misses_and_what_a_hit_saves(clones: Clones, tmp_path: Path) -> None:
     store = str(tmp_path / "shared")
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     spent = {r["step_id"]: r["cost_usd"] for r in attempt_rows(first)}
     second = clones.use(clones.second)
     seed(second, ai_bundle())
@@ -130,13 +125,13 @@ def test_dry_run_shows_hits_misses_and_what_a_hit_saves(clones: Clones, tmp_path
 
 def test_cache_stats_and_prune(project: Project, tmp_path: Path) -> None:
     project.bundle(counting_bundle(cache=True))
-    run(project)
+    project.run_ok()
     stats = json.loads(project.uet("cache", "stats", "--json").out)
     assert (stats["entries"], stats["blobs"], stats["blob_bytes"]) == (1, 1, 5)
     kept = project.uet("cache", "prune", "--older-than", "30d")
     assert "removed 0 entries" in kept.out and "1 entries kept" in kept.out
     fresh(project)
-    run(project)
+    project.run_ok()
     report = json.loads(project.uet("cache", "stats", "--json").out)
     assert report["cached_attempts_here"] == 1
     gone = project.uet("cache", "prune", "--older-than", "0s")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import pytest
 
 from uet_doit.cache.blobs import text_digest
 
-from support import Project, shell_step
+from support import Project, quick_first, shell_step
 
 BUNDLE: dict[str, Any] = {
     "bundle_id": "p",
@@ -36,6 +37,11 @@ BUNDLE: dict[str, Any] = {
 }
 
 
+#: manifest fields set to a value of the wrong shape
+FORGED = [("cost_usd", "n/a"), ("cost_usd", -5.0), ("files", "out.txt"), ("parts", ["a"])]
+FORGED += [("surprise", 1)]  # each a `uet run` child: the quick loop tries the first
+
+
 def uet(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`uet ARGS` in a child with a deadline: a hang fails the test instead of stalling it."""
     return subprocess.run(
@@ -52,15 +58,23 @@ def run(root: Path) -> subprocess.CompletedProcess[str]:
     return uet(root, "run", "bundle.yaml", "--reporter", "plain", "--cache-store", "store")
 
 
-@pytest.fixture
-def stored(project: Project) -> Project:
-    """A project whose step is in the folder store `store/`, and whose output is gone."""
-    project.bundle(BUNDLE)
-    first = run(project.root)
+@pytest.fixture(scope="module")
+def stored_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose step is in the folder store `store/`, and whose output is gone: made
+    once (a `uet run` in a child), copied for each test."""
+    root = tmp_path_factory.mktemp("stored")
+    Project(root).bundle(BUNDLE)
+    first = run(root)
     assert first.returncode == 0, first.stdout + first.stderr
-    (project.root / "out.txt").unlink()
-    for db in project.root.glob(".doit.db*"):
+    (root / "out.txt").unlink()
+    for db in root.glob(".doit.db*"):
         db.unlink()
+    return root
+
+
+@pytest.fixture
+def stored(project: Project, stored_once: Path) -> Project:
+    shutil.copytree(stored_once, project.root, symlinks=True, dirs_exist_ok=True)
     return project
 
 
@@ -140,6 +154,7 @@ def test_an_entry_or_blob_that_is_no_regular_file_is_a_miss_without_waiting(
     assert uet(stored.root, "cache", "verify", "--store", "store").returncode == 0
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_an_oversized_entry_is_not_read(stored: Project) -> None:
     with entry_file(stored).open("r+b") as fh:
         fh.truncate(17 << 20)
@@ -148,13 +163,7 @@ def test_an_oversized_entry_is_not_read(stored: Project) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [
-        ("cost_usd", "n/a"),
-        ("cost_usd", -5.0),
-        ("files", "out.txt"),
-        ("parts", ["a"]),
-        ("surprise", 1),
-    ],
+    quick_first(FORGED, unpack=True),
 )
 def test_a_forged_manifest_of_the_wrong_shape_is_a_miss(
     stored: Project, field: str, value: object
@@ -175,6 +184,7 @@ def test_prune_deletes_only_the_stores_own_files(stored: Project) -> None:
     assert all(path.exists() for path in foreign)
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_store_folder_leading_out_is_neither_read_nor_deleted_from(stored: Project) -> None:
     outside = stored.root / "outside"
     outside.mkdir()

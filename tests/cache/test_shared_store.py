@@ -19,21 +19,15 @@ from pathlib import Path
 import pytest
 from cache.clones import Clones, ai_bundle, seed
 
-from support import Project, attempt_rows
+from support import attempt_rows, wait_until
 
 OUTPUTS = ("out/a.md", "out/b.md", "out/c.md", "out/d.md")
-
-
-def run_ok(project: Project, *args: str) -> str:
-    result = project.uet("run", "bundle.yaml", "--reporter", "plain", *args)
-    assert result.code == 0, result.out + result.err
-    return result.out + result.err
 
 
 def paid_then_reused(clones: Clones, store: str) -> None:
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "claude", "codex", "gemini"]
     spent = first.status()["total_cost_usd"]
     assert spent > 0
@@ -41,7 +35,7 @@ def paid_then_reused(clones: Clones, store: str) -> None:
     clones.forget_calls()
     second = clones.use(clones.second)
     seed(second, ai_bundle())
-    out = run_ok(second, "--cache-store", store)
+    out = second.run_ok("--cache-store", store).text
 
     assert clones.calls() == []  # no tool did any work
     assert out.count(", from the cache)") == 4
@@ -64,7 +58,7 @@ def paid_then_reused(clones: Clones, store: str) -> None:
     assert "$0.0000" in text and f"saved by the step cache: ${spent:.4f}" in text
 
     # doit recorded the steps as done: a third run has nothing to do, not even a lookup
-    again = run_ok(second, "--cache-store", store)
+    again = second.run_ok("--cache-store", store).text
     assert "0 ran, 4 up to date" in again
 
 
@@ -72,6 +66,7 @@ def test_second_clone_on_a_shared_folder_calls_no_tool(clones: Clones, tmp_path:
     paid_then_reused(clones, str(tmp_path / "shared-cache"))
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_store_named_by_environment_and_by_profile(
     clones: Clones, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,16 +74,17 @@ def test_store_named_by_environment_and_by_profile(
     first = clones.use(clones.first)
     seed(first, ai_bundle())
     monkeypatch.setenv("UET_CACHE_STORE", str(shared))
-    run_ok(first)
+    first.run_ok()
     monkeypatch.delenv("UET_CACHE_STORE")
     clones.forget_calls()
     second = clones.use(clones.second)
     seed(second, ai_bundle())
     second.write("PROJECT_PROFILE.yaml", f"languages: [python]\ncache_store: {shared}\n")
-    run_ok(second)
+    second.run_ok()
     assert clones.calls() == []
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     clones: Clones, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,7 +93,7 @@ def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     bundle = ai_bundle()
     bundle["workstreams"][0]["steps"][1]["tool_profile_id"] = "aider"  # two aider steps
     seed(first, bundle)
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     assert [c["tool"] for c in clones.version_calls()].count("aider") == 1
 
     clones.forget_calls()
@@ -107,7 +103,7 @@ def test_tool_version_is_asked_once_per_run_and_a_new_version_misses(
     why = second.uet("why", "a", "--bundle", "bundle.yaml", "--cache-store", store, "--json")
     why = json.loads(why.out)
     assert why["would_run"] and not why["cache"]["hit"]
-    run_ok(second, "--cache-store", store)
+    second.run_ok("--cache-store", store)
     # the two aider steps miss; c (gemini) and d (codex) hit
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "aider"]
 
@@ -119,12 +115,12 @@ def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     store = str(tmp_path / "shared")
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     clones.forget_calls()
 
     second = clones.use(clones.second)
     seed(second, ai_bundle())
-    run_ok(second, "--cache-store", store)  # all hits: the clone knows each step's key now
+    second.run_ok("--cache-store", store)  # all hits: the clone knows each step's key now
     second.write("notes.md", "the notes, edited\n")
     for step in ("a", "c"):
         res = second.uet("why", step, "--cache-store", store, "--json")
@@ -140,19 +136,20 @@ def test_changing_one_input_misses_exactly_the_steps_whose_key_changed(
     report = json.loads(second.uet("why", "b", "--cache-store", store, "--json").out)
     assert report["would_run"]
     assert [c["part"] for c in report["key_changes"]] == ["upstream:out/a.md"]
-    run_ok(second, "--cache-store", store)
+    second.run_ok("--cache-store", store)
     assert sorted(c["tool"] for c in clones.calls()) == ["aider", "claude", "gemini"]
     outcomes = {r["step_id"]: r["outcome"] for r in attempt_rows(second)[4:]}
     assert outcomes == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}  # d: up to date
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_why_in_a_fresh_clone_compares_with_the_shared_store(
     clones: Clones, tmp_path: Path
 ) -> None:
     store = str(tmp_path / "shared")
     first = clones.use(clones.first)
     seed(first, ai_bundle())
-    run_ok(first, "--cache-store", store)
+    first.run_ok("--cache-store", store)
     second = clones.use(clones.second)
     seed(second, ai_bundle())
     second.write("notes.md", "edited before this clone ever ran\n")
@@ -183,15 +180,16 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def listening() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
             except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.skip("moto's server did not start")
-                time.sleep(0.05)
+                return proc.poll() is not None  # it died: stop waiting
+            return True
+
+        if not wait_until(listening, 30) or proc.poll() is not None:
+            pytest.skip("moto's server did not start")
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from support import Project, shell_step, start_run
+from support import Project, quick_first, shell_step, start_run
 
 
 def uet_child(project: Project, *argv: str, stdout: int) -> subprocess.Popen[bytes]:
@@ -85,7 +85,10 @@ def ran(project: Project) -> Project:
 
 
 @pytest.mark.parametrize(
-    "argv", [("list", "bundle.yaml"), ("status",), ("runs",), ("list", "bundle.yaml", "--json")]
+    "argv",
+    quick_first(
+        [("list", "bundle.yaml"), ("status",), ("runs",), ("list", "bundle.yaml", "--json")]
+    ),
 )
 def test_reading_commands_into_a_closed_pipe(ran: Project, argv: tuple[str, ...]) -> None:
     code, err = reader_gone_before_output(ran, *argv)

@@ -12,7 +12,7 @@ import pytest
 
 from uet_doit.cli.main import build_parser
 
-from support import Project
+from support import Project, quick_first
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
@@ -68,7 +68,9 @@ def test_runs_in_a_project_that_never_ran(project: Project) -> None:
     assert not (project.root / ".uet").exists()  # looking does not create state
 
 
-@pytest.mark.parametrize("command", ["run", "status", "cost", "convert", "import", "bootstrap"])
+@pytest.mark.parametrize(
+    "command", quick_first(["run", "status", "cost", "convert", "import", "bootstrap"])
+)
 def test_command_help_is_its_own(command: str) -> None:
     argv = [sys.executable, "-m", "uet_doit", command, "-h"]
     out = subprocess.run(argv, capture_output=True, text=True, check=False)

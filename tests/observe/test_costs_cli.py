@@ -7,14 +7,14 @@ Driven with the fake codex (tokens, no dollars) and shell steps reporting a cost
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, event_rows, shell_step
+from uet_doit.testing import use_fake_tools
+
+from support import Project, event_rows, one_ws, shell_step
 
 UNPRICED = "gpt-unpriced-9"
 BAD_COST = 'echo \'{"cost_usd": -50}\' > "$UET_RESULT_FILE"; echo $UET_STEP_ID >> ran.log'
@@ -23,20 +23,12 @@ BAD_COST = 'echo \'{"cost_usd": -50}\' > "$UET_RESULT_FILE"; echo $UET_STEP_ID >
 @pytest.fixture
 def codex(project: Project, tmp_path_factory: pytest.TempPathFactory, mp: Any) -> Path:
     """Only the fake codex on PATH, with no config.toml of its own."""
-    outside = tmp_path_factory.mktemp("fakes")
-    bin_dir = outside / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "codex").symlink_to(FAKE_TOOLS / "codex")
-    home = outside / "home"
+    fakes = use_fake_tools(tmp_path_factory.mktemp("fakes"), mp, "codex", home=False)
+    home = fakes.folder / "home"
     home.mkdir()
-    for name in list(os.environ):
-        if name.startswith("FAKE_") or name == "CODEX_HOME":
-            mp.delenv(name)
     mp.setenv("HOME", str(home))
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    mp.setenv("PATH", f"{bin_dir}{os.pathsep}{base}")
     project.write("notes.md", "some notes\n")
-    return bin_dir
+    return fakes.bin_dir
 
 
 @pytest.fixture
@@ -54,12 +46,8 @@ def codex_step(step_id: str, model: str = UNPRICED, **extra: Any) -> dict[str, A
             **extra}  # fmt: skip
 
 
-def bundle(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
-    return {"bundle_id": "u", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
-
-
 def test_an_unpriced_model_is_unknown_not_zero(project: Project, codex: Path) -> None:
-    project.bundle(bundle(codex_step("a"), codex_step("b", model="gpt-5-codex")))
+    project.bundle(one_ws(codex_step("a"), codex_step("b", model="gpt-5-codex")))
     assert project.uet("run", "bundle.yaml").code == 0
     status = project.status()
     steps = {s["step_id"]: s for s in status["steps"]}
@@ -88,7 +76,7 @@ def test_an_unpriced_model_is_unknown_not_zero(project: Project, codex: Path) ->
 
 def test_unknown_costs_count_at_the_forecast_high_end(project: Project, codex: Path) -> None:
     steps = [codex_step(f"s{i}", **({"depends_on": [f"s{i - 1}"]} if i else {})) for i in range(4)]
-    project.bundle(bundle(*steps, max_cost_usd=100.0))
+    project.bundle(one_ws(*steps, max_cost_usd=100.0))
     assert project.uet("run", "bundle.yaml").code == 0
     charged = event_rows(project, "cost_unknown")
     assert len(charged) == 4
@@ -107,7 +95,7 @@ def test_rejected_costs_count_at_the_step_estimate(project: Project) -> None:
             {"depends_on": [f"s{i - 1}"]} if i else {}))
         for i in range(6)
     ]  # fmt: skip
-    project.bundle(bundle(*steps, max_cost_usd=0.035))
+    project.bundle(one_ws(*steps, max_cost_usd=0.035))
     result = project.uet("run", "bundle.yaml")
     assert result.code == 4, result.out
     assert project.lines("ran.log") == ["s0", "s1", "s2"]
@@ -122,7 +110,7 @@ def test_a_rejected_cost_without_an_estimate_is_never_free(project: Project) -> 
         shell_step(f"s{i}", BAD_COST, **({"depends_on": [f"s{i - 1}"]} if i else {}))
         for i in range(3)
     ]
-    project.bundle(bundle(*steps, max_cost_usd=0.015))
+    project.bundle(one_ws(*steps, max_cost_usd=0.015))
     assert project.uet("run", "bundle.yaml").code == 4
     assert len(project.lines("ran.log")) < 3
 
@@ -147,7 +135,7 @@ def test_actual_costs_use_the_price_chain_and_say_which_source(
         codex_step("table", model="gpt-5.5-2026-04-23"),
         codex_step("none", model=UNPRICED),
     ]
-    project.bundle(bundle(*steps))
+    project.bundle(one_ws(*steps))
     assert project.uet("run", "bundle.yaml").code == 0
     costs = {s["step_id"]: s["cost_usd"] for s in project.status()["steps"]}
     tin, tout = 24763, 122  # what the fake codex reports
@@ -168,19 +156,20 @@ def test_actual_costs_use_the_price_chain_and_say_which_source(
 
 def test_codex_without_a_model_is_priced_at_its_default(project: Project, codex: Path) -> None:
     context = {"files": ["notes.md"], "create_files": ["out/d.md"], "instruction": "Write it"}
-    project.bundle(bundle({"step_id": "d", "tool_profile_id": "codex", "context": context}))
+    project.bundle(one_ws({"step_id": "d", "tool_profile_id": "codex", "context": context}))
     assert project.uet("run", "bundle.yaml").code == 0
     step = project.status()["steps"][0]
     assert step["cost_usd"] == pytest.approx((24763 * 5 + 122 * 30) / 1e6)
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_an_isolated_step_of_unknown_cost_says_so_in_its_commit(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from git_support import git, make_repo, step_commits
 
     make_repo(project, tmp_path_factory.mktemp("home"), monkeypatch)
-    project.bundle(bundle(codex_step("a")))
+    project.bundle(one_ws(codex_step("a")))
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "bundle")
     result = project.uet("run", "bundle.yaml")

@@ -5,16 +5,16 @@ $0.0081 an attempt)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, REPO, Project, shell_step
+from uet_doit.testing import use_fake_tools
+
+from support import REPO, Project, load_benchmark, shell_step
 
 FAKE_AIDER_COST = 0.0081
 RANGE = re.compile(r"\$(\d+\.\d+)-\$(\d+\.\d+)")
@@ -25,14 +25,9 @@ def fake_path(project: Project, tmp_path_factory: pytest.TempPathFactory,
               monkeypatch: pytest.MonkeyPatch) -> Path:  # fmt: skip
     """The fake AI CLIs on PATH (never a real one), logging each call."""
     outside = tmp_path_factory.mktemp("fakes")
-    for name in list(os.environ):
-        if name.startswith("FAKE_"):
-            monkeypatch.delenv(name)
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "calls.jsonl"))
+    fakes = use_fake_tools(outside, monkeypatch, home=False)
     monkeypatch.setenv("HOME", str(outside))
-    return outside / "calls.jsonl"
+    return fakes.log
 
 
 def aider_bundle(n: int, budget: float | None = None, **ws: Any) -> dict[str, Any]:
@@ -205,15 +200,7 @@ def test_codex_steps_use_the_model_of_codexs_config(
 
 def test_the_forecast_benchmark_runs(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     """benchmarks/forecast.py at a tiny size (keeps it runnable; not a speed check)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "uet_bench_forecast", REPO / "benchmarks" / "forecast.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.measure(project.root, 3, 5, 1)
+    load_benchmark("forecast").measure(project.root, 3, 5, 1)
     out = capsys.readouterr().out
     assert out.count("forecast of every step") == 2 and "reservation estimate" in out
 
@@ -223,12 +210,7 @@ KPLUS_GUIDE = REPO / "tests" / "fixtures" / "corpus" / "phase-k-plus-bundle.json
 
 def only_fakes(monkeypatch: pytest.MonkeyPatch, tmp: Path, *tools: str) -> None:
     """PATH with just these fake AI CLIs (none at all when `tools` is empty)."""
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for tool in tools:
-        (bin_dir / tool).symlink_to(FAKE_TOOLS / tool)
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{base}")
+    use_fake_tools(tmp, monkeypatch, home=False).link(*tools)
 
 
 def test_the_guide_bundle_names_no_tool_and_says_it_cannot_run_without_one(

@@ -161,6 +161,7 @@ def test_critical_path_follows_the_longest_chain() -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow  # a real browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_report_renders_in_headless_chromium(
     project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -160,6 +160,7 @@ def test_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
     assert run("bootstrap", str(tmp_path / "nope")) == EXIT_USAGE
 
 
+@pytest.mark.slow  # plain doit in a child process
 def test_plain_doit_on_the_written_dodo_is_durable_and_records_blocked_steps(
     project: Project,
 ) -> None:

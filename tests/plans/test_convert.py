@@ -18,8 +18,7 @@ from uet_doit.plans import convert
 
 from support import FIXTURES, run_plugin
 
-CORPUS = FIXTURES / "corpus"
-PLAN = CORPUS / "phase-K-plus-decision-context.md"
+PLAN = FIXTURES / "plans" / "phase-K-plus-decision-context.md"
 
 
 def run(*argv: str) -> int:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, attempt_rows
+from uet_doit.testing import FakeTools, use_fake_tools
+
+from support import Project, attempt_rows
 
 PLAN = """# Tiny
 
@@ -67,10 +69,7 @@ def cyclic() -> dict[str, Any]:
 @pytest.fixture
 def drafts(project: Project, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Make the fake tools answer with these drafts in turn; returns the log reader."""
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
-    outside = fake_dir(project)  # the tool may change no file of the project
-    monkeypatch.setenv("FAKE_STATE_DIR", str(outside))
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "tools.log"))
+    use_fake_tools(fake_dir(project), monkeypatch, home=False)
     project.write("plan.md", PLAN)
 
     def use(*items: dict[str, Any] | str) -> None:
@@ -84,16 +83,15 @@ def drafts(project: Project, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def fake_dir(project: Project) -> Path:
-    """Where the fake tools keep their state and log: beside the project, not in it."""
+    """Where the fake tools keep their state and log: beside the project, not in it (the
+    tool may change no file of the project)."""
     path = project.root.parent / f"{project.root.name}-fake"
     path.mkdir(exist_ok=True)
     return path
 
 
 def calls(project: Project) -> list[dict[str, Any]]:
-    log = fake_dir(project) / "tools.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [json.loads(line) for line in lines]
+    return FakeTools(fake_dir(project)).calls()
 
 
 def test_invalid_draft_is_sent_back_and_the_valid_one_written_with_both_costs(

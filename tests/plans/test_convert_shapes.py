@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
 
 from uet_doit.errors import EXIT_USAGE
 from uet_doit.plans import convert
+from uet_doit.testing import FakeTools
 
-from support import FAKE_TOOLS, FIXTURES, Project
+from support import FIXTURES, Project
 
 PLANS = FIXTURES / "plans"
 
@@ -257,12 +257,7 @@ def test_explain_names_each_week_step_and_deliverable_of_k_plus_with_its_line(
     assert not (project.root / "bundle.json").exists()
 
 
-def test_a_converted_plan_runs_with_the_fake_tools(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.setenv("FAKE_STATE_DIR", str(project.root / ".fake"))
-    monkeypatch.delenv("FAKE_DRAFTS", raising=False)
+def test_a_converted_plan_runs_with_the_fake_tools(project: Project, fake_tools: FakeTools) -> None:
     project.write("release.md", MILESTONES)
     res = project.uet("convert", "release.md", "--tool", "claude", "-o", "bundle.json")
     assert res.code == 0, res.out + res.err

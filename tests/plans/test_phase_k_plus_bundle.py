@@ -14,7 +14,7 @@ from support import FIXTURES, REPO
 
 ROOT = REPO
 BUNDLE = ROOT / "workstreams" / "phase-k-plus-bundle.json"
-PLAN = FIXTURES / "corpus" / "phase-K-plus-decision-context.md"
+PLAN = FIXTURES / "plans" / "phase-K-plus-decision-context.md"
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from uet_doit.errors import EXIT_USAGE
 from uet_doit.plans.plan_limits import MAX_PLAN_BYTES, MAX_TABLE_CELLS
 
@@ -27,6 +29,7 @@ def test_a_wide_table_is_refused_at_its_line(project: Project) -> None:
     assert not (project.root / "bundle.json").exists()
 
 
+@pytest.mark.slow  # parses 100,000 table cells
 def test_tables_count_together_and_fenced_ones_not_at_all(project: Project) -> None:
     fenced = "```\n" + wide_table(40, 2_000) + "```\n\n"
     table = wide_table(9, 2_000)  # 20,000 cells each

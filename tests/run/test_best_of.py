@@ -6,16 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from git_support import bundle, calls, make_repo, run, step_commits
+from git_support import bundle, calls, step_commits
 
 from support import Project, attempt_rows
-
-
-@pytest.fixture
-def repo(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
 
 
 def best_of_step(**attempts: Any) -> dict[str, Any]:
@@ -27,9 +20,10 @@ def best_of_step(**attempts: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_best_of_two_lands_the_cheapest_and_records_both_costs(repo: Project) -> None:
     bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"], pick="cheapest"))
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     rows = {r["tool"]: r for r in attempt_rows(repo, "s1")}
     assert rows["aider"]["outcome"] == "succeeded"  # $0.0081 beats claude's $0.01623
@@ -51,20 +45,21 @@ def test_best_of_two_lands_the_cheapest_and_records_both_costs(repo: Project) ->
 def test_best_of_lands_the_one_that_passes(repo: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "no_write")  # claude "succeeds" without the file
     bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"], pick="cheapest"))
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     outcomes = {r["tool"]: (r["outcome"], r["failure_class"]) for r in attempt_rows(repo, "s1")}
     assert outcomes["aider"] == ("succeeded", None)
     assert outcomes["claude"][0] == "failed"
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_pick_first_stops_the_others_once_one_passes(
     repo: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "hang")  # alive, silent, for FAKE_SLEEP seconds
     monkeypatch.setenv("FAKE_SLEEP", "120")
     bundle(repo, best_of_step(best_of=2, tools=["claude", "aider"], pick="first"))
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     rows = {r["tool"]: r for r in attempt_rows(repo, "s1")}
     assert rows["aider"]["outcome"] == "succeeded"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -178,7 +177,6 @@ def test_spend_survives_kill_9(project: Project) -> None:
     proc = start_run(project.root, "start  k:hang")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    kill_left_tools(project.root)
-    time.sleep(0.1)
+    kill_left_tools(project.root)  # and waits until they are gone
     report = json.loads(project.uet("cost", "--json").out)
     assert report["run_cost_usd"] == 0.02

@@ -124,6 +124,7 @@ def test_gates_are_doit_tasks(project: Project) -> None:
     assert "WS-DOCS.gate-2-docs" in names and "WS-DOCS.gate-1-lint" in names
 
 
+@pytest.mark.slow  # plain doit in a child process
 def test_gated_bundle_runs_under_plain_doit(project: Project) -> None:
     import subprocess
     import sys

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from git_support import bundle, edit_step, make_repo, run
+from git_support import bundle, edit_step, make_repo
 
 from uet_doit.state.store import RunStore
 
-from support import Project, shell_step
+from support import Project, quick_first, shell_step
 
 
 def nothing_recorded(project: Project) -> bool:
@@ -41,7 +41,7 @@ def test_a_landing_journal_that_is_no_journal_is_a_clear_error(
     repo = make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
     bundle(repo, edit_step("s", "notes.md", "some", "SOME"))
     journal = repo.write(".uet/landing.json", text)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 2, result.out + result.err
     shown = result.out + result.err
     assert f"{journal} is not a landing journal ({where}" in shown
@@ -56,7 +56,9 @@ def counting(project: Project) -> None:
     project.bundle({"bundle_id": "n", "workstreams": [{"ws_id": "W", "steps": [step]}]})
 
 
-@pytest.mark.parametrize("jobs", ["99999999999999999999999", "0", "-3", "1000001", "2.5"])
+@pytest.mark.parametrize(
+    "jobs", quick_first(["99999999999999999999999", "0", "-3", "1000001", "2.5"])
+)
 def test_a_job_count_out_of_range_is_refused_before_the_run_is_recorded(
     project: Project, jobs: str
 ) -> None:

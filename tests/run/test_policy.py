@@ -12,46 +12,17 @@ import pytest
 
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.adopted import AdoptedExecutor
-from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
-from uet_doit.run.executors.base import Declined, DoneHandle
+from uet_doit.run.executors.attempt import AttemptResult
+from uet_doit.run.executors.base import Declined
 from uet_doit.run.executors.cached import CachedAnswer, CachedExecutor
 from uet_doit.run.policy import StepPolicy
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.step_spec import Budget, StepSpec, ValidationSpec
 from uet_doit.state.records import AttemptOutcome, EventKind, StepState
 from uet_doit.state.store import RunStore
+from uet_doit.testing import FakeClock, ScriptedExecutor
 from uet_doit.tools.failures import FailureClass
 from uet_doit.tools.routing import AdapterRegistry, RouterConfig
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-
-class ScriptedExecutor:
-    """Answers each submitted attempt with the next scripted result of its tool."""
-
-    name = "scripted"
-
-    def __init__(self, **script: list[AttemptResult]) -> None:
-        self.script = {tool: list(results) for tool, results in script.items()}
-        self.submitted: list[AttemptSpec] = []
-
-    def submit(self, spec: AttemptSpec, on_start: object = None) -> DoneHandle:
-        self.submitted.append(spec)
-        return DoneHandle(spec, self.script[spec.tool].pop(0))
-
-    def close(self) -> None:
-        """Nothing held."""
 
 
 class Tools(AdapterRegistry):

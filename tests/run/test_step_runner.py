@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
 
 import pytest
 
-from support import Project, shell_step, start_run
+from uet_doit.state.store import RunStore
 
-FLAKY = (
-    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
-    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
-)
+from support import Project, flaky, one_ws, shell_step, start_run, wait_gone, wait_until
+
+#: what support.flaky retries with, for steps that add to it
 FAST_RETRY = {"max_retries": 3, "initial_delay": 0, "max_delay": 0, "jitter": 0}
-
-
-def flaky(name: str, fails: int, message: str, **extra: Any) -> dict[str, Any]:
-    extra.setdefault("resilience", FAST_RETRY)
-    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
-
-
-def one_ws(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
-    return {"bundle_id": "r", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
 
 
 def test_rate_limited_twice_then_passes_in_three_attempts(project: Project) -> None:
@@ -70,14 +59,7 @@ def test_timed_out_step_is_killed_with_its_grandchildren(project: Project) -> No
     assert project.uet("run", "bundle.yaml").code == 1
     assert time.monotonic() - start < 10
     assert project.status()["steps"][0]["failure_class"] == "timeout"
-    from uet_doit.state.rows import pid_alive
-
-    pid = int(project.read("bg.pid"))
-    for _ in range(50):
-        if not pid_alive(pid):
-            break
-        time.sleep(0.02)
-    assert not pid_alive(pid)
+    assert wait_gone(int(project.read("bg.pid"))), "the step's child outlived its timeout"
 
 
 @pytest.mark.slow
@@ -95,7 +77,10 @@ def test_breaker_opens_after_threshold_then_lets_one_probe_through(project: Proj
     assert "circuit open for shell until" in result.out
     assert "open" in project.uet("breakers").out
     before = sum(len(project.lines(f"b{i}.calls")) for i in range(4))
-    time.sleep(1.1)
+    [shell] = RunStore(project.root).ledger.breakers()
+    assert shell.opened_at is not None
+    half_open_at = shell.opened_at + breaker["half_open_after"]
+    assert wait_until(lambda: time.time() > half_open_at, 30)  # the breaker's own clock
     project.uet("run", "bundle.yaml", "-c")
     after = sum(len(project.lines(f"b{i}.calls")) for i in range(4))
     assert after - before == 1  # half-open: one probe, which failed and reopened the breaker

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from uet_doit.testing import FakeTools, use_fake_tools
 from uet_doit.tools.adapters.agent import agent_prompt
 from uet_doit.tools.adapters.aider import AiderAdapter
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter
@@ -17,9 +17,6 @@ from uet_doit.tools.adapters.codex import CodexAdapter
 from uet_doit.tools.adapters.gemini import GeminiAdapter
 from uet_doit.tools.failures import FailureClass
 
-from support import FIXTURES
-
-FAKES = FIXTURES / "fake_tools"
 ADAPTERS: dict[str, type[ToolAdapter]] = {
     "aider": AiderAdapter,
     "claude": ClaudeAdapter,
@@ -35,12 +32,7 @@ NASTY = (
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("FAKE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path / "calls.jsonl"))
-    monkeypatch.setenv("FAKE_STATE_DIR", str(tmp_path / "state"))
+    use_fake_tools(tmp_path / "fakes", monkeypatch, home=False)
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex-home"))
     return dict(os.environ)
 
@@ -80,10 +72,8 @@ def make_request(
 
 
 def calls(root: Path) -> list[dict[str, Any]]:
-    path = root / "calls.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """What the fakes of the `env` fixture (tmp_path = `root`) were asked to do."""
+    return FakeTools(root / "fakes").calls()
 
 
 def test_argv_is_exactly_the_documented_headless_form(tmp_path: Path) -> None:

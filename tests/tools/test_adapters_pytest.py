@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from uet_doit.tools.adapters.base import StepRequest
 from uet_doit.tools.adapters.pytest_tool import PytestAdapter, summary_line
 from uet_doit.tools.failures import FailureClass
@@ -47,6 +49,7 @@ def test_argv_runs_python_m_pytest_on_the_step_files(tmp_path: Path) -> None:
     assert PytestAdapter().build(args).argv[-3:] == ["-k", "fast", "tests"]
 
 
+@pytest.mark.slow  # real pytest in a child process
 def test_passing_and_failing_runs(tmp_path: Path) -> None:
     write_tests(tmp_path)
     ok = PytestAdapter().execute(make_request(tmp_path, ("test_ok.py",)))
@@ -71,6 +74,7 @@ def test_summary_line_forms() -> None:
     assert summary_line("nothing here") is None
 
 
+@pytest.mark.slow  # real pytest in a child process
 def test_a_file_named_like_an_option_is_a_file_not_an_option(tmp_path: Path) -> None:
     """Given as it is, pytest took `--help` as its option: help printed, exit 0, a false pass."""
     result = PytestAdapter().execute(make_request(tmp_path, ("--help",)))

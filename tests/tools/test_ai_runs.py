@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, Result, attempt_rows, event_rows
+from uet_doit.testing import FakeTools, use_fake_tools
+
+from support import Project, attempt_rows, event_rows, one_ws, quick_first
 
 TOOLS = ("aider", "claude", "codex", "gemini")
 INSTALL_HINTS = {
@@ -47,52 +47,17 @@ SECRETS = {
 }
 
 
-@dataclass
-class Fakes:
-    """Where the fake tools log, and how to give them a PATH."""
-
-    log: Path
-    bin_dir: Path
-    base_path: str
-
-    def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
-        return [r for r in rows if tool is None or r["tool"] == tool]
-
-    def only(self, monkeypatch: pytest.MonkeyPatch, *tools: str) -> None:
-        """Put only these fake tools on PATH (symlinks; the fakes find _fakelib by realpath)."""
-        for tool in tools:
-            (self.bin_dir / tool).symlink_to(FAKE_TOOLS / tool)
-        monkeypatch.setenv("PATH", f"{self.bin_dir}{os.pathsep}{self.base_path}")
-
-
 @pytest.fixture
 def fakes(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Fakes:
-    outside = tmp_path_factory.mktemp("fakes")
-    for name in list(os.environ):
-        if name.startswith("FAKE_") or name in SECRETS or name == "CODEX_HOME":
-            monkeypatch.delenv(name)
-    home = outside / "home"
-    (home / ".codex").mkdir(parents=True)
-    # codex reports tokens only; with a model in its config the price table gives a cost
-    (home / ".codex" / "config.toml").write_text('model = "gpt-5-codex"\n')
-    monkeypatch.setenv("HOME", str(home))
-    # python3 for the fakes' shebang, and the basics; never a real AI CLI
-    base_path = os.pathsep.join(
-        dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
-    )
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base_path}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "calls.jsonl"))
-    monkeypatch.setenv("FAKE_STATE_DIR", str(outside / "state"))
+) -> FakeTools:
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    # codex reports tokens only; the fake home's codex config names a model the table prices
+    fakes = use_fake_tools(tmp_path_factory.mktemp("fakes"), monkeypatch)
     monkeypatch.setenv("FAKE_RETRY_AFTER", "0.01")
-    bin_dir = outside / "bin"
-    bin_dir.mkdir()
     project.write("notes.md", "some notes\n")
-    return Fakes(outside / "calls.jsonl", bin_dir, base_path)
+    return fakes
 
 
 def ai_step(
@@ -107,26 +72,8 @@ def ai_step(
     return {"step_id": step_id, "tool_profile_id": tool, "context": context, **extra}
 
 
-def one_ws(*steps: dict[str, Any]) -> dict[str, Any]:
-    return {"bundle_id": "ai", "workstreams": [{"ws_id": "W", "steps": list(steps)}]}
-
-
 def router(project: Project, config: dict[str, Any]) -> None:
     project.write("router_config.json", json.dumps(config))
-
-
-def attempts(project: Project, step_id: str) -> list[dict[str, Any]]:
-    return attempt_rows(project, step_id)
-
-
-def events(project: Project, kind: str) -> list[dict[str, Any]]:
-    return event_rows(project, kind)
-
-
-def run_ok(project: Project, *args: str) -> Result:
-    result = project.uet("run", "bundle.yaml", *args)
-    assert result.code == 0, result.out + result.err
-    return result
 
 
 def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str) -> list[str]:
@@ -165,12 +112,12 @@ def expected_argv(tool: str, prompt: str, root: Path, run_id: str, step_id: str)
 # -- each tool ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_ai_step_runs_with_exact_argv_verbatim_instruction_and_cost(
-    project: Project, fakes: Fakes, tool: str
+    project: Project, fakes: FakeTools, tool: str
 ) -> None:
     project.bundle(one_ws(ai_step("s1", tool, NASTY)))
-    run_ok(project)
+    project.run_ok()
     status = project.status()
     [step] = status["steps"]
     assert (step["status"], step["tool"], step["attempts"]) == ("succeeded", tool, 1)
@@ -191,51 +138,53 @@ def test_ai_step_runs_with_exact_argv_verbatim_instruction_and_cost(
     assert step["cost_usd"] > 0 and status["total_cost_usd"] == step["cost_usd"]
     if cost is not None:
         assert step["cost_usd"] == pytest.approx(cost)
-    [row] = attempts(project, "s1")
+    [row] = attempt_rows(project, "s1")
     assert (row["tokens_in"], row["tokens_out"]) == (tokens_in, tokens_out)
     assert row["cost_source"] == ("reported" if cost is not None else "price_table")
 
 
 def test_aider_in_git_mode_makes_no_calls_its_cost_lines_leave_out(
-    project: Project, fakes: Fakes
+    project: Project, fakes: FakeTools
 ) -> None:
     """aider's commit-message calls are paid but not printed: uet turns them off (it writes
     the commit itself), so the recorded cost is every call aider made."""
     project.bundle(one_ws(ai_step("g", "aider", tool_options={"git": True})))
-    run_ok(project)
+    project.run_ok()
     [call] = fakes.calls("aider")
     assert "--no-auto-commits" in call["argv"] and "--no-dirty-commits" in call["argv"]
     assert call["hidden_calls"] == 0
     assert project.status()["steps"][0]["cost_usd"] == pytest.approx(USAGE["aider"][0])
 
 
-def test_aider_auto_commits_say_the_cost_is_a_lower_bound(project: Project, fakes: Fakes) -> None:
+def test_aider_auto_commits_say_the_cost_is_a_lower_bound(
+    project: Project, fakes: FakeTools
+) -> None:
     project.bundle(one_ws(ai_step("c", "aider", tool_options={"auto_commits": True})))
-    run_ok(project)
+    project.run_ok()
     [call] = fakes.calls("aider")
     assert "--no-auto-commits" not in call["argv"] and call["hidden_calls"] == 2
-    [row] = attempts(project, "c")
+    [row] = attempt_rows(project, "c")
     assert "not in its Cost lines" in row["message"] and "lower bound" in row["message"]
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_rate_limit_is_retried_until_the_tool_answers(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
     monkeypatch.setenv(f"FAKE_{tool.upper()}_MODE", "flaky")
     monkeypatch.setenv("FAKE_FLAKY_FAILS", "2")
     project.bundle(one_ws(ai_step("s1", tool, resilience=FAST_RETRY)))
-    run_ok(project)
+    project.run_ok()
     [step] = project.status()["steps"]
     assert (step["status"], step["attempts"], step["failure_class"]) == ("succeeded", 3, None)
     assert [c["mode"] for c in fakes.calls()] == ["rate_limit", "rate_limit", "ok"]
-    rows = attempts(project, "s1")
+    rows = attempt_rows(project, "s1")
     assert [r["failure_class"] for r in rows] == ["rate_limit", "rate_limit", None]
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_auth_error_is_permanent_and_not_retried(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
     monkeypatch.setenv(f"FAKE_{tool.upper()}_MODE", "auth")
     project.bundle(one_ws(ai_step("s1", tool, resilience=FAST_RETRY)))
@@ -246,11 +195,11 @@ def test_auth_error_is_permanent_and_not_retried(
     assert len(fakes.calls()) == 1
 
 
-@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("tool", quick_first(TOOLS))
 def test_missing_tool_fails_with_its_install_hint(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
-    fakes.only(monkeypatch, *[t for t in TOOLS if t != tool])
+    fakes.link(*[t for t in TOOLS if t != tool])
     project.bundle(one_ws(ai_step("s1", tool, resilience=FAST_RETRY)))
     result = project.uet("run", "bundle.yaml")
     assert result.code == 1
@@ -267,20 +216,20 @@ def test_missing_tool_fails_with_its_install_hint(
 
 
 def test_permanent_failure_falls_back_to_the_next_tool_of_the_route(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     router(project, {"routes": [{"task_kind": "docs", "tools": ["aider", "claude"]}]})
     monkeypatch.setenv("FAKE_AIDER_MODE", "auth")
     project.bundle(one_ws(ai_step("s1", "aider", task_kind="docs", resilience=FAST_RETRY)))
-    run_ok(project)
+    project.run_ok()
     [step] = project.status()["steps"]
     assert (step["status"], step["tool"], step["attempts"]) == ("succeeded", "claude", 2)
-    rows = attempts(project, "s1")
+    rows = attempt_rows(project, "s1")
     assert [(r["tool"], r["outcome"], r["failure_class"], r["fallback_from"]) for r in rows] == [
         ("aider", "failed", "permanent", None),
         ("claude", "succeeded", None, "aider"),
     ]
-    assert events(project, "fallback") == [
+    assert event_rows(project, "fallback") == [
         {"step_id": "s1", "from_tool": "aider", "to_tool": "claude"}
     ]
     assert [c["tool"] for c in fakes.calls()] == ["aider", "claude"]
@@ -288,9 +237,9 @@ def test_permanent_failure_falls_back_to_the_next_tool_of_the_route(
 
 
 def test_auto_is_routed_by_task_kind_past_tools_not_installed(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fakes.only(monkeypatch, "claude", "codex")  # aider is not installed
+    fakes.link("claude", "codex")  # aider is not installed
     routes = [
         {"task_kind": "docs", "tools": ["aider", "claude"]},
         {"task_kind": "code", "tools": ["codex", "gemini"]},
@@ -302,12 +251,12 @@ def test_auto_is_routed_by_task_kind_past_tools_not_installed(
             ai_step("code", "auto", create=("code.py",), task_kind="code"),
         )
     )
-    run_ok(project)
+    project.run_ok()
     steps = {s["step_id"]: s for s in project.status()["steps"]}
     assert (steps["docs"]["tool"], steps["docs"]["status"]) == ("claude", "succeeded")
     assert (steps["code"]["tool"], steps["code"]["status"]) == ("codex", "succeeded")
     assert sorted(c["tool"] for c in fakes.calls()) == ["claude", "codex"]
-    assert [r["tool"] for r in attempts(project, "docs")] == ["claude"]
+    assert [r["tool"] for r in attempt_rows(project, "docs")] == ["claude"]
 
 
 CUSTOM_MODULE = '''
@@ -345,7 +294,7 @@ class Copier(ToolAdapter):
 
 
 def test_custom_adapters_from_router_config_run_steps(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = "uet_ai_runs_custom_tools"
     project.write(f"{module}.py", CUSTOM_MODULE)
@@ -362,7 +311,7 @@ def test_custom_adapters_from_router_config_run_steps(
         )
     )
     try:
-        run_ok(project)
+        project.run_ok()
     finally:
         sys.modules.pop(module, None)
     steps = {s["step_id"]: s for s in project.status()["steps"]}
@@ -373,7 +322,7 @@ def test_custom_adapters_from_router_config_run_steps(
     assert project.read("scribed.md") == "scribe: Write it down\n"
     assert project.read("copied.md") == "some notes\n"
     assert steps["scribed"]["cost_usd"] == 0.25 and steps["copied"]["cost_usd"] == 0.5
-    [row] = attempts(project, "scribed")
+    [row] = attempt_rows(project, "scribed")
     assert (row["tokens_in"], row["tokens_out"]) == (10, 5)
 
 
@@ -382,13 +331,13 @@ def test_custom_adapters_from_router_config_run_steps(
 
 @pytest.mark.slow
 def test_max_parallel_one_serialises_a_tool_across_worker_processes(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     router(project, {"tools": {"claude": {"max_parallel": 1}}})
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "slow")
     monkeypatch.setenv("FAKE_SLEEP", "0.2")
     project.bundle(one_ws(*[ai_step(f"c{i}", "claude", create=(f"c{i}.md",)) for i in range(4)]))
-    run_ok(project, "-n", "4", "-P", "process")
+    project.run_ok("-n", "4", "-P", "process")
     assert all(s["status"] == "succeeded" for s in project.status()["steps"])
     calls = sorted(fakes.calls("claude"), key=lambda c: c["start"])
     assert len(calls) == 4 and len({c["pid"] for c in calls}) == 4
@@ -400,7 +349,7 @@ def test_max_parallel_one_serialises_a_tool_across_worker_processes(
 
 
 def test_api_keys_echoed_by_tools_never_reach_uet_state_or_output(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -411,7 +360,9 @@ def test_api_keys_echoed_by_tools_never_reach_uet_state_or_output(
     calls = fakes.calls()
     assert sorted(c["tool"] for c in calls) == sorted(TOOLS)
     # the fakes did print their keys (masked or not): the check below is not vacuous
-    log = "".join(Path(r["stderr_path"]).read_text() for t in TOOLS for r in attempts(project, t))
+    log = "".join(
+        Path(r["stderr_path"]).read_text() for t in TOOLS for r in attempt_rows(project, t)
+    )
     assert log.count("request headers: {'authorization': 'Bearer ") >= len(TOOLS)
     steps = project.status()["steps"]
     assert all(s["failure_class"] == "permanent" for s in steps)
@@ -435,7 +386,7 @@ STALL_RETRY = {"max_retries": 1, "initial_delay": 0, "max_delay": 0, "jitter": 0
 @pytest.mark.parametrize("tool", ["claude", "codex"])
 @pytest.mark.slow
 def test_a_stalled_ai_attempt_resumes_its_recorded_session(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tool: str
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
     monkeypatch.setenv(f"FAKE_{tool.upper()}_MODE", "hang")
     project.bundle(one_ws(ai_step("s1", tool, stall_timeout_seconds=1, resilience=STALL_RETRY)))
@@ -455,7 +406,7 @@ def test_a_stalled_ai_attempt_resumes_its_recorded_session(
 
 @pytest.mark.slow
 def test_a_stalled_gemini_without_a_session_id_starts_over(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Gemini prints its session id only at the end: a hung one never printed it."""
     monkeypatch.setenv("FAKE_GEMINI_MODE", "hang")
@@ -472,7 +423,7 @@ def test_a_stalled_gemini_without_a_session_id_starts_over(
 
 @pytest.mark.slow
 def test_a_429_storm_at_n8_shrinks_concurrency_and_no_step_fails(
-    project: Project, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+    project: Project, fakes: FakeTools, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "flaky")
     monkeypatch.setenv("FAKE_FLAKY_FAILS", "10")  # the first 10 calls are rate limited
@@ -481,10 +432,10 @@ def test_a_429_storm_at_n8_shrinks_concurrency_and_no_step_fails(
         ai_step(f"s{i}", "claude", create=(f"out/s{i}.md",), resilience=retry) for i in range(8)
     ]
     project.bundle(one_ws(*steps))
-    run_ok(project, "-n", "8")
+    project.run_ok("-n", "8")
     status = project.status()
     assert {s["status"] for s in status["steps"]} == {"succeeded"}
-    limits = [e["limit"] for e in events(project, "concurrency")]
+    limits = [e["limit"] for e in event_rows(project, "concurrency")]
     assert limits and min(limits) < 8  # halved at least once
     assert limits[0] == 4
     [anthropic] = status["concurrency"]

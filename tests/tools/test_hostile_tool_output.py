@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, attempt_rows, event_rows
+from uet_doit.testing import use_fake_tools
+
+from support import Project, attempt_rows, event_rows
 
 
 @pytest.fixture
@@ -22,12 +24,10 @@ def fake_tools(
     """The fake AI CLIs first on PATH, no real key or fake switch left from outside."""
     outside = tmp_path_factory.mktemp("fakes")
     for name in list(os.environ):
-        if name.startswith(("FAKE_", "UET_")) or name.endswith("_API_KEY"):
+        if name.startswith("UET_") or name.endswith("_API_KEY"):
             monkeypatch.delenv(name)
+    use_fake_tools(outside, monkeypatch, home=False)
     monkeypatch.setenv("HOME", str(outside))
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    monkeypatch.setenv("FAKE_STATE_DIR", str(outside / "state"))
     project.write("notes.md", "some notes\n")
     return outside
 

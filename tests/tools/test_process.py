@@ -3,8 +3,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from uet_doit.state.rows import pid_alive
 from uet_doit.tools.process import run_process
+
+from support import wait_gone
 
 
 def test_output_goes_to_files_and_stdin_is_closed(tmp_path: Path) -> None:
@@ -32,11 +33,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert res.timed_out and res.exit_code is None
     assert time.monotonic() - start < 5
     grandchild = int(pidfile.read_text())
-    for _ in range(50):
-        if not pid_alive(grandchild):
-            break
-        time.sleep(0.02)
-    assert not pid_alive(grandchild), "the grandchild outlived the timeout"
+    assert wait_gone(grandchild), "the grandchild outlived the timeout"
 
 
 def test_exit_file_records_the_tools_exit_code(tmp_path: Path) -> None:

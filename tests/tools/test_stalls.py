@@ -7,14 +7,10 @@ from typing import Any
 
 import pytest
 
-from support import Project, attempt_rows
+from support import Project, attempt_rows, one_ws
 
 #: tools left silent until their stall timeout: `pytest -m "not slow"` leaves this module out
 pytestmark = pytest.mark.slow
-
-
-def one_ws(*steps: dict[str, Any]) -> dict[str, Any]:
-    return {"bundle_id": "st", "workstreams": [{"ws_id": "W", "steps": list(steps)}]}
 
 
 FAST = {"max_retries": 1, "initial_delay": 0, "max_delay": 0, "jitter": 0}

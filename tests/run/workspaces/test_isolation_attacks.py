@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from git_support import bundle, calls, edit_step, git, make_repo, run, step, step_commits
+from git_support import bundle, calls, edit_step, git, step, step_commits
 
 from uet_doit.run.workspaces.landing import write_journal
 from uet_doit.state.records import EventKind
@@ -19,16 +19,12 @@ from uet_doit.tools.sandbox import bwrap_problem, landlock_problem
 
 from support import Project
 
+#: hostile tools in git worktrees, each a whole run: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
+
 NONE = {"sandbox": "none"}
 #: the project root, seen from a tool inside its worktree (.uet/worktrees/<run>/<step>.<n>)
 ROOT = "Path.cwd().parents[3]"
-
-
-@pytest.fixture
-def repo(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
 
 
 def create_step(step_id: str, out: str, **extra: object) -> dict[str, object]:
@@ -46,7 +42,7 @@ def changed_files(project: Project, sha: str) -> list[str]:
 
 
 def fails_with(project: Project, step_id: str, cls: str) -> str:
-    result = run(project)
+    result = project.run()
     assert result.code == 1, result.out + result.err
     row = step(project, step_id)
     assert row["status"] == "failed" and row["failure_class"] == cls, row
@@ -63,7 +59,7 @@ def test_aiders_own_files_never_land_and_gitignore_is_untouched(
     options = {"tool_options": {"git": True}} if git_mode else {}
     env = {"FAKE_AIDER_MODE": "commit"} if git_mode else {}
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", env=env, **options))
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     [commit] = step_commits(repo)
     assert changed_files(repo, commit["sha"]) == ["a.md"]
@@ -81,7 +77,7 @@ def test_aiders_own_files_never_land_and_gitignore_is_untouched(
 def test_an_edited_input_is_the_starting_point_and_only_the_output_lands(repo: Project) -> None:
     bundle(repo, create_step("s", "out.md"))
     repo.write("notes.md", "my notes, edited and not committed\n")
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     [commit] = step_commits(repo)
     assert changed_files(repo, commit["sha"]) == ["out.md"]
@@ -94,17 +90,17 @@ def test_an_edited_input_is_the_starting_point_and_only_the_output_lands(repo: P
 
 def test_a_deleted_output_is_restored_from_the_branch_without_a_tool_call(repo: Project) -> None:
     bundle(repo, create_step("s", "out.md"))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     made = repo.read("out.md")
     (repo.root / "out.md").unlink()
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     assert repo.read("out.md") == made
     assert len(calls(repo)) == 1  # no second call: nothing it was made from changed
     [restored] = RunStore(repo.root).events_of(EventKind.RESTORED)
     assert restored.step_id == "s" and restored.data["paths"] == ["out.md"]
     assert git(repo, "status", "--porcelain") == ""
-    assert run(repo).code == 0 and len(calls(repo)) == 1  # and no call after that
+    assert repo.run().code == 0 and len(calls(repo)) == 1  # and no call after that
 
 
 def test_a_rerun_that_makes_the_same_bytes_still_puts_the_output_back(repo: Project) -> None:
@@ -116,11 +112,11 @@ def test_a_rerun_that_makes_the_same_bytes_still_puts_the_output_back(repo: Proj
         "create_files": ["out.md"],
     }
     bundle(repo, made)
-    assert run(repo).code == 0 and repo.read("out.md") == "fixed\n"
+    assert repo.run().code == 0 and repo.read("out.md") == "fixed\n"
     repo.write("notes.md", "new notes\n")  # the step must really run again
     git(repo, "commit", "-q", "-am", "new notes")
     (repo.root / "out.md").unlink()
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     assert repo.read("out.md") == "fixed\n"  # the same bytes as the tip: nothing to commit
     assert len(step_commits(repo)) == 1
@@ -197,7 +193,7 @@ def test_planted_git_hooks_and_config_never_run_and_are_put_back(
     assert step_commits(repo) == []
     # the same step, the tool now behaving, lands: uet put everything back
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA", **NONE))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     assert repo.read("a.md") == "ALPHA\n" and not marker.exists()
 
 
@@ -238,10 +234,10 @@ def forge_journal(repo: Project, tip: str) -> Path:
 
 def test_a_landing_journal_uet_did_not_record_is_refused(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     tip = git(repo, "rev-parse", "main").strip()
     path = forge_journal(repo, tip)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     assert "refused" in result.out and "landing.json" in result.out
     assert git(repo, "rev-parse", "main").strip() == tip
@@ -310,7 +306,7 @@ def test_in_the_sandbox_a_tool_that_commits_still_lands_one_commit(
     env = {"FAKE_AIDER_MODE": "commit"}
     step_def = edit_step("s", "a.md", "alpha", "ALPHA", env=env, sandbox=level)
     bundle(repo, {**step_def, "tool_options": {"git": True}})
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     [commit] = step_commits(repo)
     assert changed_files(repo, commit["sha"]) == ["a.md"]
@@ -333,12 +329,12 @@ def test_doctor_says_which_sandbox_auto_means_here_and_shows_a_refused_journal(
     repo: Project,
 ) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     text = repo.uet("doctor").out
     assert "sandbox: auto = " in text
     assert ("bwrap: available" in text) == (bwrap_problem() is None)
     forge_journal(repo, git(repo, "rev-parse", "main").strip())
-    run(repo)
+    repo.run()
     result = repo.uet("doctor")
     assert result.code == 2 and "landing journal uet refused" in result.out
 

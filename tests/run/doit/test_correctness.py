@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from support import PY, Project, shell_step, wait_gone
+from support import PY, Project, shell_step, wait_gone, wait_until
 
 DODO = """
 from uet_doit import tasks_from_bundle
@@ -54,6 +54,7 @@ def test_plain_doit_records_the_run_of_the_bundle_it_runs(project: Project) -> N
     assert len({line.split()[0] for line in runs if line.startswith("b-")}) == 2
 
 
+@pytest.mark.slow  # plain doit in a child, interrupted
 def test_ctrl_c_under_plain_doit_records_the_interruption(project: Project) -> None:
     project.bundle(one_ws("a", shell_step("a1", "true")), "a.yaml")
     project.bundle(one_ws("b", shell_step("b1", "sleep 30 & echo $! > bg.pid; wait")), "b.yaml")
@@ -68,10 +69,7 @@ def test_ctrl_c_under_plain_doit_records_the_interruption(project: Project) -> N
         env=env,
         start_new_session=True,
     )
-    for _ in range(200):
-        if (project.root / "bg.pid").exists() and project.read("bg.pid").strip():
-            break
-        time.sleep(0.05)
+    assert wait_until(lambda: (project.root / "bg.pid").exists() and project.read("bg.pid").strip())
     os.killpg(proc.pid, signal.SIGINT)
     _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
@@ -348,10 +346,7 @@ def test_a_lost_reaper_is_one_worker_lost_attempt_then_a_retry(project: Project)
     step = shell_step("s", "echo start >> starts.log; sleep 1; echo done >> done.log")
     project.bundle(one_ws("rl", {**step, "resilience": retry}))
     proc = _run_child(project.root, "run", "bundle.yaml")
-    for _ in range(200):
-        if project.lines("starts.log"):
-            break
-        time.sleep(0.05)
+    assert wait_until(lambda: project.lines("starts.log"))
     reapers = [
         int(e.name)
         for e in Path("/proc").glob("[0-9]*")

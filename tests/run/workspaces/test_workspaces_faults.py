@@ -3,42 +3,27 @@ run, and kill -9 at random instants of a worktree run still lands every step onc
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from git_support import bundle, edit_step, git, make_repo, run
+from git_support import bundle, edit_step, git
 
 from uet_doit.run.workspaces.git import Git
 from uet_doit.run.workspaces.landing import recover_landing, write_journal
 from uet_doit.state.records import EventKind
 from uet_doit.state.store import RunStore
 
-from support import REPO, Project
+from support import Project, load_benchmark
 
 #: git repositories and runs killed mid-landing: `pytest -m "not slow"` leaves this module out
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def repo(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
-
-
 @pytest.fixture(scope="module")
 def soak() -> ModuleType:
-    script = REPO / "benchmarks" / "worktree_soak.py"
-    spec = importlib.util.spec_from_file_location("uet_worktree_soak", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("worktree_soak")
 
 
 def _pending_landing(project: Project) -> tuple[str, str]:
@@ -112,7 +97,7 @@ def test_uet_run_finishes_a_cut_landing_before_any_step(repo: Project) -> None:
     old, new = _pending_landing(repo)
     RunStore(repo.root).event(None, EventKind.LANDING, "s", commit=new)  # as land() records
     write_journal(repo.root / ".uet" / "landing.json", "main", old, new, True)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     assert "finished the landing" in result.out
     assert git(repo, "log", "--format=%s", "-3", "main").split("\n")[:3] == ["s", "step", "bundle"]
@@ -140,7 +125,7 @@ def test_a_landed_success_a_killed_run_recorded_is_not_redone(repo: Project) -> 
         edit_step("first", "doc.md", "line1\n", "LINE ONE\n"),
         edit_step("then", "doc.md", "line12\n", "LINE TWELVE\n", depends_on=["first"]),
     )
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     run_id = repo.status()["run_id"]
     conn = sqlite3.connect(repo.root / ".uet" / "state.db")
     with conn:
@@ -150,7 +135,7 @@ def test_a_landed_success_a_killed_run_recorded_is_not_redone(repo: Project) -> 
     calls_log = Path(__import__("os").environ["FAKE_TOOL_LOG"])
     before = len(calls_log.read_text().splitlines())
 
-    again = run(repo)
+    again = repo.run()
     assert again.code == 0, again.out + again.err
     assert len(calls_log.read_text().splitlines()) == before  # no tool ran
     first = next(s for s in repo.status()["steps"] if s["step_id"] == "first")
@@ -190,7 +175,7 @@ def test_a_tool_that_finishes_after_its_runner_was_killed_is_landed_not_redone(
     run_id = repo.status()["run_id"]
     assert repo.read("a.md") == "alpha\n"  # nothing landed yet
 
-    again = run(repo)
+    again = repo.run()
     assert again.code == 0, again.out + again.err
     log = Path(os.environ["FAKE_TOOL_LOG"]).read_text().splitlines()
     assert len(log) == 1  # the killed run's tool finished and was adopted
@@ -245,7 +230,7 @@ def test_kill_9_inside_a_real_landing_then_resume(
     assert first.returncode == -9  # killed inside the landing
     monkeypatch.setenv("PATH", path)
 
-    again = run(repo)
+    again = repo.run()
     assert again.code == 0, again.out + again.err
     steps = git(repo, "log", "--format=%(trailers:key=Uet-Step,valueonly)", "main").split()
     assert steps == ["s"]  # landed exactly once

@@ -7,19 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from git_support import DOC, bundle, calls, edit_step, make_repo, run, step, step_commits
+from git_support import DOC, bundle, calls, edit_step, make_repo, step, step_commits
 
 from support import Project, attempt_rows, event_rows
 
-
-@pytest.fixture
-def repo(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    outside = tmp_path_factory.mktemp("outside")
-    made = make_repo(project, outside, monkeypatch)
-    monkeypatch.setenv("FAKE_STATE_DIR", str(outside / "state"))
-    return made
+#: reviewed steps in git worktrees, each a whole run: `pytest -m "not slow"` leaves this module out
+pytestmark = pytest.mark.slow
 
 
 def write_step(step_id: str = "top") -> dict[str, object]:
@@ -38,16 +31,16 @@ def test_a_rejected_step_is_fixed_with_the_reasons_and_lands_reviewed(
     monkeypatch.setenv("FAKE_VERDICTS", "unmet,met")
     monkeypatch.setenv("FAKE_EVIDENCE", "LINE ONE should be lower case")
     bundle(repo, write_step(), **reviewed())
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     assert step(repo, "top")["attempt_classes"] == ["review_rejected", None]
-    aider = [c for c in calls(repo) if c["tool"] == "aider" and not c.get("version")]
+    aider = [c for c in calls(repo) if c["tool"] == "aider"]
     assert len(aider) == 2
     assert "A reviewer rejected your change" not in aider[0]["prompt"]
     assert "A reviewer rejected your change. Fix what it found:" in aider[1]["prompt"]
     assert "LINE ONE should be lower case" in aider[1]["prompt"]
     # the reviewer saw the change as a diff against the tip, and changed nothing
-    reviews = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
+    reviews = [c for c in calls(repo) if c["tool"] == "claude"]
     assert len(reviews) == 2
     assert "+++ b/docs/adr.md\n" in reviews[0]["prompt"]
     assert "+Write ADR 1" in reviews[0]["prompt"]
@@ -73,7 +66,7 @@ def test_a_step_rejected_past_its_fix_attempts_fails_and_nothing_lands(
     bundle(
         repo, edit_step("top", "doc.md", "line1\n", "LINE ONE\n"), **reviewed(max_fix_attempts=1)
     )
-    result = run(repo)
+    result = repo.run()
     assert result.code == 1
     top = step(repo, "top")
     assert top["status"] == "failed"
@@ -90,7 +83,7 @@ def test_no_verdict_fails_the_step_without_a_fix_round(
 ) -> None:
     monkeypatch.setenv("FAKE_VERDICTS", "malformed")
     bundle(repo, edit_step("top", "doc.md", "line1\n", "LINE ONE\n"), **reviewed())
-    result = run(repo)
+    result = repo.run()
     assert result.code == 1
     top = step(repo, "top")
     assert top["attempt_classes"] == ["no_verdict"]
@@ -100,9 +93,9 @@ def test_no_verdict_fails_the_step_without_a_fix_round(
 
 def test_a_rerun_with_nothing_changed_calls_no_reviewer(repo: Project) -> None:
     bundle(repo, edit_step("top", "doc.md", "line1\n", "LINE ONE\n"), **reviewed())
-    assert run(repo).code == 0
-    assert run(repo).code == 0
-    reviews = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
+    assert repo.run().code == 0
+    assert repo.run().code == 0
+    reviews = [c for c in calls(repo) if c["tool"] == "claude"]
     assert len(reviews) == 1
 
 
@@ -149,12 +142,12 @@ def test_parallel_reviewed_steps_each_land_with_their_own_review(repo: Project) 
         edit_step("three", "notes.md", "some", "SOME"),
     ]
     bundle(repo, *steps, **reviewed())
-    result = run(repo, "-n", "3")
+    result = repo.run("-n", "3")
     assert result.code == 0, result.out + result.err
     commits = {c["Uet-Step"]: c for c in step_commits(repo)}
     assert sorted(commits) == ["one", "three", "two"]
     assert all(c["Uet-Reviewed-By"].startswith("claude ") for c in commits.values())
-    reviews = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
+    reviews = [c for c in calls(repo) if c["tool"] == "claude"]
     assert sorted(
         r["prompt"].count("+ALPHA") + 2 * r["prompt"].count("+BETA") for r in reviews
     ) == [0, 1, 2]
@@ -167,7 +160,7 @@ def test_a_reviewer_timing_out_is_no_verdict_and_costs_are_counted(
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "slow")
     monkeypatch.setenv("FAKE_SLEEP", "30")
     bundle(repo, write_step(), **reviewed(timeout_seconds=0.5))
-    result = run(repo)
+    result = repo.run()
     assert result.code == 1
     top = step(repo, "top")
     assert top["attempt_classes"] == ["no_verdict"]
@@ -195,10 +188,10 @@ def test_a_criterion_reviewer_is_shown_the_changes_the_steps_landed(repo: Projec
         ],
     }
     repo.bundle(plan)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
-    (review,) = [c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]
+    (review,) = [c for c in calls(repo) if c["tool"] == "claude"]
     assert "Landed change:\n" in review["prompt"]
     assert "-line1\n+LINE ONE" in review["prompt"]
-    assert run(repo).code == 0  # nothing changed: the verdict is kept
-    assert len([c for c in calls(repo) if c["tool"] == "claude" and not c.get("version")]) == 1
+    assert repo.run().code == 0  # nothing changed: the verdict is kept
+    assert len([c for c in calls(repo) if c["tool"] == "claude"]) == 1

@@ -20,32 +20,23 @@ from git_support import (
     calls,
     edit_step,
     git,
-    make_repo,
-    run,
     step,
     step_commits,
 )
 
 from support import Project
 
-
-@pytest.fixture
-def repo(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
-
-
 # -- landing --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_parallel_steps_editing_different_parts_of_one_file_both_land(repo: Project) -> None:
     bundle(
         repo,
         edit_step("top", "doc.md", "line1\n", "LINE ONE\n"),
         edit_step("bottom", "doc.md", "line12\n", "LINE TWELVE\n"),
     )
-    result = run(repo, "-n", "2")
+    result = repo.run("-n", "2")
     assert result.code == 0, result.out + result.err
     assert repo.read("doc.md") == DOC.replace("line1\n", "LINE ONE\n").replace(
         "line12\n", "LINE TWELVE\n"
@@ -77,7 +68,7 @@ def test_same_line_conflict_is_retried_on_the_new_tip_and_lands(repo: Project) -
         edit_step("first", "doc.md", "line3", "line3 (first)"),
         edit_step("second", "doc.md", "line3", "line3 (second)", env=slow),
     )
-    result = run(repo, "-n", "2")
+    result = repo.run("-n", "2")
     assert result.code == 0, result.out + result.err
     assert "line3 (second) (first)" in repo.read("doc.md")
     second = step(repo, "second")
@@ -89,9 +80,10 @@ def test_same_line_conflict_is_retried_on_the_new_tip_and_lands(repo: Project) -
     assert_nothing_left(repo)
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_tools_own_commits_are_squashed_into_one_step_commit(repo: Project) -> None:
     bundle(repo, edit_step("own", "a.md", "alpha", "ALPHA", env={"FAKE_AIDER_MODE": "commit"}))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     subjects = git(repo, "log", "--format=%s", "main").split("\n")
     assert subjects[:3] == ["own", "bundle", "start"]
     assert "aider: edits" not in subjects
@@ -103,7 +95,7 @@ def test_unrelated_uncommitted_edits_of_the_user_are_kept(repo: Project) -> None
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     repo.write("notes.md", "my own unsaved notes\n")
     repo.write("scratch.txt", "untracked\n")
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     assert repo.read("a.md") == "ALPHA\n"
     assert repo.read("notes.md") == "my own unsaved notes\n"
     assert repo.read("scratch.txt") == "untracked\n"
@@ -113,7 +105,7 @@ def test_unrelated_uncommitted_edits_of_the_user_are_kept(repo: Project) -> None
 def test_a_user_edit_in_the_steps_scope_stops_it_and_is_not_overwritten(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     repo.write("a.md", "alpha, edited by me\n")
-    result = run(repo)
+    result = repo.run()
     assert result.code == 1
     failed = step(repo, "s")
     assert failed["failure_class"] == "uncommitted_edit"
@@ -131,7 +123,7 @@ def test_a_write_outside_the_scope_fails_and_lands_nowhere(repo: Project) -> Non
         repo,
         edit_step("s", "a.md", "alpha", "ALPHA", env={"FAKE_WRITE_ALSO": "secrets/stray.txt"}),
     )
-    result = run(repo)
+    result = repo.run()
     assert result.code == 1
     failed = step(repo, "s")
     assert failed["failure_class"] == "scope_violation"
@@ -162,7 +154,7 @@ def test_scope_globs_allow_more_paths(repo: Project) -> None:
             scope=["gen/**"],
         ),
     )
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     assert (repo.root / "gen" / "deep" / "x.txt").exists()
     assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == [
         "a.md",
@@ -176,7 +168,7 @@ def test_scope_globs_allow_more_paths(repo: Project) -> None:
 @pytest.mark.slow
 def test_log_show_and_revert_of_one_step(repo: Project) -> None:
     bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"), edit_step("sb", "b.md", "beta", "BETA"))
-    assert run(repo, "-n", "2").code == 0
+    assert repo.run("-n", "2").code == 0
     log = json.loads(repo.uet("log", "--json").out)
     assert sorted(entry["step_id"] for entry in log) == ["sa", "sb"]
     shown = repo.uet("show", "sa")
@@ -190,7 +182,7 @@ def test_log_show_and_revert_of_one_step(repo: Project) -> None:
     assert git(repo, "status", "--porcelain") == ""
 
     before = len(calls(repo))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     ran = [c["prompt"] for c in calls(repo)[before:]]
     assert len(ran) == 1 and "a.md" in ran[0]  # only the reverted step ran again
     assert {s["step_id"]: s["status"] for s in repo.status()["steps"]} == {
@@ -202,7 +194,7 @@ def test_log_show_and_revert_of_one_step(repo: Project) -> None:
 
 def test_revert_of_a_step_without_commit_says_which_have(repo: Project) -> None:
     bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"))
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     result = repo.uet("revert", "nope")
     assert result.code == 3
     assert "no landed commit of step 'nope'" in result.err and "sa" in result.err
@@ -213,7 +205,7 @@ def test_revert_of_a_step_without_commit_says_which_have(repo: Project) -> None:
 
 def test_isolation_none_runs_in_the_project_as_before(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"), isolation="none")
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     [call] = calls(repo)
     assert call["cwd"] == str(repo.root.resolve())
     assert repo.read("a.md") == "ALPHA\n"
@@ -223,7 +215,7 @@ def test_isolation_none_runs_in_the_project_as_before(repo: Project) -> None:
 
 def test_shell_steps_run_in_place_by_default(repo: Project) -> None:
     bundle(repo, {"step_id": "sh", "command": "echo hi > out.txt", "create_files": ["out.txt"]})
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     assert repo.read("out.txt") == "hi\n"
     assert step_commits(repo) == []
 
@@ -252,7 +244,7 @@ def test_workspace_copy_and_setup_prepare_each_worktree(repo: Project) -> None:
         edit_step("s", "a.md", "alpha", "ALPHA", env=check, scope=["copied.txt"]),
         workspace={"copy": [".env"], "setup": setup},
     )
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     # what copy and setup made is the tool's starting point, not part of its commit
     assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == ["a.md", "copied.txt"]
     assert not (repo.root / "setup-saw.txt").exists()
@@ -263,7 +255,7 @@ def test_a_failing_setup_is_workspace_setup_and_the_tool_never_runs(repo: Projec
         repo,
         edit_step("s", "a.md", "alpha", "ALPHA", workspace={"setup": "echo broken >&2; exit 3"}),
     )
-    assert run(repo).code == 1
+    assert repo.run().code == 1
     failed = step(repo, "s")
     assert failed["failure_class"] == "workspace_setup"
     assert "exit code 3" in failed["last_error"] and "broken" in failed["last_error"]
@@ -288,17 +280,18 @@ def test_unsafe_repository_states_stop_the_run_before_any_step(
 ) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     break_it(repo)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 3
     assert said in result.err and "no step was started" in result.err
     assert "Traceback" not in result.err
     assert calls(repo) == []
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_into_lands_on_another_branch_without_touching_the_working_tree(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     git(repo, "branch", "ai")
-    assert run(repo, "--into", "ai").code == 0
+    assert repo.run("--into", "ai").code == 0
     assert repo.read("a.md") == "alpha\n"
     assert git(repo, "show", "ai:a.md") == "ALPHA\n"
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "bundle"
@@ -314,19 +307,19 @@ def test_steps_editing_one_file_do_not_make_each_other_out_of_date(repo: Project
         edit_step("top", "doc.md", "line1\n", "LINE ONE\n", env=slow),
         edit_step("bottom", "doc.md", "line12\n", "LINE TWELVE\n"),
     )
-    assert run(repo, "-n", "2").code == 0
-    again = run(repo, "-n", "2")
+    assert repo.run("-n", "2").code == 0
+    again = repo.run("-n", "2")
     assert "0 ran, 2 up to date" in again.out
 
     assert repo.uet("revert", "bottom").code == 0
     assert repo.read("doc.md") == DOC.replace("line1\n", "LINE ONE\n")
     before = len(calls(repo))
-    assert "1 ran, 1 up to date" in run(repo, "-n", "2").out
+    assert "1 ran, 1 up to date" in repo.run("-n", "2").out
     [redone] = calls(repo)[before:]
     assert redone["prompt"].startswith("replace line12")
 
     repo.write("doc.md", repo.read("doc.md") + "my own line\n")  # a user's edit
-    assert "2 ran" in run(repo, "-n", "2").out
+    assert "2 ran" in repo.run("-n", "2").out
 
 
 @pytest.mark.slow
@@ -339,7 +332,7 @@ def test_conflicts_serialize_never_runs_overlapping_steps_together(repo: Project
         edit_step("apart", "a.md", "alpha", "ALPHA", env=slow),
         conflicts="serialize",
     )
-    assert run(repo, "-n", "3").code == 0
+    assert repo.run("-n", "3").code == 0
     spans = {Path(c["cwd"]).name.split(".")[0]: (c["start"], c["end"]) for c in calls(repo)}
     (s1, e1), (s2, e2), (s3, _) = spans["first"], spans["second"], spans["apart"]
     assert s2 >= e1 or s1 >= e2  # the two steps on doc.md one after the other
@@ -356,12 +349,13 @@ def test_into_a_branch_checked_out_in_another_worktree_is_refused(
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     other = tmp_path_factory.mktemp("other") / "wt"
     git(repo, "worktree", "add", "-q", "-b", "elsewhere", str(other))
-    result = run(repo, "--into", "elsewhere")
+    result = repo.run("--into", "elsewhere")
     assert result.code == 3
     assert "checked out in" in result.err and str(other) in result.err
     assert calls(repo) == []
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
     """Worktrees of landed attempts are taken over by later ones: nothing of the previous
     step (not even ignored files) is left, and the landed change is there."""
@@ -388,7 +382,7 @@ def test_a_later_attempt_starts_clean_at_the_new_tip(repo: Project) -> None:
             "files": ["a.md"],
         },
     )
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     [first_call] = calls(repo)
     assert Path(first_call["cwd"]).name == "first.1"
@@ -407,13 +401,14 @@ def test_worktrees_in_a_configured_folder_leave_nothing_behind(repo: Project) ->
         edit_step("sb", "b.md", "beta", "BETA", depends_on=["sa"]),
         workspace={"dir": "../elsewhere-wt"},
     )
-    assert run(repo).code == 0
+    assert repo.run().code == 0
     cwds = [Path(c["cwd"]) for c in calls(repo)]
     assert all(p.resolve().is_relative_to((repo.root / "../elsewhere-wt").resolve()) for p in cwds)
     assert_nothing_left(repo)
     assert not [p for p in (repo.root / "../elsewhere-wt").rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow  # a whole run of fake tools; the quick loop has its kin
 def test_inputs_the_tip_does_not_hold_are_copied_into_the_worktree(repo: Project) -> None:
     """An input made by a step that runs in place (git-ignored) or not committed yet is
     there for the tool; reading it is not a change of the step's."""
@@ -437,7 +432,7 @@ def test_inputs_the_tip_does_not_hold_are_copied_into_the_worktree(repo: Project
         "validation": {"test_command": "test -s build/outline.md && test -s draft.md"},
     }
     bundle(repo, outline, summary)
-    result = run(repo)
+    result = repo.run()
     assert result.code == 0, result.out + result.err
     assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == ["out/summary.md"]
     assert git(repo, "status", "--porcelain").split() == ["??", "draft.md"]
@@ -446,5 +441,5 @@ def test_inputs_the_tip_does_not_hold_are_copied_into_the_worktree(repo: Project
 def test_a_run_stopped_by_the_repository_state_leaves_no_run_behind(repo: Project) -> None:
     bundle(repo, edit_step("s", "a.md", "alpha", "ALPHA"))
     git(repo, "checkout", "-q", "--detach")
-    assert run(repo).code == 3
+    assert repo.run().code == 3
     assert "iso-" not in repo.uet("runs").out  # no run recorded, none left "running"

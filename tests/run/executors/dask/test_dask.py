@@ -14,13 +14,26 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import FAKE_TOOLS, Project, Result, attempt_rows, event_rows, shell_step
+from uet_doit.testing import base_path, use_fake_tools
+
+from support import (
+    FAKE_TOOLS,
+    Project,
+    Result,
+    attempt_rows,
+    event_rows,
+    flaky,
+    one_ws,
+    shell_step,
+    wait_file,
+    wait_gone,
+)
 
 #: a real Dask cluster: `pytest -m "not slow"` leaves this module out
 pytestmark = pytest.mark.slow
@@ -83,10 +96,6 @@ def address(cluster: Any) -> str:
     return str(cluster.scheduler_address)
 
 
-def one_ws(*steps: dict[str, Any], **ws: Any) -> dict[str, Any]:
-    return {"bundle_id": "d", "workstreams": [{"ws_id": "W", "steps": list(steps), **ws}]}
-
-
 # -- the same behaviour as local runs ------------------------------------------------------
 
 
@@ -143,22 +152,11 @@ def test_incremental_runs_spread_over_both_workers_and_status_names_them(
     assert project.read("out/count.txt").strip() == "12"
 
 
-FLAKY = (
-    "n=$(cat {name}.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {name}.count; "
-    'echo $n >> {name}.calls; if [ $n -le {fails} ]; then echo "{message}" >&2; exit 1; fi'
-)
-
-
-def flaky(name: str, fails: int, message: str, **extra: Any) -> dict[str, Any]:
-    extra.setdefault("resilience", FAST_RETRY)
-    return shell_step(name, FLAKY.format(name=name, fails=fails, message=message), **extra)
-
-
 def test_retries_and_permanent_failures_are_decided_by_uet(project: Project, cluster: Any) -> None:
     project.bundle(
         one_ws(
-            flaky("rl", 2, "Error: 429 Too Many Requests"),
-            flaky("auth", 5, "401 Unauthorized: invalid API key"),
+            flaky("rl", 2, "Error: 429 Too Many Requests", retries=2),
+            flaky("auth", 5, "401 Unauthorized: invalid API key", retries=2),
         )
     )
     result = dask_run(project, cluster, "-n", "2", "-c")
@@ -265,9 +263,9 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
         text=True,
     )
     try:
-        wait_for(project.root / "first.pid", a_line)
-        wait_for(project.root / "worker.pid", a_line)
-        wait_for(project.root / "daemon.pid", a_line)
+        wait_file(project.root / "first.pid", a_line)
+        wait_file(project.root / "worker.pid", a_line)
+        wait_file(project.root / "daemon.pid", a_line)
         worker, tool = int(project.read("worker.pid")), int(project.read("first.pid"))
         daemon = int(project.read("daemon.pid"))  # left its process group with setsid
         os.kill(worker, signal.SIGKILL)  # the worker process, found by its pid
@@ -279,8 +277,8 @@ def test_a_worker_killed_mid_step_costs_one_worker_lost_attempt(
     assert ("warning: the Dask scheduler re-runs tasks" in out) == (which != "cluster")
     assert project.read("victim.txt").strip() == "done"
     # the worker's watchdog stops the tool it left, and what the tool started
-    assert dead_soon(tool), "the tool outlived its worker"
-    assert dead_soon(daemon), "a process the tool started outlived the worker"
+    assert wait_gone(tool), "the tool outlived its worker"
+    assert wait_gone(daemon), "a process the tool started outlived the worker"
     rows = [r for r in attempt_rows(project) if r["step_id"] == "victim"]
     assert [(r["outcome"], r["failure_class"]) for r in rows] == [
         ("failed", "worker_lost"),
@@ -363,16 +361,9 @@ def test_a_claimed_attempt_never_runs_twice(project: Project) -> None:
 def fake_path(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    outside = tmp_path_factory.mktemp("fakes")
-    for name in list(os.environ):
-        if name.startswith("FAKE_"):
-            monkeypatch.delenv(name)
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    log = outside / "calls.jsonl"
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(log))
+    fakes = use_fake_tools(tmp_path_factory.mktemp("fakes"), monkeypatch, home=False)
     project.write("notes.md", "some notes\n")
-    return log
+    return fakes.log
 
 
 def test_max_parallel_one_holds_across_two_workers(
@@ -408,15 +399,6 @@ def start_uet(project: Project, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(path: Path, whole: Callable[[str], bool] = lambda _text: True) -> None:
-    """Until `path` exists and its text is `whole` (a file is created before it is written:
-    a pid file holds a whole line, a JSON file parses)."""
-    deadline = time.monotonic() + 30
-    while not (path.exists() and whole(path.read_text())):
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
-
-
 def a_line(text: str) -> bool:
     return text.endswith("\n")
 
@@ -429,16 +411,6 @@ def json_text(text: str) -> bool:
     return True
 
 
-def dead_soon(pid: int) -> bool:
-    from uet_doit.state.rows import pid_alive
-
-    for _ in range(100):
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
     project: Project, cluster: Any
 ) -> None:
@@ -447,8 +419,8 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
     project.bundle(one_ws(shell_step("l1", long.format("l1")), shell_step("l2", long.format("l2"))))
     proc = start_uet(project, "--scheduler", address(cluster), "-n", "2")
     try:
-        wait_for(project.root / "l1.pid", a_line)
-        wait_for(project.root / "l2.pid", a_line)
+        wait_file(project.root / "l1.pid", a_line)
+        wait_file(project.root / "l2.pid", a_line)
         tools = [int(project.read(f"{s}.pid")) for s in ("l1", "l2")]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -457,7 +429,7 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
             proc.kill()
     assert proc.returncode == 130, out
     assert "interrupted; resume with" in out and "Traceback" not in out
-    assert all(dead_soon(pid) for pid in tools), "a tool outlived the Ctrl-C of its run"
+    assert all(wait_gone(pid) for pid in tools), "a tool outlived the Ctrl-C of its run"
 
 
 SCHEDULER_ARGS = ("--host", "127.0.0.1", "--port", "0", "--no-dashboard")
@@ -483,7 +455,7 @@ def own_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             **quiet,  # type: ignore[call-overload]
         )
         started.append(scheduler)
-        wait_for(info, json_text)
+        wait_file(info, json_text)
         addr = str(json.loads(info.read_text())["address"])
         worker = subprocess.Popen(
             [str(dask_cli), "worker", addr, "--nthreads", "2", "--host", "127.0.0.1", *WORKER_ARGS],
@@ -513,7 +485,7 @@ def test_a_killed_scheduler_stops_the_run_and_resume_reruns_only_the_unlanded(
     addr, scheduler = own_scheduler()
     proc = start_uet(project, "--scheduler", addr)
     try:
-        wait_for(project.root / "b.started")
+        wait_file(project.root / "b.started")
         scheduler.kill()
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -651,7 +623,7 @@ def test_the_cluster_uet_starts_listens_on_127_0_0_1_only(project: Project) -> N
     project.bundle(one_ws(shell_step("s", "touch started; sleep 3")))
     proc = start_uet(project, "--workers", "2")
     try:
-        wait_for(project.root / "started")
+        wait_file(project.root / "started")
         listeners = listening_addresses(descendants(proc.pid))
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -671,10 +643,7 @@ def test_auto_routes_by_the_tools_the_workers_have_not_the_coordinator(
     import dask
     from distributed import LocalCluster
 
-    here = tmp_path_factory.mktemp("coordinator-bin")
-    (here / "claude").symlink_to(FAKE_TOOLS / "claude")
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{here}{os.pathsep}{base}")
+    use_fake_tools(tmp_path_factory.mktemp("coordinator"), monkeypatch, "claude", home=False)
     routes = [{"task_kind": "docs", "tools": ["aider", "claude"]}]
     project.write("router_config.json", json.dumps({"routes": routes}))
     project.write("notes.md", "some notes\n")
@@ -693,7 +662,7 @@ def test_auto_routes_by_the_tools_the_workers_have_not_the_coordinator(
             dashboard_address=None,
             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             resources={"aider": 1},
-            env={"PATH": f"{FAKE_TOOLS}{os.pathsep}{base}"},
+            env={"PATH": f"{FAKE_TOOLS}{os.pathsep}{base_path()}"},
             silence_logs=40,
         )
     try:
@@ -817,9 +786,7 @@ def test_without_a_shared_filesystem_isolated_steps_are_scope_checked_and_landed
     change fails as scope_violation with nothing landed, an in-scope one lands as one
     commit with provenance; `.uet/` and `.doit.db` ignored by the project change nothing."""
     monkeypatch.setenv("UET_DASK_CACHE", str(tmp_path_factory.mktemp("worker-cache")))
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(tmp_path_factory.mktemp("log") / "calls.jsonl"))
+    use_fake_tools(tmp_path_factory.mktemp("fakes"), monkeypatch, home=False)
     git_project(project)
     project.write(".gitignore", "build/\n.uet/\n.doit.db*\n")
     project.write("README.md", "readme\n")

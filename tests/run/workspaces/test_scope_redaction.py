@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from git_support import bundle, edit_step, make_repo, run, step
+from git_support import bundle, edit_step, step
 
 from support import Project
 
@@ -16,13 +16,12 @@ SHORT = "zq81"
 
 
 @pytest.fixture
-def repo(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Project:
+def repo(repo: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The shared repository, with secrets in the environment the tools inherit."""
     monkeypatch.setenv("GITHUB_TOKEN", LONG)
     monkeypatch.setenv("DB_PASSWORD", PASSWORD)
     monkeypatch.setenv("SHORT_TOKEN", SHORT)
-    return make_repo(project, tmp_path_factory.mktemp("outside"), monkeypatch)
+    return repo
 
 
 def test_out_of_scope_paths_named_after_secrets_are_masked_everywhere(repo: Project) -> None:
@@ -31,7 +30,7 @@ def test_out_of_scope_paths_named_after_secrets_are_masked_everywhere(repo: Proj
         repo,
         edit_step("s", "a.md", "alpha", "ALPHA", env={"FAKE_WRITE_ALSO": os.pathsep.join(strays)}),
     )
-    result = run(repo)
+    result = repo.run()
     assert result.code == 1
     failed = step(repo, "s")
     assert failed["failure_class"] == "scope_violation"

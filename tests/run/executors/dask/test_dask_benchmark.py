@@ -5,29 +5,20 @@ Not a performance check (figures are printed by the script, never asserted in te
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from support import REPO, Project
+from support import Project, load_benchmark
 
 pytest.importorskip("distributed")
-
-SCRIPT = REPO / "benchmarks" / "dask_overhead.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("uet_dask_overhead", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("dask_overhead")
 
 
 def test_generated_bundles_are_valid(bench: ModuleType, project: Project) -> None:

@@ -4,49 +4,23 @@ steps judged before they land (verdicts met, unmet, malformed, timeout)."""
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from uet_doit.bundle.model import Bundle
+from uet_doit.testing import FakeTools
 
-from support import FAKE_TOOLS, REPO, Project, attempt_rows, event_rows, shell_step
+from support import REPO, Project, attempt_rows, event_rows, quick_first, shell_step
 
 REVIEWERS = ("claude", "codex", "gemini", "aider")
 NO_RETRY = {"max_retries": 0}
 
 
-class Calls:
-    def __init__(self, log: Path) -> None:
-        self.log = log
-
-    def __call__(self, tool: str | None = None) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line]
-        return [r for r in rows if not r.get("version") and tool in (None, r["tool"])]
-
-
 @pytest.fixture
-def calls(
-    project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Calls:
-    outside = tmp_path_factory.mktemp("fakes")
-    for name in list(os.environ):
-        if name.startswith("FAKE_"):
-            monkeypatch.delenv(name)
-    home = outside / "home"
-    (home / ".codex").mkdir(parents=True)
-    (home / ".codex" / "config.toml").write_text('model = "gpt-5-codex"\n')
-    monkeypatch.setenv("HOME", str(home))
-    base = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
-    monkeypatch.setenv("PATH", f"{FAKE_TOOLS}{os.pathsep}{base}")
-    monkeypatch.setenv("FAKE_TOOL_LOG", str(outside / "calls.jsonl"))
-    monkeypatch.setenv("FAKE_STATE_DIR", str(outside / "state"))
-    return Calls(outside / "calls.jsonl")
+def calls(fake_tools: FakeTools) -> Callable[..., list[dict[str, Any]]]:
+    return fake_tools.calls
 
 
 def criteria_bundle(review: dict[str, Any], **ws: Any) -> dict[str, Any]:
@@ -78,9 +52,12 @@ def criteria(project: Project) -> dict[str, dict[str, Any]]:
     return {c["description"]: c for c in project.status()["criteria"]}
 
 
-@pytest.mark.parametrize("tool", REVIEWERS)
+@pytest.mark.parametrize("tool", quick_first(REVIEWERS))
 def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
-    project: Project, calls: Calls, tool: str, monkeypatch: pytest.MonkeyPatch
+    project: Project,
+    calls: Callable[..., list[dict[str, Any]]],
+    tool: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FAKE_EVIDENCE", "docs/adr.md holds ADR 1")
     project.bundle(criteria_bundle({"tool": tool}))
@@ -107,9 +84,12 @@ def test_a_met_verdict_passes_the_run_with_its_evidence_and_cost(
         assert ws_cost["cost_usd"] > 0
 
 
-@pytest.mark.parametrize("tool", REVIEWERS)
+@pytest.mark.parametrize("tool", quick_first(REVIEWERS))
 def test_an_unmet_verdict_fails_the_run_with_its_evidence(
-    project: Project, calls: Calls, tool: str, monkeypatch: pytest.MonkeyPatch
+    project: Project,
+    calls: Callable[..., list[dict[str, Any]]],
+    tool: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FAKE_VERDICTS", "unmet")
     project.bundle(criteria_bundle({"tool": tool}))
@@ -126,9 +106,12 @@ def test_an_unmet_verdict_fails_the_run_with_its_evidence(
     assert " on docs/adr.md" in report
 
 
-@pytest.mark.parametrize("tool", REVIEWERS)
+@pytest.mark.parametrize("tool", quick_first(REVIEWERS))
 def test_a_malformed_answer_is_unmet_with_no_verdict_and_the_reply(
-    project: Project, calls: Calls, tool: str, monkeypatch: pytest.MonkeyPatch
+    project: Project,
+    calls: Callable[..., list[dict[str, Any]]],
+    tool: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FAKE_VERDICTS", "malformed")
     project.bundle(criteria_bundle({"tool": tool}))
@@ -143,7 +126,7 @@ def test_a_malformed_answer_is_unmet_with_no_verdict_and_the_reply(
 
 
 def test_a_reviewer_that_times_out_is_unmet_with_no_verdict(
-    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+    project: Project, calls: Callable[..., list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_CLAUDE_MODE", "slow")
     monkeypatch.setenv("FAKE_SLEEP", "30")
@@ -158,7 +141,7 @@ def test_a_reviewer_that_times_out_is_unmet_with_no_verdict(
 
 
 def test_a_rerun_with_nothing_changed_makes_no_reviewer_call(
-    project: Project, calls: Calls
+    project: Project, calls: Callable[..., list[dict[str, Any]]]
 ) -> None:
     project.bundle(criteria_bundle({"tool": "claude"}))
     assert project.uet("run", "bundle.yaml").code == 0
@@ -186,7 +169,11 @@ def test_a_rerun_with_nothing_changed_makes_no_reviewer_call(
     ],
 )
 def test_a_review_setting_that_cannot_work_is_refused_before_any_run(
-    project: Project, calls: Calls, review: dict[str, Any], where: str, says: str
+    project: Project,
+    calls: Callable[..., list[dict[str, Any]]],
+    review: dict[str, Any],
+    where: str,
+    says: str,
 ) -> None:
     project.bundle(criteria_bundle(review))
     result = project.uet("validate", "bundle.yaml")
@@ -199,7 +186,7 @@ def test_a_review_setting_that_cannot_work_is_refused_before_any_run(
 
 
 def test_what_a_reviewer_writes_never_reaches_the_project(
-    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+    project: Project, calls: Callable[..., list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_WRITE_ALSO", "docs/adr.md")  # relative: in the reviewer's folder
     project.bundle(criteria_bundle({"tool": "claude"}))
@@ -214,7 +201,7 @@ def test_what_a_reviewer_writes_never_reaches_the_project(
 
 
 def test_a_judged_file_the_reviewer_changes_in_the_project_is_put_back(
-    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+    project: Project, calls: Callable[..., list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_WRITE_ALSO", str(project.root / "docs" / "adr.md"))  # absolute
     bundle = criteria_bundle({"tool": "claude"})
@@ -227,7 +214,7 @@ def test_a_judged_file_the_reviewer_changes_in_the_project_is_put_back(
 
 
 def test_a_review_budget_too_small_is_no_verdict_without_a_call(
-    project: Project, calls: Calls
+    project: Project, calls: Callable[..., list[dict[str, Any]]]
 ) -> None:
     project.bundle(criteria_bundle({"tool": "claude", "max_cost_usd": 0}))
     result = project.uet("run", "bundle.yaml")
@@ -238,7 +225,7 @@ def test_a_review_budget_too_small_is_no_verdict_without_a_call(
 
 
 def test_the_dry_run_forecasts_each_review_until_its_verdict_is_kept(
-    project: Project, calls: Calls
+    project: Project, calls: Callable[..., list[dict[str, Any]]]
 ) -> None:
     # room for one review at the forecast's high end (claude's default model is priced)
     bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 5})
@@ -261,7 +248,9 @@ def test_the_dry_run_forecasts_each_review_until_its_verdict_is_kept(
 
 
 @pytest.mark.slow
-def test_the_phase_k_plus_criteria_are_forecast_and_judged(project: Project, calls: Calls) -> None:
+def test_the_phase_k_plus_criteria_are_forecast_and_judged(
+    project: Project, calls: Callable[..., list[dict[str, Any]]]
+) -> None:
     """The real plan, with a reviewer at bundle level; its validations and gates call
     scripts of another repository, so they are left out, and its inputs are placeholders."""
     data = json.loads((REPO / "workstreams" / "phase-k-plus-bundle.json").read_text())
@@ -299,7 +288,7 @@ def test_the_phase_k_plus_criteria_are_forecast_and_judged(project: Project, cal
 
 
 def test_a_failing_reviewer_is_redacted_and_opens_its_breaker(
-    project: Project, calls: Calls, monkeypatch: pytest.MonkeyPatch
+    project: Project, calls: Callable[..., list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "sk-ant-test-REVIEWSECRET1234"
     monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
@@ -320,7 +309,7 @@ def test_a_failing_reviewer_is_redacted_and_opens_its_breaker(
 
 
 def test_a_workstream_id_of_the_longest_kind_is_reviewed_too(
-    project: Project, calls: Calls
+    project: Project, calls: Callable[..., list[dict[str, Any]]]
 ) -> None:
     bundle = criteria_bundle({"tool": "claude", "max_cost_usd": 5})
     long_id = "W" * 128
@@ -334,7 +323,7 @@ def test_a_workstream_id_of_the_longest_kind_is_reviewed_too(
 
 def test_verdicts_are_shared_through_the_step_cache_store(
     project: Project,
-    calls: Calls,
+    calls: Callable[..., list[dict[str, Any]]],
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -356,7 +345,7 @@ def test_verdicts_are_shared_through_the_step_cache_store(
 
 
 def test_a_spent_workstream_budget_pauses_the_review_and_the_run(
-    project: Project, calls: Calls
+    project: Project, calls: Callable[..., list[dict[str, Any]]]
 ) -> None:
     bundle = criteria_bundle({"tool": "claude"})
     bundle["workstreams"][0]["max_cost_usd"] = 0.001  # below one review's forecast
