@@ -6,6 +6,8 @@ Exit codes follow doit: 0 ok, 1 a step failed, 2 runtime error, 3 bad bundle or 
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -64,11 +66,42 @@ class BundleError(UetError):
         super().__init__(summary, "fix the places listed above, then run `uet validate` again")
 
     def render(self) -> str:
-        lines = [p.render() for p in self.problems]
+        """The first SHOWN_PROBLEMS problems, each hint once, then the rest counted by
+        kind: 100k duplicate ids are a pattern to see, not 100k lines to scroll."""
+        lines: list[str] = []
+        hints: set[str] = set()
+        for p in self.problems[:SHOWN_PROBLEMS]:
+            lines.append(Problem(p.file, p.where, p.message, None).render())
+            if p.hint and p.hint not in hints:
+                hints.add(p.hint)
+                lines[-1] += f"\n    hint: {p.hint}"
+        rest = self.problems[SHOWN_PROBLEMS:]
+        if rest:
+            lines.append(_more_of_the_kinds(rest))
         lines.append(f"ERROR: {self.message}")
         if self.hint:
             lines.append(f"TIP: {self.hint}")
         return "\n".join(lines)
+
+
+#: problems a BundleError prints (`uet validate --json` lists every one)
+SHOWN_PROBLEMS = 50
+_KINDS_SHOWN = 5
+#: what makes one problem of a kind differ from the next: the ids and paths it quotes
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _more_of_the_kinds(rest: list[Problem]) -> str:
+    """`… and 99,950 more of the same kind: duplicate step_id … (99,950)`."""
+    kinds = Counter(_QUOTED.sub("…", p.message) for p in rest).most_common()
+    shown = "; ".join(f"{kind} ({n:,})" for kind, n in kinds[:_KINDS_SHOWN])
+    if len(kinds) > _KINDS_SHOWN:
+        shown += f"; {len(kinds) - _KINDS_SHOWN} other kind(s)"
+    which = "of the same kind" if len(kinds) == 1 else "of these kinds"
+    return (
+        f"… and {len(rest):,} more {which}: {shown}\n"
+        "    hint: `uet validate --json FILE` lists every problem"
+    )
 
 
 class UsageError(UetError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -156,4 +157,71 @@ def test_validate_warns_about_inputs_nothing_provides(project: Project) -> None:
     assert "b.yaml: ok" in result.out
     assert "b.yaml: warning: 'docs/absent.md' (input of use) does not exist" in result.err
     assert "here.md" not in result.err and "made.md" not in result.err
+    assert "Traceback" not in result.err
+
+
+def one_step_workstreams(n: int, step_id: str | None = None, **step: object) -> dict[str, object]:
+    """N workstreams of one shell step (each step `step_id` when given: all duplicates)."""
+    return {
+        "bundle_id": "many",
+        "workstreams": [
+            {
+                "ws_id": f"w{i}",
+                "steps": [{"step_id": step_id or f"s{i}", "command": "true", **step}],
+            }
+            for i in range(n)
+        ],
+    }
+
+
+def test_many_problems_print_the_first_50_and_count_the_rest(project: Project) -> None:
+    project.write("b.json", json.dumps(one_step_workstreams(300, "s"), indent=1))
+    result = project.uet("validate", "b.json")
+    assert result.code == 3
+    assert result.err.count("duplicate step_id 's'") == 50
+    assert result.err.count("hint: give each step its own id") == 1
+    assert "… and 250 more of the same kind: duplicate step_id … (250)" in result.err
+    assert "`uet validate --json FILE` lists every problem" in result.err
+    assert len(result.err.splitlines()) <= 56
+    assert "ERROR: 300 problem(s) in b.json" in result.err
+
+    listed = project.uet("validate", "--json", "b.json")
+    assert listed.code == 3
+    (entry,) = json.loads(listed.out)
+    assert entry["file"] == "b.json" and entry["ok"] is False
+    assert len(entry["problems"]) == 300
+    assert entry["problems"][-1]["where"].startswith("workstreams[299].steps[0].step_id (line ")
+
+
+def test_validate_json_of_a_valid_bundle_counts_it_and_lists_missing_inputs(
+    project: Project,
+) -> None:
+    project.write("b.json", json.dumps(one_step_workstreams(3, files=["docs/absent.md"])))
+    result = project.uet("validate", "--json", "b.json")
+    assert result.code == 0
+    (entry,) = json.loads(result.out)
+    assert (entry["ok"], entry["workstreams"], entry["steps"], entry["problems"]) == (
+        True,
+        3,
+        3,
+        [],
+    )
+    assert entry["missing_inputs"][0] == {"step_id": "s0", "path": "docs/absent.md"}
+
+
+def test_a_symlink_into_state_is_found_among_many_files_of_one_folder(project: Project) -> None:
+    """A folder asked about often is listed once instead of an lstat per file: a symlink
+    among its files is still seen, and a path below a missing folder costs no lookup."""
+    (project.root / ".git").mkdir()
+    for i in range(40):
+        project.write(f"src/f{i}.py", "")
+    os.symlink("../.git", project.root / "src" / "zz")
+    files = [f"src/f{i}.py" for i in range(40)] + ["src/zz", "src/zz/config", "gone/" * 400 + "x"]
+    bundle = one_step_workstreams(1, files=files)
+    project.write("b.json", json.dumps(bundle))
+    result = project.uet("validate", "b.json")
+    assert result.code == 3
+    assert "'src/zz' leads (through a symlink) into .git/" in result.err  # seen in the listing
+    assert "'src/zz/config' leads (through a symlink) into .git/" in result.err
+    assert result.err.count("leads (through a symlink)") == 2
     assert "Traceback" not in result.err

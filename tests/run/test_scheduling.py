@@ -189,3 +189,40 @@ def test_expected_durations_come_from_history_then_tool_and_kind() -> None:
     assert got["new"] == 1.0  # nothing known of codex
     ranks = plan_schedule(bundle, got)
     assert sorted(ranks, key=lambda s: ranks[s].rank) == ["code", "docs", "quick", "new"]
+
+
+def test_with_no_history_the_step_forecast_longest_starts_first(project: Project) -> None:
+    """No run yet: an AI step reading a large file and writing several ranks ahead of a
+    small one listed before it; a shell step (nothing to forecast) counts 1 s."""
+    from uet_doit.bundle.model import Bundle
+    from uet_doit.run.scheduling import DEFAULT_DURATION, learned_schedule
+    from uet_doit.state.store import RunStore
+
+    project.write("big.md", "word " * 200_000)  # ~250k tokens to read
+    bundle = Bundle.model_validate(
+        {
+            "bundle_id": "b",
+            "workstreams": [
+                {
+                    "ws_id": "W",
+                    "steps": [
+                        {"step_id": "quick", "command": "true"},
+                        {"step_id": "short", "tool": "claude", "instruction": "Fix a typo."},
+                        {
+                            "step_id": "long",
+                            "tool": "claude",
+                            "instruction": "Split the guide into chapters.",
+                            "files": ["big.md"],
+                            "create_files": [f"docs/ch{i}.md" for i in range(6)],
+                        },
+                    ],
+                }
+            ],
+        }
+    )
+    store = RunStore(project.root)
+    ranks = learned_schedule(bundle, store)
+    assert sorted(ranks, key=lambda s: ranks[s].rank) == ["long", "short", "quick"]
+    assert ranks["quick"].remaining == DEFAULT_DURATION
+    assert ranks["long"].remaining > 2 * ranks["short"].remaining
+    assert not store.exists()  # ranking reads, never creates the run store

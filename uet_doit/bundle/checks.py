@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,17 +80,73 @@ def _field_path(raw: Any, wi: int, si: int, key: str) -> str:
 
 class PathChecker:
     """Is a path inside the project root? Symlinks resolved, with each folder's real path
-    computed once (a 10k-step bundle names few folders but many files)."""
+    computed once and each folder's symlinks learnt from one listing once it is asked about
+    often (a 100k-step bundle names few folders but many files: an lstat per path was most
+    of `uet validate`'s time); a folder that does not exist holds no symlink to look for."""
+
+    #: paths of one folder checked with an lstat each before the folder is listed instead
+    LIST_AFTER = 16
 
     def __init__(self, root: Path) -> None:
         self.root = os.path.realpath(root)
-        self._real_dirs: dict[str, str] = {}
+        self._real_dirs: dict[str, str] = {"": self.root}
+        self._missing: set[str] = set()  # real folders that do not exist
+        self._links: dict[str, frozenset[str] | None] = {}  # listed folder -> its symlinks
+        self._asked: Counter[str] = Counter()
+        self._verdicts: dict[str, str | None] = {}
 
     def _real_dir(self, rel_dir: str) -> str:
-        real = self._real_dirs.get(rel_dir)
-        if real is None:
-            real = self._real_dirs[rel_dir] = os.path.realpath(os.path.join(self.root, rel_dir))
-        return real
+        """The real path of a folder, resolved one new component at a time (one lstat per
+        folder; none below a folder known to be missing)."""
+        chain: list[str] = []  # the folder and its ancestors not resolved yet, deepest first
+        while rel_dir not in self._real_dirs:
+            parent = os.path.dirname(rel_dir)
+            if parent == rel_dir:  # "/" or "//": absolute paths are refused before this
+                self._real_dirs[rel_dir] = os.path.realpath(os.path.join(self.root, rel_dir))
+                break
+            chain.append(rel_dir)
+            rel_dir = parent
+        above = self._real_dirs[rel_dir]
+        for folder in reversed(chain):
+            base = os.path.basename(folder)
+            if base in ("", "."):
+                real = above
+            elif base == "..":
+                real = os.path.dirname(above)  # `above` has no symlink left in it
+            else:
+                real = os.path.join(above, base)
+                if above in self._missing:
+                    self._missing.add(real)
+                else:
+                    real = self._step_into(real)
+            self._real_dirs[folder] = above = real
+        return above
+
+    def _step_into(self, real: str) -> str:
+        """`real` (its folder a real path) resolved, or noted as missing."""
+        try:
+            mode = os.lstat(real).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            self._missing.add(real)
+            return real
+        except OSError:  # cannot be looked at (permissions): as os.path.realpath says
+            return os.path.realpath(real)
+        return os.path.realpath(real) if stat.S_ISLNK(mode) else real
+
+    def _is_link(self, folder: str, name: str) -> bool:
+        """`folder/name` is a symlink (`folder` a real path): an lstat each for the first
+        few names of a folder, then one listing of it."""
+        if folder in self._missing:
+            return False
+        if folder not in self._links:
+            self._asked[folder] += 1
+            if self._asked[folder] <= self.LIST_AFTER:
+                return os.path.islink(os.path.join(folder, name))
+            self._links[folder] = _symlinks_in(folder)
+        links = self._links[folder]
+        if links is None:  # cannot be listed (no read permission): ask for each
+            return os.path.islink(os.path.join(folder, name))
+        return name in links
 
     def partition(self, paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
         """The paths that may be used, and the others with why not (for plan converters,
@@ -106,13 +163,19 @@ class PathChecker:
 
     def problem(self, path: str) -> str | None:
         """Why `path` may not be used (absolute, or outside the project root), else None."""
+        if path not in self._verdicts:
+            self._verdicts[path] = self._problem(path)
+        return self._verdicts[path]
+
+    def _problem(self, path: str) -> str | None:
         if not path.strip():
             return "an empty path"
         if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
             return f"{path!r} is absolute; paths are relative to the project root"
-        folder, name = os.path.split(path.rstrip("/"))
-        target = os.path.join(self._real_dir(folder), name)
-        if name in ("..", ".") or os.path.islink(target):
+        folder, _, name = path.rstrip("/").rpartition("/")  # `a//b`: folder `a/`, same real
+        real = self._real_dir(folder)
+        target = f"{real}/{name}" if real != "/" else f"/{name}"
+        if name in ("..", ".") or self._is_link(real, name):
             target = os.path.realpath(target)
         if target != self.root and not target.startswith(self.root + os.sep):
             return f"{path!r} leaves the project root ({self.root})"
@@ -135,6 +198,18 @@ class KnownTools:
     def stamp(self) -> str:
         """What a kept validation depends on: installing a tool changes it."""
         return ",".join(sorted(self.names)) + ";" + ",".join(sorted(self.reviewers))
+
+
+def _symlinks_in(folder: str) -> frozenset[str] | None:
+    """The names of the symlinks in a folder, from one listing; None when it cannot be
+    listed (then each name is looked at on its own)."""
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset(e.name for e in entries if e.is_symlink())
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
+    except OSError:
+        return None
 
 
 def check_bundle(
@@ -161,34 +236,41 @@ def check_bundle(
     creators: dict[str, tuple[str, str]] = {}
     paths = PathChecker(root)
 
+    problem = paths.problem
+    # places are composed only for a problem: 100k workstreams are 200k f-strings otherwise
     for wi, ws in enumerate(bundle.workstreams):
-        wpath = f"workstreams[{wi}]"
         if ws_counts[ws.ws_id] > 1:
             add(
-                f"{wpath}.ws_id", f"duplicate ws_id {ws.ws_id!r}", "give each workstream its own id"
+                f"workstreams[{wi}].ws_id",
+                f"duplicate ws_id {ws.ws_id!r}",
+                "give each workstream its own id",
             )
         if ws.ws_id in step_counts:
             add(
-                f"{wpath}.ws_id",
+                f"workstreams[{wi}].ws_id",
                 f"ws_id {ws.ws_id!r} is also a step_id",
                 "ids name doit tasks: keep them unique",
             )
-        _check_depends_on(add, wpath, "workstream", ws.ws_id, ws.depends_on, known_ws)
+        if ws.depends_on:
+            wpath = f"workstreams[{wi}]"
+            _check_depends_on(add, wpath, "workstream", ws.ws_id, ws.depends_on, known_ws)
         if not ws.steps:
-            add(f"{wpath}.steps", "a workstream needs at least one step (or `tasks`)")
+            add(f"workstreams[{wi}].steps", "a workstream needs at least one step (or `tasks`)")
         for si, step in enumerate(ws.steps):
-            spath = f"{wpath}.steps[{si}]"
             if step_counts[step.step_id] > 1:
                 add(
-                    f"{spath}.step_id",
+                    f"workstreams[{wi}].steps[{si}].step_id",
                     f"duplicate step_id {step.step_id!r}",
                     "give each step its own id",
                 )
-            _check_depends_on(add, spath, "step", step.step_id, step.depends_on, all_ids)
-            _check_tool(add, spath, bundle, ws, step, tools)
-            for key in ("files", "create_files"):
-                for fi, path in enumerate(getattr(step.context, key)):
-                    why = paths.problem(path)
+            if step.depends_on:
+                spath = f"workstreams[{wi}].steps[{si}]"
+                _check_depends_on(add, spath, "step", step.step_id, step.depends_on, all_ids)
+            _check_tool(add, wi, si, bundle, ws, step, tools)
+            context = step.context
+            for key, listed in (("files", context.files), ("create_files", context.create_files)):
+                for fi, path in enumerate(listed):
+                    why = problem(path)
                     if why:
                         hint = (
                             "steps may not touch .uet/, .git/ or .doit.db*: name the project "
@@ -197,13 +279,13 @@ def check_bundle(
                             else "use a path relative to the project root, inside it"
                         )
                         add(f"{_field_path(raw, wi, si, key)}[{fi}]", why, hint)
-            for fi, path in enumerate(step.context.create_files):
+            for fi, path in enumerate(context.create_files):
                 norm = normalise_path(path)
-                if norm in creators and creators[norm][0] != step.step_id:
-                    other = creators[norm][0]
+                first = creators.setdefault(norm, (step.step_id, ws.ws_id))
+                if first[0] != step.step_id:
                     add(
                         f"{_field_path(raw, wi, si, 'create_files')}[{fi}]",
-                        f"{path!r} is also created by step {other!r}",
+                        f"{path!r} is also created by step {first[0]!r}",
                         "one file, one creating step: let the later step list it in `files`",
                     )
                 creators.setdefault(norm, (step.step_id, ws.ws_id))
@@ -253,12 +335,18 @@ def missing_inputs(
 ) -> list[tuple[str, str]]:
     """(step_id, path) of inputs absent from disk that no step of the bundle creates: the
     step would fail for want of them (`uet validate` warns, `uet run` warns at start)."""
-    created = {normalise_path(p) for _, s in bundle.steps() for p in s.context.create_files}
-    return [
+    inputs = [
         (step.step_id, path)
         for _, step in bundle.steps()
         if step.step_id not in skip
         for path in step.context.files
+    ]
+    if not inputs:
+        return []
+    created = {normalise_path(p) for _, s in bundle.steps() for p in s.context.create_files}
+    return [
+        (step_id, path)
+        for step_id, path in inputs
         if normalise_path(path) not in created and not (root / path).exists()
     ]
 
@@ -278,10 +366,16 @@ def _check_depends_on(
             add(f"{where}.depends_on[{di}]", f"{kind} {dep!r} depends on itself")
 
 
+_NEEDS_WHAT_TO_RUN = frozenset({"shell", "python"})
+
+
 def _check_tool(
-    add: Any, spath: str, bundle: Bundle, ws: Any, step: Step, tools: frozenset[str]
+    add: Any, wi: int, si: int, bundle: Bundle, ws: Any, step: Step, tools: frozenset[str]
 ) -> None:
     tool = effective_tool(bundle, ws, step)
+    if tool in tools and tool not in _NEEDS_WHAT_TO_RUN:
+        return  # the common case, without composing the place
+    spath = f"workstreams[{wi}].steps[{si}]"
     if tool not in tools:
         hint = _did_you_mean(tool, sorted(tools)) or (
             f"known tools: {', '.join(sorted(tools))}; custom tools go in router_config.json "
@@ -306,10 +400,12 @@ def _check_reviewers(add: Any, bundle: Bundle, tools: KnownTools) -> None:
     """Each `review` names an AI tool uet knows, here or at a level above it."""
     levels: list[tuple[str, Any, Any, Any]] = [("review", bundle.review, None, None)]
     for wi, ws in enumerate(bundle.workstreams):
-        levels.append((f"workstreams[{wi}].review", ws.review, ws, None))
+        if ws.review is not None:
+            levels.append((f"workstreams[{wi}].review", ws.review, ws, None))
         levels += [
             (f"workstreams[{wi}].steps[{si}].review", st.review, ws, st)
             for si, st in enumerate(ws.steps)
+            if st.review is not None
         ]
     for where, review, ws, step in levels:
         if review is None:

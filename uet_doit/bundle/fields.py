@@ -56,10 +56,20 @@ Command = Annotated[str | list[str], BeforeValidator(_check_command)]
 _IGNORED_KEY = re.compile(r"^(\$schema|x-.*|_comment.*)$")
 
 
+#: a key that may be ignored, among keys joined by NUL: one search per object (most have
+#: none and are returned as they are); a hit is then decided key by key by _IGNORED_KEY
+_IGNORED_AMONG = re.compile(r"(?:\A|\0)(?:\$schema|x-|_comment)")
+
+
 def _strip_ignored(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if not (isinstance(k, str) and _IGNORED_KEY.match(k))}
-    return data
+    if not isinstance(data, dict):
+        return data
+    try:
+        if not _IGNORED_AMONG.search("\0".join(data)):
+            return data
+    except TypeError:  # a key that is not text: the schema says so
+        pass
+    return {k: v for k, v in data.items() if not (isinstance(k, str) and _IGNORED_KEY.match(k))}
 
 
 def _with_tool_spelling(data: Any) -> Any:

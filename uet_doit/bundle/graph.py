@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ class StepGraph:
         """One cycle as a path `[a, b, ..., a]`, found iteratively (deep chains are fine)."""
         white, grey, black = 0, 1, 2
         color: dict[str, int] = defaultdict(int)
-        for start in list(self.edges):
-            if color[start] != white:
+        for start, first in list(self.edges.items()):
+            if color[start] != white or not first:  # a node waiting for nothing: no cycle
                 continue
             stack: list[tuple[str, int]] = [(start, 0)]
             path: list[str] = [start]
@@ -80,11 +81,12 @@ def build_graph(bundle: Bundle) -> StepGraph:
     for _ws, step in bundle.steps():
         for path in step.context.create_files:
             creators.setdefault(normalise_path(path), step.step_id)
+    edges, kinds = graph.edges, graph.kinds  # 100k steps: attribute lookups add up
     for ws in bundle.workstreams:
-        graph.kinds[ws.ws_id] = "workstream"
-        graph.add(ws.ws_id, [s.step_id for s in ws.steps])
+        kinds[ws.ws_id] = "workstream"
+        edges[ws.ws_id].extend([s.step_id for s in ws.steps])
         for step in ws.steps:
-            graph.kinds[step.step_id] = "step"
+            kinds[step.step_id] = "step"
             deps = [*step.depends_on, *ws.depends_on]
             for path in step.context.files:
                 creator = creators.get(normalise_path(path))
@@ -92,14 +94,15 @@ def build_graph(bundle: Bundle) -> StepGraph:
                     deps.append(creator)
                     if creator not in step.depends_on:
                         graph.implied[step.step_id].append(creator)
-            graph.add(step.step_id, deps)
+            edges[step.step_id].extend(deps)
     return graph
 
 
 def normalise_path(path: str) -> str:
     """One spelling per file: `./docs//a.md` and `docs/a.md` are the same output."""
-    import posixpath
-
+    plain = path and path[0] != "." and path[-1] != "/"
+    if plain and "/." not in path and "//" not in path and "\\" not in path:
+        return path  # nothing normpath would change: the common case, kept cheap
     return posixpath.normpath(path.replace("\\", "/")).removeprefix("./")
 
 

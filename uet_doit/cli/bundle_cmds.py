@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,12 @@ BUNDLE_HELP = "the workstream bundle (.json, .yaml or .yml)"
 def register(sub: Subcommands) -> None:
     p = add_command(sub, "validate", "check bundles; exit 3 listing every problem")
     p.add_argument("files", nargs="+", metavar="FILE", help="bundle files to check")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print each file's problems and warnings as JSON (all of them: the text lists "
+        "the first 50)",
+    )
     p.set_defaults(handler=validate)
 
     p = add_command(sub, "list", "steps with workstream, tool and up-to-date state")
@@ -56,25 +63,41 @@ def register(sub: Subcommands) -> None:
 
 def validate(args: argparse.Namespace) -> int:
     """Every problem of every file (exit 3); inputs nothing provides are warnings (exit 0)."""
+    from uet_doit.bundle.loader import collector_paused
+
+    # a one-shot command: the loaded bundles' objects need no cyclic collection before exit
+    with collector_paused():
+        return _validate(args.files, args.json)
+
+
+def _validate(files: list[str], as_json: bool) -> int:
     from uet_doit.bundle.checks import missing_inputs
     from uet_doit.bundle.loader import load_bundle
     from uet_doit.errors import BundleError
     from uet_doit.tools.routing import default_known_tools
 
     failures: list[BundleError] = []
+    results: list[dict[str, Any]] = []
     root = Path.cwd()
-    for name in args.files:
+    for name in files:
         try:
             bundle = load_bundle(Path(name), root, known_tools=default_known_tools())
         except BundleError as exc:
             failures.append(exc)
+            results.append(render.validation_result(name, exc.problems))
+            continue
+        missing = missing_inputs(bundle, root)
+        if as_json:
+            results.append(render.validation_result(name, [], bundle, missing))
             continue
         print(render.validated(str(Path(name)), bundle))
-        missing = missing_inputs(bundle, root)
         if missing:
             print(render.missing_inputs(str(Path(name)), missing), file=sys.stderr)
-    for failure in failures:
-        print(failure.render(), file=sys.stderr)
+    if as_json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for failure in failures:
+            print(failure.render(), file=sys.stderr)
     return EXIT_USAGE if failures else EXIT_OK
 
 

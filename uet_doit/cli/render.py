@@ -33,6 +33,25 @@ def validated(path: str, bundle: Bundle) -> str:
     return f"{path}: ok ({bundle.bundle_id}: {len(bundle.workstreams)} workstreams, {steps} steps)"
 
 
+def validation_result(
+    path: str,
+    problems: Sequence[Problem],
+    bundle: Bundle | None = None,
+    missing: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """One file of `uet validate --json`: every problem, every missing input."""
+    out: dict[str, Any] = {"file": path, "ok": not problems}
+    if bundle is not None:
+        out.update(
+            bundle_id=bundle.bundle_id,
+            workstreams=len(bundle.workstreams),
+            steps=len(bundle.steps()),
+        )
+    out["problems"] = [{"where": p.where, "message": p.message, "hint": p.hint} for p in problems]
+    out["missing_inputs"] = [{"step_id": s, "path": p} for s, p in missing]
+    return out
+
+
 def missing_inputs(path: str, missing: Sequence[tuple[str, str]], shown: int = 10) -> str:
     """`uet validate`'s warnings: inputs that do not exist and that no step creates."""
     lines = [

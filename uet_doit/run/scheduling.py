@@ -3,7 +3,9 @@
 A step's rank is (background?, -remaining path, bundle position): foreground steps before
 background ones, then the step with the longest chain of work still behind it (its own
 expected duration plus the longest path through the steps waiting for it), so a run's
-makespan is set by its critical path rather than by listing order.
+makespan is set by its critical path rather than by listing order. Expected durations come
+from history (the step's own median, else its tool and task kind's, else its tool's), else
+the forecast (run/forecast/duration.py), else DEFAULT_DURATION.
 
 `parallel_ok: false` on a workstream makes its steps a chain for scheduling (one at a time,
 in bundle order); on a step, the step runs with no other step of the run. The dispatcher
@@ -15,13 +17,15 @@ from __future__ import annotations
 import logging
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.graph import build_graph
 from uet_doit.bundle.model import Bundle
+from uet_doit.errors import UetError
+from uet_doit.run.forecast.duration import duration_forecasts
 
 if TYPE_CHECKING:
     from uet_doit.state.store import RunStore
@@ -66,12 +70,20 @@ class PastDuration:
     seconds: float
 
 
+#: step_ids with no history -> the forecast seconds of those it can forecast
+Forecast = Callable[[Collection[str]], Mapping[str, float]]
+
+
 def expected_durations(
-    bundle: Bundle, past: Iterable[PastDuration], this_bundle: Mapping[str, float] | None = None
+    bundle: Bundle,
+    past: Iterable[PastDuration],
+    this_bundle: Mapping[str, float] | None = None,
+    forecast: Forecast | None = None,
 ) -> dict[str, float]:
     """step_id -> seconds: the step's own median, else the median of its tool and task
-    kind, else of its tool, else DEFAULT_DURATION. `past` is any bundle's attempts;
-    `this_bundle` (step_id -> median) is this bundle's own steps."""
+    kind, else of its tool, else its forecast, else DEFAULT_DURATION. `past` is any
+    bundle's attempts; `this_bundle` (step_id -> median) is this bundle's own steps;
+    `forecast` is asked once, for the steps history knows nothing of."""
     own = dict(this_bundle or {})
     kinds = {s.step_id: s.task_kind or ws.kind for ws, s in bundle.steps()}
     by_tool_kind: dict[tuple[str | None, str | None], list[float]] = defaultdict(list)
@@ -89,8 +101,10 @@ def expected_durations(
             out[step.step_id] = statistics.median(by_tool_kind[(tool, kinds[step.step_id])])
         elif by_tool.get(tool):
             out[step.step_id] = statistics.median(by_tool[tool])
-        else:
-            out[step.step_id] = DEFAULT_DURATION
+    unknown = [s.step_id for _, s in bundle.steps() if s.step_id not in out]
+    guessed = forecast(unknown) if forecast is not None and unknown else {}
+    for step_id in unknown:
+        out[step_id] = guessed.get(step_id, DEFAULT_DURATION)
     return {k: max(v, 0.001) for k, v in out.items()}
 
 
@@ -126,11 +140,21 @@ def plan_schedule(
 
 
 def learned_schedule(bundle: Bundle, store: RunStore) -> dict[str, StepSchedule]:
-    """The schedule with durations learned from the run store (none yet: all alike)."""
-    if not store.exists():
-        return plan_schedule(bundle)
-    past = [PastDuration(*row) for row in store.tool_durations()]
-    durations = expected_durations(bundle, past, store.durations(bundle.bundle_id))
+    """The schedule with durations learned from the run store, else forecast."""
+    past: list[PastDuration] = []
+    own: dict[str, float] = {}
+    if store.exists():
+        past = [PastDuration(*row) for row in store.tool_durations()]
+        own = store.durations(bundle.bundle_id)
+
+    def forecast(steps: Collection[str]) -> Mapping[str, float]:
+        try:
+            return duration_forecasts(bundle, store.root, steps)
+        except UetError as exc:  # e.g. a broken router_config.json: the run itself says so
+            _log.debug("no duration forecast: %s", exc)
+            return {}
+
+    durations = expected_durations(bundle, past, own, forecast)
     if _log.isEnabledFor(logging.DEBUG):
         for step_id, seconds in durations.items():
             _log.debug("expected duration of %s: %.2fs", step_id, seconds)

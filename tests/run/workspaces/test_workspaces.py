@@ -443,3 +443,67 @@ def test_a_run_stopped_by_the_repository_state_leaves_no_run_behind(repo: Projec
     git(repo, "checkout", "-q", "--detach")
     assert repo.run().code == 3
     assert "iso-" not in repo.uet("runs").out  # no run recorded, none left "running"
+
+
+# -- git failures, told as uet's -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_git_lock_taken_while_a_step_ran_is_said_as_such_and_the_next_run_lands(
+    repo: Project,
+) -> None:
+    """An editor's git holding .git/index.lock when the step lands: the step fails saying
+    what uet was doing, the command, git's first line and what to do, not that the user
+    edited a.md (and not git's paragraph about other git processes)."""
+    lock = repo.root / ".git" / "index.lock"
+    take_lock = f"open({str(lock)!r}, 'w').close()"
+    sa = edit_step("sa", "a.md", "alpha", "ALPHA", env={"FAKE_RUN_ALSO": take_lock})
+    bundle(repo, {**sa, "sandbox": "none"}, resilience={"max_retries": 0})
+    result = repo.run()
+    assert result.code == 1
+    failed = step(repo, "sa")
+    assert failed["failure_class"] != "uncommitted_edit"
+    error = failed["last_error"]
+    assert "could not land the step on main (updating its files in " in error
+    assert "`git read-tree -m -u " in error
+    assert "index.lock': File exists." in error
+    assert f"if none is running, a crashed one left it: remove {lock}" in error
+    assert "Another git process" not in result.out + result.err
+    assert repo.read("a.md") == "alpha\n"
+
+    lock.unlink()  # what the message says to do
+    bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"))
+    assert repo.run().code == 0
+    assert repo.read("a.md") == "ALPHA\n"
+
+
+@pytest.mark.slow
+def test_revert_with_the_index_locked_is_one_screen_with_the_fix(repo: Project) -> None:
+    bundle(repo, edit_step("sa", "a.md", "alpha", "ALPHA"))
+    assert repo.run().code == 0
+    lock = repo.root / ".git" / "index.lock"
+    lock.write_text("")
+    result = repo.uet("revert", "sa")
+    assert result.code == 3
+    lines = result.err.splitlines()
+    assert lines[0].startswith("ERROR: could not revert step sa (")
+    assert lines[1].startswith("  command: git revert --no-commit ")
+    assert lines[2].startswith("  git said: fatal: Unable to create '") and "index.lock" in lines[2]
+    assert lines[3] == (
+        "TIP: another git command holds the repository's lock (an editor, a git in another "
+        f"terminal): wait for it; if none is running, a crashed one left it: remove {lock}"
+    )
+    assert len(lines) == 4 and "Traceback" not in result.err
+    lock.unlink()
+    assert repo.uet("revert", "sa").code == 0
+    assert repo.read("a.md") == "alpha\n"
+
+
+def test_a_git_command_is_shown_short() -> None:
+    from uet_doit.run.workspaces.git import SAFE_CONFIG, shown_command
+
+    argv = ["git", "-C", "/p", "--git-dir=/g", "--work-tree=/p", *SAFE_CONFIG, "read-tree"]
+    argv += ["-m", "-u", "a" * 40, "b" * 40]
+    assert shown_command(argv) == "git read-tree -m -u aaaaaaaaaaaa bbbbbbbbbbbb"
+    many = shown_command(["git", "add", "--", *[f"dir {i}/x" for i in range(20)]])
+    assert many.startswith("git add -- 'dir 0/x' 'dir 1/x'") and many.endswith("... (14 more)")

@@ -15,6 +15,8 @@ snapshot taken before it ran (`GitSurface`).
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -67,6 +69,102 @@ class GitResult:
     code: int
     out: str
     err: str
+    argv: tuple[str, ...] = ()
+    cwd: str = ""
+
+    def failure(self, doing: str) -> GitFailure:
+        return GitFailure(doing, self.argv, self.code, self.err or self.out, self.cwd)
+
+
+_ELSEWHERE = (
+    "that branch is checked out in another worktree: switch that worktree to another branch "
+    "(or `git worktree remove` it), then run again"
+)
+#: what git's first words most often mean, and what to do (`{lock}`: the lock file named)
+_ADVICE = (
+    (
+        ".lock': file exists",
+        "another git command holds the repository's lock (an editor, a git in another "
+        "terminal): wait for it; if none is running, a crashed one left it: remove {lock}",
+    ),
+    ("is already checked out at", _ELSEWHERE),
+    ("is already used by worktree", _ELSEWHERE),
+    ("not a git repository", "run uet in a git repository (`git init`) or use `isolation: none`"),
+    (
+        "dubious ownership",
+        "git refuses a repository another user owns: `git config --global --add "
+        "safe.directory PATH` if you trust it",
+    ),
+    ("no space left on device", "the disk is full: free some space, then run again"),
+    ("permission denied", "check the owner and permissions of the repository's files"),
+)
+_LOCK = re.compile(r"'([^']+\.lock)'")
+_SHA = re.compile(r"\A[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
+_SHOWN_ARGS = 8
+
+
+@dataclass(frozen=True)
+class GitFailure:
+    """A failed git command, told the way a user can act on: what uet was doing, the
+    command (shortened), git's first line, and what to do (git's own text runs to a
+    paragraph of hints about commands uet never asked for)."""
+
+    doing: str
+    argv: Sequence[str]
+    code: int
+    said: str
+    cwd: str = ""
+
+    @property
+    def first_line(self) -> str:
+        lines = [ln.strip() for ln in self.said.splitlines() if ln.strip()]
+        return lines[0][:300] if lines else f"(nothing; exit code {self.code})"
+
+    @property
+    def command(self) -> str:
+        return shown_command(self.argv)
+
+    @property
+    def advice(self) -> str:
+        said = self.said.lower()
+        for words, what in _ADVICE:
+            if words in said:
+                lock = _LOCK.search(self.said)
+                return what.format(lock=lock.group(1) if lock else "the .lock file")
+        where = f" in {self.cwd}" if self.cwd else ""
+        return f"run `{self.command}`{where} to see git's whole message; `git status` there"
+
+    def line(self) -> str:
+        """One line, for a step's failure message."""
+        return f"could not {self.doing}: `{self.command}` said: {self.first_line} ({self.advice})"
+
+    def error(self) -> GitError:
+        where = f" (in {self.cwd})" if self.cwd else ""
+        message = (
+            f"could not {self.doing}: git failed (exit code {self.code})\n"
+            f"  command: {self.command}{where}\n"
+            f"  git said: {self.first_line}"
+        )
+        return GitError(message, self.advice)
+
+
+def shown_command(argv: Sequence[str]) -> str:
+    """`git read-tree -m -u 1a2b3c4d5e6f 7a8b9c0d1e2f`: without the options uet adds to
+    every call, object names cut to 12 characters, long lists cut."""
+    args: list[str] = []
+    skip = False
+    for arg in argv[1:] if argv and argv[0] == "git" else argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("-C", "-c"):
+            skip = True
+            continue
+        if arg.startswith(("--git-dir=", "--work-tree=")):
+            continue
+        args.append(arg[:12] if _SHA.match(arg) else arg if len(arg) <= 80 else arg[:77] + "...")
+    more = f" ... ({len(args) - _SHOWN_ARGS} more)" if len(args) > _SHOWN_ARGS else ""
+    return " ".join(["git", *(shlex.quote(a) for a in args[:_SHOWN_ARGS])]) + more
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -105,24 +203,25 @@ class Git:
         check: bool = True,
         stdin: str | None = None,
         env: Mapping[str, str] | None = None,
+        doing: str | None = None,
     ) -> GitResult:
+        """`doing` says what uet was doing, for the error a failure raises (with `check`)."""
+        argv = self.argv(*args)
         proc = subprocess.run(
-            self.argv(*args),
+            argv,
             input=stdin,
             capture_output=True,
             text=True,
             env=git_env({**self.identity, **(env or {})}),
             check=False,
         )
+        result = GitResult(proc.returncode, proc.stdout, proc.stderr, tuple(argv), str(self.cwd))
         if check and proc.returncode != 0:
-            shown = " ".join(args[:3])
-            detail = (proc.stderr or proc.stdout).strip().splitlines()
-            msg = f"git {shown} failed in {self.cwd}: {detail[-1] if detail else proc.returncode}"
-            raise GitError(msg, "see `git status` in that folder")
-        return GitResult(proc.returncode, proc.stdout, proc.stderr)
+            raise result.failure(doing or f"run git {args[0] if args else ''}".strip()).error()
+        return result
 
-    def out(self, *args: str) -> str:
-        return self.run(*args).out.strip()
+    def out(self, *args: str, doing: str | None = None) -> str:
+        return self.run(*args, doing=doing).out.strip()
 
     def ok(self, *args: str) -> bool:
         return self.run(*args, check=False).code == 0

@@ -113,6 +113,12 @@ class BranchGuard:
             fh.write(new + "\n")
 
 
+def _user_edit_in_the_way(said: str) -> bool:
+    """git read-tree refused to overwrite a file with changes of its own (not a lock or an
+    I/O error: those are said as they are, not as an edit of the user's)."""
+    return "not uptodate" in said or "would be overwritten" in said
+
+
 def checked_out_branch(repo: Git) -> str | None:
     result = repo.run("symbolic-ref", "-q", "--short", "HEAD", check=False)
     return result.out.strip() if result.code == 0 else None
@@ -159,7 +165,8 @@ def land(
             if edited:
                 return Landed(edited=tuple(edited))
             if deleted:  # the user deleted files the step remakes: nothing of theirs is lost
-                top.run("checkout-index", "-f", "-u", "--", *deleted)
+                doing = f"restore files the step remakes in {top.cwd}"
+                top.run("checkout-index", "-f", "-u", "--", *deleted, doing=doing)
         if tip == base:
             new = step_commit
         else:
@@ -176,9 +183,13 @@ def land(
             if merged.code == 1:
                 return Landed(conflict=tuple(dict.fromkeys(ln for ln in lines[1:] if ln)))
             if merged.code != 0:
-                return Landed(message=f"git merge-tree failed: {merged.err.strip()}")
+                return Landed(
+                    message=merged.failure(f"land the step on {branch} (merging it)").line()
+                )
             message = top.out("log", "-1", "--format=%B", step_commit)
-            new = top.run("commit-tree", lines[0], "-p", tip, stdin=message).out.strip()
+            doing = f"make the landing commit on {branch}"
+            new = top.run("commit-tree", lines[0], "-p", tip, stdin=message, doing=doing).out
+            new = new.strip()
         journal = state_dir / JOURNAL
         if witness is not None:
             witness(new)
@@ -187,7 +198,12 @@ def land(
             moved = top.run("read-tree", "-m", "-u", tip, new, check=False)
             if moved.code != 0:
                 journal.unlink(missing_ok=True)
-                return Landed(edited=tuple(changed), message=moved.err.strip())
+                failure = moved.failure(
+                    f"land the step on {branch} (updating its files in {top.cwd})"
+                )
+                if _user_edit_in_the_way(moved.err):  # edited since user_edits looked
+                    return Landed(edited=tuple(changed), message=failure.line())
+                return Landed(message=failure.line())
         swapped = top.run("update-ref", f"refs/heads/{branch}", new, tip, check=False)
         if swapped.code != 0:  # moved between our read and the swap: nothing of ours moved it
             journal.unlink(missing_ok=True)

@@ -64,13 +64,13 @@ class WorktreePool:
                 check=False,
             )
         if added.code != 0:
-            return f"git worktree add: {added.err.strip()}"
+            return added.failure(f"create the step's worktree {path}").line()
         # the checkout itself (every file written) outside the lock: in parallel
         wt = self.git(path)
         if wt is None:
             return f"git worktree add left no administrative dir for {path}"
         filled = wt.run("reset", "-q", "--hard", check=False)
-        return None if filled.code == 0 else f"git reset --hard in {path}: {filled.err.strip()}"
+        return None if filled.code == 0 else filled.failure("check out the step's files").line()
 
     def _take_over(self, parked: Path, path: Path, branch: str, tip: str) -> bool:
         restore_link(parked, admin_dir(self.top.common_dir(), parked))

@@ -149,16 +149,19 @@ def revert_step(root: Path, step_id: str) -> tuple[StepCommit, str]:
     result = repo.run("revert", "--no-commit", commit.sha, check=False)
     if result.code != 0:
         repo.run("revert", "--abort", check=False)
-        raise UsageError(
-            f"cannot revert step {step_id} ({commit.sha[:12]}): {result.err.strip()}",
-            "later commits changed the same lines, or you have uncommitted edits there: "
-            "resolve it by hand (git revert " + commit.sha[:12] + ")",
-        )
+        failure = result.failure(f"revert step {step_id} ({commit.sha[:12]})")
+        if "conflict" in result.err.lower() or "overwritten" in result.err:
+            raise UsageError(
+                failure.error().message,
+                "later commits changed the same lines, or you have uncommitted edits there: "
+                "resolve it by hand (git revert " + commit.sha[:12] + ")",
+            )
+        raise UsageError(failure.error().message, failure.advice)
     message = commit_message(
         f"Revert step {step_id}: {commit.subject}",
         [("Uet-Reverted-Step", step_id), ("Uet-Revert-Of", commit.sha)],
     )
-    repo.run("commit", "-q", "--no-verify", "-F", "-", stdin=message)
+    repo.run("commit", "-q", "--no-verify", "-F", "-", stdin=message, doing="commit the revert")
     follow_in_doit(repo, root, "HEAD~1", "HEAD")  # other steps' state of shared files
     forget_step(root, commit.run_id, step_id)
     return commit, repo.out("rev-parse", "HEAD")

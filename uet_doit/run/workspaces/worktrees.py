@@ -141,7 +141,7 @@ class WorktreeIsolation(StepExtension):
             for pattern in self.own_files(tool)
             for inside in ("", "/**")  # the file, or everything in the folder it names
         ]
-        wt.run("add", "-A", "--", ".", *excluded)
+        wt.run("add", "-A", "--", ".", *excluded, doing="stage the step's changes in its worktree")
 
     # -- before the tool ---------------------------------------------------------------------
     def before_step(self, policy: StepPolicy) -> StepOutcome | None:
@@ -430,7 +430,7 @@ class WorktreeIsolation(StepExtension):
                 result, FailureClass.INTERRUPTED, f"git no longer knows the worktree {record.path}"
             )
         self._add_all(wt, spec.tool)
-        tree = wt.out("write-tree")
+        tree = wt.out("write-tree", doing="record the step's changes")
         base = record.base
         changes = name_status(self.top, record.prepared or base, tree)
         if record.prepared:
@@ -464,7 +464,9 @@ class WorktreeIsolation(StepExtension):
             return result  # nothing to land: done as it is
         keys = {"Uet-Run": spec.run_id, "Uet-Step": spec.step_id, "Uet-Attempt": str(spec.attempt)}
         message = commit_message(policy.spec.title, self._trailers(policy, spec, result))
-        commit = self.top.run("commit-tree", tree, "-p", base, stdin=message).out.strip()
+        doing = f"commit step {spec.step_id}'s changes"
+        commit = self.top.run("commit-tree", tree, "-p", base, stdin=message, doing=doing).out
+        commit = commit.strip()
         self.top.run("update-ref", f"refs/heads/{record.branch}", commit, check=False)
         step_id = spec.step_id
 
@@ -521,7 +523,9 @@ class WorktreeIsolation(StepExtension):
                 f"you have uncommitted edits to {shown(list(landed.edited))}, which this step "
                 "changed; nothing was overwritten. Commit or stash them, then run again",
             )
-        return self._failed(result, FailureClass.UNKNOWN, f"could not land: {landed.message}")
+        why = landed.message  # a git failure says what it could not do; others do not
+        why = why if why.startswith("could not ") else f"could not land: {why}"
+        return self._failed(result, FailureClass.UNKNOWN, why)
 
     def _failed(self, result: AttemptResult, cls: FailureClass, message: str) -> AttemptResult:
         return replace(
