@@ -171,7 +171,7 @@ def _objects(node: Any) -> list[dict[str, Any]]:
 def test_structured_output_schema_is_strict_and_a_valid_bundle_fits_it() -> None:
     import jsonschema
 
-    from uet_doit.plans.draft_schema import draft_schema, without_nulls
+    from uet_doit.plans.drafting.schema import draft_schema, without_nulls
 
     schema = draft_schema()
     for obj in _objects(schema):  # OpenAI strict mode: closed objects, every key required
@@ -209,7 +209,7 @@ def test_claude_gets_the_strict_schema(project: Project, drafts: Any) -> None:
 def test_a_long_request_puts_the_json_parts_in_files_it_names(
     project: Project, drafts: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from uet_doit.plans import ai_draft
+    from uet_doit.plans.drafting import draft as ai_draft
 
     monkeypatch.setattr(ai_draft, "PROMPT_LIMIT", 200)
     drafts(bad(), good())

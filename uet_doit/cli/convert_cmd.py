@@ -125,7 +125,7 @@ def convert(args: argparse.Namespace) -> int:
     }
     _check_dollars(args.max_cost_usd)
     if args.with_tool and not args.explain:
-        from uet_doit.plans.ai_draft import DraftRequest, draft_bundle
+        from uet_doit.plans.drafting.draft import DraftRequest, draft_bundle
 
         request = DraftRequest(
             ai_tool=args.with_tool,

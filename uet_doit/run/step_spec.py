@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uet_doit.bundle.effective import effective_tool, explicit_isolation
+from uet_doit.bundle.effective import effective_review, effective_tool, explicit_isolation
 from uet_doit.bundle.fields import Isolation
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
 from uet_doit.cache.settings import DEFAULT_CACHE_MAX_BYTES
@@ -173,7 +173,7 @@ class StepSpec:
     max_log_bytes: int | None = None
     # isolation (run/workspaces/worktrees.py): "worktree" where the project is a git repository
     isolation: str = "none"
-    sandbox: str = "auto"  # tools/sandbox.py: the nearest `sandbox:`, else the profile's
+    sandbox: str = "auto"  # tools/sandbox/__init__.py: the nearest `sandbox:`, else the profile's
     scope: tuple[str, ...] = ()  # globs the step may change besides files/create_files
     workspace_copy: tuple[str, ...] = ()
     workspace_setup: str | tuple[str, ...] | None = None
@@ -218,3 +218,17 @@ def effective_isolation(bundle: Bundle, ws: Workstream, step: Step) -> Isolation
     if named is not None:
         return named
     return "none" if tool_traits(effective_tool(bundle, ws, step)).in_place else "worktree"
+
+
+def step_reviewer(bundle: Bundle, ws: Workstream, step: Step) -> ReviewerSpec | None:
+    """The reviewer of the step's change, when the nearest `review` has `steps: true`."""
+    review = effective_review(bundle, ws, step)
+    if review is None or not review.steps or review.tool is None:
+        return None
+    return ReviewerSpec(
+        tool=review.tool,
+        model=review.model,
+        max_cost_usd=review.max_cost_usd,
+        max_fix_attempts=1 if review.max_fix_attempts is None else review.max_fix_attempts,
+        timeout=review.timeout_seconds or 600.0,
+    )

@@ -66,7 +66,7 @@ class AttemptSpec:
     exit_file: Path | None = None  # where the tool's exit code is recorded (see process.py)
     on_start: Callable[[int], None] | None = field(default=None, compare=False)
     scratch_dir: Path | None = None  # the attempt's own folder, outside what lands
-    sandbox: SandboxSpec | None = None  # what the tool may write (tools/sandbox.py)
+    sandbox: SandboxSpec | None = None  # what the tool may write (tools/sandbox/__init__.py)
     stall_timeout: float | None = None  # no output and no file change this long: stopped
     resume_session: str | None = None  # continue this session of the tool's own
     run_id: str = ""

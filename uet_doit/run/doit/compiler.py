@@ -22,7 +22,6 @@ from doit.tools import config_changed
 from uet_doit.bundle.effective import (
     effective_breaker,
     effective_resilience,
-    effective_review,
     effective_stall_timeout,
     effective_timeout,
     effective_tool,
@@ -34,12 +33,12 @@ from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.scheduling import StepSchedule, plan_schedule
 from uet_doit.run.step_spec import (
     GateSpec,
-    ReviewerSpec,
     StepSpec,
     budgets_for,
     effective_isolation,
     gate_spec,
     gate_task_name,
+    step_reviewer,
 )
 from uet_doit.tools.attempt import ValidationSpec
 
@@ -197,20 +196,6 @@ def build_spec(
         best_of_pick=step.attempts.pick if step.attempts else "first",
         review=step_reviewer(bundle, ws, step),
         **_isolation(bundle, ws, step, root),
-    )
-
-
-def step_reviewer(bundle: Bundle, ws: Workstream, step: Step) -> ReviewerSpec | None:
-    """The reviewer of the step's change, when the nearest `review` has `steps: true`."""
-    review = effective_review(bundle, ws, step)
-    if review is None or not review.steps or review.tool is None:
-        return None
-    return ReviewerSpec(
-        tool=review.tool,
-        model=review.model,
-        max_cost_usd=review.max_cost_usd,
-        max_fix_attempts=1 if review.max_fix_attempts is None else review.max_fix_attempts,
-        timeout=review.timeout_seconds or 600.0,
     )
 
 

@@ -145,7 +145,7 @@ def plan_for(
 
 def _review_fixes(bundle: Bundle, ws: Workstream, step: Step) -> int:
     """A step reviewed before it lands may be sent back this many more times."""
-    from uet_doit.run.doit.compiler import step_reviewer
+    from uet_doit.run.step_spec import step_reviewer
 
     reviewer = step_reviewer(bundle, ws, step)
     return reviewer.max_fix_attempts if reviewer else 0

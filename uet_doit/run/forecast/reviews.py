@@ -16,7 +16,6 @@ from pathlib import Path
 from uet_doit.bundle.effective import effective_resilience
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.cache.stores import configured_store
-from uet_doit.run.doit.compiler import step_reviewer
 from uet_doit.run.forecast.estimate import History, StepForecast, StepPlan, forecast_step
 from uet_doit.run.forecast.inputs import (
     bundle_kinds,
@@ -28,7 +27,7 @@ from uet_doit.run.forecast.inputs import (
 from uet_doit.run.review.criteria import BUNDLE_SCOPE, criterion_reviewer, review_id
 from uet_doit.run.review.material import criterion_material, made_by
 from uet_doit.run.review.reviewer import ReviewRequest, VerdictBook, review_key
-from uet_doit.run.step_spec import ReviewerSpec
+from uet_doit.run.step_spec import ReviewerSpec, step_reviewer
 from uet_doit.state.store import RunStore
 from uet_doit.tools.routing import load_router_config
 from uet_doit.tools.tokens import token_counter

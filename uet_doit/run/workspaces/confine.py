@@ -1,4 +1,4 @@
-"""Each attempt's OS sandbox (tools/sandbox.py), chosen from the step's `sandbox:` level.
+"""Each attempt's OS sandbox (tools/sandbox/__init__.py), chosen from the step's `sandbox:` level.
 
 An isolated attempt (its own worktree) may write its worktree, its own git dir
 (run/workspaces/attempt_git.py) and its scratch folder; the project, its git dir and `.uet/` are

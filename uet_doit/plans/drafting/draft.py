@@ -5,7 +5,7 @@ deterministic conversion as a starting point. Each draft goes through exactly wh
 validate` does (uet_doit.bundle.loader.load_bundle: schema, ids, cycles, paths, duplicate
 outputs); its problems go back to the tool, up to `--max-fix-attempts` times. Only a valid
 bundle is returned. Every call is a one-step run of the routine every step goes through
-(plans/draft_run.py): recorded in the run store, so `uet cost` shows it, redacted, reaped,
+(plans/drafting/attempts.py): recorded in the run store, so `uet cost` shows it, redacted, reaped,
 under the tool's breaker and, with `--max-cost-usd`, a budget.
 
 Where a CLI has a structured-output option it is used, with the core of the format in the
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.errors import BundleError, UetError, UsageError
-from uet_doit.plans.draft_run import DraftRun
-from uet_doit.plans.draft_schema import draft_schema, without_nulls
-from uet_doit.plans.draft_trust import added_powers
+from uet_doit.plans.drafting.attempts import DraftRun
+from uet_doit.plans.drafting.schema import draft_schema, without_nulls
+from uet_doit.plans.drafting.trust import added_powers
 from uet_doit.tools.structured import answer_text, json_object, structured_args
 
 PROMPT_LIMIT = 96_000  # bytes; longer prompts put the JSON parts in files

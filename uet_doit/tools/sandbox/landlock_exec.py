@@ -1,4 +1,4 @@
-"""`python -m uet_doit.tools.landlock_exec --write DIR... -- ARGV`: run ARGV where only the
+"""`python -m uet_doit.tools.sandbox.landlock_exec --write DIR... -- ARGV`: run ARGV where only the
 named folders (and files) can be written, by a Landlock ruleset (Linux 5.13+).
 
 Landlock is how a process fences itself in without privileges: a ruleset names the kinds

@@ -110,7 +110,7 @@ def bwrap_problem() -> str | None:
 
 @functools.cache
 def landlock_problem() -> str | None:
-    from uet_doit.tools.landlock_exec import abi_version  # lazy: start-up time
+    from uet_doit.tools.sandbox.landlock_exec import abi_version  # lazy: start-up time
 
     version = abi_version()
     return None if version >= 1 else "the kernel has no Landlock (Linux 5.13+, enabled)"

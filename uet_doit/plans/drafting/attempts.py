@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uet_doit.plans.draft_guard import TreeGuard
+from uet_doit.plans.drafting.guard import TreeGuard
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import LocalExecutor
