@@ -1,4 +1,4 @@
-"""The reaper: one small process per runner that starts the runner's tools and records how
+"""The reaper: one small process per run that starts the run's tools and records how
 each one ended, even after the runner itself was killed.
 
 Why: a tool must finish, and its exit code be known, when its runner dies (kill -9), so a

@@ -43,6 +43,12 @@ from uet_doit.run.step_spec import (
     gate_task_name,
 )
 
+#: doit swaps sys.stdout/stderr around every python-action it captures, which threads of
+#: `-P thread` undo in the wrong order: the caller of `run_bundle` was left with a dead
+#: task's writer as sys.stdout. A step's action prints nothing (its tool's output goes to
+#: files), so nothing is captured and the streams are never swapped.
+NO_CAPTURE: dict[str, Any] = {"capture": False}
+
 
 class TaskActions(Protocol):
     """What the compiler asks for the actions of a task: the runner gives real ones, a
@@ -378,6 +384,7 @@ def compile_tasks(
                     }
                 },
                 "verbosity": 1,
+                "io": NO_CAPTURE,
             }
         ws_files = list(dict.fromkeys(ws_files))
         all_outputs.extend(ws_files)
@@ -428,4 +435,5 @@ def _gate_tasks(
             "uptodate": [DefinitionUnchanged(gate.model_dump(mode="json"))],
             "meta": {"uet_gate": {"scope": scope, "type": gate.type, "blocking": gate.blocking}},
             "verbosity": 1,
+            "io": NO_CAPTURE,
         }

@@ -24,7 +24,7 @@ from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.unknown_cost import REJECTED, UNREPORTED
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
 from uet_doit.tools.failures import FailureClass, classify
-from uet_doit.tools.process import ProcessResult, read_tail, run_process
+from uet_doit.tools.process import ProcessResult, ToolProcesses, read_tail, run_process
 from uet_doit.tools.redact import Redactor
 from uet_doit.tools.sandbox import SandboxSpec
 from uet_doit.tools.spawner import ReaperLost
@@ -157,7 +157,10 @@ def child_env(spec: AttemptSpec, base: Mapping[str, str] | None = None) -> dict[
 
 
 def step_request(
-    spec: AttemptSpec, env: Mapping[str, str], on_start: Callable[[int], None] | None = None
+    spec: AttemptSpec,
+    env: Mapping[str, str],
+    on_start: Callable[[int], None] | None = None,
+    processes: ToolProcesses | None = None,
 ) -> StepRequest:
     return StepRequest(
         step_id=spec.step_id,
@@ -183,6 +186,7 @@ def step_request(
         stall_timeout=spec.stall_timeout,
         resume_session=spec.resume_session,
         run_id=spec.run_id,
+        processes=processes,
     )
 
 
@@ -190,6 +194,7 @@ def run_attempt(
     spec: AttemptSpec,
     resolve: AdapterResolver | None = None,
     on_start: Callable[[int], None] | None = None,
+    processes: ToolProcesses | None = None,
 ) -> AttemptResult:
     """Run one attempt of a step and judge it; never raises for a tool's own failure."""
     from uet_doit.tools.routing import resolve_adapter
@@ -204,14 +209,14 @@ def run_attempt(
         Path(spec.scratch_dir).mkdir(parents=True, exist_ok=True)
     _make_parent_folders(Path(spec.workdir), spec.create_files)
     try:
-        raw = adapter.execute(step_request(spec, env, on_start))
+        raw = adapter.execute(step_request(spec, env, on_start, processes))
     except ReaperLost as exc:
         raw = ToolResult(
             success=False,
             message=f"{exc}: the attempt's outcome is unknown, so it counts as failed",
             failure_class=FailureClass.WORKER_LOST,
         )
-    return complete_attempt(spec, raw, env, time.monotonic() - started)
+    return complete_attempt(spec, raw, env, time.monotonic() - started, processes)
 
 
 def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
@@ -243,7 +248,11 @@ def adopt_attempt(
 
 
 def complete_attempt(
-    spec: AttemptSpec, raw: ToolResult, env: Mapping[str, str], duration: float
+    spec: AttemptSpec,
+    raw: ToolResult,
+    env: Mapping[str, str],
+    duration: float,
+    processes: ToolProcesses | None = None,
 ) -> AttemptResult:
     """The one post-attempt pipeline: reported cost, outputs, validation, then redaction."""
     notes: list[str] = []
@@ -253,7 +262,7 @@ def complete_attempt(
     if raw.success:
         _check_outputs(spec, raw)
     if raw.success and spec.validation is not None:
-        _validate(spec, raw, env)
+        _validate(spec, raw, env, processes)
     result = AttemptResult(
         success=raw.success,
         outcome=AttemptOutcome.SUCCEEDED if raw.success else AttemptOutcome.FAILED,
@@ -327,7 +336,9 @@ def _check_outputs(spec: AttemptSpec, result: ToolResult) -> None:
         result.message = "the tool finished but did not create: " + ", ".join(missing)
 
 
-def _validate(spec: AttemptSpec, result: ToolResult, env: Mapping[str, str]) -> None:
+def _validate(
+    spec: AttemptSpec, result: ToolResult, env: Mapping[str, str], processes: ToolProcesses | None
+) -> None:
     from uet_doit.tools.adapters.shell import command_argv
 
     val = spec.validation
@@ -342,6 +353,7 @@ def _validate(spec: AttemptSpec, result: ToolResult, env: Mapping[str, str]) -> 
             timeout=val.timeout,
             stdout_path=out.with_suffix(".validation.stdout"),
             stderr_path=out.with_suffix(".validation.stderr"),
+            processes=processes,
         )
     except FileNotFoundError:
         shown = command if isinstance(command, str) else command[0]

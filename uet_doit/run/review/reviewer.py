@@ -308,7 +308,7 @@ class Reviewer:
         if not runtime.ctx.shared_fs:
             # a worker without the project's filesystem would run the reviewer in a clone
             # and send its edits back as a patch: reviews run here, read-only
-            self.executor = LocalExecutor(runtime.tools.resolver())
+            self.executor = LocalExecutor(runtime.tools.resolver(), runtime.processes)
 
     def review(self, base: StepSpec, reviewer: ReviewerSpec, req: ReviewRequest) -> ReviewDone:
         rt = self.runtime

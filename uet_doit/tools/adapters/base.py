@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from uet_doit.tools.failures import FailureClass, classify, retry_after_seconds
-from uet_doit.tools.process import ProcessResult, run_process
+from uet_doit.tools.process import ProcessResult, ToolProcesses, run_process
 from uet_doit.tools.sandbox import DENIED_MARKERS, SandboxSpec
 
 
@@ -41,6 +41,7 @@ class StepRequest:
     stall_timeout: float | None = None  # no output and no file change this long: stopped
     resume_session: str | None = None  # continue this session of the tool's own
     run_id: str = ""
+    processes: ToolProcesses | None = field(default=None, compare=False)  # the run's tools
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ class ToolAdapter(ABC):
                 exit_file=request.exit_file,
                 on_start=request.on_start,
                 stall_timeout=request.stall_timeout,
+                processes=request.processes,
             )
         except FileNotFoundError:
             return self.missing_result()
