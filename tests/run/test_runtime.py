@@ -134,7 +134,9 @@ threading.Thread(target=interrupt, daemon=True).start()
 run("a")
 side.join(120)
 run("c")
+from uet_doit.run.doit.action import Runtime
 told = {n: [o.exit_code, o.status, sorted(o.states.values())] for n, o in answers.items()}
+told["live"] = len(Runtime.live())
 print(json.dumps(told))
 """
 
@@ -166,6 +168,7 @@ def test_ctrl_c_stops_every_run_of_the_process_and_the_next_run_runs(tmp_path: P
     assert answers["a"] == [130, RunState.INTERRUPTED, [StepState.INTERRUPTED] * 2]
     assert answers["b"] == [130, RunState.INTERRUPTED, [StepState.INTERRUPTED] * 2]
     assert answers["c"] == [0, RunState.SUCCEEDED, [StepState.SUCCEEDED]]  # no stop left over
+    assert answers["live"] == 0  # no Runtime of the interrupted runs is left open
     for name in ("a", "b"):
         for i in (0, 1):
             assert wait_gone(int((tmp_path / name / f"pid{i}").read_text())), (name, i)
