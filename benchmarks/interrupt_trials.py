@@ -57,7 +57,7 @@ def left_running(root: Path) -> list[int]:
 
 
 def reaper_of(runner: int) -> int | None:
-    """The reaper the runner started (its child running uet_doit.tools.reaper)."""
+    """The reaper the runner started (its child running uet_doit/tools/reaper.py)."""
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             stat = (entry / "stat").read_text()
@@ -65,7 +65,7 @@ def reaper_of(runner: int) -> int | None:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[-1].split()[1])
-        if ppid == runner and b"uet_doit.tools.reaper" in cmd:
+        if ppid == runner and b"uet_doit/tools/reaper.py" in cmd:
             return int(entry.name)
     return None
 

@@ -71,4 +71,5 @@ def run_bundle(
     check_tasks(bundle, str(bundle_file), opts.tasks, skipped_steps(bundle, opts.skip_workstreams))
     stream = out if out is not None else _Discard()
     run_id, code = run_loaded(bundle, bundle_file, project, opts, stream)
-    return read_result(RunStore(project), run_id, code, bundle)
+    with RunStore(project) as store:
+        return read_result(store, run_id, code, bundle)

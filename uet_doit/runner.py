@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import os
 import signal
+import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from uet_doit.run.project import project_lock
 from uet_doit.run.workspaces.isolation import end_isolation, start_isolation
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
 from uet_doit.state.store import RunStore
-from uet_doit.tools.process import kill_active_groups
 
 if TYPE_CHECKING:
     from uet_doit.run.executors.dask.executor import DaskExecutor
@@ -103,7 +103,7 @@ def run_loaded(
 ) -> tuple[str, int]:
     """Run a loaded bundle: its run id and exit code; progress and the doit reporter write to
     `out` only (`uet_doit.run_bundle` reads the outcome from the store)."""
-    from uet_doit.run.budget import CostLedger, apply_overrides
+    from uet_doit.run.budget import apply_overrides
     from uet_doit.run.doit.loader import DEP_FILE
     from uet_doit.state.doit_backend import check_dep_file
     from uet_doit.tools.routing import load_router_config
@@ -112,7 +112,21 @@ def run_loaded(
     if opts.budgets:
         bundle = apply_overrides(bundle, dict(opts.budgets))
     check_dep_file(root / DEP_FILE)  # never written into when it is not doit's
-    store = RunStore(root)
+    with RunStore(root) as store:
+        return _run_with(bundle, bundle_file, root, opts, out, store, router)
+
+
+def _run_with(
+    bundle: Bundle,
+    bundle_file: Path,
+    root: Path,
+    opts: RunOptions,
+    out: TextIO,
+    store: RunStore,
+    router: Any,
+) -> tuple[str, int]:
+    from uet_doit.run.budget import CostLedger
+
     store.check_writable()
     store.mark_dead_runs()
     digest = bundle_hash(bundle)
@@ -139,9 +153,6 @@ def run_loaded(
         cache_store=configured_store(root, opts.cache_store, dict(os.environ)),
     )
     with project_lock(root, run_id), ExitStack() as cluster:
-        from uet_doit.run.doit.action import Runtime
-
-        cluster.callback(Runtime.forget, ctx)
         out.write(f"run {run_id}" + (" (resumed)" if opts.resume else "") + "\n")
         jobs = effective_jobs(opts.jobs, sum(1 for _, s in bundle.steps() if s.step_id not in skip))
         ctx = dataclasses.replace(ctx, jobs=jobs)
@@ -161,6 +172,9 @@ def run_loaded(
             )
         # before the run is recorded: a repository unfit for landing stops it cleanly
         ctx = start_isolation(bundle, root, ctx, opts.into, store, out)
+        from uet_doit.run.doit.action import Runtime
+
+        cluster.enter_context(Runtime.opened(ctx, executor))  # closed however the run ends
         CostLedger(store, ctx.session).drop_stale_reservations()
         store.start_run(
             run_id,
@@ -284,15 +298,19 @@ def _run_doit(
         schedule=learned_schedule(bundle, store),
         extra_config={"outfile": out},  # the reporter prints where the caller asked
     )
-    previous = signal.signal(signal.SIGTERM, _term_as_interrupt)
+    from uet_doit.run.doit.action import stop_every_run
+
+    main = threading.current_thread() is threading.main_thread()  # signals go to it only
+    previous = signal.signal(signal.SIGTERM, _term_as_interrupt) if main else None
     try:
         return run_doit(loader, args)
     except KeyboardInterrupt:
-        kill_active_groups()  # tools started by this process, and what they left behind
+        stop_every_run()  # the tools of every run of this process, and what they left behind
         store.end_run(ctx.run_id, RunState.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _close(

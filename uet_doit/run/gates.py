@@ -98,6 +98,7 @@ class GateAction:
                 timeout=spec.timeout,
                 stdout_path=logs[0],
                 stderr_path=logs[1],
+                processes=runtime.processes,
             )
         finally:  # an interrupted gate's logs are scrubbed too
             for log in logs:

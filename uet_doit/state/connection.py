@@ -53,6 +53,9 @@ class Connections:
         self._local = threading.local()
         self._checked = False
         self._memory: sqlite3.Connection | None = None
+        self._opened: list[tuple[int, threading.Thread, sqlite3.Connection]] = []  # to close
+        self._generation = 0  # a close() makes every thread open a new one
+        self._lock = threading.Lock()
 
     def get(self) -> sqlite3.Connection:
         if self.path is None:
@@ -62,10 +65,30 @@ class Connections:
             return self._memory
         pid = os.getpid()
         cached = getattr(self._local, "conn", None)
-        if cached is None or cached[0] != pid:
-            self._local.conn = (pid, self._connect(self.path))
-        conn: sqlite3.Connection = self._local.conn[1]
-        return conn
+        if cached is None or cached[0] != pid or cached[1] != self._generation:
+            conn = self._connect(self.path)
+            with self._lock:
+                self._opened.append((pid, threading.current_thread(), conn))
+            self._local.conn = (pid, self._generation, conn)
+            return conn
+        opened: sqlite3.Connection = cached[2]
+        return opened
+
+    def close(self) -> None:
+        """Close the connections of this thread and of threads that have ended (a run's
+        end: its worker threads are gone). One a live thread may still be using (doit's,
+        after a Ctrl-C) is left to it: closing it under a query would crash the process."""
+        me, pid = threading.current_thread(), os.getpid()  # a fork's are its parent's
+        with self._lock:
+            self._generation += 1
+            done = [c for p, t, c in self._opened if p == pid and (t is me or not t.is_alive())]
+            self._opened = [entry for entry in self._opened if entry[2] not in done]
+        for conn in done:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         if not self._checked:

@@ -61,6 +61,18 @@ class RunStore(AttemptMethods):
     def exists(self) -> bool:
         return self.path.exists()
 
+    def close(self) -> None:
+        """Close its connections (every thread's); a later call opens new ones. A sqlite3
+        connection is freed only by the cycle collector otherwise (its statement cache
+        refers back to it), so a process running many runs closes what it is done with."""
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @stored
     def check_writable(self) -> None:
         """Fail before any step starts when .uet cannot be written (read-only, disk full)."""

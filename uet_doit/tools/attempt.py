@@ -15,6 +15,7 @@ from typing import Any
 
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.process import ToolProcesses
 from uet_doit.tools.sandbox import SandboxSpec
 
 #: the spec's fields that are paths (strings in its JSON)
@@ -74,6 +75,8 @@ class AttemptSpec:
     config_root: Path | None = None
     validation: ValidationSpec | None = None
     max_log_bytes: int | None = None
+    #: the run's tool processes (its reaper, what Ctrl-C stops); never leaves the process
+    processes: ToolProcesses | None = field(default=None, compare=False, repr=False)
 
     @property
     def config_dir(self) -> Path:
@@ -81,7 +84,7 @@ class AttemptSpec:
 
     def to_json(self) -> str:
         data = dict(self.__dict__)  # flat fields: no deep copy (this runs for every attempt)
-        del data["on_start"]
+        del data["on_start"], data["processes"]
         for key in ("env", "options", "context"):  # any Mapping, as a JSON object
             data[key] = dict(data[key])
         if self.validation is not None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from uet_doit.tools.spawner import Spawner
 from uet_doit.tools.stall import StallWatch
 
 #: how long a process group gets between SIGTERM and SIGKILL
@@ -46,32 +47,71 @@ class ProcessResult:
         return f"{self.stdout}\n{self.stderr}"
 
 
-#: process groups of tools running now, so an interrupted runner can stop them all
-ACTIVE_GROUPS: set[int] = set()
-#: set when the runner is stopping (Ctrl-C, SIGTERM): no new tool starts after it
-STOPPING = threading.Event()
 #: every tool gets a token in its environment; what it starts keeps it, even after setsid
 TOKEN_ENV = "UET_PROCESS_TOKEN"
-
-_COUNTER = itertools.count(1)
-
-
-def kill_active_groups() -> None:
-    """Stop every tool this process started, and what they started (Ctrl-C or SIGTERM)."""
-    stop_all()
+#: the tokens of every tool this process starts begin with this (a fork keeps its parent's);
+#: an immutable name, not state: `stop_every` finds with it what the runs' groups miss
+TOKEN_PREFIX = f"{os.getpid()}-{uuid.uuid4().hex[:12]}-"
 
 
-def stop_all() -> None:
-    """No new tool starts from now on; every running one is killed with its descendants."""
-    STOPPING.set()
-    from uet_doit.tools.spawner import Spawner
+class ToolProcesses:
+    """The tools one run has running in this process: their process groups, so a Ctrl-C seen
+    by one thread stops the tools other threads wait on; the reaper that starts them
+    (tools/spawner.py); and whether the run is stopping, after which no tool starts.
 
-    Spawner.stop_current()  # also what it was starting when we stopped
-    for pgid in list(ACTIVE_GROUPS):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    ACTIVE_GROUPS.clear()
-    kill_tokened(_TOKEN_PREFIX, prefix=True)
+    A run's Runtime (run/doit/action.py) owns one and closes it when the run ends;
+    `run_process` without one makes its own for that one tool."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.token_prefix = f"{TOKEN_PREFIX}{name or uuid.uuid4().hex[:8]}-"
+        self.groups: set[int] = set()
+        self.stopping = threading.Event()
+        self._count = itertools.count(1)
+        self._lock = threading.Lock()
+        self._spawner: Spawner | None = None
+
+    def token(self) -> str:
+        return f"{self.token_prefix}{next(self._count)}"
+
+    def spawner(self) -> Spawner:
+        """This run's reaper, started on first use (again if it died)."""
+        with self._lock:
+            spawner = self._spawner
+            if spawner is None or not spawner.alive():
+                if spawner is not None:
+                    spawner.close()
+                spawner = self._spawner = Spawner()
+        return spawner
+
+    def stop(self, *, scan: bool = True) -> None:
+        """No new tool starts; every running one is killed with what it started (`scan`:
+        also what left its process group, found by token)."""
+        self.stopping.set()
+        with self._lock:
+            spawner = self._spawner
+        if spawner is not None and spawner.alive():
+            spawner.stop()  # also what it was starting when we stopped
+        for pgid in list(self.groups):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        self.groups.clear()
+        if scan:
+            kill_tokened(self.token_prefix, prefix=True)
+
+    def close(self) -> None:
+        """The run is over: its reaper exits (its tools have ended) and its thread with it."""
+        with self._lock:
+            spawner, self._spawner = self._spawner, None
+        if spawner is not None:
+            spawner.close()
+
+
+def stop_every(runs: Iterable[ToolProcesses]) -> None:
+    """Ctrl-C or SIGTERM of this process: the tools of every run in it die, and what any tool
+    of this process started, run or not (one scan of /proc for the process's tokens)."""
+    for processes in runs:
+        processes.stop(scan=False)
+    kill_tokened(TOKEN_PREFIX, prefix=True)
 
 
 def stop_attempts(pids: Iterable[int | None]) -> None:
@@ -80,10 +120,6 @@ def stop_attempts(pids: Iterable[int | None]) -> None:
         if pid:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-
-
-#: tokens of this runner's tools start with this (one per process)
-_TOKEN_PREFIX = f"{os.getpid()}-{uuid.uuid4().hex[:12]}-"
 
 
 def kill_tokened(token: str, *, prefix: bool = False) -> int:
@@ -181,6 +217,7 @@ def run_process(
     exit_file: Path | None = None,
     on_start: Callable[[int], None] | None = None,
     stall_timeout: float | None = None,
+    processes: ToolProcesses | None = None,
 ) -> ProcessResult:
     """Run `argv` (never through a shell unless argv says `sh -c`) and wait for it.
 
@@ -191,10 +228,13 @@ def run_process(
     or SIGTERM kills its whole process group and what it started outside the group.
     With `stall_timeout`, a child that writes nothing to stdout or stderr and changes no
     file under `cwd` for that long is stopped the same way, as `stalled`.
+    `processes` are the tools of the run this one belongs to (its Runtime's).
     """
-    if STOPPING.is_set():
-        raise KeyboardInterrupt  # the runner is stopping: start nothing new
-    token = f"{_TOKEN_PREFIX}{next(_COUNTER)}"
+    own = processes is None
+    tools = processes if processes is not None else ToolProcesses()
+    if tools.stopping.is_set():
+        raise KeyboardInterrupt  # the run is stopping: start nothing new
+    token = tools.token()
     child_env = dict(env) if env is not None else dict(os.environ)
     child_env[TOKEN_ENV] = token
     import tempfile
@@ -207,7 +247,9 @@ def run_process(
     for folder in {stdout_path.parent, stderr_path.parent}:
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
-    launch = _Launch(argv, cwd, child_env, stdout_path, stderr_path, stdin_data, on_start, token)
+    launch = _Launch(
+        argv, cwd, child_env, stdout_path, stderr_path, stdin_data, on_start, token, tools
+    )
     start = time.monotonic()
     watch = StallWatch(stall_timeout, (stdout_path, stderr_path), cwd) if stall_timeout else None
     try:
@@ -215,8 +257,8 @@ def run_process(
             code, timed_out = _run_reaped(launch, timeout, grace_seconds, exit_file, watch)
         else:
             code, timed_out = _run_direct(launch, timeout, grace_seconds, watch)
-        if STOPPING.is_set():
-            raise KeyboardInterrupt  # killed by stop_all(): not a failure of the tool
+        if tools.stopping.is_set():
+            raise KeyboardInterrupt  # killed by a stop: not a failure of the tool
         return ProcessResult(
             argv=tuple(argv),
             exit_code=None if timed_out else code,
@@ -228,6 +270,8 @@ def run_process(
             stall_timeout=stall_timeout or 0.0,
         )
     finally:
+        if own:
+            tools.close()
         if tmpdir is not None:
             tmpdir.cleanup()
 
@@ -244,6 +288,7 @@ class _Launch:
     stdin_data: bytes | None
     on_start: Callable[[int], None] | None
     token: str  # in the child's environment: finds what it starts outside its group
+    tools: ToolProcesses  # the run's: where its process group is listed while it runs
 
 
 def _kill_tree(pgid: int, token: str) -> None:
@@ -269,7 +314,7 @@ def _run_direct(
                 stderr=err,
                 start_new_session=True,
             )
-            ACTIVE_GROUPS.add(proc.pid)
+            launch.tools.groups.add(proc.pid)
             if launch.on_start is not None:
                 launch.on_start(proc.pid)
             try:
@@ -298,7 +343,7 @@ def _run_direct(
         return proc.returncode, timed_out
     finally:
         if proc is not None:
-            ACTIVE_GROUPS.discard(proc.pid)
+            launch.tools.groups.discard(proc.pid)
 
 
 def _run_reaped(
@@ -308,10 +353,8 @@ def _run_reaped(
     exit_file: Path,
     watch: StallWatch | None = None,
 ) -> tuple[int | None, bool]:
-    from uet_doit.tools.spawner import Spawner
-
     exit_file.unlink(missing_ok=True)
-    child = Spawner.get().spawn(
+    child = launch.tools.spawner().spawn(
         launch.argv,
         cwd=launch.cwd,
         env=launch.env,
@@ -320,9 +363,9 @@ def _run_reaped(
         exit_file=exit_file,
         stdin_data=launch.stdin_data,
     )
-    ACTIVE_GROUPS.add(child.pid)
+    launch.tools.groups.add(child.pid)
     try:
-        if STOPPING.is_set():  # stopped while it was being started
+        if launch.tools.stopping.is_set():  # stopped while it was being started
             raise KeyboardInterrupt
         if launch.on_start is not None:
             launch.on_start(child.pid)
@@ -338,4 +381,4 @@ def _run_reaped(
         _kill_tree(child.pid, launch.token)
         raise
     finally:
-        ACTIVE_GROUPS.discard(child.pid)
+        launch.tools.groups.discard(child.pid)

@@ -1,4 +1,4 @@
-"""The reaper: one small process per runner that starts the runner's tools and records how
+"""The reaper: one small process per run that starts the run's tools and records how
 each one ended, even after the runner itself was killed.
 
 Why: a tool must finish, and its exit code be known, when its runner dies (kill -9), so a
@@ -9,7 +9,8 @@ stdout, and writes each exit code to the attempt's exit file (and `<stem>.pid` w
 child's pid and start time while it runs). When the runner goes away (stdin closes) it
 keeps waiting for its children, writes their exit files, then exits.
 
-Run as `python -m uet_doit.tools.reaper`; the runner side is tools/spawner.py.
+Run as `python -S -I reaper.py` (tools/spawner.py, the runner's side, starts it); it imports
+only the standard library.
 """
 
 from __future__ import annotations
@@ -151,4 +152,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+    os._exit(code)  # nothing is left to clean up: a run's end need not wait for a teardown

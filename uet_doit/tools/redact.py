@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import tempfile
@@ -54,7 +55,6 @@ _LINE_SEARCH = 4096
 #: room left for the marker line when a log is cut
 _MARKER_ROOM = 256
 
-_CACHE: dict[tuple[str, ...], Redactor] = {}
 T = TypeVar("T")
 
 
@@ -143,11 +143,7 @@ class Redactor:
     @classmethod
     def cached_for(cls, env: Mapping[str, str]) -> Redactor:
         """from_env, compiled once per set of secret values (a step asks for every attempt)."""
-        values = tuple(sorted(secret_values(env)))
-        redactor = _CACHE.get(values)
-        if redactor is None:
-            redactor = _CACHE[values] = cls(values)
-        return redactor
+        return _compiled(tuple(sorted(secret_values(env))))
 
     def redact(self, text: str) -> str:
         for pattern in self._patterns:
@@ -389,3 +385,11 @@ def _ascii(text: str) -> bytes:
 def cap_log(path: Path, max_bytes: int = DEFAULT_MAX_LOG_BYTES) -> bool:
     """Cut a log over `max_bytes` to its head and tail (key shapes masked on the way)."""
     return Redactor().redact_file(path, max_bytes=max_bytes)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(values: tuple[str, ...]) -> Redactor:
+    """A pure cache, not run state: a Redactor is immutable and depends only on the secret
+    values, so runs in one process share it; bounded, so secrets rotated over a long-lived
+    process do not pile up in memory."""
+    return Redactor(values)

@@ -1,18 +1,21 @@
 """The runner's side of the reaper (tools/reaper.py): start a tool, learn its pid, wait for
-its exit code with a timeout. One reaper per runner process, started on first use."""
+its exit code with a timeout. One reaper per run and process, started on first use."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
+
+#: run by path, without site (-S -I): it needs only the standard library, and skipping site
+#: (the editable-install finder included) halves the start every run pays for its reaper
+_REAPER = Path(__file__).with_name("reaper.py")
 
 
 class ReaperLost(RuntimeError):
@@ -39,28 +42,12 @@ class Child:
 
 
 class Spawner:
-    _by_pid: ClassVar[dict[int, Spawner]] = {}
-    _lock = threading.Lock()
-
-    @classmethod
-    def stop_current(cls) -> None:
-        """Tell this process's reaper to kill every tool it started and start no more."""
-        spawner = cls._by_pid.get(os.getpid())
-        if spawner is not None and spawner.alive():
-            spawner.stop()
-
-    @classmethod
-    def get(cls) -> Spawner:
-        pid = os.getpid()
-        with cls._lock:
-            spawner = cls._by_pid.get(pid)
-            if spawner is None or not spawner.alive():
-                spawner = cls._by_pid[pid] = cls()
-        return spawner
+    """One reaper process and the thread that reads its answers; a run's ToolProcesses
+    (tools/process.py) starts it on first use and closes it when the run ends."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uet_doit.tools.reaper"],
+            [sys.executable, "-S", "-I", str(_REAPER)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C of the terminal or a kill of our group spares it
@@ -145,7 +132,17 @@ class Spawner:
             self.proc.stdin.write(b'{"stop": true}\n')
             self.proc.stdin.flush()
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
+    def close(self, wait: float = 5.0) -> None:
+        """No more tools: the reaper exits once those it runs have ended (when a run ends,
+        none has), and the reading thread with it. A reaper still waiting on a tool after
+        `wait` is left to record its exit code, as after a kill of the runner."""
+        with self._write, contextlib.suppress(OSError, ValueError):
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
+        try:
+            self.proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            return
+        self._reader.join(wait)
+        if self.proc.stdout is not None and not self._reader.is_alive():
+            self.proc.stdout.close()

@@ -350,7 +350,7 @@ def test_a_lost_reaper_is_one_worker_lost_attempt_then_a_retry(project: Project)
     reapers = [
         int(e.name)
         for e in Path("/proc").glob("[0-9]*")
-        if _parent_of(e) == proc.pid and b"uet_doit.tools.reaper" in _cmdline(e)
+        if _parent_of(e) == proc.pid and b"uet_doit/tools/reaper.py" in _cmdline(e)
     ]
     assert len(reapers) == 1
     os.kill(reapers[0], signal.SIGKILL)

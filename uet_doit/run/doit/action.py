@@ -1,4 +1,4 @@
-"""The doit action of every step, and the per-process runtime it runs in.
+"""The doit action of every step, and the Runtime of the run it belongs to.
 
 `StepAction` holds only plain data (the step's spec and the run's context), so `-P process`
 can pickle it. It asks the step policy for an outcome and turns it into doit's terms: a
@@ -13,8 +13,8 @@ import multiprocessing.util
 import os
 import signal
 import threading
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from doit.exceptions import TaskFailed
 
@@ -28,6 +28,7 @@ from uet_doit.run.resilience import SystemClock
 from uet_doit.run.step_spec import StepSpec
 from uet_doit.state.records import EventKind, StepState
 from uet_doit.state.store import RunStore
+from uet_doit.tools.process import ToolProcesses, stop_every
 from uet_doit.tools.routing import AdapterRegistry
 
 
@@ -39,19 +40,28 @@ class StepNotStarted(TaskFailed):  # type: ignore[misc]
     """Not started: an earlier step failed and the run does not keep going."""
 
 
-class Runtime:
-    """What the steps of one run share within one process: the store's connections, the
-    adapters, the executor, the slots. The one owner of per-process state."""
+#: The one process-level lookup of run state: how a step's action finds its run's Runtime,
+#: by (session, pid). A `-P process` worker is a fork of the runner: it inherits the
+#: runner's entries under the runner's pid, never uses them, and opens its own. An entry is
+#: added when a run (or a worker's part of it) starts and removed when it closes.
+_LIVE: dict[tuple[str, int], Runtime] = {}
+_LIVE_LOCK = threading.Lock()
 
-    _by_key: ClassVar[dict[tuple[str, str, int], Runtime]] = {}
-    _lock = threading.Lock()
+
+class Runtime:
+    """One run's live state in this process: the store's connections, the adapters, the
+    executor, the slots, the tools it has running (their process groups and its reaper)
+    and its extensions. Opened when the run starts, closed when it ends however it ends;
+    found from the RunContext (`for_context`)."""
 
     def __init__(self, ctx: RunContext, executor: Executor | None = None) -> None:
         root = ctx.root_path
         self.ctx = ctx
         self.store = RunStore(root)
         self.tools = AdapterRegistry(root)
-        self.executor: Executor = executor or _executor_for(ctx, self.tools)
+        self.processes = ToolProcesses(ctx.session[:12])
+        self._owns_executor = executor is None
+        self.executor: Executor = executor or _executor_for(ctx, self.tools, self.processes)
         self.slots: SlotProvider = local_slots(root / ".uet")
         self.clock = SystemClock()
         self.providers = ProviderGate(self._concurrency_changed)
@@ -67,7 +77,7 @@ class Runtime:
         if ctx.landing_branch:
             from uet_doit.run.workspaces.worktrees import WorktreeIsolation
 
-            self.extensions.append(WorktreeIsolation(ctx, self.store))
+            self.extensions.append(WorktreeIsolation(ctx, self.store, self.processes))
         from uet_doit.run.workspaces.confine import Confinement
 
         self.extensions.append(Confinement(ctx, self.store))  # after the worktree is made
@@ -80,26 +90,71 @@ class Runtime:
         )
 
     @classmethod
-    def for_context(cls, ctx: RunContext) -> Runtime:
-        key = (ctx.root, ctx.session, os.getpid())
-        with cls._lock:
-            runtime = cls._by_key.get(key)
-            if runtime is None:
-                runtime = cls._by_key[key] = cls(ctx)
-        return runtime
+    @contextlib.contextmanager
+    def opened(cls, ctx: RunContext, executor: Executor | None = None) -> Iterator[Runtime]:
+        """The run's live state from its start to its end (an error or Ctrl-C included)."""
+        runtime = cls(ctx, executor)
+        with _LIVE_LOCK:
+            _LIVE[(ctx.session, os.getpid())] = runtime
+        try:
+            yield runtime
+        finally:
+            runtime.close()
 
     @classmethod
-    def forget(cls, ctx: RunContext) -> None:
-        """The run is over: its runtime (and the store connections it holds) goes, so a
-        process running many runs (tests, a library user) keeps no descriptors of old ones."""
-        with cls._lock:
-            cls._by_key.pop((ctx.root, ctx.session, os.getpid()), None)
+    def for_context(cls, ctx: RunContext) -> Runtime:
+        """The run's Runtime in this process; opened here on first use by plain `doit`
+        runs and `-P process` workers, which have no start of their own to open it at."""
+        key = (ctx.session, os.getpid())
+        with _LIVE_LOCK:
+            runtime = _LIVE.get(key)
+            if runtime is None:
+                runtime = _LIVE[key] = cls(ctx)
+        return runtime
+
+    @staticmethod
+    def live() -> list[Runtime]:
+        """The runs open in this process now."""
+        pid = os.getpid()
+        with _LIVE_LOCK:
+            return [runtime for (_, owner), runtime in _LIVE.items() if owner == pid]
+
+    def close(self) -> None:
+        """The run is over: it leaves the registry, its reaper exits, its store connections
+        close, so a process running many runs keeps nothing of old ones."""
+        with _LIVE_LOCK:
+            key = (self.ctx.session, os.getpid())
+            if _LIVE.get(key) is self:
+                del _LIVE[key]
+        self.processes.close()
+        if self._owns_executor:
+            self.executor.close()
+        self.store.close()
 
     def register_run(self) -> None:
         """Plain `doit` runs have no run record until their first step: make it."""
         if not self.registered:
             self.store.ensure_run(self.ctx.run_id, self.ctx.bundle_id, self.ctx.runner_pid)
             self.registered = True
+
+
+def stop_every_run() -> None:
+    """Ctrl-C or SIGTERM of this process: the tools of every run in it are killed (and what
+    they started outside their process groups); no run starts another."""
+    runtimes = Runtime.live()
+    for runtime in runtimes:
+        runtime.executor.stop()
+    stop_every(runtime.processes for runtime in runtimes)
+
+
+def close_runs(contexts: Iterable[RunContext]) -> None:
+    """Close the Runtimes plain `doit` opened on first use (at its exit)."""
+    pid = os.getpid()
+    for ctx in contexts:
+        with _LIVE_LOCK:
+            runtime = _LIVE.get((ctx.session, pid))
+        if runtime is not None:
+            runtime.close()
 
 
 class StepAction:
@@ -159,13 +214,14 @@ class StepAction:
         return to_doit(outcome, self.ctx.run_id)
 
 
-def _executor_for(ctx: RunContext, tools: AdapterRegistry) -> Executor:
-    """`uet run --executor dask` opened the run's cluster before doit started."""
+def _executor_for(ctx: RunContext, tools: AdapterRegistry, processes: ToolProcesses) -> Executor:
+    """Attempts run here; `uet run --executor dask` gives its Runtime the cluster it opened."""
     if ctx.executor == "dask":
-        from uet_doit.run.executors.dask.executor import executor_for
-
-        return executor_for(ctx)
-    return LocalExecutor(tools.resolver())
+        raise UetError(
+            "this step was compiled for --executor dask, but no Dask cluster is open",
+            "run it with `uet run BUNDLE --executor dask`",
+        )
+    return LocalExecutor(tools.resolver(), processes)
 
 
 def to_doit(outcome: StepOutcome, run_id: str) -> dict[str, Any] | TaskFailed:

@@ -42,6 +42,12 @@ from uet_doit.run.step_spec import (
 )
 from uet_doit.tools.attempt import ValidationSpec
 
+#: doit swaps sys.stdout/stderr around every python-action it captures, which threads of
+#: `-P thread` undo in the wrong order: the caller of `run_bundle` was left with a dead
+#: task's writer as sys.stdout. A step's action prints nothing (its tool's output goes to
+#: files), so nothing is captured and the streams are never swapped.
+NO_CAPTURE: dict[str, Any] = {"capture": False}
+
 
 class TaskActions(Protocol):
     """What the compiler asks for the actions of a task: the runner gives real ones, a
@@ -363,6 +369,7 @@ def compile_tasks(
                     }
                 },
                 "verbosity": 1,
+                "io": NO_CAPTURE,
             }
         ws_files = list(dict.fromkeys(ws_files))
         all_outputs.extend(ws_files)
@@ -413,4 +420,5 @@ def _gate_tasks(
             "uptodate": [DefinitionUnchanged(gate.model_dump(mode="json"))],
             "meta": {"uet_gate": {"scope": scope, "type": gate.type, "blocking": gate.blocking}},
             "verbosity": 1,
+            "io": NO_CAPTURE,
         }

@@ -61,11 +61,12 @@ class PlainDoitRuns:
         """Ctrl-C or SIGTERM: stop every tool of our runs, record it, exit 130."""
         if os.getpid() != self.pid:
             return  # a worker: the runner stops everything
+        from uet_doit.run.doit.action import stop_every_run
         from uet_doit.state.records import RunState
-        from uet_doit.tools.process import stop_all, stop_attempts
+        from uet_doit.tools.process import stop_attempts
 
         self.interrupted = True
-        stop_all()  # this process's tools (thread mode); no new tool starts
+        stop_every_run()  # this process's tools (thread mode); no new tool starts
         import multiprocessing
 
         for worker in multiprocessing.active_children():  # -P process: they write no more
@@ -82,8 +83,10 @@ class PlainDoitRuns:
         skips this, which is how a resumed run knows the earlier one was killed)."""
         if os.getpid() != self.pid or self.interrupted:
             return
+        from uet_doit.run.doit.action import close_runs
         from uet_doit.state.records import FAILING_STEP_STATES, RunState
 
+        close_runs(self.contexts)  # the Runtimes their steps opened
         with contextlib.suppress(UetError):
             for ctx, store in self._stores():
                 failed = any(r.status in FAILING_STEP_STATES for r in store.run_steps(ctx.run_id))

@@ -60,6 +60,10 @@ class AdoptedExecutor:
     def close(self) -> None:
         """Nothing is held."""
 
+    def stop(self) -> None:
+        """The adopted tool is a killed runner's, not this run's: its wait ends at its
+        deadline, and the run's own stop reaches what this run started."""
+
 
 def _noted_pid(exit_file: Path) -> int | None:
     """The tool's pid as its reaper noted it (`<stem>.pid`), when the runner died before

@@ -23,7 +23,7 @@ from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.adapters.base import ToolAdapter, ToolTraits
 from uet_doit.tools.attempt import AttemptResult, AttemptSpec
 from uet_doit.tools.failures import FailureClass, classify
-from uet_doit.tools.process import ProcessResult, read_tail, run_process
+from uet_doit.tools.process import ProcessResult, ToolProcesses, read_tail, run_process
 from uet_doit.tools.redact import Redactor
 from uet_doit.tools.spawner import ReaperLost
 
@@ -47,11 +47,14 @@ def run_attempt(
     spec: AttemptSpec,
     resolve: AdapterResolver | None = None,
     on_start: Callable[[int], None] | None = None,
+    processes: ToolProcesses | None = None,
 ) -> AttemptResult:
     """Run one attempt of a step and judge it; never raises for a tool's own failure."""
     from uet_doit.tools.routing import resolve_adapter
 
     started = time.monotonic()
+    if processes is not None:  # the run's tool processes: what Ctrl-C stops, its reaper
+        spec = replace(spec, processes=processes)
     adapter = (resolve or resolve_adapter)(spec.tool, spec.config_dir)
     env = child_env(spec)
     spec.result_file.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +195,7 @@ def _validate(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) 
             timeout=val.timeout,
             stdout_path=out.with_suffix(".validation.stdout"),
             stderr_path=out.with_suffix(".validation.stderr"),
+            processes=spec.processes,
         )
     except FileNotFoundError:
         shown = command if isinstance(command, str) else command[0]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from uet_doit.run.executors.attempt import AdapterResolver, AttemptResult, AttemptSpec, run_attempt
+from uet_doit.tools.process import ToolProcesses
 
 OnStart = Callable[[int], None]
 
@@ -52,6 +53,10 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM: attempts being waited for end now, and none starts."""
+        ...
+
 
 def starts_tools(executor: Executor) -> bool:
     """Whether the executor's attempts start a tool (every executor but the answering ones,
@@ -83,11 +88,17 @@ class LocalExecutor:
     name = "local"
     starts_tools = True
 
-    def __init__(self, resolve: AdapterResolver | None = None) -> None:
+    def __init__(
+        self, resolve: AdapterResolver | None = None, processes: ToolProcesses | None = None
+    ) -> None:
         self._resolve = resolve
+        self._processes = processes  # the run's tools (tools/process.py)
 
     def submit(self, spec: AttemptSpec, on_start: OnStart | None = None) -> AttemptHandle:
-        return DoneHandle(spec, run_attempt(spec, self._resolve, on_start))
+        return DoneHandle(spec, run_attempt(spec, self._resolve, on_start, self._processes))
 
     def close(self) -> None:
         """Nothing is held between attempts."""
+
+    def stop(self) -> None:
+        """The tools are the run's processes, which the run stops itself."""

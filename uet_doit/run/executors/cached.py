@@ -121,6 +121,9 @@ class CachedExecutor:
         self._handles.append(handle)
         return handle
 
+    def stop(self) -> None:
+        """An answer from the cache starts no tool: nothing to stop."""
+
     def close(self) -> None:
         """Drop what answers that stood replaced (one that did not was cancelled)."""
         for handle in self._handles:

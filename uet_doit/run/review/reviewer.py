@@ -40,6 +40,7 @@ from uet_doit.run.step_spec import Budget, ReviewerSpec, StepSpec
 from uet_doit.state.records import EventKind, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.process import ToolProcesses
 from uet_doit.tools.routing import AdapterRegistry
 from uet_doit.tools.structured import structured_args
 from uet_doit.tools.verdict import (
@@ -70,6 +71,8 @@ class Runtime(Protocol):
     def executor(self) -> Executor: ...
     @property
     def slots(self) -> SlotProvider: ...
+    @property
+    def processes(self) -> ToolProcesses: ...
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,7 @@ class Reviewer:
         if not runtime.ctx.shared_fs:
             # a worker without the project's filesystem would run the reviewer in a clone
             # and send its edits back as a patch: reviews run here, read-only
-            self.executor = LocalExecutor(runtime.tools.resolver())
+            self.executor = LocalExecutor(runtime.tools.resolver(), runtime.processes)
 
     def review(self, base: StepSpec, reviewer: ReviewerSpec, req: ReviewRequest) -> ReviewDone:
         rt = self.runtime

@@ -1,6 +1,6 @@
 """Landing an isolated attempt: its change becomes one commit on the run's branch.
 
-One landing at a time (a thread lock plus a lock file, for workers in other processes).
+One landing at a time (a lock file: threads of this process and other processes alike).
 The commit is built from objects only (`merge-tree --write-tree`, `commit-tree`), so a
 conflict changes nothing. The main working tree is then moved from the old tip to the
 new one as `git checkout` would (`read-tree -m -u`): uncommitted edits elsewhere are kept,
@@ -37,8 +37,6 @@ from typing import Any, Literal, overload
 from uet_doit.errors import StateError
 from uet_doit.run.workspaces.git import Git, git_env, name_status, trailers
 
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-_GUARD = threading.Lock()
 JOURNAL = "landing.json"
 _PATHS_PER_CALL = 500
 
@@ -62,18 +60,19 @@ class Landed:
 def landing_lock(state_dir: Path, name: str = "landing") -> Iterator[None]:
     """Serialises landings of parallel steps (threads of this process and other ones);
     `name` "worktrees" serialises `git worktree add/remove`, which read each other's
-    half-written administrative files when run at once."""
-    key = f"{state_dir}:{name}"
-    with _GUARD:
-        lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
-    with lock:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        with (state_dir / f"{name}.lock").open("a+") as fh:
-            fcntl.lockf(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.lockf(fh, fcntl.LOCK_UN)
+    half-written administrative files when run at once.
+
+    A flock belongs to one opening of the file, so it shuts out the other threads of this
+    process (every run in it) as it does other processes: no table of thread locks. The
+    lockf under it is for older uet processes, which took only that."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / f"{name}.lock").open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.lockf(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(fh, fcntl.LOCK_UN)  # the flock goes when the file closes
 
 
 def lock_dir(top: Git) -> Path:

@@ -59,6 +59,7 @@ from uet_doit.state.records import (
 )
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.process import ToolProcesses
 
 if TYPE_CHECKING:
     from uet_doit.run.context import RunContext
@@ -103,10 +104,13 @@ class WorktreeIsolation(StepExtension):
     """Worktree per attempt, scope, landing. Active only for steps with isolation worktree,
     in runs whose context names a landing branch (uet run in a git repository)."""
 
-    def __init__(self, ctx: RunContext, store: RunStore) -> None:
+    def __init__(
+        self, ctx: RunContext, store: RunStore, processes: ToolProcesses | None = None
+    ) -> None:
         assert ctx.landing_branch and ctx.git_top
         self.ctx = ctx
         self.store = store
+        self.processes = processes  # the run's tools: `workspace.setup` commands are some
         self.branch = ctx.landing_branch
         self.root = ctx.root_path
         self.top = Git(Path(ctx.git_top))
@@ -337,6 +341,7 @@ class WorktreeIsolation(StepExtension):
                 timeout=spec.timeout,
                 stdout_path=out.with_suffix(".setup.stdout"),
                 stderr_path=out.with_suffix(".setup.stderr"),
+                processes=self.processes,
             )
         except FileNotFoundError:
             return f"workspace.setup: command not found: {command!r}"

@@ -154,6 +154,7 @@ class ToolAdapter(ToolTraits, ABC):
                 exit_file=request.exit_file,
                 on_start=request.on_start,
                 stall_timeout=request.stall_timeout,
+                processes=request.processes,
             )
         except FileNotFoundError:
             return self.missing_result()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from uet_doit.errors import StateError, UetError
+from uet_doit.errors import StateError
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import AttemptHandle, DoneHandle, OnStart
@@ -70,6 +70,7 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._handles: set[DaskHandle] = set()
         self._closed = False
+        self.stopping = threading.Event()  # Ctrl-C / SIGTERM of the run: stop waiting
 
     @classmethod
     def start(
@@ -198,6 +199,11 @@ class DaskExecutor:
         except Exception:  # a worker that left: its watchdog has killed the tool already
             return
 
+    def stop(self) -> None:
+        """The run is stopping: every thread waiting on an attempt stops waiting (and
+        cancels it); the cluster is closed with the run."""
+        self.stopping.set()
+
     def close(self) -> None:
         """Stop attempts still running (Ctrl-C, an error), then the client and our cluster."""
         if self._closed:
@@ -250,14 +256,12 @@ class DaskHandle:
         self._executor.forget(self)
 
     def _wait(self) -> AttemptResult:
-        from uet_doit.tools.process import STOPPING
-
         future, executor = self._future, self._executor
         finished = threading.Event()
         future.add_done_callback(lambda _f: finished.set())  # called in the client's thread
         unplaceable_since: float | None = None
         while True:
-            if STOPPING.is_set():  # Ctrl-C / SIGTERM of the coordinator, seen by another thread
+            if executor.stopping.is_set():  # Ctrl-C / SIGTERM, seen by another thread
                 raise KeyboardInterrupt
             finished.wait(POLL_SECONDS)
             if future.done() or future.status in ("error", "cancelled", "lost"):
@@ -323,13 +327,12 @@ def _lost_result(message: str, worker: str) -> AttemptResult:
 
 
 # -- the executor of the running `uet run` ---------------------------------------------------
-_active: dict[str, DaskExecutor] = {}
 
 
 @contextmanager
 def dask_session(ctx: RunContext, jobs: int) -> Iterator[DaskExecutor]:
     """Start the cluster (or connect) for one run and close it after, whatever happens.
-    Steps find it by the run's session (`executor_for`)."""
+    The run's Runtime holds it (run/doit/action.py)."""
     executor = DaskExecutor.start(
         ctx.root_path,
         ctx.scheduler,
@@ -337,19 +340,7 @@ def dask_session(ctx: RunContext, jobs: int) -> Iterator[DaskExecutor]:
         threads_per_worker(jobs, ctx.dask_workers),
         shared_fs=ctx.shared_fs,
     )
-    _active[ctx.session] = executor
     try:
         yield executor
     finally:
-        _active.pop(ctx.session, None)
         executor.close()
-
-
-def executor_for(ctx: RunContext) -> DaskExecutor:
-    try:
-        return _active[ctx.session]
-    except KeyError:
-        raise UetError(
-            "this step was compiled for --executor dask, but no Dask cluster is open",
-            "run it with `uet run BUNDLE --executor dask`",
-        ) from None

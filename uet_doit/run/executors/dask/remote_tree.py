@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -223,9 +224,6 @@ class RemoteAnswer:
 
 # -- worker -----------------------------------------------------------------------------------
 
-_clone_locks: dict[str, threading.Lock] = {}
-_locks_lock = threading.Lock()
-
 
 def cache_root() -> Path:
     """Where a worker keeps its clones: $UET_DASK_CACHE, else ~/.cache/uet-doit/dask."""
@@ -246,7 +244,7 @@ def run_in_clone(
     answer with the change it made (a binary patch against `commit`) and its logs."""
     home = cache_root() / project_id
     repo = home / "repo.git"
-    with _lock_for(project_id):
+    with _clone_lock(home):
         if not (repo / "HEAD").exists():
             repo.parent.mkdir(parents=True, exist_ok=True)
             git(home, "init", "-q", "--bare", str(repo))
@@ -277,9 +275,15 @@ def run_in_clone(
         return RemoteAnswer(result, patch, _tail(local.stdout_path), _tail(local.stderr_path))
 
 
-def _lock_for(project_id: str) -> threading.Lock:
-    with _locks_lock:
-        return _clone_locks.setdefault(project_id, threading.Lock())
+@contextlib.contextmanager
+def _clone_lock(home: Path) -> Iterator[None]:
+    """One thread at a time updates a project's clone: a flock belongs to one opening of
+    the file, so it shuts out this worker's other threads and the other workers of this
+    machine that share the cache folder, with no table of thread locks."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "clone.lock").open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield  # released when the file closes
 
 
 def _has(repo: Path, commit: str) -> bool:

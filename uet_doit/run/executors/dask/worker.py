@@ -31,15 +31,19 @@ from pathlib import Path
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.process import TOKEN_PREFIX, ToolProcesses
 from uet_doit.tools.spawner import ReaperLost
 
 #: seconds between SIGTERM and SIGKILL when an attempt is cancelled
 CANCEL_GRACE_SECONDS = 3.0
 
+# What this worker process holds. Not run state: a worker serves the attempts of any run
+# and outlives them; these live as long as the worker does, and go with it.
 _lock = threading.Lock()
 _running: dict[str, int] = {}  # attempt key -> process group of its tool
 _cancelled: set[str] = set()
 _watchdog: list[subprocess.Popen[bytes]] = []  # at most one: this worker's watchdog
+_tools = ToolProcesses("worker")  # the tools it runs, and its one reaper
 
 
 def attempt_key(spec: AttemptSpec) -> str:
@@ -94,7 +98,7 @@ def run_remote_attempt_json(
 
 
 def _local(spec: AttemptSpec, started: Callable[[int], None]) -> str:
-    return run_attempt(spec, None, started).to_json()
+    return run_attempt(spec, None, started, _tools).to_json()
 
 
 def _run(
@@ -228,12 +232,10 @@ def _ensure_watchdog() -> None:
     with _lock:
         if _watchdog and _watchdog[0].poll() is None:
             return
-        from uet_doit.tools.process import _TOKEN_PREFIX
-
         _watchdog[:] = []
         _watchdog.append(
             subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG, _TOKEN_PREFIX],
+                [sys.executable, "-c", _WATCHDOG, TOKEN_PREFIX],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
