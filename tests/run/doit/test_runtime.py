@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import uet_doit
-from uet_doit.observe.outcome import RunOutcome
+from uet_doit.observe.outcome import RunResult
 from uet_doit.run.doit.action import Runtime
 from uet_doit.state.records import RunState, StepState
 
@@ -52,7 +52,7 @@ def project_in(root: Path, name: str, steps: int) -> Path:
     return project.bundle({"bundle_id": name, "workstreams": [{"ws_id": "W", "steps": commands}]})
 
 
-def check(outcome: RunOutcome, root: Path, name: str, steps: int) -> None:
+def check(outcome: RunResult, root: Path, name: str, steps: int) -> None:
     assert outcome.status == RunState.SUCCEEDED, outcome.reason
     assert outcome.states == {f"s{i}": StepState.SUCCEEDED for i in range(steps)}
     assert outcome.run_id.startswith(f"{name}-")
@@ -78,7 +78,7 @@ def test_runs_one_after_another_and_side_by_side_leave_no_run_state(
         assert Runtime.live() == []
         assert sys.stdout is stdout  # doit's threads swap it (run/doit/compiler.py NO_CAPTURE)
 
-    outcomes: dict[str, RunOutcome] = {}
+    outcomes: dict[str, RunResult] = {}
     errors: list[BaseException] = []
 
     def run(name: str) -> None:
