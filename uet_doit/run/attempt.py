@@ -197,11 +197,10 @@ def run_attempt(
     started = time.monotonic()
     adapter = (resolve or resolve_adapter)(spec.tool, Path(spec.config_root))
     env = child_env(spec)
-    Path(spec.result_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(spec.result_file).unlink(missing_ok=True)
-    Path(spec.stdout_path).parent.mkdir(parents=True, exist_ok=True)
-    if spec.scratch_dir:
-        Path(spec.scratch_dir).mkdir(parents=True, exist_ok=True)
+    result_file = Path(spec.result_file)
+    folders = [result_file.parent, Path(spec.stdout_path).parent]
+    _make_folders([*folders, *([Path(spec.scratch_dir)] if spec.scratch_dir else [])])
+    result_file.unlink(missing_ok=True)
     _make_parent_folders(Path(spec.workdir), spec.create_files)
     try:
         raw = adapter.execute(step_request(spec, env, on_start))
@@ -214,12 +213,17 @@ def run_attempt(
     return complete_attempt(spec, raw, env, time.monotonic() - started)
 
 
+def _make_folders(folders: list[Path]) -> None:
+    """Each folder once, made only when it is not there: a mkdir of an existing folder still
+    locks its parent, which every step's log folder shares."""
+    for folder in dict.fromkeys(folders):
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+
+
 def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
     """A tool may write `out/report.md` without creating `out/` first (README)."""
-    for name in create_files:
-        parent = (root / name).parent
-        if parent != root and not parent.is_dir():
-            parent.mkdir(parents=True, exist_ok=True)
+    _make_folders([p for p in ((root / name).parent for name in create_files) if p != root])
 
 
 def adopt_attempt(
