@@ -100,6 +100,7 @@ class StepPolicy:
         self.root = Path(spec.project_root)
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
+        self._settings: dict[str, ToolSettings] = {}
 
     # -- recording ---------------------------------------------------------------------------
     def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
@@ -334,7 +335,12 @@ class StepPolicy:
         return [tool, *fallbacks], ""
 
     def settings(self, tool: str) -> ToolSettings:
-        return ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
+        """Read once per step and tool (an attempt asks several times)."""
+        found = self._settings.get(tool)
+        if found is None:
+            found = ToolSettings() if tool in LOCAL_TOOLS else self.tools.settings(tool)
+            self._settings[tool] = found
+        return found
 
     def timeout(self, tool: str) -> float:
         """The step's own timeout, else its tool's in router_config.json, else the default."""
