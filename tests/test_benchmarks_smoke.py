@@ -46,3 +46,15 @@ def test_tiny_run_fills_table_and_json(bench: ModuleType, tmp_path: Path) -> Non
     data = json.loads(path.read_text())
     assert data["rows"] and data["machine"]["nproc"]
     assert data["measurements"]["fan-5-uet"]["first"]["ok"]
+
+
+@pytest.mark.slow
+def test_tiny_overhead_group_fills_its_target_rows(bench: ModuleType) -> None:
+    """The overhead group measures issue 24's four targets as interleaved pairs."""
+    cfg = bench.Config(sizes=[5], chain_sizes=[5], groups=["overhead"], overhead_sizes=(3, 4))
+    cfg.overhead_reps = 2
+    suite = bench.run_suite(cfg, log=lambda _line: None)
+    targets = {(r.name, r.size): r for r in suite.rows if r.passed is not None}
+    assert [size for _name, size in targets] == [3, 3, 4, 4]
+    assert all(r.raw is not None and r.uet is not None and r.ratio for r in targets.values())
+    assert len(suite.raw["overhead_load"]) == 2

@@ -65,6 +65,7 @@ def run_bundle(
     bundle_file = Path(path)
     if out is None:
         options.setdefault("verbosity", 0)  # doit passes a step's stderr through at 1
+        options.setdefault("quiet", True)  # warnings are in the run's events, not on stderr
     opts = RunOptions(**options)
     known = default_known_tools()
     bundle = loader.load_bundle(bundle_file, project, known_tools=known, remember=True)

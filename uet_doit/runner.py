@@ -325,7 +325,7 @@ def _close(
 ) -> int:
     """Completion criteria, the run's final state and reason, the exit code."""
     run_id = ctx.run_id
-    states = {row.status for row in store.run_steps(run_id)}
+    states = set(store.step_states(run_id).values())
     unmet, paused = _report_criteria(bundle, root, store, ctx, out)
     if code == 0 and unmet:
         code = EXIT_FAILED

@@ -107,9 +107,9 @@ def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
     from uet_doit.run.doit.loader import task_status
     from uet_doit.run.scheduling import plan_schedule
 
-    status = task_status(bundle, root)
-    words = {"up-to-date": "up to date", "run": "to run", "error": "missing input"}
     sched = plan_schedule(bundle)
+    status = task_status(bundle, root, schedule=sched)
+    words = {"up-to-date": "up to date", "run": "to run", "error": "missing input"}
     return [
         {
             "task": f"{bundle.task_basename}:{step.step_id}",
@@ -126,10 +126,18 @@ def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
 
 def list_steps(args: argparse.Namespace) -> int:
     from uet_doit.bundle.loader import load_bundle
+    from uet_doit.state.rows import state_dir
     from uet_doit.tools.routing import default_known_tools
 
     root = Path.cwd()
-    bundle = load_bundle(Path(args.bundle), root, known_tools=default_known_tools())
+    # in a project that has run, a text checked here before is not checked again (as for
+    # `uet run`); `.uet/` is never made just to list
+    bundle = load_bundle(
+        Path(args.bundle),
+        root,
+        known_tools=default_known_tools(),
+        remember=state_dir(root).is_dir(),
+    )
     text = render.task_table(task_rows(bundle, root), args.json)
     if text:
         print(text)

@@ -40,6 +40,7 @@ class RunSettings:
     cache: str = "default"  # `--cache` "on", `--no-cache` "off" (cache/settings.py)
     # RunOptions: `--cache-store URL`; RunContext: the configured store's URL (None: .uet/cache)
     cache_store: str | None = None
+    quiet: bool = False  # warnings are recorded, never printed (run_bundle without `out`)
 
     def run_settings(self) -> dict[str, Any]:
         """These settings alone, as keywords (of a RunContext made from RunOptions)."""

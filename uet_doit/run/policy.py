@@ -86,6 +86,7 @@ class StepPolicy:
         self.root = Path(spec.project_root)
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
+        self._setups: dict[str, ToolSetup] = {}
 
     # -- recording ---------------------------------------------------------------------------
     def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
@@ -323,8 +324,12 @@ class StepPolicy:
         return [tool, *fallbacks], ""
 
     def setup(self, tool: str) -> ToolSetup:
-        """The step run with `tool`: model, options, timeout, fix rounds (one resolution)."""
-        return tool_setup(self.spec, tool, self.tools)
+        """The step run with `tool`: model, options, timeout, fix rounds (one resolution,
+        made once per step and tool: an attempt asks several times)."""
+        found = self._setups.get(tool)
+        if found is None:
+            found = self._setups[tool] = tool_setup(self.spec, tool, self.tools)
+        return found
 
     def timeout(self, tool: str) -> float:
         return self.setup(tool).timeout

@@ -94,15 +94,16 @@ class Reaper:
         except OSError as exc:
             self.answer({"id": req["id"], "error": exc.strerror or str(exc), "errno": exc.errno})
             return
+        pidfd = os.pidfd_open(proc.pid)
+        self.children[pidfd] = _Child(req["id"], proc, exit_file, pidfd)
+        # the runner waits for the pid alone; the note for a resumed run is written after it
+        self.answer({"id": req["id"], "pid": proc.pid})
         _write_atomic(exit_file.with_suffix(".pid"), f"{proc.pid} {start_time(proc.pid)}\n")
         if stdin_data is not None and proc.stdin is not None:
             with contextlib.suppress(BrokenPipeError, OSError):
                 proc.stdin.write(stdin_data)
             with contextlib.suppress(BrokenPipeError, OSError):
                 proc.stdin.close()
-        pidfd = os.pidfd_open(proc.pid)
-        self.children[pidfd] = _Child(req["id"], proc, exit_file, pidfd)
-        self.answer({"id": req["id"], "pid": proc.pid})
 
     def reap(self, pidfd: int) -> None:
         child = self.children.pop(pidfd)

@@ -25,8 +25,12 @@ Reporter = TypeVar("Reporter", bound=type[Any])
 
 
 def _ctx_of(task: Any) -> RunContext | None:
-    for action in getattr(task, "actions", None) or ():
-        inner = getattr(action, "py_callable", None)
+    # the callables as the task was given them, while doit has not wrapped them in action
+    # objects: an up-to-date task never needs those, and making them costs per task
+    made = getattr(task, "_action_instances", None)
+    given = getattr(task, "_actions", None) if made is None else None
+    for action in given if given is not None else getattr(task, "actions", None) or ():
+        inner = getattr(action, "py_callable", action)
         if isinstance(inner, StepAction):
             return inner.ctx
     return None

@@ -89,14 +89,27 @@ def run_doit(loader: BundleTaskLoader, args: Sequence[str]) -> int:
     return code
 
 
-def task_status(bundle: Bundle, root: Path, skip: frozenset[str] = frozenset()) -> dict[str, str]:
-    """doit's verdict per step without running anything: 'up-to-date', 'run' or 'error'."""
+def task_status(
+    bundle: Bundle,
+    root: Path,
+    skip: frozenset[str] = frozenset(),
+    schedule: Mapping[str, StepSchedule] | None = None,
+) -> dict[str, str]:
+    """doit's verdict per step without running anything: 'up-to-date', 'run' or 'error'.
+    `schedule`, when the caller has it, is not planned again (the verdict ignores it)."""
     from doit.dependency import Dependency, JSONCodec, MD5Checker
 
     from uet_doit.state.doit_backend import DurableSqliteDB
 
     dicts = list(
-        compile_tasks(bundle, root, NoActions(), skip=skip, is_dir=lambda p: (root / p).is_dir())
+        compile_tasks(
+            bundle,
+            root,
+            NoActions(),
+            skip=skip,
+            is_dir=lambda p: (root / p).is_dir(),
+            schedule=schedule,
+        )
     )
     tasks = generate_tasks(bundle.task_basename, (d for d in dicts))
     by_name = {t.name: t for t in tasks}

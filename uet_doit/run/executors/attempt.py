@@ -57,11 +57,9 @@ def run_attempt(
         spec = replace(spec, processes=processes)
     adapter = (resolve or resolve_adapter)(spec.tool, spec.config_dir)
     env = child_env(spec)
-    spec.result_file.parent.mkdir(parents=True, exist_ok=True)
+    folders = [spec.result_file.parent, spec.stdout_path.parent]
+    _make_folders([*folders, *([spec.scratch_dir] if spec.scratch_dir else [])])
     spec.result_file.unlink(missing_ok=True)
-    spec.stdout_path.parent.mkdir(parents=True, exist_ok=True)
-    if spec.scratch_dir:
-        spec.scratch_dir.mkdir(parents=True, exist_ok=True)
     _make_parent_folders(spec.project_root, spec.create_files)
     try:  # the adapter sees the spec with the child's whole environment
         raw = adapter.execute(replace(spec, env=env, on_start=on_start))
@@ -74,12 +72,17 @@ def run_attempt(
     return complete_attempt(spec, raw, env, time.monotonic() - started, adapter)
 
 
+def _make_folders(folders: list[Path]) -> None:
+    """Each folder once, made only when it is not there: a mkdir of an existing folder still
+    locks its parent, which every step's log folder shares."""
+    for folder in dict.fromkeys(folders):
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+
+
 def _make_parent_folders(root: Path, create_files: tuple[str, ...]) -> None:
     """A tool may write `out/report.md` without creating `out/` first (docs/runs.md)."""
-    for name in create_files:
-        parent = (root / name).parent
-        if parent != root and not parent.is_dir():
-            parent.mkdir(parents=True, exist_ok=True)
+    _make_folders([p for p in ((root / name).parent for name in create_files) if p != root])
 
 
 def adopt_attempt(

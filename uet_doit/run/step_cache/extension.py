@@ -63,6 +63,8 @@ class StepCache(StepExtension):
         policy.store.event(
             self.ctx.run_id, EventKind.CACHE_WARNING, policy.spec.step_id, message=message
         )
+        if self.ctx.quiet and self.err is None:
+            return
         out = self.err or sys.stderr
         out.write(f"warning: step cache ({policy.spec.step_id}): {message}\n")
         out.flush()
