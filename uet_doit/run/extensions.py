@@ -86,6 +86,7 @@ class StepPolicy(Protocol):
         attempt_id: int | None = None,
         fallback_from: str | None = None,
         success_note: str | None = None,
+        turn: ConcludeTurn | None = None,
     ) -> AttemptResult: ...
     def latest_attempt(self) -> AttemptRecord | None: ...
     def begin(
@@ -105,6 +106,20 @@ class StepPolicy(Protocol):
         aspec: AttemptSpec | None = None,
         tool: str | None = None,
     ) -> None: ...
+
+
+class ConcludeTurn(Protocol):
+    """An attempt that concludes only when its turn comes: of best-of's attempts, run at
+    once, one lands, and which one is picked once they have all run (run/best_of.py)."""
+
+    def wait(self, spec: AttemptSpec, result: AttemptResult) -> AttemptResult | None:
+        """Wait, once the attempt ran, until it may conclude (None); or the result it is
+        recorded with instead, not concluded (superseded: another one landed)."""
+        ...
+
+    def concluded(self, spec: AttemptSpec, result: AttemptResult) -> AttemptResult:
+        """The attempt concluded with `result`; returns what is recorded of it."""
+        ...
 
 
 class AttemptNotRun(Exception):

@@ -22,7 +22,7 @@ from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import AttemptHandle, Declined, Executor, OnStart, starts_tools
 from uet_doit.run.executors.recovery import left_behind
-from uet_doit.run.extensions import AttemptNotRun, StepExtension, StepOutcome
+from uet_doit.run.extensions import AttemptNotRun, ConcludeTurn, StepExtension, StepOutcome
 from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
 from uet_doit.run.step_spec import StepSpec, fingerprint
@@ -393,9 +393,11 @@ class StepPolicy:
         attempt_id: int | None = None,
         fallback_from: str | None = None,
         success_note: str | None = None,
+        turn: ConcludeTurn | None = None,
     ) -> AttemptResult:
         """The one sequence of every attempt: the extensions prepare it, it is recorded, an
         executor runs or answers it, the extensions conclude it, its end is recorded.
+        With a `turn`, it concludes when the turn says so, or not at all (best-of).
 
         `attempt_id` names an attempt a killed runner began and prepared (adopted): it is
         finished, not begun again. An executor that starts no tool (the cache) answers at
@@ -425,8 +427,7 @@ class StepPolicy:
                 result = unrun
             else:
                 handle, result = self._run(aspec, executor, attempt_id, tools)
-                for extension in self.extensions:
-                    result = extension.conclude_attempt(self, aspec, result)
+                result = self._conclude(aspec, result, turn)
         except BaseException as exc:
             declined = exc.message if isinstance(exc, Declined) else None  # the step goes on
             if handle is not None and not tools:
@@ -478,6 +479,18 @@ class StepPolicy:
                 if result.success or limited:
                     self.providers.report(provider, limited)
         return handle, result
+
+    def _conclude(
+        self, aspec: AttemptSpec, result: AttemptResult, turn: ConcludeTurn | None
+    ) -> AttemptResult:
+        """The extensions judge and apply what the attempt did, when its turn comes."""
+        unconcluded = None if turn is None else turn.wait(aspec, result)
+        if unconcluded is not None:
+            self._abandon(aspec)
+            return unconcluded
+        for extension in self.extensions:
+            result = extension.conclude_attempt(self, aspec, result)
+        return result if turn is None else turn.concluded(aspec, result)
 
     def _abandon(self, aspec: AttemptSpec) -> None:
         for extension in self.extensions:
