@@ -23,6 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
+from uet_doit.run.attempt_loop import tell_breaker
 from uet_doit.run.budget_gate import note_spend, reserve_budget
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import (
@@ -254,7 +255,7 @@ def _run_candidate(policy: StepPolicy, candidate: Candidate, round_: Round) -> N
         candidate.result = recorded
     result = candidate.ran or recorded  # the budget and the breaker count what the tool did
     note_spend(policy, result)
-    policy.tell_breaker(tool, result)
+    tell_breaker(policy, tool, result)
 
 
 def _superseded(candidate: Candidate, result: AttemptResult) -> AttemptResult:

@@ -1,5 +1,5 @@
 """The seam between the step policy and what plugs into it: isolated workspaces, the step
-cache, reviews, and the policy's own helpers (budget gate, best-of, recovery).
+cache, reviews, and the policy's own helpers (budget gate, the attempt loop, best-of, recovery).
 
 The policy calls every extension at four moments; the base class does nothing at each, so
 an extension overrides only what it needs. The runtime (run/doit/action.py) decides which
@@ -20,8 +20,10 @@ from uet_doit.run.budget import CostLedger
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import Executor
+from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import Clock
 from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.tool_setup import ToolSetup
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
@@ -68,11 +70,14 @@ class StepPolicy(Protocol):
     def ledger(self) -> CostLedger: ...
     @property
     def breakers(self) -> BreakerBook: ...
+    @property
+    def providers(self) -> ProviderGate | None: ...
 
     def state(
         self, state: StepState, message: str | None = None, tool: str | None = None
     ) -> None: ...
     def fail(self, cls: FailureClass, message: str, tool: str | None = None) -> StepOutcome: ...
+    def setup(self, tool: str) -> ToolSetup: ...
     def timeout(self, tool: str) -> float: ...
     def attempt_spec(
         self, tool: str, attempt_no: int, instruction: str, resume: str | None = None
@@ -97,7 +102,6 @@ class StepPolicy(Protocol):
     ) -> int: ...
     def slot(self, tool: str) -> AbstractContextManager[None]: ...
     def provider_place(self, aspec: AttemptSpec) -> AbstractContextManager[str | None]: ...
-    def tell_breaker(self, tool: str, result: AttemptResult) -> None: ...
     def finish(
         self,
         attempt_id: int,
