@@ -46,6 +46,8 @@ NOT_STARTED = "not started: another attempt passed first"
 
 @dataclass(eq=False)
 class Candidate:
+    """One attempt of the round, as its thread and the round's turns see it."""
+
     tool: str
     attempt: int
     ran: AttemptResult | None = None  # what its executor returned, before it concluded
