@@ -1,5 +1,5 @@
 """The seam between the step policy and what plugs into it: isolated workspaces, the step
-cache, reviews, and the policy's own helpers (budget gate, best-of, recovery).
+cache, reviews, and the policy's own helpers (budget gate, the attempt loop, best-of, recovery).
 
 The policy calls every extension at four moments; the base class does nothing at each, so
 an extension overrides only what it needs. The runtime (run/doit/action.py) decides which
@@ -20,8 +20,10 @@ from uet_doit.run.budget import CostLedger
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import Executor
+from uet_doit.run.providers import ProviderGate
 from uet_doit.run.resilience import Clock
 from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.tool_setup import ToolSetup
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, StepState
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
@@ -68,11 +70,14 @@ class StepPolicy(Protocol):
     def ledger(self) -> CostLedger: ...
     @property
     def breakers(self) -> BreakerBook: ...
+    @property
+    def providers(self) -> ProviderGate | None: ...
 
     def state(
         self, state: StepState, message: str | None = None, tool: str | None = None
     ) -> None: ...
     def fail(self, cls: FailureClass, message: str, tool: str | None = None) -> StepOutcome: ...
+    def setup(self, tool: str) -> ToolSetup: ...
     def timeout(self, tool: str) -> float: ...
     def attempt_spec(
         self, tool: str, attempt_no: int, instruction: str, resume: str | None = None
@@ -86,6 +91,7 @@ class StepPolicy(Protocol):
         attempt_id: int | None = None,
         fallback_from: str | None = None,
         success_note: str | None = None,
+        turn: ConcludeTurn | None = None,
     ) -> AttemptResult: ...
     def latest_attempt(self) -> AttemptRecord | None: ...
     def begin(
@@ -96,7 +102,6 @@ class StepPolicy(Protocol):
     ) -> int: ...
     def slot(self, tool: str) -> AbstractContextManager[None]: ...
     def provider_place(self, aspec: AttemptSpec) -> AbstractContextManager[str | None]: ...
-    def tell_breaker(self, tool: str, result: AttemptResult) -> None: ...
     def finish(
         self,
         attempt_id: int,
@@ -105,6 +110,20 @@ class StepPolicy(Protocol):
         aspec: AttemptSpec | None = None,
         tool: str | None = None,
     ) -> None: ...
+
+
+class ConcludeTurn(Protocol):
+    """An attempt that concludes only when its turn comes: of best-of's attempts, run at
+    once, one lands, and which one is picked once they have all run (run/best_of.py)."""
+
+    def wait(self, spec: AttemptSpec, result: AttemptResult) -> AttemptResult | None:
+        """Wait, once the attempt ran, until it may conclude (None); or the result it is
+        recorded with instead, not concluded (superseded: another one landed)."""
+        ...
+
+    def concluded(self, spec: AttemptSpec, result: AttemptResult) -> AttemptResult:
+        """The attempt concluded with `result`; returns what is recorded of it."""
+        ...
 
 
 class AttemptNotRun(Exception):

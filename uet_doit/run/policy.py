@@ -1,9 +1,11 @@
-"""Deciding what a step does: route and fallback, breaker, budget, retries, the fix loop.
+"""Deciding what a step does, and the one routine every attempt of it goes through.
 
-`StepPolicy.run()` returns a typed `StepOutcome`; it records every decision in the store and
-leaves the doing of each attempt to an Executor. Its collaborators (store, adapters, clock,
-executor, slots) are parameters, so a test drives it with an in-memory store and a fake
-executor, without a process or a real sleep.
+`StepPolicy.run()` returns a typed `StepOutcome`: it checks the step can start, asks the
+extensions (a cache hit ends it), then hands over to best-of or to the chain of tools with
+their retries and fix rounds (run/attempt_loop.py). `StepPolicy.attempt` is the one
+sequence of an attempt: prepared, recorded, run by an Executor, concluded, recorded.
+Its collaborators (store, adapters, clock, executor, slots) are parameters, so a test
+drives it with an in-memory store and a fake executor, without a process or a real sleep.
 """
 
 from __future__ import annotations
@@ -14,43 +16,26 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from uet_doit.errors import UetError
+from uet_doit.run.attempt_loop import run_chain, run_with_tool, tool_chain
 from uet_doit.run.best_of import run_best_of
 from uet_doit.run.breakers import BreakerBook
 from uet_doit.run.budget import CostLedger
-from uet_doit.run.budget_gate import charge_unknown, note_spend, reserve_budget
+from uet_doit.run.budget_gate import charge_unknown
 from uet_doit.run.context import RunContext
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import AttemptHandle, Declined, Executor, OnStart, starts_tools
 from uet_doit.run.executors.recovery import left_behind
-from uet_doit.run.extensions import AttemptNotRun, StepExtension, StepOutcome
+from uet_doit.run.extensions import AttemptNotRun, ConcludeTurn, StepExtension, StepOutcome
 from uet_doit.run.providers import ProviderGate
-from uet_doit.run.resilience import TOOL_FAILURES, BreakerStatus, Clock
+from uet_doit.run.resilience import Clock
 from uet_doit.run.step_spec import StepSpec, fingerprint
 from uet_doit.run.tool_setup import ToolSetup, tool_setup
 from uet_doit.state.records import AttemptOutcome, AttemptRecord, EventKind, StepState
 from uet_doit.state.store import RunStore
-from uet_doit.tools.failures import RETRIED_AT_ONCE, FailureClass
+from uet_doit.tools.failures import FailureClass
 from uet_doit.tools.routing import AdapterRegistry
 
 _log = logging.getLogger(__name__)
-
-#: what a resumed session is told after a stall (its own session holds the task)
-CONTINUE_PROMPT = (
-    "You were stopped because you showed no sign of progress for a while. Continue the "
-    "task where you left off and finish it."
-)
-
-#: a rate-limited step is requeued this often at least (its own count, not max_retries')
-RATE_LIMIT_REQUEUES = 5
-
-#: fix prompts carry at most this much of the validation output (or the review's reasons)
-FIX_OUTPUT_CHARS = 3000
-#: what the fix loop tells the tool, before the output that says what is wrong
-FIX_PROMPTS = {
-    FailureClass.VALIDATION: "The validation command failed after your change. Fix the "
-    "problem. Its output:",
-    FailureClass.REVIEW_REJECTED: "A reviewer rejected your change. Fix what it found:",
-}
 
 SlotProvider = Callable[[str, int, Callable[[], None]], AbstractContextManager[None]]
 
@@ -127,7 +112,7 @@ class StepPolicy:
             if early is not None:
                 return early
         try:
-            chain, why = self._tool_chain()
+            chain, why = tool_chain(self)
         except UetError as exc:
             return self.fail(FailureClass.PERMANENT, exc.render())
         if not chain:
@@ -135,161 +120,12 @@ class StepPolicy:
         best = run_best_of(self, chain[0])
         if best is not None:
             return best
-        outcome: StepOutcome | None = None
-        previous: str | None = None
-        for index, tool in enumerate(chain):
-            outcome, fall_back = self._run_with_tool(tool, previous)
-            if outcome.ok or not fall_back:
-                return outcome
-            previous = tool
-            if index + 1 < len(chain):
-                self.store.event(
-                    self.ctx.run_id,
-                    EventKind.FALLBACK,
-                    spec.step_id,
-                    from_tool=tool,
-                    to_tool=chain[index + 1],
-                )
-        assert outcome is not None
-        return outcome
+        return run_chain(self, chain)
 
     def run_tool(self, tool: str) -> StepOutcome:
         """The step's attempts with this one tool (breaker, budget, retries, the fix loop),
         no route and no fallback: a pseudo-step's run (a `uet convert --with` draft)."""
-        return self._run_with_tool(tool, None)[0]
-
-    def _run_with_tool(self, tool: str, fallback_from: str | None) -> tuple[StepOutcome, bool]:
-        """Attempts of one tool with retries and the fix loop. On failure, also says whether
-        the next tool of the route may take over (permanent failure, missing tool, breaker)."""
-        spec = self.spec
-        uses_breaker = spec.breaker_explicit or not self.tools.traits(tool).local
-        first = self.attempts_so_far()
-        attempt_no, instruction = first, spec.instruction
-        resume: str | None = None  # the tool session a stalled attempt left to continue
-        rate_limits = 0  # requeued apart from the retries of other failures
-        fixes_allowed = {
-            FailureClass.VALIDATION: self.setup(tool).fix_rounds,
-            FailureClass.REVIEW_REJECTED: spec.review.max_fix_attempts if spec.review else 0,
-        }
-        fixes_used = dict.fromkeys(fixes_allowed, 0)
-        while True:
-            attempt_no += 1
-            if uses_breaker:
-                allowed, _probe, reason = self.breakers.admit(tool, spec.breaker, self.clock.now())
-                if not allowed:
-                    _log.debug("breaker %s refuses %s: %s", tool, spec.step_id, reason)
-                    self._record_refusal(tool, attempt_no, reason)
-                    return self.fail(FailureClass.CIRCUIT_OPEN, reason, tool), True
-            reservation, refusal = reserve_budget(self, tool)
-            if refusal is not None:
-                return refusal, False
-            note = f"by {tool} (fallback from {fallback_from})" if fallback_from else None
-            try:
-                aspec = self.attempt_spec(tool, attempt_no, instruction, resume)
-                result = self.attempt(aspec, fallback_from=fallback_from, success_note=note)
-            finally:
-                self.ledger.release(reservation)
-            note_spend(self, result)
-            if uses_breaker:
-                self.tell_breaker(tool, result)
-            if result.success:  # the step's state was recorded with the attempt
-                return StepOutcome(StepState.SUCCEEDED, note or "", tool, attempt_no - first), False
-            cls = result.failure_class or FailureClass.UNKNOWN
-            resume, instruction = None, spec.instruction
-            if cls == FailureClass.STALLED and result.tool_session:
-                resume, instruction = result.tool_session, CONTINUE_PROMPT
-            if cls in FIX_PROMPTS and fixes_used[cls] < fixes_allowed[cls]:
-                fixes_used[cls] += 1
-                instruction = (
-                    f"{spec.instruction}\n\n{FIX_PROMPTS[cls]}\n"
-                    f"{result.output_tail[-FIX_OUTPUT_CHARS:]}"
-                )
-                why = {} if cls == FailureClass.VALIDATION else {"reason": str(cls)}
-                self.store.event(
-                    self.ctx.run_id,
-                    EventKind.FIX_ATTEMPT,
-                    spec.step_id,
-                    round=fixes_used[cls],
-                    **why,
-                )
-                continue
-            if cls == FailureClass.RATE_LIMIT:
-                rate_limits += 1
-                retries_used = min(rate_limits, spec.retry.max_retries)
-                most = spec.retry.max_retries
-                if rate_limits > (max(most, RATE_LIMIT_REQUEUES) if most else 0):
-                    retries_used = spec.retry.max_retries + 1  # none left
-            else:
-                retries_used = attempt_no - first - sum(fixes_used.values()) - rate_limits
-            if spec.retry.should_retry(cls, retries_used):
-                wait = (
-                    0.0
-                    if cls in RETRIED_AT_ONCE
-                    else spec.retry.delay(retries_used, result.retry_after_s)
-                )
-                _log.debug(
-                    "retry %s after %s (retry %d of %d): waiting %.1fs",
-                    spec.step_id,
-                    cls,
-                    retries_used,
-                    spec.retry.max_retries,
-                    wait,
-                )
-                self.state(StepState.RETRYING, f"{cls}: waiting {wait:.1f}s", tool)
-                self.store.event(
-                    self.ctx.run_id,
-                    EventKind.RETRY_WAIT,
-                    spec.step_id,
-                    seconds=wait,
-                    failure_class=str(cls),
-                )
-                self.clock.sleep(wait)
-                continue
-            _log.debug("%s fails with %s: %s, no retry left", spec.step_id, tool, cls)
-            failed = self.fail(cls, result.message, tool)
-            message = (
-                f"{spec.step_id} failed ({cls}) after {attempt_no - first} attempt(s) "
-                f"with {tool}: {result.message}"
-            )
-            fall_back = cls in (
-                FailureClass.PERMANENT,
-                FailureClass.CIRCUIT_OPEN,
-                FailureClass.NOT_INSTALLED,
-            )
-            return StepOutcome(failed.state, message, tool, attempt_no - first), fall_back
-
-    def tell_breaker(self, tool: str, result: AttemptResult) -> None:
-        tool_failed = not result.success and result.failure_class in TOOL_FAILURES
-        if self.providers is not None and result.failure_class == FailureClass.RATE_LIMIT:
-            tool_failed = False  # the provider's adaptive limit answers a storm, not the breaker
-        if result.success or tool_failed:
-            state = self.breakers.record(tool, self.spec.breaker, result.success, self.clock.now())
-            if state == BreakerStatus.OPEN and tool_failed:
-                _log.debug("breaker %s opens after %s failed", tool, self.spec.step_id)
-                self.store.event(
-                    self.ctx.run_id, EventKind.BREAKER_OPEN, self.spec.step_id, tool=tool
-                )
-
-    def _record_refusal(self, tool: str, attempt_no: int, reason: str) -> None:
-        """A refusal is an attempt that never started: recorded so status can say why."""
-        spec = self.spec
-        attempt_id = self.store.begin_attempt(
-            self.ctx.run_id,
-            spec.bundle_id,
-            spec.ws_id,
-            spec.step_id,
-            tool,
-            attempt_no,
-            session=self.ctx.session,
-            outcome=AttemptOutcome.REFUSED,
-        )
-        self.last_attempt = attempt_no
-        self.store.finish_attempt(
-            attempt_id,
-            AttemptOutcome.REFUSED,
-            failure_class=str(FailureClass.CIRCUIT_OPEN),
-            message=reason,
-        )
+        return run_with_tool(self, tool, None)[0]
 
     def _stopped_by_failure(self) -> str | None:
         """`uet run` without -c stops launching steps after the first failure (doit runs in
@@ -302,27 +138,6 @@ class StepPolicy:
         return f"step {failed} failed (uet run -c keeps going after failures)"
 
     # -- tools -----------------------------------------------------------------------------------
-    def _tool_chain(self) -> tuple[list[str], str]:
-        """The step's tool, then the fallbacks its route names; `auto` is routed outright."""
-        from uet_doit.tools.routing import availability, route_step
-
-        tool = self.spec.tool
-        if self.tools.traits(tool).local:
-            return [tool], ""
-        config = self.tools.config
-        files = self.spec.paths
-        if tool == "auto":
-            # an executor that runs tools elsewhere (Dask workers) knows where they exist
-            remote: Callable[[str], bool] | None = getattr(self.executor, "tool_available", None)
-            available = remote or availability(config, self.root)
-            decision = route_step(self.spec.task_kind, files, config, available, auto=True)
-            _log.debug("route %s: %s (%s)", self.spec.step_id, decision.tools, decision.reason)
-            return decision.tools, decision.reason
-        decision = route_step(self.spec.task_kind, files, config, lambda _t: True)
-        fallbacks = [t for t in decision.tools if t != tool] if tool in decision.tools else []
-        _log.debug("route %s: %s, fallbacks %s", self.spec.step_id, tool, fallbacks)
-        return [tool, *fallbacks], ""
-
     def setup(self, tool: str) -> ToolSetup:
         """The step run with `tool`: model, options, timeout, fix rounds (one resolution,
         made once per step and tool: an attempt asks several times)."""
@@ -398,9 +213,11 @@ class StepPolicy:
         attempt_id: int | None = None,
         fallback_from: str | None = None,
         success_note: str | None = None,
+        turn: ConcludeTurn | None = None,
     ) -> AttemptResult:
         """The one sequence of every attempt: the extensions prepare it, it is recorded, an
         executor runs or answers it, the extensions conclude it, its end is recorded.
+        With a `turn`, it concludes when the turn says so, or not at all (best-of).
 
         `attempt_id` names an attempt a killed runner began and prepared (adopted): it is
         finished, not begun again. An executor that starts no tool (the cache) answers at
@@ -430,8 +247,7 @@ class StepPolicy:
                 result = unrun
             else:
                 handle, result = self._run(aspec, executor, attempt_id, tools)
-                for extension in self.extensions:
-                    result = extension.conclude_attempt(self, aspec, result)
+                result = self._conclude(aspec, result, turn)
         except BaseException as exc:
             declined = exc.message if isinstance(exc, Declined) else None  # the step goes on
             if handle is not None and not tools:
@@ -483,6 +299,18 @@ class StepPolicy:
                 if result.success or limited:
                     self.providers.report(provider, limited)
         return handle, result
+
+    def _conclude(
+        self, aspec: AttemptSpec, result: AttemptResult, turn: ConcludeTurn | None
+    ) -> AttemptResult:
+        """The extensions judge and apply what the attempt did, when its turn comes."""
+        unconcluded = None if turn is None else turn.wait(aspec, result)
+        if unconcluded is not None:
+            self._abandon(aspec)
+            return unconcluded
+        for extension in self.extensions:
+            result = extension.conclude_attempt(self, aspec, result)
+        return result if turn is None else turn.concluded(aspec, result)
 
     def _abandon(self, aspec: AttemptSpec) -> None:
         for extension in self.extensions:
