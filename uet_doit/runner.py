@@ -33,8 +33,8 @@ from uet_doit.errors import (
 from uet_doit.run.context import RunContext, RunSettings, new_run_id
 from uet_doit.run.doit.compiler import signature, step_definition
 from uet_doit.run.doit.task_names import skipped_steps
-from uet_doit.run.project import project_lock
 from uet_doit.run.workspaces.isolation import end_isolation, start_isolation
+from uet_doit.state.project import project_lock
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
 from uet_doit.state.store import RunStore
 

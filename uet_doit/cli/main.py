@@ -62,7 +62,7 @@ def _enter_project(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    from uet_doit.run.project import find_root
+    from uet_doit.state.project import find_root
 
     here = Path.cwd()
     bundle = getattr(args, "bundle", None)

@@ -80,10 +80,10 @@ def _cmd_workspaces(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
-    from uet_doit.run.project import project_lock  # lazy: start-up time
     from uet_doit.run.workspaces.git import Git, toplevel  # lazy: start-up time
     from uet_doit.run.workspaces.isolation import sweep  # lazy: start-up time
     from uet_doit.run.workspaces.worktrees import remove_worktree  # lazy: start-up time
+    from uet_doit.state.project import project_lock  # lazy: start-up time
     from uet_doit.state.store import RunStore  # lazy: start-up time
 
     root = Path.cwd()

@@ -233,6 +233,9 @@ class _Stoppable:
     def close(self) -> None:
         """The step's executor is closed by its owner."""
 
+    def stop(self) -> None:
+        """Ctrl-C reaches the step's executor through its owner, the run."""
+
 
 def _run_candidate(policy: StepPolicy, candidate: Candidate, round_: Round) -> None:
     """One attempt through the policy's routine, concluded when the round says so."""

@@ -230,7 +230,7 @@ def _profile_sandbox(root: Path) -> str:
 @functools.lru_cache(maxsize=8)
 def _profile_sandbox_at(root: Path, stamp: int) -> str:
     """Read once per profile version, not once per step."""
-    from uet_doit.run.project import profile_sandbox
+    from uet_doit.state.project import profile_sandbox
 
     return profile_sandbox(root)
 
