@@ -20,11 +20,14 @@ Layers, top to bottom (uet_doit/__init__.py's docstring says the same):
 The cache sits below run: run asks it for stored results; it knows nothing of a run.
 Where a module is handed an object of a module that imports it, it names what it uses of
 that object in a Protocol (a StepExtension gets the StepPolicy: run/extensions.py).
+An import inside a function is there to keep a command's start-up light and says so:
+`# lazy: start-up time` on its line (or on a comment line right above it).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +239,39 @@ def test_no_import_cycles() -> None:
     assert not stale, f"these imports close no circle now: delete them from KNOWN_CYCLES: {stale}"
 
 
+#: what an import inside a function says for itself, with why: `# lazy: start-up time`
+LAZY_MARK = "# lazy:"
+
+
+@functools.cache
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _marked(imp: Import) -> bool:
+    """The mark is on the import's (first) line, or a comment line right above it says it."""
+    lines = _lines(imp.file)
+    above = lines[imp.line - 2].strip() if imp.line > 1 else ""
+    return LAZY_MARK in lines[imp.line - 1] or above.startswith(LAZY_MARK)
+
+
+def test_imports_inside_functions_say_why() -> None:
+    """No import inside a function to dodge a circle: one is there only to keep a command's
+    start-up light (`uet --version`, `uet list`, `uet run`, plain `doit`), and says so."""
+    unmarked = sorted(
+        {
+            f"{imp.where()}: {imp.source} imports {imp.target}"
+            for imp in IMPORTS
+            if imp.how == "function" and not _marked(imp)
+        }
+    )
+    assert not unmarked, (
+        "imports inside a function without a '# lazy: <why>' mark: move each to module level,"
+        " or, when a command's start-up would load what it does not need (measure with"
+        " `python -X importtime`), mark it '# lazy: start-up time':\n" + "\n".join(unmarked)
+    )
+
+
 def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
     """The walker itself: relative, function-level, TYPE_CHECKING and by-name imports count,
     and a circle is named import by import."""
@@ -255,6 +291,20 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
         ("uet_doit.cli.main", "typing"),
         ("uet_doit.observe.status", "function"),
         ("uet_doit.plans.convert", "by name"),
+    }
+    lazy = tmp_path / "lazy.py"
+    lazy.write_text(
+        "def f():\n"
+        "    import uet_doit.errors  # lazy: start-up time\n"
+        "    # lazy: start-up time\n"
+        "    import uet_doit.version\n"
+        "    import uet_doit.state.store\n"
+    )
+    marks = {i.target: _marked(i) for i in _imports_of("uet_doit.run.lazy", lazy)}
+    assert marks == {
+        "uet_doit.errors": True,
+        "uet_doit.version": True,
+        "uet_doit.state.store": False,
     }
     loop = [
         Import("a", "b", fake, 1, "module"),

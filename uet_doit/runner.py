@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from uet_doit.bundle.checks import missing_inputs
 from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.model import Bundle
+from uet_doit.cache.stores import configured_store
 from uet_doit.errors import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -30,13 +31,26 @@ from uet_doit.errors import (
     EXIT_PAUSED,
     UsageError,
 )
+from uet_doit.observe.progress import choose_reporter
+from uet_doit.observe.recorded import recorded
+from uet_doit.observe.status import criterion_line
+from uet_doit.run.budget import CostLedger, apply_overrides
 from uet_doit.run.context import RunContext, RunSettings, new_run_id
+from uet_doit.run.doit.action import Runtime, stop_every_run
 from uet_doit.run.doit.compiler import signature, step_definition
+from uet_doit.run.doit.loader import DEP_FILE, BundleTaskLoader, run_doit
+from uet_doit.run.doit.run_actions import RunActions
 from uet_doit.run.doit.task_names import skipped_steps
+from uet_doit.run.gates import evaluate_criteria
+from uet_doit.run.review.criteria import CriterionJudge
+from uet_doit.run.scheduling import learned_schedule
 from uet_doit.run.workspaces.isolation import end_isolation, start_isolation
+from uet_doit.state.doit_backend import check_dep_file
 from uet_doit.state.project import project_lock
 from uet_doit.state.records import CriterionState, EventKind, RunState, StepState
 from uet_doit.state.store import RunStore
+from uet_doit.tools.process import run_process
+from uet_doit.tools.routing import load_router_config
 
 if TYPE_CHECKING:
     from uet_doit.run.executors.dask.executor import DaskExecutor
@@ -103,11 +117,6 @@ def run_loaded(
 ) -> tuple[str, int]:
     """Run a loaded bundle: its run id and exit code; progress and the doit reporter write to
     `out` only (`uet_doit.run_bundle` reads the outcome from the store)."""
-    from uet_doit.run.budget import apply_overrides
-    from uet_doit.run.doit.loader import DEP_FILE
-    from uet_doit.state.doit_backend import check_dep_file
-    from uet_doit.tools.routing import load_router_config
-
     router = load_router_config(root)  # a broken router_config.json stops us here, clearly
     if opts.budgets:
         bundle = apply_overrides(bundle, dict(opts.budgets))
@@ -125,8 +134,6 @@ def _run_with(
     store: RunStore,
     router: Any,
 ) -> tuple[str, int]:
-    from uet_doit.run.budget import CostLedger
-
     store.check_writable()
     store.mark_dead_runs()
     digest = bundle_hash(bundle)
@@ -144,7 +151,6 @@ def _run_with(
     else:
         run_id = _new_run_id(store, bundle.bundle_id)
     skip = skipped_steps(bundle, opts.skip_workstreams)
-    from uet_doit.cache.stores import configured_store
 
     ctx = dataclasses.replace(
         RunContext.create(
@@ -172,7 +178,6 @@ def _run_with(
             )
         # before the run is recorded: a repository unfit for landing stops it cleanly
         ctx = start_isolation(bundle, root, ctx, opts.into, store, out)
-        from uet_doit.run.doit.action import Runtime
 
         cluster.enter_context(Runtime.opened(ctx, executor))  # closed however the run ends
         CostLedger(store, ctx.session).drop_stale_reservations()
@@ -233,7 +238,7 @@ def _open_executor(
     and closed when the run ends, however it ends."""
     if ctx.executor != "dask":
         return None
-    from uet_doit.run.executors.dask.executor import dask_session
+    from uet_doit.run.executors.dask.executor import dask_session  # lazy: start-up time
 
     executor = stack.enter_context(dask_session(ctx, jobs))
     where = f"scheduler {ctx.scheduler}" if ctx.scheduler else f"local cluster {executor.address}"
@@ -271,11 +276,6 @@ def _run_doit(
     """doit keeps going (--continue); steps stop themselves after a failure unless -c, so
     steps outside an exhausted budget still run. Steps run in threads: each tool is its own
     process anyway, and a thread cannot be lost the way a killed doit worker process is."""
-    from uet_doit.observe.progress import choose_reporter
-    from uet_doit.observe.recorded import recorded
-    from uet_doit.run.doit.loader import BundleTaskLoader, run_doit
-    from uet_doit.run.doit.run_actions import RunActions
-
     runnable = sum(1 for _, s in bundle.steps() if s.step_id not in skip)
     jobs = effective_jobs(opts.jobs, runnable)
     args = ["run", "--continue"]
@@ -286,7 +286,6 @@ def _run_doit(
     base = bundle.task_basename
     args += [t if ":" in t or t == base else f"{base}:{t}" for t in opts.tasks] or [base]
     reporter = recorded(choose_reporter(opts.reporter, out))
-    from uet_doit.run.scheduling import learned_schedule
 
     loader = BundleTaskLoader(
         bundle,
@@ -298,7 +297,6 @@ def _run_doit(
         schedule=learned_schedule(bundle, store),
         extra_config={"outfile": out},  # the reporter prints where the caller asked
     )
-    from uet_doit.run.doit.action import stop_every_run
 
     main = threading.current_thread() is threading.main_thread()  # signals go to it only
     previous = signal.signal(signal.SIGTERM, _term_as_interrupt) if main else None
@@ -361,16 +359,11 @@ def _report_criteria(
     """Evaluate completion criteria (sentences by their reviewer, through the run's
     runtime); print the checklist; return the unmet ones, and those whose review a spent
     budget paused."""
-    from uet_doit.run.doit.action import Runtime
-    from uet_doit.run.gates import evaluate_criteria
-    from uet_doit.run.review.criteria import CriterionJudge
-
     reviews = bundle.review is not None or any(ws.review for ws in bundle.workstreams)
     judge = CriterionJudge(bundle, root, Runtime.for_context(ctx)) if reviews else None
     results = evaluate_criteria(bundle, root, store, ctx.run_id, judge)
     if not results:
         return [], []
-    from uet_doit.observe.status import criterion_line
 
     out.write("completion criteria:\n")
     for r in results:
@@ -409,8 +402,6 @@ def _notify(
     command: Sequence[str], root: Path, run_id: str, bundle_id: str, store: RunStore, out: TextIO
 ) -> None:
     """The bundle's notify command; facts go in environment variables, never into a shell."""
-    from uet_doit.tools.process import run_process
-
     pauses = store.events(run_id, kinds=[EventKind.BUDGET_PAUSED])
     data = pauses[0].data if pauses else {}
     env = dict(os.environ)

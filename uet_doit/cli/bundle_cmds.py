@@ -10,7 +10,7 @@ from typing import Any
 
 from uet_doit.cli import render
 from uet_doit.cli.parsing import Subcommands, add_command
-from uet_doit.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from uet_doit.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, BundleError
 
 BUNDLE_HELP = "the workstream bundle (.json, .yaml or .yml)"
 
@@ -63,7 +63,7 @@ def register(sub: Subcommands) -> None:
 
 def validate(args: argparse.Namespace) -> int:
     """Every problem of every file (exit 3); inputs nothing provides are warnings (exit 0)."""
-    from uet_doit.bundle.loader import collector_paused
+    from uet_doit.bundle.loader import collector_paused  # lazy: start-up time
 
     # a one-shot command: the loaded bundles' objects need no cyclic collection before exit
     with collector_paused():
@@ -71,10 +71,9 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def _validate(files: list[str], as_json: bool) -> int:
-    from uet_doit.bundle.checks import missing_inputs
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.errors import BundleError
-    from uet_doit.tools.routing import default_known_tools
+    from uet_doit.bundle.checks import missing_inputs  # lazy: start-up time
+    from uet_doit.bundle.loader import load_bundle  # lazy: start-up time
+    from uet_doit.tools.routing import default_known_tools  # lazy: start-up time
 
     failures: list[BundleError] = []
     results: list[dict[str, Any]] = []
@@ -103,9 +102,9 @@ def _validate(files: list[str], as_json: bool) -> int:
 
 def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
     """Each step as `uet list` shows it: its doit task name, workstream, tool and state."""
-    from uet_doit.bundle.effective import effective_tool
-    from uet_doit.run.doit.loader import task_status
-    from uet_doit.run.scheduling import plan_schedule
+    from uet_doit.bundle.effective import effective_tool  # lazy: start-up time
+    from uet_doit.run.doit.loader import task_status  # lazy: start-up time
+    from uet_doit.run.scheduling import plan_schedule  # lazy: start-up time
 
     sched = plan_schedule(bundle)
     status = task_status(bundle, root, schedule=sched)
@@ -125,9 +124,9 @@ def task_rows(bundle: Any, root: Path) -> list[dict[str, str]]:
 
 
 def list_steps(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.state.rows import state_dir
-    from uet_doit.tools.routing import default_known_tools
+    from uet_doit.bundle.loader import load_bundle  # lazy: start-up time
+    from uet_doit.state.rows import state_dir  # lazy: start-up time
+    from uet_doit.tools.routing import default_known_tools  # lazy: start-up time
 
     root = Path.cwd()
     # in a project that has run, a text checked here before is not checked again (as for
@@ -145,17 +144,17 @@ def list_steps(args: argparse.Namespace) -> int:
 
 
 def schema(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.schema import schema_text
+    from uet_doit.bundle.schema import schema_text  # lazy: start-up time
 
     sys.stdout.write(schema_text())
     return EXIT_OK
 
 
 def graph(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.observe.graph_export import graph_text
-    from uet_doit.state.store import RunStore
-    from uet_doit.tools.routing import default_known_tools
+    from uet_doit.bundle.loader import load_bundle  # lazy: start-up time
+    from uet_doit.observe.graph_export import graph_text  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
+    from uet_doit.tools.routing import default_known_tools  # lazy: start-up time
 
     root = Path.cwd()
     bundle = load_bundle(Path(args.bundle), root, known_tools=default_known_tools())
@@ -169,8 +168,8 @@ def graph(args: argparse.Namespace) -> int:
 
 def route(args: argparse.Namespace) -> int:
     """Exit 1 when a step has no tool it could run with here."""
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.tools.routing import (
+    from uet_doit.bundle.loader import load_bundle  # lazy: start-up time
+    from uet_doit.tools.routing import (  # lazy: start-up time
         availability,
         known_tools,
         load_router_config,

@@ -37,6 +37,7 @@ def register(sub: Subcommands) -> None:
 
 def cache(args: argparse.Namespace) -> int:
     """Exit 1 when `verify` finds damaged entries it was not asked to repair."""
+    # lazy: start-up time
     from uet_doit.cache.commands import open_store, parse_age, project_stats, prune, verify
 
     root = Path.cwd()
@@ -60,7 +61,7 @@ def cache(args: argparse.Namespace) -> int:
 
 
 def why(args: argparse.Namespace) -> int:
-    from uet_doit.observe.why import why as explain_step
+    from uet_doit.observe.why import why as explain_step  # lazy: start-up time
 
     report = explain_step(Path.cwd(), args.step, args.bundle, args.cache_store, args.cache)
     print(json.dumps(report, indent=2) if args.json else report["verdict"])

@@ -103,9 +103,9 @@ def _check_dollars(value: float | None) -> None:
 
 
 def convert(args: argparse.Namespace) -> int:
-    from uet_doit.plans.convert import convert_plan, read_plan_file
-    from uet_doit.plans.dialect_convert import reads_as_dialect
-    from uet_doit.plans.plan_limits import check_plan_file
+    from uet_doit.plans.convert import convert_plan, read_plan_file  # lazy: start-up time
+    from uet_doit.plans.dialect_convert import reads_as_dialect  # lazy: start-up time
+    from uet_doit.plans.plan_limits import check_plan_file  # lazy: start-up time
 
     check_plan_file(Path(args.plan))
     # spec-kit, Task Master, Beads, ...: read as their format says
@@ -125,7 +125,7 @@ def convert(args: argparse.Namespace) -> int:
     }
     _check_dollars(args.max_cost_usd)
     if args.with_tool and not args.explain:
-        from uet_doit.plans.drafting.draft import DraftRequest, draft_bundle
+        from uet_doit.plans.drafting.draft import DraftRequest, draft_bundle  # lazy: start-up time
 
         request = DraftRequest(
             ai_tool=args.with_tool,
@@ -152,7 +152,7 @@ def convert(args: argparse.Namespace) -> int:
 
 def _convert_dialect(args: argparse.Namespace) -> int:
     """A plan in a known dialect (or a folder of task files)."""
-    from uet_doit.plans.dialect_convert import convert_dialect
+    from uet_doit.plans.dialect_convert import convert_dialect  # lazy: start-up time
 
     if args.update and not args.output:
         raise UsageError("--update needs -o BUNDLE: the bundle an earlier convert wrote")

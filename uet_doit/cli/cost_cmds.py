@@ -48,8 +48,8 @@ def register(sub: Subcommands) -> None:
 
 
 def cost(args: argparse.Namespace) -> int:
-    from uet_doit.observe.costs import cost_report, reset_spend
-    from uet_doit.state.store import RunStore
+    from uet_doit.observe.costs import cost_report, reset_spend  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     if args.forecast:
         return _forecast(args)
@@ -68,9 +68,9 @@ def cost(args: argparse.Namespace) -> int:
 
 def _forecast(args: argparse.Namespace) -> int:
     """`uet cost --forecast BUNDLE`: what the steps that would run may cost, per budget."""
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.observe.dry_run import forecast_data, forecast_report
-    from uet_doit.tools.routing import default_known_tools
+    from uet_doit.bundle.loader import load_bundle  # lazy: start-up time
+    from uet_doit.observe.dry_run import forecast_data, forecast_report  # lazy: start-up time
+    from uet_doit.tools.routing import default_known_tools  # lazy: start-up time
 
     if args.run_id:
         msg = f"`uet cost --forecast` takes no RUN_ID (got {args.run_id!r})"
@@ -89,8 +89,8 @@ def _forecast(args: argparse.Namespace) -> int:
 
 def _prices(args: argparse.Namespace) -> int:
     """`uet cost --prices`: each model's price and the source that gave it."""
-    from uet_doit.observe.price_list import price_rows
-    from uet_doit.state.store import RunStore
+    from uet_doit.observe.price_list import price_rows  # lazy: start-up time
+    from uet_doit.state.store import RunStore  # lazy: start-up time
 
     root = Path.cwd()
     store = RunStore(root)

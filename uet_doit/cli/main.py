@@ -62,7 +62,7 @@ def _enter_project(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    from uet_doit.state.project import find_root
+    from uet_doit.state.project import find_root  # lazy: start-up time
 
     here = Path.cwd()
     bundle = getattr(args, "bundle", None)
@@ -92,7 +92,7 @@ def _dispatch(argv: list[str]) -> int:
     if command not in _NOT_IN_A_PROJECT:
         _enter_project(args)
     try:
-        from uet_doit.tools.debug_log import configure
+        from uet_doit.tools.debug_log import configure  # lazy: start-up time
 
         configure(getattr(args, "log_level", None))
         code: int = handler(args)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.cli import render
 from uet_doit.cli.parsing import Subcommands, add_command
 from uet_doit.errors import EXIT_OK, UetError, UsageError
@@ -39,9 +40,8 @@ def register(sub: Subcommands) -> None:
 
 
 def import_legacy(args: argparse.Namespace) -> int:
-    from uet_doit.bundle.fields import ID_PATTERN
-    from uet_doit.plans.convert import check_bundle
-    from uet_doit.plans.legacy_import import import_files
+    from uet_doit.plans.convert import check_bundle  # lazy: start-up time
+    from uet_doit.plans.legacy_import import import_files  # lazy: start-up time
 
     if args.bundle_id is not None and not re.match(ID_PATTERN, args.bundle_id):
         raise UsageError(
@@ -65,7 +65,7 @@ def import_legacy(args: argparse.Namespace) -> int:
 def emit_bundle(data: dict[str, Any], output: str | None) -> None:
     """The bundle to the file `output` names (JSON or YAML by its extension), else JSON on
     stdout."""
-    from uet_doit.plans.convert import bundle_text, write_bundle
+    from uet_doit.plans.convert import bundle_text, write_bundle  # lazy: start-up time
 
     if output is None:
         sys.stdout.write(bundle_text(data))
@@ -74,8 +74,8 @@ def emit_bundle(data: dict[str, Any], output: str | None) -> None:
 
 
 def bootstrap(args: argparse.Namespace) -> int:
-    from uet_doit.plans.bootstrap import bootstrap as write_project_files
-    from uet_doit.tools.adapters import ai_tools
+    from uet_doit.plans.bootstrap import bootstrap as write_project_files  # lazy: start-up time
+    from uet_doit.tools.adapters import ai_tools  # lazy: start-up time
 
     root = Path(args.dir)
     try:

@@ -98,8 +98,8 @@ def prices(rows: list[dict[str, Any]]) -> str:
 def forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> list[str]:
     """`uet cost --forecast` and `--dry-run`: each workstream's steps with their state and
     range, each budget against the forecast under it, then the totals and what is flagged."""
-    from uet_doit.observe.dry_run import describe, money, span
-    from uet_doit.run.forecast.estimate import total
+    from uet_doit.observe.dry_run import describe, money, span  # lazy: start-up time
+    from uet_doit.run.forecast.estimate import total  # lazy: start-up time
 
     states: dict[str, str] = data["states"]
     forecasts: dict[str, StepForecast] = data["forecasts"]
@@ -164,7 +164,7 @@ def forecast(bundle: Bundle, data: dict[str, Any], verbosity: int = 1) -> list[s
 
 def _review(f: StepForecast, verbosity: int) -> list[str]:
     """A review the run would make: the reviewer's range, like a step's."""
-    from uet_doit.observe.dry_run import describe, span
+    from uet_doit.observe.dry_run import describe, span  # lazy: start-up time
 
     lines = [f"  {f.step_id:<32} {'review':<14} {span(f.low_usd, f.high_usd)}"]
     lines.append(f"      {describe(f)}")
@@ -172,7 +172,7 @@ def _review(f: StepForecast, verbosity: int) -> list[str]:
 
 
 def _against(check: BudgetCheck) -> str:
-    from uet_doit.observe.dry_run import money
+    from uet_doit.observe.dry_run import money  # lazy: start-up time
 
     return (
         f"against {check.budget.label} budget {money(check.budget.limit)} "

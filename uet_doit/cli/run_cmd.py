@@ -12,9 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from uet_doit.cli import render_costs
 from uet_doit.cli.parsing import EXIT_CODES, Subcommands, add_command, add_log_level
 from uet_doit.errors import EXIT_OK, UsageError
-from uet_doit.run.doit.task_names import check_tasks, task_names
+from uet_doit.run.doit.task_names import check_tasks, skipped_steps, task_names
 
 __all__ = ["check_tasks", "register", "run", "task_names"]  # task names: run/doit/task_names.py
 
@@ -229,10 +230,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace, root: Path, path: Path) -> int:
     """What would run and cost, checked as a run would be; nothing recorded."""
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.cli import render_costs
-    from uet_doit.observe.dry_run import dry_run
-    from uet_doit.run.doit.task_names import skipped_steps  # lazy: start-up time
+    from uet_doit.bundle.loader import load_bundle  # lazy: start-up time
+    from uet_doit.observe.dry_run import dry_run  # lazy: start-up time
     from uet_doit.tools.routing import default_known_tools  # lazy: start-up time
 
     bundle = load_bundle(path, root, known_tools=default_known_tools())

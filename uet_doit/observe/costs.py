@@ -7,17 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.loader import load_bundle
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UetError, UsageError
 from uet_doit.run.budget import Budget, CostLedger, budgets_for
 from uet_doit.state.store import RunStore
+from uet_doit.tools.routing import default_known_tools
 
 
 def _run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     """The bundle a run ran, for its budgets; None when the file is gone or broken now."""
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.tools.routing import default_known_tools
-
     row = store.run(run_id)
     if row is None or not row.bundle_file:
         return None

@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from uet_doit.bundle.model import Bundle
+from uet_doit.observe.why import apply_cache_to_forecast
+from uet_doit.run.budget import apply_overrides, parse_budget_args
+from uet_doit.run.doit.loader import task_status
+from uet_doit.run.doit.task_names import skipped_steps
 from uet_doit.run.forecast.budgets import budget_checks
 from uet_doit.run.forecast.estimate import StepForecast, total
 from uet_doit.run.forecast.inputs import bundle_forecasts
@@ -22,9 +26,6 @@ _VERDICTS = {"up-to-date": "up to date", "error": "missing input"}
 
 def verdicts(bundle: Bundle, root: Path, skip_ws: tuple[str, ...]) -> dict[str, str]:
     """step_id -> would run | up to date | missing input | skipped."""
-    from uet_doit.run.doit.loader import task_status
-    from uet_doit.run.doit.task_names import skipped_steps
-
     skip = skipped_steps(bundle, skip_ws)
     status = task_status(bundle, root, skip)
     return {
@@ -127,8 +128,6 @@ def forecast_vs_actual(
     """Per step that ran (step_id -> actual cost or None when unknown, attempts): its
     forecast from the history before `started`, what it cost and where that fell; a last
     row totals them (the known costs)."""
-    from uet_doit.run.forecast.inputs import bundle_forecasts
-
     rows: list[dict[str, Any]] = []
     for f in bundle_forecasts(bundle, store.root, store, set(ran), before=started):
         actual, attempts = ran[f.step_id]
@@ -178,12 +177,8 @@ def dry_run(bundle: Bundle, root: Path, budgets: list[str] | None, skip_ws: list
             cache: tuple[str, str | None] | None = None) -> DryRun:  # fmt: skip
     """`uet run FILE --dry-run`: nothing runs; what would, and what it would cost.
     `cache` is `uet run`'s (--cache flag, --cache-store URL)."""
-    from uet_doit.run.budget import apply_overrides, parse_budget_args
-
     bundle = apply_overrides(bundle, parse_budget_args(budgets))
     data = forecast_data(bundle, root, tuple(skip_ws or ()))
     # the step cache (observe/why.py): hits leave the forecast; their savings are listed
-    from uet_doit.observe.why import apply_cache_to_forecast
-
     cached = apply_cache_to_forecast(bundle, root, data, *(cache or ("default", None)))
     return DryRun(bundle, data, cached)

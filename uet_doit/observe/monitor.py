@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, TextIO
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
+from uet_doit.bundle.loader import load_bundle
 from uet_doit.errors import UsageError
 from uet_doit.observe.status import RunStatus, StepStatus, run_status, step_mark
 from uet_doit.state.records import (
@@ -23,6 +24,7 @@ from uet_doit.state.records import (
     StepState,
 )
 from uet_doit.state.store import RunStore
+from uet_doit.tools.routing import default_known_tools
 
 if TYPE_CHECKING:
     from uet_doit.bundle.model import Bundle
@@ -206,9 +208,6 @@ def status_text(status: RunStatus, bundle: Bundle | None = None, expand: str = "
 
 def load_run_bundle(store: RunStore, run_id: str) -> Bundle | None:
     """The bundle a run ran (runs.bundle_file), or None when it can no longer be read."""
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.tools.routing import default_known_tools
-
     row = store.run(run_id)
     if row is None or not row.bundle_file:
         return None

@@ -16,19 +16,19 @@ from typing import Any
 
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import UsageError
+from uet_doit.observe.dry_run import forecast_vs_actual, span
 from uet_doit.observe.monitor import load_run_bundle
 from uet_doit.observe.report_charts import graph_svg, secs, timeline_svg
 from uet_doit.observe.status import RunStatus, StepStatus, run_status
 from uet_doit.state.records import AttemptOutcome, RunRecord, StepState
 from uet_doit.state.store import RunStore
+from uet_doit.tools.redact import Redactor
 
 _TAIL_LINES, _TAIL_CHARS = 40, 4000
 
 
 def redactor() -> Callable[[str], str]:
     """Secrets of this environment, as every other output of uet redacts them."""
-    from uet_doit.tools.redact import Redactor
-
     return Redactor.from_env(os.environ).redact
 
 
@@ -171,8 +171,6 @@ class Report:
 
     def forecast(self) -> str:
         """Each step that ran: what the forecast said before the run, and what it cost."""
-        from uet_doit.observe.dry_run import forecast_vs_actual, span
-
         ran = {s.step_id: (s.cost_usd, s.attempts) for s in self.steps if s.attempts}
         if self.bundle is None or not ran:
             return '<p class="muted">No forecast: the bundle file is gone or no step ran.</p>'

@@ -14,18 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.graph import build_graph
+from uet_doit.bundle.loader import load_bundle
 from uet_doit.bundle.model import Bundle, Step, Workstream
 from uet_doit.cache.entries import DamagedEntry, Entry
 from uet_doit.cache.settings import CacheMode, RunCacheFlag, step_mode
 from uet_doit.cache.stores import CacheStore, configured_store
 from uet_doit.errors import CacheStoreError, UetError, UsageError
+from uet_doit.run.doit.compiler import NoActions, build_spec, compile_tasks, step_outputs
+from uet_doit.run.doit.loader import DEP_FILE
 from uet_doit.run.forecast.budgets import budget_checks
 from uet_doit.run.forecast.estimate import total
 from uet_doit.run.step_cache.keys import StepKey, changes
 from uet_doit.run.step_cache.lookup import KeyMaker
 from uet_doit.run.step_spec import StepSpec
+from uet_doit.state.doit_backend import DurableSqliteDB
 from uet_doit.state.store import RunStore
-from uet_doit.tools.routing import AdapterRegistry
+from uet_doit.tools.routing import AdapterRegistry, default_known_tools
 
 DOIT_REASONS = {
     "missing_target": "its output {} is missing",
@@ -42,10 +47,6 @@ def doit_reasons(bundle: Bundle, root: Path) -> dict[str, tuple[str, list[str]]]
     """step_id -> (doit's status, its reasons in words), without running anything."""
     from doit.dependency import Dependency, JSONCodec, MD5Checker
     from doit.loader import generate_tasks
-
-    from uet_doit.run.doit.compiler import NoActions, compile_tasks
-    from uet_doit.run.doit.loader import DEP_FILE
-    from uet_doit.state.doit_backend import DurableSqliteDB
 
     dicts = list(compile_tasks(bundle, root, NoActions(), is_dir=lambda p: (root / p).is_dir()))
     tasks = generate_tasks(bundle.task_basename, (d for d in dicts))
@@ -134,8 +135,6 @@ def look_up(
 def explain(
     bundle: Bundle, root: Path, step_id: str, flag: str, store_url: str | None
 ) -> dict[str, Any]:
-    from uet_doit.run.doit.compiler import build_spec
-
     ws, step = find_step(bundle, step_id)
     spec = build_spec(bundle, ws, step, root)
     status, reasons = doit_reasons(bundle, root).get(step_id, ("run", []))
@@ -262,8 +261,6 @@ def cache_verdicts(
     """For `uet run --dry-run`: each step that would run, hit or miss. A hit upstream is
     played forward (its entry's file hashes stand for its outputs); a miss upstream makes
     the steps after it unknowable until it has run."""
-    from uet_doit.run.doit.compiler import build_spec, step_outputs
-
     if flag == RunCacheFlag.OFF:
         return {}
     url = configured_store(root, store_flag, dict(os.environ))
@@ -305,16 +302,11 @@ def cache_verdicts(
 
 def _in_order(bundle: Bundle) -> list[tuple[Workstream, Step]]:
     """Steps with each after the steps it depends on (the bundle was checked for cycles)."""
-    from uet_doit.bundle.graph import build_graph
-
     by_id = {s.step_id: (ws, s) for ws, s in bundle.steps()}
     return [by_id[n] for n in build_graph(bundle).order() if n in by_id]
 
 
 def _bundle_for(root: Path, given: str | None) -> tuple[Bundle, Path]:
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.tools.routing import default_known_tools
-
     if given:
         return load_bundle(Path(given), root, known_tools=default_known_tools()), Path(given)
     store = RunStore(root)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from uet_doit.bundle import checks
 from uet_doit.bundle.checks import PathChecker
 from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.bundle.model import Bundle
@@ -28,6 +29,7 @@ from uet_doit.plans.plan_bundle import Trace, assemble, notes
 from uet_doit.plans.plan_limits import check_plan_text
 from uet_doit.plans.plan_markdown import slug
 from uet_doit.plans.plan_reading import Plan, read_plan
+from uet_doit.tools.routing import default_known_tools
 
 #: the only shape the first version knew; `--heading-pattern` is now `--unit-pattern`
 DEFAULT_HEADING_PATTERN = r"(?i)^week\s+(?P<num>\d+)(\s*:|\s+[-\u2013\u2014])\s*(?P<title>.+)$"
@@ -137,9 +139,6 @@ def convert_markdown(
 def check_bundle(data: dict[str, Any], source: str, root: Path | None = None) -> Bundle:
     """Check a bundle we made against the model and, given `root`, exactly as `uet validate`
     will there, so convert never writes one it refuses; a failure lists every field at fault."""
-    from uet_doit.bundle import checks
-    from uet_doit.tools.routing import default_known_tools
-
     try:
         bundle = Bundle.model_validate(data)
     except ValidationError as exc:

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.checks import check_bundle
+from uet_doit.bundle.loader import read_data
 from uet_doit.errors import BundleError, UsageError
 from uet_doit.plans import dialects
+from uet_doit.plans.convert import check_bundle as check_model
 from uet_doit.plans.dialects.build import Trace, build, settle
 from uet_doit.plans.dialects.model import PlanDoc
 from uet_doit.plans.plan_markdown import slug
+from uet_doit.tools.routing import default_known_tools
 
 #: file names too generic to name a bundle: the folder they are in is added
 _GENERIC = frozenset(
@@ -109,7 +113,6 @@ def _keep(previous: str | None) -> dict[str, str]:
     """`--update`: the ids an earlier conversion gave each source item."""
     if previous is None or not Path(previous).is_file():
         return {}
-    from uet_doit.bundle.loader import read_data
 
     data, _ = read_data(Path(previous))
     keep: dict[str, str] = {}
@@ -172,10 +175,6 @@ def convert_dialect(
 
 def _check(bundle: dict[str, Any], source: str) -> None:
     """The checks `uet validate` makes, so a converted bundle always passes it."""
-    from uet_doit.bundle.checks import check_bundle
-    from uet_doit.plans.convert import check_bundle as check_model
-    from uet_doit.tools.routing import default_known_tools
-
     model = check_model(bundle, source)
     problems = check_bundle(model, bundle, source, Path.cwd(), default_known_tools())
     if problems:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.model import Bundle
+from uet_doit.state.records import StepState
+from uet_doit.state.store import RunStore
 
 
 class Changed(Exception):
@@ -252,9 +254,6 @@ def sync_plan(bundle: Bundle, root: Path, done: set[str]) -> SyncReport:
 
 def sync_after_run(bundle: Bundle, root: Path) -> SyncReport:
     """`--sync-plan`: the steps the latest run of the bundle finished (or found up to date)."""
-    from uet_doit.state.records import StepState
-    from uet_doit.state.store import RunStore
-
     store = RunStore(root)
     run_id = store.latest_run_id(bundle.bundle_id)
     if run_id is None:

@@ -12,17 +12,18 @@ from __future__ import annotations
 import statistics
 
 from uet_doit.bundle.model import Bundle
+from uet_doit.errors import UsageError
+from uet_doit.run.forecast.inputs import spec_forecast
 from uet_doit.run.step_spec import Budget, Overrun, StepSpec, budgets_for
 from uet_doit.state.ledger import ScopeSpend
 from uet_doit.state.records import EventKind
 from uet_doit.state.store import RunStore
 from uet_doit.tools.adapters import tool_traits
+from uet_doit.tools.routing import RouterConfig, load_router_config
 
 
 def apply_overrides(bundle: Bundle, overrides: dict[str, float]) -> Bundle:
     """`--budget WS-ID=0.50` / `--budget bundle=20` / `--budget STEP-ID=1`: a changed copy."""
-    from uet_doit.errors import UsageError
-
     changed = bundle.model_copy(deep=True)
     for key, value in overrides.items():
         if key == "bundle":
@@ -46,8 +47,6 @@ def parse_budget_args(values: list[str] | None) -> dict[str, float]:
     (NaN compares false with every spend and `inf` is no budget at all, so both would
     silently switch the limit off)."""
     import math
-
-    from uet_doit.errors import UsageError
 
     example = "e.g. --budget WS-K1-CRITICAL=0.50 or --budget bundle=20"
     out: dict[str, float] = {}
@@ -93,9 +92,6 @@ class CostLedger:
         if step_estimate is not None:
             return step_estimate
         if spec is not None:
-            from uet_doit.run.forecast.inputs import spec_forecast
-            from uet_doit.tools.routing import RouterConfig, load_router_config
-
             local = tool_traits(tool).local
             config = RouterConfig() if local else load_router_config(self.store.root)
             high = spec_forecast(spec, tool, self.store, config).attempt_usd[1]

@@ -24,6 +24,7 @@ from uet_doit.run.step_spec import GateSpec
 from uet_doit.state.records import DONE_STEP_STATES, CriterionState, EventKind
 from uet_doit.state.store import RunStore
 from uet_doit.tools.commands import command_argv
+from uet_doit.tools.process import read_tail, run_process
 from uet_doit.tools.redact import Redactor
 
 if TYPE_CHECKING:
@@ -56,8 +57,6 @@ class GateAction:
         return f"<uet gate {self.spec.label}>"
 
     def __call__(self) -> dict[str, Any] | TaskFailed:
-        from uet_doit.tools.process import read_tail, run_process
-
         spec = self.spec
         root = Path(spec.project_root)
         runtime = Runtime.for_context(self.ctx)
@@ -135,8 +134,6 @@ def evaluate_criteria(
     the bundle when all are); a skipped step is not done, so its workstream's criteria are
     "not evaluated". Sentences are judged by the `judge` where a `review` names a reviewer,
     else listed as "to confirm". Each result is an event."""
-    from uet_doit.tools.process import run_process
-
     if not bundle.completion_criteria and not any(
         ws.completion_criteria for ws in bundle.workstreams
     ):

@@ -26,7 +26,7 @@ from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.executors.base import AttemptHandle, Declined, Executor, OnStart, starts_tools
 from uet_doit.run.executors.recovery import left_behind
 from uet_doit.run.extensions import AttemptNotRun, ConcludeTurn, StepExtension, StepOutcome
-from uet_doit.run.providers import ProviderGate
+from uet_doit.run.providers import ProviderGate, provider_of
 from uet_doit.run.resilience import Clock
 from uet_doit.run.step_spec import StepSpec, fingerprint
 from uet_doit.run.tool_setup import ToolSetup, tool_setup
@@ -87,7 +87,7 @@ class StepPolicy:
 
     # -- the whole step ----------------------------------------------------------------------
     def run(self) -> StepOutcome:
-        from uet_doit.run.workspaces.paths import unsafe_paths
+        from uet_doit.run.workspaces.paths import unsafe_paths  # lazy: start-up time
 
         spec = self.spec
         done = left_behind(self)
@@ -358,8 +358,6 @@ class StepPolicy:
             return
         import os
 
-        from uet_doit.run.providers import provider_of
-
         provider = provider_of(aspec.tool, aspec.model, {**os.environ, **aspec.env})
         cap = min(self.ctx.jobs, self.setup(aspec.tool).max_parallel or self.ctx.jobs)
         note = f"waiting for {provider} (concurrency lowered after rate limits)"
@@ -410,7 +408,7 @@ class StepPolicy:
 
 def local_slots(state_dir: Path) -> SlotProvider:
     """Per-tool slots as lock files under .uet/slots (hold across processes and runs)."""
-    from uet_doit.run.slots import ToolSlots
+    from uet_doit.run.slots import ToolSlots  # lazy: start-up time
 
     slots = ToolSlots(state_dir)
 

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from uet_doit.state.doit_backend import dep_file_problem
 from uet_doit.state.schema import SCHEMA_VERSION
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -38,8 +39,6 @@ def check_store(root: Path) -> list[Finding]:
     found.extend(_check_db(db))
     doit_db = root / ".doit.db"
     if doit_db.exists():
-        from uet_doit.state.doit_backend import dep_file_problem
-
         try:
             problem = dep_file_problem(doit_db)
             if problem is not None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 
 from uet_doit.errors import UsageError
+from uet_doit.tools.redact import Redactor
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ENV = "UET_LOG_LEVEL"
@@ -27,8 +28,6 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__()
-        from uet_doit.tools.redact import Redactor
-
         self._redactor = Redactor.cached_for(env)
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -38,6 +38,7 @@ from uet_doit.tools.adapters import (
     load_builtin,
     tool_traits,
 )
+from uet_doit.tools.adapters.agent import AgentAdapter
 from uet_doit.tools.prices import OVERRIDE_SOURCE, LayeredPrices, ModelPrice, forecast_prices
 
 ROUTER_CONFIG_FILE = "router_config.json"
@@ -274,8 +275,7 @@ def price_table(config: RouterConfig) -> LayeredPrices:
 
 def get_adapter(name: str, config: RouterConfig, project_root: Path) -> ToolAdapter:
     """The adapter for a tool name; UsageError (never a traceback) when it cannot be had."""
-    from uet_doit.tools.adapters.agent import AgentAdapter
-    from uet_doit.tools.adapters.custom import adapter_from, import_adapter
+    from uet_doit.tools.adapters.custom import adapter_from, import_adapter  # lazy: start-up time
 
     adapter: ToolAdapter
     if name in BUILTIN_ADAPTERS:

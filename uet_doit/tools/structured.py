@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.limits import LimitError, load_json
+from uet_doit.tools.adapters.claude import result_json
+from uet_doit.tools.adapters.codex import read_events
+from uet_doit.tools.adapters.gemini import result_json as gemini_json
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(?P<body>.*?)\n```", re.S)
 #: aider's own lines around the model's reply on stdout (banner, files, cost, warnings)
@@ -39,19 +42,14 @@ def answer_text(tool: str, stdout: str, last_message: Path | None = None) -> str
     if tool == "codex":
         if last_message is not None and last_message.exists():
             return last_message.read_text(encoding="utf-8")
-        from uet_doit.tools.adapters.codex import read_events  # lazy: start-up time
 
         return read_events(stdout, Path.cwd()).last_message or None
     if tool == "claude":
-        from uet_doit.tools.adapters.claude import result_json  # lazy: start-up time
-
         data = result_json(stdout) or {}
         if isinstance(data.get("structured_output"), dict):
             return json.dumps(data["structured_output"], indent=2, ensure_ascii=False)
         return str(data["result"]) if data.get("result") else None
     if tool == "gemini":
-        from uet_doit.tools.adapters.gemini import result_json as gemini_json  # lazy: start-up time
-
         data = gemini_json(stdout) or {}
         return str(data["response"]) if data.get("response") else None
     if tool == "aider":

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.checks import PathChecker
+from uet_doit.bundle.graph import build_graph
+from uet_doit.bundle.model import Bundle
 from uet_doit.plans.dialects.files import verify_argv
 from uet_doit.plans.dialects.model import SKIPPED, Group, Item, PlanDoc, sanitise
 from uet_doit.plans.plan_bundle import unique
@@ -266,9 +268,6 @@ def settle(bundle: dict[str, Any], warnings: list[str]) -> None:
     """Drop the edges that would close a cycle (the last one the plan gives, an input file
     first), so the bundle always validates; each drop is a warning."""
     from pydantic import ValidationError
-
-    from uet_doit.bundle.graph import build_graph
-    from uet_doit.bundle.model import Bundle
 
     steps = {s["step_id"]: s for ws in bundle["workstreams"] for s in ws["steps"]}
     wss = {ws["ws_id"]: ws for ws in bundle["workstreams"]}

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from uet_doit.plans.dialects.model import outside_fences
-
-if TYPE_CHECKING:
-    from uet_doit.plans.dialects.model import PlanDoc
+from uet_doit.plans.dialects.files import item_files
+from uet_doit.plans.dialects.model import Group, Item, PlanDoc, outside_fences
+from uet_doit.plans.plan_markdown import priority_of, slug
 
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.*?)\s*#*\s*$")
 _CHECK = re.compile(
@@ -106,10 +104,6 @@ def read_loose(text: str, source: str, rule: str) -> PlanDoc:
     """A prioritised checklist (Ralph's IMPLEMENTATION_PLAN.md, an agent's TODO.md): the
     headings over items are groups, checkbox items (else top-level bullets) are items, in
     order; nested lines are their instruction."""
-    from uet_doit.plans.dialects.files import item_files
-    from uet_doit.plans.dialects.model import Group, Item, PlanDoc
-    from uet_doit.plans.plan_markdown import priority_of, slug
-
     found = entries(text, bullets=True)
     checks = any(e.kind == "check" for e in found)
     title = next((e.text for e in found if e.kind == "heading" and e.level == 1), None)

@@ -23,10 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uet_doit.bundle.loader import load_bundle
+from uet_doit.bundle.schema import schema_text
 from uet_doit.errors import BundleError, UetError, UsageError
+from uet_doit.plans.convert import convert_plan
 from uet_doit.plans.drafting.attempts import DraftRun
 from uet_doit.plans.drafting.schema import draft_schema, without_nulls
 from uet_doit.plans.drafting.trust import added_powers
+from uet_doit.plans.plan_limits import check_plan_text
+from uet_doit.plans.plan_markdown import slug
+from uet_doit.run.context import new_run_id
+from uet_doit.state.store import RunStore
+from uet_doit.tools.routing import default_known_tools, get_adapter, load_router_config
 from uet_doit.tools.structured import answer_text, json_object, structured_args
 
 PROMPT_LIMIT = 96_000  # bytes; longer prompts put the JSON parts in files
@@ -151,9 +159,6 @@ def _keep_sources(draft: dict[str, Any], start: dict[str, Any] | None) -> None:
 
 def _check(data: dict[str, Any], path: Path, root: Path) -> list[str]:
     """Exactly `uet validate`: the draft as a file, loaded and checked against the project."""
-    from uet_doit.bundle.loader import load_bundle
-    from uet_doit.tools.routing import default_known_tools
-
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     try:
         load_bundle(path, root, known_tools=default_known_tools())
@@ -164,14 +169,6 @@ def _check(data: dict[str, Any], path: Path, root: Path) -> list[str]:
 
 def draft_bundle(req: DraftRequest, root: Path) -> Drafted:
     """Ask the tool, check, send the problems back; the first valid draft wins."""
-    from uet_doit.bundle.schema import schema_text
-    from uet_doit.plans.convert import convert_plan
-    from uet_doit.plans.plan_limits import check_plan_text
-    from uet_doit.plans.plan_markdown import slug
-    from uet_doit.run.context import new_run_id
-    from uet_doit.state.store import RunStore
-    from uet_doit.tools.routing import get_adapter, load_router_config
-
     check_plan_text(req.plan_text, req.source)  # before convert_plan, whose refusals are notes
     notes: list[str] = []
     try:

@@ -66,19 +66,19 @@ class Runtime:
         self.clock = SystemClock()
         self.providers = ProviderGate(self._concurrency_changed)
         self.extensions: list[StepExtension] = []  # worktrees, cache: chosen from ctx
-        from uet_doit.run.step_cache.extension import cache_extension
+        from uet_doit.run.step_cache.extension import cache_extension  # lazy: start-up time
 
         cache = cache_extension(ctx, self.tools)
         if cache is not None:
             self.extensions.append(cache)
-        from uet_doit.run.review.reviewer import StepReview
+        from uet_doit.run.review.reviewer import StepReview  # lazy: start-up time
 
         self.extensions.append(StepReview(self))  # before landing: judged, then landed
         if ctx.landing_branch:
-            from uet_doit.run.workspaces.worktrees import WorktreeIsolation
+            from uet_doit.run.workspaces.worktrees import WorktreeIsolation  # lazy: start-up time
 
             self.extensions.append(WorktreeIsolation(ctx, self.store, self.processes))
-        from uet_doit.run.workspaces.confine import Confinement
+        from uet_doit.run.workspaces.confine import Confinement  # lazy: start-up time
 
         self.extensions.append(Confinement(ctx, self.store))  # after the worktree is made
         self.registered = False

@@ -27,8 +27,9 @@ from uet_doit.bundle.effective import (
     effective_tool,
     effective_workspace,
 )
-from uet_doit.bundle.graph import normalise_path
+from uet_doit.bundle.graph import build_graph, dependents_of, normalise_path
 from uet_doit.bundle.model import Bundle, Step, TestGate, Workstream
+from uet_doit.cache.settings import declared_mode, key_env, max_bytes
 from uet_doit.run.resilience import BreakerPolicy, RetryPolicy
 from uet_doit.run.scheduling import StepSchedule, plan_schedule
 from uet_doit.run.step_spec import (
@@ -148,8 +149,6 @@ def build_spec(
     outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> StepSpec:
     """`outputs` (step_id -> create_files) is given by callers that build many specs."""
-    from uet_doit.cache.settings import declared_mode, key_env, max_bytes
-
     tool = effective_tool(bundle, ws, step)
     if signature_text is None:
         signature_text = signature(step_definition(bundle, ws, step))
@@ -230,7 +229,7 @@ def _profile_sandbox(root: Path) -> str:
 @functools.lru_cache(maxsize=8)
 def _profile_sandbox_at(root: Path, stamp: int) -> str:
     """Read once per profile version, not once per step."""
-    from uet_doit.state.project import profile_sandbox
+    from uet_doit.state.project import profile_sandbox  # lazy: start-up time
 
     return profile_sandbox(root)
 
@@ -259,8 +258,6 @@ def _shared_inputs_owned_later(bundle: Bundle) -> dict[str, set[str]]:
     """step_id -> input files a later step (one that waits for it) also lists. Tools edit
     their input files; tracking such a file on the earlier step would re-run it after
     every run of the later one, so only the last step in line tracks it."""
-    from uet_doit.bundle.graph import build_graph, dependents_of
-
     readers: dict[str, list[str]] = {}
     for _, step in bundle.steps():
         for path in step.context.files:

@@ -19,7 +19,16 @@ from typing import Any
 from uet_doit.bundle.loader import BUNDLE_SUFFIXES, load_bundle
 from uet_doit.errors import EXIT_INTERRUPTED, UetError
 from uet_doit.run.context import RunContext, new_run_id
+from uet_doit.run.doit.action import close_runs, install_worker_setup, stop_every_run
+from uet_doit.run.doit.compiler import compile_tasks
 from uet_doit.run.doit.config import DOIT_CONFIG
+from uet_doit.run.doit.dispatch import install
+from uet_doit.run.doit.run_actions import RunActions
+from uet_doit.run.scheduling import learned_schedule
+from uet_doit.state.records import FAILING_STEP_STATES, RunState
+from uet_doit.state.store import RunStore
+from uet_doit.tools.debug_log import configure
+from uet_doit.tools.process import stop_attempts
 from uet_doit.tools.routing import default_known_tools
 
 #: DOIT_CONFIG lives in doit_config.py; dodo files that import it from here keep working
@@ -40,8 +49,6 @@ class PlainDoitRuns:
         self.contexts.append(ctx)
         if not self._installed:
             self._installed = True
-            from uet_doit.run.doit.action import install_worker_setup
-
             install_worker_setup()
             atexit.register(self.close)
             with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
@@ -50,8 +57,6 @@ class PlainDoitRuns:
         return ctx
 
     def _stores(self) -> Iterator[tuple[RunContext, Any]]:
-        from uet_doit.state.store import RunStore
-
         for ctx in self.contexts:
             store = RunStore(ctx.root_path)
             if store.exists() and store.run(ctx.run_id) is not None:
@@ -61,9 +66,6 @@ class PlainDoitRuns:
         """Ctrl-C or SIGTERM: stop every tool of our runs, record it, exit 130."""
         if os.getpid() != self.pid:
             return  # a worker: the runner stops everything
-        from uet_doit.run.doit.action import stop_every_run
-        from uet_doit.state.records import RunState
-        from uet_doit.tools.process import stop_attempts
 
         self.interrupted = True
         stop_every_run()  # this process's tools (thread mode); no new tool starts
@@ -83,8 +85,6 @@ class PlainDoitRuns:
         skips this, which is how a resumed run knows the earlier one was killed)."""
         if os.getpid() != self.pid or self.interrupted:
             return
-        from uet_doit.run.doit.action import close_runs
-        from uet_doit.state.records import FAILING_STEP_STATES, RunState
 
         close_runs(self.contexts)  # the Runtimes their steps opened
         with contextlib.suppress(UetError):
@@ -103,12 +103,7 @@ def tasks_from_bundle(
 
     A bad bundle prints its problems and exits 3, like `uet validate`, instead of a traceback.
     """
-    from uet_doit.run.doit.compiler import compile_tasks
-    from uet_doit.run.doit.dispatch import install
-    from uet_doit.run.doit.run_actions import RunActions
-
     install()  # doit builds its dispatcher after loading the dodo: ranks and parallel_ok
-    from uet_doit.tools.debug_log import configure
 
     try:
         configure()  # UET_LOG_LEVEL
@@ -122,9 +117,6 @@ def tasks_from_bundle(
     ctx = _RUNS.context(project, bundle.bundle_id)
 
     def generator() -> Iterator[dict[str, Any]]:
-        from uet_doit.run.scheduling import learned_schedule
-        from uet_doit.state.store import RunStore
-
         yield from compile_tasks(
             bundle,
             project,
@@ -170,8 +162,6 @@ def _load_or_exit(path: Path, root: Path) -> Any:
 
 def _mark_dead_runs(root: Path) -> None:
     """Close runs that were killed, so their tools can be adopted; a broken store stops here."""
-    from uet_doit.state.store import RunStore
-
     try:
         store = RunStore(root)
         if store.exists():

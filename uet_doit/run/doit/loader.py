@@ -15,6 +15,7 @@ from uet_doit.bundle.model import Bundle
 from uet_doit.run.doit.compiler import NoActions, TaskActions, compile_tasks
 from uet_doit.run.doit.config import BACKEND, DEP_FILE, DOIT_CONFIG
 from uet_doit.run.scheduling import StepSchedule
+from uet_doit.state.doit_backend import DurableSqliteDB
 
 __all__ = ["BACKEND", "DEP_FILE", "BundleTaskLoader", "run_doit", "task_status"]
 
@@ -98,8 +99,6 @@ def task_status(
     """doit's verdict per step without running anything: 'up-to-date', 'run' or 'error'.
     `schedule`, when the caller has it, is not planned again (the verdict ignores it)."""
     from doit.dependency import Dependency, JSONCodec, MD5Checker
-
-    from uet_doit.state.doit_backend import DurableSqliteDB
 
     dicts = list(
         compile_tasks(

@@ -21,10 +21,12 @@ from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.unknown_cost import REJECTED, UNREPORTED
 from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.adapters.base import ToolAdapter, ToolTraits
+from uet_doit.tools.adapters.shell import command_argv
 from uet_doit.tools.attempt import AttemptResult, AttemptSpec
 from uet_doit.tools.failures import FailureClass, classify
 from uet_doit.tools.process import ProcessResult, ToolProcesses, read_tail, run_process
-from uet_doit.tools.redact import Redactor
+from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES, Redactor, cap_log
+from uet_doit.tools.routing import resolve_adapter
 from uet_doit.tools.spawner import ReaperLost
 
 __all__ = ["AttemptResult", "AttemptSpec", "adopt_attempt", "complete_attempt", "run_attempt"]
@@ -50,8 +52,6 @@ def run_attempt(
     processes: ToolProcesses | None = None,
 ) -> AttemptResult:
     """Run one attempt of a step and judge it; never raises for a tool's own failure."""
-    from uet_doit.tools.routing import resolve_adapter
-
     started = time.monotonic()
     if processes is not None:  # the run's tool processes: what Ctrl-C stops, its reaper
         spec = replace(spec, processes=processes)
@@ -90,8 +90,6 @@ def adopt_attempt(
 ) -> AttemptResult:
     """Judge an attempt whose tool finished after its runner died (its logs and exit code
     are on disk): the same reading and checks as a live attempt."""
-    from uet_doit.tools.routing import resolve_adapter
-
     adapter = (resolve or resolve_adapter)(spec.tool, spec.config_dir)
     env = child_env(spec)
     proc = ProcessResult(
@@ -184,8 +182,6 @@ def _check_outputs(spec: AttemptSpec, result: AttemptResult) -> None:
 
 
 def _validate(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) -> None:
-    from uet_doit.tools.adapters.shell import command_argv
-
     val = spec.validation
     assert val is not None
     command = val.command if isinstance(val.command, str) else list(val.command)
@@ -246,8 +242,6 @@ def _last_line(proc: ProcessResult) -> str:
 def _redacted(spec: AttemptSpec, result: AttemptResult, env: Mapping[str, str]) -> AttemptResult:
     """Secrets of the child's environment never reach the logs, the store or the console,
     and no log grows past the bundle's `max_log_bytes` (head and tail kept)."""
-    from uet_doit.tools.redact import DEFAULT_MAX_LOG_BYTES, cap_log
-
     redactor = Redactor.cached_for(env)
     cap = spec.max_log_bytes or DEFAULT_MAX_LOG_BYTES
     out, err = spec.stdout_path, spec.stderr_path

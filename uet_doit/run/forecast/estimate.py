@@ -24,7 +24,7 @@ from typing import Protocol
 
 from uet_doit.tools.adapters import tool_traits
 from uet_doit.tools.prices import CLI_DEFAULT_MODELS, ModelPrice
-from uet_doit.tools.tokens import BYTES_PER_TOKEN, TokenCounter
+from uet_doit.tools.tokens import BYTES_PER_TOKEN, TokenCounter, bytes_counter
 
 
 @dataclass(frozen=True)
@@ -367,8 +367,6 @@ def auto_forecast(
 
 
 def _default_counter(model: str | None) -> TokenCounter:
-    from uet_doit.tools.tokens import bytes_counter
-
     return bytes_counter()
 
 

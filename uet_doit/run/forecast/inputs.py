@@ -23,10 +23,11 @@ from uet_doit.run.forecast.estimate import (
     auto_forecast,
     forecast_step,
 )
-from uet_doit.run.step_spec import StepSpec
+from uet_doit.run.step_spec import StepSpec, step_reviewer
 from uet_doit.run.tool_setup import fix_rounds
 from uet_doit.state.store import RunStore
 from uet_doit.tools.adapters import tool_traits
+from uet_doit.tools.adapters.codex import configured_model
 from uet_doit.tools.prices import LayeredPrices
 from uet_doit.tools.routing import (
     RouterConfig,
@@ -145,8 +146,6 @@ def plan_for(
 
 def _review_fixes(bundle: Bundle, ws: Workstream, step: Step) -> int:
     """A step reviewed before it lands may be sent back this many more times."""
-    from uet_doit.run.step_spec import step_reviewer
-
     reviewer = step_reviewer(bundle, ws, step)
     return reviewer.max_fix_attempts if reviewer else 0
 
@@ -221,8 +220,6 @@ def tool_default(tool: str) -> tuple[str, str] | None:
 
 @lru_cache(maxsize=8)
 def _codex_default(codex_home: str | None, home: str | None) -> tuple[str, str] | None:
-    from uet_doit.tools.adapters.codex import configured_model
-
     env = {k: v for k, v in (("CODEX_HOME", codex_home), ("HOME", home)) if v}
     model = configured_model(env)
     return (model, "codex's config.toml") if model else None

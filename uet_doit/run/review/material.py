@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from uet_doit.bundle.model import Step
+from uet_doit.errors import UetError
 
 MATERIAL_CHARS = 40_000
 FILE_CHARS = 12_000
@@ -67,7 +68,6 @@ def made_by(step: Step) -> tuple[str, ...]:
 def _landed_diffs(root: Path, step_ids: set[str]) -> dict[str, str]:
     """The change each step landed on the checked-out branch (isolated steps), by step."""
     # lazy: start-up time
-    from uet_doit.errors import UetError
     from uet_doit.run.workspaces.provenance import landings, repository, step_commits
 
     try:

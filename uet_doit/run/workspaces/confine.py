@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec
 from uet_doit.run.extensions import AttemptNotRun, StepExtension, StepPolicy
 from uet_doit.run.workspaces.attempt_git import private_git_dir
+from uet_doit.run.workspaces.git import Git, GitError
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.state.store import RunStore
 from uet_doit.tools.failures import FailureClass
@@ -75,8 +76,6 @@ class Confinement(StepExtension):
 
 def _git_dir(start: Path) -> Path | None:
     """The project's git common dir (never a worktree's `.git` file), if any."""
-    from uet_doit.run.workspaces.git import Git, GitError
-
     try:
         return Git(start).common_dir()
     except (GitError, FileNotFoundError):  # not a repository, or no git installed

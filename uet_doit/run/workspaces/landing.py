@@ -36,6 +36,7 @@ from typing import Any, Literal, overload
 
 from uet_doit.errors import StateError
 from uet_doit.run.workspaces.git import Git, git_env, name_status, trailers
+from uet_doit.state.doit_backend import follow_moves
 
 JOURNAL = "landing.json"
 _PATHS_PER_CALL = 500
@@ -218,8 +219,6 @@ def land(
 def follow_in_doit(top: Git, root: Path, old: str, new: str) -> int:
     """Files edited in place between two commits: doit's saved state of them moves along
     for every task that had the old content (see DurableSqliteDB.follow_moves)."""
-    from uet_doit.state.doit_backend import follow_moves
-
     prefix = os.path.relpath(root, top.cwd)
     prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
     moves = {}

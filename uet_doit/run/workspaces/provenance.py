@@ -14,6 +14,8 @@ from typing import Any
 from uet_doit.errors import UsageError
 from uet_doit.run.workspaces.git import Git, commit_message, identity_for, toplevel, trailers
 from uet_doit.run.workspaces.landing import follow_in_doit
+from uet_doit.state.doit_backend import DurableSqliteDB
+from uet_doit.state.store import RunStore
 
 _SEP = "\x1e"
 
@@ -170,9 +172,6 @@ def revert_step(root: Path, step_id: str) -> tuple[StepCommit, str]:
 def forget_step(root: Path, run_id: str, step_id: str) -> None:
     """Drop the step from doit's state, so the next run does it again."""
     from doit.dependency import JSONCodec
-
-    from uet_doit.state.doit_backend import DurableSqliteDB
-    from uet_doit.state.store import RunStore
 
     store = RunStore(root)
     run = store.run(run_id) if store.exists() else None

@@ -38,7 +38,14 @@ from uet_doit.run.workspaces.attempt_git import (
     restore_link,
 )
 from uet_doit.run.workspaces.files import BranchFiles, differs, escaping_links, inputs_digest
-from uet_doit.run.workspaces.git import Git, GitSurface, commit_message, identity_for, name_status
+from uet_doit.run.workspaces.git import (
+    Git,
+    GitSurface,
+    commit_message,
+    identity_for,
+    name_status,
+    trailers,
+)
 from uet_doit.run.workspaces.landing import (
     BranchGuard,
     Landed,
@@ -58,8 +65,10 @@ from uet_doit.state.records import (
     WorkspaceState,
 )
 from uet_doit.state.store import RunStore
+from uet_doit.tools.adapters.shell import command_argv
 from uet_doit.tools.failures import FailureClass
-from uet_doit.tools.process import ToolProcesses
+from uet_doit.tools.process import ToolProcesses, run_process
+from uet_doit.tools.routing import resolve_adapter
 
 if TYPE_CHECKING:
     from uet_doit.run.context import RunContext
@@ -130,8 +139,6 @@ class WorktreeIsolation(StepExtension):
     def own_files(self, tool: str) -> tuple[str, ...]:
         """The globs of files `tool` keeps for itself in its working directory."""
         if tool not in self._own:
-            from uet_doit.tools.routing import resolve_adapter
-
             try:
                 self._own[tool] = tuple(resolve_adapter(tool, self.root).own_files)
             except Exception:  # an unknown tool fails later, with its own message
@@ -157,7 +164,7 @@ class WorktreeIsolation(StepExtension):
         """Outputs the user deleted, put back from the branch at no cost: when the step's
         last success landed them, its definition and inputs are as they were then, and the
         tip still holds what it landed."""
-        from uet_doit.run.workspaces.provenance import landed_commit
+        from uet_doit.run.workspaces.provenance import landed_commit  # lazy: start-up time
 
         step = policy.spec
         missing = [p for p in step.create_files if not os.path.lexists(self.root / p)]
@@ -172,8 +179,6 @@ class WorktreeIsolation(StepExtension):
         if sha is None:
             return None
         message = self.top.run("log", "-1", "--format=%B", sha).out
-        from uet_doit.run.workspaces.git import trailers
-
         seen = trailers(message).get("Uet-Inputs-SHA256")
         if step.files and seen != inputs_digest(self.root, step.files):
             return None
@@ -191,7 +196,7 @@ class WorktreeIsolation(StepExtension):
         """A success a killed run recorded and landed, before doit saved it, is not done
         twice, even when other steps' landings changed its files since (which defeats the
         fingerprint check of run/executors/recovery.py): its commit on the branch is the proof."""
-        from uet_doit.run.workspaces.provenance import landed_commit
+        from uet_doit.run.workspaces.provenance import landed_commit  # lazy: start-up time
 
         step = policy.spec
         row = self.store.latest_attempt(step.bundle_id, step.step_id)
@@ -314,9 +319,6 @@ class WorktreeIsolation(StepExtension):
     def _copy_and_setup(
         self, policy: StepPolicy, spec: AttemptSpec, workdir: Path, copies: list[str]
     ) -> str | None:
-        from uet_doit.tools.adapters.shell import command_argv
-        from uet_doit.tools.process import run_process
-
         step = policy.spec
         for rel in copies:
             src, dst = self.root / rel, workdir / rel

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from uet_doit.tools.adapters.base import StepRequest, ToolAdapter, ToolResult
+from uet_doit.tools.adapters.sessions import planned_session, reported_session
 from uet_doit.tools.failures import FailureClass
 from uet_doit.tools.prices import LayeredPrices, PriceTable, forecast_prices
 from uet_doit.tools.process import ProcessResult
@@ -35,8 +36,6 @@ class AgentAdapter(ToolAdapter):
     def execute(self, request: StepRequest) -> ToolResult:
         result = super().execute(request)
         if self.resumes and result.tool_session is None:
-            from uet_doit.tools.adapters.sessions import planned_session, reported_session
-
             result.tool_session = reported_session(request.stdout_path, request.stderr_path)
             if result.tool_session is None and self.plans_session and request.stall_timeout:
                 result.tool_session = request.resume_session or planned_session(request)

@@ -31,9 +31,11 @@ from pathlib import Path
 
 from uet_doit.errors import UsageError
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt
+from uet_doit.run.workspaces.attempt_git import admin_dir
 from uet_doit.run.workspaces.git import SAFE_CONFIG
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
+from uet_doit.tools.sandbox import attempt_spec
 
 #: what never goes into a snapshot: uet's and doit's own state (as ignore rules, not
 #: pathspecs: git refuses a pathspec naming a path its .gitignore already ignores)
@@ -136,8 +138,6 @@ class ProjectTree:
         return Snapshot(commit, self._bundle(f"refs/uet/attempts/{key}", commit, self.base))
 
     def _worktree_env(self, worktree: Path) -> dict[str, str]:
-        from uet_doit.run.workspaces.attempt_git import admin_dir
-
         common = git(self.root, "rev-parse", "--path-format=absolute", "--git-common-dir")
         admin = admin_dir(Path(common), worktree)
         if admin is None:
@@ -308,8 +308,6 @@ def _remapped(spec: AttemptSpec, tree: Path, logs: Path) -> AttemptSpec:
     env.update({"UET_PROJECT_ROOT": str(tree), "UET_RESULT_FILE": str(result_file)})
     sandbox = spec.sandbox
     if sandbox is not None:  # the coordinator's paths mean nothing here: the worker's own
-        from uet_doit.tools.sandbox import attempt_spec
-
         own = [tree, logs, logs / "tmp"]
         sandbox = attempt_spec(sandbox.level, [(own, "own")])
         env["TMPDIR"] = str(logs / "tmp")

@@ -28,10 +28,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from uet_doit.errors import UetError
 from uet_doit.run.executors.attempt import AttemptResult, AttemptSpec, run_attempt, worker_name
+from uet_doit.run.executors.dask.remote_tree import GitError, RemoteAnswer, run_in_clone
 from uet_doit.state.records import AttemptOutcome
 from uet_doit.tools.failures import FailureClass
 from uet_doit.tools.process import TOKEN_PREFIX, ToolProcesses
+from uet_doit.tools.routing import availability, load_router_config
 from uet_doit.tools.spawner import ReaperLost
 
 #: seconds between SIGTERM and SIGKILL when an attempt is cancelled
@@ -76,8 +79,6 @@ def run_remote_attempt_json(
     """`run_attempt_json` without a shared filesystem: the attempt runs in this worker's
     clone of the project at `commit` (sent as git bundles); the answer is a RemoteAnswer
     (the result, the change as a patch, the logs)."""
-    from uet_doit.run.executors.dask.remote_tree import GitError, RemoteAnswer, run_in_clone
-
     spec = AttemptSpec.from_json(text)
 
     def attempt(spec: AttemptSpec, started: Callable[[int], None]) -> str:
@@ -151,9 +152,6 @@ def describe_worker(config_root: str, tools: list[str], probe: str | None) -> di
     """Who this worker is (host:pid), which of `tools` it can run (adapter loads, executable
     on its PATH), and whether it sees `probe`, a file the coordinator wrote in the project
     (the shared-filesystem check)."""
-    from uet_doit.errors import UetError
-    from uet_doit.tools.routing import availability, load_router_config
-
     found: dict[str, bool] = {}
     try:
         available = availability(load_router_config(Path(config_root)), Path(config_root))
