@@ -7,12 +7,12 @@ import itertools
 import os
 import stat
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from uet_doit.bundle.effective import effective_review, effective_tool, explicit_isolation
 from uet_doit.bundle.graph import build_graph, normalise_path
+from uet_doit.bundle.known_tools import KnownTools
 from uet_doit.bundle.model import Bundle, Step
 from uet_doit.errors import Problem
 
@@ -185,19 +185,6 @@ class PathChecker:
         # the real path too: `notes -> .git` is git's state under another name
         area = state_area(target[len(self.root) + 1 :])
         return f"{path!r} leads (through a symlink) into {_state_message(area)}" if area else None
-
-
-@dataclass(frozen=True)
-class KnownTools:
-    """The tools a bundle may name here, and which of them can review, as the layer that
-    knows the adapters says (tools/routing.py: default_known_tools): the bundle knows none."""
-
-    names: frozenset[str]
-    reviewers: frozenset[str]
-
-    def stamp(self) -> str:
-        """What a kept validation depends on: installing a tool changes it."""
-        return ",".join(sorted(self.names)) + ";" + ",".join(sorted(self.reviewers))
 
 
 def _symlinks_in(folder: str) -> frozenset[str] | None:

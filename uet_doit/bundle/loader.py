@@ -27,7 +27,7 @@ from uet_doit.bundle.limits import (
 from uet_doit.bundle.model import Bundle
 
 if TYPE_CHECKING:
-    from uet_doit.bundle.checks import KnownTools
+    from uet_doit.bundle.known_tools import KnownTools
 from uet_doit.bundle.schema import LineFinder, json_path, problems_from_validation
 from uet_doit.errors import BundleError, Problem
 from uet_doit.version import __version__

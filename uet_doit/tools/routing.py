@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError
 
-from uet_doit.bundle.checks import KnownTools
 from uet_doit.bundle.effective import effective_tool
 from uet_doit.bundle.fields import Strict
+from uet_doit.bundle.known_tools import KnownTools
 from uet_doit.bundle.model import Bundle, Notify
 from uet_doit.errors import UsageError
 from uet_doit.tools.adapters import (
