@@ -3,7 +3,8 @@
 The plan is read through markdown-it's syntax tree (plan_reading), never with regexes over the
 raw text, so headings and checkboxes inside code fences are never taken for plan content.
 Units of work become chained workstreams, their tasks steps, their deliverables the files
-those steps create; every workstream and step says where it came from (`x-source`), and
+those steps create; every workstream and step says where it came from (`x-source`; a step
+also the item `uet run --sync-plan` ticks, `metadata.source_item`), and
 `--explain` shows the tree with the line and the rule of each item and what was left out
 (cli/convert_cmd.py parses the command, cli/render.py writes the tree).
 `--with TOOL` asks an AI tool for the bundle instead, checked like `uet validate` (ai_draft).
@@ -25,10 +26,11 @@ from uet_doit.bundle.checks import PathChecker
 from uet_doit.bundle.fields import ID_PATTERN
 from uet_doit.bundle.model import Bundle
 from uet_doit.errors import BundleError, Problem, UetError, UsageError
-from uet_doit.plans.plan_bundle import Trace, assemble, notes
+from uet_doit.plans.plan_bundle import PlanSource, Trace, assemble, notes
 from uet_doit.plans.plan_limits import check_plan_text
 from uet_doit.plans.plan_markdown import slug
 from uet_doit.plans.plan_reading import Plan, read_plan
+from uet_doit.plans.plan_text import unbox
 from uet_doit.tools.routing import default_known_tools
 
 #: the only shape the first version knew; `--heading-pattern` is now `--unit-pattern`
@@ -95,7 +97,10 @@ def convert_plan(
         raise _nothing_found(plan, source, unit_pattern)
     name = Path(source).name
     project = root or Path.cwd()
-    built = assemble(plan.reading.units, name, PathChecker(project))
+    # lines as markdown-it numbers them (`\r\n` and a lone `\r` end a line)
+    lines = re.split(r"\r\n?|\n", text)
+    given = PlanSource(Path(source).as_posix(), lines, unbox("\n".join(lines))[1])
+    built = assemble(plan.reading.units, name, PathChecker(project), given)
     stem = Path(source).stem
     bundle: dict[str, Any] = {
         "bundle_id": bundle_id or slug(stem, 60),

@@ -26,6 +26,8 @@ _REF = re.compile(
 )
 _PREFIX = {"week": "w", "phase": "p", "milestone": "m", "sprint": "s", "stage": "st"}
 _PREFIX |= {"iteration": "i", "epic": "e", "workstream": "ws"}
+#: a list item with a box `--sync-plan` can tick (the marks plans use for "not done yet")
+_BOX_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[ xX\-~/]\]")
 
 
 @dataclass
@@ -129,6 +131,51 @@ def place(unit: Unit, warnings: list[str], prefix: str) -> list[Task]:
     return tasks
 
 
+@dataclass
+class PlanSource:
+    """The plan as `uet convert` was given it: the path `--sync-plan` writes back to, and its
+    lines (numbered as markdown-it numbers them) to record what each item said."""
+
+    file: str
+    lines: list[str]
+    boxed: bool = False  # a terminal paste (`│ - [ ] x │`): no box `--sync-plan` can tick
+
+    def item(self, task: Task) -> dict[str, Any]:
+        """Where `--sync-plan` ticks a landed step: its own checkbox and those of the
+        deliverables placed in it, in the dialects' `source_item` shape; a heading or a
+        plain item has no box, so it is recorded to be reported, never written."""
+        if self.boxed:
+            return {
+                "kind": "unmarked",
+                "file": self.file,
+                "line": task.line,
+                "why": "a terminal paste",
+            }
+        spots = [task.line, *(d.line for d, _ in task.placed)]
+        boxes = [n for n in dict.fromkeys(spots) if self._boxed(n)]
+        if not boxes:
+            text = self._text(task.line)
+            why = "a heading" if text.lstrip().startswith("#") else "no checkbox"
+            return {
+                "kind": "unmarked",
+                "file": self.file,
+                "line": task.line,
+                "text": text,
+                "why": why,
+            }
+        if len(boxes) == 1:
+            n = boxes[0]
+            return {"kind": "checkbox", "file": self.file, "line": n, "text": self._text(n)}
+        texts = [self._text(n) for n in boxes]
+        return {"kind": "checkboxes", "file": self.file, "lines": boxes, "texts": texts}
+
+    def _text(self, number: int) -> str:
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
+
+    def _boxed(self, number: int) -> bool:
+        return bool(_BOX_LINE.match(self._text(number)))
+
+
 def _step(
     task: Task,
     step_id: str,
@@ -136,6 +183,7 @@ def _step(
     reads: list[str],
     warnings: list[str],
     source: str,
+    plan: PlanSource | None = None,
 ) -> dict[str, Any]:
     creates: list[str] = []
     edits = list(dict.fromkeys(task.edits))
@@ -166,6 +214,8 @@ def _step(
         metadata["section"] = task.section
     if task.output_dirs:
         metadata["output_dirs"] = task.output_dirs
+    if plan is not None:
+        metadata["source_item"] = plan.item(task)
     if metadata:
         step["metadata"] = metadata
     return step
@@ -198,8 +248,11 @@ def _allowed(
     return kept
 
 
-def assemble(units: list[Unit], source: str, checker: PathChecker) -> Assembly:
-    """Workstreams (dicts in bundle order) with x-source, dependencies and --explain traces."""
+def assemble(
+    units: list[Unit], source: str, checker: PathChecker, plan: PlanSource | None = None
+) -> Assembly:
+    """Workstreams (dicts in bundle order) with x-source, dependencies and --explain traces;
+    given the plan's lines, each step records the item `--sync-plan` ticks."""
     out = Assembly()
     created: dict[str, str] = {}
     used: set[str] = set()
@@ -223,7 +276,7 @@ def assemble(units: list[Unit], source: str, checker: PathChecker) -> Assembly:
             lines = {p: d.line for d, _ in task.placed for p in d.paths if d.line}
             task.creates = _allowed(task.creates, checker, lines, task.line, out)
             task.edits = _allowed(task.edits, checker, lines, task.line, out)
-            step = _step(task, step_id, created, reads, out.warnings, source)
+            step = _step(task, step_id, created, reads, out.warnings, source, plan)
             deps = _step_deps(task, step_ids, ws_id)
             if deps:
                 step["depends_on"] = deps

@@ -27,6 +27,7 @@ class SyncReport:
     ticked: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # "step: why"
+    unmarked: list[str] = field(default_factory=list)  # landed, but the plan has no box for it
 
     def lines(self) -> list[str]:
         out = []
@@ -34,6 +35,11 @@ class SyncReport:
             out.append(f"sync-plan: marked done in the plan: {', '.join(self.ticked)}")
         for why in self.changed:
             out.append(f"sync-plan: not marked (the plan changed since conversion): {why}")
+        if self.unmarked:
+            out.append(
+                "sync-plan: left as is (no checkbox in the plan to tick): "
+                + ", ".join(self.unmarked)
+            )
         return out
 
 
@@ -214,8 +220,13 @@ def sync_plan(bundle: Bundle, root: Path, done: set[str]) -> SyncReport:
     by_file: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for _, step in bundle.steps():
         where = step.metadata.get("source_item")
-        if step.step_id in done and isinstance(where, dict) and where.get("file"):
-            by_file.setdefault(str(where["file"]), []).append((step.step_id, where))
+        if step.step_id not in done or not isinstance(where, dict) or not where.get("file"):
+            continue
+        if where.get("kind") == "unmarked":  # a heading or plain item: nothing to tick
+            at = f"{where['file']}:{where.get('line')}, {where.get('why', 'no checkbox')}"
+            report.unmarked.append(f"{step.step_id} ({at})")
+            continue
+        by_file.setdefault(str(where["file"]), []).append((step.step_id, where))
     for ws in bundle.workstreams:  # a parent (Kiro `1.`, a Task Master task): when all are
         where = ws.metadata.get("source_item")
         finished = all(s.step_id in done or s.skip == "done" for s in ws.steps)
@@ -235,6 +246,8 @@ def sync_plan(bundle: Bundle, root: Path, done: set[str]) -> SyncReport:
         except (OSError, UnicodeDecodeError) as exc:
             report.changed += [f"{sid} ({name}: {exc})" for sid, _ in items]
             continue
+        bom = "\ufeff" if text.startswith("\ufeff") else ""  # convert read past it
+        text = text[len(bom) :]
         before = text
         for step_id, where in items:
             try:
@@ -248,7 +261,7 @@ def sync_plan(bundle: Bundle, root: Path, done: set[str]) -> SyncReport:
                 text = new
                 report.ticked.append(step_id)
         if text != before:
-            path.write_bytes(text.encode("utf-8"))
+            path.write_bytes((bom + text).encode("utf-8"))
     return report
 
 
