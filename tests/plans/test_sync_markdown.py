@@ -126,3 +126,18 @@ def test_a_byte_order_mark_is_kept(project: Project) -> None:
     assert project.uet("run", "bundle.json", "--sync-plan").code == 0
     ticked = "\ufeff# Todo\n\n## Tasks\n\n" + plan.replace("[ ]", "[x]")
     assert (project.root / "todo-list.md").read_bytes() == ticked.encode()
+
+
+def test_a_step_whose_deliverable_changed_is_not_half_ticked(project: Project) -> None:
+    project.write("plan.md", HEADINGS)
+    assert project.uet("convert", "plan.md", "-o", "bundle.json").code == 0
+    ids = _as_shell(project)
+    edited = HEADINGS.replace("`api/handler.py`: the handler", "`api/handler.py`: the router")
+    project.write("plan.md", edited)
+    result = project.uet("run", "bundle.json", "--sync-plan")
+    assert result.code == 0, result.out + result.err
+    step = ids["Write the handler in api/handler.py"]
+    assert f"not marked (the plan changed since conversion): {step}" in result.out
+    # its own box stays open too: a step is ticked whole or not at all
+    expected = edited.replace("- [ ] `db/migrate.py`", "- [x] `db/migrate.py`")
+    assert project.read("plan.md") == expected
