@@ -637,7 +637,8 @@ class WorktreeIsolation(StepExtension):
 class WorktreeJudge(StepExtension):
     """The isolation's judging, as an extension placed before the step review: a change
     that is out of scope, tampered or links out is refused before a reviewer is paid to
-    read it (the isolation, placed after the review, lands what passed both)."""
+    read it (the isolation, placed after the review, lands what passed both). A step without
+    a review is judged once, by its landing: a snapshot of a large worktree is not free."""
 
     def __init__(self, isolation: WorktreeIsolation) -> None:
         self.isolation = isolation
@@ -645,4 +646,6 @@ class WorktreeJudge(StepExtension):
     def conclude_attempt(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
     ) -> AttemptResult:
+        if policy.spec.review is None:
+            return result
         return self.isolation.judge_attempt(policy, spec, result)
