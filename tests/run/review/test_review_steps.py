@@ -195,3 +195,40 @@ def test_a_criterion_reviewer_is_shown_the_changes_the_steps_landed(repo: Projec
     assert "-line1\n+LINE ONE" in review["prompt"]
     assert repo.run().code == 0  # nothing changed: the verdict is kept
     assert len([c for c in calls(repo) if c["tool"] == "claude"]) == 1
+
+
+#: a tool in its worktree (.uet/worktrees/<run>/<step>.<n>) appending to the project's git config
+TAMPER = "c = Path.cwd().parents[3] / '.git' / 'config'\nc.write_text(c.read_text() + '#\\n')\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "cls", "shown"),
+    [
+        ({"FAKE_WRITE_ALSO": "secrets/stray.txt"}, "scope_violation", "secrets/stray.txt"),
+        (
+            {"FAKE_RUN_ALSO": "os.remove('doc.md')\nos.symlink('/etc/hostname', 'doc.md')\n"},
+            "scope_violation",
+            "doc.md -> /etc/hostname",
+        ),
+        ({"FAKE_RUN_ALSO": TAMPER}, "tampered", "config"),
+    ],
+    ids=["outside", "escaping-link", "tampered"],
+)
+def test_a_change_refused_anyway_is_refused_before_any_review_is_paid(
+    repo: Project, env: dict[str, str], cls: str, shown: str
+) -> None:
+    edit = edit_step("top", "doc.md", "line1\n", "LINE ONE\n", env=env, sandbox="none")
+    bundle(repo, edit, **reviewed())
+    result = repo.run()
+    assert result.code == 1
+    top = step(repo, "top")
+    assert top["attempt_classes"] == [cls]
+    assert shown in top["last_error"]
+    assert [c for c in calls(repo) if c["tool"] == "claude"] == []
+    assert attempt_rows(repo, "top.review") == []
+    assert event_rows(repo, "reviewed") == []
+    cost = json.loads(repo.uet("cost", "--by", "workstream", "--json").out)
+    (ws_cost,) = cost["run"]
+    assert ws_cost["attempts"] == 1  # the step's own; no review attempt
+    assert step_commits(repo) == []
+    assert repo.read("doc.md") == DOC

@@ -73,11 +73,18 @@ class Runtime:
             self.extensions.append(cache)
         from uet_doit.run.review.reviewer import StepReview  # lazy: start-up time
 
-        self.extensions.append(StepReview(self))  # before landing: judged, then landed
+        review = StepReview(self)
         if ctx.landing_branch:
-            from uet_doit.run.workspaces.worktrees import WorktreeIsolation  # lazy: start-up time
+            from uet_doit.run.workspaces.worktrees import (  # lazy: start-up time
+                WorktreeIsolation,
+                WorktreeJudge,
+            )
 
-            self.extensions.append(WorktreeIsolation(ctx, self.store, self.processes))
+            # scope and tamper checks, then the paid review, then the landing
+            isolation = WorktreeIsolation(ctx, self.store, self.processes)
+            self.extensions += [WorktreeJudge(isolation), review, isolation]
+        else:
+            self.extensions.append(review)
         from uet_doit.run.workspaces.confine import Confinement  # lazy: start-up time
 
         self.extensions.append(Confinement(ctx, self.store))  # after the worktree is made

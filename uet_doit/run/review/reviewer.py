@@ -411,8 +411,9 @@ def _read(path: str | None) -> str:
 
 class StepReview(StepExtension):
     """`review: {steps: true}`: after its validation passed, a step's change is judged
-    before it lands (this extension comes before the worktree's). A rejection fails the
-    attempt as `review_rejected` with the reasons, which the fix loop sends to the tool."""
+    before it lands (this extension comes after the worktree's scope and tamper checks and
+    before its landing: nothing refused anyway is paid for). A rejection fails the attempt
+    as `review_rejected` with the reasons, which the fix loop sends to the tool."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime

@@ -370,6 +370,24 @@ class WorktreeIsolation(StepExtension):
         )
 
     # -- after the tool ----------------------------------------------------------------------
+    def judge_attempt(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> AttemptResult:
+        """The checks that need no landing (worktree there, git's files untouched, the
+        change within its scope, no link leading out), run before anything is paid for
+        the change (its review: `WorktreeJudge`); the landing checks them again."""
+        if policy.spec.isolation != "worktree":
+            return result
+        record, refused = self._checked(spec, result)
+        if refused is not None or record is None or not result.success:
+            return refused or result
+        wt = self.pool.git(Path(record.path))
+        if wt is None:
+            return result  # the landing says so, with the record marked
+        changes = self._changes(wt, spec, record)[1]
+        outside = self._outside(policy, result, record, changes)
+        return result if outside is None else redacted_result(outside, child_env(spec))
+
     def conclude_attempt(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
     ) -> AttemptResult:
@@ -380,13 +398,15 @@ class WorktreeIsolation(StepExtension):
         finally:
             self.gate.leave((spec.step_id, spec.attempt))
 
-    def _conclude(
-        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
-    ) -> AttemptResult:
+    def _checked(
+        self, spec: AttemptSpec, result: AttemptResult
+    ) -> tuple[WorkspaceRecord | None, AttemptResult | None]:
+        """The attempt's worktree record, and the failure when it is gone or the tool
+        changed git's own files (those are put back at once)."""
         record = self.store.workspaces.find(spec.run_id, spec.step_id, spec.attempt)
         if record is None or not Path(record.path).is_dir():
             # never a success that did not land: the attempt's work is gone
-            return self._failed(
+            return record, self._failed(
                 result,
                 FailureClass.INTERRUPTED,
                 "its worktree is gone (removed, or lost with a killed runner); "
@@ -395,7 +415,15 @@ class WorktreeIsolation(StepExtension):
         tampered = self._tampered(spec, record)
         if tampered is not None:
             self.store.workspaces.mark_failed(record.path, FailureClass.TAMPERED, tampered)
-            return self._failed(result, FailureClass.TAMPERED, tampered)
+            return record, self._failed(result, FailureClass.TAMPERED, tampered)
+        return record, None
+
+    def _conclude(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> AttemptResult:
+        record, refused = self._checked(spec, result)
+        if refused is not None or record is None:
+            return refused or result
         if not result.success:
             cls = result.failure_class or FailureClass.UNKNOWN
             self.store.workspaces.mark_failed(record.path, cls, result.message)
@@ -436,36 +464,13 @@ class WorktreeIsolation(StepExtension):
             return self._failed(
                 result, FailureClass.INTERRUPTED, f"git no longer knows the worktree {record.path}"
             )
-        self._add_all(wt, spec.tool)
-        tree = wt.out("write-tree", doing="record the step's changes")
+        tree, changes = self._changes(wt, spec, record)
         base = record.base
-        changes = name_status(self.top, record.prepared or base, tree)
         if record.prepared:
             tree = step_tree(self.top, base, tree, changes, self.state_dir)
-        paths = [p for _, p in changes]
-        scope = Scope((*policy.spec.paths, *policy.spec.scope))
-        outside = [
-            p
-            for p in paths
-            if not p.startswith(self.prefix) or not scope.allows(p[len(self.prefix) :])
-        ]
-        if outside:
-            return self._failed(
-                result,
-                FailureClass.SCOPE_VIOLATION,
-                f"changed paths outside the step's scope: {shown(outside)}; nothing of this "
-                f"attempt landed (its worktree is kept: {record.path}). Add them to the step's "
-                "`files`, `create_files` or `scope`, or tell the tool not to touch them",
-            )
-        links = escaping_links(Path(record.path), changes)
-        if links:
-            return self._failed(
-                result,
-                FailureClass.SCOPE_VIOLATION,
-                f"changed paths are symbolic links leading out of the worktree: {shown(links)}; "
-                f"nothing of this attempt landed (its worktree is kept: {record.path}). A step's "
-                "outputs must be files, or links within the project",
-            )
+        outside = self._outside(policy, result, record, changes)
+        if outside is not None:
+            return outside
         if not changes:
             self.files.materialise(policy.spec.create_files)
             return result  # nothing to land: done as it is
@@ -494,6 +499,48 @@ class WorktreeIsolation(StepExtension):
         if landed.ok:
             self.files.materialise(policy.spec.create_files)
         return self._verdict(policy, spec, result, landed)
+
+    def _changes(
+        self, wt: Git, spec: AttemptSpec, record: WorkspaceRecord
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """The worktree's tree as uet stages it, and its changes since the attempt began."""
+        self._add_all(wt, spec.tool)
+        tree = wt.out("write-tree", doing="record the step's changes")
+        return tree, name_status(self.top, record.prepared or record.base, tree)
+
+    def _outside(
+        self,
+        policy: StepPolicy,
+        result: AttemptResult,
+        record: WorkspaceRecord,
+        changes: list[tuple[str, str]],
+    ) -> AttemptResult | None:
+        """The scope violation `changes` are, if any: a path outside the step's scope, or a
+        symbolic link leading out of the worktree."""
+        scope = Scope((*policy.spec.paths, *policy.spec.scope))
+        outside = [
+            p
+            for _, p in changes
+            if not p.startswith(self.prefix) or not scope.allows(p[len(self.prefix) :])
+        ]
+        if outside:
+            return self._failed(
+                result,
+                FailureClass.SCOPE_VIOLATION,
+                f"changed paths outside the step's scope: {shown(outside)}; nothing of this "
+                f"attempt landed (its worktree is kept: {record.path}). Add them to the step's "
+                "`files`, `create_files` or `scope`, or tell the tool not to touch them",
+            )
+        links = escaping_links(Path(record.path), changes)
+        if links:
+            return self._failed(
+                result,
+                FailureClass.SCOPE_VIOLATION,
+                f"changed paths are symbolic links leading out of the worktree: {shown(links)}; "
+                f"nothing of this attempt landed (its worktree is kept: {record.path}). A step's "
+                "outputs must be files, or links within the project",
+            )
+        return None
 
     def _verdict(
         self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult, landed: Landed
@@ -585,3 +632,20 @@ class WorktreeIsolation(StepExtension):
                 self.pool.park(Path(record.path), record.branch)
             else:
                 remove_worktree(self.top, self.store, record)
+
+
+class WorktreeJudge(StepExtension):
+    """The isolation's judging, as an extension placed before the step review: a change
+    that is out of scope, tampered or links out is refused before a reviewer is paid to
+    read it (the isolation, placed after the review, lands what passed both). A step without
+    a review is judged once, by its landing: a snapshot of a large worktree is not free."""
+
+    def __init__(self, isolation: WorktreeIsolation) -> None:
+        self.isolation = isolation
+
+    def conclude_attempt(
+        self, policy: StepPolicy, spec: AttemptSpec, result: AttemptResult
+    ) -> AttemptResult:
+        if policy.spec.review is None:
+            return result
+        return self.isolation.judge_attempt(policy, spec, result)
