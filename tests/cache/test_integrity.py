@@ -187,7 +187,9 @@ def test_no_secret_in_any_key_entry_or_why_output(
     assert report["cache"]["hit"] is False
     assert "env:DEPLOY_TOKEN" in [c["part"] for c in report["key_changes"]]
     assert "the environment variable DEPLOY_TOKEN changed" in text.out
-    state = (first.root / ".uet" / "state.db").read_bytes().decode("utf-8", "replace")
+    uet_dir = first.root / ".uet"
+    stored = [uet_dir / "state.db", uet_dir / "state.db-wal"]  # the WAL holds recent pages
+    state = b"".join(p.read_bytes() for p in stored if p.exists()).decode("utf-8", "replace")
     for secret in (SECRET_ENV, SECRET_STEP, SECRET_KEY):
         assert secret not in every_file_text(store)
         assert secret not in why.out + text.out
