@@ -117,3 +117,30 @@ def test_claude_without_its_config_file_granted_fails_its_first_run(
     saved = (home / ".claude.json").read_text()
     assert '"numStartups": 1' in saved  # its state, written in place of the `{}` uet made
     assert sorted(p.name for p in home.iterdir()) == [".claude", ".claude.json", ".local"]
+
+
+def test_state_places_are_made_before_binding_and_a_users_own_file_is_kept(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".claude.json").write_text('{"userID": "mine"}')
+    env = {"HOME": str(home), "CODEX_HOME": str(tmp_path / "codex.d")}
+    claude, codex = resolve_adapter("claude", tmp_path), resolve_adapter("codex", tmp_path)
+    spec = attempt_spec("bwrap", []).with_own(
+        [*claude.home_state(env), *codex.home_state(env)], claude.home_files(env)
+    )
+    assert (tmp_path / "codex.d").is_dir()  # a folder, though its name has a dot
+    assert (home / ".claude").is_dir() and (home / ".local" / "state" / "claude").is_dir()
+    assert (home / ".claude.json").read_text() == '{"userID": "mine"}'  # never replaced
+    assert (str(home / ".claude.json"), "own") in spec.binds
+    assert (str(home), "own") not in spec.binds  # the folder around it stays read-only
+
+
+def test_claude_config_dir_holds_its_config_file(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path / "cc")}
+    claude = resolve_adapter("claude", tmp_path)
+    assert tmp_path / "cc" in claude.home_state(env)
+    assert claude.home_files(env) == {}  # $CLAUDE_CONFIG_DIR/.claude.json: in its folder
+    new = resolve_adapter("claude", tmp_path).home_files({"HOME": str(tmp_path / "fresh")})
+    assert new == {tmp_path / "fresh" / ".claude.json": "{}\n"}
