@@ -159,14 +159,18 @@ def prepare_fake_tools(
     folder: Path, tools: Iterable[str] = FAKE_TOOL_NAMES, *, home: bool = True
 ) -> FakeTools:
     """Link `tools` into `folder`/bin and say the environment that uses them: PATH (the
-    links, then `base_path()`), the call log and state folder, uet's sandbox allowed to write
-    `folder`, and with `home` a HOME of its own whose codex config names a priced model."""
+    links, then `base_path()`), the call log, state and temp folders, uet's sandbox allowed
+    to write `folder`, and with `home` a HOME of its own whose codex config names a priced
+    model."""
     fakes = FakeTools(folder.resolve())
     fakes.link(*tools)
     env = fakes.env
     env["PATH"] = f"{fakes.bin_dir}{os.pathsep}{base_path()}"
     env["FAKE_TOOL_LOG"] = str(fakes.log)
     env["FAKE_STATE_DIR"] = str(fakes.folder / "state")
+    temp = fakes.folder / "tmp"  # the fakes leave a temp entry per call, as the real CLIs do
+    temp.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(temp)
     allowed = os.environ.get("UET_SANDBOX_ALLOW_WRITE")
     env["UET_SANDBOX_ALLOW_WRITE"] = os.pathsep.join(filter(None, [allowed, str(fakes.folder)]))
     if home:

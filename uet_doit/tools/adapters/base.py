@@ -103,6 +103,12 @@ class ToolAdapter(ToolTraits, ABC):
         state under $HOME): writable in its sandbox."""
         return []
 
+    def home_files(self, env: Mapping[str, str]) -> dict[Path, str]:
+        """Single files outside the project the tool must write (Claude's `~/.claude.json`),
+        each with the text it starts with when missing; writable in its sandbox, while the
+        folder they are in is not."""
+        return {}
+
     def available(self) -> bool:
         return self.executable is None or shutil.which(self.executable) is not None
 
@@ -141,7 +147,9 @@ class ToolAdapter(ToolTraits, ABC):
         argv = invocation.argv
         sandbox = request.sandbox
         if sandbox is not None:
-            argv = sandbox.with_own(self.home_state(invocation.env)).wrap(argv)
+            argv = sandbox.with_own(
+                self.home_state(invocation.env), self.home_files(invocation.env)
+            ).wrap(argv)
         try:
             proc = run_process(
                 argv,

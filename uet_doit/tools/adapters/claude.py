@@ -55,8 +55,20 @@ class ClaudeAdapter(AgentAdapter):
     resumes = plans_session = True
 
     def home_state(self, env: Mapping[str, str]) -> list[Path]:
+        """Its config dir (sessions, todos, backups of its config; `CLAUDE_CONFIG_DIR`) and
+        the native build's version locks (`$XDG_STATE_HOME/claude`)."""
         home = Path(env.get("HOME") or Path.home())
-        return [home / ".claude", home / ".claude.json"]
+        state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state")
+        return [_config_dir(env), state / "claude"]
+
+    def home_files(self, env: Mapping[str, str]) -> dict[Path, str]:
+        """`~/.claude.json`, which it rewrites on every run and cannot create in a read-only
+        $HOME: made `{}` when missing (empty would be invalid JSON to it). Its lock folder
+        and temp copy beside it stay refused: it then writes the file in place, as it does
+        in its own sandbox. With `CLAUDE_CONFIG_DIR` the file is inside that folder."""
+        if env.get("CLAUDE_CONFIG_DIR"):
+            return {}
+        return {Path(env.get("HOME") or Path.home()) / ".claude.json": "{}\n"}
 
     def build(self, request: StepRequest) -> Invocation:
         opts = request.options
@@ -154,3 +166,8 @@ def _denied(denials: list[Any]) -> str:
         else:
             names.append(str(item))
     return ", ".join(names)
+
+
+def _config_dir(env: Mapping[str, str]) -> Path:
+    named = env.get("CLAUDE_CONFIG_DIR")
+    return Path(named) if named else Path(env.get("HOME") or Path.home()) / ".claude"

@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -63,12 +63,23 @@ class SandboxSpec:
         assert isinstance(binds, list)
         return cls(str(data["level"]), tuple((str(p), str(k)) for p, k in binds))
 
-    def with_own(self, paths: Sequence[Path]) -> SandboxSpec:
-        """More folders of the attempt's own (a tool's state under $HOME), made if missing."""
-        for path in paths:
-            if not path.suffix:  # a folder (a file such as ~/.claude.json is bound if there)
-                with contextlib.suppress(OSError):
-                    path.mkdir(parents=True, exist_ok=True)
+    def with_own(
+        self, folders: Sequence[Path], files: Mapping[Path, str] | None = None
+    ) -> SandboxSpec:
+        """More paths of the attempt's own (a tool's state under $HOME), each made first when
+        missing: bubblewrap binds only what exists, and Landlock grants only what it can open,
+        so a tool's first run could not create them. A file is made with its starting text
+        (`{}` for a JSON config, which a tool would reject empty); its folder is not granted."""
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder.mkdir(parents=True, exist_ok=True)
+        files = files or {}
+        for file, text in files.items():
+            with contextlib.suppress(OSError):
+                file.parent.mkdir(parents=True, exist_ok=True)
+                with file.open("x", encoding="utf-8") as fh:  # never over the user's own
+                    fh.write(text)
+        paths = [*folders, *files]
         return SandboxSpec(self.level, (*self.binds, *((str(p), "own") for p in paths)))
 
     def writable(self) -> list[str]:
