@@ -62,6 +62,7 @@ class PlainDoitRuns:
         if os.getpid() != self.pid:
             return  # a worker: the runner stops everything
         from uet_doit.run.doit.action import stop_every_run
+        from uet_doit.run.executors.adopted import attempt_pid
         from uet_doit.state.records import RunState
         from uet_doit.tools.process import stop_attempts
 
@@ -72,7 +73,7 @@ class PlainDoitRuns:
         for worker in multiprocessing.active_children():  # -P process: they write no more
             worker.kill()
         for ctx, store in self._stores():
-            stop_attempts(a.pid for a in store.attempts(ctx.run_id) if a.is_running)
+            stop_attempts(attempt_pid(a) for a in store.attempts(ctx.run_id) if a.is_running)
             store.end_run(ctx.run_id, RunState.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
             sys.stderr.write(f"\ninterrupted: run {ctx.run_id} recorded as interrupted\n")
         sys.stderr.flush()
