@@ -16,7 +16,7 @@ from uet_doit.run.executors.base import Declined, DoneHandle, OnStart
 from uet_doit.run.resilience import Clock
 from uet_doit.state.records import AttemptRecord
 from uet_doit.state.rows import pid_alive
-from uet_doit.tools.reaper import start_time
+from uet_doit.tools.reaper import read_note, start_time
 
 
 class AdoptedExecutor:
@@ -83,7 +83,7 @@ def noted_pid(exit_file: Path) -> int | None:
 
 def _noted(exit_file: Path) -> tuple[int, str] | None:
     try:
-        pid, _, started = exit_file.with_suffix(".pid").read_text().strip().partition(" ")
+        pid, _, started = read_note(exit_file.with_suffix(".pid")).strip().partition(" ")
         return int(pid), started
     except (OSError, ValueError):
         return None
