@@ -217,10 +217,11 @@ def wait_gone(pid: int, timeout: float = 30.0) -> bool:
 
 def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
     """Kill the tools a killed runner left running (they run in their own sessions), by the
-    process groups the run store recorded for them (within `timeout`: a run may have none
-    left), and wait until they are gone."""
+    process groups the run store (or their reapers' pid notes) recorded for them (within
+    `timeout`: a run may have none left), and wait until they are gone."""
     import signal
 
+    from uet_doit.run.executors.adopted import attempt_pid
     from uet_doit.state.store import RunStore
 
     store = RunStore(root)
@@ -228,7 +229,8 @@ def kill_left_tools(root: Path, timeout: float = 5.0) -> None:
     def running() -> list[int]:
         run_id = store.latest_run_id()
         attempts = store.attempts(run_id) if run_id else []
-        return [a.pid for a in attempts if a.pid and a.ended is None]
+        pids = (attempt_pid(a) for a in attempts if a.ended is None)
+        return [pid for pid in pids if pid]
 
     pids = wait_for(running, bool, timeout)
     for pid in pids:

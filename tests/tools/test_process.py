@@ -43,6 +43,34 @@ def test_exit_file_records_the_tools_exit_code(tmp_path: Path) -> None:
     assert exit_file.read_text().strip() == "7"
 
 
+def test_exit_files_and_pid_notes_of_several_tools_stay_their_own(tmp_path: Path) -> None:
+    """Exit files share one file per code (hard links): rewriting one after a retry must
+    not change another's, and each pid note names its own tool."""
+    from uet_doit.run.executors.adopted import noted_pid
+    from uet_doit.tools.process import ToolProcesses
+
+    tools = ToolProcesses()
+    try:
+        files = [tmp_path / f"s{i}.1.exit" for i in range(3)]
+        codes = [0, 0, 3]
+        pids: list[int] = []
+        for code, exit_file in zip(codes, files, strict=True):
+            res = run_process(
+                ["sh", "-c", f"exit {code}"],
+                cwd=tmp_path,
+                exit_file=exit_file,
+                on_start=pids.append,
+                processes=tools,
+            )
+            assert res.exit_code == code
+        again = run_process(["sh", "-c", "exit 5"], cwd=tmp_path, exit_file=files[0])
+        assert again.exit_code == 5
+    finally:
+        tools.close()
+    assert [f.read_text() for f in files] == ["5\n", "0\n", "3\n"]
+    assert [noted_pid(f) for f in files[1:]] == pids[1:]
+
+
 def test_instruction_text_reaches_argv_verbatim(tmp_path: Path) -> None:
     text = 'it\'s "quoted" $(rm -rf /) `id` \n newline; ünïcødé'
     res = run_process(

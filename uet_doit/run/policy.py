@@ -72,6 +72,7 @@ class StepPolicy:
         self.ledger = CostLedger(store, ctx.session)
         self.breakers = BreakerBook(store)
         self._setups: dict[str, ToolSetup] = {}
+        self._pids: dict[int, int] = {}  # attempt id -> a local tool's pid, kept with its end
 
     # -- recording ---------------------------------------------------------------------------
     def state(self, state: StepState, message: str | None = None, tool: str | None = None) -> None:
@@ -254,9 +255,11 @@ class StepPolicy:
                 handle.cancel()
             self._abandon(aspec)
             if attempt_id is not None:
+                pid = self._pids.pop(attempt_id, None)
                 self.store.finish_attempt(
                     attempt_id,
                     AttemptOutcome.INTERRUPTED,
+                    pid=pid,
                     failure_class=str(FailureClass.INTERRUPTED),
                     message=declined or f"interrupted ({type(exc).__name__})",
                 )
@@ -286,8 +289,14 @@ class StepPolicy:
         store = self.store
         on_start: OnStart | None = None
         if attempt_id is not None:
-            recorded = attempt_id
-            on_start = lambda pid: store.set_attempt_process(recorded, pid)  # noqa: E731
+            recorded, pids = attempt_id, self._pids
+            if self.tools.traits(aspec.tool).local:
+                # one commit less a step: a killed runner's local tool is found by the pid
+                # note its reaper writes beside the exit file (noted_pid), so its pid is
+                # recorded with the attempt's end
+                on_start = lambda pid: pids.__setitem__(recorded, pid)  # noqa: E731
+            else:
+                on_start = lambda pid: store.set_attempt_process(recorded, pid)  # noqa: E731
         if not tools:
             handle = executor.submit(aspec, on_start)
             return handle, handle.result()
@@ -382,9 +391,11 @@ class StepPolicy:
             )
         tool = tool or (aspec.tool if aspec is not None else self.spec.tool)
         charged = charge_unknown(self, result, tool)
+        pid = self._pids.pop(attempt_id, None)
         self.store.finish_attempt(
             attempt_id,
             result.outcome,
+            pid=pid,
             exit_code=result.exit_code,
             failure_class=str(result.failure_class) if result.failure_class else None,
             message=result.message[:2000],

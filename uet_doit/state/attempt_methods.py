@@ -107,14 +107,18 @@ class AttemptMethods:
         *,
         step_state: StepState | None = None,
         step_message: str | None = None,
+        pid: int | None = None,
         **fields: Any,
     ) -> None:
         """Record how an attempt ended, and with `step_state` its step's new state, in one
-        transaction (a kill between the two can never leave them disagreeing)."""
+        transaction (a kill between the two can never leave them disagreeing). `pid`: the
+        tool's, when it was not recorded while it ran (a local tool's)."""
         unknown = set(fields) - _FINISH_FIELDS
         if unknown:
             msg = f"finish_attempt: unknown fields {sorted(unknown)}"
             raise ValueError(msg)
+        if pid:
+            fields["pid"] = pid
         sets = "".join(f", {k}=?" for k in fields)
         now = time.time()
         update = f"UPDATE attempts SET outcome=?, ended=?{sets} WHERE id=?"

@@ -24,6 +24,7 @@ from uet_doit.run.doit.compiler import compile_tasks
 from uet_doit.run.doit.config import DOIT_CONFIG
 from uet_doit.run.doit.dispatch import install
 from uet_doit.run.doit.run_actions import RunActions
+from uet_doit.run.executors.adopted import attempt_pid
 from uet_doit.run.scheduling import learned_schedule
 from uet_doit.state.records import FAILING_STEP_STATES, RunState
 from uet_doit.state.store import RunStore
@@ -74,7 +75,7 @@ class PlainDoitRuns:
         for worker in multiprocessing.active_children():  # -P process: they write no more
             worker.kill()
         for ctx, store in self._stores():
-            stop_attempts(a.pid for a in store.attempts(ctx.run_id) if a.is_running)
+            stop_attempts(attempt_pid(a) for a in store.attempts(ctx.run_id) if a.is_running)
             store.end_run(ctx.run_id, RunState.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
             sys.stderr.write(f"\ninterrupted: run {ctx.run_id} recorded as interrupted\n")
         sys.stderr.flush()

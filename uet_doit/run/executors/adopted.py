@@ -14,8 +14,9 @@ from pathlib import Path
 from uet_doit.run.executors.attempt import AdapterResolver, AttemptSpec, adopt_attempt
 from uet_doit.run.executors.base import Declined, DoneHandle, OnStart
 from uet_doit.run.resilience import Clock
+from uet_doit.state.records import AttemptRecord
 from uet_doit.state.rows import pid_alive
-from uet_doit.tools.reaper import start_time
+from uet_doit.tools.reaper import read_note, start_time
 
 
 class AdoptedExecutor:
@@ -34,7 +35,7 @@ class AdoptedExecutor:
         on_wait: Callable[[int], None] | None = None,
     ) -> None:
         self.exit_file = exit_file
-        self.pid = pid or _noted_pid(exit_file)
+        self.pid = pid or noted_pid(exit_file)
         self.clock = clock
         self.timeout = timeout
         self.resolve = resolve
@@ -65,16 +66,24 @@ class AdoptedExecutor:
         deadline, and the run's own stop reaches what this run started."""
 
 
-def _noted_pid(exit_file: Path) -> int | None:
+def attempt_pid(row: AttemptRecord) -> int | None:
+    """A recorded attempt's tool pid: in its row, or (a local tool still running) in the
+    note its reaper wrote beside its exit file."""
+    if row.pid or not row.exit_file:
+        return row.pid
+    return noted_pid(Path(row.exit_file))
+
+
+def noted_pid(exit_file: Path) -> int | None:
     """The tool's pid as its reaper noted it (`<stem>.pid`), when the runner died before
-    recording it."""
+    recording it (a local tool's pid is recorded only with its attempt's end)."""
     found = _noted(exit_file)
     return found[0] if found else None
 
 
 def _noted(exit_file: Path) -> tuple[int, str] | None:
     try:
-        pid, _, started = exit_file.with_suffix(".pid").read_text().strip().partition(" ")
+        pid, _, started = read_note(exit_file.with_suffix(".pid")).strip().partition(" ")
         return int(pid), started
     except (OSError, ValueError):
         return None
