@@ -57,7 +57,7 @@ def test_timed_out_step_is_killed_with_its_grandchildren(project: Project) -> No
     )
     start = time.monotonic()
     assert project.uet("run", "bundle.yaml").code == 1
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 40  # the 0.5 s timeout, not the 60 s sleep
     assert project.status()["steps"][0]["failure_class"] == "timeout"
     assert wait_gone(int(project.read("bg.pid"))), "the step's child outlived its timeout"
 

@@ -220,7 +220,7 @@ def test_a_tool_no_worker_has_fails_within_seconds_naming_tool_and_workers(
     project.bundle(one_ws({"step_id": "c", "tool_profile_id": "claude", "context": context}))
     start = time.monotonic()
     result = dask_run(project, cluster)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 30  # within seconds, on a loaded 2-core CI too
     assert result.code == 1
     [step] = project.status()["steps"]
     assert step["failure_class"] == "not_installed"
