@@ -207,7 +207,7 @@ def test_huge_n_is_capped_at_the_runnable_steps(project: Project) -> None:
 
 @pytest.mark.slow
 def test_group_sigint_ends_a_parallel_run_within_seconds(project: Project) -> None:
-    steps = [shell_step(f"s{i}", "sleep 30") for i in range(4)]
+    steps = [shell_step(f"s{i}", "sleep 300") for i in range(4)]
     project.bundle(one_ws("g", *steps))
     env = {k: v for k, v in os.environ.items() if not k.startswith("UET_")}
     for _trial in range(3):
@@ -288,7 +288,9 @@ def _run_child(cwd: Path, *args: str) -> subprocess.Popen[str]:
 def test_one_run_per_project_from_a_subfolder_and_without_the_lock_note(
     project: Project,
 ) -> None:
-    project.bundle(one_ws("l", shell_step("long", "sleep 20")))
+    project.bundle(
+        one_ws("l", shell_step("long", "sleep 300"))
+    )  # still running when the second starts
     (project.root / "sub").mkdir()
     first = _run_child(project.root, "run", "bundle.yaml")
     assert first.stdout is not None
@@ -296,7 +298,7 @@ def test_one_run_per_project_from_a_subfolder_and_without_the_lock_note(
     try:
         (project.root / ".uet" / "run.lock").unlink()  # the note, not the lock
         from_sub = _run_child(project.root / "sub", "run", "../bundle.yaml")
-        _out, err = from_sub.communicate(timeout=30)
+        _out, err = from_sub.communicate(timeout=120)
     finally:
         first.kill()
         first.wait()
@@ -314,7 +316,7 @@ def test_status_from_a_subfolder_reads_the_project(project: Project) -> None:
     assert project.uet("run", "bundle.yaml").code == 0
     (project.root / "deep" / "er").mkdir(parents=True)
     status = _run_child(project.root / "deep" / "er", "status", "--json")
-    out, err = status.communicate(timeout=30)
+    out, err = status.communicate(timeout=120)
     assert status.returncode == 0, err
     assert json.loads(out)["bundle_id"] == "u"
 
