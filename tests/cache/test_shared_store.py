@@ -201,7 +201,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)
 
 
 @pytest.mark.slow

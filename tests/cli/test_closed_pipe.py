@@ -13,6 +13,9 @@ import pytest
 
 from support import Project, quick_first, shell_step, start_run
 
+#: a step that runs until the test creates `go` (ten minutes at most)
+HOLD = "i=0; until [ -e go ] || [ $i -ge 12000 ]; do sleep 0.05; i=$((i+1)); done"
+
 
 def uet_child(project: Project, *argv: str, stdout: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "UET_RUN_ID"}
@@ -124,7 +127,7 @@ def test_watch_stops_when_its_reader_leaves(project: Project, fmt: tuple[str, ..
     the run it watches (which goes on undisturbed)."""
     project.bundle(
         {"bundle_id": "long", "workstreams": [{"ws_id": "ws", "steps": [
-            shell_step("slow", "sleep 4 && echo done > slow.txt")]}]}
+            shell_step("slow", HOLD + " && echo done > slow.txt")]}]}
     )  # fmt: skip
     run = start_run(project.root, until="run long-")
     try:
@@ -135,5 +138,6 @@ def test_watch_stops_when_its_reader_leaves(project: Project, fmt: tuple[str, ..
         assert code == 0, err
         assert "Traceback" not in err and "BrokenPipe" not in err
     finally:
+        (project.root / "go").touch()  # the step ends only now, however slow the watch was
         assert run.wait(timeout=60) == 0
     assert project.read("slow.txt") == "done\n"

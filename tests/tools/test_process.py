@@ -15,7 +15,7 @@ def test_output_goes_to_files_and_stdin_is_closed(tmp_path: Path) -> None:
         cwd=tmp_path,
         stdout_path=out,
         stderr_path=err,
-        timeout=5,
+        timeout=60,
     )
     assert res.exit_code == 0 and res.stdout == "done\n" and res.stderr == "warn\n"
     assert out.read_text() == "done\n"
@@ -31,7 +31,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         grace_seconds=0.5,
     )
     assert res.timed_out and res.exit_code is None
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30  # not the 60 s of the sleep
     grandchild = int(pidfile.read_text())
     assert wait_gone(grandchild), "the grandchild outlived the timeout"
 

@@ -68,7 +68,7 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
                     "steps": [
                         {
                             "step_id": "long",
-                            "command": ["sh", "-c", "sleep 31 & echo $! > bg.pid; sleep 31"],
+                            "command": ["sh", "-c", "sleep 300 & echo $! > bg.pid; sleep 300"],
                         }
                     ],
                 }
@@ -79,7 +79,7 @@ def test_sigterm_is_an_interrupt_with_state_recorded(project: Project) -> None:
     pid_file = project.root / "bg.pid"
     wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), bool, 60)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 130
+    assert proc.wait(timeout=60) == 130  # the step would sleep 300 s
     status = project.status()
     assert status["status"] == "interrupted"
     assert status["steps"][0]["status"] == "interrupted"

@@ -9,6 +9,7 @@ by `recording()`, which writes those decisions to the store of each task's run
 
 from __future__ import annotations
 
+import threading
 from typing import Any, TypeVar
 
 from doit.exceptions import TaskFailed, UnmetDependency
@@ -37,11 +38,16 @@ def _ctx_of(task: Any) -> RunContext | None:
 
 
 class DecisionRecorder:
-    """Writes doit's decisions about step tasks to the store of each task's run."""
+    """Writes doit's decisions about step tasks to the store of each task's run.
+
+    Under `-P thread` doit calls the reporter from its worker threads too (execute_task,
+    which flushes) while the main thread records up-to-date steps: one lock keeps a row
+    recorded during a flush from being dropped with the batch it joined too late."""
 
     def __init__(self) -> None:
         self._pending: dict[RunContext, list[tuple[Any, ...]]] = {}
         self._known: dict[RunContext, bool] = {}
+        self._lock = threading.RLock()
 
     def _run_exists(self, ctx: RunContext) -> bool:
         if ctx not in self._known:
@@ -53,16 +59,18 @@ class DecisionRecorder:
         if step is None or ctx is None:
             return
         meta = (getattr(task, "meta", None) or {}).get("uet", {})
-        rows = self._pending.setdefault(ctx, [])
-        rows.append((ctx.run_id, step, state, meta.get("ws_id"), meta.get("tool"), message))
-        if state != StepState.UP_TO_DATE or len(rows) >= _BATCH:
-            self.flush()
+        with self._lock:
+            rows = self._pending.setdefault(ctx, [])
+            rows.append((ctx.run_id, step, state, meta.get("ws_id"), meta.get("tool"), message))
+            if state != StepState.UP_TO_DATE or len(rows) >= _BATCH:
+                self.flush()
 
     def flush(self) -> None:
-        for ctx, rows in list(self._pending.items()):
-            if rows and self._run_exists(ctx):
-                Runtime.for_context(ctx).store.set_step_states(rows)
-            self._pending[ctx] = []
+        with self._lock:
+            for ctx, rows in list(self._pending.items()):
+                if rows and self._run_exists(ctx):
+                    Runtime.for_context(ctx).store.set_step_states(rows)
+                self._pending[ctx] = []
 
     def run_id(self, tasks: dict[str, Any]) -> str:
         for task in tasks.values():

@@ -278,6 +278,17 @@ def identity_for(repo: Git) -> dict[str, str]:
 _SURFACE_FILES = ("config", "config.worktree", "commondir", "objects/info/alternates")
 _SURFACE_DIRS = ("hooks", "info")
 _SURFACE_LIMIT = 4 << 20
+#: the block `uet run` appends to info/exclude (isolation._ignore_state): a run of another
+#: project of the same repository may add its own while a tool runs; that is not the tool's
+_UET_EXCLUDE = "info/exclude"
+_UET_BLOCK = re.compile(rb"\n# uet-doit local state\n(|/[^\n]*)/\.uet/\n\1/\.doit\.db\*\n")
+
+
+def _compared(name: str, entry: bytes | None) -> bytes | None:
+    """An entry as the tamper check compares it: info/exclude without uet's own blocks."""
+    if name != _UET_EXCLUDE or entry is None or entry.startswith(b"\0"):
+        return entry
+    return _UET_BLOCK.sub(b"", entry) or None
 
 
 class GitSurface:
@@ -334,7 +345,7 @@ class GitSurface:
         """The surface entries that differ from the snapshot (added, changed or removed)."""
         now = self._read()
         names = sorted(set(now) | set(self.files))
-        return [n for n in names if now.get(n) != self.files.get(n)]
+        return [n for n in names if _compared(n, now.get(n)) != _compared(n, self.files.get(n))]
 
     def restore(self, names: list[str]) -> None:
         """Put the snapshot back: what the tool added goes, what it changed is rewritten.
@@ -342,6 +353,11 @@ class GitSurface:
         for name in sorted(names):
             path = self.git_dir / name
             before = self.files.get(name)
+            if name == _UET_EXCLUDE and before is not None and not before.startswith(b"\0"):
+                now = self._entry(path) or b""  # keep the blocks other runs added meanwhile
+                before += b"".join(
+                    m.group(0) for m in _UET_BLOCK.finditer(now) if m.group(0) not in before
+                )
             if before is not None and before.startswith(b"\0other:"):
                 continue  # a big or special file uet did not copy: left for the user
             if path.is_symlink() or path.is_file():

@@ -220,7 +220,7 @@ def test_a_tool_no_worker_has_fails_within_seconds_naming_tool_and_workers(
     project.bundle(one_ws({"step_id": "c", "tool_profile_id": "claude", "context": context}))
     start = time.monotonic()
     result = dask_run(project, cluster)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 30  # within seconds, on a loaded 2-core CI too
     assert result.code == 1
     [step] = project.status()["steps"]
     assert step["failure_class"] == "not_installed"
@@ -308,7 +308,7 @@ def attempt_spec(project: Project, tool: str, command: str = "true") -> Any:
         project_root=project.root,
         config_root=project.root,
         env={},
-        timeout=30,
+        timeout=120,
         stdout_path=logs / "s.1.stdout",
         stderr_path=logs / "s.1.stderr",
         result_file=logs / "s.1.result.json",
@@ -415,7 +415,7 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
     project: Project, cluster: Any
 ) -> None:
     """The workers outlive the coordinator (a real cluster): its tools are cancelled."""
-    long = "echo $$ > {0}.pid; sleep 60; echo x > {0}.txt"
+    long = "echo $$ > {0}.pid; sleep 300; echo x > {0}.txt"
     project.bundle(one_ws(shell_step("l1", long.format("l1")), shell_step("l2", long.format("l2"))))
     proc = start_uet(project, "--scheduler", address(cluster), "-n", "2")
     try:
@@ -423,7 +423,7 @@ def test_ctrl_c_of_the_coordinator_stops_the_tools_on_the_workers(
         wait_file(project.root / "l2.pid", a_line)
         tools = [int(project.read(f"{s}.pid")) for s in ("l1", "l2")]
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=60)  # the tools would sleep 300 s
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -620,11 +620,13 @@ def listening_addresses(pids: set[int]) -> list[str]:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
 def test_the_cluster_uet_starts_listens_on_127_0_0_1_only(project: Project) -> None:
-    project.bundle(one_ws(shell_step("s", "touch started; sleep 3")))
+    hold = "i=0; until [ -e go ] || [ $i -ge 12000 ]; do sleep 0.05; i=$((i+1)); done"
+    project.bundle(one_ws(shell_step("s", f"touch started; {hold}")))
     proc = start_uet(project, "--workers", "2")
     try:
         wait_file(project.root / "started")
-        listeners = listening_addresses(descendants(proc.pid))
+        listeners = listening_addresses(descendants(proc.pid))  # while the step still runs
+        (project.root / "go").touch()
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
