@@ -64,11 +64,9 @@ _IGNORED_AMONG = re.compile(r"(?:\A|\0)(?:\$schema|x-|_comment)")
 def _strip_ignored(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
-    try:
-        if not _IGNORED_AMONG.search("\0".join(data)):
-            return data
-    except TypeError:  # a key that is not text: the schema says so
-        pass
+    # a key that is not text is never ignored (the schema refuses it)
+    if not _IGNORED_AMONG.search("\0".join(k for k in data if isinstance(k, str))):
+        return data
     return {k: v for k, v in data.items() if not (isinstance(k, str) and _IGNORED_KEY.match(k))}
 
 

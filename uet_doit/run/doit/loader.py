@@ -48,7 +48,7 @@ class BundleTaskLoader(TaskLoader2):  # type: ignore[misc]
         return (self.root / path).is_dir()
 
     def setup(self, opt_values: dict[str, Any]) -> None:
-        pass
+        """doit's TaskLoader2 hook for command-line options: the bundle is given already."""
 
     def load_doit_config(self) -> dict[str, Any]:
         # doit binds its default output to sys.stdout at import; use the current one
